@@ -16,6 +16,14 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+/* <net/if.h> (glibc) lacks these; <linux/if.h> clashes with it. */
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000
+#endif
+#ifndef IFF_DORMANT
+#define IFF_DORMANT 0x20000
+#endif
+
 struct ev_loop;
 struct nlmon;
 

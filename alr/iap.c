@@ -1,0 +1,305 @@
+/* IAP: kind detection, availability rule, JSON form.  No I/O here. */
+#include "alr/iap.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <linux/if_addr.h>
+#include <net/if_arp.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/util.h"
+
+static const char *const kind_names[_IAP_KIND_MAX] = {
+	[IAP_KIND_ETHERNET] = "ethernet",
+	[IAP_KIND_WIFI] = "wifi",
+	[IAP_KIND_CELLULAR] = "cellular",
+	[IAP_KIND_VPN] = "vpn",
+	[IAP_KIND_OTHER] = "other",
+};
+
+static const char *const reason_names[_IAP_REASON_MAX] = {
+	[IAP_REASON_NONE] = NULL,
+	[IAP_REASON_LINK_DOWN] = "link-down",
+	[IAP_REASON_NO_CARRIER] = "no-carrier",
+	[IAP_REASON_NO_ADDRESS] = "no-address",
+	[IAP_REASON_NO_DEFAULT_ROUTE] = "no-default-route",
+};
+
+const char *iap_kind_to_str(enum iap_kind k)
+{
+	if ((unsigned)k >= _IAP_KIND_MAX)
+		return "other";
+	return kind_names[k];
+}
+
+int iap_kind_from_str(const char *s)
+{
+	for (int k = 0; k < _IAP_KIND_MAX; k++)
+		if (strcmp(s, kind_names[k]) == 0)
+			return k;
+	return -EINVAL;
+}
+
+const char *iap_reason_to_str(enum iap_reason r)
+{
+	if ((unsigned)r >= _IAP_REASON_MAX)
+		return "unknown";
+	return reason_names[r];
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+	if (!s)
+		return false;
+	for (; *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+enum iap_kind iap_kind_detect(const struct iap_kind_hints *h)
+{
+	/* USB and PCIe modem drivers whose netdev has no DEVTYPE=wwan on older
+	 * kernels.  cdc_ncm/cdc_ether are left out: they are also plain USB
+	 * Ethernet adapters. */
+	static const char *const modem_drivers[] = {
+		"qmi_wwan", "cdc_mbim", "huawei_cdc_ncm", "sierra_net",
+		"mhi_net", "rmnet", "ipa", "option", "hso", NULL,
+	};
+	static const char *const vpn_types[] = {
+		"tun", "wireguard", "ipip", "gre", "gretap", "ip6gre", "ip6tnl",
+		"sit", "vti", "vti6", "xfrm", "ipsec", NULL,
+	};
+	static const char *const ethernet_types[] = {
+		"veth", "macvlan", "macvtap", "bridge", "bond", "team", "vlan", NULL,
+	};
+
+	if (h->wireless || (h->devtype && strcmp(h->devtype, "wlan") == 0))
+		return IAP_KIND_WIFI;
+	if ((h->devtype && strcmp(h->devtype, "wwan") == 0) ||
+	    in_list(h->driver, modem_drivers))
+		return IAP_KIND_CELLULAR;
+	if (in_list(h->link_type, vpn_types) || h->arptype == ARPHRD_NONE ||
+	    h->arptype == ARPHRD_TUNNEL || h->arptype == ARPHRD_TUNNEL6)
+		return IAP_KIND_VPN;
+	if (h->arptype == ARPHRD_ETHER &&
+	    (!h->link_type || !h->link_type[0] || in_list(h->link_type, ethernet_types)))
+		return IAP_KIND_ETHERNET;
+	return IAP_KIND_OTHER;
+}
+
+bool iap_addr_usable(const struct nlmon_addr *a)
+{
+	if (a->scope != RT_SCOPE_UNIVERSE)
+		return false;
+	if (a->flags & (IFA_F_TENTATIVE | IFA_F_DEPRECATED | IFA_F_DADFAILED))
+		return false;
+	return a->family == AF_INET || a->family == AF_INET6;
+}
+
+enum iap_reason iap_link_evaluate(const struct nlmon_link *l)
+{
+	bool addr4 = false, addr6 = false;
+
+	if (!(l->flags & IFF_UP))
+		return IAP_REASON_LINK_DOWN;
+	/* IFF_RUNNING follows the operational state; IFF_LOWER_UP is the
+	 * carrier itself.  Either missing means no traffic can flow. */
+	if (!(l->flags & IFF_RUNNING) || !(l->flags & IFF_LOWER_UP))
+		return IAP_REASON_NO_CARRIER;
+	for (size_t i = 0; i < l->n_addrs; i++) {
+		if (!iap_addr_usable(&l->addrs[i]))
+			continue;
+		if (l->addrs[i].family == AF_INET)
+			addr4 = true;
+		else
+			addr6 = true;
+	}
+	if (!addr4 && !addr6)
+		return IAP_REASON_NO_ADDRESS;
+	/* A default route is only useful with an address of its family. */
+	if (!(addr4 && l->default_route4) && !(addr6 && l->default_route6))
+		return IAP_REASON_NO_DEFAULT_ROUTE;
+	return IAP_REASON_NONE;
+}
+
+struct iap *iap_new(unsigned int id, const char *identity, const char *name,
+		    enum iap_kind kind)
+{
+	struct iap *iap = calloc(1, sizeof(*iap));
+
+	if (!iap)
+		return NULL;
+	iap->id = id;
+	iap->kind = kind;
+	iap->identity = strdup(identity);
+	iap->name = strdup(name);
+	iap->ifindex = -1;
+	iap->reason = IAP_REASON_LINK_DOWN;
+	if (!iap->identity || !iap->name)
+		return iap_free(iap);
+	return iap;
+}
+
+struct iap *iap_free(struct iap *iap)
+{
+	if (!iap)
+		return NULL;
+	free(iap->identity);
+	free(iap->name);
+	free(iap->addrs);
+	free(iap);
+	return NULL;
+}
+
+static bool addrs_equal(const struct nlmon_addr *a, size_t na,
+			const struct nlmon_addr *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	/* The monitor delivers addresses in cache order, which is stable
+	 * between snapshots, so a positional compare is enough. */
+	for (size_t i = 0; i < na; i++) {
+		if (a[i].family != b[i].family || a[i].prefixlen != b[i].prefixlen ||
+		    a[i].scope != b[i].scope || a[i].flags != b[i].flags ||
+		    strcmp(a[i].local, b[i].local) != 0)
+			return false;
+	}
+	return true;
+}
+
+int iap_update(struct iap *iap, const struct nlmon_link *l)
+{
+	bool changed = false;
+	enum iap_reason reason = iap_link_evaluate(l);
+
+	if (!addrs_equal(iap->addrs, iap->n_addrs, l->addrs, l->n_addrs)) {
+		struct nlmon_addr *copy = NULL;
+
+		if (l->n_addrs) {
+			copy = malloc(l->n_addrs * sizeof(*copy));
+			if (!copy)
+				return -ENOMEM;
+			memcpy(copy, l->addrs, l->n_addrs * sizeof(*copy));
+		}
+		free(iap->addrs);
+		iap->addrs = copy;
+		iap->n_addrs = l->n_addrs;
+		changed = true;
+	}
+	if (iap->ifindex != l->ifindex || strcmp(iap->ifname, l->name) != 0 ||
+	    iap->flags != l->flags || iap->operstate != l->operstate ||
+	    iap->mtu != l->mtu || strcmp(iap->link_type, l->type) != 0 ||
+	    strcmp(iap->mac, l->mac) != 0 ||
+	    iap->default_route4 != l->default_route4 ||
+	    iap->default_route6 != l->default_route6 || iap->reason != reason)
+		changed = true;
+
+	iap->ifindex = l->ifindex;
+	util_strlcpy(iap->ifname, l->name, sizeof(iap->ifname));
+	iap->flags = l->flags;
+	iap->operstate = l->operstate;
+	iap->mtu = l->mtu;
+	util_strlcpy(iap->link_type, l->type, sizeof(iap->link_type));
+	util_strlcpy(iap->mac, l->mac, sizeof(iap->mac));
+	iap->default_route4 = l->default_route4;
+	iap->default_route6 = l->default_route6;
+	iap->reason = reason;
+	return changed;
+}
+
+static const char *operstate_to_str(unsigned char s)
+{
+	/* RFC 2863 operational states, IF_OPER_* */
+	static const char *const names[] = {
+		"unknown", "notpresent", "down", "lowerlayerdown",
+		"testing", "dormant", "up",
+	};
+
+	return s < ARRAY_SIZE(names) ? names[s] : "unknown";
+}
+
+static const char *scope_to_str(unsigned char scope, char *buf, size_t size)
+{
+	switch (scope) {
+	case RT_SCOPE_UNIVERSE: return "global";
+	case RT_SCOPE_SITE:     return "site";
+	case RT_SCOPE_LINK:     return "link";
+	case RT_SCOPE_HOST:     return "host";
+	case RT_SCOPE_NOWHERE:  return "nowhere";
+	}
+	snprintf(buf, size, "%u", scope);
+	return buf;
+}
+
+static struct json_object *addr_flags_to_json(unsigned int flags)
+{
+	static const struct { unsigned int bit; const char *name; } names[] = {
+		{ IFA_F_SECONDARY, "secondary" }, { IFA_F_NODAD, "nodad" },
+		{ IFA_F_OPTIMISTIC, "optimistic" }, { IFA_F_DADFAILED, "dadfailed" },
+		{ IFA_F_HOMEADDRESS, "homeaddress" }, { IFA_F_DEPRECATED, "deprecated" },
+		{ IFA_F_TENTATIVE, "tentative" }, { IFA_F_PERMANENT, "permanent" },
+		{ IFA_F_MANAGETEMPADDR, "managetempaddr" },
+		{ IFA_F_NOPREFIXROUTE, "noprefixroute" },
+		{ IFA_F_MCAUTOJOIN, "mcautojoin" },
+		{ IFA_F_STABLE_PRIVACY, "stable-privacy" },
+	};
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (flags & names[i].bit)
+			json_object_array_add(a, json_object_new_string(names[i].name));
+	return a;
+}
+
+struct json_object *iap_to_json(const struct iap *iap)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *link = json_object_new_object();
+	struct json_object *addrs = json_object_new_array_ext((int)iap->n_addrs);
+	struct json_object *routes = json_object_new_object();
+	const char *reason = iap_reason_to_str(iap->reason);
+	char buf[16];
+
+	json_object_object_add(o, "id", json_object_new_int64(iap->id));
+	json_object_object_add(o, "identity", json_object_new_string(iap->identity));
+	json_object_object_add(o, "name", json_object_new_string(iap->name));
+	json_object_object_add(o, "kind", json_object_new_string(iap_kind_to_str(iap->kind)));
+	json_object_object_add(o, "interface", json_object_new_string(iap->ifname));
+	json_object_object_add(o, "ifindex", json_object_new_int(iap->ifindex));
+	json_object_object_add(o, "available", json_object_new_boolean(iap_available(iap)));
+	json_object_object_add(o, "reason", reason ? json_object_new_string(reason) : NULL);
+
+	json_object_object_add(link, "up", json_object_new_boolean(!!(iap->flags & IFF_UP)));
+	json_object_object_add(link, "running", json_object_new_boolean(!!(iap->flags & IFF_RUNNING)));
+	json_object_object_add(link, "lower_up", json_object_new_boolean(!!(iap->flags & IFF_LOWER_UP)));
+	json_object_object_add(link, "operstate", json_object_new_string(operstate_to_str(iap->operstate)));
+	json_object_object_add(link, "mtu", json_object_new_int64(iap->mtu));
+	json_object_object_add(link, "mac", json_object_new_string(iap->mac));
+	json_object_object_add(link, "type", json_object_new_string(iap->link_type));
+	json_object_object_add(o, "link", link);
+
+	for (size_t i = 0; i < iap->n_addrs; i++) {
+		const struct nlmon_addr *a = &iap->addrs[i];
+		struct json_object *ao = json_object_new_object();
+
+		json_object_object_add(ao, "address", json_object_new_string(a->local));
+		json_object_object_add(ao, "prefix", json_object_new_int(a->prefixlen));
+		json_object_object_add(ao, "family",
+				       json_object_new_string(a->family == AF_INET ? "ipv4" : "ipv6"));
+		json_object_object_add(ao, "scope",
+				       json_object_new_string(scope_to_str(a->scope, buf, sizeof(buf))));
+		json_object_object_add(ao, "usable", json_object_new_boolean(iap_addr_usable(a)));
+		json_object_object_add(ao, "flags", addr_flags_to_json(a->flags));
+		json_object_array_add(addrs, ao);
+	}
+	json_object_object_add(o, "addresses", addrs);
+
+	json_object_object_add(routes, "ipv4", json_object_new_boolean(iap->default_route4));
+	json_object_object_add(routes, "ipv6", json_object_new_boolean(iap->default_route6));
+	json_object_object_add(o, "default_route", routes);
+	return o;
+}

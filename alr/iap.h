@@ -1,0 +1,98 @@
+/*
+ * IAP (Internet access point): one usable network attachment.  For now one
+ * IAP per interface, identified as "if:NAME".
+ *
+ * This file is pure: kind detection from hints, the availability rule and
+ * the JSON form of an IAP.  Reading sysfs is in iap_sysfs.c; the table that
+ * follows netlink is iap_table.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <net/if.h>
+
+#include "netlink/nlmon.h"
+
+struct json_object;
+
+enum iap_kind {
+	IAP_KIND_ETHERNET,
+	IAP_KIND_WIFI,
+	IAP_KIND_CELLULAR,
+	IAP_KIND_VPN,
+	IAP_KIND_OTHER,
+	_IAP_KIND_MAX,
+};
+
+/* Why an IAP is not available (IAP_REASON_NONE: it is). */
+enum iap_reason {
+	IAP_REASON_NONE,
+	IAP_REASON_LINK_DOWN,           /* administratively down */
+	IAP_REASON_NO_CARRIER,
+	IAP_REASON_NO_ADDRESS,
+	IAP_REASON_NO_DEFAULT_ROUTE,
+	_IAP_REASON_MAX,
+};
+
+const char *iap_kind_to_str(enum iap_kind k);
+int iap_kind_from_str(const char *s);           /* -EINVAL if unknown */
+const char *iap_reason_to_str(enum iap_reason r);   /* NULL for NONE */
+
+/* What the system says about an interface, for kind detection. */
+struct iap_kind_hints {
+	const char *name;
+	const char *devtype;            /* uevent DEVTYPE ("wlan", "wwan", ...) or NULL */
+	bool wireless;                  /* /sys/class/net/X/wireless or phy80211 exists */
+	const char *driver;             /* device driver name or NULL */
+	const char *link_type;          /* rtnl link kind ("veth", "tun", ...) or NULL */
+	unsigned int arptype;           /* ARPHRD_* */
+};
+
+enum iap_kind iap_kind_detect(const struct iap_kind_hints *h);
+
+/* A global address that is not tentative, deprecated or failed DAD. */
+bool iap_addr_usable(const struct nlmon_addr *a);
+
+/* The availability rule (docs/protocol.md): NONE when available. */
+enum iap_reason iap_link_evaluate(const struct nlmon_link *l);
+
+struct iap {
+	unsigned int id;                /* stable, from the store */
+	char *identity;                 /* "if:wlan0" */
+	char *name;                     /* display name */
+	enum iap_kind kind;
+
+	/* live state, from the last netlink snapshot */
+	int ifindex;
+	char ifname[IFNAMSIZ];
+	unsigned int flags;
+	unsigned char operstate;
+	unsigned int mtu;
+	char link_type[32];
+	char mac[32];
+	size_t n_addrs;
+	struct nlmon_addr *addrs;
+	bool default_route4;
+	bool default_route6;
+
+	enum iap_reason reason;         /* derived: iap_link_evaluate() */
+};
+
+static inline bool iap_available(const struct iap *iap)
+{
+	return iap->reason == IAP_REASON_NONE;
+}
+
+struct iap *iap_new(unsigned int id, const char *identity, const char *name,
+		    enum iap_kind kind);
+struct iap *iap_free(struct iap *iap);
+
+/*
+ * Copy a snapshot into @iap and re-evaluate availability.
+ * Returns true when anything visible changed.  -ENOMEM on allocation failure.
+ */
+int iap_update(struct iap *iap, const struct nlmon_link *l);
+
+/* The IAP object of docs/protocol.md (new reference). */
+struct json_object *iap_to_json(const struct iap *iap);

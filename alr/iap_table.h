@@ -1,0 +1,53 @@
+/*
+ * The IAP table: follows the netlink monitor's link snapshots, keeps one
+ * IAP per interface with its stable id from the store, and tells observers
+ * what changed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "alr/iap.h"
+#include "netlink/nlmon.h"
+
+struct config;
+struct store;
+struct iap_table;
+
+enum iap_event {
+	IAP_EVENT_ADDED,
+	IAP_EVENT_CHANGED,
+	IAP_EVENT_UP,
+	IAP_EVENT_DOWN,
+	IAP_EVENT_REMOVED,
+	_IAP_EVENT_MAX,
+};
+
+const char *iap_event_to_str(enum iap_event e);   /* "iap.added", ... */
+
+typedef void (*iap_table_cb)(enum iap_event event, const struct iap *iap,
+			     void *user_data);
+
+/* @sysfs_root: "/sys/class/net" normally.  @config is borrowed (kind rules);
+ * the daemon replaces it with iap_table_set_config() on reload. */
+struct iap_table *iap_table_new(struct store *store, const struct config *config,
+				const char *sysfs_root);
+struct iap_table *iap_table_free(struct iap_table *t);
+
+void iap_table_set_config(struct iap_table *t, const struct config *config);
+
+unsigned int iap_table_watch(struct iap_table *t, iap_table_cb cb, void *user_data,
+			     void (*destroy)(void *));
+bool iap_table_unwatch(struct iap_table *t, unsigned int id);
+
+/* Inputs, from the netlink monitor. */
+void iap_table_link_changed(struct iap_table *t, const struct nlmon_link *l);
+void iap_table_link_removed(struct iap_table *t, int ifindex, const char *name);
+
+/* Lookups.  The table is ordered by id. */
+size_t iap_table_count(const struct iap_table *t);
+const struct iap *iap_table_at(const struct iap_table *t, size_t i);
+const struct iap *iap_table_find_by_id(const struct iap_table *t, unsigned int id);
+const struct iap *iap_table_find_by_ifindex(const struct iap_table *t, int ifindex);
+const struct iap *iap_table_find_by_name(const struct iap_table *t, const char *name);

@@ -1,0 +1,394 @@
+/* Configuration: defaults < /etc/alrd/alrd.conf (inih) < command line. */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alr/iap.h"
+#include "daemon/util.h"
+
+struct config *config_new_defaults(void)
+{
+	struct config *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->state_dir = strdup(ALR_DEFAULT_STATEDIR);
+	c->socket_path = strdup(ALR_DEFAULT_SOCKET);
+	c->control_groups[0] = strdup("alrd");
+	c->n_control_groups = 1;
+	if (!c->state_dir || !c->socket_path || !c->control_groups[0])
+		return config_free(c);
+	c->log_level = LOG_INFO;
+	c->log_target = LOG_TARGET_AUTO;
+	c->socket_mode = 0660;
+	c->read_access = CONFIG_READ_ALL;
+	c->max_clients = 64;
+	c->max_request_size = 64 * 1024;
+	c->max_output_queue = 4 * 1024 * 1024;
+	c->netlink_rcvbuf = 4 * 1024 * 1024;
+	return c;
+}
+
+static void clear_groups(struct config *c)
+{
+	for (size_t i = 0; i < c->n_control_groups; i++)
+		free(c->control_groups[i]);
+	c->n_control_groups = 0;
+}
+
+struct config *config_free(struct config *c)
+{
+	if (!c)
+		return NULL;
+	free(c->file);
+	free(c->state_dir);
+	free(c->socket_path);
+	free(c->socket_group);
+	clear_groups(c);
+	for (size_t i = 0; i < c->n_kind_rules; i++) {
+		free(c->kind_rules[i].pattern);
+		free(c->kind_rules[i].kind);
+	}
+	free(c);
+	return NULL;
+}
+
+/* Parser state handed to inih. */
+struct parse_ctx {
+	struct config *c;
+	char problem[256];
+};
+
+static int fail(struct parse_ctx *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(struct parse_ctx *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->problem, sizeof(p->problem), fmt, ap);
+	va_end(ap);
+	return 0;       /* inih: stop here, report this line */
+}
+
+static int set_str(struct parse_ctx *p, char **dst, const char *value)
+{
+	char *s = strdup(value);
+
+	if (!s)
+		return fail(p, "out of memory");
+	free(*dst);
+	*dst = s;
+	return 1;
+}
+
+static int parse_uint(struct parse_ctx *p, const char *key, const char *value,
+		      int base, unsigned long min, unsigned long max,
+		      unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	if (value[0] == '-' || value[0] == '\0')
+		return fail(p, "%s: '%s' is not a non-negative number", key, value);
+	v = strtoul(value, &end, base);
+	if (errno || *end != '\0')
+		return fail(p, "%s: '%s' is not a number", key, value);
+	if (v < min || v > max)
+		return fail(p, "%s: %lu is out of range (%lu..%lu)", key, v, min, max);
+	*ret = v;
+	return 1;
+}
+
+static bool valid_path(const char *v)
+{
+	return v[0] == '/' && strlen(v) < PATH_MAX;
+}
+
+static int handle_daemon(struct parse_ctx *p, const char *key, const char *value)
+{
+	struct config *c = p->c;
+	int r;
+
+	if (strcmp(key, "state-dir") == 0) {
+		if (!valid_path(value))
+			return fail(p, "state-dir: '%s' is not an absolute path", value);
+		return set_str(p, &c->state_dir, value);
+	}
+	if (strcmp(key, "log-level") == 0) {
+		r = log_level_from_str(value);
+		if (r < 0)
+			return fail(p, "log-level: '%s' is not one of error, warning, notice, info, debug", value);
+		c->log_level = r;
+		return 1;
+	}
+	if (strcmp(key, "log-target") == 0) {
+		r = log_target_from_str(value);
+		if (r < 0)
+			return fail(p, "log-target: '%s' is not one of stderr, syslog, auto", value);
+		c->log_target = r;
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [daemon]", key);
+}
+
+static int parse_groups(struct parse_ctx *p, const char *value)
+{
+	struct config *c = p->c;
+	char *copy = strdup(value), *save = NULL, *tok;
+
+	if (!copy)
+		return fail(p, "out of memory");
+	clear_groups(c);
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (c->n_control_groups == CONFIG_MAX_GROUPS) {
+			free(copy);
+			return fail(p, "control-groups: more than %d groups", CONFIG_MAX_GROUPS);
+		}
+		c->control_groups[c->n_control_groups] = strdup(tok);
+		if (!c->control_groups[c->n_control_groups]) {
+			free(copy);
+			return fail(p, "out of memory");
+		}
+		c->n_control_groups++;
+	}
+	free(copy);
+	return 1;
+}
+
+static int handle_control(struct parse_ctx *p, const char *key, const char *value)
+{
+	struct config *c = p->c;
+	unsigned long v;
+
+	if (strcmp(key, "socket") == 0) {
+		if (!valid_path(value) || strlen(value) >= 108)
+			return fail(p, "socket: '%s' is not an absolute path of at most 107 bytes", value);
+		return set_str(p, &c->socket_path, value);
+	}
+	if (strcmp(key, "socket-mode") == 0) {
+		if (!parse_uint(p, key, value, 8, 0, 0777, &v))
+			return 0;
+		c->socket_mode = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "socket-group") == 0)
+		return set_str(p, &c->socket_group, value);
+	if (strcmp(key, "control-groups") == 0)
+		return parse_groups(p, value);
+	if (strcmp(key, "read-access") == 0) {
+		if (strcmp(value, "all") == 0)
+			c->read_access = CONFIG_READ_ALL;
+		else if (strcmp(value, "control") == 0)
+			c->read_access = CONFIG_READ_CONTROL;
+		else
+			return fail(p, "read-access: '%s' is not one of all, control", value);
+		return 1;
+	}
+	if (strcmp(key, "max-clients") == 0) {
+		if (!parse_uint(p, key, value, 10, 1, 65536, &v))
+			return 0;
+		c->max_clients = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "max-request-size") == 0) {
+		if (!parse_uint(p, key, value, 10, 1024, 16 * 1024 * 1024, &v))
+			return 0;
+		c->max_request_size = v;
+		return 1;
+	}
+	if (strcmp(key, "max-output-queue") == 0) {
+		if (!parse_uint(p, key, value, 10, 4096, 1024UL * 1024 * 1024, &v))
+			return 0;
+		c->max_output_queue = v;
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [control]", key);
+}
+
+static int handle_netlink(struct parse_ctx *p, const char *key, const char *value)
+{
+	unsigned long v;
+
+	if (strcmp(key, "receive-buffer") == 0) {
+		if (!parse_uint(p, key, value, 10, 1024, 256UL * 1024 * 1024, &v))
+			return 0;
+		p->c->netlink_rcvbuf = (int)v;
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [netlink]", key);
+}
+
+static int handle_kinds(struct parse_ctx *p, const char *key, const char *value)
+{
+	struct config *c = p->c;
+	struct config_kind_rule *rule;
+
+	if (strcmp(value, "ignore") != 0 && iap_kind_from_str(value) < 0)
+		return fail(p, "'%s': kind '%s' is not one of ethernet, wifi, cellular, vpn, other, ignore",
+			    key, value);
+	if (strlen(key) >= 64)
+		return fail(p, "interface pattern '%s' is too long", key);
+	if (c->n_kind_rules == CONFIG_MAX_KIND_RULES)
+		return fail(p, "more than %d rules in [iap-kinds]", CONFIG_MAX_KIND_RULES);
+	rule = &c->kind_rules[c->n_kind_rules];
+	rule->pattern = strdup(key);
+	rule->kind = strdup(value);
+	if (!rule->pattern || !rule->kind) {
+		free(rule->pattern);
+		free(rule->kind);
+		return fail(p, "out of memory");
+	}
+	c->n_kind_rules++;
+	return 1;
+}
+
+static int config_ini_cb(void *user, const char *section, const char *key,
+		       const char *value)
+{
+	struct parse_ctx *p = user;
+
+	/* inih calls us with key == NULL for a section header alone
+	 * (INI_CALL_HANDLER_ON_NEW_SECTION); it is off in Debian's build,
+	 * but be safe. */
+	if (!key)
+		return 1;
+	if (!value)
+		return fail(p, "'%s' has no value", key);
+	if (strcmp(section, "daemon") == 0)
+		return handle_daemon(p, key, value);
+	if (strcmp(section, "control") == 0)
+		return handle_control(p, key, value);
+	if (strcmp(section, "netlink") == 0)
+		return handle_netlink(p, key, value);
+	if (strcmp(section, "iap-kinds") == 0)
+		return handle_kinds(p, key, value);
+	if (section[0] == '\0')
+		return fail(p, "'%s' is outside any section", key);
+	return fail(p, "unknown section [%s]", section);
+}
+
+int config_load(const char *path, bool must_exist, struct config **ret,
+		struct config_error *ret_error)
+{
+	struct parse_ctx p = { 0 };
+	FILE *f;
+	int r;
+
+	memset(ret_error, 0, sizeof(*ret_error));
+	util_strlcpy(ret_error->file, path, sizeof(ret_error->file));
+
+	p.c = config_new_defaults();
+	if (!p.c) {
+		util_strlcpy(ret_error->problem, "out of memory", sizeof(ret_error->problem));
+		return -ENOMEM;
+	}
+	p.c->file = strdup(path);
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		if (r == -ENOENT && !must_exist) {
+			*ret = p.c;
+			return 0;
+		}
+		snprintf(ret_error->problem, sizeof(ret_error->problem),
+			 "cannot open: %s", strerror(-r));
+		config_free(p.c);
+		return r;
+	}
+	r = ini_parse_file(f, config_ini_cb, &p);
+	fclose(f);
+	if (r != 0) {
+		ret_error->line = r > 0 ? r : 0;
+		if (p.problem[0])
+			util_strlcpy(ret_error->problem, p.problem, sizeof(ret_error->problem));
+		else
+			util_strlcpy(ret_error->problem,
+				     "syntax error: expected [section], key = value, or a comment",
+				     sizeof(ret_error->problem));
+		config_free(p.c);
+		return -EINVAL;
+	}
+	*ret = p.c;
+	return 0;
+}
+
+static void replace(char **dst, const char *value)
+{
+	char *s;
+
+	if (!value)
+		return;
+	s = strdup(value);
+	if (!s)
+		return;
+	free(*dst);
+	*dst = s;
+}
+
+void config_apply_overrides(struct config *c, const struct config_overrides *o)
+{
+	replace(&c->state_dir, o->state_dir);
+	replace(&c->socket_path, o->socket_path);
+	if (o->log_level >= 0)
+		c->log_level = o->log_level;
+	if (o->log_target >= 0)
+		c->log_target = o->log_target;
+}
+
+const char *config_kind_for(const struct config *c, const char *ifname)
+{
+	for (size_t i = 0; i < c->n_kind_rules; i++)
+		if (fnmatch(c->kind_rules[i].pattern, ifname, 0) == 0)
+			return c->kind_rules[i].kind;
+	return NULL;
+}
+
+void config_print(const struct config *c, FILE *f)
+{
+	fprintf(f, "# alrd configuration%s%s\n", c->file ? " from " : " (defaults)",
+		c->file ? c->file : "");
+	fprintf(f, "[daemon]\n");
+	fprintf(f, "state-dir = %s\n", c->state_dir);
+	fprintf(f, "log-level = %s\n", log_level_to_str(c->log_level));
+	fprintf(f, "log-target = %s\n", log_target_to_str(c->log_target));
+	fprintf(f, "\n[control]\n");
+	fprintf(f, "socket = %s\n", c->socket_path);
+	fprintf(f, "socket-mode = %04o\n", c->socket_mode);
+	if (c->socket_group)
+		fprintf(f, "socket-group = %s\n", c->socket_group);
+	fprintf(f, "control-groups = ");
+	for (size_t i = 0; i < c->n_control_groups; i++)
+		fprintf(f, "%s%s", i ? ", " : "", c->control_groups[i]);
+	fprintf(f, "\n");
+	fprintf(f, "read-access = %s\n", c->read_access == CONFIG_READ_ALL ? "all" : "control");
+	fprintf(f, "max-clients = %u\n", c->max_clients);
+	fprintf(f, "max-request-size = %zu\n", c->max_request_size);
+	fprintf(f, "max-output-queue = %zu\n", c->max_output_queue);
+	fprintf(f, "\n[netlink]\n");
+	fprintf(f, "receive-buffer = %d\n", c->netlink_rcvbuf);
+	fprintf(f, "\n[iap-kinds]\n");
+	for (size_t i = 0; i < c->n_kind_rules; i++)
+		fprintf(f, "%s = %s\n", c->kind_rules[i].pattern, c->kind_rules[i].kind);
+}
+
+const char *config_error_to_str(const struct config_error *e, char *buf, size_t size)
+{
+	if (e->line > 0)
+		snprintf(buf, size, "%s:%d: %s", e->file, e->line, e->problem);
+	else
+		snprintf(buf, size, "%s: %s", e->file, e->problem);
+	return buf;
+}

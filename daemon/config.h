@@ -1,0 +1,94 @@
+/*
+ * Daemon configuration: built-in defaults, overridden by the INI file
+ * (/etc/alrd/alrd.conf), overridden by the command line.
+ *
+ * The parser is pure (no sockets, no loop): config_load() reads a file into
+ * a fresh struct, config_apply_overrides() applies the command line on top,
+ * and on reload the daemon swaps the whole struct once it is valid.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "daemon/log.h"
+
+#define CONFIG_MAX_GROUPS 16
+#define CONFIG_MAX_KIND_RULES 64
+
+enum config_read_access {
+	CONFIG_READ_ALL,        /* anyone who can open the socket may read */
+	CONFIG_READ_CONTROL,    /* only controllers may do anything */
+};
+
+/* An interface-kind override: name pattern (fnmatch) -> kind name. */
+struct config_kind_rule {
+	char *pattern;
+	char *kind;             /* "ethernet", "wifi", ..., or "ignore" */
+};
+
+struct config {
+	char *file;                     /* the file it came from, or NULL */
+
+	/* [daemon] */
+	char *state_dir;
+	int log_level;                  /* LOG_ERR .. LOG_DEBUG */
+	enum log_target log_target;
+
+	/* [control] */
+	char *socket_path;
+	unsigned int socket_mode;
+	char *socket_group;             /* NULL: "alrd" if it exists, else root's */
+	size_t n_control_groups;
+	char *control_groups[CONFIG_MAX_GROUPS];
+	enum config_read_access read_access;
+	unsigned int max_clients;
+	size_t max_request_size;
+	size_t max_output_queue;
+
+	/* [netlink] */
+	int netlink_rcvbuf;
+
+	/* [iap-kinds] in file order: first match wins */
+	size_t n_kind_rules;
+	struct config_kind_rule kind_rules[CONFIG_MAX_KIND_RULES];
+};
+
+/* Command-line settings; NULL/negative means "not given". */
+struct config_overrides {
+	const char *state_dir;
+	const char *socket_path;
+	int log_level;                  /* -1: not given */
+	int log_target;                 /* -1: not given */
+};
+
+/* Where a configuration error was found. */
+struct config_error {
+	char file[256];
+	int line;                       /* 0: not tied to a line */
+	char problem[256];
+};
+
+struct config *config_new_defaults(void);
+struct config *config_free(struct config *c);
+
+/*
+ * Read @path over the defaults.  A missing file is an error only when
+ * @must_exist (it was named on the command line); otherwise the defaults
+ * stand.  0 or a negative errno with @ret_error filled.
+ */
+int config_load(const char *path, bool must_exist, struct config **ret,
+		struct config_error *ret_error);
+
+void config_apply_overrides(struct config *c, const struct config_overrides *o);
+
+/* The kind configured for @ifname, or NULL when no rule matches. */
+const char *config_kind_for(const struct config *c, const char *ifname);
+
+/* Print the configuration back in normalised INI form. */
+void config_print(const struct config *c, FILE *f);
+
+/* "FILE:LINE: PROBLEM" for messages. */
+const char *config_error_to_str(const struct config_error *e, char *buf, size_t size);

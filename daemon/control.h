@@ -1,0 +1,63 @@
+/*
+ * The control socket server: JSON-RPC 2.0 over a UNIX stream socket
+ * (docs/protocol.md).  It owns connections, framing, limits, peer
+ * credentials and event fan-out; what methods do is in api.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct ev_loop;
+struct json_object;
+struct config;
+struct control;
+struct control_client;
+struct jsonrpc_error;
+
+/*
+ * A method handler.  Returns 0 with *ret_result set (NULL means {}), or a
+ * negative errno with @err filled.
+ */
+typedef int (*control_method_fn)(void *user_data, struct control_client *client,
+				 struct json_object *params,
+				 struct json_object **ret_result,
+				 struct jsonrpc_error *err);
+
+struct control_method {
+	const char *name;
+	bool write;                     /* needs permission to control */
+	const char *what;               /* "changes the daemon", for messages */
+	control_method_fn fn;
+};
+
+/* @methods is borrowed and must outlive the server (a static table). */
+struct control *control_new(struct ev_loop *loop, const struct config *config,
+			    const struct control_method *methods, size_t n_methods,
+			    void *user_data);
+struct control *control_free(struct control *c);
+
+/* Create, bind and listen on the configured socket.  0 or negative errno,
+ * logged once here. */
+int control_listen(struct control *c);
+
+/* New limits and groups after a reload (socket path and mode stay). */
+int control_set_config(struct control *c, const struct config *config);
+
+/* Send an event to every client subscribed to @method.  Takes @params. */
+void control_broadcast(struct control *c, const char *method, struct json_object *params);
+/* Whether any client would receive @method (skip building params if not). */
+bool control_wants(const struct control *c, const char *method);
+
+size_t control_client_count(const struct control *c);
+
+/* Per-client accessors for method handlers. */
+uid_t control_client_uid(const struct control_client *cl);
+gid_t control_client_gid(const struct control_client *cl);
+pid_t control_client_pid(const struct control_client *cl);
+bool control_client_can_control(const struct control_client *cl);
+/* Replace the client's subscription (patterns copied).  0, or -EINVAL with
+ * @err filled when a pattern breaks the limits. */
+int control_client_subscribe(struct control_client *cl, const char *const *topics,
+			     size_t n, struct jsonrpc_error *err);

@@ -1,0 +1,266 @@
+/* The daemon: start order, signals, reload, stop order. */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "alr/iap_table.h"
+#include "daemon/control.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "netlink/nlmon.h"
+#include "store/store.h"
+
+static ev_signal sig_term, sig_int, sig_hup;
+
+static int take_lock(struct daemon *d)
+{
+	char path[PATH_MAX], pid[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/alrd.lock", d->config->state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return log_errno(LOG_ERR, -errno, "cannot open lock %s: %m", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+
+		n = (int)read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		if (r == -EWOULDBLOCK)
+			return log_errno(LOG_ERR, -EBUSY,
+					 "another alrd%s%s%s is using state directory %s (lock %s held); "
+					 "stop it or use --state-dir",
+					 pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "",
+					 d->config->state_dir, path);
+		return log_errno(LOG_ERR, r, "cannot lock %s: %m", path);
+	}
+	if (ftruncate(fd, 0) == 0) {
+		n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		if (pwrite(fd, pid, (size_t)n, 0) != n)
+			log_debug("cannot write pid to %s", path);
+	}
+	d->lock_fd = fd;
+	return 0;
+}
+
+static int make_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return log_errno(LOG_ERR, -errno, "cannot create state directory %s: %m", dir);
+	if (stat(dir, &st) < 0)
+		return log_errno(LOG_ERR, -errno, "state directory %s: %m", dir);
+	if (!S_ISDIR(st.st_mode))
+		return log_errno(LOG_ERR, -ENOTDIR, "state directory %s is not a directory", dir);
+	return 0;
+}
+
+/* nlmon -> IAP table */
+static void on_link_changed(const struct nlmon_link *l, void *ud)
+{
+	struct daemon *d = ud;
+
+	iap_table_link_changed(d->iaps, l);
+}
+
+static void on_link_removed(int ifindex, const char *name, void *ud)
+{
+	struct daemon *d = ud;
+
+	iap_table_link_removed(d->iaps, ifindex, name);
+}
+
+static const struct nlmon_ops nlmon_ops = {
+	.link_changed = on_link_changed,
+	.link_removed = on_link_removed,
+};
+
+/* IAP table -> control socket events */
+static void on_iap_event(enum iap_event ev, const struct iap *iap, void *ud)
+{
+	struct daemon *d = ud;
+	const char *method = iap_event_to_str(ev);
+	struct json_object *params;
+
+	if (!d->control || !control_wants(d->control, method))
+		return;
+	params = json_object_new_object();
+	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
+	json_object_object_add(params, "iap", iap_to_json(iap));
+	control_broadcast(d->control, method, params);
+}
+
+static void sig_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_notice("received %s, stopping", strsignal(w->signum));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void sig_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = ev_userdata(loop);
+	struct config_error ce;
+	char buf[600];
+
+	log_notice("received SIGHUP, reloading configuration");
+	if (daemon_reload(d, &ce) < 0)
+		log_err("configuration not reloaded: %s; keeping the running one",
+			config_error_to_str(&ce, buf, sizeof(buf)));
+}
+
+int daemon_reload(struct daemon *d, struct config_error *ret_error)
+{
+	const char *path = d->opts.config_file ? d->opts.config_file : ALR_DEFAULT_CONFIG;
+	struct config *c;
+	int r;
+
+	sd_notify(0, "RELOADING=1");
+	r = config_load(path, d->opts.config_given, &c, ret_error);
+	if (r < 0) {
+		sd_notify(0, "READY=1");
+		return r;
+	}
+	config_apply_overrides(c, &d->opts.overrides);
+	/* These are held open (lock, database, socket): a new value would
+	 * need a restart.  Keep the running ones and say so. */
+	if (strcmp(c->state_dir, d->config->state_dir) != 0) {
+		log_warning("state-dir change to %s needs a restart; still using %s",
+			    c->state_dir, d->config->state_dir);
+		free(c->state_dir);
+		c->state_dir = strdup(d->config->state_dir);
+	}
+	if (strcmp(c->socket_path, d->config->socket_path) != 0 ||
+	    c->socket_mode != d->config->socket_mode) {
+		log_warning("socket and socket-mode changes need a restart; still using %s",
+			    d->config->socket_path);
+		free(c->socket_path);
+		c->socket_path = strdup(d->config->socket_path);
+		c->socket_mode = d->config->socket_mode;
+	}
+	if (!c->state_dir || !c->socket_path) {
+		config_free(c);
+		snprintf(ret_error->problem, sizeof(ret_error->problem), "out of memory");
+		sd_notify(0, "READY=1");
+		return -ENOMEM;
+	}
+	log_set_level(c->log_level);
+	control_set_config(d->control, c);
+	iap_table_set_config(d->iaps, c);
+	config_free(d->config);
+	d->config = c;
+	log_info("configuration reloaded from %s", path);
+	sd_notify(0, "READY=1");
+	return 0;
+}
+
+int daemon_start(struct daemon *d, struct config *config, const struct daemon_options *opts)
+{
+	char path[PATH_MAX], err[512];
+	int r;
+
+	d->opts = *opts;
+	d->config = config;
+	d->lock_fd = -1;
+	d->started_us = util_now_monotonic_us();
+
+	/* No signal watcher may run before we own the loop, and a client
+	 * that goes away mid-write must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	d->loop = ev_loop_new(EVFLAG_AUTO);
+	if (!d->loop)
+		return log_errno(LOG_ERR, -ENOMEM, "cannot create the event loop");
+	ev_set_userdata(d->loop, d);
+
+	r = make_state_dir(config->state_dir);
+	if (r < 0)
+		return r;
+	r = take_lock(d);
+	if (r < 0)
+		return r;
+
+	snprintf(path, sizeof(path), "%s/alrd.db", config->state_dir);
+	r = store_open(path, &d->store, err, sizeof(err));
+	if (r < 0)
+		return log_errno(LOG_ERR, r, "store: %s", err);
+
+	d->iaps = iap_table_new(d->store, config, "/sys/class/net");
+	if (!d->iaps)
+		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
+	iap_table_watch(d->iaps, on_iap_event, d, NULL);
+
+	d->nlmon = nlmon_new(d->loop, &nlmon_ops, d, config->netlink_rcvbuf);
+	if (!d->nlmon)
+		return log_errno(LOG_ERR, -ENOMEM, "netlink: cannot create the monitor");
+	r = nlmon_start(d->nlmon);
+	if (r < 0)
+		return log_errno(LOG_ERR, r, "netlink: cannot start the monitor: %m");
+
+	/* The socket comes last: a client that can connect sees a complete
+	 * IAP table. */
+	d->control = control_new(d->loop, config, api_methods, api_n_methods, d);
+	if (!d->control)
+		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
+	r = control_listen(d->control);
+	if (r < 0)
+		return r;
+
+	ev_signal_init(&sig_term, sig_stop_cb, SIGTERM);
+	ev_signal_init(&sig_int, sig_stop_cb, SIGINT);
+	ev_signal_init(&sig_hup, sig_hup_cb, SIGHUP);
+	ev_signal_start(d->loop, &sig_term);
+	ev_signal_start(d->loop, &sig_int);
+	ev_signal_start(d->loop, &sig_hup);
+
+	log_notice("alrd %s started: %zu IAPs, socket %s, state %s", ALR_VERSION,
+		   iap_table_count(d->iaps), config->socket_path, config->state_dir);
+	sd_notifyf(0, "READY=1\nSTATUS=%zu IAPs\nMAINPID=%d", iap_table_count(d->iaps),
+		   (int)getpid());
+	return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+	ev_run(d->loop, 0);
+	return 0;
+}
+
+void daemon_stop(struct daemon *d)
+{
+	sd_notify(0, "STOPPING=1");
+	if (d->loop) {
+		ev_signal_stop(d->loop, &sig_term);
+		ev_signal_stop(d->loop, &sig_int);
+		ev_signal_stop(d->loop, &sig_hup);
+	}
+	d->control = control_free(d->control);
+	d->nlmon = nlmon_free(d->nlmon);
+	d->iaps = iap_table_free(d->iaps);
+	d->store = store_close(d->store);
+	if (d->lock_fd >= 0) {
+		/* The lock file stays (its pid is stale but harmless); only
+		 * the lock goes, with the descriptor. */
+		close(d->lock_fd);
+		d->lock_fd = -1;
+	}
+	if (d->loop) {
+		ev_loop_destroy(d->loop);
+		d->loop = NULL;
+	}
+	d->config = config_free(d->config);
+	log_notice("alrd stopped");
+}

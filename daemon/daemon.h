@@ -1,0 +1,51 @@
+/*
+ * The daemon object: owns the loop, the configuration and every module,
+ * and the order in which they start and stop.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/config.h"
+#include "daemon/control.h"
+
+struct ev_loop;
+struct store;
+struct nlmon;
+struct iap_table;
+struct control;
+
+struct daemon_options {
+	const char *config_file;        /* NULL: the default */
+	bool config_given;              /* -c used: the file must exist */
+	bool foreground;
+	struct config_overrides overrides;
+};
+
+struct daemon {
+	struct ev_loop *loop;
+	struct daemon_options opts;
+	struct config *config;
+	uint64_t started_us;            /* monotonic */
+	int lock_fd;
+
+	struct store *store;
+	struct nlmon *nlmon;
+	struct iap_table *iaps;
+	struct control *control;
+};
+
+/* Set up everything up to a listening socket; 0 or negative errno (logged). */
+int daemon_start(struct daemon *d, struct config *config, const struct daemon_options *opts);
+/* Run until SIGTERM/SIGINT. */
+int daemon_run(struct daemon *d);
+void daemon_stop(struct daemon *d);
+
+/* Re-read the configuration.  0, or negative errno with @ret_error filled;
+ * the running configuration stays on error. */
+int daemon_reload(struct daemon *d, struct config_error *ret_error);
+
+/* The control methods (api.c). */
+extern const struct control_method api_methods[];
+extern const size_t api_n_methods;

@@ -1,0 +1,208 @@
+/* Configuration: defaults < file < command line, and errors with lines. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+
+static char *write_tmp(const char *text)
+{
+	char *path = strdup("/tmp/alrd-test-config-XXXXXX");
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static struct config *load_ok(const char *text)
+{
+	struct config_error e;
+	struct config *c = NULL;
+	char *path = write_tmp(text);
+	int r = config_load(path, true, &c, &e);
+
+	if (r < 0)
+		fail_msg("unexpected error: line %d: %s", e.line, e.problem);
+	unlink(path);
+	free(path);
+	return c;
+}
+
+static void test_defaults(void **state)
+{
+	struct config *c = config_new_defaults();
+
+	assert_non_null(c);
+	assert_string_equal(c->state_dir, ALR_DEFAULT_STATEDIR);
+	assert_string_equal(c->socket_path, ALR_DEFAULT_SOCKET);
+	assert_int_equal(c->socket_mode, 0660);
+	assert_int_equal(c->log_level, LOG_INFO);
+	assert_int_equal(c->max_request_size, 65536);
+	assert_int_equal(c->n_control_groups, 1);
+	assert_string_equal(c->control_groups[0], "alrd");
+	assert_int_equal(c->read_access, CONFIG_READ_ALL);
+	config_free(c);
+}
+
+static void test_precedence(void **state)
+{
+	struct config *c = load_ok(
+		"; comment\n"
+		"[daemon]\n"
+		"state-dir = /tmp/file-state\n"
+		"log-level = debug\n"
+		"[control]\n"
+		"socket = /tmp/file.sock\n"
+		"socket-mode = 0666\n"
+		"control-groups = wheel, netdev\n"
+		"max-clients = 5\n");
+	struct config_overrides o = { .state_dir = "/tmp/cli-state", .log_level = -1,
+				      .log_target = -1 };
+
+	/* file over defaults */
+	assert_string_equal(c->state_dir, "/tmp/file-state");
+	assert_int_equal(c->log_level, LOG_DEBUG);
+	assert_string_equal(c->socket_path, "/tmp/file.sock");
+	assert_int_equal(c->socket_mode, 0666);
+	assert_int_equal(c->max_clients, 5);
+	assert_int_equal(c->n_control_groups, 2);
+	assert_string_equal(c->control_groups[1], "netdev");
+	/* defaults where the file is silent */
+	assert_int_equal(c->max_request_size, 65536);
+
+	/* command line over file; what it does not give stays */
+	config_apply_overrides(c, &o);
+	assert_string_equal(c->state_dir, "/tmp/cli-state");
+	assert_string_equal(c->socket_path, "/tmp/file.sock");
+	assert_int_equal(c->log_level, LOG_DEBUG);
+	o = (struct config_overrides){ .socket_path = "/tmp/cli.sock", .log_level = LOG_ERR,
+				       .log_target = LOG_TARGET_SYSLOG };
+	config_apply_overrides(c, &o);
+	assert_string_equal(c->socket_path, "/tmp/cli.sock");
+	assert_int_equal(c->log_level, LOG_ERR);
+	assert_int_equal(c->log_target, LOG_TARGET_SYSLOG);
+	config_free(c);
+}
+
+static void test_kind_rules(void **state)
+{
+	struct config *c = load_ok(
+		"[iap-kinds]\n"
+		"wlan-special = cellular\n"
+		"wlan* = wifi\n"
+		"wwan* = cellular\n"
+		"docker* = ignore\n");
+
+	/* first match wins, in file order */
+	assert_string_equal(config_kind_for(c, "wlan-special"), "cellular");
+	assert_string_equal(config_kind_for(c, "wlan0"), "wifi");
+	assert_string_equal(config_kind_for(c, "wwan3"), "cellular");
+	assert_string_equal(config_kind_for(c, "docker0"), "ignore");
+	assert_null(config_kind_for(c, "eth0"));
+	config_free(c);
+}
+
+struct bad_case {
+	const char *text;
+	int line;
+	const char *problem_part;
+};
+
+static void test_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "[daemon]\nlog-level = loud\n", 2, "log-level" },
+		{ "[daemon]\n\nnonsense line\n", 3, "syntax" },
+		{ "[daemon]\nstate-dir = relative/path\n", 2, "absolute" },
+		{ "[daemon]\ncolour = blue\n", 2, "unknown key 'colour'" },
+		{ "[wat]\nx = 1\n", 2, "unknown section [wat]" },
+		{ "[control]\nsocket-mode = 0999\n", 2, "socket-mode" },
+		{ "[control]\nmax-clients = -3\n", 2, "max-clients" },
+		{ "[control]\nmax-clients = 0\n", 2, "out of range" },
+		{ "[control]\nread-access = some\n", 2, "read-access" },
+		{ "[netlink]\nreceive-buffer = 12abc\n", 2, "not a number" },
+		{ "[iap-kinds]\nwlan* = radio\n", 2, "kind 'radio'" },
+		{ "x = 1\n", 1, "outside any section" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config_error e;
+		struct config *c = NULL;
+		char *path = write_tmp(cases[i].text);
+		char buf[700];
+		int r = config_load(path, true, &c, &e);
+
+		assert_true(r < 0);
+		assert_null(c);
+		if (e.line != cases[i].line || !strstr(e.problem, cases[i].problem_part))
+			fail_msg("case %zu: got line %d '%s'", i, e.line, e.problem);
+		/* The message names file and line. */
+		config_error_to_str(&e, buf, sizeof(buf));
+		assert_non_null(strstr(buf, path));
+		unlink(path);
+		free(path);
+	}
+}
+
+static void test_missing_file(void **state)
+{
+	struct config_error e;
+	struct config *c = NULL;
+
+	/* The default file may be absent: defaults stand. */
+	assert_int_equal(config_load("/nonexistent/alrd.conf", false, &c, &e), 0);
+	assert_non_null(c);
+	assert_string_equal(c->state_dir, ALR_DEFAULT_STATEDIR);
+	config_free(c);
+	/* A file named on the command line must exist. */
+	c = NULL;
+	assert_true(config_load("/nonexistent/alrd.conf", true, &c, &e) < 0);
+	assert_null(c);
+	assert_non_null(strstr(e.problem, "No such file"));
+}
+
+static void test_print_roundtrip(void **state)
+{
+	struct config *c = load_ok(
+		"[daemon]\nlog-level = warning\n[control]\nsocket-group = adm\n"
+		"read-access = control\n[iap-kinds]\nwl* = wifi\nppp0 = cellular\n");
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	struct config *again;
+
+	config_print(c, f);
+	fclose(f);
+	again = load_ok(text);
+	assert_int_equal(again->log_level, LOG_WARNING);
+	assert_string_equal(again->socket_group, "adm");
+	assert_int_equal(again->read_access, CONFIG_READ_CONTROL);
+	assert_int_equal(again->n_kind_rules, 2);
+	assert_string_equal(again->kind_rules[1].pattern, "ppp0");
+	assert_string_equal(again->kind_rules[1].kind, "cellular");
+	free(text);
+	config_free(c);
+	config_free(again);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_kind_rules),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_print_roundtrip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
