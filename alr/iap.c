@@ -203,6 +203,7 @@ int iap_update(struct iap *iap, const struct nlmon_link *l)
 	iap->flags = l->flags;
 	iap->operstate = l->operstate;
 	iap->mtu = l->mtu;
+	iap->arptype = l->arptype;
 	util_strlcpy(iap->link_type, l->type, sizeof(iap->link_type));
 	util_strlcpy(iap->mac, l->mac, sizeof(iap->mac));
 	iap->default_route4 = l->default_route4;

@@ -69,6 +69,7 @@ struct iap {
 	unsigned int flags;
 	unsigned char operstate;
 	unsigned int mtu;
+	unsigned int arptype;
 	char link_type[32];
 	char mac[32];
 	size_t n_addrs;

@@ -287,7 +287,42 @@ void iap_table_link_removed(struct iap_table *t, int ifindex, const char *name)
 		remove_at(t, (size_t)i);
 }
 
+/* The snapshot an IAP was built from, enough to re-run kind_for(). */
+static void iap_as_link(const struct iap *iap, struct nlmon_link *l)
+{
+	*l = (struct nlmon_link){
+		.ifindex = iap->ifindex, .flags = iap->flags, .operstate = iap->operstate,
+		.arptype = iap->arptype, .mtu = iap->mtu, .n_addrs = iap->n_addrs,
+		.addrs = iap->addrs, .default_route4 = iap->default_route4,
+		.default_route6 = iap->default_route6,
+	};
+	util_strlcpy(l->name, iap->ifname, sizeof(l->name));
+	util_strlcpy(l->type, iap->link_type, sizeof(l->type));
+	util_strlcpy(l->mac, iap->mac, sizeof(l->mac));
+}
+
 void iap_table_set_config(struct iap_table *t, const struct config *config)
 {
 	t->config = config;
+	/* Kind rules may have changed: apply them now rather than at the
+	 * next netlink change of each link. */
+	for (size_t i = 0; i < t->n;) {
+		struct iap *iap = t->iaps[i];
+		struct nlmon_link l;
+		int kind;
+
+		iap_as_link(iap, &l);
+		kind = kind_for(t, &l);
+		if (kind < 0) {
+			remove_at(t, i);
+			continue;
+		}
+		if (iap->kind != (enum iap_kind)kind) {
+			log_info("iap %u (%s): kind %s -> %s", iap->id, iap->name,
+				 iap_kind_to_str(iap->kind), iap_kind_to_str(kind));
+			iap->kind = kind;
+			notify(t, IAP_EVENT_CHANGED, iap);
+		}
+		i++;
+	}
 }

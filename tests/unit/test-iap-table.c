@@ -208,6 +208,27 @@ static void test_unwatch_inside_notify(void **state)
 	expect(&w->rec, (const char *const[]){ "iap.added wwan0 1" }, 1);
 }
 
+static void test_reload_kinds(void **state)
+{
+	struct world *w = *state;
+	struct config *c = config_new_defaults();
+
+	iap_table_link_changed(w->t, &w->wlan);
+	iap_table_link_changed(w->t, &w->wwan);
+	w->rec.n = 0;
+	/* New rules: wlan0 ignored, wwan0 falls back to detection (veth:
+	 * ethernet). */
+	c->kind_rules[0].pattern = strdup("wlan0");
+	c->kind_rules[0].kind = strdup("ignore");
+	c->n_kind_rules = 1;
+	iap_table_set_config(w->t, c);
+	expect(&w->rec, (const char *const[]){ "iap.down wlan0 1", "iap.removed wlan0 1",
+					       "iap.changed wwan0 2" }, 3);
+	assert_int_equal(iap_table_find_by_name(w->t, "wwan0")->kind, IAP_KIND_ETHERNET);
+	iap_table_set_config(w->t, w->config);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +236,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ids_stable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_and_ignore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwatch_inside_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_kinds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
