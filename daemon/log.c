@@ -107,6 +107,9 @@ bool log_enabled(int level)
 }
 
 static void log_vmsg(int level, int error, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void log_vmsg(int level, int error, const char *fmt, va_list ap)
 {
 	char buf[2048];
 

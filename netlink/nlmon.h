@@ -59,6 +59,8 @@ struct nlmon_ops {
 	void (*link_removed)(int ifindex, const char *name, void *user_data);
 	/* A resync after an overrun has completed (may be NULL). */
 	void (*resynced)(void *user_data);
+	/* Callbacks run from the monitor's own watchers and must not call
+	 * nlmon_start() or nlmon_free(). */
 };
 
 struct nlmon_stats {
@@ -67,7 +69,8 @@ struct nlmon_stats {
 	unsigned long resyncs;             /* overruns recovered from */
 };
 
-/* rcvbuf: socket receive buffer in bytes, 0 for the default (4 MiB). */
+/* rcvbuf: socket receive buffer in bytes, 0 for the default (4 MiB).
+ * Beyond net.core.rmem_max it takes CAP_NET_ADMIN (SO_RCVBUFFORCE). */
 struct nlmon *nlmon_new(struct ev_loop *loop, const struct nlmon_ops *ops,
 			void *user_data, int rcvbuf);
 /* Dump everything and start following events.  Calls link_changed for

@@ -1,0 +1,1716 @@
+/*
+ * libalr-client and alrctl against a fake daemon.
+ *
+ * Each test binds a listening UNIX socket in a temporary directory and
+ * forks a child that accepts one connection and plays a script: it reads
+ * request lines, checks them, answers, sends events.  When the test needs
+ * the child to wait (a response cut in pieces, an event after a given
+ * point), it writes one byte to a pipe per step.  The child checks what it
+ * receives with CHECK(), which exits non-zero; fake_stop() asserts that the
+ * child exited 0, so the script's checks count.  Children are always
+ * reaped, in teardown too when a test failed half-way.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include <alr/client.h>
+
+#define TIMEOUT_MS 10000
+
+/* --- the fake daemon's side (runs in the child) --- */
+
+struct peer {
+	int fd;
+	int ctl;                 /* one byte per step from the test */
+	size_t len;
+	char buf[64 * 1024];
+};
+
+typedef void (*script_fn)(struct peer *p);
+
+#define CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "fake daemon: %s:%d: check failed: %s\n", \
+			__FILE__, __LINE__, #cond);			\
+		_exit(1);						\
+	}								\
+} while (0)
+
+static void peer_write(struct peer *p, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(p->fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		CHECK(n > 0);
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+static void peer_send(struct peer *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void peer_send(struct peer *p, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	CHECK(n >= 0);
+	peer_write(p, s, (size_t)n);
+	free(s);
+}
+
+/* Read one request line; check it is JSON-RPC 2.0 and names @method. */
+static struct json_object *peer_request(struct peer *p, const char *method)
+{
+	for (;;) {
+		char *nl = memchr(p->buf, '\n', p->len);
+		struct json_object *req, *v;
+		ssize_t n;
+
+		if (nl) {
+			size_t len = (size_t)(nl - p->buf);
+
+			*nl = '\0';
+			req = json_tokener_parse(p->buf);
+			memmove(p->buf, nl + 1, p->len - len - 1);
+			p->len -= len + 1;
+			CHECK(req);
+			CHECK(json_object_object_get_ex(req, "jsonrpc", &v));
+			CHECK(!strcmp(json_object_get_string(v), "2.0"));
+			CHECK(json_object_object_get_ex(req, "id", &v));
+			CHECK(json_object_is_type(v, json_type_int));
+			CHECK(json_object_object_get_ex(req, "method", &v));
+			if (method)
+				CHECK(!strcmp(json_object_get_string(v), method));
+			return req;
+		}
+		CHECK(p->len < sizeof(p->buf));
+		n = read(p->fd, p->buf + p->len, sizeof(p->buf) - p->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		CHECK(n > 0);
+		p->len += (size_t)n;
+	}
+}
+
+static long long req_id(struct json_object *req)
+{
+	struct json_object *v;
+
+	CHECK(json_object_object_get_ex(req, "id", &v));
+	return (long long)json_object_get_int64(v);
+}
+
+/* The params of @req as compact JSON, "" when absent. */
+static const char *req_params(struct json_object *req)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(req, "params", &v))
+		return "";
+	return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+}
+
+static void peer_result(struct peer *p, struct json_object *req, const char *result)
+{
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":%s}\n",
+		  req_id(req), result);
+}
+
+static void peer_error(struct peer *p, struct json_object *req, int code,
+		       const char *message)
+{
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":%d,"
+		  "\"message\":\"%s\"}}\n", req_id(req), code, message);
+}
+
+static void peer_event(struct peer *p, const char *method, const char *params)
+{
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"params\":%s}\n",
+		  method, params);
+}
+
+/* Wait for the test's go-ahead. */
+static void peer_step(struct peer *p)
+{
+	char b;
+	ssize_t n;
+
+	do {
+		n = read(p->ctl, &b, 1);
+	} while (n < 0 && errno == EINTR);
+	CHECK(n == 1);
+}
+
+/* Read (and ignore) until the client closes. */
+static void peer_wait_eof(struct peer *p)
+{
+	char b[4096];
+	ssize_t n;
+
+	do {
+		n = read(p->fd, b, sizeof(b));
+	} while (n > 0 || (n < 0 && errno == EINTR));
+}
+
+/* --- the test's side --- */
+
+struct fake {
+	char dir[64];
+	char path[100];         /* fits sun_path */
+	pid_t pid;
+	int ctl;
+	bool running;
+};
+
+static struct {
+	struct fake fake;
+	struct alr_client *client;
+} fx;
+
+static int setup(void **state)
+{
+	memset(&fx, 0, sizeof(fx));
+	fx.fake.ctl = -1;
+	return 0;
+}
+
+/* Wait for @pid at most @timeout_ms, then kill it; return its status. */
+static int reap(pid_t pid, int timeout_ms)
+{
+	int pfd = pidfd_open(pid, 0);
+	int status = 0;
+
+	if (pfd >= 0) {
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+		if (poll(&p, 1, timeout_ms) == 0) {
+			fprintf(stderr, "child %d did not end in time: killed\n", (int)pid);
+			kill(pid, SIGKILL);
+		}
+		close(pfd);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
+}
+
+static void fake_cleanup(struct fake *f)
+{
+	if (f->ctl >= 0)
+		close(f->ctl);
+	f->ctl = -1;
+	unlink(f->path);
+	rmdir(f->dir);
+}
+
+static int teardown(void **state)
+{
+	alr_client_free(fx.client);
+	fx.client = NULL;
+	if (fx.fake.running) {
+		kill(fx.fake.pid, SIGKILL);
+		reap(fx.fake.pid, TIMEOUT_MS);
+		fx.fake.running = false;
+		fake_cleanup(&fx.fake);
+	}
+	return 0;
+}
+
+static void fake_start(script_fn script)
+{
+	struct fake *f = &fx.fake;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int lfd, ctl[2];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/alr-client-test-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/alrd.sock", f->dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f->path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(pipe2(ctl, O_CLOEXEC), 0);
+
+	fflush(NULL);
+	f->pid = fork();
+	assert_true(f->pid >= 0);
+	if (f->pid == 0) {
+		static struct peer p;
+
+		close(ctl[1]);
+		alarm(30);              /* never outlive a broken test */
+		p.ctl = ctl[0];
+		p.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		CHECK(p.fd >= 0);
+		close(lfd);
+		script(&p);
+		_exit(0);
+	}
+	close(lfd);
+	close(ctl[0]);
+	f->ctl = ctl[1];
+	f->running = true;
+}
+
+/* Let the script go on past one peer_step(). */
+static void fake_step(void)
+{
+	assert_int_equal(write(fx.fake.ctl, "s", 1), 1);
+}
+
+/* Wait for the script to end and check that all its checks passed. */
+static void fake_stop(void)
+{
+	struct fake *f = &fx.fake;
+	int status;
+
+	if (f->ctl >= 0)
+		close(f->ctl);
+	f->ctl = -1;
+	status = reap(f->pid, TIMEOUT_MS);
+	f->running = false;
+	fake_cleanup(f);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static struct alr_client *fake_connect(void)
+{
+	assert_int_equal(alr_client_connect(fx.fake.path, &fx.client), 0);
+	assert_non_null(fx.client);
+	return fx.client;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return -1;
+	return json_object_get_int64(v);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What the callbacks saw. */
+struct record {
+	int n;
+	char what[16][32];       /* event names, or "reply" / "error" */
+	int64_t value[16];       /* params.n, result.n or error code */
+	void *user_data[16];
+	size_t size[16];         /* length of params.s, if any */
+};
+
+static void record_event_cb(struct alr_client *c, const char *method,
+			    struct json_object *params, void *user_data)
+{
+	struct record *r = user_data;
+	const char *s = jstr(params, "s");
+
+	if (r->n >= 16)
+		return;
+	snprintf(r->what[r->n], sizeof(r->what[0]), "%s", method);
+	r->value[r->n] = jint(params, "n");
+	r->size[r->n] = s ? strlen(s) : 0;
+	r->n++;
+}
+
+static struct record replies;
+
+static void record_reply_cb(struct alr_client *c, struct json_object *result,
+			    const struct alr_error *error, void *user_data)
+{
+	struct record *r = &replies;
+
+	if (r->n >= 16)
+		return;
+	/* exactly one of them */
+	assert_true((result == NULL) != (error == NULL));
+	snprintf(r->what[r->n], sizeof(r->what[0]), "%s", result ? "reply" : "error");
+	r->value[r->n] = result ? jint(result, "n") : error->code;
+	r->user_data[r->n] = user_data;
+	r->n++;
+}
+
+/* --- the library --- */
+
+static void script_call_result(struct peer *p)
+{
+	struct json_object *req;
+
+	req = peer_request(p, "daemon.info");
+	CHECK(req_id(req) == 1);
+	CHECK(!strcmp(req_params(req), ""));
+	peer_result(p, req, "{\"version\":\"0.1.0\",\"pid\":42}");
+	json_object_put(req);
+
+	req = peer_request(p, "iap.get");
+	CHECK(req_id(req) == 2);
+	CHECK(!strcmp(req_params(req), "{\"id\":3}"));
+	peer_result(p, req, "{\"iap\":{\"id\":3,\"name\":\"wlan0\"}}");
+	json_object_put(req);
+
+	/* a result the caller does not want */
+	req = peer_request(p, "daemon.reload");
+	CHECK(req_id(req) == 3);
+	peer_result(p, req, "{\"reloaded\":true}");
+	json_object_put(req);
+	peer_wait_eof(p);
+}
+
+static void test_call_result(void **state)
+{
+	struct json_object *res = NULL, *params, *iap = NULL;
+	struct alr_error e;
+	struct alr_client *c;
+
+	fake_start(script_call_result);
+	c = fake_connect();
+	assert_true(alr_client_fd(c) >= 0);
+
+	assert_int_equal(alr_client_call(c, "daemon.info", NULL, TIMEOUT_MS, &res, &e), 0);
+	assert_non_null(res);
+	assert_string_equal(jstr(res, "version"), "0.1.0");
+	assert_int_equal(jint(res, "pid"), 42);
+	assert_int_equal(e.code, 0);
+	json_object_put(res);
+
+	params = json_object_new_object();
+	json_object_object_add(params, "id", json_object_new_int(3));
+	assert_int_equal(alr_client_call(c, "iap.get", params, TIMEOUT_MS, &res, NULL), 0);
+	assert_true(json_object_object_get_ex(res, "iap", &iap));
+	assert_string_equal(jstr(iap, "name"), "wlan0");
+	json_object_put(res);
+
+	assert_int_equal(alr_client_call(c, "daemon.reload", NULL, TIMEOUT_MS, NULL, NULL), 0);
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+static void script_call_error(struct peer *p)
+{
+	struct json_object *req;
+
+	req = peer_request(p, "iap.get");
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32002,"
+		  "\"message\":\"no IAP with id 9\",\"data\":{\"id\":9}}}\n", req_id(req));
+	json_object_put(req);
+	/* no message: the library makes one up */
+	req = peer_request(p, "daemon.reload");
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32004}}\n",
+		  req_id(req));
+	json_object_put(req);
+	peer_wait_eof(p);
+}
+
+static void test_call_error(void **state)
+{
+	struct json_object *res = NULL, *params;
+	struct alr_error e;
+	struct alr_client *c;
+
+	fake_start(script_call_error);
+	c = fake_connect();
+	params = json_object_new_object();
+	json_object_object_add(params, "id", json_object_new_int(9));
+	assert_int_equal(alr_client_call(c, "iap.get", params, TIMEOUT_MS, &res, &e), -EPROTO);
+	assert_null(res);
+	assert_int_equal(e.code, ALR_ERR_NOT_FOUND);
+	assert_string_equal(e.message, "no IAP with id 9");
+
+	assert_int_equal(alr_client_call(c, "daemon.reload", NULL, TIMEOUT_MS, &res, &e), -EPROTO);
+	assert_int_equal(e.code, ALR_ERR_CONFIG);
+	assert_true(strlen(e.message) > 0);
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* Events that arrive while a blocking call waits wait for dispatch. */
+static void script_events_during_call(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "events.subscribe");
+	char *all = NULL;
+
+	CHECK(!strcmp(req_params(req), "{\"topics\":[\"iap.*\"]}"));
+	/* one write: the client reads events, the response and a later
+	 * event together */
+	CHECK(asprintf(&all,
+		       "{\"jsonrpc\":\"2.0\",\"method\":\"iap.added\",\"params\":{\"n\":1}}\n"
+		       "{\"jsonrpc\":\"2.0\",\"method\":\"iap.up\",\"params\":{\"n\":2}}\n"
+		       "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"topics\":[\"iap.*\"]}}\n"
+		       "{\"jsonrpc\":\"2.0\",\"method\":\"iap.changed\",\"params\":{\"n\":3}}\n",
+		       req_id(req)) > 0);
+	peer_write(p, all, strlen(all));
+	free(all);
+	json_object_put(req);
+
+	peer_step(p);
+	peer_event(p, "iap.down", "{\"n\":4}");
+	peer_wait_eof(p);
+}
+
+static void test_events_during_call(void **state)
+{
+	static const char *const topics[] = { "iap.*", NULL };
+	struct record rec = { 0 };
+	struct alr_error e;
+	struct alr_client *c;
+
+	fake_start(script_events_during_call);
+	c = fake_connect();
+	alr_client_set_event_handler(c, record_event_cb, &rec);
+	assert_int_equal(alr_client_subscribe(c, topics, TIMEOUT_MS, &e), 0);
+	/* nothing is delivered from inside a blocking call */
+	assert_int_equal(rec.n, 0);
+
+	/* the socket has nothing more: dispatch delivers what is queued */
+	assert_int_equal(alr_client_dispatch(c), 0);
+	assert_int_equal(rec.n, 3);
+	assert_string_equal(rec.what[0], "iap.added");
+	assert_string_equal(rec.what[1], "iap.up");
+	assert_string_equal(rec.what[2], "iap.changed");
+	assert_int_equal(rec.value[0], 1);
+	assert_int_equal(rec.value[1], 2);
+	assert_int_equal(rec.value[2], 3);
+
+	fake_step();
+	assert_int_equal(alr_client_wait(c, TIMEOUT_MS), 0);
+	assert_int_equal(rec.n, 4);
+	assert_string_equal(rec.what[3], "iap.down");
+	assert_int_equal(rec.value[3], 4);
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* Replies are matched by id, in whatever order they come. */
+static void script_async_out_of_order(struct peer *p)
+{
+	struct json_object *req[3];
+
+	for (int i = 0; i < 3; i++) {
+		req[i] = peer_request(p, "iap.get");
+		CHECK(req_id(req[i]) == i + 1);
+	}
+	peer_result(p, req[2], "{\"n\":3}");
+	peer_error(p, req[0], -32002, "no such IAP");
+	peer_result(p, req[1], "{\"n\":2}");
+	for (int i = 0; i < 3; i++)
+		json_object_put(req[i]);
+	peer_wait_eof(p);
+}
+
+static void test_async_out_of_order(void **state)
+{
+	int tag[3] = { 1, 2, 3 };
+	struct alr_client *c;
+
+	memset(&replies, 0, sizeof(replies));
+	fake_start(script_async_out_of_order);
+	c = fake_connect();
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(alr_client_call_async(c, "iap.get", NULL,
+						       record_reply_cb, &tag[i]), 0);
+	/* sent, not answered yet: nothing called back */
+	assert_int_equal(replies.n, 0);
+	while (replies.n < 3)
+		assert_int_equal(alr_client_wait(c, TIMEOUT_MS), 0);
+
+	assert_string_equal(replies.what[0], "reply");
+	assert_ptr_equal(replies.user_data[0], &tag[2]);
+	assert_int_equal(replies.value[0], 3);
+	assert_string_equal(replies.what[1], "error");
+	assert_ptr_equal(replies.user_data[1], &tag[0]);
+	assert_int_equal(replies.value[1], ALR_ERR_NOT_FOUND);
+	assert_string_equal(replies.what[2], "reply");
+	assert_ptr_equal(replies.user_data[2], &tag[1]);
+	assert_int_equal(replies.value[2], 2);
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* A response cut in pieces, written one step at a time, after an empty
+ * line and ending in "\r\n". */
+#define SPLIT_PIECES 5
+
+static void script_split_response(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "daemon.info");
+	char *line = NULL;
+	size_t len, at = 0;
+
+	CHECK(asprintf(&line, "\n{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":"
+		       "{\"n\":77,\"text\":\"line\\nbreak\"}}\r\n", req_id(req)) > 0);
+	len = strlen(line);
+	for (int i = 1; i <= SPLIT_PIECES; i++) {
+		size_t end = len * (size_t)i / SPLIT_PIECES;
+
+		peer_write(p, line + at, end - at);
+		at = end;
+		if (i < SPLIT_PIECES)
+			peer_step(p);
+	}
+	free(line);
+	json_object_put(req);
+	peer_wait_eof(p);
+}
+
+static void test_split_response(void **state)
+{
+	struct alr_client *c;
+
+	memset(&replies, 0, sizeof(replies));
+	fake_start(script_split_response);
+	c = fake_connect();
+	assert_int_equal(alr_client_call_async(c, "daemon.info", NULL,
+					       record_reply_cb, NULL), 0);
+	for (int i = 1; i < SPLIT_PIECES; i++) {
+		/* a piece arrived: read, but nothing complete to deliver */
+		assert_int_equal(alr_client_wait(c, TIMEOUT_MS), 0);
+		assert_int_equal(replies.n, 0);
+		fake_step();
+	}
+	while (replies.n == 0)
+		assert_int_equal(alr_client_wait(c, TIMEOUT_MS), 0);
+	assert_string_equal(replies.what[0], "reply");
+	assert_int_equal(replies.value[0], 77);
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* Lines far over the 64 KiB request limit: an event, then a result. */
+#define HUGE_EVENT  (300 * 1024)
+#define HUGE_RESULT (2 * 1024 * 1024)
+
+static void script_huge_lines(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "daemon.info");
+	char *s = malloc(HUGE_RESULT + 1);
+
+	CHECK(s);
+	memset(s, 'a', HUGE_RESULT);
+	s[HUGE_EVENT] = '\0';
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"method\":\"iap.changed\","
+		  "\"params\":{\"n\":1,\"s\":\"%s\"}}\n", s);
+	s[HUGE_EVENT] = 'a';
+	s[HUGE_RESULT] = '\0';
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"s\":\"%s\"}}\n",
+		  req_id(req), s);
+	free(s);
+	json_object_put(req);
+	peer_wait_eof(p);
+}
+
+static void test_huge_lines(void **state)
+{
+	struct record rec = { 0 };
+	struct json_object *res = NULL;
+	struct alr_client *c;
+
+	fake_start(script_huge_lines);
+	c = fake_connect();
+	alr_client_set_event_handler(c, record_event_cb, &rec);
+	assert_int_equal(alr_client_call(c, "daemon.info", NULL, TIMEOUT_MS, &res, NULL), 0);
+	assert_int_equal(strlen(jstr(res, "s")), HUGE_RESULT);
+	json_object_put(res);
+	assert_int_equal(alr_client_dispatch(c), 0);
+	assert_int_equal(rec.n, 1);
+	assert_int_equal(rec.size[0], HUGE_EVENT);
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* ALR_MAX_RESPONSE bytes with the newline are accepted; one more is not. */
+static const char padded_head[] = "{\"jsonrpc\":\"2.0\",\"method\":\"big\",\"params\":{\"s\":\"";
+static const char padded_tail[] = "\"}}";
+
+static void send_padded_event(struct peer *p, size_t total, bool newline)
+{
+	const char *head = padded_head, *tail = padded_tail;
+	size_t fill = total - strlen(head) - strlen(tail) - 1;
+	char *line = malloc(total);
+
+	CHECK(line);
+	memcpy(line, head, strlen(head));
+	memset(line + strlen(head), 'x', fill);
+	memcpy(line + strlen(head) + fill, tail, strlen(tail));
+	line[total - 1] = newline ? '\n' : 'x';
+	peer_write(p, line, total);
+	free(line);
+}
+
+static void script_line_limit(struct peer *p)
+{
+	send_padded_event(p, ALR_MAX_RESPONSE, true);
+	peer_step(p);
+	/* no newline within the limit */
+	send_padded_event(p, ALR_MAX_RESPONSE, false);
+	peer_wait_eof(p);
+}
+
+static void test_line_limit(void **state)
+{
+	struct record rec = { 0 };
+	struct alr_error e;
+	struct alr_client *c;
+	int r;
+
+	fake_start(script_line_limit);
+	c = fake_connect();
+	alr_client_set_event_handler(c, record_event_cb, &rec);
+	while (rec.n == 0)
+		assert_int_equal(alr_client_wait(c, TIMEOUT_MS), 0);
+	assert_string_equal(rec.what[0], "big");
+	assert_int_equal(rec.size[0], ALR_MAX_RESPONSE - strlen(padded_head) -
+			 strlen(padded_tail) - 1);
+
+	fake_step();
+	do {
+		r = alr_client_wait(c, TIMEOUT_MS);
+	} while (r == 0);
+	assert_int_equal(r, -EPROTO);
+	assert_int_equal(rec.n, 1);
+	/* the connection is unusable from now on */
+	assert_int_equal(alr_client_call(c, "daemon.info", NULL, TIMEOUT_MS, NULL, &e), -EPROTO);
+	assert_int_equal(e.code, 0);
+	assert_non_null(strstr(e.message, "longer than"));
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* The daemon goes away with requests outstanding. */
+static void script_connection_lost(struct peer *p)
+{
+	struct json_object *a = peer_request(p, "iap.list");
+	struct json_object *b = peer_request(p, "iap.list");
+
+	peer_event(p, "iap.down", "{\"n\":9}");
+	peer_result(p, a, "{\"n\":1}");
+	json_object_put(a);
+	json_object_put(b);
+	/* and _exit() closes the connection */
+}
+
+static void test_connection_lost(void **state)
+{
+	struct record rec = { 0 };
+	struct alr_error e;
+	struct alr_client *c;
+	int tag[2], r;
+
+	memset(&replies, 0, sizeof(replies));
+	fake_start(script_connection_lost);
+	c = fake_connect();
+	alr_client_set_event_handler(c, record_event_cb, &rec);
+	assert_int_equal(alr_client_call_async(c, "iap.list", NULL, record_reply_cb, &tag[0]), 0);
+	assert_int_equal(alr_client_call_async(c, "iap.list", NULL, record_reply_cb, &tag[1]), 0);
+	do {
+		r = alr_client_wait(c, TIMEOUT_MS);
+	} while (r == 0);
+	assert_int_equal(r, -ECONNRESET);
+
+	/* what came before the end first, in order, then the failure */
+	assert_int_equal(rec.n, 1);
+	assert_string_equal(rec.what[0], "iap.down");
+	assert_int_equal(replies.n, 2);
+	assert_string_equal(replies.what[0], "reply");
+	assert_ptr_equal(replies.user_data[0], &tag[0]);
+	assert_string_equal(replies.what[1], "error");
+	assert_ptr_equal(replies.user_data[1], &tag[1]);
+	assert_int_equal(replies.value[1], ALR_ERR_INTERNAL);
+
+	/* and it stays lost */
+	assert_int_equal(alr_client_dispatch(c), -ECONNRESET);
+	assert_int_equal(alr_client_call(c, "daemon.info", NULL, TIMEOUT_MS, NULL, &e), -ECONNRESET);
+	assert_true(strlen(e.message) > 0);
+	assert_int_equal(alr_client_call_async(c, "daemon.info", NULL, record_reply_cb, NULL),
+			 -ECONNRESET);
+	assert_int_equal(replies.n, 2);
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+static void script_close_on_request(struct peer *p)
+{
+	json_object_put(peer_request(p, "daemon.info"));
+}
+
+static void test_call_connection_lost(void **state)
+{
+	struct json_object *res = NULL;
+	struct alr_error e;
+	struct alr_client *c;
+
+	fake_start(script_close_on_request);
+	c = fake_connect();
+	assert_int_equal(alr_client_call(c, "daemon.info", NULL, TIMEOUT_MS, &res, &e), -ECONNRESET);
+	assert_null(res);
+	assert_int_equal(e.code, 0);
+	assert_string_equal(e.message, "alrd closed the connection");
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* A call that times out; its late answer must not be taken for the next. */
+static void script_timeout(struct peer *p)
+{
+	struct json_object *slow = peer_request(p, "daemon.info");
+	struct json_object *next = peer_request(p, "iap.list");
+
+	peer_result(p, slow, "{\"n\":1}");
+	peer_result(p, next, "{\"n\":2}");
+	json_object_put(slow);
+	json_object_put(next);
+	peer_wait_eof(p);
+}
+
+static void test_timeout(void **state)
+{
+	struct json_object *res = NULL;
+	struct record rec = { 0 };
+	struct alr_error e;
+	struct alr_client *c;
+	int64_t t0, elapsed;
+
+	fake_start(script_timeout);
+	c = fake_connect();
+	alr_client_set_event_handler(c, record_event_cb, &rec);
+	t0 = now_ms();
+	assert_int_equal(alr_client_call(c, "daemon.info", NULL, 100, &res, &e), -ETIMEDOUT);
+	elapsed = now_ms() - t0;
+	assert_true(elapsed >= 100);
+	assert_true(elapsed < TIMEOUT_MS);
+	assert_null(res);
+	assert_non_null(strstr(e.message, "100 ms"));
+
+	assert_int_equal(alr_client_call(c, "iap.list", NULL, TIMEOUT_MS, &res, NULL), 0);
+	assert_int_equal(jint(res, "n"), 2);
+	json_object_put(res);
+	/* the late answer went nowhere */
+	assert_int_equal(alr_client_dispatch(c), 0);
+	assert_int_equal(rec.n, 0);
+
+	/* nothing arrives: alr_client_wait() times out too */
+	assert_int_equal(alr_client_wait(c, 50), -ETIMEDOUT);
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* An error with id null answers the oldest request (a line the daemon
+ * could not read); with none outstanding, it explains a close. */
+static void script_null_id(struct peer *p)
+{
+	json_object_put(peer_request(p, "daemon.info"));
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32000,"
+		  "\"message\":\"request too large\"}}\n");
+	peer_step(p);
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32003,"
+		  "\"message\":\"too many clients\"}}\n");
+}
+
+static void test_null_id_error(void **state)
+{
+	struct alr_error e;
+	struct alr_client *c;
+
+	fake_start(script_null_id);
+	c = fake_connect();
+	assert_int_equal(alr_client_call(c, "daemon.info", NULL, TIMEOUT_MS, NULL, &e), -EPROTO);
+	assert_int_equal(e.code, ALR_ERR_TOO_LARGE);
+	assert_string_equal(e.message, "request too large");
+
+	fake_step();
+	while (alr_client_wait(c, TIMEOUT_MS) == 0)
+		;
+	assert_int_equal(alr_client_call(c, "daemon.info", NULL, TIMEOUT_MS, NULL, &e), -ECONNRESET);
+	assert_int_equal(e.code, ALR_ERR_BUSY);
+	assert_string_equal(e.message, "too many clients");
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* What is not JSON-RPC makes the connection unusable. */
+static const char *bad_line;
+
+static void script_bad_line(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "daemon.info");
+
+	peer_send(p, "%s\n", bad_line);
+	json_object_put(req);
+	peer_wait_eof(p);
+}
+
+static void test_bad_lines(void **state)
+{
+	static const char *const lines[] = {
+		"this is not json",
+		"[1,2]",
+		"null",
+		"42",
+		"{\"jsonrpc\":\"2.0\",\"method\":\"x\"} {}",
+		"{\"jsonrpc\":\"1.0\",\"method\":\"iap.up\"}",
+		"{\"method\":\"iap.up\"}",
+		"{\"jsonrpc\":\"2.0\"}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\"}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1,\"error\":{}}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":\"bad\"}",
+		"{\"jsonrpc\":\"2.0\",\"method\":7}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"s\":\"unterminated",
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct alr_error e;
+		struct alr_client *c;
+		int r;
+
+		bad_line = lines[i];
+		fake_start(script_bad_line);
+		c = fake_connect();
+		r = alr_client_call(c, "daemon.info", NULL, TIMEOUT_MS, NULL, &e);
+		if (r != -EPROTO || e.code != 0)
+			fail_msg("line %zu '%s': call returned %d, code %d", i,
+				 lines[i], r, e.code);
+		assert_int_equal(alr_client_dispatch(c), -EPROTO);
+		fx.client = alr_client_free(c);
+		fake_stop();
+	}
+}
+
+/* An event callback may make a blocking call. */
+static void script_call_from_callback(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "events.subscribe");
+
+	CHECK(!strcmp(req_params(req), ""));
+	peer_result(p, req, "{\"topics\":[\"*\"]}");
+	json_object_put(req);
+	peer_event(p, "iap.up", "{\"n\":1}");
+	peer_event(p, "iap.up", "{\"n\":2}");
+
+	for (int i = 0; i < 2; i++) {
+		req = peer_request(p, "iap.get");
+		/* an event between the call and its answer */
+		peer_event(p, "iap.changed", "{\"n\":10}");
+		peer_result(p, req, i == 0 ? "{\"n\":101}" : "{\"n\":102}");
+		json_object_put(req);
+	}
+	peer_wait_eof(p);
+}
+
+struct nested {
+	struct record rec;
+	int64_t answers[4];
+	int nanswers;
+};
+
+static void nested_event_cb(struct alr_client *c, const char *method,
+			    struct json_object *params, void *user_data)
+{
+	struct nested *n = user_data;
+	struct json_object *res = NULL;
+
+	record_event_cb(c, method, params, &n->rec);
+	if (strcmp(method, "iap.up") != 0)
+		return;
+	assert_int_equal(alr_client_call(c, "iap.get", NULL, TIMEOUT_MS, &res, NULL), 0);
+	n->answers[n->nanswers++] = jint(res, "n");
+	json_object_put(res);
+}
+
+static void test_call_from_callback(void **state)
+{
+	struct nested n = { 0 };
+	struct alr_client *c;
+
+	fake_start(script_call_from_callback);
+	c = fake_connect();
+	alr_client_set_event_handler(c, nested_event_cb, &n);
+	assert_int_equal(alr_client_subscribe(c, NULL, TIMEOUT_MS, NULL), 0);
+	while (n.rec.n < 4)
+		assert_int_equal(alr_client_wait(c, TIMEOUT_MS), 0);
+	assert_int_equal(n.nanswers, 2);
+	assert_int_equal(n.answers[0], 101);
+	assert_int_equal(n.answers[1], 102);
+	/* events keep their order across the nested calls */
+	assert_string_equal(n.rec.what[0], "iap.up");
+	assert_int_equal(n.rec.value[0], 1);
+	assert_string_equal(n.rec.what[1], "iap.up");
+	assert_int_equal(n.rec.value[1], 2);
+	assert_string_equal(n.rec.what[2], "iap.changed");
+	assert_string_equal(n.rec.what[3], "iap.changed");
+
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+/* A callback may free the client; nothing is delivered after that. */
+static void script_two_events(struct peer *p)
+{
+	/* one write: the client may be gone before a second one */
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"method\":\"iap.up\",\"params\":{\"n\":1}}\n"
+		  "{\"jsonrpc\":\"2.0\",\"method\":\"iap.up\",\"params\":{\"n\":2}}\n");
+	peer_wait_eof(p);
+}
+
+static void free_event_cb(struct alr_client *c, const char *method,
+			  struct json_object *params, void *user_data)
+{
+	record_event_cb(c, method, params, user_data);
+	assert_null(alr_client_free(c));
+}
+
+static void test_free_in_callback(void **state)
+{
+	struct record rec = { 0 };
+	struct alr_client *c;
+
+	fake_start(script_two_events);
+	c = fake_connect();
+	alr_client_set_event_handler(c, free_event_cb, &rec);
+	/* the client belongs to the callback now */
+	fx.client = NULL;
+	while (rec.n == 0)
+		assert_int_equal(alr_client_wait(c, TIMEOUT_MS), 0);
+	assert_int_equal(rec.n, 1);
+	/* the fake daemon sees the connection closed */
+	fake_stop();
+}
+
+static void script_subscribe_topics(struct peer *p)
+{
+	static const char *const want[] = {
+		"{\"topics\":[\"iap.up\",\"iap.down\"]}",
+		"{\"topics\":[]}",
+		"",
+	};
+
+	for (size_t i = 0; i < 3; i++) {
+		struct json_object *req = peer_request(p, "events.subscribe");
+
+		CHECK(!strcmp(req_params(req), want[i]));
+		peer_result(p, req, "{}");
+		json_object_put(req);
+	}
+	peer_wait_eof(p);
+}
+
+static void test_subscribe_topics(void **state)
+{
+	static const char *const two[] = { "iap.up", "iap.down", NULL };
+	static const char *const none[] = { NULL };
+	struct alr_client *c;
+
+	fake_start(script_subscribe_topics);
+	c = fake_connect();
+	assert_int_equal(alr_client_subscribe(c, two, TIMEOUT_MS, NULL), 0);
+	assert_int_equal(alr_client_subscribe(c, none, TIMEOUT_MS, NULL), 0);
+	assert_int_equal(alr_client_subscribe(c, NULL, TIMEOUT_MS, NULL), 0);
+	fx.client = alr_client_free(c);
+	fake_stop();
+}
+
+static void test_default_socket(void **state)
+{
+	char *saved = getenv(ALR_SOCKET_ENV) ? strdup(getenv(ALR_SOCKET_ENV)) : NULL;
+
+	assert_int_equal(setenv(ALR_SOCKET_ENV, "/tmp/elsewhere.sock", 1), 0);
+	assert_string_equal(alr_client_default_socket(), "/tmp/elsewhere.sock");
+	assert_int_equal(setenv(ALR_SOCKET_ENV, "", 1), 0);
+	assert_string_equal(alr_client_default_socket(), ALR_DEFAULT_SOCKET);
+	assert_int_equal(unsetenv(ALR_SOCKET_ENV), 0);
+	assert_string_equal(alr_client_default_socket(), ALR_DEFAULT_SOCKET);
+
+	if (saved)
+		setenv(ALR_SOCKET_ENV, saved, 1);
+	free(saved);
+}
+
+static void test_connect_errors(void **state)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct alr_client *c = (void *)1;
+	char dir[] = "/tmp/alr-client-test-XXXXXX", path[64], longpath[200];
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/alrd.sock", dir);
+	assert_int_equal(alr_client_connect(path, &c), -ENOENT);
+	assert_null(c);
+
+	/* a socket file nobody listens on any more */
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+	assert_int_equal(alr_client_connect(path, &c), -ECONNREFUSED);
+	unlink(path);
+	rmdir(dir);
+
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	assert_int_equal(alr_client_connect(longpath, &c), -ENAMETOOLONG);
+	assert_int_equal(alr_client_connect(path, NULL), -EINVAL);
+	assert_null(alr_client_free(NULL));
+}
+
+/* The shared library exports the API of client.h and nothing else. */
+static void test_exports(void **state)
+{
+	const char *build = getenv("ALR_BUILD_DIR");
+	char cmd[512], line[256];
+	int found = 0, status;
+	FILE *f;
+
+	if (!build)
+		skip();
+	snprintf(cmd, sizeof(cmd),
+		 "nm -D --defined-only '%s/client/libalr-client.so' 2>&1", build);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char type, name[200];
+
+		if (sscanf(line, "%*s %c %199s", &type, name) != 2)
+			fail_msg("nm: %s", line);
+		if (type != 'T' && type != 'D' && type != 'B')
+			continue;
+		if (strncmp(name, "alr_client_", 11) != 0)
+			fail_msg("unexpected export: %s", name);
+		found++;
+	}
+	status = pclose(f);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(found, 10);
+}
+
+/* --- alrctl --- */
+
+struct run {
+	int status;              /* exit status, or -1 */
+	char *out, *err;
+};
+
+static char *slurp(FILE *f)
+{
+	char *s;
+	long len;
+
+	fflush(f);
+	len = ftell(f);
+	assert_true(len >= 0);
+	s = calloc(1, (size_t)len + 1);
+	assert_non_null(s);
+	rewind(f);
+	if (len > 0)
+		assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	return s;
+}
+
+static const char *alrctl_path(void)
+{
+	static char path[512];
+	const char *build = getenv("ALR_BUILD_DIR");
+
+	if (!build)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/client/alrctl", build);
+	return access(path, X_OK) == 0 ? path : NULL;
+}
+
+/* Start alrctl with @args (NULL-terminated) and $ALRD_SOCKET = @socket,
+ * its stdout to @out_fd, stderr to @err_fd. */
+static pid_t spawn_alrctl(const char *socket, const char *const *args,
+			  int out_fd, int err_fd)
+{
+	const char *path = alrctl_path();
+	const char *argv[16] = { "alrctl" };
+	size_t n = 1;
+	pid_t pid;
+
+	if (!path)
+		skip();
+	for (; *args && n < 15; args++)
+		argv[n++] = *args;
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(out_fd, STDOUT_FILENO);
+		dup2(err_fd, STDERR_FILENO);
+		if (socket)
+			setenv(ALR_SOCKET_ENV, socket, 1);
+		else
+			unsetenv(ALR_SOCKET_ENV);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static struct run run_alrctl(const char *socket, const char *const *args)
+{
+	FILE *out = tmpfile(), *err = tmpfile();
+	struct run r;
+	pid_t pid;
+	int status;
+
+	assert_non_null(out);
+	assert_non_null(err);
+	pid = spawn_alrctl(socket, args, fileno(out), fileno(err));
+	status = reap(pid, TIMEOUT_MS);
+	fseek(out, 0, SEEK_END);
+	fseek(err, 0, SEEK_END);
+	r.out = slurp(out);
+	r.err = slurp(err);
+	r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return r;
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+static void test_alrctl_no_daemon(void **state)
+{
+	static const char *const args[] = { "status", NULL };
+	static const char *const args_s[] = { "-s", "/nonexistent/alrd.sock", "iap", "list", NULL };
+	struct run r;
+
+	r = run_alrctl("/nonexistent/alrd.sock", args);
+	assert_int_equal(r.status, EX_UNAVAILABLE);
+	assert_string_equal(r.out, "");
+	assert_string_equal(r.err,
+		"alrctl: cannot connect to /nonexistent/alrd.sock: No such file or "
+		"directory (is alrd running? use -s or $ALRD_SOCKET)\n");
+	run_free(&r);
+
+	/* -s wins over the environment */
+	r = run_alrctl("/also/nonexistent", args_s);
+	assert_int_equal(r.status, EX_UNAVAILABLE);
+	assert_non_null(strstr(r.err, "/nonexistent/alrd.sock"));
+	run_free(&r);
+}
+
+static void test_alrctl_command_line(void **state)
+{
+	static const struct {
+		const char *args[6];
+		int status;
+		const char *out;         /* substring of stdout, or NULL */
+	} rows[] = {
+		{ { "--help" }, EX_OK, "SYNOPSIS" },
+		{ { "-h" }, EX_OK, "EXIT STATUS" },
+		{ { "--version" }, EX_OK, "alrctl " ALR_VERSION "\n" },
+		{ { "--bogus" }, EX_USAGE, NULL },
+		{ { "-x", "status" }, EX_USAGE, NULL },
+		{ { NULL }, EX_USAGE, NULL },
+		{ { "frobnicate" }, EX_USAGE, NULL },
+		{ { "iap" }, EX_USAGE, NULL },
+		{ { "iap", "delete" }, EX_USAGE, NULL },
+		{ { "iap", "show" }, EX_USAGE, NULL },
+		{ { "iap", "show", "1", "2" }, EX_USAGE, NULL },
+		{ { "status", "extra" }, EX_USAGE, NULL },
+		{ { "log-level" }, EX_USAGE, NULL },
+		{ { "call" }, EX_USAGE, NULL },
+		{ { "-t", "soon", "status" }, EX_USAGE, NULL },
+		{ { "-t", "-5", "status" }, EX_USAGE, NULL },
+		{ { "-s" }, EX_USAGE, NULL },
+		{ { "call", "daemon.info", "{not json" }, EX_USAGE, NULL },
+		{ { "iap", "show", "99999999999" }, EX_USAGE, NULL },
+		/* arguments are fine: only then the missing daemon */
+		{ { "call", "daemon.info", "{}" }, EX_UNAVAILABLE, NULL },
+		{ { "monitor", "iap.*" }, EX_UNAVAILABLE, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct run r = run_alrctl("/nonexistent/alrd.sock", rows[i].args);
+
+		if (r.status != rows[i].status)
+			fail_msg("row %zu (%s): exit status %d, want %d; stderr: %s",
+				 i, rows[i].args[0] ? rows[i].args[0] : "", r.status,
+				 rows[i].status, r.err);
+		if (rows[i].out && !strstr(r.out, rows[i].out))
+			fail_msg("row %zu: stdout lacks '%s'", i, rows[i].out);
+		if (rows[i].status == EX_USAGE)
+			assert_true(!strncmp(r.err, "alrctl: ", 8));
+		run_free(&r);
+	}
+}
+
+static const char iap_list_result[] =
+	"{\"iaps\":["
+	"{\"id\":1,\"identity\":\"if:eth0\",\"name\":\"eth0\",\"kind\":\"ethernet\","
+	"\"interface\":\"eth0\",\"ifindex\":2,\"available\":true,\"reason\":null,"
+	"\"link\":{\"up\":true,\"running\":true,\"lower_up\":true,\"operstate\":\"up\","
+	"\"mtu\":1500,\"mac\":\"02:00:00:00:00:01\",\"type\":\"veth\"},"
+	"\"addresses\":["
+	"{\"address\":\"10.0.0.2\",\"prefix\":24,\"family\":\"ipv4\",\"scope\":\"global\","
+	"\"usable\":true,\"flags\":[\"permanent\"]},"
+	"{\"address\":\"fd00::2\",\"prefix\":64,\"family\":\"ipv6\",\"scope\":\"global\","
+	"\"usable\":true,\"flags\":[\"permanent\",\"noprefixroute\"]},"
+	"{\"address\":\"fe80::1\",\"prefix\":64,\"family\":\"ipv6\",\"scope\":\"link\","
+	"\"usable\":false,\"flags\":[\"permanent\"]}],"
+	"\"default_route\":{\"ipv4\":true,\"ipv6\":true}},"
+	"{\"id\":12,\"identity\":\"if:wlan0\",\"name\":\"wlan0\",\"kind\":\"wifi\","
+	"\"interface\":\"wlan0\",\"ifindex\":5,\"available\":false,\"reason\":\"no-carrier\","
+	"\"link\":{\"up\":true,\"running\":false,\"lower_up\":false,\"operstate\":\"down\","
+	"\"mtu\":1500,\"mac\":\"02:00:00:00:00:02\",\"type\":\"wlan\"},"
+	"\"addresses\":[],\"default_route\":{\"ipv4\":false,\"ipv6\":false}}]}";
+
+/* One answer per run of alrctl: the method it must call, and a result or
+ * an error. */
+static struct {
+	const char *method;
+	const char *params;      /* what alrctl must send, compact JSON */
+	const char *result;      /* NULL: answer with error */
+	int error;
+} answer;
+
+static void script_answer_once(struct peer *p)
+{
+	struct json_object *req = peer_request(p, answer.method);
+
+	if (answer.params)
+		CHECK(!strcmp(req_params(req), answer.params));
+	if (answer.result)
+		peer_result(p, req, answer.result);
+	else if (answer.error)
+		peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":%d,"
+			  "\"message\":\"boom %d\"}}\n", req_id(req), answer.error,
+			  answer.error);
+	/* else: never answer */
+	json_object_put(req);
+	peer_wait_eof(p);
+}
+
+static void test_alrctl_iap_list(void **state)
+{
+	static const char *const args[] = { "iap", "list", NULL };
+	static const char *const args_json[] = { "-j", "iap", "list", NULL };
+	struct run r;
+
+	answer.method = "iap.list";
+	answer.params = "";
+	answer.result = iap_list_result;
+	if (!alrctl_path())
+		skip();
+
+	fake_start(script_answer_once);
+	r = run_alrctl(fx.fake.path, args);
+	fake_stop();
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.err, "");
+	assert_string_equal(r.out,
+		"ID  NAME   KIND      STATE  REASON      ADDRESSES               "
+		"DEFAULT ROUTE\n"
+		"1   eth0   ethernet  up     -           10.0.0.2/24,fd00::2/64  "
+		"ipv4,ipv6\n"
+		"12  wlan0  wifi      down   no-carrier  -                       -\n");
+	run_free(&r);
+
+	fake_start(script_answer_once);
+	r = run_alrctl(fx.fake.path, args_json);
+	fake_stop();
+	assert_int_equal(r.status, EX_OK);
+	{
+		struct json_object *want = json_tokener_parse(iap_list_result);
+		struct json_object *got = json_tokener_parse(r.out);
+
+		assert_non_null(got);
+		assert_true(json_object_equal(want, got));
+		/* one line */
+		assert_ptr_equal(strchr(r.out, '\n'), r.out + strlen(r.out) - 1);
+		json_object_put(want);
+		json_object_put(got);
+	}
+	run_free(&r);
+}
+
+static void test_alrctl_iap_show(void **state)
+{
+	static const char *const args[] = { "iap", "show", "eth0", NULL };
+	struct run r;
+	char *result;
+
+	if (!alrctl_path())
+		skip();
+	/* the first IAP of the list, as iap.get answers it */
+	{
+		const char *first = iap_list_result + strlen("{\"iaps\":[");
+		const char *end = strstr(iap_list_result, ",{\"id\":12");
+
+		assert_true(asprintf(&result, "{\"iap\":%.*s}",
+				     (int)(end - first), first) > 0);
+	}
+	answer.method = "iap.get";
+	answer.params = "{\"name\":\"eth0\"}";
+	answer.result = result;
+	fake_start(script_answer_once);
+	r = run_alrctl(fx.fake.path, args);
+	fake_stop();
+	free(result);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.out,
+		"id:                 1\n"
+		"identity:           if:eth0\n"
+		"name:               eth0\n"
+		"kind:               ethernet\n"
+		"interface:          eth0\n"
+		"ifindex:            2\n"
+		"available:          yes\n"
+		"reason:             -\n"
+		"link.up:            yes\n"
+		"link.running:       yes\n"
+		"link.lower_up:      yes\n"
+		"link.operstate:     up\n"
+		"link.mtu:           1500\n"
+		"link.mac:           02:00:00:00:00:01\n"
+		"link.type:          veth\n"
+		"default_route.ipv4: yes\n"
+		"default_route.ipv6: yes\n"
+		"addresses:          3\n"
+		"    ADDRESS      FAMILY  SCOPE   USABLE  FLAGS\n"
+		"    10.0.0.2/24  ipv4    global  yes     permanent\n"
+		"    fd00::2/64   ipv6    global  yes     permanent,noprefixroute\n"
+		"    fe80::1/64   ipv6    link    no      permanent\n");
+	run_free(&r);
+}
+
+/* The daemon's errors become sysexits codes and "alrctl: MESSAGE". */
+static void test_alrctl_errors(void **state)
+{
+	static const struct {
+		const char *args[4];
+		const char *method;
+		const char *params;
+		int error;
+		int status;
+	} rows[] = {
+		{ { "iap", "show", "9" }, "iap.get", "{\"id\":9}", -32002, EX_DATAERR },
+		{ { "log-level", "loud" }, "daemon.set-log-level", "{\"level\":\"loud\"}",
+		  -32602, EX_DATAERR },
+		{ { "reload" }, "daemon.reload", "", -32001, EX_NOPERM },
+		{ { "reload" }, "daemon.reload", "", -32004, EX_CONFIG },
+		{ { "status" }, "daemon.info", "", -32603, EX_SOFTWARE },
+		{ { "call", "x.y", "{\"a\":[1]}" }, "x.y", "{\"a\":[1]}", -32601, EX_SOFTWARE },
+		{ { "monitor" }, "events.subscribe", "{\"topics\":[\"*\"]}", -32003, EX_TEMPFAIL },
+		{ { "-t", "100", "status" }, "daemon.info", "", 0, EX_TEMPFAIL },
+	};
+
+	if (!alrctl_path())
+		skip();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char want[64];
+		struct run r;
+
+		answer.method = rows[i].method;
+		answer.params = rows[i].params;
+		answer.result = NULL;
+		answer.error = rows[i].error;
+		fake_start(script_answer_once);
+		r = run_alrctl(fx.fake.path, rows[i].args);
+		fake_stop();
+		if (r.status != rows[i].status)
+			fail_msg("row %zu: exit status %d, want %d; stderr: %s", i,
+				 r.status, rows[i].status, r.err);
+		if (rows[i].error)
+			snprintf(want, sizeof(want), "alrctl: boom %d\n", rows[i].error);
+		else
+			snprintf(want, sizeof(want), "alrctl: no answer from alrd within 100 ms\n");
+		assert_string_equal(r.err, want);
+		assert_string_equal(r.out, "");
+		run_free(&r);
+	}
+}
+
+static void test_alrctl_simple_commands(void **state)
+{
+	static const struct {
+		const char *args[4];
+		const char *method;
+		const char *params;
+		const char *result;
+		const char *out;
+	} rows[] = {
+		{ { "reload" }, "daemon.reload", "", "{\"reloaded\":true}",
+		  "configuration reloaded\n" },
+		{ { "-j", "reload" }, "daemon.reload", "", "{\"reloaded\":true}",
+		  "{\"reloaded\":true}\n" },
+		{ { "log-level", "debug" }, "daemon.set-log-level", "{\"level\":\"debug\"}",
+		  "{\"level\":\"debug\",\"previous\":\"info\"}",
+		  "log level: debug (was info)\n" },
+		{ { "call", "-j", "daemon.info" }, "daemon.info", "", "{\"pid\":1}",
+		  "{\"pid\":1}\n" },
+		{ { "call", "iap.get", "{\"id\": 3}" }, "iap.get", "{\"id\":3}", "{\"n\":[1]}",
+		  "{\n  \"n\": [\n    1\n  ]\n}\n" },
+	};
+
+	if (!alrctl_path())
+		skip();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct run r;
+
+		answer.method = rows[i].method;
+		answer.params = rows[i].params;
+		answer.result = rows[i].result;
+		fake_start(script_answer_once);
+		r = run_alrctl(fx.fake.path, rows[i].args);
+		fake_stop();
+		if (r.status != EX_OK || strcmp(r.out, rows[i].out) != 0)
+			fail_msg("row %zu: exit status %d, stdout '%s', stderr '%s'",
+				 i, r.status, r.out, r.err);
+		run_free(&r);
+	}
+}
+
+static void script_status(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "daemon.info");
+
+	peer_result(p, req,
+		    "{\"version\":\"0.1.0\",\"pid\":1234,\"uptime\":7384.5,"
+		    "\"config_file\":\"/etc/alrd/alrd.conf\",\"state_dir\":\"/var/lib/alrd\","
+		    "\"socket\":\"/run/alrd/alrd.sock\",\"log_level\":\"info\","
+		    "\"clients\":2,\"iaps\":2,"
+		    "\"netlink\":{\"messages\":120,\"snapshots\":40,\"resyncs\":0},"
+		    "\"caller\":{\"uid\":0,\"gid\":0,\"pid\":4242,\"can_control\":true}}");
+	json_object_put(req);
+	req = peer_request(p, "iap.list");
+	peer_result(p, req, iap_list_result);
+	json_object_put(req);
+	peer_wait_eof(p);
+}
+
+static void test_alrctl_status(void **state)
+{
+	static const char *const args[] = { "status", NULL };
+	struct run r;
+
+	if (!alrctl_path())
+		skip();
+	fake_start(script_status);
+	r = run_alrctl(fx.fake.path, args);
+	fake_stop();
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.out,
+		"version:    0.1.0\n"
+		"pid:        1234\n"
+		"uptime:     2h 03m 04s\n"
+		"socket:     /run/alrd/alrd.sock\n"
+		"config:     /etc/alrd/alrd.conf\n"
+		"state dir:  /var/lib/alrd\n"
+		"log level:  info\n"
+		"clients:    2\n"
+		"you:        uid 0, may control\n"
+		"netlink:    120 messages, 40 snapshots, 0 resyncs\n"
+		"IAPs:       2 (1 up)\n"
+		"\n"
+		"    ID  NAME   KIND      STATE  REASON\n"
+		"    1   eth0   ethernet  up     -\n"
+		"    12  wlan0  wifi      down   no-carrier\n");
+	run_free(&r);
+}
+
+#define EVENT_TIME 1763728200
+
+static void script_monitor(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "events.subscribe");
+
+	CHECK(!strcmp(req_params(req), "{\"topics\":[\"iap.*\"]}"));
+	peer_result(p, req, "{\"topics\":[\"iap.*\"]}");
+	json_object_put(req);
+	peer_event(p, "iap.down",
+		   "{\"time\":1763728200.123456,\"iap\":{\"id\":3,\"name\":\"wlan0\","
+		   "\"kind\":\"wifi\",\"available\":false,\"reason\":\"no-carrier\"}}");
+	peer_event(p, "iap.up",
+		   "{\"time\":1763728201.5,\"iap\":{\"id\":3,\"name\":\"wlan0\","
+		   "\"kind\":\"wifi\",\"available\":true,\"reason\":null}}");
+	peer_step(p);
+	/* and the daemon goes away */
+}
+
+/* Read from @fd until @n lines arrived or the deadline passed. */
+static char *read_lines(int fd, int n)
+{
+	static char buf[4096];
+	size_t len = 0;
+	int64_t deadline = now_ms() + TIMEOUT_MS;
+	int lines = 0;
+
+	while (lines < n && len < sizeof(buf) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+			break;
+		r = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (r <= 0)
+			break;
+		for (ssize_t i = 0; i < r; i++)
+			lines += buf[len + i] == '\n';
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+static void test_alrctl_monitor(void **state)
+{
+	static const char *const args[] = { "monitor", "iap.*", NULL };
+	static const char *const args_json[] = { "-j", "monitor", "iap.*", NULL };
+	FILE *err = tmpfile();
+	char want[256], hms[16];
+	struct tm tm;
+	time_t t = EVENT_TIME;
+	int out[2], status;
+	pid_t pid;
+	char *lines;
+
+	if (!alrctl_path())
+		skip();
+	localtime_r(&t, &tm);
+	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+
+	/* SIGINT ends it with 0 */
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	fake_start(script_monitor);
+	pid = spawn_alrctl(fx.fake.path, args, out[1], fileno(err));
+	close(out[1]);
+	lines = read_lines(out[0], 2);
+	snprintf(want, sizeof(want),
+		 "%s.123 iap.down    3 wlan0 wifi unavailable (no-carrier)\n", hms);
+	/* the second event is a second later */
+	tm.tm_sec += 1;
+	t = mktime(&tm);
+	localtime_r(&t, &tm);
+	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.500 iap.up      3 wlan0 wifi available\n", hms);
+	kill(pid, SIGINT);
+	status = reap(pid, TIMEOUT_MS);
+	close(out[0]);
+	fake_step();
+	fake_stop();
+	assert_string_equal(lines, want);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EX_OK);
+	fclose(err);
+
+	/* -j: the events as JSON, then EX_UNAVAILABLE when alrd goes away */
+	err = tmpfile();
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	fake_start(script_monitor);
+	pid = spawn_alrctl(fx.fake.path, args_json, out[1], fileno(err));
+	close(out[1]);
+	lines = read_lines(out[0], 2);
+	fake_step();
+	status = reap(pid, TIMEOUT_MS);
+	close(out[0]);
+	fake_stop();
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EX_UNAVAILABLE);
+	assert_non_null(strstr(lines, "{\"jsonrpc\":\"2.0\",\"method\":\"iap.down\","
+			       "\"params\":{\"time\":1763728200.12345"));
+	assert_non_null(strstr(lines, "\n{\"jsonrpc\":\"2.0\",\"method\":\"iap.up\","));
+	fseek(err, 0, SEEK_END);
+	lines = slurp(err);
+	assert_string_equal(lines, "alrctl: alrd closed the connection\n");
+	free(lines);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_call_result),
+		T(test_call_error),
+		T(test_events_during_call),
+		T(test_async_out_of_order),
+		T(test_split_response),
+		T(test_huge_lines),
+		T(test_line_limit),
+		T(test_connection_lost),
+		T(test_call_connection_lost),
+		T(test_timeout),
+		T(test_null_id_error),
+		T(test_bad_lines),
+		T(test_call_from_callback),
+		T(test_free_in_callback),
+		T(test_subscribe_topics),
+		T(test_default_socket),
+		T(test_connect_errors),
+		T(test_exports),
+		T(test_alrctl_no_daemon),
+		T(test_alrctl_command_line),
+		T(test_alrctl_iap_list),
+		T(test_alrctl_iap_show),
+		T(test_alrctl_errors),
+		T(test_alrctl_simple_commands),
+		T(test_alrctl_status),
+		T(test_alrctl_monitor),
+	};
+
+	/* a write to a fake daemon that already left must not kill us */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
