@@ -161,11 +161,13 @@ static void remove_at(struct iap_table *t, size_t i)
 	memmove(&t->iaps[i], &t->iaps[i + 1], (t->n - i - 1) * sizeof(*t->iaps));
 	t->n--;
 	log_info("iap %u (%s): removed", iap->id, iap->name);
+	/* A link that is gone is as down as one set down: one reason for
+	 * both events. */
 	if (iap_available(iap)) {
-		iap->reason = IAP_REASON_NO_CARRIER;
+		iap->reason = IAP_REASON_LINK_DOWN;
 		notify(t, IAP_EVENT_DOWN, iap);
 	}
-	iap->reason = IAP_REASON_NO_CARRIER;
+	iap->reason = IAP_REASON_LINK_DOWN;
 	notify(t, IAP_EVENT_REMOVED, iap);
 	iap_free(iap);
 }

@@ -145,6 +145,9 @@ int jsonrpc_parse_request(const char *line, size_t len, struct jsonrpc_request *
 		jsonrpc_error_set(e, ALR_ERR_INTERNAL, "out of memory");
 		return -ENOMEM;
 	}
+	/* The protocol is UTF-8: invalid bytes would otherwise be echoed
+	 * back in error messages and break the client's decoder. */
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tok, line, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

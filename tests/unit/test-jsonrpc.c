@@ -97,6 +97,9 @@ static void test_parse(void **state)
 		{ "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"a\",\"params\":[1]}", ALR_ERR_INVALID_PARAMS, true },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"a\",\"extra\":1}", ALR_ERR_INVALID_REQUEST, true },
 		{ "\xff\xfe{}", ALR_ERR_PARSE, false },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"\xff\xfe\"}", ALR_ERR_PARSE, false },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"a\",\"params\":{\"n\xc3(\":1}}", ALR_ERR_PARSE, false },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"caf\xc3\xa9\"}", 0, true },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
