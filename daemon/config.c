@@ -65,6 +65,9 @@ struct config *config_free(struct config *c)
 /* Parser state handed to inih. */
 struct parse_ctx {
 	struct config *c;
+	FILE *f;
+	int line;               /* the line inih is handling now */
+	int problem_line;       /* where problem[] was found; 0: none */
 	char problem[256];
 };
 
@@ -75,10 +78,15 @@ static int fail(struct parse_ctx *p, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* inih goes on after an error and reports the first bad line: keep
+	 * the first problem, with its line, to match. */
+	if (p->problem_line)
+		return 0;
+	p->problem_line = p->line;
 	va_start(ap, fmt);
 	vsnprintf(p->problem, sizeof(p->problem), fmt, ap);
 	va_end(ap);
-	return 0;       /* inih: stop here, report this line */
+	return 0;
 }
 
 static int set_str(struct parse_ctx *p, char **dst, const char *value)
@@ -279,6 +287,17 @@ static int config_ini_cb(void *user, const char *section, const char *key,
 	return fail(p, "unknown section [%s]", section);
 }
 
+/* inih reader that counts lines, so the handler knows where it is. */
+static char *config_read_line(char *buf, int size, void *stream)
+{
+	struct parse_ctx *p = stream;
+	char *r = fgets(buf, size, p->f);
+
+	if (r)
+		p->line++;
+	return r;
+}
+
 int config_load(const char *path, bool must_exist, struct config **ret,
 		struct config_error *ret_error)
 {
@@ -308,11 +327,12 @@ int config_load(const char *path, bool must_exist, struct config **ret,
 		config_free(p.c);
 		return r;
 	}
-	r = ini_parse_file(f, config_ini_cb, &p);
+	p.f = f;
+	r = ini_parse_stream(config_read_line, &p, config_ini_cb, &p);
 	fclose(f);
 	if (r != 0) {
 		ret_error->line = r > 0 ? r : 0;
-		if (p.problem[0])
+		if (p.problem_line && p.problem_line == r)
 			util_strlcpy(ret_error->problem, p.problem, sizeof(ret_error->problem));
 		else
 			util_strlcpy(ret_error->problem,

@@ -131,6 +131,10 @@ static void test_errors(void **state)
 		{ "[netlink]\nreceive-buffer = 12abc\n", 2, "not a number" },
 		{ "[iap-kinds]\nwlan* = radio\n", 2, "kind 'radio'" },
 		{ "x = 1\n", 1, "outside any section" },
+		/* the first problem is reported, with its own line */
+		{ "[daemon]\nlog-level = loud\ncolour = blue\n", 2, "log-level" },
+		{ "[daemon]\nnonsense\nlog-level = loud\n", 2, "syntax" },
+		{ "[daemon]\nlog-level = loud\nnonsense\n", 2, "log-level" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
