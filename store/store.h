@@ -1,22 +1,37 @@
 /*
- * The persistent store (SQLite, <state-dir>/alrd.db).
+ * The persistent store (SQLite, <state-dir>/alrd.db, mode 0600).
  *
- * Now it holds the stable IAP ids; profiles and registered contacts come
- * with the profile issue.  The schema is versioned with PRAGMA user_version
- * and migrated forward in one transaction at open.  A database that is
- * corrupt, or newer than this alrd, is refused, never rewritten.
+ * It holds the stable IAP ids, the profiles with their servers and
+ * extension parameters, and the contacts alrd believes are registered.
+ * The schema is versioned with PRAGMA user_version and migrated forward in
+ * one transaction at open; every change is one transaction (WAL,
+ * synchronous=FULL).  A database that is corrupt, foreign, or newer than
+ * this alrd is refused and left as it is: alrd never wipes user data.
+ *
+ * Passwords are stored in clear (the registrar's digest challenge needs
+ * them), which is why the file, its backups and the copy kept at a restore
+ * are created 0600.  docs/profiles.md, "Where passwords live".
+ *
+ * Functions return 0 or a negative errno; SQLite failures are logged here
+ * (the caller cannot see SQLite's message), "no such profile" (-ENOENT) is
+ * not.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct store;
+struct profile;
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
+/* PRAGMA application_id of alrd databases: "alrd". */
+#define STORE_APPLICATION_ID 0x616c7264
 
-/* Open (creating if needed) the database at @path.  On failure returns a
- * negative errno and fills @errbuf with a message a person can act on. */
+/* Open (creating if needed, 0600) the database at @path.  On failure
+ * returns a negative errno and fills @errbuf with a message a person can
+ * act on. */
 int store_open(const char *path, struct store **ret, char *errbuf, size_t errsize);
 struct store *store_close(struct store *s);
 
@@ -27,3 +42,88 @@ struct store *store_close(struct store *s);
  */
 int store_iap_id(struct store *s, const char *identity, const char *name,
 		 const char *kind, unsigned int *ret_id);
+
+/* ---- profiles -------------------------------------------------------- */
+
+/*
+ * Insert @p (validated by the caller) and set p->id.  When p->is_default,
+ * the other profiles lose the flag in the same transaction.
+ */
+int store_profile_insert(struct store *s, struct profile *p);
+/* Replace the stored profile p->id with @p, servers and parameters
+ * included; -ENOENT if there is none.  Default flag as for insert. */
+int store_profile_update(struct store *s, const struct profile *p);
+/* Delete profile @id with its servers, parameters and registered
+ * contacts; -ENOENT if there is none. */
+int store_profile_delete(struct store *s, unsigned int id);
+/* Profile @id, or -ENOENT.  Free with profile_free(). */
+int store_profile_get(struct store *s, unsigned int id, struct profile **ret);
+
+/*
+ * Call @cb for each profile, in id order.  @cb owns the profile it gets
+ * (keep it or profile_free() it); a negative return stops the walk and is
+ * returned.  All profiles are read before the first call, so @cb may
+ * change the store.
+ */
+typedef int (*store_profile_cb)(struct profile *p, void *userdata);
+int store_profile_load_all(struct store *s, store_profile_cb cb, void *userdata);
+
+/* Make profile @id the default and clear the flag on every other one, in
+ * one transaction; @id 0 clears it everywhere.  -ENOENT if no profile @id. */
+int store_set_default_profile(struct store *s, unsigned int id);
+
+/* ---- registered contacts --------------------------------------------- */
+
+/* What alrd believes is at the registrar: one binding of a profile's
+ * contact over one IAP (docs/profiles.md). */
+struct store_contact {
+	unsigned int profile_id;
+	unsigned int iap_id;
+	char *contact;                  /* the Contact URI as registered */
+	char *call_id;
+	uint32_t cseq;                  /* last CSeq used with @call_id */
+	int64_t expires_at;             /* wall clock, seconds since the epoch */
+};
+
+/* Insert, or update call_id, cseq and expires_at of, the binding
+ * (profile_id, iap_id, contact).  -ENOENT if the profile or the IAP id is
+ * unknown. */
+int store_contact_upsert(struct store *s, const struct store_contact *c);
+int store_contact_delete(struct store *s, unsigned int profile_id, unsigned int iap_id,
+			 const char *contact);
+/* Contacts of @profile_id (0: all), ordered by profile, IAP, contact.
+ * Free with store_contacts_free(). */
+int store_contact_list(struct store *s, unsigned int profile_id,
+		       struct store_contact **ret, size_t *ret_n);
+void store_contacts_free(struct store_contact *c, size_t n);
+
+/* ---- backup and restore ---------------------------------------------- */
+
+/*
+ * Write a consistent snapshot of the open store to @path (SQLite online
+ * backup into a 0600 temporary file beside @path, then renamed into
+ * place).  An existing @path is not overwritten (-EEXIST).  The caller
+ * decides whether the client may write there.
+ */
+int store_backup(struct store *s, const char *path, char *errbuf, size_t errsize);
+
+/*
+ * Check, without changing it, that @path is an alrd database this alrd can
+ * use: SQLite file, integrity_check ok, alrd's application id, schema
+ * version 1..STORE_SCHEMA_VERSION with its tables.  0, -EBADMSG (damaged
+ * or foreign), -EPROTO (newer), -ENOENT, with @errbuf filled.
+ */
+int store_validate_file(const char *path, char *errbuf, size_t errsize);
+
+/*
+ * Replace the open store's content with the database at @path: validate
+ * it, copy it into the state directory, migrate the copy if it is older,
+ * keep the current database as "<db>.before-restore" (0600), swap the copy
+ * in with rename() -- the database file exists at every moment -- and
+ * reopen.  @s stays the same object.  On failure the old content stays
+ * open and untouched.  The daemon deregisters before and reloads after.
+ */
+int store_restore(struct store *s, const char *path, char *errbuf, size_t errsize);
+
+/* The database file's path (for messages). */
+const char *store_path(const struct store *s);
