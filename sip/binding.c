@@ -1,0 +1,2153 @@
+/* The binding state machine (see binding.h).
+ *
+ * Requests go out one at a time (RFC 3261 §10.2: no new REGISTER before
+ * the previous one has a final response or timed out).  Two kinds share
+ * that one slot:
+ *   - the machine's own REGISTER / de-REGISTER ("main"), which is what the
+ *     state says we are doing;
+ *   - queued side requests: removing a contact (binding_remove_contact())
+ *     and asking for the AOR's bindings (binding_query()), which do not
+ *     change the state and report through their own events.
+ * dispatch() picks what goes next: the main request first, then the
+ * queue.  Every entry point ends with dispatch(), after any transition, so
+ * a transition never happens inside another one's notification.
+ *
+ * Contacts we registered ("known") are tracked from the moment a REGISTER
+ * carrying them is sent until the registrar says they are gone (a 2xx that
+ * lists the AOR's bindings without them, a successful removal) or their
+ * time runs out; each change goes to the persistence hook, so that nothing
+ * is left behind after a crash (DESIGN §3.8). */
+#include "sip/binding.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "sip/digest.h"
+#include "sip/stack.h"
+
+#define DEFAULT_EXPIRES         3600u
+/* RFC 3261 §10.2.1 does not say when to refresh; half-way is common, we
+ * refresh between 80 % and 90 % of the granted time, but at the latest
+ * this long before it runs out. */
+#define REFRESH_MARGIN_MS       5000u
+#define BACKOFF_BASE_MS         2000u
+#define BACKOFF_CAP_MS          (30u * 60u * 1000u)
+#define RETRY_AFTER_MAX         86400
+#define MAX_423                 3
+#define MAX_AUTH_ROUNDS         3
+#define REDIRECT_MAX            8
+#define AUX_MAX                 16
+#define KNOWN_MAX               16
+#define AUTH_VALUE_MAX          2048
+
+static const char *const state_names[_BINDING_STATE_MAX] = {
+	[BINDING_IDLE] = "IDLE",
+	[BINDING_RESOLVING] = "RESOLVING",
+	[BINDING_REGISTERING] = "REGISTERING",
+	[BINDING_REGISTERED] = "REGISTERED",
+	[BINDING_UNREGISTERING] = "UNREGISTERING",
+	[BINDING_BACKOFF] = "BACKOFF",
+};
+
+static const char *const error_names[_BINDING_ERROR_MAX] = {
+	[BINDING_ERROR_NONE] = "none",
+	[BINDING_ERROR_AUTH] = "authentication",
+	[BINDING_ERROR_FORBIDDEN] = "forbidden",
+	[BINDING_ERROR_NOT_FOUND] = "not-found",
+	[BINDING_ERROR_REJECTED] = "rejected",
+	[BINDING_ERROR_PROTOCOL] = "protocol",
+	[BINDING_ERROR_TIMEOUT] = "timeout",
+	[BINDING_ERROR_TRANSPORT] = "transport",
+	[BINDING_ERROR_SERVER] = "server",
+	[BINDING_ERROR_RESOLVE] = "resolve",
+	[BINDING_ERROR_REDIRECT] = "redirect",
+	[BINDING_ERROR_INTERNAL] = "internal",
+};
+
+static const char *const event_names[_BINDING_EVENT_MAX] = {
+	[BINDING_EVENT_STATE] = "state",
+	[BINDING_EVENT_CONTACT_REMOVED] = "contact-removed",
+	[BINDING_EVENT_QUERY] = "query",
+};
+
+const char *binding_state_to_str(enum binding_state s)
+{
+	if ((unsigned)s >= _BINDING_STATE_MAX)
+		return "?";
+	return state_names[s];
+}
+
+const char *binding_error_to_str(enum binding_error e)
+{
+	if ((unsigned)e >= _BINDING_ERROR_MAX)
+		return "?";
+	return error_names[e];
+}
+
+const char *binding_event_type_to_str(enum binding_event_type t)
+{
+	if ((unsigned)t >= _BINDING_EVENT_MAX)
+		return "?";
+	return event_names[t];
+}
+
+bool binding_error_is_permanent(enum binding_error e)
+{
+	switch (e) {
+	case BINDING_ERROR_AUTH:
+	case BINDING_ERROR_FORBIDDEN:
+	case BINDING_ERROR_NOT_FOUND:
+	case BINDING_ERROR_REJECTED:
+	case BINDING_ERROR_PROTOCOL:
+	case BINDING_ERROR_INTERNAL:
+		return true;
+	case BINDING_ERROR_NONE:
+	case BINDING_ERROR_TIMEOUT:
+	case BINDING_ERROR_TRANSPORT:
+	case BINDING_ERROR_SERVER:
+	case BINDING_ERROR_RESOLVE:
+	case BINDING_ERROR_REDIRECT:
+	case _BINDING_ERROR_MAX:
+		break;
+	}
+	return false;
+}
+
+enum op_kind {
+	OP_REGISTER,            /* main: our contact */
+	OP_UNREGISTER,          /* main: every known contact, expires=0 */
+	OP_REMOVE,              /* side: one contact, expires=0 */
+	OP_QUERY,               /* side: no Contact */
+};
+
+enum main_want {
+	MAIN_NONE,
+	MAIN_REGISTER,
+	MAIN_UNREGISTER,
+};
+
+/* One request's dealings with challenges (RFC 3261 §22.2).  "fresh": the
+ * credentials we send were computed from a challenge that answered this
+ * very operation, so another challenge means they are wrong. */
+struct auth_round {
+	bool www_fresh;
+	bool proxy_fresh;
+	bool stale_retried;
+	unsigned rounds;
+};
+
+struct aux_op {
+	struct aux_op *next;
+	enum op_kind kind;
+	char *contact;                  /* OP_REMOVE */
+	char ifname[IFNAMSIZ];
+	struct sockaddr_storage local;
+	struct auth_round auth;
+};
+
+struct known {
+	char *uri;
+	char ifname[IFNAMSIZ];
+	uint64_t expires_at;            /* ms */
+	unsigned expires;               /* as last told to the hook */
+	bool confirmed;                 /* a 2xx granted or listed it */
+};
+
+struct tx {
+	bool active;
+	uint64_t id;
+	enum op_kind kind;
+	struct aux_op *aux;             /* side requests: owned while in flight */
+	struct sip_transport *tp;       /* side requests: put when done */
+	char ifname[IFNAMSIZ];
+	uint64_t sent_at;
+};
+
+struct cause {
+	enum binding_error error;
+	int code;
+	const char *reason;
+};
+
+static const struct cause no_cause = { BINDING_ERROR_NONE, 0, "" };
+
+struct binding {
+	unsigned id;
+	enum binding_state state;
+	char *name;                     /* the AOR without "sip:", for logs */
+
+	/* configuration */
+	char *aor;
+	char *registrar;
+	char *proxy;
+	char *username;
+	char *realm;
+	char *password;
+	char *contact_user;
+	char *instance;
+	char *user_agent;
+	char **contact_params;
+	size_t n_contact_params;
+	struct sipmsg_header *extra;
+	size_t n_extra;
+	unsigned expires_cfg;
+
+	const struct binding_ops *ops;
+	void *port;
+	struct watchlist observers;
+	binding_persist_fn persist;
+	void *persist_data;
+
+	char *call_id;
+	char from_tag[17];
+	uint32_t cseq;
+
+	/* Where requests go: the Request-URI (registrar or a redirect) and
+	 * the host that is resolved (the outbound proxy, else that URI). */
+	char *target;
+	struct sipmsg_target dest_target;
+	struct sockaddr_storage dest4, dest6;
+	bool have4, have6;
+	bool resolved;                  /* have4/have6 are the answer */
+	bool resolving;
+	char *redirects[REDIRECT_MAX];  /* 3xx contacts not tried yet */
+	size_t n_redirects;
+	char *tried[REDIRECT_MAX + 1];  /* targets tried in this attempt */
+	size_t n_tried;
+
+	/* the IAP and what we register over it */
+	bool has_iap;
+	char ifname[IFNAMSIZ];
+	struct sockaddr_storage local;  /* port 0 */
+	struct sip_transport *tp;
+	struct sockaddr_storage tp_local;
+	char *contact;
+	unsigned expires_req;           /* raised by 423 */
+	unsigned granted;
+	uint64_t registered_at;         /* when the REGISTER granted was sent */
+	uint64_t backoff_ms;            /* the delay BACKOFF was entered with */
+
+	enum main_want main_want;
+	struct auth_round auth;
+	unsigned n_423;
+	unsigned backoff_n;
+	int retry_after;
+	struct digest_session www;
+	struct digest_session proxy_auth;
+
+	struct tx tx;
+	struct aux_op *aux_head, *aux_tail;
+	size_t n_aux;
+	struct known known[KNOWN_MAX];
+	size_t n_known;
+
+	enum binding_error last_error;
+	int last_code;
+	char last_reason[SIPMSG_REASON_MAX + 1];
+
+	unsigned busy;                  /* inside an entry point */
+	bool dying;                     /* binding_free() called meanwhile */
+};
+
+static unsigned next_binding_id;
+
+static void dispatch(struct binding *b);
+static void binding_destroy(struct binding *b);
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void hold(struct binding *b)
+{
+	b->busy++;
+}
+
+static void unhold(struct binding *b)
+{
+	if (--b->busy == 0 && b->dying)
+		binding_destroy(b);
+}
+
+static uint64_t now_ms(struct binding *b)
+{
+	return b->ops->now_ms(b->port);
+}
+
+static uint32_t random32(struct binding *b)
+{
+	uint32_t v = 0;
+
+	b->ops->random(b->port, &v, sizeof(v));
+	return v;
+}
+
+static void random_hex(struct binding *b, char *buf, size_t nbytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[32];
+
+	if (nbytes > sizeof(rnd))
+		nbytes = sizeof(rnd);
+	b->ops->random(b->port, rnd, nbytes);
+	for (size_t i = 0; i < nbytes; i++) {
+		buf[2 * i] = hex[rnd[i] >> 4];
+		buf[2 * i + 1] = hex[rnd[i] & 0x0f];
+	}
+	buf[2 * nbytes] = '\0';
+}
+
+static const char *iap_name(const struct binding *b)
+{
+	return b->has_iap ? b->ifname : "-";
+}
+
+static int parse_local(const char *addr, struct sockaddr_storage *ret)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ret;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ret;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!addr)
+		return -EINVAL;
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return 0;
+	}
+	memset(ret, 0, sizeof(*ret));
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static bool sockaddr_equal(const struct sockaddr_storage *a,
+			   const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			      &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+static int set_str(char **dst, const char *src)
+{
+	char *s = NULL;
+
+	if (src && !(s = strdup(src)))
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static void set_last_error(struct binding *b, const struct cause *c)
+{
+	b->last_error = c->error;
+	b->last_code = c->code;
+	util_strlcpy(b->last_reason, c->reason ? c->reason : "",
+		     sizeof(b->last_reason));
+}
+
+/* "401 Unauthorized", "timeout", ... for logs. */
+static void format_cause(char *buf, size_t size, const struct cause *c)
+{
+	if (c->code > 0)
+		snprintf(buf, size, "%s: %d %s", binding_error_to_str(c->error),
+			 c->code, c->reason);
+	else
+		snprintf(buf, size, "%s: %s", binding_error_to_str(c->error),
+			 c->reason);
+}
+
+static enum binding_error classify(int code)
+{
+	if (code == 401 || code == 407)
+		return BINDING_ERROR_AUTH;
+	if (code == 403)
+		return BINDING_ERROR_FORBIDDEN;
+	if (code == 404)
+		return BINDING_ERROR_NOT_FOUND;
+	if (code == 408 || code == 480 || (code >= 500 && code < 600))
+		return BINDING_ERROR_SERVER;
+	if (code >= 300 && code < 400)
+		return BINDING_ERROR_REDIRECT;
+	return BINDING_ERROR_REJECTED;
+}
+
+static struct cause failure_cause(int error, char *buf, size_t size)
+{
+	/* RFC 3261 §8.1.3.1: a transaction timeout is taken as a 408. */
+	if (error == -ETIMEDOUT)
+		return (struct cause){ BINDING_ERROR_TIMEOUT, 408,
+				       "Request Timeout (no response)" };
+	snprintf(buf, size, "%s", strerror(error < 0 ? -error : error));
+	return (struct cause){ BINDING_ERROR_TRANSPORT, error, buf };
+}
+
+/* ---- persistence and known contacts ------------------------------------ */
+
+static void persist(struct binding *b, const char *contact,
+		    const char *ifname, unsigned expires)
+{
+	struct binding_persist p = {
+		.call_id = b->call_id,
+		.cseq = b->cseq,
+		.contact = contact,
+		.ifname = ifname,
+		.expires = expires,
+	};
+
+	if (b->persist)
+		b->persist(b, &p, b->persist_data);
+}
+
+static struct known *known_find(struct binding *b, const char *uri)
+{
+	for (size_t i = 0; i < b->n_known; i++)
+		if (strcmp(b->known[i].uri, uri) == 0)
+			return &b->known[i];
+	return NULL;
+}
+
+/* Add or update. */
+static void known_set(struct binding *b, const char *uri, const char *ifname,
+		      uint64_t expires_at, unsigned expires, bool confirmed)
+{
+	struct known *k = known_find(b, uri);
+	bool changed = !k;
+
+	if (!k) {
+		char *copy;
+
+		if (b->n_known == KNOWN_MAX) {
+			/* XXX the registrar may hold more of ours than we
+			 * track; the oldest is forgotten (it expires). */
+			log_warning("binding %u (%s): forgetting contact %s",
+				    b->id, b->name, b->known[0].uri);
+			free(b->known[0].uri);
+			memmove(&b->known[0], &b->known[1],
+				--b->n_known * sizeof(b->known[0]));
+		}
+		copy = strdup(uri);
+		if (!copy)
+			return;
+		k = &b->known[b->n_known++];
+		k->uri = copy;
+		k->confirmed = false;
+	}
+	changed = changed || strcmp(k->ifname, ifname) != 0 ||
+		  k->expires != expires;
+	util_strlcpy(k->ifname, ifname, sizeof(k->ifname));
+	k->expires_at = expires_at;
+	k->expires = expires;
+	k->confirmed = k->confirmed || confirmed;
+	if (changed)
+		persist(b, k->uri, k->ifname, expires);
+}
+
+static void known_drop(struct binding *b, size_t i)
+{
+	char *uri = b->known[i].uri;
+	char ifname[IFNAMSIZ];
+
+	util_strlcpy(ifname, b->known[i].ifname, sizeof(ifname));
+	memmove(&b->known[i], &b->known[i + 1],
+		(b->n_known - i - 1) * sizeof(b->known[0]));
+	b->n_known--;
+	persist(b, uri, ifname, 0);
+	free(uri);
+}
+
+/* A REGISTER for our contact failed with a final response: the registrar
+ * changed nothing (RFC 3261 §10.3), so a contact it never confirmed is
+ * not there. */
+static void known_drop_unconfirmed(struct binding *b)
+{
+	struct known *k = b->contact ? known_find(b, b->contact) : NULL;
+
+	if (k && !k->confirmed)
+		known_drop(b, (size_t)(k - b->known));
+}
+
+static void known_drop_uri(struct binding *b, const char *uri)
+{
+	osip_uri_t *u = NULL, *k = NULL;
+
+	if (osip_uri_init(&u) != 0)
+		return;
+	if (osip_uri_parse(u, uri) != 0)
+		goto out;
+	for (size_t i = 0; i < b->n_known; i++) {
+		bool same;
+
+		osip_uri_init(&k);
+		same = k && osip_uri_parse(k, b->known[i].uri) == 0 &&
+		       sipmsg_uri_same_contact(u, k);
+		osip_uri_free(k);
+		k = NULL;
+		if (same) {
+			known_drop(b, i);
+			break;
+		}
+	}
+out:
+	osip_uri_free(u);
+}
+
+/* Contacts whose time ran out are gone at the registrar too. */
+static void known_expire(struct binding *b)
+{
+	uint64_t now = now_ms(b);
+
+	for (size_t i = 0; i < b->n_known;)
+		if (b->known[i].expires_at && b->known[i].expires_at <= now)
+			known_drop(b, i);
+		else
+			i++;
+}
+
+/* A 2xx listed the AOR's bindings (RFC 3261 §10.3 step 8): those of ours
+ * that are not listed are gone; the others' expiry is refreshed. */
+static void known_reconcile(struct binding *b, const struct sipmsg_response *pr,
+			    uint64_t base)
+{
+	osip_uri_t *listed[SIPMSG_CONTACTS_MAX] = { NULL };
+
+	if (pr->contacts_truncated)
+		return;
+	for (size_t j = 0; j < pr->n_contacts; j++)
+		if (osip_uri_init(&listed[j]) != 0 ||
+		    osip_uri_parse(listed[j], pr->contacts[j].uri) != 0) {
+			osip_uri_free(listed[j]);
+			listed[j] = NULL;
+		}
+	for (size_t i = 0; i < b->n_known;) {
+		osip_uri_t *k = NULL;
+		int found = -1;
+
+		if (osip_uri_init(&k) == 0 &&
+		    osip_uri_parse(k, b->known[i].uri) == 0)
+			for (size_t j = 0; j < pr->n_contacts && found < 0; j++)
+				if (listed[j] &&
+				    sipmsg_uri_same_contact(k, listed[j]))
+					found = (int)j;
+		osip_uri_free(k);
+		if (found < 0) {
+			log_debug("binding %u (%s): contact %s is gone",
+				  b->id, b->name, b->known[i].uri);
+			known_drop(b, i);
+			continue;
+		}
+		if (pr->contacts[found].expires > 0)
+			b->known[i].expires_at = base +
+				(uint64_t)pr->contacts[found].expires * 1000u;
+		b->known[i].confirmed = true;
+		i++;
+	}
+	for (size_t j = 0; j < pr->n_contacts; j++)
+		osip_uri_free(listed[j]);
+}
+
+/* ---- where requests go ------------------------------------------------- */
+
+/* The Request-URI changed (start, redirect, back from a redirect):
+ * recompute what to resolve.  IP literals need no lookup. */
+static int target_changed(struct binding *b)
+{
+	const char *uri = b->proxy ? b->proxy : b->target;
+	int r;
+
+	r = sipmsg_target_parse(uri, &b->dest_target);
+	if (r < 0)
+		return r;
+	b->have4 = b->have6 = false;
+	b->resolved = false;
+	if (b->resolving) {
+		b->ops->resolve_cancel(b->port);
+		b->resolving = false;
+	}
+	if (b->dest_target.literal_family != AF_UNSPEC) {
+		struct sockaddr_storage ss;
+
+		parse_local(b->dest_target.host, &ss);
+		if (ss.ss_family == AF_INET) {
+			((struct sockaddr_in *)&ss)->sin_port =
+				htons(b->dest_target.port);
+			b->dest4 = ss;
+			b->have4 = true;
+		} else {
+			((struct sockaddr_in6 *)&ss)->sin6_port =
+				htons(b->dest_target.port);
+			b->dest6 = ss;
+			b->have6 = true;
+		}
+		b->resolved = true;
+	}
+	return 0;
+}
+
+static bool have_dest(const struct binding *b, int family,
+		      struct sockaddr_storage *ret)
+{
+	if (family == AF_INET && b->have4) {
+		if (ret)
+			*ret = b->dest4;
+		return true;
+	}
+	if (family == AF_INET6 && b->have6) {
+		if (ret)
+			*ret = b->dest6;
+		return true;
+	}
+	return false;
+}
+
+static void start_resolve(struct binding *b)
+{
+	int r;
+
+	if (b->resolving || b->resolved)
+		return;
+	r = b->ops->resolve(b->port, b->dest_target.host);
+	if (r < 0) {
+		/* Taken as an empty answer: whoever waits fails. */
+		log_warning("binding %u (%s): cannot resolve %s: %s", b->id,
+			    b->name, b->dest_target.host, strerror(-r));
+		b->resolved = true;
+		return;
+	}
+	b->resolving = true;
+}
+
+static void redirects_clear(struct binding *b)
+{
+	for (size_t i = 0; i < b->n_redirects; i++)
+		free(b->redirects[i]);
+	for (size_t i = 0; i < b->n_tried; i++)
+		free(b->tried[i]);
+	b->n_redirects = b->n_tried = 0;
+}
+
+static void release_transport(struct binding *b)
+{
+	if (b->tp) {
+		b->ops->transport_put(b->port, b->tp);
+		b->tp = NULL;
+	}
+}
+
+/* ---- the state machine ------------------------------------------------- */
+
+static uint64_t refresh_delay_ms(struct binding *b, unsigned granted)
+{
+	uint64_t g = (uint64_t)granted * 1000u, lo, hi, t;
+
+	if (g <= REFRESH_MARGIN_MS)
+		return g / 2;
+	lo = g * 8 / 10;
+	hi = g * 9 / 10;
+	t = lo + random32(b) % (hi - lo + 1);
+	if (t > g - REFRESH_MARGIN_MS)
+		t = g - REFRESH_MARGIN_MS;
+	return t;
+}
+
+/* Exponential, with jitter in [d/2, d]: 1-2 s, 2-4 s, 4-8 s, ... up to
+ * 30 min; never earlier than a Retry-After (RFC 3261 §20.33). */
+static uint64_t backoff_delay_ms(struct binding *b)
+{
+	unsigned n = b->backoff_n < 20 ? b->backoff_n : 20;
+	uint64_t d = (uint64_t)BACKOFF_BASE_MS << n, delay;
+
+	if (d > BACKOFF_CAP_MS)
+		d = BACKOFF_CAP_MS;
+	delay = d / 2 + random32(b) % (d / 2 + 1);
+	if (b->retry_after > 0) {
+		uint64_t ra = (uint64_t)(b->retry_after < RETRY_AFTER_MAX ?
+					 b->retry_after : RETRY_AFTER_MAX) * 1000u;
+
+		if (ra > delay)
+			delay = ra;
+	}
+	return delay;
+}
+
+static void notify(struct binding *b, const struct binding_event *ev)
+{
+	hold(b);
+	WATCHLIST_NOTIFY(&b->observers, binding_observer_fn, b, ev);
+	unhold(b);
+}
+
+static void binding_enter_state(struct binding *b, enum binding_state state,
+				const struct cause *cause)
+{
+	enum binding_state old = b->state;
+	struct binding_event ev = {
+		.type = BINDING_EVENT_STATE,
+		.old_state = old,
+		.new_state = state,
+		.error = cause->error,
+		.code = cause->code,
+		.reason = cause->reason ? cause->reason : "",
+		.ifname = b->has_iap ? b->ifname : NULL,
+	};
+	char detail[SIPMSG_HOST_MAX + SIPMSG_REASON_MAX + 96] = "";
+	char why[SIPMSG_REASON_MAX + 48];
+
+	b->state = state;
+	if (cause->error != BINDING_ERROR_NONE)
+		set_last_error(b, cause);
+
+	switch (state) {
+	case BINDING_IDLE:
+		b->ops->timer_stop(b->port);
+		if (b->resolving)
+			b->ops->resolve_cancel(b->port);
+		b->resolving = false;
+		b->main_want = MAIN_NONE;
+		b->granted = 0;
+		release_transport(b);
+		if (cause->error != BINDING_ERROR_NONE) {
+			format_cause(why, sizeof(why), cause);
+			snprintf(detail, sizeof(detail), " (%s)", why);
+		}
+		break;
+	case BINDING_RESOLVING:
+		b->ops->timer_stop(b->port);
+		b->main_want = MAIN_REGISTER;
+		start_resolve(b);
+		snprintf(detail, sizeof(detail), " (%s)", b->dest_target.host);
+		break;
+	case BINDING_REGISTERING:
+		b->ops->timer_stop(b->port);
+		b->main_want = MAIN_REGISTER;
+		break;
+	case BINDING_REGISTERED:
+		b->main_want = MAIN_NONE;
+		b->backoff_n = 0;
+		b->ops->timer_start(b->port, b->registered_at +
+				    refresh_delay_ms(b, b->granted));
+		ev.contact = b->contact;
+		ev.expires = b->granted;
+		snprintf(detail, sizeof(detail), " (expires %u)", b->granted);
+		break;
+	case BINDING_UNREGISTERING:
+		b->ops->timer_stop(b->port);
+		b->main_want = MAIN_UNREGISTER;
+		break;
+	case BINDING_BACKOFF:
+		b->main_want = MAIN_NONE;
+		b->granted = 0;
+		release_transport(b);
+		b->backoff_ms = backoff_delay_ms(b);
+		b->backoff_n++;
+		b->ops->timer_start(b->port, now_ms(b) + b->backoff_ms);
+		ev.retry_ms = b->backoff_ms;
+		format_cause(why, sizeof(why), cause);
+		snprintf(detail, sizeof(detail), " (retry in %.1f s; %s)",
+			 (double)b->backoff_ms / 1000.0, why);
+		break;
+	case _BINDING_STATE_MAX:
+		break;
+	}
+
+	if (cause->error != BINDING_ERROR_NONE &&
+	    binding_error_is_permanent(cause->error))
+		log_warning("binding %u (%s via %s): %s -> %s%s", b->id,
+			    b->name, iap_name(b), binding_state_to_str(old),
+			    binding_state_to_str(state), detail);
+	else
+		log_info("binding %u (%s via %s): %s -> %s%s", b->id, b->name,
+			 iap_name(b), binding_state_to_str(old),
+			 binding_state_to_str(state), detail);
+	notify(b, &ev);
+}
+
+/* Begin registering (again): a refresh, a retry, a move, a start. */
+static void begin_attempt(struct binding *b)
+{
+	b->auth = (struct auth_round){ 0 };
+	b->n_423 = 0;
+	b->retry_after = -1;
+	if (!have_dest(b, b->local.ss_family, NULL) && !b->resolved) {
+		if (b->state != BINDING_RESOLVING)
+			binding_enter_state(b, BINDING_RESOLVING, &no_cause);
+		else
+			start_resolve(b);
+		return;
+	}
+	if (b->state == BINDING_REGISTERING)
+		b->main_want = MAIN_REGISTER;   /* e.g. a redirect: no edge */
+	else
+		binding_enter_state(b, BINDING_REGISTERING, &no_cause);
+}
+
+static void fail_main(struct binding *b, const struct cause *c)
+{
+	switch (b->state) {
+	case BINDING_REGISTERING:
+	case BINDING_RESOLVING:
+		if (binding_error_is_permanent(c->error))
+			binding_enter_state(b, BINDING_IDLE, c);
+		else
+			binding_enter_state(b, BINDING_BACKOFF, c);
+		break;
+	case BINDING_UNREGISTERING:
+		/* Whatever is left stays known (and persisted) for later. */
+		binding_enter_state(b, BINDING_IDLE, c);
+		break;
+	case BINDING_IDLE:
+	case BINDING_REGISTERED:
+	case BINDING_BACKOFF:
+		b->main_want = MAIN_NONE;
+		break;
+	case _BINDING_STATE_MAX:
+		break;
+	}
+}
+
+/* ---- building and sending ---------------------------------------------- */
+
+static int add_credentials(struct binding *b, osip_message_t *req)
+{
+	struct digest_session *sessions[2] = { &b->www, &b->proxy_auth };
+	static const char *const headers[2] = { "Authorization",
+						"Proxy-Authorization" };
+	struct digest_input in = { .method = "REGISTER" };
+	char *uri = NULL, value[AUTH_VALUE_MAX];
+	int r = 0;
+
+	if (!b->password)
+		return 0;
+	if (!b->www.has_challenge && !b->proxy_auth.has_challenge)
+		return 0;
+	r = sipmsg_request_uri(req, &uri);
+	if (r < 0)
+		return r;
+	in.uri = uri;
+	in.username = b->username;
+	in.password = b->password;
+	for (int i = 0; i < 2 && r == 0; i++) {
+		if (!sessions[i]->has_challenge)
+			continue;
+		r = digest_session_authorize(sessions[i], &in, value,
+					     sizeof(value));
+		if (r == -EOVERFLOW) {
+			/* nc exhausted: go without, a new nonce follows */
+			digest_session_reset(sessions[i]);
+			r = 0;
+			continue;
+		}
+		if (r == 0)
+			r = sipmsg_add_header(req, headers[i], value);
+	}
+	free(uri);
+	return r;
+}
+
+/* Build a REGISTER for the given contacts over transport tp (whose local
+ * address is `local`), authorize it with what we hold, and send it. */
+static int send_register(struct binding *b, struct sip_transport *tp,
+			 const struct sockaddr_storage *local,
+			 const struct sockaddr_storage *dest,
+			 const struct sipmsg_contact *contacts, size_t n,
+			 int expires, uint64_t *ret_id)
+{
+	char via_host[INET6_ADDRSTRLEN], branch[7 + 32 + 1];
+	uint16_t via_port = 0;
+	osip_message_t *req = NULL;
+	struct sipmsg_register rq;
+	int r;
+
+	r = sipmsg_sockaddr_host((const struct sockaddr *)local, via_host,
+				 sizeof(via_host), &via_port);
+	if (r < 0)
+		return r;
+	/* RFC 3261 §8.1.1.7: the magic cookie, then 128 random bits. */
+	memcpy(branch, "z9hG4bK", 7);
+	random_hex(b, branch + 7, 16);
+	if (b->cseq >= INT32_MAX)
+		return -EOVERFLOW;      /* RFC 3261 §8.1.1.5: < 2**31 */
+	rq = (struct sipmsg_register){
+		.request_uri = b->target,
+		.aor = b->aor,
+		.from_tag = b->from_tag,
+		.call_id = b->call_id,
+		.cseq = b->cseq + 1,
+		.proto = b->dest_target.proto,
+		.via_host = via_host,
+		.via_port = via_port,
+		.branch = branch,
+		.contacts = contacts,
+		.n_contacts = n,
+		.instance = b->instance,
+		.contact_params = (const char *const *)b->contact_params,
+		.n_contact_params = b->n_contact_params,
+		.expires = expires,
+		.route = b->proxy,
+		.extra = b->extra,
+		.n_extra = b->n_extra,
+		.user_agent = b->user_agent,
+	};
+	r = sipmsg_build_register(&rq, &req);
+	if (r < 0)
+		return r;
+	r = add_credentials(b, req);
+	if (r < 0) {
+		osip_message_free(req);
+		return r;
+	}
+	/* The CSeq is spent whether or not the send works. */
+	b->cseq++;
+	persist(b, NULL, NULL, 0);
+	return b->ops->send(b->port, tp, (const struct sockaddr *)dest, req,
+			    ret_id);
+}
+
+static void send_main(struct binding *b)
+{
+	struct sipmsg_contact contacts[KNOWN_MAX + 1];
+	struct sockaddr_storage dest;
+	char contact[SIPMSG_URI_MAX + 1], errbuf[64];
+	size_t n = 0;
+	uint64_t id = 0;
+	int expires, r;
+
+	have_dest(b, b->local.ss_family, &dest);
+	if (!b->tp) {
+		r = b->ops->transport_get(b->port, b->ifname,
+					  (const struct sockaddr *)&b->local,
+					  b->dest_target.proto,
+					  (const struct sockaddr *)&dest,
+					  &b->tp, &b->tp_local);
+		if (r < 0) {
+			struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
+
+			b->tp = NULL;
+			fail_main(b, &c);
+			return;
+		}
+	}
+
+	known_expire(b);
+	if (b->main_want == MAIN_REGISTER) {
+		r = sipmsg_contact_uri(b->contact_user,
+				       (const struct sockaddr *)&b->tp_local,
+				       b->dest_target.proto, contact,
+				       sizeof(contact));
+		if (r < 0 || set_str(&b->contact, contact) < 0)
+			goto internal;
+		/* Our older contacts over this same IAP (an earlier socket
+		 * or connection) are stale for sure: removed in the same
+		 * request, without the instance (Kamailio would match the
+		 * instance and remove the new one). */
+		for (size_t i = 0; i < b->n_known; i++)
+			if (strcmp(b->known[i].ifname, b->ifname) == 0 &&
+			    strcmp(b->known[i].uri, b->contact) != 0)
+				contacts[n++] = (struct sipmsg_contact){
+					b->known[i].uri, 0, false };
+		contacts[n++] = (struct sipmsg_contact){
+			b->contact, (int)b->expires_req, true };
+		expires = (int)b->expires_req;
+	} else {
+		for (size_t i = 0; i < b->n_known; i++)
+			contacts[n++] = (struct sipmsg_contact){
+				b->known[i].uri, 0, false };
+		if (n == 0) {
+			/* Nothing of ours is left at the registrar. */
+			binding_enter_state(b, BINDING_IDLE, &no_cause);
+			return;
+		}
+		expires = 0;
+	}
+
+	r = send_register(b, b->tp, &b->tp_local, &dest, contacts, n,
+			  expires, &id);
+	if (r < 0) {
+		struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
+
+		if (r == -EINVAL || r == -ENOMEM || r == -EOVERFLOW)
+			goto internal;
+		fail_main(b, &c);
+		return;
+	}
+	b->tx = (struct tx){
+		.active = true,
+		.id = id,
+		.kind = b->main_want == MAIN_REGISTER ? OP_REGISTER :
+							OP_UNREGISTER,
+		.sent_at = now_ms(b),
+	};
+	util_strlcpy(b->tx.ifname, b->ifname, sizeof(b->tx.ifname));
+	if (b->main_want == MAIN_REGISTER) {
+		/* Known from now on: a lost response may still have
+		 * registered it. */
+		known_set(b, b->contact, b->ifname,
+			  b->tx.sent_at + (uint64_t)b->expires_req * 1000u,
+			  b->expires_req, false);
+	}
+	log_debug("binding %u (%s via %s): REGISTER CSeq %u sent (%s)",
+		  b->id, b->name, b->ifname, b->cseq,
+		  b->main_want == MAIN_REGISTER ? "register" : "unregister");
+	return;
+internal:
+	{
+		struct cause c = { BINDING_ERROR_INTERNAL, -ENOMEM,
+				   "cannot build the request" };
+
+		fail_main(b, &c);
+	}
+}
+
+static void aux_free(struct aux_op *op)
+{
+	if (!op)
+		return;
+	free(op->contact);
+	free(op);
+}
+
+static void aux_report(struct binding *b, struct aux_op *op,
+		       const struct cause *c, const struct sipmsg_response *pr)
+{
+	struct binding_event ev = {
+		.type = op->kind == OP_REMOVE ? BINDING_EVENT_CONTACT_REMOVED :
+						BINDING_EVENT_QUERY,
+		.old_state = b->state,
+		.new_state = b->state,
+		.error = c->error,
+		.code = c->code,
+		.reason = c->reason ? c->reason : "",
+		.contact = op->contact,
+		.ifname = op->ifname,
+		.contacts = pr ? pr->contacts : NULL,
+		.n_contacts = pr ? pr->n_contacts : 0,
+	};
+	char why[SIPMSG_REASON_MAX + 48];
+
+	if (c->error == BINDING_ERROR_NONE) {
+		if (op->kind == OP_REMOVE)
+			log_info("binding %u (%s via %s): contact %s removed",
+				 b->id, b->name, op->ifname, op->contact);
+		else
+			log_info("binding %u (%s via %s): %zu binding(s) at "
+				 "the registrar", b->id, b->name, op->ifname,
+				 ev.n_contacts);
+	} else {
+		format_cause(why, sizeof(why), c);
+		log_warning("binding %u (%s via %s): %s failed (%s)", b->id,
+			    b->name, op->ifname,
+			    op->kind == OP_REMOVE ? "removing a contact" :
+						    "query", why);
+	}
+	notify(b, &ev);
+}
+
+static void aux_fail(struct binding *b, struct aux_op *op,
+		     const struct cause *c)
+{
+	aux_report(b, op, c, NULL);
+	aux_free(op);
+}
+
+static void send_aux(struct binding *b, struct aux_op *op)
+{
+	struct sockaddr_storage dest, local;
+	struct sip_transport *tp = NULL;
+	struct sipmsg_contact contact;
+	char errbuf[64];
+	uint64_t id = 0;
+	int r;
+
+	have_dest(b, op->local.ss_family, &dest);
+	r = b->ops->transport_get(b->port, op->ifname,
+				  (const struct sockaddr *)&op->local,
+				  b->dest_target.proto,
+				  (const struct sockaddr *)&dest, &tp, &local);
+	if (r < 0) {
+		struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
+
+		aux_fail(b, op, &c);
+		return;
+	}
+	contact = (struct sipmsg_contact){ op->contact, 0, false };
+	r = send_register(b, tp, &local, &dest, &contact,
+			  op->kind == OP_REMOVE ? 1 : 0, -1, &id);
+	if (r < 0) {
+		struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
+
+		b->ops->transport_put(b->port, tp);
+		aux_fail(b, op, &c);
+		return;
+	}
+	b->tx = (struct tx){
+		.active = true,
+		.id = id,
+		.kind = op->kind,
+		.aux = op,
+		.tp = tp,
+		.sent_at = now_ms(b),
+	};
+	util_strlcpy(b->tx.ifname, op->ifname, sizeof(b->tx.ifname));
+}
+
+static void dispatch(struct binding *b)
+{
+	if (b->dying)
+		return;
+	while (!b->tx.active && !b->dying) {
+		if (b->main_want != MAIN_NONE) {
+			if (have_dest(b, b->local.ss_family, NULL)) {
+				send_main(b);
+				continue;
+			}
+			if (!b->resolved) {
+				start_resolve(b);
+				if (!b->resolved)
+					return;         /* waiting */
+			}
+			{
+				struct cause c = { BINDING_ERROR_RESOLVE, 0,
+						   "no address of the IAP's family" };
+
+				fail_main(b, &c);
+			}
+			continue;
+		}
+		if (b->aux_head) {
+			struct aux_op *op = b->aux_head;
+
+			if (!have_dest(b, op->local.ss_family, NULL)) {
+				if (!b->resolved) {
+					start_resolve(b);
+					if (!b->resolved)
+						return;
+				}
+				b->aux_head = op->next;
+				if (!b->aux_head)
+					b->aux_tail = NULL;
+				b->n_aux--;
+				{
+					struct cause c = { BINDING_ERROR_RESOLVE, 0,
+							   "no address of the IAP's family" };
+
+					aux_fail(b, op, &c);
+				}
+				continue;
+			}
+			b->aux_head = op->next;
+			if (!b->aux_head)
+				b->aux_tail = NULL;
+			b->n_aux--;
+			op->next = NULL;
+			send_aux(b, op);
+			continue;
+		}
+		return;
+	}
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+/* A 401 or 407: keep the challenge and say whether to send again (1), or
+ * why not (< 0, *ret_cause filled).  RFC 7616 §3.3 stale=true: the
+ * credentials were right but the nonce old; we retry once more. */
+static int on_challenge(struct binding *b, const osip_message_t *resp,
+			struct auth_round *round, const struct sipmsg_response *pr,
+			struct cause *ret_cause, char *buf, size_t size)
+{
+	bool proxy = pr->code == 407;
+	struct digest_session *s = proxy ? &b->proxy_auth : &b->www;
+	bool *fresh = proxy ? &round->proxy_fresh : &round->www_fresh;
+	struct digest_challenge c;
+	char *value = NULL;
+	int r;
+
+	*ret_cause = (struct cause){ BINDING_ERROR_AUTH, pr->code, pr->reason };
+	if (!b->password) {
+		snprintf(buf, size, "%d %s (no credentials configured)",
+			 pr->code, pr->reason);
+		ret_cause->reason = buf;
+		return -EACCES;
+	}
+	r = sipmsg_best_challenge(resp, proxy, &value);
+	if (r < 0 || digest_challenge_parse(value, strlen(value), &c) < 0) {
+		free(value);
+		snprintf(buf, size, "%s (no challenge we can answer)",
+			 pr->reason);
+		ret_cause->reason = buf;
+		return -ENOTSUP;
+	}
+	if (b->realm && strcmp(c.realm, b->realm) != 0) {
+		free(value);
+		snprintf(buf, size, "%s (realm is not the configured one)",
+			 pr->reason);
+		ret_cause->reason = buf;
+		return -EACCES;
+	}
+	if (*fresh && (!c.stale || round->stale_retried)) {
+		/* RFC 3261 §22.2: the same credentials again would be
+		 * refused again. */
+		free(value);
+		digest_session_reset(s);
+		return -EACCES;
+	}
+	if (*fresh)
+		round->stale_retried = true;
+	if (++round->rounds > MAX_AUTH_ROUNDS) {
+		free(value);
+		return -ELOOP;
+	}
+	r = digest_session_update(s, value, strlen(value));
+	free(value);
+	if (r < 0)
+		return r;
+	*fresh = true;
+	return 1;
+}
+
+static void on_redirect(struct binding *b, const struct sipmsg_response *pr)
+{
+	int order[SIPMSG_CONTACTS_MAX];
+	size_t n = 0;
+
+	if (b->n_tried < REDIRECT_MAX + 1 && b->target) {
+		char *t = strdup(b->target);
+
+		if (t)
+			b->tried[b->n_tried++] = t;
+	}
+	/* RFC 3261 §8.1.3.4: in order of q, highest first; each once. */
+	for (size_t i = 0; i < pr->n_contacts; i++)
+		order[n++] = (int)i;
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 &&
+		     pr->contacts[order[j]].q1000 > pr->contacts[order[j - 1]].q1000; j--) {
+			int t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (size_t i = 0; i < n && b->n_redirects < REDIRECT_MAX; i++) {
+		const char *uri = pr->contacts[order[i]].uri;
+		struct sipmsg_target t;
+		bool seen = false;
+		char *copy;
+
+		if (sipmsg_target_parse(uri, &t) < 0 || !sipmsg_uri_ok(uri))
+			continue;
+		for (size_t j = 0; j < b->n_tried && !seen; j++)
+			seen = strcmp(b->tried[j], uri) == 0;
+		for (size_t j = 0; j < b->n_redirects && !seen; j++)
+			seen = strcmp(b->redirects[j], uri) == 0;
+		if (seen || !(copy = strdup(uri)))
+			continue;
+		b->redirects[b->n_redirects++] = copy;
+	}
+	if (b->n_redirects == 0 || b->n_tried > REDIRECT_MAX) {
+		struct cause c = { BINDING_ERROR_REDIRECT, pr->code,
+				   pr->reason };
+
+		binding_enter_state(b, BINDING_BACKOFF, &c);
+		return;
+	}
+	free(b->target);
+	b->target = b->redirects[0];
+	memmove(&b->redirects[0], &b->redirects[1],
+		--b->n_redirects * sizeof(b->redirects[0]));
+	log_info("binding %u (%s via %s): %d redirects to %s", b->id,
+		 b->name, iap_name(b), pr->code, b->target);
+	release_transport(b);
+	target_changed(b);
+	/* RESOLVING for a name, else straight on. */
+	if (!have_dest(b, b->local.ss_family, NULL) && !b->resolved)
+		binding_enter_state(b, BINDING_RESOLVING, &no_cause);
+	else
+		b->main_want = MAIN_REGISTER;
+}
+
+static void on_registered(struct binding *b, const struct tx *tx,
+			  const struct sipmsg_response *pr)
+{
+	int granted = pr->our_expires;
+	bool listed = granted >= 0;
+
+	char buf[SIPMSG_REASON_MAX + 48];
+
+	if (granted < 0) {
+		if (pr->n_contacts > 0 || pr->contacts_truncated) {
+			struct cause c = { BINDING_ERROR_PROTOCOL, pr->code, buf };
+
+			snprintf(buf, sizeof(buf), "%s (our contact is not "
+				 "listed)", pr->reason);
+			binding_enter_state(b, BINDING_BACKOFF, &c);
+			return;
+		}
+		/* A registrar that lists nothing (RFC 3261 §10.3 says it
+		 * must): take the Expires header or what we asked for. */
+		granted = pr->expires_header >= 0 ? pr->expires_header :
+						    (int)b->expires_req;
+	}
+	if (granted == INT_MAX)
+		granted = (int)b->expires_req;
+	if (granted == 0) {
+		struct cause c = { BINDING_ERROR_PROTOCOL, pr->code, buf };
+
+		snprintf(buf, sizeof(buf), "%s (expires=0 for our contact)",
+			 pr->reason);
+		binding_enter_state(b, BINDING_BACKOFF, &c);
+		return;
+	}
+	if (listed)
+		known_reconcile(b, pr, tx->sent_at);
+	b->granted = (unsigned)granted;
+	b->registered_at = tx->sent_at;
+	known_set(b, b->contact, b->ifname,
+		  tx->sent_at + (uint64_t)b->granted * 1000u, b->granted, true);
+	b->auth = (struct auth_round){ 0 };
+	b->n_423 = 0;
+	b->retry_after = -1;
+	redirects_clear(b);
+	binding_enter_state(b, BINDING_REGISTERED, &no_cause);
+}
+
+static void handle_register_response(struct binding *b, const struct tx *tx,
+				     const osip_message_t *resp,
+				     const struct sipmsg_response *pr)
+{
+	struct cause c = { classify(pr->code), pr->code, pr->reason };
+	char buf[SIPMSG_REASON_MAX + 64];
+	int r;
+
+	if (b->state != BINDING_REGISTERING) {
+		/* It finished after binding_stop() or a move: only what it
+		 * did at the registrar counts. */
+		if (pr->code < 300) {
+			if (pr->our_expires >= 0)
+				known_reconcile(b, pr, tx->sent_at);
+		} else {
+			known_drop_unconfirmed(b);
+		}
+		return;
+	}
+	if (pr->code < 300) {
+		on_registered(b, tx, pr);
+		return;
+	}
+
+	switch (pr->code) {
+	case 401:
+	case 407:
+		r = on_challenge(b, resp, &b->auth, pr, &c, buf, sizeof(buf));
+		if (r > 0)
+			return;         /* dispatch() sends it again */
+		known_drop_unconfirmed(b);
+		binding_enter_state(b, BINDING_IDLE, &c);
+		return;
+	case 423:
+		/* RFC 3261 §10.2.8: retry with at least Min-Expires. */
+		if (pr->min_expires > 0 && (unsigned)pr->min_expires > b->expires_req &&
+		    b->n_423 < MAX_423) {
+			log_info("binding %u (%s via %s): 423, expires %u -> %d",
+				 b->id, b->name, iap_name(b), b->expires_req,
+				 pr->min_expires);
+			b->expires_req = (unsigned)pr->min_expires;
+			b->n_423++;
+			return;
+		}
+		known_drop_unconfirmed(b);
+		c.error = BINDING_ERROR_PROTOCOL;
+		snprintf(buf, sizeof(buf), "%s (no usable Min-Expires)",
+			 pr->reason);
+		c.reason = buf;
+		binding_enter_state(b, BINDING_IDLE, &c);
+		return;
+	default:
+		break;
+	}
+	known_drop_unconfirmed(b);
+	if (pr->code >= 300 && pr->code < 400) {
+		on_redirect(b, pr);
+		return;
+	}
+	if (pr->retry_after > 0)
+		b->retry_after = pr->retry_after;
+	if (binding_error_is_permanent(c.error))
+		binding_enter_state(b, BINDING_IDLE, &c);
+	else
+		binding_enter_state(b, BINDING_BACKOFF, &c);
+}
+
+static void handle_unregister_response(struct binding *b,
+				       const osip_message_t *resp,
+				       const struct sipmsg_response *pr)
+{
+	struct cause c = { classify(pr->code), pr->code, pr->reason };
+	char buf[SIPMSG_REASON_MAX + 64];
+
+	if (b->state != BINDING_UNREGISTERING)
+		return;
+	if (pr->code < 300) {
+		/* Everything we listed is gone. */
+		while (b->n_known)
+			known_drop(b, b->n_known - 1);
+		binding_enter_state(b, BINDING_IDLE, &no_cause);
+		return;
+	}
+	if ((pr->code == 401 || pr->code == 407) &&
+	    on_challenge(b, resp, &b->auth, pr, &c, buf, sizeof(buf)) > 0)
+		return;
+	binding_enter_state(b, BINDING_IDLE, &c);
+}
+
+static void handle_aux_response(struct binding *b, const struct tx *tx,
+				const osip_message_t *resp,
+				const struct sipmsg_response *pr)
+{
+	struct aux_op *op = tx->aux;
+	struct cause c = { classify(pr->code), pr->code, pr->reason };
+	char buf[SIPMSG_REASON_MAX + 64];
+
+	b->ops->transport_put(b->port, tx->tp);
+	if ((pr->code == 401 || pr->code == 407) &&
+	    on_challenge(b, resp, &op->auth, pr, &c, buf, sizeof(buf)) > 0) {
+		/* Again, first in line. */
+		op->next = b->aux_head;
+		b->aux_head = op;
+		if (!b->aux_tail)
+			b->aux_tail = op;
+		b->n_aux++;
+		return;
+	}
+	if (pr->code >= 300) {
+		aux_fail(b, op, &c);
+		return;
+	}
+	if (op->kind == OP_REMOVE)
+		known_drop_uri(b, op->contact);
+	else
+		known_reconcile(b, pr, tx->sent_at);
+	aux_report(b, op, &no_cause, pr);
+	aux_free(op);
+}
+
+void binding_handle_response(struct binding *b, uint64_t id,
+			     const osip_message_t *resp)
+{
+	struct sipmsg_ours ours;
+	struct sipmsg_response pr;
+	struct tx tx;
+
+	if (!b || !resp)
+		return;
+	hold(b);
+	if (b->dying || !b->tx.active || b->tx.id != id) {
+		log_debug("binding %u: response to a forgotten request dropped",
+			  b->id);
+		goto out;
+	}
+	ours = (struct sipmsg_ours){
+		.contact_uri = b->tx.kind == OP_REGISTER ? b->contact : NULL,
+		.instance = b->tx.kind == OP_REGISTER ? b->instance : NULL,
+	};
+	if (sipmsg_parse_response(resp, &ours, &pr) < 0) {
+		log_debug("binding %u (%s): malformed response dropped", b->id,
+			  b->name);
+		goto out;
+	}
+	if (pr.code < 200)
+		goto out;               /* provisional: the transaction waits */
+	tx = b->tx;
+	b->tx.active = false;
+	log_debug("binding %u (%s via %s): %d %s for CSeq %u", b->id, b->name,
+		  tx.ifname, pr.code, pr.reason, b->cseq);
+	switch (tx.kind) {
+	case OP_REGISTER:
+		handle_register_response(b, &tx, resp, &pr);
+		break;
+	case OP_UNREGISTER:
+		handle_unregister_response(b, resp, &pr);
+		break;
+	case OP_REMOVE:
+	case OP_QUERY:
+		handle_aux_response(b, &tx, resp, &pr);
+		break;
+	}
+	dispatch(b);
+out:
+	unhold(b);
+}
+
+void binding_handle_request_failed(struct binding *b, uint64_t id, int error)
+{
+	char errbuf[64];
+	struct cause c;
+	struct tx tx;
+
+	if (!b)
+		return;
+	hold(b);
+	if (b->dying || !b->tx.active || b->tx.id != id)
+		goto out;
+	tx = b->tx;
+	b->tx.active = false;
+	c = failure_cause(error, errbuf, sizeof(errbuf));
+	switch (tx.kind) {
+	case OP_REGISTER:
+		if (b->state == BINDING_REGISTERING)
+			binding_enter_state(b, BINDING_BACKOFF, &c);
+		break;
+	case OP_UNREGISTER:
+		if (b->state == BINDING_UNREGISTERING)
+			binding_enter_state(b, BINDING_IDLE, &c);
+		break;
+	case OP_REMOVE:
+	case OP_QUERY:
+		b->ops->transport_put(b->port, tx.tp);
+		aux_fail(b, tx.aux, &c);
+		break;
+	}
+	dispatch(b);
+out:
+	unhold(b);
+}
+
+void binding_handle_resolved(struct binding *b, int error,
+			     const struct sockaddr_storage *addrs, size_t n)
+{
+	if (!b)
+		return;
+	hold(b);
+	if (b->dying || !b->resolving)
+		goto out;
+	b->resolving = false;
+	b->resolved = true;
+	b->have4 = b->have6 = false;
+	for (size_t i = 0; error >= 0 && i < n; i++) {
+		if (addrs[i].ss_family == AF_INET && !b->have4) {
+			b->dest4 = addrs[i];
+			((struct sockaddr_in *)&b->dest4)->sin_port =
+				htons(b->dest_target.port);
+			b->have4 = true;
+		} else if (addrs[i].ss_family == AF_INET6 && !b->have6) {
+			b->dest6 = addrs[i];
+			((struct sockaddr_in6 *)&b->dest6)->sin6_port =
+				htons(b->dest_target.port);
+			b->have6 = true;
+		}
+	}
+	if (b->state == BINDING_RESOLVING) {
+		if (have_dest(b, b->local.ss_family, NULL)) {
+			binding_enter_state(b, BINDING_REGISTERING, &no_cause);
+		} else {
+			char buf[SIPMSG_HOST_MAX + 64];
+			struct cause c = { BINDING_ERROR_RESOLVE, error < 0 ? error : 0, buf };
+
+			snprintf(buf, sizeof(buf), "%s: %s", b->dest_target.host,
+				 error < 0 ? "lookup failed" :
+					     "no address of the IAP's family");
+			binding_enter_state(b, BINDING_BACKOFF, &c);
+		}
+	}
+	dispatch(b);
+out:
+	unhold(b);
+}
+
+void binding_handle_timer(struct binding *b)
+{
+	if (!b)
+		return;
+	hold(b);
+	if (b->dying)
+		goto out;
+	switch (b->state) {
+	case BINDING_REGISTERED:
+		begin_attempt(b);       /* the refresh */
+		break;
+	case BINDING_BACKOFF:
+		/* Start over from the configured registrar, and look its
+		 * name up again. */
+		redirects_clear(b);
+		if (set_str(&b->target, b->registrar) < 0) {
+			struct cause c = { BINDING_ERROR_INTERNAL, -ENOMEM,
+					   "out of memory" };
+
+			binding_enter_state(b, BINDING_IDLE, &c);
+			break;
+		}
+		target_changed(b);
+		begin_attempt(b);
+		break;
+	case BINDING_IDLE:
+	case BINDING_RESOLVING:
+	case BINDING_REGISTERING:
+	case BINDING_UNREGISTERING:
+		log_debug("binding %u: stale timer in %s", b->id,
+			  binding_state_to_str(b->state));
+		break;
+	case _BINDING_STATE_MAX:
+		break;
+	}
+	dispatch(b);
+out:
+	unhold(b);
+}
+
+void binding_handle_transport_lost(struct binding *b, struct sip_transport *tp,
+				   int error)
+{
+	if (!b || !tp)
+		return;
+	hold(b);
+	if (b->dying || tp != b->tp)
+		goto out;
+	release_transport(b);
+	if (b->state == BINDING_REGISTERED) {
+		/* The registrar can no longer reach us over it (RFC 5626
+		 * §4.4 in spirit): register again over a new one. */
+		log_info("binding %u (%s via %s): connection lost (%s), "
+			 "registering again", b->id, b->name, iap_name(b),
+			 strerror(error < 0 ? -error : error));
+		begin_attempt(b);
+	}
+	dispatch(b);
+out:
+	unhold(b);
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+static int check_config(const struct binding_config *cfg, const char **ret_what)
+{
+	struct sipmsg_target t;
+
+	*ret_what = "aor";
+	if (!cfg->aor || !sipmsg_uri_ok(cfg->aor))
+		return -EINVAL;
+	*ret_what = "registrar";
+	if (!cfg->registrar || !sipmsg_uri_ok(cfg->registrar) ||
+	    sipmsg_target_parse(cfg->registrar, &t) < 0)
+		return -EINVAL;
+	*ret_what = "outbound proxy";
+	if (cfg->outbound_proxy && (!sipmsg_uri_ok(cfg->outbound_proxy) ||
+	    sipmsg_target_parse(cfg->outbound_proxy, &t) < 0))
+		return -EINVAL;
+	*ret_what = "contact user";
+	if (!sipmsg_user_ok(cfg->contact_user))
+		return -EINVAL;
+	*ret_what = "username";
+	if (cfg->username && (!sipmsg_value_ok(cfg->username) ||
+			      strpbrk(cfg->username, "\"\\")))
+		return -EINVAL;
+	*ret_what = "realm";
+	if (cfg->realm && !sipmsg_value_ok(cfg->realm))
+		return -EINVAL;
+	*ret_what = "call-id";
+	if (cfg->call_id && (!sipmsg_value_ok(cfg->call_id) ||
+			     strpbrk(cfg->call_id, " \t")))
+		return -EINVAL;
+	*ret_what = "cseq";
+	if (cfg->cseq >= INT32_MAX)
+		return -EINVAL;
+	*ret_what = "contact parameter";
+	for (size_t i = 0; i < cfg->n_contact_params; i++)
+		if (!sipmsg_param_ok(cfg->contact_params[i]))
+			return -EINVAL;
+	*ret_what = "extra header";
+	for (size_t i = 0; i < cfg->n_extra_headers; i++)
+		if (!sipmsg_token_ok(cfg->extra_headers[i].name) ||
+		    !sipmsg_value_ok(cfg->extra_headers[i].value))
+			return -EINVAL;
+	*ret_what = "user agent";
+	if (cfg->user_agent && !sipmsg_value_ok(cfg->user_agent))
+		return -EINVAL;
+	return 0;
+}
+
+/* Build one REGISTER with the configuration, to let the builder refuse
+ * what the individual checks let through (a managed extra header, a bad
+ * instance). */
+static int trial_build(struct binding *b)
+{
+	const struct sipmsg_contact c = { "sip:x@192.0.2.1", 1, true };
+	const struct sipmsg_register rq = {
+		.request_uri = b->target, .aor = b->aor,
+		.from_tag = b->from_tag, .call_id = b->call_id, .cseq = 1,
+		.proto = SIP_PROTO_UDP, .via_host = "192.0.2.1",
+		.via_port = 5060, .branch = "z9hG4bKtrial",
+		.contacts = &c, .n_contacts = 1, .instance = b->instance,
+		.contact_params = (const char *const *)b->contact_params,
+		.n_contact_params = b->n_contact_params, .expires = 1,
+		.route = b->proxy, .extra = b->extra, .n_extra = b->n_extra,
+		.user_agent = b->user_agent,
+	};
+	osip_message_t *m = NULL;
+	int r = sipmsg_build_register(&rq, &m);
+
+	osip_message_free(m);
+	return r;
+}
+
+struct binding *binding_new(struct sip_stack *stack,
+			    const struct binding_config *cfg)
+{
+	if (!stack) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return binding_new_with_ops(sip_stack_binding_ops(), stack, cfg);
+}
+
+struct binding *binding_new_with_ops(const struct binding_ops *ops,
+				     void *env,
+				     const struct binding_config *cfg)
+{
+	struct binding *b;
+	const char *what = "";
+	osip_uri_t *aor = NULL;
+	char hex[65];
+	int r;
+
+	sipmsg_library_init();
+	if (!ops || !cfg) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = check_config(cfg, &what);
+	if (r < 0) {
+		log_err("sip binding: invalid %s", what);
+		errno = -r;
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->id = ++next_binding_id;
+	b->state = BINDING_IDLE;
+	b->ops = ops;
+	b->retry_after = -1;
+	b->last_reason[0] = '\0';
+	b->expires_cfg = cfg->expires ? cfg->expires : DEFAULT_EXPIRES;
+	if (b->expires_cfg > INT32_MAX)
+		b->expires_cfg = INT32_MAX;
+	b->expires_req = b->expires_cfg;
+	b->cseq = cfg->cseq;
+
+	if (set_str(&b->aor, cfg->aor) < 0 ||
+	    set_str(&b->registrar, cfg->registrar) < 0 ||
+	    set_str(&b->target, cfg->registrar) < 0 ||
+	    set_str(&b->proxy, cfg->outbound_proxy) < 0 ||
+	    set_str(&b->realm, cfg->realm) < 0 ||
+	    set_str(&b->password, cfg->password) < 0 ||
+	    set_str(&b->contact_user, cfg->contact_user) < 0 ||
+	    set_str(&b->instance, cfg->instance) < 0 ||
+	    set_str(&b->user_agent, cfg->user_agent ? cfg->user_agent :
+				    "alrd/" ALR_VERSION) < 0 ||
+	    set_str(&b->name, strncasecmp(cfg->aor, "sip:", 4) == 0 ?
+			      cfg->aor + 4 : cfg->aor) < 0)
+		goto nomem;
+	if (cfg->username) {
+		if (set_str(&b->username, cfg->username) < 0)
+			goto nomem;
+	} else {
+		if (osip_uri_init(&aor) != 0)
+			goto nomem;
+		if (osip_uri_parse(aor, cfg->aor) == 0 && aor->username &&
+		    set_str(&b->username, aor->username) < 0) {
+			osip_uri_free(aor);
+			goto nomem;
+		}
+		osip_uri_free(aor);
+		if (!b->username && b->password) {
+			log_err("sip binding %s: no username, and the AOR has "
+				"no user part", b->name);
+			errno = EINVAL;
+			goto fail;
+		}
+	}
+	if (cfg->n_contact_params) {
+		b->contact_params = calloc(cfg->n_contact_params, sizeof(char *));
+		if (!b->contact_params)
+			goto nomem;
+		for (size_t i = 0; i < cfg->n_contact_params; i++) {
+			if (set_str(&b->contact_params[i], cfg->contact_params[i]) < 0)
+				goto nomem;
+			b->n_contact_params++;
+		}
+	}
+	if (cfg->n_extra_headers) {
+		b->extra = calloc(cfg->n_extra_headers, sizeof(*b->extra));
+		if (!b->extra)
+			goto nomem;
+		for (size_t i = 0; i < cfg->n_extra_headers; i++) {
+			char *name = NULL, *value = NULL;
+
+			if (set_str(&name, cfg->extra_headers[i].name) < 0 ||
+			    set_str(&value, cfg->extra_headers[i].value) < 0) {
+				free(name);
+				goto nomem;
+			}
+			b->extra[i] = (struct sipmsg_header){ name, value };
+			b->n_extra++;
+		}
+	}
+
+	b->port = ops->attach(env, b);
+	if (!b->port)
+		goto nomem;
+	random_hex(b, b->from_tag, 8);
+	if (cfg->call_id) {
+		if (set_str(&b->call_id, cfg->call_id) < 0)
+			goto nomem;
+	} else {
+		/* RFC 3261 §8.1.1.4: globally unique; 128 random bits. */
+		random_hex(b, hex, 16);
+		if (set_str(&b->call_id, hex) < 0)
+			goto nomem;
+	}
+	r = target_changed(b);
+	if (r == 0)
+		r = trial_build(b);
+	if (r < 0) {
+		log_err("sip binding %s: invalid configuration (instance, "
+			"extra headers or contact parameters)", b->name);
+		errno = -r;
+		goto fail;
+	}
+	log_debug("binding %u (%s): created, Call-ID %s, registrar %s", b->id,
+		  b->name, b->call_id, b->registrar);
+	return b;
+nomem:
+	errno = ENOMEM;
+fail:
+	r = errno;
+	binding_destroy(b);
+	errno = r;
+	return NULL;
+}
+
+static void binding_destroy(struct binding *b)
+{
+	if (b->port) {
+		if (b->tx.active) {
+			b->ops->cancel(b->port, b->tx.id);
+			if (b->tx.tp)
+				b->ops->transport_put(b->port, b->tx.tp);
+			aux_free(b->tx.aux);
+		}
+		if (b->resolving)
+			b->ops->resolve_cancel(b->port);
+		b->ops->timer_stop(b->port);
+		release_transport(b);
+		b->ops->detach(b->port);
+	}
+	while (b->aux_head) {
+		struct aux_op *op = b->aux_head;
+
+		b->aux_head = op->next;
+		aux_free(op);
+	}
+	for (size_t i = 0; i < b->n_known; i++)
+		free(b->known[i].uri);
+	redirects_clear(b);
+	watchlist_clear(&b->observers);
+	digest_session_reset(&b->www);
+	digest_session_reset(&b->proxy_auth);
+	if (b->password) {
+		explicit_bzero(b->password, strlen(b->password));
+		free(b->password);
+	}
+	for (size_t i = 0; i < b->n_contact_params; i++)
+		free(b->contact_params[i]);
+	free(b->contact_params);
+	for (size_t i = 0; i < b->n_extra; i++) {
+		free((char *)b->extra[i].name);
+		free((char *)b->extra[i].value);
+	}
+	free(b->extra);
+	free(b->name);
+	free(b->aor);
+	free(b->registrar);
+	free(b->target);
+	free(b->proxy);
+	free(b->username);
+	free(b->realm);
+	free(b->contact_user);
+	free(b->instance);
+	free(b->user_agent);
+	free(b->call_id);
+	free(b->contact);
+	free(b);
+}
+
+struct binding *binding_free(struct binding *b)
+{
+	if (!b)
+		return NULL;
+	if (b->busy) {
+		b->dying = true;
+		return NULL;
+	}
+	binding_destroy(b);
+	return NULL;
+}
+
+unsigned binding_get_id(const struct binding *b)
+{
+	return b ? b->id : 0;
+}
+
+enum binding_state binding_get_state(const struct binding *b)
+{
+	return b ? b->state : BINDING_IDLE;
+}
+
+const char *binding_get_call_id(const struct binding *b)
+{
+	return b ? b->call_id : NULL;
+}
+
+uint32_t binding_get_cseq(const struct binding *b)
+{
+	return b ? b->cseq : 0;
+}
+
+const char *binding_get_contact(const struct binding *b)
+{
+	return b ? b->contact : NULL;
+}
+
+const char *binding_get_ifname(const struct binding *b)
+{
+	return b && b->has_iap ? b->ifname : NULL;
+}
+
+unsigned binding_get_expires(const struct binding *b)
+{
+	return b && b->state == BINDING_REGISTERED ? b->granted : 0;
+}
+
+int binding_get_last_error(const struct binding *b,
+			   enum binding_error *ret_error,
+			   const char **ret_reason)
+{
+	if (!b)
+		return 0;
+	if (ret_error)
+		*ret_error = b->last_error;
+	if (ret_reason)
+		*ret_reason = b->last_reason;
+	return b->last_code;
+}
+
+const char *binding_get_known_contact(const struct binding *b, size_t i,
+				      const char **ret_ifname)
+{
+	if (!b || i >= b->n_known)
+		return NULL;
+	if (ret_ifname)
+		*ret_ifname = b->known[i].ifname;
+	return b->known[i].uri;
+}
+
+unsigned binding_add_observer(struct binding *b, binding_observer_fn fn,
+			      void *user_data, watchlist_destroy_fn destroy)
+{
+	if (!b || !fn)
+		return 0;
+	return watchlist_add(&b->observers, (void *)fn, user_data, destroy);
+}
+
+bool binding_remove_observer(struct binding *b, unsigned id)
+{
+	return b && watchlist_remove(&b->observers, id);
+}
+
+void binding_set_persist(struct binding *b, binding_persist_fn fn,
+			 void *user_data)
+{
+	if (!b)
+		return;
+	b->persist = fn;
+	b->persist_data = user_data;
+}
+
+static int set_iap(struct binding *b, const char *ifname,
+		   const char *local_addr)
+{
+	struct sockaddr_storage local;
+
+	if (!ifname || !*ifname || strlen(ifname) >= IFNAMSIZ ||
+	    parse_local(local_addr, &local) < 0)
+		return -EINVAL;
+	util_strlcpy(b->ifname, ifname, sizeof(b->ifname));
+	b->local = local;
+	b->has_iap = true;
+	return 0;
+}
+
+int binding_start(struct binding *b, const char *ifname,
+		  const char *local_addr)
+{
+	int r;
+
+	if (!b || b->dying)
+		return -EINVAL;
+	if (b->state == BINDING_UNREGISTERING)
+		return -EBUSY;
+	if (b->state != BINDING_IDLE)
+		return -EALREADY;
+	hold(b);
+	r = set_iap(b, ifname, local_addr);
+	if (r < 0)
+		goto out;
+	redirects_clear(b);
+	r = set_str(&b->target, b->registrar);
+	if (r < 0)
+		goto out;
+	r = target_changed(b);
+	if (r < 0)
+		goto out;
+	b->backoff_n = 0;
+	b->expires_req = b->expires_cfg;
+	begin_attempt(b);
+	dispatch(b);
+out:
+	unhold(b);
+	return r;
+}
+
+int binding_move(struct binding *b, const char *ifname,
+		 const char *local_addr)
+{
+	struct sockaddr_storage local;
+	int r = 0;
+
+	if (!b || b->dying)
+		return -EINVAL;
+	if (b->state == BINDING_IDLE)
+		return binding_start(b, ifname, local_addr);
+	if (b->state == BINDING_UNREGISTERING)
+		return -EBUSY;
+	if (!ifname || parse_local(local_addr, &local) < 0)
+		return -EINVAL;
+	if (b->has_iap && strcmp(ifname, b->ifname) == 0 &&
+	    sockaddr_equal(&local, &b->local))
+		return -EALREADY;
+	hold(b);
+	if (b->tx.active && b->tx.kind == OP_REGISTER) {
+		/* Its contact stays known: it may have been registered. */
+		b->ops->cancel(b->port, b->tx.id);
+		b->tx.active = false;
+	}
+	log_info("binding %u (%s): moving from %s to %s", b->id, b->name,
+		 iap_name(b), ifname);
+	release_transport(b);
+	r = set_iap(b, ifname, local_addr);
+	if (r < 0)
+		goto out;
+	b->backoff_n = 0;
+	begin_attempt(b);
+	dispatch(b);
+out:
+	unhold(b);
+	return r;
+}
+
+int binding_stop(struct binding *b)
+{
+	if (!b || b->dying)
+		return -EINVAL;
+	hold(b);
+	switch (b->state) {
+	case BINDING_IDLE:
+	case BINDING_UNREGISTERING:
+		break;
+	case BINDING_RESOLVING:
+	case BINDING_REGISTERING:
+	case BINDING_REGISTERED:
+	case BINDING_BACKOFF:
+		known_expire(b);
+		if (b->n_known == 0 &&
+		    !(b->tx.active && b->tx.kind == OP_REGISTER))
+			binding_enter_state(b, BINDING_IDLE, &no_cause);
+		else
+			binding_enter_state(b, BINDING_UNREGISTERING, &no_cause);
+		break;
+	case _BINDING_STATE_MAX:
+		break;
+	}
+	dispatch(b);
+	unhold(b);
+	return 0;
+}
+
+static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
+		     const char *ifname, const char *local_addr)
+{
+	struct aux_op *op;
+
+	if (!b || b->dying)
+		return -EINVAL;
+	if (b->n_aux >= AUX_MAX)
+		return -ENOBUFS;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->kind = kind;
+	if (contact && !(op->contact = strdup(contact))) {
+		free(op);
+		return -ENOMEM;
+	}
+	if (ifname) {
+		if (strlen(ifname) >= IFNAMSIZ || !*ifname ||
+		    parse_local(local_addr, &op->local) < 0) {
+			aux_free(op);
+			return -EINVAL;
+		}
+		util_strlcpy(op->ifname, ifname, sizeof(op->ifname));
+	} else {
+		if (!b->has_iap) {
+			aux_free(op);
+			return -ENOTCONN;
+		}
+		util_strlcpy(op->ifname, b->ifname, sizeof(op->ifname));
+		op->local = b->local;
+	}
+	if (b->aux_tail)
+		b->aux_tail->next = op;
+	else
+		b->aux_head = op;
+	b->aux_tail = op;
+	b->n_aux++;
+	hold(b);
+	dispatch(b);
+	unhold(b);
+	return 0;
+}
+
+int binding_remove_contact(struct binding *b, const char *contact_uri,
+			   const char *ifname, const char *local_addr)
+{
+	if (!contact_uri || !sipmsg_uri_ok(contact_uri))
+		return -EINVAL;
+	return queue_aux(b, OP_REMOVE, contact_uri, ifname, local_addr);
+}
+
+int binding_query(struct binding *b, const char *ifname,
+		  const char *local_addr)
+{
+	return queue_aux(b, OP_QUERY, NULL, ifname, local_addr);
+}

@@ -1,0 +1,262 @@
+/* One registration binding: one AOR at one registrar, kept alive over one
+ * IAP at a time (RFC 3261 §10).
+ *
+ * States (DESIGN §4): IDLE, RESOLVING, REGISTERING, REGISTERED (refresh
+ * timer armed), UNREGISTERING, BACKOFF (retry timer armed).  Only
+ * binding_enter_state() assigns the state; it logs
+ *   binding 3 (alice@example.test via wlan0): REGISTERING -> REGISTERED (expires 600)
+ * and notifies observers last.
+ *
+ * The machine never touches a socket, a clock or libosip2's transactions
+ * itself: it asks a struct binding_ops for them.  sip/stack.c provides
+ * the real ones (sockets bound to the IAP, NICT transactions, ev_timers,
+ * c-ares); tests/unit/test-sip-binding.c a fake transport and clock.
+ *
+ * Call-ID and CSeq: a binding keeps one Call-ID for its whole life, across
+ * refreshes and IAP changes, and its CSeq only grows, one per request,
+ * whatever the request (RFC 3261 §10.2: "the same Call-ID for all
+ * registrations during a boot cycle", CSeq + 1 per REGISTER).  A move to
+ * another IAP is a REGISTER of the new contact with the same Call-ID and a
+ * higher CSeq; the registrar keeps the old contact, which is a different
+ * binding (§10.3 step 7), until it expires or binding_remove_contact()
+ * removes it, over whichever IAP is up.  (Kamailio 5.6 is the exception
+ * when the contacts carry the same +sip.instance and no reg-id: it
+ * replaces the old contact with the new one in the same transaction.)
+ * The roaming layer therefore uses one binding object per (AOR,
+ * registrar) and moves it; it does not need a second object with a copy
+ * of the Call-ID, whose CSeq could then go backwards. */
+#pragma once
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "daemon/watchlist.h"
+#include "sip/sipmsg.h"
+
+struct binding;
+struct sip_stack;
+struct sip_transport;           /* the adapter's; opaque here */
+
+enum binding_state {
+	BINDING_IDLE,
+	BINDING_RESOLVING,
+	BINDING_REGISTERING,
+	BINDING_REGISTERED,
+	BINDING_UNREGISTERING,
+	BINDING_BACKOFF,
+	_BINDING_STATE_MAX,
+};
+
+const char *binding_state_to_str(enum binding_state s);
+
+/* Why a request failed.  The permanent ones leave the binding IDLE; the
+ * others put it in BACKOFF. */
+enum binding_error {
+	BINDING_ERROR_NONE,
+	BINDING_ERROR_AUTH,             /* 401/407 after fresh credentials */
+	BINDING_ERROR_FORBIDDEN,        /* 403 */
+	BINDING_ERROR_NOT_FOUND,        /* 404 */
+	BINDING_ERROR_REJECTED,         /* another 4xx or 6xx */
+	BINDING_ERROR_PROTOCOL,         /* a response we cannot act on */
+	BINDING_ERROR_TIMEOUT,          /* no final response (Timer F) */
+	BINDING_ERROR_TRANSPORT,        /* socket error, refused, lost */
+	BINDING_ERROR_SERVER,           /* 408, 480, 5xx */
+	BINDING_ERROR_RESOLVE,          /* the registrar's name */
+	BINDING_ERROR_REDIRECT,         /* 3xx with nothing left to try */
+	BINDING_ERROR_INTERNAL,         /* out of memory and the like */
+	_BINDING_ERROR_MAX,
+};
+
+const char *binding_error_to_str(enum binding_error e);
+bool binding_error_is_permanent(enum binding_error e);
+
+/** What a binding is configured with.  Every string is copied. */
+struct binding_config {
+	const char *aor;                /* To/From, "sip:alice@example.test" */
+	const char *registrar;          /* Request-URI; ";transport=tcp" selects TCP */
+	const char *outbound_proxy;     /* NULL: none; else a Route <uri;lr>
+					   and requests go there */
+	const char *username;           /* digest user; NULL: the AOR's user */
+	const char *realm;              /* NULL: answer any realm */
+	const char *password;           /* NULL: no credentials */
+	unsigned expires;               /* requested; 0: 3600 */
+	const char *contact_user;       /* stable user part of the Contact */
+	const char *instance;           /* "urn:uuid:...", or NULL */
+	const char *const *contact_params;      /* "name" or "name=value" */
+	size_t n_contact_params;
+	const struct sipmsg_header *extra_headers;
+	size_t n_extra_headers;
+	const char *call_id;            /* NULL: generate one */
+	uint32_t cseq;                  /* the last CSeq used with call_id
+					   (after a restart); 0 for a new one */
+	const char *user_agent;         /* NULL: "alrd/VERSION" */
+};
+
+/** One event for observers.  Pointers are valid during the call only. */
+enum binding_event_type {
+	BINDING_EVENT_STATE,            /* old_state -> new_state */
+	BINDING_EVENT_CONTACT_REMOVED,  /* binding_remove_contact() finished */
+	BINDING_EVENT_QUERY,            /* binding_query() finished */
+	_BINDING_EVENT_MAX,
+};
+
+const char *binding_event_type_to_str(enum binding_event_type t);
+
+struct binding_event {
+	enum binding_event_type type;
+	enum binding_state old_state;
+	enum binding_state new_state;
+	/* The cause: BINDING_ERROR_NONE on success; code is the SIP status
+	 * (or a negative errno for local failures, 0 if none) and reason
+	 * its phrase; never NULL, never a secret. */
+	enum binding_error error;
+	int code;
+	const char *reason;
+	const char *contact;            /* REGISTERED: ours; CONTACT_REMOVED: the URI */
+	const char *ifname;             /* the IAP the request went over */
+	unsigned expires;               /* REGISTERED: granted seconds */
+	uint64_t retry_ms;              /* BACKOFF: delay before the retry */
+	const struct sipmsg_binding_info *contacts;     /* QUERY: the AOR's */
+	size_t n_contacts;
+};
+
+typedef void (*binding_observer_fn)(struct binding *b,
+				    const struct binding_event *ev,
+				    void *user_data);
+
+/** What the persistence hook is told: called whenever the CSeq or a
+ * contact's registration changes, so that a restarted daemon can remove
+ * what the registrar still holds (same Call-ID, higher CSeq). */
+struct binding_persist {
+	const char *call_id;
+	uint32_t cseq;                  /* the last one used */
+	const char *contact;            /* NULL when only the CSeq moved */
+	const char *ifname;             /* the IAP the contact went over */
+	unsigned expires;               /* requested or granted; 0: removed */
+};
+
+typedef void (*binding_persist_fn)(struct binding *b,
+				   const struct binding_persist *p,
+				   void *user_data);
+
+/** The services the machine needs (see the file comment).  Times are
+ * milliseconds on a monotonic clock.  `port` is what attach() returned
+ * for this binding. */
+struct binding_ops {
+	void *(*attach)(void *env, struct binding *b);  /* NULL on ENOMEM */
+	void (*detach)(void *port);
+	uint64_t (*now_ms)(void *port);
+	/* The binding's one timer: (re)armed for at_ms; on expiry the
+	 * adapter calls binding_handle_timer(). */
+	void (*timer_start)(void *port, uint64_t at_ms);
+	void (*timer_stop)(void *port);
+	void (*random)(void *port, void *buf, size_t len);
+	/* Resolve a host name to its A and AAAA addresses; the answer comes
+	 * through binding_handle_resolved(), never from inside this call.
+	 * A new call replaces a pending one. */
+	int (*resolve)(void *port, const char *host);
+	void (*resolve_cancel)(void *port);
+	/* A transport to dest over the IAP (ifname, local address), shared
+	 * with other bindings: *ret_local is the address and port our
+	 * messages leave from (Via, Contact).  Each get is paired with a
+	 * put. */
+	int (*transport_get)(void *port, const char *ifname,
+			     const struct sockaddr *local, enum sip_proto proto,
+			     const struct sockaddr *dest,
+			     struct sip_transport **ret_tp,
+			     struct sockaddr_storage *ret_local);
+	void (*transport_put)(void *port, struct sip_transport *tp);
+	/* Start a non-INVITE client transaction for req (ownership passes,
+	 * also on error); the outcome comes through
+	 * binding_handle_response() or binding_handle_request_failed() with
+	 * *ret_id, never from inside this call. */
+	int (*send)(void *port, struct sip_transport *tp,
+		    const struct sockaddr *dest, osip_message_t *req,
+		    uint64_t *ret_id);
+	/* Forget a transaction: no outcome will be delivered. */
+	void (*cancel)(void *port, uint64_t id);
+};
+
+/** A binding over the real stack (sip/stack.h). */
+struct binding *binding_new(struct sip_stack *stack,
+			    const struct binding_config *cfg);
+/** A binding over other services (tests). */
+struct binding *binding_new_with_ops(const struct binding_ops *ops,
+				     void *env,
+				     const struct binding_config *cfg);
+/** Stops nothing at the registrar (call binding_stop() first); safe
+ * from inside an observer.  Returns NULL. */
+struct binding *binding_free(struct binding *b);
+
+unsigned binding_get_id(const struct binding *b);
+enum binding_state binding_get_state(const struct binding *b);
+const char *binding_get_call_id(const struct binding *b);
+uint32_t binding_get_cseq(const struct binding *b);
+/** The contact being registered or registered now, or NULL. */
+const char *binding_get_contact(const struct binding *b);
+/** The IAP's interface, or NULL before binding_start(). */
+const char *binding_get_ifname(const struct binding *b);
+/** Seconds granted by the last 2xx (0 when not registered). */
+unsigned binding_get_expires(const struct binding *b);
+/** The last failure: returns its code (SIP status or -errno, 0: none);
+ * error and reason may be NULL. */
+int binding_get_last_error(const struct binding *b,
+			   enum binding_error *ret_error,
+			   const char **ret_reason);
+/** Contacts this binding registered and believes the registrar still
+ * holds (the current one included); i from 0; NULL past the end. */
+const char *binding_get_known_contact(const struct binding *b, size_t i,
+				      const char **ret_ifname);
+
+unsigned binding_add_observer(struct binding *b, binding_observer_fn fn,
+			      void *user_data, watchlist_destroy_fn destroy);
+bool binding_remove_observer(struct binding *b, unsigned id);
+void binding_set_persist(struct binding *b, binding_persist_fn fn,
+			 void *user_data);
+
+/** Register over the IAP (interface ifname, source address local_addr,
+ * an IP literal of the family to use).
+ * @retval -EALREADY  already started (use binding_move())
+ * @retval -EBUSY     unregistering
+ * @retval -EINVAL */
+int binding_start(struct binding *b, const char *ifname,
+		  const char *local_addr);
+/** Register the contact over another IAP: same Call-ID, next CSeq; the
+ * old contact stays at the registrar (see the file comment).  From IDLE
+ * it is binding_start(). */
+int binding_move(struct binding *b, const char *ifname,
+		 const char *local_addr);
+/** Deregister (RFC 3261 §10.2.2: each contact we registered with
+ * expires=0, same Call-ID, next CSeq), then IDLE.  0 also when there was
+ * nothing to remove. */
+int binding_stop(struct binding *b);
+/** Remove one contact, e.g. one registered over an IAP that is gone, by a
+ * REGISTER sent over the given IAP (NULL ifname: the current one).  The
+ * outcome is a BINDING_EVENT_CONTACT_REMOVED. */
+int binding_remove_contact(struct binding *b, const char *contact_uri,
+			   const char *ifname, const char *local_addr);
+/** Ask for the AOR's bindings (RFC 3261 §10.2.3: a REGISTER without
+ * Contact) over the given IAP (NULL: the current one).  The answer is a
+ * BINDING_EVENT_QUERY. */
+int binding_query(struct binding *b, const char *ifname,
+		  const char *local_addr);
+
+/* ---- called by the adapter (sip/stack.c, tests) ----------------------- */
+
+void binding_handle_timer(struct binding *b);
+/* error < 0: the lookup failed; else n addresses (port not set). */
+void binding_handle_resolved(struct binding *b, int error,
+			     const struct sockaddr_storage *addrs, size_t n);
+/* resp is borrowed for the call. */
+void binding_handle_response(struct binding *b, uint64_t id,
+			     const osip_message_t *resp);
+/* -ETIMEDOUT (Timer F), or the transport's errno. */
+void binding_handle_request_failed(struct binding *b, uint64_t id,
+				   int error);
+/* A transport this binding holds is gone (a TCP connection closed). */
+void binding_handle_transport_lost(struct binding *b,
+				   struct sip_transport *tp, int error);

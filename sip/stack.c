@@ -1,0 +1,1158 @@
+/* The SIP stack on the libev loop (see stack.h).
+ *
+ * What libosip2 needs from us, and how we give it (osip 5.3):
+ *  - It runs nothing by itself.  osip_timers_*_execute() turn due timers
+ *    into events, osip_*_execute() run each transaction's event queue;
+ *    osip_timers_gettimeout() says when the next timer is due.  stack_run()
+ *    does all four and arms one ev_timer; it runs when that timer fires,
+ *    when a message arrives, and (through an ev_idle) when a binding
+ *    queued a request.
+ *  - osip_*_execute() iterate over a snapshot of the transaction list, so
+ *    a transaction must stay allocated until the run is over: the kill
+ *    callback only removes it from osip, reap() frees it later.  A
+ *    transaction created from a callback is not in the snapshot: `again`
+ *    makes the run go round once more.
+ *  - It sends through one callback (cb_send), with a host and port it
+ *    computed itself; we ignore those and use the transport and address
+ *    each transaction was made with (for a NIST, where the request came
+ *    from: RFC 3581 symmetric responses).
+ *  - A send that returns 0 over TCP tells the NICT the request is out, so
+ *    Timer E stops; over UDP Timer E retransmits (RFC 3261 §17.1.2.2).
+ * Bindings learn outcomes only from here, never from inside one of their
+ * own calls (binding_ops contract). */
+#include "sip/stack.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <ares.h>
+#include <ev.h>
+#include <openssl/rand.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "sip/binding.h"
+#include "sip/sipmsg.h"
+#include "sip/transport.h"
+
+#define RESOLVE_MAX_ADDRS 8
+
+struct stack_port;
+
+struct stack_query {
+	struct sip_stack *s;
+	struct stack_port *port;        /* NULL once cancelled */
+	int status;                     /* ARES_* */
+	struct sockaddr_storage addrs[RESOLVE_MAX_ADDRS];
+	size_t n;
+	struct stack_query *next_done;
+};
+
+struct held {
+	struct sip_transport *tp;
+	unsigned n;
+};
+
+/* A binding's side of the stack. */
+struct stack_port {
+	struct sip_stack *s;
+	struct binding *b;
+	ev_timer timer;
+	struct stack_query *query;
+	struct held *held;
+	size_t n_held;
+	bool dead;
+	struct stack_port *next;
+};
+
+/* One transaction of ours: a NICT for a binding, or a NIST. */
+struct stack_tx {
+	struct sip_stack *s;
+	uint64_t id;
+	osip_transaction_t *tr;
+	struct stack_port *port;        /* NICT; NULL once cancelled */
+	struct sip_transport *tp;       /* holds a reference */
+	struct sockaddr_storage dest;
+	bool server;
+	unsigned sends;
+	int error;                      /* the transport's, for cb_transport_error */
+	bool finished;                  /* outcome delivered, or cancelled */
+	bool killed;                    /* removed from osip; freed by reap() */
+	struct stack_tx *next;
+};
+
+struct ares_watch {
+	struct sip_stack *s;
+	ev_io io;
+	struct ares_watch *next;
+};
+
+struct sip_stack {
+	struct ev_loop *loop;
+	osip_t *osip;
+	ev_timer timer;                 /* osip's next timer */
+	ev_idle idle;                   /* queued work */
+	const struct sip_transport_class *tcls;
+	struct sip_transport *transports;
+	struct stack_port *ports;
+	struct stack_tx *txs;
+	uint64_t next_id;
+	unsigned depth;                 /* inside one of our callbacks */
+	bool running;                   /* inside stack_run() */
+	bool again;
+	bool freeing;
+	struct stack_query *done_queries;
+
+	ares_channel ares;
+	bool ares_ok;
+	ev_timer ares_timer;
+	struct ares_watch *ares_watches;
+
+	sip_request_fn on_request;
+	void *on_request_data;
+	struct sip_stack_stats stats;
+};
+
+static void stack_reap(struct sip_stack *s);
+static void stack_run(struct sip_stack *s);
+
+/* ---- bookkeeping ------------------------------------------------------- */
+
+static void enter(struct sip_stack *s)
+{
+	s->depth++;
+}
+
+static void leave(struct sip_stack *s)
+{
+	if (--s->depth == 0)
+		stack_reap(s);
+}
+
+/* Work was queued: run it after the current callback. */
+static void kick(struct sip_stack *s)
+{
+	if (s->running)
+		s->again = true;
+	else if (!s->freeing)
+		ev_idle_start(s->loop, &s->idle);
+}
+
+static void tp_ref(struct sip_transport *tp)
+{
+	tp->refs++;
+}
+
+static void tp_unref(struct sip_stack *s, struct sip_transport *tp)
+{
+	if (!tp)
+		return;
+	if (tp->refs == 0) {
+		log_err("sip: transport reference underflow");
+		return;
+	}
+	/* Closed by reap() when nobody took it again meanwhile. */
+	--tp->refs;
+}
+
+static void kill_tx(struct sip_stack *s, struct stack_tx *tx)
+{
+	if (tx->killed)
+		return;
+	tx->killed = true;
+	osip_remove_transaction(s->osip, tx->tr);
+}
+
+static void stack_reap(struct sip_stack *s)
+{
+	struct stack_tx **ptx = &s->txs;
+	struct sip_transport **ptp = &s->transports;
+	struct stack_port **pp = &s->ports;
+
+	while (*ptx) {
+		struct stack_tx *tx = *ptx;
+
+		if (!tx->killed) {
+			ptx = &tx->next;
+			continue;
+		}
+		*ptx = tx->next;
+		osip_transaction_set_your_instance(tx->tr, NULL);
+		/* free2: kill_tx() removed it from osip's lists already */
+		osip_transaction_free2(tx->tr);
+		tp_unref(s, tx->tp);
+		free(tx);
+	}
+	while (*pp) {
+		struct stack_port *p = *pp;
+
+		if (!p->dead) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		free(p->held);
+		free(p);
+	}
+	while (*ptp) {
+		struct sip_transport *tp = *ptp;
+
+		if (tp->refs > 0) {
+			ptp = &tp->next;
+			continue;
+		}
+		*ptp = tp->next;
+		tp->cls->close(tp);
+	}
+}
+
+/* ---- osip callbacks ---------------------------------------------------- */
+
+static struct stack_tx *tx_of(osip_transaction_t *tr)
+{
+	return tr ? osip_transaction_get_your_instance(tr) : NULL;
+}
+
+static int cb_send(osip_transaction_t *tr, osip_message_t *msg, char *host,
+		   int port, int out_socket)
+{
+	struct stack_tx *tx = tx_of(tr);
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!tx)
+		return -1;
+	if (tx->killed)
+		return 0;               /* forgotten: say nothing more */
+	if (tx->tp->failed) {
+		tx->error = tx->tp->error ? tx->tp->error : -ENOTCONN;
+		return -1;
+	}
+	if (osip_message_to_str(msg, &buf, &len) != 0 || !buf) {
+		tx->error = -ENOMEM;
+		return -1;
+	}
+	r = tx->tp->cls->send(tx->tp, (struct sockaddr *)&tx->dest, buf, len);
+	osip_free(buf);
+	if (r < 0) {
+		tx->error = r;
+		return -1;
+	}
+	if (tx->server)
+		tx->s->stats.responses_sent++;
+	else if (tx->sends++ == 0)
+		tx->s->stats.requests_sent++;
+	else
+		tx->s->stats.retransmissions++;
+	return 0;
+}
+
+static bool port_live(const struct stack_port *p)
+{
+	return p && !p->dead && p->b;
+}
+
+static void cb_nict_final(int type, osip_transaction_t *tr,
+			  osip_message_t *msg)
+{
+	struct stack_tx *tx = tx_of(tr);
+
+	if (!tx || tx->finished || tx->killed)
+		return;
+	tx->finished = true;
+	tx->s->stats.responses_received++;
+	if (port_live(tx->port))
+		binding_handle_response(tx->port->b, tx->id, msg);
+}
+
+static void cb_nict_provisional(int type, osip_transaction_t *tr,
+				osip_message_t *msg)
+{
+	struct stack_tx *tx = tx_of(tr);
+
+	if (tx)
+		tx->s->stats.responses_received++;
+}
+
+static void cb_nict_timeout(int type, osip_transaction_t *tr,
+			    osip_message_t *msg)
+{
+	struct stack_tx *tx = tx_of(tr);
+
+	if (!tx || tx->finished || tx->killed)
+		return;
+	tx->finished = true;
+	if (port_live(tx->port))
+		binding_handle_request_failed(tx->port->b, tx->id, -ETIMEDOUT);
+}
+
+static void cb_transport_error(int type, osip_transaction_t *tr, int error)
+{
+	struct stack_tx *tx = tx_of(tr);
+
+	if (!tx || tx->finished || tx->killed)
+		return;
+	tx->finished = true;
+	if (tx->server) {
+		log_debug("sip: cannot send a response: %s",
+			  strerror(tx->error ? -tx->error : EIO));
+		return;
+	}
+	if (port_live(tx->port))
+		binding_handle_request_failed(tx->port->b, tx->id,
+					      tx->error ? tx->error : -EIO);
+}
+
+static void cb_kill(int type, osip_transaction_t *tr)
+{
+	struct stack_tx *tx = tx_of(tr);
+
+	if (!tx)
+		return;
+	kill_tx(tx->s, tx);
+}
+
+/* A request for us: answer it from its NIST. */
+static void cb_nist_request(int type, osip_transaction_t *tr,
+			    osip_message_t *msg)
+{
+	struct stack_tx *tx = tx_of(tr);
+	struct sip_stack *s;
+	osip_message_t *resp = NULL;
+	osip_event_t *evt;
+	char tag[17];
+	int code = 0;
+	const char *reason;
+
+	if (!tx || tx->killed)
+		return;
+	s = tx->s;
+	s->stats.requests_received++;
+	if (s->on_request)
+		code = s->on_request(s, msg, s->on_request_data);
+	if (code < 200 || code > 699)
+		code = MSG_IS_OPTIONS(msg) ? 200 : 501;
+	reason = osip_message_get_reason(code);
+	{
+		unsigned char rnd[8];
+		static const char hex[] = "0123456789abcdef";
+
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			memset(rnd, 0, sizeof(rnd));
+		for (size_t i = 0; i < sizeof(rnd); i++) {
+			tag[2 * i] = hex[rnd[i] >> 4];
+			tag[2 * i + 1] = hex[rnd[i] & 15];
+		}
+		tag[16] = '\0';
+	}
+	if (sipmsg_build_response(msg, code, reason ? reason : "Unknown",
+				  tag, &resp) < 0)
+		return;
+	evt = osip_new_outgoing_sipmessage(resp);
+	if (!evt) {
+		osip_message_free(resp);
+		return;
+	}
+	evt->transactionid = tr->transactionid;
+	osip_transaction_add_event(tr, evt);
+	s->again = true;
+}
+
+static const int nist_request_types[] = {
+	OSIP_NIST_REGISTER_RECEIVED, OSIP_NIST_BYE_RECEIVED,
+	OSIP_NIST_OPTIONS_RECEIVED, OSIP_NIST_INFO_RECEIVED,
+	OSIP_NIST_CANCEL_RECEIVED, OSIP_NIST_NOTIFY_RECEIVED,
+	OSIP_NIST_SUBSCRIBE_RECEIVED, OSIP_NIST_UNKNOWN_REQUEST_RECEIVED,
+};
+
+static const int nict_final_types[] = {
+	OSIP_NICT_STATUS_2XX_RECEIVED, OSIP_NICT_STATUS_3XX_RECEIVED,
+	OSIP_NICT_STATUS_4XX_RECEIVED, OSIP_NICT_STATUS_5XX_RECEIVED,
+	OSIP_NICT_STATUS_6XX_RECEIVED,
+};
+
+static void set_callbacks(osip_t *o)
+{
+	osip_set_cb_send_message(o, cb_send);
+	for (size_t i = 0; i < ARRAY_SIZE(nict_final_types); i++)
+		osip_set_message_callback(o, nict_final_types[i], cb_nict_final);
+	osip_set_message_callback(o, OSIP_NICT_STATUS_1XX_RECEIVED,
+				  cb_nict_provisional);
+	osip_set_message_callback(o, OSIP_NICT_STATUS_TIMEOUT, cb_nict_timeout);
+	for (size_t i = 0; i < ARRAY_SIZE(nist_request_types); i++)
+		osip_set_message_callback(o, nist_request_types[i],
+					  cb_nist_request);
+	osip_set_kill_transaction_callback(o, OSIP_NICT_KILL_TRANSACTION, cb_kill);
+	osip_set_kill_transaction_callback(o, OSIP_NIST_KILL_TRANSACTION, cb_kill);
+	osip_set_kill_transaction_callback(o, OSIP_ICT_KILL_TRANSACTION, cb_kill);
+	osip_set_kill_transaction_callback(o, OSIP_IST_KILL_TRANSACTION, cb_kill);
+	osip_set_transport_error_callback(o, OSIP_NICT_TRANSPORT_ERROR,
+					  cb_transport_error);
+	osip_set_transport_error_callback(o, OSIP_NIST_TRANSPORT_ERROR,
+					  cb_transport_error);
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+static void arm_timer(struct sip_stack *s)
+{
+	struct timeval tv = { 0, 0 };
+	double d;
+
+	ev_timer_stop(s->loop, &s->timer);
+	if (s->freeing)
+		return;
+	osip_timers_gettimeout(s->osip, &tv);
+	/* With nothing to wait for, osip says "in a year". */
+	if (tv.tv_sec > 30 * 86400)
+		return;
+	d = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	/* A timer osip finds due a hair later than its clock says. */
+	if (d < 0.001)
+		d = 0.001;
+	ev_timer_set(&s->timer, d, 0.);
+	ev_timer_start(s->loop, &s->timer);
+}
+
+static void deliver_failed_transports(struct sip_stack *s)
+{
+	for (struct sip_transport *tp = s->transports; tp; tp = tp->next) {
+		if (!tp->failed || tp->reported)
+			continue;
+		tp->reported = true;
+		tp_ref(tp);
+		/* Its transactions fail now rather than at Timer F. */
+		for (struct stack_tx *tx = s->txs; tx; tx = tx->next) {
+			if (tx->tp != tp || tx->finished || tx->killed)
+				continue;
+			tx->finished = true;
+			kill_tx(s, tx);
+			if (!tx->server && port_live(tx->port))
+				binding_handle_request_failed(tx->port->b,
+							      tx->id, tp->error);
+		}
+		/* And each binding holding it. */
+		for (struct stack_port *p = s->ports; p; p = p->next) {
+			bool holds = false;
+
+			for (size_t i = 0; i < p->n_held && !holds; i++)
+				holds = p->held[i].tp == tp;
+			if (holds && port_live(p))
+				binding_handle_transport_lost(p->b, tp, tp->error);
+		}
+		tp_unref(s, tp);
+	}
+}
+
+static void deliver_queries(struct sip_stack *s)
+{
+	while (s->done_queries) {
+		struct stack_query *q = s->done_queries;
+		struct stack_port *p = q->port;
+
+		s->done_queries = q->next_done;
+		if (p && p->query == q && port_live(p)) {
+			p->query = NULL;
+			binding_handle_resolved(p->b, q->status == ARES_SUCCESS ?
+						0 : -EHOSTUNREACH, q->addrs, q->n);
+		}
+		free(q);
+	}
+}
+
+static void stack_run(struct sip_stack *s)
+{
+	unsigned rounds = 0;
+
+	if (s->running) {
+		s->again = true;
+		return;
+	}
+	enter(s);
+	s->running = true;
+	do {
+		s->again = false;
+		osip_timers_nict_execute(s->osip);
+		osip_timers_nist_execute(s->osip);
+		osip_nict_execute(s->osip);
+		osip_nist_execute(s->osip);
+		deliver_failed_transports(s);
+		deliver_queries(s);
+		/* Each round is work a callback queued; a binding that keeps
+		 * queueing would be a bug, not a reason to spin forever. */
+	} while (s->again && ++rounds < 64);
+	if (s->again)
+		ev_idle_start(s->loop, &s->idle);
+	s->running = false;
+	leave(s);
+	arm_timer(s);
+}
+
+void sip_stack_run(struct sip_stack *s)
+{
+	if (s)
+		stack_run(s);
+}
+
+void sip_stack_drop_transactions(struct sip_stack *s)
+{
+	if (!s || s->running)
+		return;
+	enter(s);
+	for (struct stack_tx *tx = s->txs; tx; tx = tx->next) {
+		tx->finished = true;
+		tx->port = NULL;
+		kill_tx(s, tx);
+	}
+	leave(s);
+	arm_timer(s);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	stack_run(container_of(w, struct sip_stack, timer));
+}
+
+static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct sip_stack *s = container_of(w, struct sip_stack, idle);
+
+	ev_idle_stop(loop, w);
+	stack_run(s);
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
+		       const char *buf, size_t len, const struct sockaddr *from)
+{
+	osip_event_t *evt;
+	osip_transaction_t *tr;
+	struct stack_tx *tx;
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port = 0;
+
+	if (!s || !tp || !buf || s->freeing)
+		return;
+	enter(s);
+	evt = osip_parse(buf, len);
+	if (!evt || !evt->sip || !sipmsg_has_mandatory(evt->sip) ||
+	    (MSG_IS_RESPONSE(evt->sip) &&
+	     (evt->sip->status_code < 100 || evt->sip->status_code > 699))) {
+		s->stats.dropped++;
+		log_debug("sip %s %s: malformed message (%zu bytes) dropped",
+			  sip_proto_to_param(tp->proto), tp->ifname, len);
+		if (evt)
+			osip_event_free(evt);
+		goto out;
+	}
+	if (MSG_IS_RESPONSE(evt->sip)) {
+		if (osip_find_transaction_and_add_event(s->osip, evt) != 0) {
+			s->stats.dropped++;
+			log_debug("sip %s %s: %d response matches no transaction",
+				  sip_proto_to_param(tp->proto), tp->ifname,
+				  evt->sip->status_code);
+			osip_event_free(evt);
+			goto out;
+		}
+		stack_run(s);
+		goto out;
+	}
+
+	/* A request: RFC 3261 §18.2.1 received=, RFC 3581 rport. */
+	if (sipmsg_sockaddr_host(from, host, sizeof(host), &port) == 0)
+		osip_message_fix_last_via_header(evt->sip, host, port);
+	if (osip_find_transaction_and_add_event(s->osip, evt) == 0) {
+		stack_run(s);           /* a retransmission */
+		goto out;
+	}
+	if (!EVT_IS_RCV_REQUEST(evt)) {
+		/* XXX INVITE and ACK: no calls through alrd yet. */
+		s->stats.dropped++;
+		log_debug("sip %s %s: %s dropped", sip_proto_to_param(tp->proto),
+			  tp->ifname, evt->sip->sip_method ? evt->sip->sip_method : "?");
+		osip_event_free(evt);
+		goto out;
+	}
+	tr = osip_create_transaction(s->osip, evt);
+	tx = tr ? calloc(1, sizeof(*tx)) : NULL;
+	if (!tx) {
+		if (tr) {
+			osip_remove_transaction(s->osip, tr);
+			osip_transaction_free2(tr);
+		}
+		osip_event_free(evt);
+		goto out;
+	}
+	tx->s = s;
+	tx->id = ++s->next_id;
+	tx->tr = tr;
+	tx->server = true;
+	tx->tp = tp;
+	tp_ref(tp);
+	memcpy(&tx->dest, from, sip_sockaddr_len(from));
+	tx->next = s->txs;
+	s->txs = tx;
+	osip_transaction_set_your_instance(tr, tx);
+	osip_transaction_add_event(tr, evt);
+	stack_run(s);
+out:
+	leave(s);
+}
+
+static void tp_received(void *data, struct sip_transport *tp, const char *buf,
+			size_t len, const struct sockaddr *from)
+{
+	sip_stack_receive(data, tp, buf, len, from);
+}
+
+static void tp_failed(void *data, struct sip_transport *tp, int error)
+{
+	struct sip_stack *s = data;
+
+	/* Maybe from inside cb_send: told to the users from stack_run(). */
+	tp->failed = true;
+	tp->error = error < 0 ? error : -EIO;
+	kick(s);
+}
+
+static const struct sip_transport_cbs tp_cbs = {
+	.received = tp_received,
+	.failed = tp_failed,
+};
+
+/* ---- c-ares on the loop ------------------------------------------------ */
+
+static void ares_arm(struct sip_stack *s)
+{
+	struct timeval tv, *t;
+
+	ev_timer_stop(s->loop, &s->ares_timer);
+	if (!s->ares_ok || s->freeing)
+		return;
+	t = ares_timeout(s->ares, NULL, &tv);
+	if (!t)
+		return;
+	ev_timer_set(&s->ares_timer,
+		     (double)t->tv_sec + (double)t->tv_usec / 1e6, 0.);
+	ev_timer_start(s->loop, &s->ares_timer);
+}
+
+static void ares_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ares_watch *aw = container_of(w, struct ares_watch, io);
+	struct sip_stack *s = aw->s;
+	int fd = w->fd;
+
+	/* May close the socket and free aw. */
+	ares_process_fd(s->ares, (revents & EV_READ) ? fd : ARES_SOCKET_BAD,
+			(revents & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	ares_arm(s);
+}
+
+static void ares_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sip_stack *s = container_of(w, struct sip_stack, ares_timer);
+
+	ares_process_fd(s->ares, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	ares_arm(s);
+}
+
+static void ares_sock_cb(void *data, ares_socket_t fd, int readable,
+			 int writable)
+{
+	struct sip_stack *s = data;
+	struct ares_watch **pw = &s->ares_watches, *w;
+
+	while (*pw && (*pw)->io.fd != fd)
+		pw = &(*pw)->next;
+	w = *pw;
+	if (!readable && !writable) {
+		if (w) {
+			ev_io_stop(s->loop, &w->io);
+			*pw = w->next;
+			free(w);
+		}
+		return;
+	}
+	if (!w) {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return;         /* the query times out */
+		w->s = s;
+		ev_io_init(&w->io, ares_io_cb, fd, 0);
+		w->next = s->ares_watches;
+		s->ares_watches = w;
+	}
+	ev_io_stop(s->loop, &w->io);
+	ev_io_set(&w->io, fd, (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
+	ev_io_start(s->loop, &w->io);
+}
+
+static void ares_cb(void *arg, int status, int timeouts,
+		    struct ares_addrinfo *res)
+{
+	struct stack_query *q = arg;
+	struct sip_stack *s = q->s;
+
+	if (s->freeing || !q->port) {
+		free(q);
+		ares_freeaddrinfo(res);
+		return;
+	}
+	q->status = status;
+	if (status == ARES_SUCCESS && res)
+		for (struct ares_addrinfo_node *n = res->nodes;
+		     n && q->n < RESOLVE_MAX_ADDRS; n = n->ai_next) {
+			if (n->ai_family != AF_INET && n->ai_family != AF_INET6)
+				continue;
+			if ((size_t)n->ai_addrlen > sizeof(q->addrs[0]))
+				continue;
+			memcpy(&q->addrs[q->n++], n->ai_addr, n->ai_addrlen);
+		}
+	ares_freeaddrinfo(res);
+	/* Delivered from stack_run(): this may be inside resolve(). */
+	q->next_done = s->done_queries;
+	s->done_queries = q;
+	kick(s);
+}
+
+/* ---- binding_ops ------------------------------------------------------- */
+
+static void port_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stack_port *p = container_of(w, struct stack_port, timer);
+	struct sip_stack *s = p->s;
+
+	enter(s);
+	if (port_live(p))
+		binding_handle_timer(p->b);
+	leave(s);
+}
+
+static void *op_attach(void *env, struct binding *b)
+{
+	struct sip_stack *s = env;
+	struct stack_port *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->s = s;
+	p->b = b;
+	ev_timer_init(&p->timer, port_timer_cb, 0., 0.);
+	p->next = s->ports;
+	s->ports = p;
+	return p;
+}
+
+static void op_detach(void *port)
+{
+	struct stack_port *p = port;
+	struct sip_stack *s = p->s;
+
+	ev_timer_stop(s->loop, &p->timer);
+	if (p->query) {
+		p->query->port = NULL;
+		p->query = NULL;
+	}
+	/* Its transactions go too, also those only absorbing
+	 * retransmissions until Timer K: a late 2xx then matches nothing
+	 * and is dropped. */
+	for (struct stack_tx *tx = s->txs; tx; tx = tx->next)
+		if (tx->port == p) {
+			tx->port = NULL;
+			tx->finished = true;
+			kill_tx(s, tx);
+		}
+	for (size_t i = 0; i < p->n_held; i++)
+		while (p->held[i].n--)
+			tp_unref(s, p->held[i].tp);
+	p->n_held = 0;
+	p->b = NULL;
+	p->dead = true;
+	if (s->depth == 0)
+		stack_reap(s);
+}
+
+static uint64_t op_now(void *port)
+{
+	return util_now_monotonic_us() / 1000u;
+}
+
+static void op_timer_start(void *port, uint64_t at)
+{
+	struct stack_port *p = port;
+	struct ev_loop *loop = p->s->loop;
+	uint64_t now = op_now(port);
+
+	ev_timer_stop(loop, &p->timer);
+	/* ev timers count from the loop's cached time. */
+	ev_now_update(loop);
+	ev_timer_set(&p->timer, at > now ? (double)(at - now) / 1000.0 : 0., 0.);
+	ev_timer_start(loop, &p->timer);
+}
+
+static void op_timer_stop(void *port)
+{
+	struct stack_port *p = port;
+
+	ev_timer_stop(p->s->loop, &p->timer);
+}
+
+static void op_random(void *port, void *buf, size_t len)
+{
+	if (RAND_bytes(buf, (int)len) != 1 &&
+	    getrandom(buf, len, 0) != (ssize_t)len)
+		memset(buf, 0, len);    /* XXX no randomness: tags collide */
+}
+
+static void op_resolve_cancel(void *port)
+{
+	struct stack_port *p = port;
+
+	if (p->query) {
+		p->query->port = NULL;
+		p->query = NULL;
+	}
+}
+
+static int op_resolve(void *port, const char *host)
+{
+	struct stack_port *p = port;
+	struct sip_stack *s = p->s;
+	struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC };
+	struct stack_query *q;
+
+	op_resolve_cancel(port);
+	if (!s->ares_ok)
+		return -EIO;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->s = s;
+	q->port = p;
+	p->query = q;
+	/* A/AAAA only (XXX RFC 3263 NAPTR/SRV later); /etc/hosts first. */
+	ares_getaddrinfo(s->ares, host, NULL, &hints, ares_cb, q);
+	ares_arm(s);
+	return 0;
+}
+
+static int port_hold(struct stack_port *p, struct sip_transport *tp)
+{
+	struct held *h;
+
+	for (size_t i = 0; i < p->n_held; i++)
+		if (p->held[i].tp == tp) {
+			p->held[i].n++;
+			return 0;
+		}
+	h = realloc(p->held, (p->n_held + 1) * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	p->held = h;
+	p->held[p->n_held++] = (struct held){ tp, 1 };
+	return 0;
+}
+
+static void port_unhold(struct stack_port *p, struct sip_transport *tp)
+{
+	for (size_t i = 0; i < p->n_held; i++)
+		if (p->held[i].tp == tp) {
+			if (--p->held[i].n == 0)
+				p->held[i] = p->held[--p->n_held];
+			return;
+		}
+}
+
+static int op_transport_get(void *port, const char *ifname,
+			    const struct sockaddr *local, enum sip_proto proto,
+			    const struct sockaddr *dest,
+			    struct sip_transport **ret_tp,
+			    struct sockaddr_storage *ret_local)
+{
+	struct stack_port *p = port;
+	struct sip_stack *s = p->s;
+	struct sip_transport *tp;
+	int r;
+
+	for (tp = s->transports; tp; tp = tp->next)
+		if (!tp->failed && tp->proto == proto &&
+		    strcmp(tp->ifname, ifname) == 0 &&
+		    sip_sockaddr_same_host((struct sockaddr *)&tp->local, local) &&
+		    (proto == SIP_PROTO_UDP ||
+		     sip_sockaddr_equal((struct sockaddr *)&tp->remote, dest)))
+			break;
+	if (!tp) {
+		r = s->tcls->open(s->loop, proto, ifname, local,
+				  proto == SIP_PROTO_UDP ? NULL : dest, &tp_cbs,
+				  s, &tp);
+		if (r < 0) {
+			/* The binding logs its BACKOFF with this error. */
+			log_debug("sip %s transport over %s: %s",
+				  sip_proto_to_param(proto), ifname,
+				  strerror(-r));
+			return r;
+		}
+		tp->refs = 0;
+		tp->failed = tp->reported = false;
+		tp->error = 0;
+		tp->next = s->transports;
+		s->transports = tp;
+		s->stats.transports_opened++;
+		{
+			char host[INET6_ADDRSTRLEN] = "?";
+			uint16_t lport = 0;
+
+			sipmsg_sockaddr_host((struct sockaddr *)&tp->local, host,
+					     sizeof(host), &lport);
+			log_debug("sip %s transport over %s from %s port %u",
+				  sip_proto_to_param(proto), ifname, host, lport);
+		}
+	}
+	r = port_hold(p, tp);
+	if (r < 0)
+		return r;
+	tp_ref(tp);
+	*ret_tp = tp;
+	memset(ret_local, 0, sizeof(*ret_local));
+	memcpy(ret_local, &tp->local, sip_sockaddr_len((struct sockaddr *)&tp->local));
+	return 0;
+}
+
+static void op_transport_put(void *port, struct sip_transport *tp)
+{
+	struct stack_port *p = port;
+
+	if (!tp)
+		return;
+	port_unhold(p, tp);
+	tp_unref(p->s, tp);
+	if (p->s->depth == 0)
+		stack_reap(p->s);
+}
+
+static int op_send(void *port, struct sip_transport *tp,
+		   const struct sockaddr *dest, osip_message_t *req,
+		   uint64_t *ret_id)
+{
+	struct stack_port *p = port;
+	struct sip_stack *s = p->s;
+	osip_transaction_t *tr = NULL;
+	osip_event_t *evt;
+	struct stack_tx *tx;
+
+	tx = calloc(1, sizeof(*tx));
+	if (!tx || osip_transaction_init(&tr, NICT, s->osip, req) != 0) {
+		free(tx);
+		osip_message_free(req);
+		return -ENOMEM;
+	}
+	evt = osip_new_outgoing_sipmessage(req);
+	if (!evt) {
+		osip_remove_transaction(s->osip, tr);
+		osip_transaction_free2(tr);
+		osip_message_free(req);
+		free(tx);
+		return -ENOMEM;
+	}
+	evt->transactionid = tr->transactionid;
+	tx->s = s;
+	tx->id = ++s->next_id;
+	tx->tr = tr;
+	tx->port = p;
+	tx->tp = tp;
+	tp_ref(tp);
+	memcpy(&tx->dest, dest, sip_sockaddr_len(dest));
+	tx->next = s->txs;
+	s->txs = tx;
+	osip_transaction_set_your_instance(tr, tx);
+	osip_transaction_add_event(tr, evt);
+	*ret_id = tx->id;
+	kick(s);
+	return 0;
+}
+
+static void op_cancel(void *port, uint64_t id)
+{
+	struct stack_port *p = port;
+	struct sip_stack *s = p->s;
+
+	for (struct stack_tx *tx = s->txs; tx; tx = tx->next)
+		if (tx->id == id && !tx->server) {
+			tx->finished = true;
+			tx->port = NULL;
+			kill_tx(s, tx);
+			break;
+		}
+	if (s->depth == 0)
+		stack_reap(s);
+}
+
+static const struct binding_ops stack_ops = {
+	.attach = op_attach,
+	.detach = op_detach,
+	.now_ms = op_now,
+	.timer_start = op_timer_start,
+	.timer_stop = op_timer_stop,
+	.random = op_random,
+	.resolve = op_resolve,
+	.resolve_cancel = op_resolve_cancel,
+	.transport_get = op_transport_get,
+	.transport_put = op_transport_put,
+	.send = op_send,
+	.cancel = op_cancel,
+};
+
+const struct binding_ops *sip_stack_binding_ops(void)
+{
+	return &stack_ops;
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+/* libosip2 prints its complaints (a message it cannot parse) to stdout
+ * unless told otherwise; what comes from the network is a debug matter
+ * for us (STYLE), and stdout may not be ours to write to. */
+static void osip_trace_cb(const char *fi, int li, osip_trace_level_t level,
+			  const char *chfr, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void osip_trace_cb(const char *fi, int li, osip_trace_level_t level,
+			  const char *chfr, va_list ap)
+{
+	char buf[256];
+	size_t n;
+
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	vsnprintf(buf, sizeof(buf), chfr, ap);
+	n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_debug("osip (%s:%d): %s", fi ? fi : "?", li, buf);
+}
+
+struct sip_stack *sip_stack_new(struct ev_loop *loop)
+{
+	struct ares_options opts = { 0 };
+	struct sip_stack *s;
+	static bool ares_initialized;   /* and osip's traces */
+	int r;
+
+	if (!loop) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->tcls = &sip_transport_socket_class;
+	if (osip_init(&s->osip) != 0) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	osip_set_application_context(s->osip, s);
+	set_callbacks(s->osip);
+	sipmsg_library_init();
+	ev_timer_init(&s->timer, timer_cb, 0., 0.);
+	ev_idle_init(&s->idle, idle_cb);
+	ev_timer_init(&s->ares_timer, ares_timer_cb, 0., 0.);
+
+	if (!ares_initialized) {
+		ares_library_init(ARES_LIB_INIT_ALL);
+		/* fatal, bug and error only: levels below OSIP_WARNING */
+		osip_trace_initialize_func(OSIP_WARNING, osip_trace_cb);
+		ares_initialized = true;
+	}
+	opts.sock_state_cb = ares_sock_cb;
+	opts.sock_state_cb_data = s;
+	r = ares_init_options(&s->ares, &opts, ARES_OPT_SOCK_STATE_CB);
+	if (r == ARES_SUCCESS)
+		s->ares_ok = true;
+	else
+		log_warning("sip: name resolution unavailable: %s",
+			    ares_strerror(r));
+	return s;
+}
+
+struct sip_stack *sip_stack_free(struct sip_stack *s)
+{
+	if (!s)
+		return NULL;
+	for (struct stack_port *p = s->ports; p; p = p->next)
+		if (!p->dead)
+			log_err("sip: stack freed with binding %u still attached",
+				binding_get_id(p->b));
+	s->freeing = true;
+	ev_idle_stop(s->loop, &s->idle);
+	ev_timer_stop(s->loop, &s->timer);
+	ev_timer_stop(s->loop, &s->ares_timer);
+	if (s->ares_ok)
+		ares_destroy(s->ares);  /* cancels queries: ares_cb frees them */
+	while (s->ares_watches) {
+		struct ares_watch *w = s->ares_watches;
+
+		s->ares_watches = w->next;
+		ev_io_stop(s->loop, &w->io);
+		free(w);
+	}
+	while (s->done_queries) {
+		struct stack_query *q = s->done_queries;
+
+		s->done_queries = q->next_done;
+		free(q);
+	}
+	for (struct stack_tx *tx = s->txs; tx; tx = tx->next)
+		kill_tx(s, tx);
+	stack_reap(s);
+	/* Bindings hold none now: whatever is left had no users. */
+	while (s->transports) {
+		struct sip_transport *tp = s->transports;
+
+		s->transports = tp->next;
+		tp->cls->close(tp);
+	}
+	while (s->ports) {
+		struct stack_port *p = s->ports;
+
+		s->ports = p->next;
+		ev_timer_stop(s->loop, &p->timer);
+		free(p->held);
+		free(p);
+	}
+	osip_release(s->osip);
+	free(s);
+	return NULL;
+}
+
+void sip_stack_get_stats(const struct sip_stack *s, struct sip_stack_stats *ret)
+{
+	if (s && ret)
+		*ret = s->stats;
+}
+
+void sip_stack_set_request_handler(struct sip_stack *s, sip_request_fn fn,
+				   void *user_data)
+{
+	if (!s)
+		return;
+	s->on_request = fn;
+	s->on_request_data = user_data;
+}
+
+void sip_stack_set_transport_class(struct sip_stack *s,
+				   const struct sip_transport_class *cls)
+{
+	if (s && cls)
+		s->tcls = cls;
+}

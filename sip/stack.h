@@ -1,0 +1,69 @@
+/* The SIP stack: one libosip2 instance (osip_t) and what drives it from
+ * the libev loop, the transports of every IAP, and name resolution
+ * (c-ares, also on the loop).
+ *
+ * Client transactions (NICT) carry the bindings' REGISTERs; server
+ * transactions (NIST) answer requests that reach us (DESIGN §8: alrd will
+ * be the device's edge proxy).  One ev_timer is armed from
+ * osip_timers_gettimeout(); the timer and event queues run when it fires
+ * or a message arrives; nothing polls.
+ *
+ * Transports belong to the stack, not to a binding: a UDP socket per
+ * (interface, local address) and a TCP connection per (interface, local
+ * address, registrar) are shared by every binding that asks for them,
+ * and the loss of a connection is reported to each binding holding it. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "sip/sip_osip.h"
+
+struct ev_loop;
+struct binding_ops;
+struct sip_stack;
+struct sip_transport;
+struct sip_transport_class;
+
+struct sip_stack *sip_stack_new(struct ev_loop *loop);
+/* Free the bindings first.  Returns NULL. */
+struct sip_stack *sip_stack_free(struct sip_stack *s);
+
+/* What binding_new() runs on. */
+const struct binding_ops *sip_stack_binding_ops(void);
+
+struct sip_stack_stats {
+	unsigned long requests_sent;     /* first transmissions */
+	unsigned long retransmissions;   /* Timer E */
+	unsigned long responses_received; /* matched to a client transaction */
+	unsigned long requests_received;
+	unsigned long responses_sent;
+	unsigned long dropped;           /* malformed, or matching nothing */
+	unsigned long transports_opened;
+};
+
+void sip_stack_get_stats(const struct sip_stack *s,
+			 struct sip_stack_stats *ret);
+
+/* Requests reaching us (NOTIFY, OPTIONS, ...).  The handler returns the
+ * status to answer with, 0 for the default: 200 for OPTIONS, 501 for the
+ * rest.  XXX INVITE is dropped until alrd routes calls. */
+typedef int (*sip_request_fn)(struct sip_stack *s, const osip_message_t *req,
+			      void *user_data);
+void sip_stack_set_request_handler(struct sip_stack *s, sip_request_fn fn,
+				   void *user_data);
+
+/* ---- for tests and the fuzzer ------------------------------------------ */
+
+/* Make transports with another class (before any binding starts). */
+void sip_stack_set_transport_class(struct sip_stack *s,
+				   const struct sip_transport_class *cls);
+/* Bytes received on a transport, as its class delivers them. */
+void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
+		       const char *buf, size_t len,
+		       const struct sockaddr *from);
+/* Run due timers and queued events now. */
+void sip_stack_run(struct sip_stack *s);
+/* Forget every transaction now, as if all their timers had run out
+ * (bindings get no outcome: free them first). */
+void sip_stack_drop_transactions(struct sip_stack *s);

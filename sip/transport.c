@@ -1,0 +1,445 @@
+/* UDP and TCP transports bound to an IAP (see transport.h).
+ *
+ * SO_BINDTODEVICE, not just bind(): with only the source address bound,
+ * Linux still routes by destination through the main table, so a REGISTER
+ * "from" wwan0's address would leave through wlan0's default route.  Bound
+ * to the device, the socket uses that device's routes.  It needs
+ * CAP_NET_RAW; without it we fail rather than send over the wrong
+ * network.
+ *
+ * A close() from inside our own callback (the stack drops the last user
+ * while handling a message) only marks the transport; the callback frees
+ * it on its way out. */
+#include "sip/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "sip/sipframe.h"
+
+/* Bound on bytes queued on a connection that does not drain. */
+#define TCP_OUT_MAX     (256 * 1024)
+/* Datagrams read per readiness event, so that one busy socket cannot
+ * hold the loop. */
+#define UDP_READ_BURST  32
+
+struct sock_transport {
+	struct sip_transport base;
+	struct ev_loop *loop;
+	const struct sip_transport_cbs *cbs;
+	void *cb_data;
+	int fd;
+	ev_io rio;
+	ev_io wio;
+	bool connecting;
+	bool dead;                      /* failed: no more I/O */
+	unsigned in_cb;
+	bool close_pending;
+	/* TCP */
+	char *out;
+	size_t out_len, out_cap;
+	char *in;
+	size_t in_len;
+};
+
+socklen_t sip_sockaddr_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+					   sizeof(struct sockaddr_in);
+}
+
+bool sip_sockaddr_same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr,
+			      16) == 0;
+	return false;
+}
+
+bool sip_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (!sip_sockaddr_same_host(a, b))
+		return false;
+	if (a->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_port ==
+		       ((const struct sockaddr_in *)b)->sin_port;
+	return ((const struct sockaddr_in6 *)a)->sin6_port ==
+	       ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+static void sock_destroy(struct sock_transport *st)
+{
+	if (st->fd >= 0) {
+		ev_io_stop(st->loop, &st->rio);
+		ev_io_stop(st->loop, &st->wio);
+		close(st->fd);
+	}
+	free(st->out);
+	free(st->in);
+	free(st);
+}
+
+static void sock_shutdown(struct sock_transport *st)
+{
+	if (st->fd < 0)
+		return;
+	ev_io_stop(st->loop, &st->rio);
+	ev_io_stop(st->loop, &st->wio);
+	close(st->fd);
+	st->fd = -1;
+}
+
+static void sock_close(struct sip_transport *tp)
+{
+	struct sock_transport *st = (struct sock_transport *)tp;
+
+	if (!tp)
+		return;
+	if (st->in_cb) {
+		sock_shutdown(st);
+		st->close_pending = true;
+		return;
+	}
+	sock_destroy(st);
+}
+
+/* Leave a callback: true if the transport was freed meanwhile. */
+static bool sock_leave(struct sock_transport *st)
+{
+	if (--st->in_cb == 0 && st->close_pending) {
+		sock_destroy(st);
+		return true;
+	}
+	return false;
+}
+
+static void sock_fail(struct sock_transport *st, int error)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (st->dead)
+		return;
+	st->dead = true;
+	sipmsg_sockaddr_host((struct sockaddr *)&st->base.remote, host,
+			     sizeof(host), NULL);
+	log_debug("sip %s transport %s -> %s: %s", sip_proto_to_param(st->base.proto),
+		  st->base.ifname, host, strerror(-error));
+	sock_shutdown(st);
+	st->cbs->failed(st->cb_data, &st->base, error);
+}
+
+/* ---- UDP --------------------------------------------------------------- */
+
+static bool only_crlf(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != '\r' && buf[i] != '\n')
+			return false;
+	return true;
+}
+
+static void udp_read(struct sock_transport *st)
+{
+	static char buf[65536];
+
+	for (int i = 0; i < UDP_READ_BURST && !st->close_pending; i++) {
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n;
+
+		n = recvfrom(st->fd, buf, sizeof(buf) - 1, MSG_TRUNC,
+			     (struct sockaddr *)&from, &flen);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_debug("sip udp %s: recvfrom: %m",
+					  st->base.ifname);
+			return;
+		}
+		if ((size_t)n >= sizeof(buf) - 1) {
+			log_debug("sip udp %s: oversized datagram dropped",
+				  st->base.ifname);
+			continue;
+		}
+		/* RFC 5626 §3.5.1 keepalives, and empty datagrams */
+		if (n == 0 || only_crlf(buf, (size_t)n))
+			continue;
+		buf[n] = '\0';
+		st->cbs->received(st->cb_data, &st->base, buf, (size_t)n,
+				  (struct sockaddr *)&from);
+	}
+}
+
+static int udp_send(struct sock_transport *st, const struct sockaddr *dest,
+		    const char *buf, size_t len)
+{
+	ssize_t n;
+
+	n = sendto(st->fd, buf, len, MSG_NOSIGNAL, dest, sip_sockaddr_len(dest));
+	if (n < 0) {
+		/* A full socket buffer loses the datagram as the network
+		 * could; the transaction retransmits. */
+		if (errno == EAGAIN || errno == ENOBUFS)
+			return 0;
+		return -errno;
+	}
+	return 0;
+}
+
+/* ---- TCP --------------------------------------------------------------- */
+
+static void tcp_flush(struct sock_transport *st)
+{
+	while (st->out_len > 0) {
+		ssize_t n = send(st->fd, st->out, st->out_len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			sock_fail(st, -errno);
+			return;
+		}
+		memmove(st->out, st->out + n, st->out_len - (size_t)n);
+		st->out_len -= (size_t)n;
+	}
+	if (st->out_len > 0)
+		ev_io_start(st->loop, &st->wio);
+	else
+		ev_io_stop(st->loop, &st->wio);
+}
+
+static void tcp_read(struct sock_transport *st)
+{
+	ssize_t n;
+
+	if (!st->in) {
+		st->in = malloc(SIPFRAME_MAX + 1);
+		if (!st->in) {
+			sock_fail(st, -ENOMEM);
+			return;
+		}
+	}
+	n = recv(st->fd, st->in + st->in_len, SIPFRAME_MAX - st->in_len, 0);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			sock_fail(st, -errno);
+		return;
+	}
+	if (n == 0) {
+		sock_fail(st, -ECONNRESET);
+		return;
+	}
+	st->in_len += (size_t)n;
+	while (!st->dead && !st->close_pending) {
+		size_t skip = 0;
+		long msg = sipframe_next(st->in, st->in_len, SIPFRAME_MAX, &skip);
+
+		if (msg < 0) {
+			/* The stream cannot be resynchronized. */
+			log_debug("sip tcp %s: unframeable stream (%s), closing",
+				  st->base.ifname, strerror((int)-msg));
+			sock_fail(st, -EPROTO);
+			return;
+		}
+		if (msg == 0) {
+			if (skip) {
+				memmove(st->in, st->in + skip, st->in_len - skip);
+				st->in_len -= skip;
+			}
+			return;
+		}
+		{
+			char save = st->in[skip + (size_t)msg];
+
+			st->in[skip + (size_t)msg] = '\0';
+			st->cbs->received(st->cb_data, &st->base, st->in + skip,
+					  (size_t)msg,
+					  (struct sockaddr *)&st->base.remote);
+			if (st->close_pending)
+				return;
+			st->in[skip + (size_t)msg] = save;
+		}
+		memmove(st->in, st->in + skip + (size_t)msg,
+			st->in_len - skip - (size_t)msg);
+		st->in_len -= skip + (size_t)msg;
+	}
+}
+
+static int tcp_send(struct sock_transport *st, const char *buf, size_t len)
+{
+	if (st->out_len + len > TCP_OUT_MAX)
+		return -ENOBUFS;
+	if (st->out_cap < st->out_len + len) {
+		size_t cap = st->out_cap ? st->out_cap : 4096;
+		char *p;
+
+		while (cap < st->out_len + len)
+			cap *= 2;
+		p = realloc(st->out, cap);
+		if (!p)
+			return -ENOMEM;
+		st->out = p;
+		st->out_cap = cap;
+	}
+	memcpy(st->out + st->out_len, buf, len);
+	st->out_len += len;
+	if (!st->connecting)
+		tcp_flush(st);
+	return 0;
+}
+
+static void tcp_connected(struct sock_transport *st)
+{
+	int err = 0;
+	socklen_t elen = sizeof(err);
+
+	if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		err = errno;
+	if (err) {
+		sock_fail(st, -err);
+		return;
+	}
+	st->connecting = false;
+	tcp_flush(st);
+}
+
+/* ---- both -------------------------------------------------------------- */
+
+static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sock_transport *st = container_of(w, struct sock_transport, rio);
+
+	st->in_cb++;
+	if (st->base.proto == SIP_PROTO_UDP)
+		udp_read(st);
+	else
+		tcp_read(st);
+	sock_leave(st);
+}
+
+static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sock_transport *st = container_of(w, struct sock_transport, wio);
+
+	st->in_cb++;
+	if (st->connecting)
+		tcp_connected(st);
+	else
+		tcp_flush(st);
+	sock_leave(st);
+}
+
+static int sock_send(struct sip_transport *tp, const struct sockaddr *dest,
+		     const char *buf, size_t len)
+{
+	struct sock_transport *st = (struct sock_transport *)tp;
+	int r;
+
+	if (st->dead || st->fd < 0)
+		return -ENOTCONN;
+	st->in_cb++;
+	if (tp->proto == SIP_PROTO_UDP)
+		r = udp_send(st, dest, buf, len);
+	else
+		r = tcp_send(st, buf, len);
+	if (st->dead && r == 0)
+		r = -ECONNRESET;
+	sock_leave(st);
+	return r;
+}
+
+static int sock_open(struct ev_loop *loop, enum sip_proto proto,
+		     const char *ifname, const struct sockaddr *local,
+		     const struct sockaddr *remote,
+		     const struct sip_transport_cbs *cbs, void *cb_data,
+		     struct sip_transport **ret)
+{
+	struct sock_transport *st;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	int type = proto == SIP_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	int r;
+
+	if (!ifname || strlen(ifname) >= IFNAMSIZ || !local ||
+	    (proto == SIP_PROTO_TCP && !remote) || (unsigned)proto >= _SIP_PROTO_MAX)
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->base.cls = &sip_transport_socket_class;
+	st->base.proto = proto;
+	util_strlcpy(st->base.ifname, ifname, sizeof(st->base.ifname));
+	st->loop = loop;
+	st->cbs = cbs;
+	st->cb_data = cb_data;
+	st->fd = socket(local->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (st->fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (setsockopt(st->fd, SOL_SOCKET, SO_BINDTODEVICE, ifname,
+		       (socklen_t)strlen(ifname) + 1) < 0) {
+		r = -errno;             /* the binding reports it */
+		goto fail;
+	}
+	memcpy(&bound, local, sip_sockaddr_len(local));
+	if (bound.ss_family == AF_INET)
+		((struct sockaddr_in *)&bound)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&bound)->sin6_port = 0;
+	if (bind(st->fd, (struct sockaddr *)&bound,
+		 sip_sockaddr_len((struct sockaddr *)&bound)) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (getsockname(st->fd, (struct sockaddr *)&st->base.local, &blen) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (proto == SIP_PROTO_TCP) {
+		int one = 1;
+
+		memcpy(&st->base.remote, remote, sip_sockaddr_len(remote));
+		setsockopt(st->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(st->fd, remote, sip_sockaddr_len(remote)) < 0) {
+			if (errno != EINPROGRESS) {
+				r = -errno;
+				goto fail;
+			}
+			st->connecting = true;
+		}
+	}
+	ev_io_init(&st->rio, read_cb, st->fd, EV_READ);
+	ev_io_init(&st->wio, write_cb, st->fd, EV_WRITE);
+	ev_io_start(loop, &st->rio);
+	if (st->connecting)
+		ev_io_start(loop, &st->wio);
+	*ret = &st->base;
+	return 0;
+fail:
+	if (st->fd >= 0)
+		close(st->fd);
+	free(st);
+	return r;
+}
+
+const struct sip_transport_class sip_transport_socket_class = {
+	.name = "socket",
+	.open = sock_open,
+	.send = sock_send,
+	.close = sock_close,
+};

@@ -1,0 +1,433 @@
+/* The stack (sip/stack.c) with a fake transport class on a real libev
+ * loop: transports shared per IAP (UDP) and per registrar (TCP), responses
+ * matched to their NICT and delivered, Timer E retransmissions over UDP
+ * only, a failed connection reported to its transactions and to the
+ * bindings holding it, requests answered from a NIST. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <ev.h>
+
+#include "daemon/util.h"
+#include "sip/binding.h"
+#include "sip/stack.h"
+#include "sip/transport.h"
+
+/* ---- fake transports --------------------------------------------------- */
+
+struct ftp {
+	struct sip_transport base;
+	const struct sip_transport_cbs *cbs;
+	void *cb_data;
+	int sends;
+	char last[8192];
+	struct sockaddr_storage last_dest;
+	bool closed;
+};
+
+#define MAX_TPS 16
+static struct ftp *tps[MAX_TPS];
+static size_t n_tps;
+static const struct sip_transport_class fake_class;
+
+static int f_open(struct ev_loop *loop, enum sip_proto proto,
+		  const char *ifname, const struct sockaddr *local,
+		  const struct sockaddr *remote,
+		  const struct sip_transport_cbs *cbs, void *cb_data,
+		  struct sip_transport **ret)
+{
+	struct ftp *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	assert_true(n_tps < MAX_TPS);
+	t->base.cls = &fake_class;
+	t->base.proto = proto;
+	snprintf(t->base.ifname, sizeof(t->base.ifname), "%s", ifname);
+	memcpy(&t->base.local, local, sizeof(struct sockaddr_in));
+	((struct sockaddr_in *)&t->base.local)->sin_port =
+		htons((uint16_t)(6000 + n_tps));
+	if (remote)
+		memcpy(&t->base.remote, remote, sizeof(struct sockaddr_in));
+	t->cbs = cbs;
+	t->cb_data = cb_data;
+	tps[n_tps++] = t;
+	*ret = &t->base;
+	return 0;
+}
+
+static int f_send(struct sip_transport *tp, const struct sockaddr *dest,
+		  const char *buf, size_t len)
+{
+	struct ftp *t = (struct ftp *)tp;
+
+	assert_true(len < sizeof(t->last));
+	memcpy(t->last, buf, len);
+	t->last[len] = '\0';
+	memcpy(&t->last_dest, dest, sizeof(struct sockaddr_in));
+	t->sends++;
+	return 0;
+}
+
+static void f_close(struct sip_transport *tp)
+{
+	struct ftp *t = (struct ftp *)tp;
+
+	t->closed = true;       /* kept for the checks; freed at the end */
+}
+
+static const struct sip_transport_class fake_class = {
+	.name = "fake", .open = f_open, .send = f_send, .close = f_close,
+};
+
+/* ---- fixture ----------------------------------------------------------- */
+
+struct world {
+	struct ev_loop *loop;
+	struct sip_stack *s;
+	struct binding *b[4];
+	enum binding_state last_state[4];
+	enum binding_error last_error[4];
+};
+
+static void observer(struct binding *b, const struct binding_event *ev,
+		     void *user_data)
+{
+	struct world *w = user_data;
+
+	for (int i = 0; i < 4; i++)
+		if (w->b[i] == b && ev->type == BINDING_EVENT_STATE) {
+			w->last_state[i] = ev->new_state;
+			w->last_error[i] = ev->error;
+		}
+}
+
+static struct world *world_new(void)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	n_tps = 0;
+	w->loop = ev_loop_new(EVFLAG_AUTO);
+	assert_non_null(w->loop);
+	w->s = sip_stack_new(w->loop);
+	assert_non_null(w->s);
+	sip_stack_set_transport_class(w->s, &fake_class);
+	return w;
+}
+
+static struct binding *add_binding(struct world *w, int i, const char *user,
+				   const char *registrar)
+{
+	const struct binding_config cfg = {
+		.aor = "sip:alice@example.test",
+		.registrar = registrar,
+		.password = "secret",
+		.expires = 600,
+		.contact_user = user,
+	};
+
+	w->b[i] = binding_new(w->s, &cfg);
+	assert_non_null(w->b[i]);
+	binding_add_observer(w->b[i], observer, w, NULL);
+	return w->b[i];
+}
+
+static void world_free(struct world *w)
+{
+	for (int i = 0; i < 4; i++)
+		binding_free(w->b[i]);
+	sip_stack_free(w->s);
+	ev_loop_destroy(w->loop);
+	for (size_t i = 0; i < n_tps; i++) {
+		assert_true(tps[i]->closed);
+		free(tps[i]);
+	}
+	free(w);
+}
+
+/* Run the loop until nothing is ready (timers not due are left). */
+static void settle(struct world *w)
+{
+	for (int i = 0; i < 10; i++)
+		ev_run(w->loop, EVRUN_NOWAIT);
+}
+
+/* Run the loop for ms milliseconds of real time. */
+static void run_for(struct world *w, unsigned ms)
+{
+	uint64_t end = util_now_monotonic_us() + (uint64_t)ms * 1000u;
+	ev_timer t;
+
+	ev_timer_init(&t, NULL, 0., 0.);
+	while (util_now_monotonic_us() < end) {
+		ev_now_update(w->loop);
+		ev_run(w->loop, EVRUN_ONCE | EVRUN_NOWAIT);
+		{
+			struct timespec ts = { 0, 2000000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	(void)t;
+}
+
+/* Answer the request last sent over t with code (a 200 grants the first
+ * Contact 600 s). */
+static void answer(struct world *w, struct ftp *t, int code, const char *reason)
+{
+	osip_message_t *req = NULL, *resp = NULL;
+	osip_contact_t *c = NULL;
+	struct sockaddr_in from;
+	char *text, *uri = NULL, extra[512] = "";
+	size_t len;
+
+	assert_int_equal(osip_message_init(&req), 0);
+	assert_int_equal(osip_message_parse(req, t->last, strlen(t->last)), 0);
+	assert_int_equal(sipmsg_build_response(req, code, reason, "t", &resp), 0);
+	/* 200: the registrar lists what it holds, not what was removed */
+	for (int pos = 0; code == 200 &&
+	     osip_message_get_contact(req, pos, &c) >= 0; pos++) {
+		osip_generic_param_t *p = NULL;
+
+		if (osip_contact_param_get_byname(c, "expires", &p) == 0 && p &&
+		    p->gvalue && strcmp(p->gvalue, "0") == 0)
+			continue;
+		assert_int_equal(osip_uri_to_str(c->url, &uri), 0);
+		snprintf(extra, sizeof(extra), "<%s>;expires=600", uri);
+		osip_free(uri);
+		assert_int_equal(osip_message_set_contact(resp, extra), 0);
+		break;
+	}
+	if (code == 401)
+		assert_int_equal(osip_message_set_www_authenticate(resp,
+			"Digest realm=\"example.test\", nonce=\"n1\", qop=\"auth\""), 0);
+	assert_int_equal(sipmsg_to_bytes(resp, &text, &len), 0);
+	memcpy(&from, &t->last_dest, sizeof(from));
+	sip_stack_receive(w->s, &t->base, text, len, (struct sockaddr *)&from);
+	free(text);
+	osip_message_free(req);
+	osip_message_free(resp);
+	settle(w);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_udp_shared_per_iap(void **state)
+{
+	struct world *w = world_new();
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1");
+	add_binding(w, 1, "dev-b", "sip:10.0.9.2");
+	add_binding(w, 2, "dev-c", "sip:10.0.9.1");
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	assert_int_equal(binding_start(w->b[1], "wlan0", "10.0.1.2"), 0);
+	assert_int_equal(binding_start(w->b[2], "wwan0", "10.0.2.2"), 0);
+	settle(w);
+	/* One UDP socket per IAP, whatever the registrar. */
+	assert_int_equal(n_tps, 2);
+	assert_string_equal(tps[0]->base.ifname, "wlan0");
+	assert_int_equal(tps[0]->sends, 2);
+	assert_string_equal(tps[1]->base.ifname, "wwan0");
+	assert_int_equal(tps[1]->sends, 1);
+	/* Contacts carry the shared socket's port. */
+	assert_string_equal(binding_get_contact(w->b[0]), "sip:dev-a@10.0.1.2:6000");
+	assert_string_equal(binding_get_contact(w->b[1]), "sip:dev-b@10.0.1.2:6000");
+	world_free(w);
+}
+
+static void test_tcp_per_destination(void **state)
+{
+	struct world *w = world_new();
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1;transport=tcp");
+	add_binding(w, 1, "dev-b", "sip:10.0.9.1;transport=tcp");
+	add_binding(w, 2, "dev-c", "sip:10.0.9.2;transport=tcp");
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(binding_start(w->b[i], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	assert_int_equal(n_tps, 2);
+	assert_int_equal(tps[0]->base.proto, SIP_PROTO_TCP);
+	assert_int_equal(tps[0]->sends, 2);
+	assert_int_equal(tps[1]->sends, 1);
+	world_free(w);
+}
+
+static void test_response_matched(void **state)
+{
+	struct world *w = world_new();
+	struct sip_stack_stats st;
+	char stray[8192], *p;
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1");
+	add_binding(w, 1, "dev-b", "sip:10.0.9.1");
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	assert_int_equal(binding_start(w->b[1], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	/* A response whose branch matches nothing is dropped. */
+	memcpy(stray, tps[0]->last, sizeof(stray));
+	p = strstr(stray, "branch=z9hG4bK");
+	assert_non_null(p);
+	p[14] = p[14] == 'a' ? 'b' : 'a';
+	{
+		osip_message_t *req = NULL, *resp = NULL;
+		char *text;
+		size_t len;
+
+		osip_message_init(&req);
+		assert_int_equal(osip_message_parse(req, stray, strlen(stray)), 0);
+		assert_int_equal(sipmsg_build_response(req, 200, "OK", "t", &resp), 0);
+		assert_int_equal(sipmsg_to_bytes(resp, &text, &len), 0);
+		sip_stack_receive(w->s, &tps[0]->base, text, len,
+				  (struct sockaddr *)&tps[0]->last_dest);
+		free(text);
+		osip_message_free(req);
+		osip_message_free(resp);
+	}
+	sip_stack_receive(w->s, &tps[0]->base, "garbage\r\n\r\n", 11,
+			  (struct sockaddr *)&tps[0]->last_dest);
+	settle(w);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.dropped, 2);
+	assert_int_equal(binding_get_state(w->b[1]), BINDING_REGISTERING);
+	/* The right one reaches binding 1 only. */
+	answer(w, tps[0], 200, "OK");
+	assert_int_equal(binding_get_state(w->b[1]), BINDING_REGISTERED);
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERING);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.responses_received, 1);
+	world_free(w);
+}
+
+static void test_udp_retransmits_tcp_does_not(void **state)
+{
+	struct world *w = world_new();
+	struct sip_stack_stats st;
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1");
+	add_binding(w, 1, "dev-b", "sip:10.0.9.1;transport=tcp");
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	assert_int_equal(binding_start(w->b[1], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	assert_int_equal(tps[0]->sends, 1);
+	assert_int_equal(tps[1]->sends, 1);
+	/* RFC 3261 §17.1.2.2: Timer E = T1 (500 ms) over UDP only. */
+	run_for(w, 700);
+	assert_int_equal(tps[0]->sends, 2);
+	assert_int_equal(tps[1]->sends, 1);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.requests_sent, 2);
+	assert_int_equal(st.retransmissions, 1);
+	/* Answered: no more retransmissions. */
+	answer(w, tps[0], 401, "Unauthorized");
+	assert_int_equal(tps[0]->sends, 3);     /* the one with credentials */
+	answer(w, tps[0], 200, "OK");
+	run_for(w, 700);
+	assert_int_equal(tps[0]->sends, 3);
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERED);
+	world_free(w);
+}
+
+static void test_connection_loss(void **state)
+{
+	struct world *w = world_new();
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1;transport=tcp");
+	add_binding(w, 1, "dev-b", "sip:10.0.9.1;transport=tcp");
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	answer(w, tps[0], 200, "OK");
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERED);
+	assert_int_equal(binding_start(w->b[1], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	assert_int_equal(n_tps, 1);
+	assert_int_equal(tps[0]->sends, 2);
+	/* The connection goes: binding 1's transaction fails at once,
+	 * binding 0 (registered) hears of it and registers again over a
+	 * new connection. */
+	tps[0]->cbs->failed(tps[0]->cb_data, &tps[0]->base, -ECONNRESET);
+	settle(w);
+	assert_int_equal(binding_get_state(w->b[1]), BINDING_BACKOFF);
+	assert_int_equal(w->last_error[1], BINDING_ERROR_TRANSPORT);
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERING);
+	assert_int_equal(n_tps, 2);
+	assert_true(tps[0]->closed);
+	assert_int_equal(tps[1]->sends, 1);
+	/* the old contact removed in the same REGISTER */
+	assert_non_null(strstr(tps[1]->last, "<sip:dev-a@10.0.1.2:6000;transport=tcp>;expires=0"));
+	assert_non_null(strstr(tps[1]->last, "<sip:dev-a@10.0.1.2:6001;transport=tcp>"));
+	answer(w, tps[1], 200, "OK");
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERED);
+	world_free(w);
+}
+
+static void probe(struct world *w, const char *method, const char *branch)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET, .sin_port = htons(5099) };
+	char text[1024];
+	int n;
+
+	inet_pton(AF_INET, "10.0.9.1", &from.sin_addr);
+	n = snprintf(text, sizeof(text),
+		     "%s sip:dev-a@10.0.1.2:6000 SIP/2.0\r\n"
+		     "Via: SIP/2.0/UDP 10.0.9.1:5099;branch=%s\r\n"
+		     "From: <sip:probe@example.test>;tag=p\r\n"
+		     "To: <sip:dev-a@10.0.1.2>\r\n"
+		     "Call-ID: probe-%s\r\nCSeq: 1 %s\r\n"
+		     "Content-Length: 0\r\n\r\n", method, branch, branch, method);
+	sip_stack_receive(w->s, &tps[0]->base, text, (size_t)n,
+			  (struct sockaddr *)&from);
+	settle(w);
+}
+
+static void test_requests_answered(void **state)
+{
+	struct world *w = world_new();
+	struct sip_stack_stats st;
+	int sends;
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1");
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	sends = tps[0]->sends;
+	probe(w, "OPTIONS", "z9hG4bKo1");
+	assert_int_equal(tps[0]->sends, sends + 1);
+	assert_memory_equal(tps[0]->last, "SIP/2.0 200 OK\r\n", 16);
+	assert_non_null(strstr(tps[0]->last, "CSeq: 1 OPTIONS"));
+	/* answered to where it came from */
+	assert_int_equal(((struct sockaddr_in *)&tps[0]->last_dest)->sin_addr.s_addr,
+			 inet_addr("10.0.9.1"));
+	assert_int_equal(ntohs(((struct sockaddr_in *)&tps[0]->last_dest)->sin_port), 5099);
+	/* A retransmission gets the same answer from the NIST. */
+	probe(w, "OPTIONS", "z9hG4bKo1");
+	assert_int_equal(tps[0]->sends, sends + 2);
+	probe(w, "NOTIFY", "z9hG4bKn1");
+	assert_memory_equal(tps[0]->last, "SIP/2.0 501 ", 12);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.requests_received, 2);
+	assert_int_equal(st.responses_sent, 3);
+	world_free(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_udp_shared_per_iap),
+		cmocka_unit_test(test_tcp_per_destination),
+		cmocka_unit_test(test_response_matched),
+		cmocka_unit_test(test_udp_retransmits_tcp_does_not),
+		cmocka_unit_test(test_connection_loss),
+		cmocka_unit_test(test_requests_answered),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
