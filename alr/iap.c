@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daemon/util.h"
+#include "nm/nmmon.h"
 
 static const char *const kind_names[_IAP_KIND_MAX] = {
 	[IAP_KIND_ETHERNET] = "ethernet",
@@ -144,10 +145,96 @@ struct iap *iap_new(unsigned int id, const char *identity, const char *name,
 	return iap;
 }
 
+static int dup_or_null(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -ENOMEM;
+}
+
+void iap_nm_clear(struct iap_nm *nm)
+{
+	free(nm->uuid);
+	free(nm->id);
+	free(nm->conn_type);
+	free(nm->device_type);
+	free(nm->ssid);
+	free(nm->bssid);
+	free(nm->modem_caps);
+	*nm = (struct iap_nm){ .strength = -1 };
+}
+
+int iap_nm_set(struct iap_nm *dst, const struct nmmon_conn *c)
+{
+	iap_nm_clear(dst);
+	if (dup_or_null(&dst->uuid, c->uuid) < 0 || dup_or_null(&dst->id, c->id) < 0 ||
+	    dup_or_null(&dst->conn_type, c->conn_type) < 0 ||
+	    dup_or_null(&dst->device_type, c->device_type) < 0 ||
+	    dup_or_null(&dst->ssid, c->ssid) < 0 || dup_or_null(&dst->bssid, c->bssid) < 0 ||
+	    dup_or_null(&dst->modem_caps, c->modem_caps && c->modem_caps[0] ? c->modem_caps : NULL) < 0) {
+		iap_nm_clear(dst);
+		return -ENOMEM;
+	}
+	dst->strength = c->strength;
+	dst->state = (int)c->state;
+	dst->primary = c->primary;
+	dst->metered = c->metered;
+	dst->vpn = c->vpn;
+	return 0;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+bool iap_nm_equal(const struct iap_nm *a, const struct iap_nm *b)
+{
+	if (!a || !b)
+		return a == b;
+	return str_eq(a->uuid, b->uuid) && str_eq(a->id, b->id) &&
+	       str_eq(a->conn_type, b->conn_type) && str_eq(a->device_type, b->device_type) &&
+	       str_eq(a->ssid, b->ssid) && str_eq(a->bssid, b->bssid) &&
+	       str_eq(a->modem_caps, b->modem_caps) && a->strength == b->strength &&
+	       a->state == b->state && a->primary == b->primary &&
+	       a->metered == b->metered && a->vpn == b->vpn;
+}
+
+struct iap_nm *iap_nm_dup(const struct iap_nm *src)
+{
+	struct iap_nm *nm = calloc(1, sizeof(*nm));
+
+	if (!nm)
+		return NULL;
+	if (dup_or_null(&nm->uuid, src->uuid) < 0 || dup_or_null(&nm->id, src->id) < 0 ||
+	    dup_or_null(&nm->conn_type, src->conn_type) < 0 ||
+	    dup_or_null(&nm->device_type, src->device_type) < 0 ||
+	    dup_or_null(&nm->ssid, src->ssid) < 0 || dup_or_null(&nm->bssid, src->bssid) < 0 ||
+	    dup_or_null(&nm->modem_caps, src->modem_caps) < 0) {
+		iap_nm_clear(nm);
+		free(nm);
+		return NULL;
+	}
+	nm->strength = src->strength;
+	nm->state = src->state;
+	nm->primary = src->primary;
+	nm->metered = src->metered;
+	nm->vpn = src->vpn;
+	return nm;
+}
+
 struct iap *iap_free(struct iap *iap)
 {
 	if (!iap)
 		return NULL;
+	if (iap->nm) {
+		iap_nm_clear(iap->nm);
+		free(iap->nm);
+	}
 	free(iap->identity);
 	free(iap->name);
 	free(iap->addrs);
@@ -256,6 +343,32 @@ static struct json_object *addr_flags_to_json(unsigned int flags)
 	return a;
 }
 
+static struct json_object *str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static struct json_object *nm_to_json(const struct iap_nm *nm)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "uuid", str_or_null(nm->uuid));
+	json_object_object_add(o, "connection", str_or_null(nm->id));
+	json_object_object_add(o, "type", str_or_null(nm->conn_type));
+	json_object_object_add(o, "device_type", str_or_null(nm->device_type));
+	json_object_object_add(o, "state",
+			       json_object_new_string(nmmon_conn_state_to_str(nm->state)));
+	json_object_object_add(o, "primary", json_object_new_boolean(nm->primary));
+	json_object_object_add(o, "metered", json_object_new_boolean(nm->metered));
+	json_object_object_add(o, "vpn", json_object_new_boolean(nm->vpn));
+	json_object_object_add(o, "ssid", str_or_null(nm->ssid));
+	json_object_object_add(o, "bssid", str_or_null(nm->bssid));
+	json_object_object_add(o, "strength",
+			       nm->strength >= 0 ? json_object_new_int(nm->strength) : NULL);
+	json_object_object_add(o, "modem_caps", str_or_null(nm->modem_caps));
+	return o;
+}
+
 struct json_object *iap_to_json(const struct iap *iap)
 {
 	struct json_object *o = json_object_new_object();
@@ -302,5 +415,11 @@ struct json_object *iap_to_json(const struct iap *iap)
 	json_object_object_add(routes, "ipv4", json_object_new_boolean(iap->default_route4));
 	json_object_object_add(routes, "ipv6", json_object_new_boolean(iap->default_route6));
 	json_object_object_add(o, "default_route", routes);
+	json_object_object_add(o, "nm", iap->nm ? nm_to_json(iap->nm) : NULL);
+	/* Only in the events of an identity switch. */
+	if (iap->replaces)
+		json_object_object_add(o, "replaces", json_object_new_int64(iap->replaces));
+	if (iap->replaced_by)
+		json_object_object_add(o, "replaced_by", json_object_new_int64(iap->replaced_by));
 	return o;
 }

@@ -57,6 +57,31 @@ bool iap_addr_usable(const struct nlmon_addr *a);
 /* The availability rule (docs/protocol.md): NONE when available. */
 enum iap_reason iap_link_evaluate(const struct nlmon_link *l);
 
+/* What NetworkManager says about the connection an IAP is (issue: IAPs
+ * named by connections).  Strings owned; NULL when unknown. */
+struct iap_nm {
+	char *uuid;
+	char *id;                       /* connection name, the IAP's name */
+	char *conn_type;                /* "802-11-wireless", "gsm", ... */
+	char *device_type;              /* "wifi", "ethernet", "modem", ... */
+	char *ssid;                     /* Wi-Fi only */
+	char *bssid;
+	char *modem_caps;               /* cellular only */
+	int strength;                   /* 0..100, -1 unknown */
+	int state;                      /* enum nmmon_conn_state */
+	bool primary;
+	bool metered;
+	bool vpn;
+};
+
+struct nmmon_conn;
+/* Copy @c into a fresh @dst (cleared first).  0 or -ENOMEM. */
+int iap_nm_set(struct iap_nm *dst, const struct nmmon_conn *c);
+void iap_nm_clear(struct iap_nm *nm);
+bool iap_nm_equal(const struct iap_nm *a, const struct iap_nm *b);
+/* Deep copy; NULL on ENOMEM. */
+struct iap_nm *iap_nm_dup(const struct iap_nm *src);
+
 struct iap {
 	unsigned int id;                /* stable, from the store */
 	char *identity;                 /* "if:wlan0" */
@@ -78,6 +103,13 @@ struct iap {
 	bool default_route6;
 
 	enum iap_reason reason;         /* derived: iap_link_evaluate() */
+
+	struct iap_nm *nm;              /* NetworkManager connection, or NULL */
+
+	/* Set only while the events of an identity switch are delivered
+	 * (interface <-> NetworkManager connection): the other IAP's id. */
+	unsigned int replaces;
+	unsigned int replaced_by;
 };
 
 static inline bool iap_available(const struct iap *iap)

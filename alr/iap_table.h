@@ -45,6 +45,19 @@ bool iap_table_unwatch(struct iap_table *t, unsigned int id);
 void iap_table_link_changed(struct iap_table *t, const struct nlmon_link *l);
 void iap_table_link_removed(struct iap_table *t, int ifindex, const char *name);
 
+/*
+ * Inputs from the NetworkManager monitor.  An interface with an active
+ * connection is the IAP "nm:UUID" named by the connection; without one it
+ * is "if:NAME".  A switch between the two is announced as iap.added of the
+ * new IAP (iap->replaces set during its iap.added and iap.up) followed by iap.removed of
+ * the old one (iap->replaced_by set), without iap.down: the link did not
+ * change.  Availability stays netlink's.
+ */
+struct nmmon_conn;
+void iap_table_nm_conn_changed(struct iap_table *t, const struct nmmon_conn *c);
+void iap_table_nm_conn_removed(struct iap_table *t, const char *uuid);
+void iap_table_nm_running(struct iap_table *t, bool running);
+
 /* Lookups.  The table is ordered by id. */
 size_t iap_table_count(const struct iap_table *t);
 const struct iap *iap_table_at(const struct iap_table *t, size_t i);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "alr/iap_table.h"
+#include "nm/nmmon.h"
 #include "daemon/config.h"
 #include "store/store.h"
 
@@ -27,7 +28,14 @@ static void record(enum iap_event ev, const struct iap *iap, void *ud)
 {
 	struct recorder *r = ud;
 
-	if (r->n < 64)
+	if (r->n >= 64)
+		return;
+	if (iap->replaces || iap->replaced_by)
+		snprintf(r->log[r->n++], sizeof(r->log[0]), "%s %s %u %s %u",
+			 iap_event_to_str(ev), iap->name, iap->id,
+			 iap->replaces ? "replaces" : "replaced-by",
+			 iap->replaces ? iap->replaces : iap->replaced_by);
+	else
 		snprintf(r->log[r->n++], sizeof(r->log[0]), "%s %s %u",
 			 iap_event_to_str(ev), iap->name, iap->id);
 }
@@ -229,6 +237,90 @@ static void test_reload_kinds(void **state)
 	config_free(c);
 }
 
+static void test_nm_identity_switch(void **state)
+{
+	struct world *w = *state;
+	struct nmmon_conn c = {
+		.uuid = "0f3c2b6e-1111-4a4a-9d9d-000000000001", .id = "HomeNet",
+		.conn_type = "802-11-wireless", .device_type = "wifi", .iface = "wlan0",
+		.ifindex = 5, .state = NMMON_CONN_ACTIVATED, .ssid = "HomeNet",
+		.bssid = "02:00:00:00:00:aa", .strength = 70, .modem_caps = "",
+	};
+	struct nmmon_conn modem = {
+		.uuid = "0f3c2b6e-2222-4a4a-9d9d-000000000002", .id = "Mobile data",
+		.conn_type = "gsm", .device_type = "modem", .iface = "rmnet0",
+		.ifindex = 9, .state = NMMON_CONN_ACTIVATED, .strength = -1,
+		.modem_caps = "gsm-umts,lte", .metered = true,
+	};
+	struct nlmon_link rmnet = { .ifindex = 9, .name = "rmnet0", .flags = IFF_UP,
+				    .arptype = ARPHRD_NONE };
+	const struct iap *iap;
+
+	iap_table_link_changed(w->t, &w->wlan);
+	expect(&w->rec, (const char *const[]){ "iap.added wlan0 1", "iap.up wlan0 1" }, 2);
+
+	/* NetworkManager activates a connection on wlan0: same link, new
+	 * identity; no iap.down in between. */
+	iap_table_nm_conn_changed(w->t, &c);
+	expect(&w->rec, (const char *const[]){ "iap.added HomeNet 2 replaces 1",
+					       "iap.up HomeNet 2 replaces 1",
+					       "iap.removed wlan0 1 replaced-by 2" }, 3);
+	iap = iap_table_find_by_id(w->t, 2);
+	assert_non_null(iap);
+	assert_string_equal(iap->identity, "nm:0f3c2b6e-1111-4a4a-9d9d-000000000001");
+	assert_int_equal(iap->kind, IAP_KIND_WIFI);
+	assert_string_equal(iap->nm->ssid, "HomeNet");
+	assert_int_equal(iap->nm->strength, 70);
+	assert_true(iap_available(iap));
+	assert_int_equal(iap->replaces, 0);
+
+	/* Signal changes are changes. */
+	c.strength = 35;
+	iap_table_nm_conn_changed(w->t, &c);
+	expect(&w->rec, (const char *const[]){ "iap.changed HomeNet 2" }, 1);
+	assert_int_equal(iap_table_find_by_id(w->t, 2)->nm->strength, 35);
+	iap_table_nm_conn_changed(w->t, &c);
+	expect(&w->rec, NULL, 0);
+
+	/* Netlink changes still go to the same IAP. */
+	w->wlan.flags = IFF_UP;
+	iap_table_link_changed(w->t, &w->wlan);
+	expect(&w->rec, (const char *const[]){ "iap.changed HomeNet 2", "iap.down HomeNet 2" }, 2);
+	w->wlan.flags = UP_RUNNING;
+	iap_table_link_changed(w->t, &w->wlan);
+	expect(&w->rec, (const char *const[]){ "iap.changed HomeNet 2", "iap.up HomeNet 2" }, 2);
+
+	/* A modem connection: cellular from NetworkManager's device type. */
+	iap_table_link_changed(w->t, &rmnet);
+	iap_table_nm_conn_changed(w->t, &modem);
+	w->rec.n = 0;
+	iap = iap_table_find_by_name(w->t, "Mobile data");
+	assert_non_null(iap);
+	assert_int_equal(iap->kind, IAP_KIND_CELLULAR);
+	assert_true(iap->nm->metered);
+	assert_string_equal(iap->nm->modem_caps, "gsm-umts,lte");
+
+	/* NetworkManager goes away: the interfaces are themselves again,
+	 * with their old stable ids. */
+	iap_table_nm_conn_removed(w->t, c.uuid);
+	expect(&w->rec, (const char *const[]){ "iap.added wlan0 1 replaces 2",
+					       "iap.up wlan0 1 replaces 2",
+					       "iap.removed HomeNet 2 replaced-by 1" }, 3);
+	iap_table_nm_running(w->t, false);
+	assert_non_null(iap_table_find_by_name(w->t, "rmnet0"));
+	assert_null(iap_table_find_by_name(w->t, "Mobile data"));
+	w->rec.n = 0;
+
+	/* And back: the connection's IAP keeps its id too. */
+	iap_table_nm_conn_changed(w->t, &c);
+	assert_int_equal(iap_table_find_by_name(w->t, "HomeNet")->id, 2);
+	/* A connection on an interface alrd ignores changes nothing. */
+	iap_table_link_removed(w->t, 5, "wlan0");
+	w->rec.n = 0;
+	iap_table_nm_conn_removed(w->t, c.uuid);
+	expect(&w->rec, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +329,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rename_and_ignore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwatch_inside_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nm_identity_switch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
