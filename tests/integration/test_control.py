@@ -7,10 +7,12 @@ stall the daemon")."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from alrtest import (NOBODY, T, ConnectionClosed,               # noqa: E402
@@ -497,6 +499,46 @@ def test_sigterm_exits_cleanly(fx):
         pass
     check(not os.path.exists(d.socket_path) or _refused(d.socket_path),
           "the socket still accepts connections after exit")
+
+
+def test_sd_notify(fx):
+    """Under systemd (NOTIFY_SOCKET set), alrd says READY=1 once its socket
+    accepts clients, RELOADING=1 then READY=1 around a reload, and
+    STOPPING=1 on its way out."""
+    w = fx.world()
+    tmp = tempfile.mkdtemp(prefix="alrt-notify-")
+    sock_path = os.path.join(tmp, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(sock_path)
+    ns.settimeout(T(20))
+    old = os.environ.get("NOTIFY_SOCKET")
+    os.environ["NOTIFY_SOCKET"] = sock_path
+    try:
+        d = fx.daemon(w)
+    finally:
+        if old is None:
+            del os.environ["NOTIFY_SOCKET"]
+        else:
+            os.environ["NOTIFY_SOCKET"] = old
+
+    def next_message():
+        try:
+            return ns.recv(4096).decode()
+        except socket.timeout:
+            raise AssertionError("no sd_notify message in time")
+
+    msg = next_message()
+    check("READY=1" in msg.split("\n"), "first notification %r", msg)
+    check(f"MAINPID={d.pid}" in msg, "MAINPID in %r", msg)
+    c = fx.client(d)
+    still_works(c, "READY=1")
+    c.call("daemon.reload")
+    check_eq(next_message().split("\n")[0], "RELOADING=1", "reload starts")
+    check("READY=1" in next_message(), "READY=1 after the reload")
+    d.stop()
+    check("STOPPING=1" in next_message(), "STOPPING=1 on SIGTERM")
+    ns.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _refused(path):
