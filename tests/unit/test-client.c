@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -1173,24 +1174,42 @@ static const char *alrctl_path(void)
 	return access(path, X_OK) == 0 ? path : NULL;
 }
 
+/* alrctl's standard input when not -1 (else the test's); for the
+ * password, and profile import - */
+static int spawn_stdin = -1;
+/* alrctl's controlling terminal (its /dev/tty) when not NULL */
+static const char *spawn_tty;
+
 /* Start alrctl with @args (NULL-terminated) and $ALRD_SOCKET = @socket,
  * its stdout to @out_fd, stderr to @err_fd. */
 static pid_t spawn_alrctl(const char *socket, const char *const *args,
 			  int out_fd, int err_fd)
 {
 	const char *path = alrctl_path();
-	const char *argv[16] = { "alrctl" };
+	const char *argv[48] = { "alrctl" };
 	size_t n = 1;
 	pid_t pid;
 
 	if (!path)
 		skip();
-	for (; *args && n < 15; args++)
+	for (; *args && n < 47; args++)
 		argv[n++] = *args;
 	fflush(NULL);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		if (spawn_tty) {
+			/* a session leader's first terminal becomes its own */
+			int tty;
+
+			setsid();
+			tty = open(spawn_tty, O_RDWR);
+			if (tty < 0)
+				_exit(126);
+			dup2(tty, STDIN_FILENO);
+		}
+		if (spawn_stdin >= 0)
+			dup2(spawn_stdin, STDIN_FILENO);
 		dup2(out_fd, STDOUT_FILENO);
 		dup2(err_fd, STDERR_FILENO);
 		if (socket)
@@ -1252,7 +1271,7 @@ static void test_alrctl_no_daemon(void **state)
 static void test_alrctl_command_line(void **state)
 {
 	static const struct {
-		const char *args[6];
+		const char *args[8];
 		int status;
 		const char *out;         /* substring of stdout, or NULL */
 	} rows[] = {
@@ -1278,6 +1297,30 @@ static void test_alrctl_command_line(void **state)
 		/* arguments are fine: only then the missing daemon */
 		{ { "call", "daemon.info", "{}" }, EX_UNAVAILABLE, NULL },
 		{ { "monitor", "iap.*" }, EX_UNAVAILABLE, NULL },
+		{ { "--help" }, EX_OK, "profile add [PROFILE OPTIONS]" },
+		{ { "profile" }, EX_USAGE, NULL },
+		{ { "profile", "frob" }, EX_USAGE, NULL },
+		{ { "profile", "show" }, EX_USAGE, NULL },
+		{ { "profile", "show", "alice" }, EX_USAGE, NULL },
+		{ { "profile", "show", "99999999999999999999" }, EX_USAGE, NULL },
+		{ { "profile", "set", "3" }, EX_USAGE, NULL },
+		{ { "profile", "add", "--json", "p.json" }, EX_USAGE, NULL },
+		{ { "profile", "add", "--snap", "1", "--iap", "2" }, EX_USAGE, NULL },
+		{ { "profile", "add", "--expires", "soon" }, EX_USAGE, NULL },
+		{ { "profile", "add", "--no-headers", "--header", "X: y" }, EX_USAGE, NULL },
+		{ { "profile", "export", "a", "b" }, EX_USAGE, NULL },
+		{ { "profile", "rm", "--with-passwords", "3" }, EX_USAGE, NULL },
+		{ { "iap", "list", "--aor", "x" }, EX_USAGE, NULL },
+		{ { "alr", "control", "3" }, EX_USAGE, NULL },
+		{ { "alr", "control", "3", "--allow", "--deny" }, EX_USAGE, NULL },
+		{ { "backup" }, EX_USAGE, NULL },
+		{ { "backup", "" }, EX_USAGE, NULL },
+		{ { "snap" }, EX_USAGE, NULL },
+		{ { "profile", "add", "-h" }, EX_OK, "PROFILE OPTIONS" },
+		/* arguments are fine: only then the missing daemon */
+		{ { "profile", "list" }, EX_UNAVAILABLE, NULL },
+		{ { "profile", "show", "3", "-j" }, EX_UNAVAILABLE, NULL },
+		{ { "alr", "control", "--allow", "3" }, EX_UNAVAILABLE, NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -1677,6 +1720,1153 @@ static void test_alrctl_monitor(void **state)
 	free(lines);
 }
 
+/* --- alrctl: profiles, the store, SNAPs, roaming control --- */
+
+/* A fake daemon answering a sequence of requests. */
+struct exchange {
+	const char *method;
+	const char *params;      /* what alrctl must send, compared as JSON
+				  * values; "": no params; NULL: unchecked */
+	const char *result;      /* NULL: answer with the error below */
+	int error;
+	const char *message;
+};
+
+#define MAX_EXCHANGES 8
+static struct exchange exchanges[MAX_EXCHANGES];
+
+static void set_exchanges(const struct exchange *x, size_t n)
+{
+	assert_true(n < MAX_EXCHANGES);
+	memset(exchanges, 0, sizeof(exchanges));
+	memcpy(exchanges, x, n * sizeof(*x));
+}
+
+static bool params_match(struct json_object *req, const char *want)
+{
+	struct json_object *got = NULL, *w;
+	bool ok;
+
+	json_object_object_get_ex(req, "params", &got);
+	if (!*want) {
+		ok = got == NULL;
+	} else {
+		w = json_tokener_parse(want);
+		CHECK(w);
+		ok = json_object_equal(w, got);
+		json_object_put(w);
+	}
+	if (!ok)
+		fprintf(stderr, "fake daemon: params %s\n             want   %s\n",
+			req_params(req), want);
+	return ok;
+}
+
+static void peer_error_message(struct peer *p, struct json_object *req, int code,
+			       const char *message)
+{
+	struct json_object *m = json_object_new_string(message);
+
+	peer_send(p, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":%d,"
+		  "\"message\":%s}}\n", req_id(req), code,
+		  json_object_to_json_string(m));
+	json_object_put(m);
+}
+
+static void script_exchanges(struct peer *p)
+{
+	for (size_t i = 0; i < MAX_EXCHANGES && exchanges[i].method; i++) {
+		const struct exchange *x = &exchanges[i];
+		struct json_object *req = peer_request(p, NULL), *m = NULL;
+
+		json_object_object_get_ex(req, "method", &m);
+		if (strcmp(json_object_get_string(m), x->method) != 0)
+			fprintf(stderr, "fake daemon: method %s, want %s\n",
+				json_object_get_string(m), x->method);
+		CHECK(!strcmp(json_object_get_string(m), x->method));
+		if (x->params)
+			CHECK(params_match(req, x->params));
+		if (x->result)
+			peer_result(p, req, x->result);
+		else
+			peer_error_message(p, req, x->error, x->message);
+		json_object_put(req);
+	}
+	peer_wait_eof(p);
+}
+
+/* Run alrctl against the exchanges, with @input on its standard input
+ * (NULL: none). */
+static struct run run_exchanges(const char *const *args, const char *input)
+{
+	FILE *in = NULL;
+	struct run r;
+
+	if (input) {
+		in = tmpfile();
+		assert_non_null(in);
+		fputs(input, in);
+		fflush(in);
+		rewind(in);
+		spawn_stdin = fileno(in);
+	}
+	fake_start(script_exchanges);
+	r = run_alrctl(fx.fake.path, args);
+	fake_stop();
+	spawn_stdin = -1;
+	if (in)
+		fclose(in);
+	return r;
+}
+
+static char *write_temp(const char *content)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/alrctl-test-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	close(fd);
+	return path;
+}
+
+static void test_alrctl_profile_add(void **state)
+{
+	static const char *const args[] = {
+		"profile", "add", "--name", "Example Voice",
+		"--aor", "sip:alice@example.org", "--registrar", "sip:example.org",
+		"--transport", "tls", "--user", "alice", "--realm", "example.org",
+		"--password-stdin", "--snap", "laptop", "--bearer", "wifi", "--auto",
+		"--expires", "1800", "--contact-param", "audio",
+		"--contact-param",
+		"+sip.instance=\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\"",
+		"--header", "User-Agent: alrd", "--impi", "alice@example.org",
+		"--no-sec-agree", "--sigcomp", "--dscp", "24",
+		"--proxy", "sips:proxy.example.org;lr", "--proxy-transport", "auto",
+		NULL,
+	};
+	static const struct exchange x[] = {
+		{ "snap.get", "{\"name\":\"laptop\"}",
+		  "{\"snap\":{\"id\":2,\"name\":\"laptop\"}}", 0, NULL },
+		{ "profile.create",
+		  "{\"profile\":{\"provider_name\":\"Example Voice\","
+		  "\"aor\":\"sip:alice@example.org\","
+		  "\"registrar\":{\"uri\":\"sip:example.org\",\"transport\":\"tls\","
+		  "\"digest_user\":\"alice\",\"realm\":\"example.org\","
+		  "\"password\":\"s3cret pass\"},"
+		  "\"outbound_proxy\":{\"uri\":\"sips:proxy.example.org;lr\","
+		  "\"transport\":\"auto\"},"
+		  "\"bearer\":\"wifi\",\"auto_register\":true,\"expires\":1800,"
+		  "\"contact_params\":[\"audio\",\"+sip.instance=\\\"<urn:uuid:"
+		  "f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\\\"\"],"
+		  "\"extra_headers\":[\"User-Agent: alrd\"],"
+		  "\"private_identity\":\"alice@example.org\","
+		  "\"security_negotiation\":false,\"sigcomp\":true,\"dscp\":24,"
+		  "\"snap_id\":2,\"iap_id\":null}}",
+		  "{\"profile\":{\"id\":4,\"aor\":\"sip:alice@example.org\"}}", 0, NULL },
+	};
+	struct run r;
+
+	if (!alrctl_path())
+		skip();
+	set_exchanges(x, 2);
+	/* one line, CRLF and all; what follows it is not read */
+	r = run_exchanges(args, "s3cret pass\r\nnext line\n");
+	if (r.status != EX_OK)
+		fail_msg("exit status %d; stderr: %s", r.status, r.err);
+	assert_string_equal(r.out, "created profile 4 (sip:alice@example.org)\n");
+	assert_string_equal(r.err, "");
+	run_free(&r);
+}
+
+static void test_alrctl_profile_set(void **state)
+{
+	static const char json[] =
+		"{\"aor\": \"sip:bob@example.org\",\n"
+		" \"registrar\": {\"uri\": \"sip:example.org\", \"transport\": \"udp\"},\n"
+		" \"expires\": 600}\n";
+	const char *file = write_temp(json);
+	const struct {
+		const char *args[12];
+		struct exchange x[2];
+		const char *out;
+	} rows[] = {
+		{ { "profile", "set", "3", "--iap", "5", "--no-password", "--realm", "",
+		    "--no-auto", "--no-headers" },
+		  { { "profile.update",
+		      "{\"id\":3,\"profile\":{\"registrar\":{\"realm\":\"\",\"password\":null},"
+		      "\"auto_register\":false,\"extra_headers\":[],"
+		      "\"snap_id\":null,\"iap_id\":5}}",
+		      "{\"profile\":{\"id\":3}}", 0, NULL } },
+		  "updated profile 3\n" },
+		/* the options over the file, servers member by member */
+		{ { "profile", "set", "3", "--from-json", file, "--transport", "tls",
+		    "--snap", "default", "--name", "" },
+		  { { "profile.update",
+		      "{\"id\":3,\"profile\":{\"aor\":\"sip:bob@example.org\","
+		      "\"registrar\":{\"uri\":\"sip:example.org\",\"transport\":\"tls\"},"
+		      "\"expires\":600,\"provider_name\":\"\",\"snap_id\":0,\"iap_id\":null}}",
+		      "{\"profile\":{\"id\":3}}", 0, NULL } },
+		  "updated profile 3\n" },
+		/* an IAP by name */
+		{ { "-j", "profile", "set", "3", "--iap", "wlan0" },
+		  { { "iap.get", "{\"name\":\"wlan0\"}", "{\"iap\":{\"id\":12}}", 0, NULL },
+		    { "profile.update",
+		      "{\"id\":3,\"profile\":{\"snap_id\":null,\"iap_id\":12}}",
+		      "{\"profile\":{\"id\":3}}", 0, NULL } },
+		  "{\"profile\":{\"id\":3}}\n" },
+	};
+
+	if (!alrctl_path())
+		skip();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct run r;
+
+		set_exchanges(rows[i].x, rows[i].x[1].method ? 2 : 1);
+		r = run_exchanges(rows[i].args, NULL);
+		if (r.status != EX_OK || strcmp(r.out, rows[i].out) != 0)
+			fail_msg("row %zu: exit status %d, stdout '%s', stderr '%s'",
+				 i, r.status, r.out, r.err);
+		run_free(&r);
+	}
+	unlink(file);
+}
+
+/*
+ * A password is never taken from the command line, and nothing is sent
+ * when the command line or the password is wrong: alrctl must not even
+ * connect.  A listening socket nobody accepts on tells.
+ */
+static void test_alrctl_password_refused(void **state)
+{
+	const char *bad_json = write_temp("[1, 2]");
+	const struct {
+		const char *args[8];
+		const char *input;
+		int status;
+		const char *err;         /* substring of stderr */
+	} rows[] = {
+		{ { "profile", "add", "--aor", "sip:a@example.org", "--password=hunter2" },
+		  NULL, EX_USAGE, "use --password-stdin or --password-prompt" },
+		{ { "profile", "add", "--password", "hunter2" },
+		  NULL, EX_USAGE, "--password is refused" },
+		{ { "profile", "set", "3", "--password=hunter2" },
+		  NULL, EX_USAGE, "--password is refused" },
+		{ { "profile", "set", "3", "--password-stdin=hunter2" },
+		  NULL, EX_USAGE, "'--password-stdin' takes no value" },
+		{ { "profile", "add", "--passw=hunter2" },
+		  NULL, EX_USAGE, "invalid option '--passw'" },
+		{ { "profile", "add", "--aor", "sip:a@example.org", "--password-stdin" },
+		  "", EX_DATAERR, "standard input is empty" },
+		{ { "profile", "add", "--aor", "sip:a@example.org", "--password-stdin" },
+		  "\n", EX_DATAERR, "the password is empty" },
+		{ { "profile", "add", "--password-stdin", "--from-json", "-" },
+		  "{}\n", EX_USAGE, "cannot both read standard input" },
+		{ { "profile", "add", "--password-stdin", "--password-prompt" },
+		  NULL, EX_USAGE, "exclude each other" },
+		{ { "profile", "add", "--from-json", bad_json },
+		  NULL, EX_DATAERR, "a profile is a JSON object, not array" },
+		{ { "profile", "add", "--from-json", "/nonexistent/p.json" },
+		  NULL, EX_NOINPUT, "cannot open /nonexistent/p.json" },
+		{ { "profile", "add", "--from-json", "-" },
+		  "{\"aor\": ", EX_DATAERR, "standard input: not valid JSON" },
+		{ { "profile", "add", "--from-json", "-" },
+		  "{} {}", EX_DATAERR, "more than one JSON value" },
+	};
+	char dir[] = "/tmp/alrctl-test-XXXXXX", path[64];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int lfd;
+
+	if (!alrctl_path())
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/alrd.sock", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		FILE *in = NULL;
+		struct run r;
+		int fd;
+
+		if (rows[i].input) {
+			in = tmpfile();
+			fputs(rows[i].input, in);
+			fflush(in);
+			rewind(in);
+			spawn_stdin = fileno(in);
+		}
+		r = run_alrctl(path, rows[i].args);
+		spawn_stdin = -1;
+		if (in)
+			fclose(in);
+		if (r.status != rows[i].status || !strstr(r.err, rows[i].err))
+			fail_msg("row %zu: exit status %d, want %d; stderr: %s", i,
+				 r.status, rows[i].status, r.err);
+		assert_null(strstr(r.err, "hunter2"));
+		assert_string_equal(r.out, "");
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			fail_msg("row %zu: alrctl connected", i);
+		assert_int_equal(errno, EAGAIN);
+		run_free(&r);
+	}
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+	unlink(bad_json);
+}
+
+static const char profiles_result[] =
+	"{\"profiles\":["
+	"{\"id\":3,\"provider_name\":\"Example Voice\",\"type\":\"ietf\","
+	"\"aor\":\"sip:alice@example.org\",\"snap_id\":2,\"iap_id\":null,"
+	"\"auto_register\":true,\"default\":true,"
+	"\"state\":{\"registration\":\"registered\",\"iap_id\":7,"
+	"\"contact\":\"<sip:alice@10.0.0.2:5060>\",\"users\":1,\"auto\":true,"
+	"\"error\":null,\"plugin\":\"ietf\",\"report\":null}},"
+	"{\"id\":4,\"provider_name\":null,\"type\":\"ims\","
+	"\"aor\":\"sip:bob@ims.example.net\",\"snap_id\":null,\"iap_id\":5,"
+	"\"auto_register\":false,\"default\":false,"
+	"\"state\":{\"registration\":\"unregistered\",\"iap_id\":null,"
+	"\"contact\":null,\"users\":0,\"auto\":false,"
+	"\"error\":{\"code\":403,\"message\":\"Forbidden by registrar\"},"
+	"\"plugin\":\"ims\",\"report\":null}},"
+	"{\"id\":5,\"provider_name\":\"Lab\",\"type\":\"ietf\","
+	"\"aor\":\"sip:lab@example.org\",\"snap_id\":0,\"iap_id\":null,"
+	"\"auto_register\":false,\"default\":false,"
+	"\"state\":{\"registration\":\"registering\",\"iap_id\":1,"
+	"\"contact\":null,\"users\":1,\"auto\":false,\"error\":null,"
+	"\"plugin\":\"ietf\",\"report\":null}}]}";
+
+static void test_alrctl_profile_list(void **state)
+{
+	static const char *const args[] = { "profile", "list", NULL };
+	static const char *const args_json[] = { "profile", "list", "-j", NULL };
+	const struct exchange with_names[] = {
+		{ "profile.list", "", profiles_result, 0, NULL },
+		{ "snap.list", "", "{\"snaps\":[{\"id\":0,\"name\":\"default\"},"
+		  "{\"id\":2,\"name\":\"laptop\"}]}", 0, NULL },
+	};
+	/* an alrd without snap.list: the ids do */
+	const struct exchange without_names[] = {
+		{ "profile.list", "", profiles_result, 0, NULL },
+		{ "snap.list", "", NULL, -32601, "unknown method 'snap.list'" },
+	};
+	struct run r;
+
+	if (!alrctl_path())
+		skip();
+	set_exchanges(with_names, 2);
+	r = run_exchanges(args, NULL);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.err, "");
+	assert_string_equal(r.out,
+		"ID  NAME           TYPE  AOR                      WHERE         AUTO  "
+		"STATE         IAP  CONTACT\n"
+		"3*  Example Voice  ietf  sip:alice@example.org    snap:laptop   yes   "
+		"registered    7    <sip:alice@10.0.0.2:5060>\n"
+		"4   -              ims   sip:bob@ims.example.net  iap:5         no    "
+		"unregistered  -    -\n"
+		"5   Lab            ietf  sip:lab@example.org      snap:default  no    "
+		"registering   1    -\n"
+		"\n"
+		"profile 4: Forbidden by registrar (403)\n");
+	run_free(&r);
+
+	set_exchanges(without_names, 2);
+	r = run_exchanges(args, NULL);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.err, "");
+	assert_non_null(strstr(r.out, "\n3*  Example Voice  ietf  sip:alice@example.org"
+			       "    snap:2        yes"));
+	run_free(&r);
+
+	/* -j: the daemon's answer, and nothing else asked */
+	set_exchanges(with_names, 1);
+	r = run_exchanges(args_json, NULL);
+	assert_int_equal(r.status, EX_OK);
+	{
+		struct json_object *want = json_tokener_parse(profiles_result);
+		struct json_object *got = json_tokener_parse(r.out);
+
+		assert_true(json_object_equal(want, got));
+		json_object_put(want);
+		json_object_put(got);
+	}
+	run_free(&r);
+}
+
+static void test_alrctl_profile_show(void **state)
+{
+	static const char *const args[] = { "profile", "show", "3", NULL };
+	const struct exchange x[] = {
+		{ "profile.get", "{\"id\":3}",
+		  "{\"profile\":{\"id\":3,\"provider_name\":\"Example Voice\","
+		  "\"type\":\"ietf\",\"aor\":\"sip:alice@example.org\","
+		  "\"registered_aors\":[],\"registered_contact\":null,"
+		  "\"snap_id\":2,\"iap_id\":null,\"bearer\":\"wifi\","
+		  "\"registrar\":{\"uri\":\"sip:example.org\",\"transport\":\"tls\","
+		  "\"digest_user\":\"alice\",\"realm\":\"example.org\","
+		  "\"password_set\":true,"
+		  "\"params\":[{\"name\":\"retry\",\"type\":\"int\",\"value\":30}]},"
+		  "\"outbound_proxy\":{\"uri\":null,\"transport\":\"auto\","
+		  "\"digest_user\":null,\"realm\":null,\"password_set\":false,"
+		  "\"params\":[]},"
+		  "\"auto_register\":true,\"default\":true,"
+		  "\"contact_params\":[\"+sip.instance=\\\"<urn:uuid:1>\\\"\",\"audio\"],"
+		  "\"extra_headers\":[\"User-Agent: alrd, 1.0\"],"
+		  "\"expires\":1800,"
+		  "\"params\":[{\"name\":\"codecs\",\"type\":\"string-list\","
+		  "\"value\":[\"opus\",\"G.722\"]},"
+		  "{\"key\":17,\"type\":\"bool\",\"value\":true},"
+		  "{\"name\":\"note\",\"type\":\"string\",\"value\":\" padded \"}],"
+		  "\"state\":{\"registration\":\"registered\",\"iap_id\":7,"
+		  "\"contact\":\"<sip:alice@10.0.0.2:5060>\",\"users\":2,\"auto\":true,"
+		  "\"error\":null,\"plugin\":\"ietf\","
+		  "\"report\":{\"expires\":1750}}}}", 0, NULL },
+	};
+	struct run r;
+
+	if (!alrctl_path())
+		skip();
+	set_exchanges(x, 1);
+	r = run_exchanges(args, NULL);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.err, "");
+	assert_string_equal(r.out,
+		"id:                         3\n"
+		"provider_name:              Example Voice\n"
+		"type:                       ietf\n"
+		"aor:                        sip:alice@example.org\n"
+		"registered_aors:            -\n"
+		"registered_contact:         -\n"
+		"snap_id:                    2\n"
+		"iap_id:                     -\n"
+		"bearer:                     wifi\n"
+		"registrar.uri:              sip:example.org\n"
+		"registrar.transport:        tls\n"
+		"registrar.digest_user:      alice\n"
+		"registrar.realm:            example.org\n"
+		"registrar.password:         (set)\n"
+		"registrar.params.retry:     int 30\n"
+		"outbound_proxy.uri:         -\n"
+		"outbound_proxy.transport:   auto\n"
+		"outbound_proxy.digest_user: -\n"
+		"outbound_proxy.realm:       -\n"
+		"outbound_proxy.password:    (not set)\n"
+		"outbound_proxy.params:      -\n"
+		"auto_register:              yes\n"
+		"default:                    yes\n"
+		"contact_params[0]:          +sip.instance=\"<urn:uuid:1>\"\n"
+		"contact_params[1]:          audio\n"
+		"extra_headers[0]:           User-Agent: alrd, 1.0\n"
+		"expires:                    1800\n"
+		"params.codecs:              string-list [\"opus\",\"G.722\"]\n"
+		"params.#17:                 bool true\n"
+		"params.note:                string \" padded \"\n"
+		"state.registration:         registered\n"
+		"state.iap_id:               7\n"
+		"state.contact:              <sip:alice@10.0.0.2:5060>\n"
+		"state.users:                2\n"
+		"state.auto:                 yes\n"
+		"state.error:                -\n"
+		"state.plugin:               ietf\n"
+		"state.report.expires:       1750\n");
+	run_free(&r);
+}
+
+/* The daemon's refusals: its message as it is, and the exit status. */
+static void test_alrctl_profile_errors(void **state)
+{
+	const char *import = write_temp("[profile]\nregistrar.uri = sip:\n");
+	const struct {
+		const char *args[8];
+		struct exchange x;
+		int status;
+	} rows[] = {
+		{ { "profile", "add", "--aor", "sip:alice@example.org", "--registrar", "sip:" },
+		  { "profile.create", NULL, NULL, -32602,
+		    "registrar.uri: 'sip:' is not a valid SIP URI" }, EX_DATAERR },
+		{ { "profile", "show", "9" },
+		  { "profile.get", "{\"id\":9}", NULL, -32002, "no profile with id 9" },
+		  EX_DATAERR },
+		{ { "profile", "rm", "3" },
+		  { "profile.delete", "{\"id\":3}", NULL, -32001,
+		    "permission denied: profile.delete changes the daemon" }, EX_NOPERM },
+		{ { "profile", "import", import },
+		  { "profile.import", NULL, NULL, -32602,
+		    "line 2: registrar.uri: 'sip:' is not a valid SIP URI" }, EX_DATAERR },
+		{ { "profile", "import", import },
+		  { "profile.import", NULL, NULL, -32000, "request too large" }, EX_DATAERR },
+		{ { "restore", "/var/backups/x.db" },
+		  { "store.restore", NULL, NULL, -32603, "restore failed: see the log" },
+		  EX_SOFTWARE },
+		{ { "snap", "show", "laptop" },
+		  { "snap.get", "{\"name\":\"laptop\"}", NULL, -32601,
+		    "unknown method 'snap.get'" }, EX_SOFTWARE },
+		{ { "alr", "refresh", "3" },
+		  { "alr.refresh", "{\"profile\":3}", NULL, -32003, "busy" }, EX_TEMPFAIL },
+	};
+
+	if (!alrctl_path())
+		skip();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char want[256];
+		struct run r;
+
+		set_exchanges(&rows[i].x, 1);
+		r = run_exchanges(rows[i].args, NULL);
+		snprintf(want, sizeof(want), "alrctl: %s\n", rows[i].x.message);
+		if (r.status != rows[i].status || strcmp(r.err, want) != 0)
+			fail_msg("row %zu: exit status %d, want %d; stderr: %s", i,
+				 r.status, rows[i].status, r.err);
+		assert_string_equal(r.out, "");
+		run_free(&r);
+	}
+	unlink(import);
+}
+
+static void test_alrctl_profile_commands(void **state)
+{
+	const char *import = write_temp("[profile]\naor = sip:a@example.org\n\n"
+					 "[profile]\naor = sip:b@example.org\n");
+	char cwd[512], backup_params[600], backup_out[600];
+	const struct {
+		const char *args[8];
+		struct exchange x[2];
+		const char *out;
+	} rows[] = {
+		{ { "profile", "rm", "3" },
+		  { { "profile.delete", "{\"id\":3}", "{}", 0, NULL } },
+		  "deleted profile 3\n" },
+		{ { "profile", "disable", "3" },
+		  { { "profile.disable", "{\"id\":3}", "{}", 0, NULL } },
+		  "disabled profile 3\n" },
+		{ { "profile", "force-disable", "3" },
+		  { { "profile.force-disable", "{\"id\":3}", "{}", 0, NULL } },
+		  "force-disabled profile 3\n" },
+		{ { "profile", "default", "3" },
+		  { { "profile.set-default", "{\"id\":3}", "{}", 0, NULL } },
+		  "profile 3 is the default profile\n" },
+		{ { "-j", "profile", "default", "3" },
+		  { { "profile.set-default", "{\"id\":3}", "{\"id\":3}", 0, NULL } },
+		  "{\"id\":3}\n" },
+		{ { "profile", "import", import },
+		  { { "profile.import",
+		      "{\"text\":\"[profile]\\naor = sip:a@example.org\\n\\n"
+		      "[profile]\\naor = sip:b@example.org\\n\"}",
+		      "{\"created\":[6,7]}", 0, NULL } },
+		  "imported 2 profiles: 6, 7\n" },
+		{ { "alr", "refresh", "3" },
+		  { { "alr.refresh", "{\"profile\":3}", "{}", 0, NULL } },
+		  "refreshed profile 3: IAPs refused or failed before may be offered again\n" },
+		{ { "backup", "./b.db" },
+		  { { "store.backup", backup_params, backup_params, 0, NULL } },
+		  backup_out },
+		{ { "restore", "/var/backups/alrd.db" },
+		  { { "store.restore", "{\"path\":\"/var/backups/alrd.db\"}", "{}", 0, NULL } },
+		  "store restored from /var/backups/alrd.db\n" },
+	};
+
+	if (!alrctl_path())
+		skip();
+	/* a relative path is alrctl's, made absolute: alrd has its own cwd */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(backup_params, sizeof(backup_params), "{\"path\":\"%s/b.db\"}", cwd);
+	snprintf(backup_out, sizeof(backup_out), "backup written to %s/b.db\n", cwd);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct run r;
+
+		set_exchanges(rows[i].x, rows[i].x[1].method ? 2 : 1);
+		r = run_exchanges(rows[i].args, NULL);
+		if (r.status != EX_OK || strcmp(r.out, rows[i].out) != 0)
+			fail_msg("row %zu: exit status %d, stdout '%s', stderr '%s'",
+				 i, r.status, r.out, r.err);
+		run_free(&r);
+	}
+	unlink(import);
+}
+
+static void test_alrctl_profile_export(void **state)
+{
+	static const char text[] =
+		"# alrd profiles: 1 (format: docs/profiles.md)\n\n[profile]\n# id 3\n"
+		"aor = sip:alice@example.org\nregistrar.password = s3cret\n";
+	char dir[] = "/tmp/alrctl-test-XXXXXX", file[128], *result, *got;
+	const char *args_file[] = { "profile", "export", "--with-passwords", file, NULL };
+	static const char *const args_stdout[] = { "profile", "export", NULL };
+	struct json_object *t = json_object_new_string(text);
+	struct stat st;
+	struct run r;
+	FILE *f;
+
+	if (!alrctl_path())
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/profiles.txt", dir);
+	assert_true(asprintf(&result, "{\"text\":%s}", json_object_to_json_string(t)) > 0);
+	json_object_put(t);
+
+	/* an older file is replaced, and with passwords it is private */
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("old content, longer than the new one ...............................\n"
+	      "..........................................................\n", f);
+	fclose(f);
+	chmod(file, 0644);
+	{
+		const struct exchange x = {
+			"profile.export", "{\"with_passwords\":true}", result, 0, NULL,
+		};
+
+		set_exchanges(&x, 1);
+	}
+	r = run_exchanges(args_file, NULL);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.out, "");
+	assert_string_equal(r.err, "");
+	run_free(&r);
+	f = fopen(file, "r");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	got = slurp(f);
+	assert_string_equal(got, text);
+	free(got);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	unlink(file);
+
+	/* standard output, without passwords asked */
+	{
+		const struct exchange x = { "profile.export", "", result, 0, NULL };
+
+		set_exchanges(&x, 1);
+	}
+	r = run_exchanges(args_stdout, NULL);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.out, text);
+	run_free(&r);
+	free(result);
+	rmdir(dir);
+}
+
+static void test_alrctl_snaps(void **state)
+{
+	static const char *const args_list[] = { "snap", "list", NULL };
+	static const char *const args_show[] = { "snap", "show", "2", NULL };
+	static const char snaps[] =
+		"{\"snaps\":["
+		"{\"id\":0,\"name\":\"default\",\"file\":null,"
+		"\"stable_time_ms\":2000,\"approval_timeout_ms\":10000,"
+		"\"on_timeout\":\"allow\",\"migration\":\"make-before-break\","
+		"\"max_migrations\":\"3/1m\",\"bearer\":[\"any\"],"
+		"\"rules\":[{\"priority\":10,\"kind\":[\"ethernet\"]},"
+		"{\"priority\":20,\"kind\":[\"wifi\"]},{\"priority\":30,\"kind\":[\"cellular\"]},"
+		"{\"priority\":40,\"kind\":[\"other\"]},{\"priority\":50,\"kind\":[\"vpn\"]}],"
+		"\"ranking\":[1,12]},"
+		"{\"id\":2,\"name\":\"handheld\",\"file\":\"/etc/alrd/snap.d/20-handheld.conf\","
+		"\"stable_time_ms\":3000,\"approval_timeout_ms\":1500,"
+		"\"on_timeout\":\"disallow\",\"migration\":\"break-before-make\","
+		"\"max_migrations\":\"4/2m\",\"bearer\":[\"any\"],"
+		"\"rules\":[{\"priority\":10,\"kind\":[\"wifi\"],\"interface\":null,"
+		"\"min_signal\":30,\"signal_hysteresis\":10},"
+		"{\"priority\":20,\"kind\":[\"cellular\"],\"connection\":\"Mobile data\"}],"
+		"\"ranking\":[]}]}";
+	const struct exchange list = { "snap.list", "", snaps, 0, NULL };
+	struct exchange show = { "snap.get", "{\"id\":2}", NULL, 0, NULL };
+	const char *second = strstr(snaps, "{\"id\":2,");
+	char *one;
+	struct run r;
+
+	if (!alrctl_path())
+		skip();
+	set_exchanges(&list, 1);
+	r = run_exchanges(args_list, NULL);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.out,
+		"ID  NAME      MIGRATION          STABLE  TIMEOUT/ON-TIMEOUT  RULES  RANKING\n"
+		"0   default   make-before-break  2s      10s/allow           5      1,12\n"
+		"2   handheld  break-before-make  3s      1500ms/disallow     2      -\n");
+	run_free(&r);
+
+	assert_true(asprintf(&one, "{\"snap\":%.*s}", (int)(strlen(second) - 2),
+			     second) > 0);
+	show.result = one;
+	set_exchanges(&show, 1);
+	r = run_exchanges(args_show, NULL);
+	free(one);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.out,
+		"id:                         2\n"
+		"name:                       handheld\n"
+		"file:                       /etc/alrd/snap.d/20-handheld.conf\n"
+		"stable_time_ms:             3000\n"
+		"approval_timeout_ms:        1500\n"
+		"on_timeout:                 disallow\n"
+		"migration:                  break-before-make\n"
+		"max_migrations:             4/2m\n"
+		"bearer[0]:                  any\n"
+		"rules[0].priority:          10\n"
+		"rules[0].kind[0]:           wifi\n"
+		"rules[0].interface:         -\n"
+		"rules[0].min_signal:        30\n"
+		"rules[0].signal_hysteresis: 10\n"
+		"rules[1].priority:          20\n"
+		"rules[1].kind[0]:           cellular\n"
+		"rules[1].connection:        Mobile data\n"
+		"ranking:                    -\n");
+	run_free(&r);
+}
+
+/* HH:MM:SS of EVENT_TIME + @plus seconds, local time. */
+static const char *event_hms(int plus)
+{
+	static char hms[16];
+	time_t t = EVENT_TIME + plus;
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+	return hms;
+}
+
+/* Spawn alrctl, read @n lines of its output, then SIGINT it; returns the
+ * lines (static), its exit status and its stderr (the caller frees it). */
+static char *follow_alrctl(const char *const *args, int n, int *ret_status,
+			   char **ret_err)
+{
+	FILE *err = tmpfile();
+	int out[2];
+	char *lines;
+	pid_t pid;
+
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	pid = spawn_alrctl(fx.fake.path, args, out[1], fileno(err));
+	close(out[1]);
+	lines = read_lines(out[0], n);
+	kill(pid, SIGINT);
+	*ret_status = reap(pid, TIMEOUT_MS);
+	close(out[0]);
+	fseek(err, 0, SEEK_END);
+	*ret_err = slurp(err);
+	return lines;
+}
+
+static void script_monitor_profiles(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "events.subscribe");
+
+	peer_result(p, req, "{\"topics\":[\"*\"]}");
+	json_object_put(req);
+	peer_event(p, "profile.registered",
+		   "{\"time\":1763728200.5,\"id\":3,\"iap_id\":7,"
+		   "\"contact\":\"<sip:alice@10.0.0.2:5060;ob>\",\"expires\":3600}");
+	peer_event(p, "profile.error",
+		   "{\"time\":1763728201,\"id\":3,\"code\":403,\"message\":\"Forbidden\"}");
+	peer_event(p, "alr.iap-available",
+		   "{\"time\":1763728202,\"profile\":3,\"snap\":2,"
+		   "\"iap\":{\"id\":12,\"name\":\"wlan0\",\"kind\":\"wifi\"}}");
+	peer_event(p, "profile.updated",
+		   "{\"time\":1763728203,\"profile\":{\"id\":3,\"aor\":\"sip:alice@example.org\","
+		   "\"state\":{\"registration\":\"registering\"}}}");
+	peer_event(p, "profile.deregistered",
+		   "{\"time\":1763728204,\"id\":3,\"reason\":\"network lost\"}");
+	peer_event(p, "alr.error",
+		   "{\"time\":1763728205,\"profile\":3,\"iap\":12,"
+		   "\"error\":{\"code\":-1,\"message\":\"access denied\"}}");
+	peer_event(p, "snap.frobnicated", "{\"time\":1763728206,\"what\":[1]}");
+	peer_event(p, "alr.migration-started",
+		   "{\"time\":1763728207,\"profile\":3,\"from\":1,\"to\":12}");
+	peer_wait_eof(p);
+}
+
+/* Events alrctl does not special-case show their usual fields. */
+static void test_alrctl_monitor_profiles(void **state)
+{
+	static const char *const args[] = { "monitor", NULL };
+	char want[2048], *err;
+	int status;
+	char *lines;
+
+	if (!alrctl_path())
+		skip();
+	fake_start(script_monitor_profiles);
+	lines = follow_alrctl(args, 8, &status, &err);
+	fake_stop();
+	assert_string_equal(err, "");
+	free(err);
+	snprintf(want, sizeof(want), "%s.500 profile.registered profile=3 iap=7 "
+		 "contact=<sip:alice@10.0.0.2:5060;ob> expires=3600\n", event_hms(0));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.000 profile.error profile=3 code=403 message=Forbidden\n", event_hms(1));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.000 alr.iap-available profile=3 snap=2 iap=12 (wlan0)\n", event_hms(2));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.000 profile.updated profile=3 (sip:alice@example.org) "
+		 "state=registering\n", event_hms(3));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.000 profile.deregistered profile=3 reason=\"network lost\"\n",
+		 event_hms(4));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.000 alr.error   profile=3 iap=12 code=-1 message=\"access denied\"\n",
+		 event_hms(5));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.000 snap.frobnicated {\"time\":1763728206,\"what\":[1]}\n",
+		 event_hms(6));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.000 alr.migration-started profile=3 from=1 to=12\n", event_hms(7));
+	assert_string_equal(lines, want);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EX_OK);
+}
+
+static const char enabled_profile[] =
+	"{\"profile\":{\"id\":3,\"aor\":\"sip:alice@example.org\","
+	"\"state\":{\"registration\":\"registering\",\"iap_id\":null}}}";
+
+static void script_enable(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "events.subscribe");
+
+	CHECK(params_match(req, "{\"topics\":[\"profile.*\",\"alr.*\"]}"));
+	peer_result(p, req, "{\"topics\":[\"profile.*\",\"alr.*\"]}");
+	json_object_put(req);
+	req = peer_request(p, "profile.enable");
+	CHECK(params_match(req, "{\"id\":3}"));
+	peer_result(p, req, enabled_profile);
+	json_object_put(req);
+	/* another profile's, then ours */
+	peer_event(p, "profile.registered",
+		   "{\"time\":1763728200,\"id\":4,\"iap_id\":1,\"contact\":\"<sip:b@h>\","
+		   "\"expires\":60}");
+	peer_event(p, "profile.error",
+		   "{\"time\":1763728200,\"id\":3,\"code\":408,\"message\":\"Request Timeout\"}");
+	peer_event(p, "profile.registered",
+		   "{\"time\":1763728201,\"id\":3,\"iap_id\":7,\"contact\":\"<sip:a@h>\","
+		   "\"expires\":60}");
+	/* the use lasts as long as the connection: the client closes it */
+	peer_wait_eof(p);
+}
+
+static void test_alrctl_profile_enable(void **state)
+{
+	static const char *const args[] = { "profile", "enable", "3", NULL };
+	static const char *const args_until[] = {
+		"profile", "enable", "--until-registered", "3", NULL,
+	};
+	char want[512], *err;
+	int status;
+	char *lines;
+
+	if (!alrctl_path())
+		skip();
+	fake_start(script_enable);
+	lines = follow_alrctl(args, 3, &status, &err);
+	fake_stop();
+	assert_string_equal(err, "");
+	free(err);
+	snprintf(want, sizeof(want),
+		 "enabled profile 3 (sip:alice@example.org): registering; holding it "
+		 "until interrupted\n"
+		 "%s.000 profile.error profile=3 code=408 message=\"Request Timeout\"\n",
+		 event_hms(0));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		 "%s.000 profile.registered profile=3 iap=7 contact=<sip:a@h> expires=60\n",
+		 event_hms(1));
+	assert_string_equal(lines, want);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EX_OK);
+
+	/* one line once registered; the error went to stderr */
+	fake_start(script_enable);
+	lines = follow_alrctl(args_until, 1, &status, &err);
+	fake_stop();
+	assert_string_equal(lines, "profile 3 registered over iap 7: <sip:a@h>\n");
+	assert_string_equal(err, "alrctl: profile 3: Request Timeout (408)\n");
+	free(err);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EX_OK);
+}
+
+static void script_enable_forced(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "events.subscribe");
+
+	peer_result(p, req, "{\"topics\":[\"profile.*\",\"alr.*\"]}");
+	json_object_put(req);
+	req = peer_request(p, "profile.enable");
+	/* already registered, and no profile in the answer */
+	peer_result(p, req, "{}");
+	json_object_put(req);
+	req = peer_request(p, "profile.get");
+	CHECK(params_match(req, "{\"id\":3}"));
+	peer_result(p, req, "{\"profile\":{\"id\":3,\"state\":{\"registration\":"
+		    "\"registered\",\"iap_id\":7,\"contact\":\"<sip:a@h>\"}}}");
+	json_object_put(req);
+	peer_step(p);
+	peer_event(p, "profile.forcibly-disabled", "{\"time\":1763728200,\"id\":3}");
+	peer_wait_eof(p);
+}
+
+/* Disabled by force: alrctl says so and ends with 69, by itself. */
+static void test_alrctl_profile_enable_forced(void **state)
+{
+	static const char *const args[] = {
+		"-j", "profile", "enable", "--until-registered", "3", NULL,
+	};
+	FILE *err = tmpfile();
+	int out[2], status;
+	char *lines, *e;
+	pid_t pid;
+
+	if (!alrctl_path())
+		skip();
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	fake_start(script_enable_forced);
+	pid = spawn_alrctl(fx.fake.path, args, out[1], fileno(err));
+	close(out[1]);
+	lines = read_lines(out[0], 1);
+	assert_string_equal(lines, "{\"id\":3,\"registration\":\"registered\","
+			    "\"iap_id\":7,\"contact\":\"<sip:a@h>\"}\n");
+	fake_step();
+	status = reap(pid, TIMEOUT_MS);
+	close(out[0]);
+	fake_stop();
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EX_UNAVAILABLE);
+	fseek(err, 0, SEEK_END);
+	e = slurp(err);
+	assert_string_equal(e, "alrctl: profile 3 was disabled by force: every use "
+			    "of it ended\n");
+	free(e);
+}
+
+/* What the controller must answer to the offer for profile 3, and
+ * whether it asks for a refresh first. */
+static const char *control_want;
+static bool control_refresh;
+
+static void script_control(struct peer *p)
+{
+	struct json_object *req = peer_request(p, "events.subscribe");
+
+	CHECK(params_match(req, "{\"topics\":[\"alr.*\",\"profile.*\"]}"));
+	peer_result(p, req, "{\"topics\":[\"alr.*\",\"profile.*\"]}");
+	json_object_put(req);
+	req = peer_request(p, "alr.control");
+	CHECK(params_match(req, "{\"profile\":3}"));
+	peer_result(p, req, "{}");
+	json_object_put(req);
+	if (control_refresh) {
+		/* refused: alrctl says so and goes on */
+		req = peer_request(p, "alr.refresh");
+		CHECK(params_match(req, "{\"profile\":3}"));
+		peer_error_message(p, req, -32002, "profile 3 is not enabled");
+		json_object_put(req);
+	}
+	/* another profile's offer is none of its business */
+	peer_event(p, "alr.iap-available",
+		   "{\"time\":1763728200,\"profile\":4,\"snap\":2,\"iap\":9}");
+	peer_event(p, "alr.iap-available",
+		   "{\"time\":1763728201,\"profile\":3,\"snap\":2,"
+		   "\"iap\":{\"id\":7,\"name\":\"HomeNet\",\"kind\":\"wifi\"}}");
+	req = peer_request(p, control_want);
+	CHECK(params_match(req, "{\"profile\":3,\"iap\":7}"));
+	peer_result(p, req, "{}");
+	json_object_put(req);
+	peer_wait_eof(p);
+}
+
+static void test_alrctl_alr_control(void **state)
+{
+	static const struct {
+		const char *args[6];
+		const char *method;
+		bool refresh;
+	} rows[] = {
+		{ { "alr", "control", "3", "--allow" }, "alr.allow", false },
+		{ { "alr", "control", "--deny", "3", "--refresh" }, "alr.disallow", true },
+	};
+
+	if (!alrctl_path())
+		skip();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char want[512], *err;
+		int status;
+		char *lines;
+
+		control_want = rows[i].method;
+		control_refresh = rows[i].refresh;
+		fake_start(script_control);
+		lines = follow_alrctl(rows[i].args, 3, &status, &err);
+		fake_stop();
+		assert_string_equal(err, rows[i].refresh
+				    ? "alrctl: profile 3 is not enabled\n" : "");
+		free(err);
+		snprintf(want, sizeof(want), "controlling profile 3: %s; until "
+			 "interrupted\n%s.000 alr.iap-available profile=3 snap=2 "
+			 "iap=7 (HomeNet)\n",
+			 i == 0 ? "allowing every migration" : "refusing every migration",
+			 event_hms(1));
+		if (strncmp(lines, want, strlen(want)) != 0)
+			fail_msg("row %zu: output\n%s\nwant it to start with\n%s", i, lines, want);
+		/* then the answer given, at the local time */
+		assert_non_null(strstr(lines + strlen(want), rows[i].method));
+		assert_non_null(strstr(lines + strlen(want), " profile=3 iap=7\n"));
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), EX_OK);
+	}
+}
+
+/* --- on a terminal: --password-prompt and alr control --ask --- */
+
+struct pty {
+	int master;
+	char slave[64];
+};
+
+static void pty_open(struct pty *t)
+{
+	t->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(t->master >= 0);
+	assert_int_equal(grantpt(t->master), 0);
+	assert_int_equal(unlockpt(t->master), 0);
+	assert_int_equal(ptsname_r(t->master, t->slave, sizeof(t->slave)), 0);
+}
+
+/* Read what alrctl writes on its terminal until @want shows (static). */
+static const char *pty_expect(struct pty *t, const char *want)
+{
+	static char buf[4096];
+	size_t len = 0;
+	int64_t deadline = now_ms() + TIMEOUT_MS;
+
+	buf[0] = '\0';
+	while (!strstr(buf, want) && len < sizeof(buf) - 1) {
+		struct pollfd p = { .fd = t->master, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+			break;
+		n = read(t->master, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	return buf;
+}
+
+/* Whatever is left once the terminal's last user is gone. */
+static const char *pty_drain(struct pty *t)
+{
+	static char buf[4096];
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = t->master, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 0) <= 0)
+			break;
+		n = read(t->master, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+static void test_alrctl_password_prompt(void **state)
+{
+	static const char *const args[] = {
+		"profile", "add", "--aor", "sip:alice@example.org", "--password-prompt", NULL,
+	};
+	static const struct exchange x[] = {
+		{ "profile.create",
+		  "{\"profile\":{\"aor\":\"sip:alice@example.org\","
+		  "\"registrar\":{\"password\":\"typed secret\"}}}",
+		  "{\"profile\":{\"id\":4,\"aor\":\"sip:alice@example.org\"}}", 0, NULL },
+	};
+	FILE *out = tmpfile(), *err = tmpfile();
+	struct pty t;
+	const char *seen;
+	char *o;
+	int status;
+	pid_t pid;
+
+	if (!alrctl_path())
+		skip();
+	pty_open(&t);
+	set_exchanges(x, 1);
+	fake_start(script_exchanges);
+	spawn_tty = t.slave;
+	pid = spawn_alrctl(fx.fake.path, args, fileno(out), fileno(err));
+	spawn_tty = NULL;
+	seen = pty_expect(&t, "Password for sip:alice@example.org: ");
+	assert_non_null(strstr(seen, "Password for sip:alice@example.org: "));
+	assert_int_equal(write(t.master, "typed secret\n", 13), 13);
+	status = reap(pid, TIMEOUT_MS);
+	fake_stop();
+	/* not echoed: only the newline came back */
+	seen = pty_drain(&t);
+	assert_null(strstr(seen, "typed"));
+	close(t.master);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EX_OK);
+	fseek(out, 0, SEEK_END);
+	o = slurp(out);
+	assert_string_equal(o, "created profile 4 (sip:alice@example.org)\n");
+	free(o);
+	fclose(err);
+}
+
+static void test_alrctl_alr_control_ask(void **state)
+{
+	static const char *const args[] = { "alr", "control", "3", "--ask", NULL };
+	FILE *err = tmpfile();
+	int out[2], status;
+	struct pty t;
+	const char *seen;
+	char *lines;
+	pid_t pid;
+
+	if (!alrctl_path())
+		skip();
+	pty_open(&t);
+	control_want = "alr.allow";
+	control_refresh = false;
+	fake_start(script_control);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	spawn_tty = t.slave;
+	pid = spawn_alrctl(fx.fake.path, args, out[1], fileno(err));
+	spawn_tty = NULL;
+	close(out[1]);
+	seen = pty_expect(&t, "[y/N] ");
+	assert_non_null(strstr(seen, "allow migration of profile 3 to IAP 7 (HomeNet)? "
+			       "[y/N] "));
+	/* profile 4's offer was not asked about */
+	assert_null(strstr(seen, "IAP 9"));
+	assert_int_equal(write(t.master, "y\n", 2), 2);
+	lines = read_lines(out[0], 3);
+	assert_non_null(strstr(lines, "alr.allow   profile=3 iap=7\n"));
+	kill(pid, SIGINT);
+	status = reap(pid, TIMEOUT_MS);
+	close(out[0]);
+	fake_stop();
+	close(t.master);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EX_OK);
+	fclose(err);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1708,6 +2898,21 @@ int main(void)
 		T(test_alrctl_simple_commands),
 		T(test_alrctl_status),
 		T(test_alrctl_monitor),
+		T(test_alrctl_profile_add),
+		T(test_alrctl_profile_set),
+		T(test_alrctl_password_refused),
+		T(test_alrctl_profile_list),
+		T(test_alrctl_profile_show),
+		T(test_alrctl_profile_errors),
+		T(test_alrctl_profile_commands),
+		T(test_alrctl_profile_export),
+		T(test_alrctl_snaps),
+		T(test_alrctl_monitor_profiles),
+		T(test_alrctl_profile_enable),
+		T(test_alrctl_profile_enable_forced),
+		T(test_alrctl_alr_control),
+		T(test_alrctl_password_prompt),
+		T(test_alrctl_alr_control_ask),
 	};
 
 	/* a write to a fake daemon that already left must not kill us */
