@@ -1,0 +1,1823 @@
+/* The ALR engine (alr/roam.h) driven through a fake SIP layer, a fake clock
+ * and fake clients.  Every op the engine calls, every event it sends and
+ * every edge it takes is written to one trace; scenarios feed inputs and
+ * compare the trace line by line (docs/roaming.md has the same names).
+ * The last test checks that the scenarios took every edge of the state
+ * table in docs/roaming.md. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alr/roam.h"
+#include "daemon/log.h"
+#include "policy/policy.h"
+
+/* IAPs: 1 wired, 2 and 4 Wi-Fi, 3 cellular.  The test SNAPs rank
+ * ethernet (10) > wifi (20) > cellular (30). */
+enum { ETH = 1, WLAN = 2, WWAN = 3, WLAN2 = 4 };
+enum { P1 = 1, P2 = 2 };
+enum { C1 = 11, C2 = 12, C3 = 13, C9 = 19 };
+/* SNAPs: 1 make-before-break, 2 on-timeout disallow, 3 break-before-make,
+ * 4 damped (stable-time 1 s, 2 migrations per 60 s). */
+enum { S_MBB = 1, S_DENY = 2, S_BBM = 3, S_DAMP = 4 };
+
+#define MAX_TRACE 256
+#define LINE 160
+#define MAX_IAPS 16
+#define MAX_PROFILES 8
+
+/* ---- edges seen by all tests (test_every_edge checks them) ---- */
+
+static bool edges[_ROAM_STATE_MAX][_ROAM_STATE_MAX];
+
+/* ---- the fake world ---- */
+
+struct world {
+	struct roam *r;
+	uint64_t now;
+	struct policy_set *set;
+
+	struct snap_iap_view views[MAX_IAPS];
+	size_t n_views;
+
+	char trace[MAX_TRACE][LINE];
+	size_t n_trace;
+	char last_message[ROAM_MESSAGE_MAX];
+	int last_status;
+
+	uint64_t timer_at[MAX_PROFILES];        /* 0: not armed */
+	int next_result;                        /* of the next SIP op, then STARTED */
+};
+
+static void trace(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void trace(struct world *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	assert_true(w->n_trace < MAX_TRACE);
+	va_start(ap, fmt);
+	vsnprintf(w->trace[w->n_trace++], LINE, fmt, ap);
+	va_end(ap);
+}
+
+static int op_result(struct world *w)
+{
+	int r = w->next_result;
+
+	w->next_result = ROAM_OP_STARTED;
+	return r;
+}
+
+static uint64_t f_now(void *ud)
+{
+	return ((struct world *)ud)->now;
+}
+
+static void f_timer_start(void *ud, unsigned int profile, uint64_t at)
+{
+	struct world *w = ud;
+
+	assert_true(profile < MAX_PROFILES);
+	assert_true(at > 0);
+	w->timer_at[profile] = at;
+}
+
+static void f_timer_stop(void *ud, unsigned int profile)
+{
+	struct world *w = ud;
+
+	assert_true(profile < MAX_PROFILES);
+	w->timer_at[profile] = 0;
+}
+
+static int f_register(void *ud, unsigned int profile, unsigned int iap)
+{
+	trace(ud, "register p%u iap%u", profile, iap);
+	return op_result(ud);
+}
+
+static int f_move(void *ud, unsigned int profile, unsigned int iap)
+{
+	trace(ud, "move p%u iap%u", profile, iap);
+	return op_result(ud);
+}
+
+static int f_remove_old(void *ud, unsigned int profile, unsigned int old_iap, unsigned int via)
+{
+	trace(ud, "remove-old p%u old%u via%u", profile, old_iap, via);
+	return op_result(ud);
+}
+
+static int f_deregister(void *ud, unsigned int profile, unsigned int via)
+{
+	trace(ud, "deregister p%u via%u", profile, via);
+	return op_result(ud);
+}
+
+static void f_abandon(void *ud, unsigned int profile)
+{
+	trace(ud, "abandon p%u", profile);
+}
+
+static void f_event(void *ud, const struct roam_event *ev)
+{
+	struct world *w = ud;
+	char line[LINE], to[32], snap[16];
+	size_t n = 0;
+
+	if (ev->snap == ROAM_SNAP_NONE)
+		snprintf(snap, sizeof(snap), "s-");
+	else
+		snprintf(snap, sizeof(snap), "s%d", ev->snap);
+	snprintf(to, sizeof(to), ">%s%s", ev->to & ROAM_TO_CONTROLLERS ? "C" : "",
+		 ev->to & ROAM_TO_OBSERVERS ? "O" : "");
+	if (ev->to & ROAM_TO_CLIENT) {
+		assert_int_not_equal(ev->client, 0);
+		snprintf(to, sizeof(to), ">client%u", ev->client);
+	}
+	assert_int_not_equal(ev->to, 0);
+	n += (size_t)snprintf(line, sizeof(line), "%s p%u", roam_event_type_to_str(ev->type),
+			      ev->profile);
+	switch (ev->type) {
+	case ROAM_EVENT_IAP_AVAILABLE:
+		assert_true(ev->round > 0);
+		assert_true(ev->deadline_ms > 0);
+		snprintf(line + n, sizeof(line) - n, " %s iap%u", snap, ev->iap);
+		break;
+	case ROAM_EVENT_MIGRATION_STARTED:
+	case ROAM_EVENT_MIGRATION_COMPLETED:
+		snprintf(line + n, sizeof(line) - n, " %s %u->%u", snap, ev->from, ev->to_iap);
+		break;
+	case ROAM_EVENT_ERROR:
+		assert_non_null(ev->message);
+		assert_true(strlen(ev->message) > 0);
+		snprintf(w->last_message, sizeof(w->last_message), "%s", ev->message);
+		w->last_status = ev->status;
+		snprintf(line + n, sizeof(line) - n, " %s iap%u %s", snap, ev->iap,
+			 roam_error_to_str(ev->code));
+		break;
+	case ROAM_EVENT_NO_IAP:
+		snprintf(line + n, sizeof(line) - n, " %s", snap);
+		break;
+	case ROAM_EVENT_REGISTERED:
+	case ROAM_EVENT_UPDATED:
+		snprintf(line + n, sizeof(line) - n, " iap%u", ev->iap);
+		break;
+	case ROAM_EVENT_DEREGISTERED:
+		snprintf(line + n, sizeof(line) - n, " iap%u %s", ev->iap,
+			 roam_reason_to_str(ev->reason));
+		break;
+	case _ROAM_EVENT_MAX:
+		fail();
+	}
+	trace(w, "%s %s", line, to);
+}
+
+static void f_state(void *ud, unsigned int profile, enum roam_state old, enum roam_state new)
+{
+	edges[old][new] = true;
+	trace(ud, "p%u %s -> %s", profile, roam_state_to_str(old), roam_state_to_str(new));
+}
+
+static const struct roam_ops fake_ops = {
+	.now_ms = f_now,
+	.timer_start = f_timer_start,
+	.timer_stop = f_timer_stop,
+	.sip_register = f_register,
+	.sip_move = f_move,
+	.sip_remove_old = f_remove_old,
+	.sip_deregister = f_deregister,
+	.sip_abandon = f_abandon,
+	.event = f_event,
+	.state_changed = f_state,
+};
+
+/* ---- policy ---- */
+
+static const char *const rules =
+	"[rule]\npriority = 10\nkind = ethernet\n"
+	"[rule]\npriority = 20\nkind = wifi\n"
+	"[rule]\npriority = 30\nkind = cellular\n";
+
+static void add_snap(struct policy_set *set, unsigned int id, const char *name,
+		     const char *settings, const char *rule_text)
+{
+	char text[2048];
+	struct policy_snap *s = NULL;
+	struct policy_error e;
+
+	snprintf(text, sizeof(text), "[snap]\nid = %u\nname = %s\n%s\n%s", id, name, settings,
+		 rule_text);
+	if (policy_parse_string("test.conf", text, strlen(text), &s, &e) < 0)
+		fail_msg("line %u: %s\n%s", e.line, e.problem, text);
+	assert_int_equal(policy_set_add(set, s, &e), 0);
+}
+
+static struct policy_set *make_set(const char *mbb_rules)
+{
+	struct policy_set *set = policy_set_new();
+
+	assert_non_null(set);
+	add_snap(set, S_MBB, "mbb",
+		 "stable-time = 2s\napproval-timeout = 10s\non-timeout = allow\n"
+		 "max-migrations = unlimited", mbb_rules);
+	add_snap(set, S_DENY, "deny",
+		 "stable-time = 2s\napproval-timeout = 10s\non-timeout = disallow\n"
+		 "max-migrations = unlimited", rules);
+	add_snap(set, S_BBM, "bbm",
+		 "stable-time = 2s\nmigration = break-before-make\nmax-migrations = unlimited",
+		 rules);
+	add_snap(set, S_DAMP, "damped", "stable-time = 1s\nmax-migrations = 2/60s", rules);
+	return set;
+}
+
+/* ---- driving the world ---- */
+
+static struct world *world_new(void)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	w->now = 1000;
+	w->r = roam_new(&fake_ops, w);
+	assert_non_null(w->r);
+	w->set = make_set(rules);
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	return w;
+}
+
+static void world_free(struct world *w)
+{
+	roam_free(w->r);
+	policy_set_free(w->set);
+	free(w);
+}
+
+static void sync_iaps(struct world *w)
+{
+	assert_int_equal(roam_iaps_changed(w->r, w->views, w->n_views), 0);
+}
+
+static struct snap_iap_view *find_iap(struct world *w, unsigned int id)
+{
+	for (size_t i = 0; i < w->n_views; i++)
+		if (w->views[i].id == id)
+			return &w->views[i];
+	return NULL;
+}
+
+static enum iap_kind kind_of(unsigned int id)
+{
+	switch (id) {
+	case ETH:
+		return IAP_KIND_ETHERNET;
+	case WLAN:
+	case WLAN2:
+		return IAP_KIND_WIFI;
+	default:
+		return IAP_KIND_CELLULAR;
+	}
+}
+
+/* IAP @id (of the kind its number says) is set up or down, without
+ * telling the engine yet. */
+static void set_iap(struct world *w, unsigned int id, bool available)
+{
+	struct snap_iap_view *v = find_iap(w, id);
+
+	if (!v) {
+		assert_true(w->n_views < MAX_IAPS);
+		v = &w->views[w->n_views++];
+		*v = (struct snap_iap_view){
+			.id = id,
+			.kind = kind_of(id),
+			.ifname = "if",
+			.metered = SNAP_METERED_UNKNOWN,
+			.strength = -1,
+		};
+	}
+	v->available = available;
+}
+
+static void up(struct world *w, unsigned int id)
+{
+	set_iap(w, id, true);
+	sync_iaps(w);
+}
+
+static void down(struct world *w, unsigned int id)
+{
+	set_iap(w, id, false);
+	sync_iaps(w);
+}
+
+/* Let time pass, firing the engine's timers when they are due. */
+static void advance(struct world *w, uint64_t ms)
+{
+	uint64_t end = w->now + ms;
+	unsigned int fired = 0;
+
+	for (;;) {
+		unsigned int who = 0;
+		uint64_t at = 0;
+
+		for (unsigned int p = 0; p < MAX_PROFILES; p++)
+			if (w->timer_at[p] && w->timer_at[p] <= end && (!at || w->timer_at[p] < at)) {
+				at = w->timer_at[p];
+				who = p;
+			}
+		if (!at)
+			break;
+		if (at > w->now)
+			w->now = at;
+		/* A timer that keeps firing without time passing is a bug. */
+		assert_true(++fired < 1000);
+		w->timer_at[who] = 0;
+		roam_timer_fired(w->r, who);
+	}
+	w->now = end;
+}
+
+static void expect_lines(struct world *w, const char *file, int line, const char *const *want)
+{
+	size_t n = 0;
+	bool ok;
+
+	while (want[n])
+		n++;
+	ok = n == w->n_trace;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = strcmp(want[i], w->trace[i]) == 0;
+	if (!ok) {
+		print_error("%s:%d: trace differs\n--- expected\n", file, line);
+		for (size_t i = 0; i < n; i++)
+			print_error("  %s\n", want[i]);
+		print_error("--- got\n");
+		for (size_t i = 0; i < w->n_trace; i++)
+			print_error("  %s\n", w->trace[i]);
+		fail_msg("%s:%d: unexpected trace", file, line);
+	}
+	w->n_trace = 0;
+}
+
+#define EXPECT(w, ...) expect_lines((w), __FILE__, __LINE__, (const char *const[]){ __VA_ARGS__, NULL })
+#define EXPECT_NONE(w) expect_lines((w), __FILE__, __LINE__, (const char *const[]){ NULL })
+
+static void enable(struct world *w, unsigned int profile, unsigned int snap)
+{
+	struct roam_profile_config cfg = { .snap_id = snap, .name = "alice@example.test" };
+
+	assert_int_equal(roam_profile_enable(w->r, profile, &cfg), 0);
+}
+
+static void enable_fixed(struct world *w, unsigned int profile, unsigned int iap,
+			 unsigned int bearers)
+{
+	struct roam_profile_config cfg = { .iap_id = iap, .bearers = bearers, .name = "bob" };
+
+	assert_int_equal(roam_profile_enable(w->r, profile, &cfg), 0);
+}
+
+static void control(struct world *w, unsigned int profile, unsigned int client)
+{
+	char msg[ROAM_MESSAGE_MAX] = "";
+
+	assert_int_equal(roam_control(w->r, profile, client, msg, sizeof(msg)), 0);
+}
+
+static int allow(struct world *w, unsigned int profile, unsigned int iap, unsigned int client)
+{
+	w->last_message[0] = '\0';
+	return roam_allow(w->r, profile, iap, client, w->last_message, sizeof(w->last_message));
+}
+
+static int disallow(struct world *w, unsigned int profile, unsigned int iap, unsigned int client)
+{
+	w->last_message[0] = '\0';
+	return roam_disallow(w->r, profile, iap, client, w->last_message,
+			     sizeof(w->last_message));
+}
+
+static int refresh(struct world *w, unsigned int profile, unsigned int client)
+{
+	w->last_message[0] = '\0';
+	return roam_refresh(w->r, profile, client, w->last_message, sizeof(w->last_message));
+}
+
+static void expect_state(struct world *w, unsigned int profile, enum roam_state s)
+{
+	assert_string_equal(roam_state_to_str(roam_profile_state(w->r, profile)),
+			    roam_state_to_str(s));
+}
+
+static void expect_registration(struct world *w, unsigned int profile, enum roam_registration reg)
+{
+	assert_string_equal(roam_registration_to_str(roam_profile_registration_state(w->r, profile)),
+			    roam_registration_to_str(reg));
+}
+
+static unsigned int current_iap(struct world *w, unsigned int profile)
+{
+	struct roam_profile_info info;
+
+	assert_int_equal(roam_profile_get_info(w->r, profile, &info), 0);
+	return info.iap;
+}
+
+/* Profile @profile on @snap registered over @iap (brought up first), with
+ * the trace cleared. */
+static void registered_over(struct world *w, unsigned int profile, unsigned int snap,
+			    unsigned int iap)
+{
+	up(w, iap);
+	enable(w, profile, snap);
+	expect_state(w, profile, ROAM_REGISTERING);
+	assert_int_equal(current_iap(w, profile), iap);
+	roam_sip_registered(w->r, profile, iap);
+	expect_state(w, profile, ROAM_REGISTERED);
+	w->n_trace = 0;
+}
+
+/* P1 on S_MBB registered over WWAN, WLAN offered to controller C1 (and
+ * C2 if @two). */
+static struct world *offered(bool two)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WWAN);
+	control(w, P1, C1);
+	if (two)
+		control(w, P1, C2);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >C",
+	       "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	return w;
+}
+
+/* P1 on @snap registered over WWAN, migrating to WLAN (no controllers). */
+static struct world *migrating(unsigned int snap)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, snap, WWAN);
+	up(w, WLAN);
+	advance(w, 2000);
+	w->n_trace = 0;
+	return w;
+}
+
+/* ---- scenarios ---- */
+
+static void test_names(void **state)
+{
+	for (int s = 0; s < _ROAM_STATE_MAX; s++)
+		assert_string_not_equal(roam_state_to_str(s), "unknown");
+	for (int s = 0; s < _ROAM_REG_MAX; s++)
+		assert_string_not_equal(roam_registration_to_str(s), "unknown");
+	for (int t = 0; t < _ROAM_EVENT_MAX; t++)
+		assert_string_not_equal(roam_event_type_to_str(t), "unknown");
+	for (int e = 1; e < _ROAM_ERROR_MAX; e++)
+		assert_string_not_equal(roam_error_to_str(e), "unknown");
+	for (int r = 0; r < _ROAM_REASON_MAX; r++)
+		assert_string_not_equal(roam_reason_to_str(r), "unknown");
+	assert_string_equal(roam_state_to_str(_ROAM_STATE_MAX), "unknown");
+	assert_string_equal(roam_error_to_str(0), "unknown");
+	/* Stable numbers: clients match on them. */
+	assert_int_equal(ROAM_ERROR_ACCESS_DENIED, 1);
+	assert_int_equal(ROAM_ERROR_MIGRATION_FAILED, 2);
+	assert_int_equal(ROAM_ERROR_REGISTRATION_FAILED, 3);
+	assert_int_equal(ROAM_ERROR_OFFER_WITHDRAWN, 4);
+	assert_int_equal(ROAM_ERROR_MIGRATION_ABORTED, 5);
+	assert_int_equal(ROAM_ERROR_REMOVAL_FAILED, 6);
+	assert_string_equal(roam_event_type_to_str(ROAM_EVENT_IAP_AVAILABLE), "alr.iap-available");
+	assert_string_equal(roam_reason_to_str(ROAM_REASON_NETWORK_LOST), "network-lost");
+	assert_null(roam_new(NULL, NULL));
+	roam_free(NULL);
+}
+
+/* DESIGN §3.1: the best IAP, at once, asking nobody. */
+static void test_initial_registration(void **state)
+{
+	struct world *w = world_new();
+
+	up(w, WWAN);
+	up(w, WLAN);
+	control(w, P1, C1);
+	enable(w, P1, S_MBB);
+	EXPECT(w, "register p1 iap2", "p1 UNREGISTERED -> REGISTERING");
+	expect_registration(w, P1, ROAM_REG_REGISTERING);
+	assert_int_equal(w->timer_at[P1], 0);
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "profile.registered p1 iap2 >CO", "p1 REGISTERING -> REGISTERED");
+	expect_registration(w, P1, ROAM_REG_REGISTERED);
+	/* A worse IAP is never offered. */
+	advance(w, 3600 * 1000);
+	EXPECT_NONE(w);
+	/* Enabling again with the same configuration changes nothing. */
+	enable(w, P1, S_MBB);
+	EXPECT_NONE(w);
+	world_free(w);
+}
+
+/* No IAP: WAIT_FOR_IAP and alr.no-iap; the first IAP registers without
+ * an approval round, even with controllers. */
+static void test_wait_for_iap(void **state)
+{
+	struct world *w = world_new();
+
+	control(w, P1, C1);
+	enable(w, P1, S_MBB);
+	EXPECT(w, "alr.no-iap p1 s1 >CO", "p1 UNREGISTERED -> WAIT_FOR_IAP");
+	expect_registration(w, P1, ROAM_REG_REGISTERING);
+	/* An IAP the SNAP does not admit is no use. */
+	w->views[0] = (struct snap_iap_view){ .id = 9, .kind = IAP_KIND_VPN, .available = true,
+					      .strength = -1 };
+	w->n_views = 1;
+	sync_iaps(w);
+	EXPECT_NONE(w);
+	up(w, WWAN);
+	EXPECT(w, "register p1 iap3", "p1 WAIT_FOR_IAP -> REGISTERING");
+	roam_sip_registered(w->r, P1, WWAN);
+	EXPECT(w, "profile.registered p1 iap3 >CO", "p1 REGISTERING -> REGISTERED");
+	world_free(w);
+}
+
+/* DESIGN §3.2, §3.7: offered after stable-time, not if it flaps away. */
+static void test_stable_time(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WWAN);
+	control(w, P1, C1);
+	up(w, WLAN);
+	EXPECT_NONE(w);
+	assert_int_equal(w->timer_at[P1], 1000 + 2000);
+	advance(w, 1000);
+	EXPECT_NONE(w);
+	/* It flaps away: no offer, no timer. */
+	down(w, WLAN);
+	EXPECT_NONE(w);
+	assert_int_equal(w->timer_at[P1], 0);
+	advance(w, 5000);
+	EXPECT_NONE(w);
+	/* Back: stable-time starts over. */
+	up(w, WLAN);
+	assert_int_equal(w->timer_at[P1], w->now + 2000);
+	advance(w, 1999);
+	EXPECT_NONE(w);
+	advance(w, 1);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	/* The deadline is the SNAP's approval-timeout. */
+	assert_int_equal(w->timer_at[P1], w->now + 10000);
+	expect_registration(w, P1, ROAM_REG_REGISTERED);
+	world_free(w);
+}
+
+/* All controllers must allow. */
+static void test_all_allow(void **state)
+{
+	struct world *w = offered(true);
+
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	EXPECT_NONE(w);
+	/* Allowing twice changes nothing. */
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	EXPECT_NONE(w);
+	assert_int_equal(allow(w, P1, WLAN, C2), 0);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	expect_registration(w, P1, ROAM_REG_REGISTERED);
+	assert_int_equal(w->timer_at[P1], 0);
+	world_free(w);
+}
+
+/* One disallow decides; the IAP is not offered again until it changes
+ * or a controller refreshes. */
+static void test_one_disallow(void **state)
+{
+	struct world *w = offered(true);
+
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	assert_int_equal(disallow(w, P1, WLAN, C2), 0);
+	EXPECT(w, "alr.error p1 s1 iap2 access-denied >C", "p1 WAIT_FOR_PERMISSION -> REGISTERED");
+	assert_non_null(strstr(w->last_message, "client 12"));
+	advance(w, 3600 * 1000);
+	EXPECT_NONE(w);
+	assert_int_equal(allow(w, P1, WLAN, C1), -EINVAL);
+	assert_non_null(strstr(w->last_message, "no iap is on offer"));
+
+	/* Its availability changes: offered again after stable-time. */
+	down(w, WLAN);
+	up(w, WLAN);
+	EXPECT_NONE(w);
+	advance(w, 2000);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	assert_int_equal(disallow(w, P1, WLAN, C1), 0);
+	EXPECT(w, "alr.error p1 s1 iap2 access-denied >C", "p1 WAIT_FOR_PERMISSION -> REGISTERED");
+
+	/* A refresh: offered again at once (it has been stable). */
+	assert_int_equal(refresh(w, P1, C9), -EPERM);
+	assert_non_null(strstr(w->last_message, "not a controller"));
+	assert_int_equal(refresh(w, P1, C2), 0);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	world_free(w);
+}
+
+/* Nobody to ask: the profile migrates by itself, no offer is sent. */
+static void test_no_controllers(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WWAN);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
+/* A newer offer replaces the older one and everybody is asked again. */
+static void test_newer_offer(void **state)
+{
+	struct world *w = offered(true);
+	uint64_t deadline;
+
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	advance(w, 1000);
+	up(w, ETH);
+	EXPECT_NONE(w);
+	advance(w, 2000);
+	EXPECT(w, "alr.iap-available p1 s1 iap1 >C",
+	       "p1 WAIT_FOR_PERMISSION -> WAIT_FOR_PERMISSION");
+	deadline = w->timer_at[P1];
+	assert_int_equal(deadline, w->now + 10000);
+	/* Answers for the old offer are refused, clearly. */
+	assert_int_equal(allow(w, P1, WLAN, C2), -EINVAL);
+	assert_string_equal(w->last_message, "iap 2 is not on offer for profile 1; iap 1 is");
+	/* C1's earlier allow was for the old offer: C2 alone is not enough. */
+	assert_int_equal(allow(w, P1, ETH, C2), 0);
+	EXPECT_NONE(w);
+	assert_int_equal(allow(w, P1, ETH, C1), 0);
+	EXPECT(w, "alr.migration-started p1 s1 3->1 >CO", "move p1 iap1",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	world_free(w);
+}
+
+static void test_timeout_allow(void **state)
+{
+	struct world *w = offered(true);
+
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	advance(w, 9999);
+	EXPECT_NONE(w);
+	advance(w, 1);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	world_free(w);
+}
+
+static void test_timeout_disallow(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_DENY, WWAN);
+	control(w, P1, C1);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.iap-available p1 s2 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	advance(w, 10000);
+	EXPECT(w, "alr.error p1 s2 iap2 access-denied >C", "p1 WAIT_FOR_PERMISSION -> REGISTERED");
+	assert_non_null(strstr(w->last_message, "on-timeout"));
+	/* Not offered again until it changes. */
+	advance(w, 60000);
+	EXPECT_NONE(w);
+	world_free(w);
+}
+
+/* A controller that disconnects is dropped and the round re-evaluated at
+ * once. */
+static void test_controller_gone(void **state)
+{
+	struct world *w = offered(true);
+
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	EXPECT_NONE(w);
+	roam_client_gone(w->r, C2);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	assert_false(roam_is_controller(w->r, P1, C2));
+	assert_true(roam_is_controller(w->r, P1, C1));
+	world_free(w);
+
+	/* The only controller goes: no controllers is allow. */
+	w = offered(false);
+	roam_client_gone(w->r, C1);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	world_free(w);
+
+	/* Releasing control does the same; releasing twice is refused. */
+	w = offered(true);
+	assert_int_equal(allow(w, P1, WLAN, C2), 0);
+	assert_int_equal(roam_release(w->r, P1, C1, NULL, 0), 0);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	assert_int_equal(roam_release(w->r, P1, C1, w->last_message, sizeof(w->last_message)),
+			 -EPERM);
+	world_free(w);
+}
+
+/* A controller that joins during a round is asked too. */
+static void test_controller_joins(void **state)
+{
+	struct world *w = offered(false);
+
+	control(w, P1, C3);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >client13");
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	EXPECT_NONE(w);
+	/* Its refresh sends the offer again, to it alone. */
+	assert_int_equal(refresh(w, P1, C3), 0);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >client13");
+	assert_int_equal(allow(w, P1, WLAN, C3), 0);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	world_free(w);
+}
+
+/* Controller requests that cannot be honoured, and why. */
+static void test_bad_answers(void **state)
+{
+	struct world *w = offered(false);
+	char msg[ROAM_MESSAGE_MAX];
+
+	assert_int_equal(allow(w, P1, WWAN, C1), -EINVAL);
+	assert_string_equal(w->last_message, "iap 3 is not on offer for profile 1; iap 2 is");
+	assert_int_equal(disallow(w, P1, ETH, C1), -EINVAL);
+	assert_int_equal(allow(w, P1, WLAN, C9), -EPERM);
+	assert_string_equal(w->last_message,
+			    "client 19 is not a controller of profile 1 (alr.control first)");
+	assert_int_equal(allow(w, P2, WLAN, C1), -ENOENT);
+	assert_string_equal(w->last_message, "profile 2 is not enabled");
+	assert_int_equal(refresh(w, P2, C1), -ENOENT);
+	assert_int_equal(roam_control(w->r, P1, 0, msg, sizeof(msg)), -EINVAL);
+	/* Controlling twice is once; a profile has a bounded number of them. */
+	control(w, P1, C1);
+	for (unsigned int c = 100; c < 100 + ROAM_MAX_CONTROLLERS - 1; c++)
+		control(w, P1, c);
+	assert_int_equal(roam_control(w->r, P1, 999, msg, sizeof(msg)), -EBUSY);
+	assert_non_null(strstr(msg, "controllers already"));
+	w->n_trace = 0;
+	/* Nothing moved. */
+	expect_state(w, P1, ROAM_WAIT_FOR_PERMISSION);
+	world_free(w);
+}
+
+/* Every registered profile of the SNAP gets its own offer; answers for
+ * one do not count for the other. */
+static void test_two_profiles(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WWAN);
+	enable(w, P2, S_MBB);
+	roam_sip_registered(w->r, P2, WWAN);
+	control(w, P1, C1);
+	control(w, P2, C1);
+	control(w, P2, C2);
+	w->n_trace = 0;
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION",
+	       "alr.iap-available p2 s1 iap2 >C", "p2 REGISTERED -> WAIT_FOR_PERMISSION");
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	assert_int_equal(allow(w, P2, WLAN, C1), 0);
+	EXPECT_NONE(w);
+	assert_int_equal(disallow(w, P2, WLAN, C2), 0);
+	EXPECT(w, "alr.error p2 s1 iap2 access-denied >C", "p2 WAIT_FOR_PERMISSION -> REGISTERED");
+	world_free(w);
+}
+
+/* DESIGN §3.3: the order of a make-before-break migration. */
+static void test_migration_success(void **state)
+{
+	struct world *w = migrating(S_MBB);
+	struct roam_profile_info info;
+
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.from, WWAN);
+	assert_int_equal(info.to, WLAN);
+	assert_int_equal(info.migrations_in_window, 0);        /* unlimited: not kept */
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "alr.migration-completed p1 s1 3->2 >CO", "profile.updated p1 iap2 >CO",
+	       "remove-old p1 old3 via3", "p1 MIGRATING -> UNREGISTERING_OLD");
+	expect_registration(w, P1, ROAM_REG_REGISTERED);
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	EXPECT(w, "p1 UNREGISTERING_OLD -> REGISTERED");
+	assert_int_equal(current_iap(w, P1), WLAN);
+	world_free(w);
+
+	/* The old IAP goes before the removal is done: over the new one. */
+	w = migrating(S_MBB);
+	roam_sip_registered(w->r, P1, WLAN);
+	w->n_trace = 0;
+	down(w, WWAN);
+	EXPECT(w, "remove-old p1 old3 via2", "p1 UNREGISTERING_OLD -> UNREGISTERING_OLD");
+	roam_sip_old_removed(w->r, P1, 0, NULL);
+	EXPECT(w, "p1 UNREGISTERING_OLD -> REGISTERED");
+	world_free(w);
+
+	/* The old IAP is gone by the time of the 200: over the new one at
+	 * once.  (Its loss during MIGRATING is a failover, see below.) */
+	w = migrating(S_MBB);
+	set_iap(w, WWAN, false);
+	/* ... delivered after the 200: */
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "alr.migration-completed p1 s1 3->2 >CO", "profile.updated p1 iap2 >CO",
+	       "remove-old p1 old3 via3", "p1 MIGRATING -> UNREGISTERING_OLD");
+	sync_iaps(w);
+	EXPECT(w, "remove-old p1 old3 via2", "p1 UNREGISTERING_OLD -> UNREGISTERING_OLD");
+	world_free(w);
+}
+
+/* Removal over the old IAP fails: over the new one; fails again:
+ * removal-failed, and the profile carries on. */
+static void test_removal_failed(void **state)
+{
+	struct world *w = migrating(S_MBB);
+
+	roam_sip_registered(w->r, P1, WLAN);
+	w->n_trace = 0;
+	roam_sip_old_removed(w->r, P1, 408, "Request Timeout");
+	EXPECT(w, "remove-old p1 old3 via2", "p1 UNREGISTERING_OLD -> UNREGISTERING_OLD");
+	roam_sip_old_removed(w->r, P1, -ETIMEDOUT, NULL);
+	EXPECT(w, "alr.error p1 s1 iap3 removal-failed >CO", "p1 UNREGISTERING_OLD -> REGISTERED");
+	assert_non_null(strstr(w->last_message, strerror(ETIMEDOUT)));
+	assert_int_equal(w->last_status, -ETIMEDOUT);
+	world_free(w);
+}
+
+/* DESIGN §3.3: a failed migration keeps the old binding (the binding goes
+ * back to it) and the IAP is not offered again until it changes or a
+ * refresh. */
+static void test_migration_failure(void **state)
+{
+	struct world *w = migrating(S_MBB);
+
+	roam_sip_failed(w->r, P1, WLAN, 503, "Service Unavailable");
+	EXPECT(w, "alr.error p1 s1 iap2 migration-failed >CO", "move p1 iap3",
+	       "p1 MIGRATING -> REGISTERED");
+	assert_string_equal(w->last_message, "REGISTER over iap 2 failed: 503 Service Unavailable");
+	assert_int_equal(w->last_status, 503);
+	assert_int_equal(current_iap(w, P1), WWAN);
+	/* The move back is confirmed like any refresh. */
+	roam_sip_registered(w->r, P1, WWAN);
+	EXPECT_NONE(w);
+	advance(w, 3600 * 1000);
+	EXPECT_NONE(w);
+	/* It changes: offered (here: taken) again after stable-time. */
+	down(w, WLAN);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+
+	/* With a controller: refresh offers it again. */
+	w = offered(false);
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	roam_sip_failed(w->r, P1, WLAN, -ECONNREFUSED, NULL);
+	w->n_trace = 0;
+	advance(w, 60000);
+	EXPECT_NONE(w);
+	assert_int_equal(refresh(w, P1, C1), 0);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	world_free(w);
+
+	/* The new IAP goes away mid-migration: failed, not marked. */
+	w = migrating(S_MBB);
+	down(w, WLAN);
+	EXPECT(w, "alr.error p1 s1 iap2 migration-failed >CO", "move p1 iap3",
+	       "p1 MIGRATING -> REGISTERED");
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
+/* DESIGN §3.5: the current IAP is lost: no approval, deregistered, the
+ * next REGISTER leaves inside the same call, no time passes. */
+static void test_loss_failover(void **state)
+{
+	struct world *w = world_new();
+	uint64_t t;
+
+	up(w, WWAN);
+	registered_over(w, P1, S_MBB, WLAN);
+	control(w, P1, C1);
+	t = w->now;
+	down(w, WLAN);
+	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "move p1 iap3",
+	       "p1 REGISTERED -> REGISTERING");
+	assert_int_equal(w->now, t);
+	assert_int_equal(w->timer_at[P1], 0);
+	expect_registration(w, P1, ROAM_REG_REGISTERING);
+	/* The old contact goes as soon as a path allows: over the new IAP. */
+	roam_sip_registered(w->r, P1, WWAN);
+	EXPECT(w, "profile.registered p1 iap3 >CO", "remove-old p1 old2 via3",
+	       "p1 REGISTERING -> UNREGISTERING_OLD");
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	EXPECT(w, "p1 UNREGISTERING_OLD -> REGISTERED");
+	/* The lost IAP comes back: an ordinary offer after stable-time. */
+	up(w, WLAN);
+	EXPECT_NONE(w);
+	advance(w, 2000);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	world_free(w);
+}
+
+/* Lost with nothing left: WAIT_FOR_IAP, then registration (no approval)
+ * when an IAP comes; the old contact is removed then. */
+static void test_loss_no_iap(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WLAN);
+	control(w, P1, C1);
+	down(w, WLAN);
+	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "alr.no-iap p1 s1 >CO",
+	       "p1 REGISTERED -> WAIT_FOR_IAP");
+	up(w, WWAN);
+	EXPECT(w, "move p1 iap3", "p1 WAIT_FOR_IAP -> REGISTERING");
+	roam_sip_registered(w->r, P1, WWAN);
+	EXPECT(w, "profile.registered p1 iap3 >CO", "remove-old p1 old2 via3",
+	       "p1 REGISTERING -> UNREGISTERING_OLD");
+	world_free(w);
+
+	/* The same IAP comes back: registered again over it, now. */
+	w = world_new();
+	registered_over(w, P1, S_MBB, WLAN);
+	down(w, WLAN);
+	w->n_trace = 0;
+	up(w, WLAN);
+	EXPECT(w, "move p1 iap2", "p1 WAIT_FOR_IAP -> REGISTERING");
+	w->next_result = ROAM_OP_DONE;  /* nothing else to remove */
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "profile.registered p1 iap2 >CO", "remove-old p1 old2 via2",
+	       "p1 REGISTERING -> UNREGISTERING_OLD", "p1 UNREGISTERING_OLD -> REGISTERED");
+	world_free(w);
+}
+
+/* Loss in the other states. */
+static void test_loss_elsewhere(void **state)
+{
+	struct world *w;
+
+	/* During an offer: withdrawn; the failover may go to the offered
+	 * IAP, without asking. */
+	w = offered(false);
+	down(w, WWAN);
+	EXPECT(w, "alr.error p1 s1 iap2 offer-withdrawn >C",
+	       "profile.deregistered p1 iap3 network-lost >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> REGISTERING");
+	world_free(w);
+
+	/* The offered IAP goes: withdrawn. */
+	w = offered(false);
+	down(w, WLAN);
+	EXPECT(w, "alr.error p1 s1 iap2 offer-withdrawn >C", "p1 WAIT_FOR_PERMISSION -> REGISTERED");
+	assert_int_equal(allow(w, P1, WLAN, C1), -EINVAL);
+	world_free(w);
+
+	/* Both: nothing left. */
+	w = offered(false);
+	set_iap(w, WLAN, false);
+	down(w, WWAN);
+	EXPECT(w, "alr.error p1 s1 iap2 offer-withdrawn >C",
+	       "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s1 >CO",
+	       "p1 WAIT_FOR_PERMISSION -> WAIT_FOR_IAP");
+	world_free(w);
+
+	/* While registering: on to the next IAP, or wait. */
+	w = world_new();
+	up(w, WWAN);
+	up(w, WLAN);
+	enable(w, P1, S_MBB);
+	w->n_trace = 0;
+	down(w, WLAN);
+	EXPECT(w, "move p1 iap3", "p1 REGISTERING -> REGISTERING");
+	down(w, WWAN);
+	EXPECT(w, "alr.no-iap p1 s1 >CO", "p1 REGISTERING -> WAIT_FOR_IAP");
+	world_free(w);
+
+	/* The old IAP goes mid-migration: the move goes on as a failover
+	 * (no new request: the binding is already moving). */
+	w = migrating(S_MBB);
+	down(w, WWAN);
+	EXPECT(w, "alr.error p1 s1 iap2 migration-aborted >CO",
+	       "profile.deregistered p1 iap3 network-lost >CO", "p1 MIGRATING -> REGISTERING");
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "profile.registered p1 iap2 >CO", "remove-old p1 old3 via2",
+	       "p1 REGISTERING -> UNREGISTERING_OLD");
+	world_free(w);
+
+	/* Both IAPs of the migration go. */
+	w = migrating(S_MBB);
+	set_iap(w, WLAN, false);
+	down(w, WWAN);
+	EXPECT(w, "alr.error p1 s1 iap2 migration-aborted >CO",
+	       "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s1 >CO",
+	       "p1 MIGRATING -> WAIT_FOR_IAP");
+	world_free(w);
+
+	/* The current IAP goes while the old contact is removed. */
+	w = migrating(S_MBB);
+	roam_sip_registered(w->r, P1, WLAN);
+	w->n_trace = 0;
+	down(w, WLAN);
+	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "move p1 iap3",
+	       "p1 UNREGISTERING_OLD -> REGISTERING");
+	down(w, WWAN);
+	EXPECT(w, "alr.no-iap p1 s1 >CO", "p1 REGISTERING -> WAIT_FOR_IAP");
+	world_free(w);
+
+	w = migrating(S_MBB);
+	roam_sip_registered(w->r, P1, WLAN);
+	w->n_trace = 0;
+	set_iap(w, WWAN, false);
+	down(w, WLAN);
+	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "alr.no-iap p1 s1 >CO",
+	       "p1 UNREGISTERING_OLD -> WAIT_FOR_IAP");
+	world_free(w);
+}
+
+/* A REGISTER that fails: the next IAP, or the binding retries. */
+static void test_registration_failure(void **state)
+{
+	struct world *w = world_new();
+
+	up(w, WWAN);
+	up(w, WLAN);
+	enable(w, P1, S_MBB);
+	w->n_trace = 0;
+	roam_sip_failed(w->r, P1, WLAN, 403, "Forbidden");
+	EXPECT(w, "alr.error p1 s1 iap2 registration-failed >CO", "move p1 iap3",
+	       "p1 REGISTERING -> REGISTERING");
+	roam_sip_failed(w->r, P1, WWAN, 403, "Forbidden");
+	EXPECT(w, "alr.error p1 s1 iap3 registration-failed >CO");
+	expect_state(w, P1, ROAM_REGISTERING);
+	/* A late failure for the IAP it left is dropped. */
+	roam_sip_failed(w->r, P1, WLAN, 403, "Forbidden");
+	EXPECT_NONE(w);
+	/* An IAP that changes is tried (only a failure moves a registration). */
+	up(w, ETH);
+	EXPECT(w, "move p1 iap1", "p1 REGISTERING -> REGISTERING");
+	roam_sip_failed(w->r, P1, ETH, 403, "Forbidden");
+	EXPECT(w, "alr.error p1 s1 iap1 registration-failed >CO");
+	/* A refresh tries the best one again, now. */
+	assert_int_equal(refresh(w, P1, C1), 0);
+	EXPECT(w, "move p1 iap1", "p1 REGISTERING -> REGISTERING");
+	roam_sip_registered(w->r, P1, ETH);
+	EXPECT(w, "profile.registered p1 iap1 >CO", "p1 REGISTERING -> REGISTERED");
+	world_free(w);
+
+	/* A refresh that fails while registered: deregistered, elsewhere. */
+	w = world_new();
+	up(w, WWAN);
+	registered_over(w, P1, S_MBB, WLAN);
+	roam_sip_failed(w->r, P1, WLAN, 408, "Request Timeout");
+	EXPECT(w, "alr.error p1 s1 iap2 registration-failed >CO",
+	       "profile.deregistered p1 iap2 registration-failed >CO", "move p1 iap3",
+	       "p1 REGISTERED -> REGISTERING");
+	roam_sip_registered(w->r, P1, WWAN);
+	EXPECT(w, "profile.registered p1 iap3 >CO", "remove-old p1 old2 via2",
+	       "p1 REGISTERING -> UNREGISTERING_OLD");
+	world_free(w);
+}
+
+/* DESIGN §3.6: break-before-make deregisters first, then registers. */
+static void test_break_before_make(void **state)
+{
+	struct world *w = world_new();
+	struct roam_profile_info info;
+
+	registered_over(w, P1, S_BBM, WWAN);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s3 3->2 >CO", "deregister p1 via3",
+	       "p1 REGISTERED -> UNREGISTERING_OLD");
+	expect_registration(w, P1, ROAM_REG_REGISTERING);
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_true(info.break_before_make);
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "register p1 iap2", "p1 UNREGISTERING_OLD -> MIGRATING");
+	expect_registration(w, P1, ROAM_REG_REGISTERING);
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "alr.migration-completed p1 s3 3->2 >CO", "profile.updated p1 iap2 >CO",
+	       "p1 MIGRATING -> REGISTERED");
+	world_free(w);
+
+	/* With a controller. */
+	w = world_new();
+	registered_over(w, P1, S_BBM, WWAN);
+	control(w, P1, C1);
+	up(w, WLAN);
+	advance(w, 2000);
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	EXPECT(w, "alr.iap-available p1 s3 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION",
+	       "alr.migration-started p1 s3 3->2 >CO", "deregister p1 via3",
+	       "p1 WAIT_FOR_PERMISSION -> UNREGISTERING_OLD");
+	/* The make fails: nothing is registered; back over the best IAP. */
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	w->n_trace = 0;
+	roam_sip_failed(w->r, P1, WLAN, 486, "Busy Here");
+	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO",
+	       "profile.deregistered p1 iap3 registration-failed >CO", "move p1 iap3",
+	       "p1 MIGRATING -> REGISTERING");
+	world_free(w);
+
+	/* The deregistration fails: the move goes on, the old contact is
+	 * removed afterwards. */
+	w = migrating(S_BBM);
+	roam_sip_deregistered(w->r, P1, 408, "Request Timeout");
+	EXPECT(w, "register p1 iap2", "p1 UNREGISTERING_OLD -> MIGRATING");
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "alr.migration-completed p1 s3 3->2 >CO", "profile.updated p1 iap2 >CO",
+	       "remove-old p1 old3 via3", "p1 MIGRATING -> UNREGISTERING_OLD");
+	world_free(w);
+
+	/* The old IAP goes during the break: make at once. */
+	w = migrating(S_BBM);
+	down(w, WWAN);
+	EXPECT(w, "register p1 iap2", "p1 UNREGISTERING_OLD -> MIGRATING");
+	world_free(w);
+
+	/* The new IAP goes during the break: register over the best one. */
+	w = migrating(S_BBM);
+	down(w, WLAN);
+	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO",
+	       "profile.deregistered p1 iap3 network-lost >CO", "register p1 iap3",
+	       "p1 UNREGISTERING_OLD -> REGISTERING");
+	world_free(w);
+
+	/* The new IAP goes during the make. */
+	w = migrating(S_BBM);
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	w->n_trace = 0;
+	set_iap(w, WWAN, false);
+	down(w, WLAN);
+	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO",
+	       "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s3 >CO",
+	       "p1 MIGRATING -> WAIT_FOR_IAP");
+	world_free(w);
+}
+
+/* DESIGN §3.7: at most max-migrations per window; losses never wait. */
+static void test_damping(void **state)
+{
+	struct world *w = world_new();
+	struct roam_profile_info info;
+	uint64_t first;
+
+	registered_over(w, P1, S_DAMP, WWAN);
+	/* Migrations 1 and 2 go through, each followed by a loss. */
+	for (int i = 0; i < 2; i++) {
+		up(w, WLAN);
+		advance(w, 1000);
+		if (i == 0)
+			first = w->now;
+		EXPECT(w, "alr.migration-started p1 s4 3->2 >CO", "move p1 iap2",
+		       "p1 REGISTERED -> MIGRATING");
+		roam_sip_registered(w->r, P1, WLAN);
+		roam_sip_old_removed(w->r, P1, 200, "OK");
+		w->n_trace = 0;
+		down(w, WLAN);
+		EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "move p1 iap3",
+		       "p1 REGISTERED -> REGISTERING");
+		roam_sip_registered(w->r, P1, WWAN);
+		roam_sip_old_removed(w->r, P1, 200, "OK");
+		w->n_trace = 0;
+	}
+	/* The third is held back until the window lets it through. */
+	up(w, WLAN);
+	advance(w, 1000);
+	EXPECT_NONE(w);
+	assert_int_equal(w->timer_at[P1], first + 60000);
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.migrations_in_window, 2);
+	assert_int_equal(info.damped_until_ms, first + 60000);
+	/* Meanwhile a loss fails over at once, to the held-back IAP. */
+	down(w, WWAN);
+	EXPECT(w, "profile.deregistered p1 iap3 network-lost >CO", "move p1 iap2",
+	       "p1 REGISTERED -> REGISTERING");
+	roam_sip_registered(w->r, P1, WLAN);
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	w->n_trace = 0;
+	/* A better one still waits for the window... */
+	up(w, ETH);
+	advance(w, 1000);
+	EXPECT_NONE(w);
+	assert_int_equal(w->timer_at[P1], first + 60000);
+	advance(w, first + 60000 - 1 - w->now);
+	EXPECT_NONE(w);
+	/* ... and goes when it opens. */
+	advance(w, 1);
+	EXPECT(w, "alr.migration-started p1 s4 2->1 >CO", "move p1 iap1",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
+/* An identity switch (iap.added with replaces, iap.removed with
+ * replaced_by, no iap.down) is the same network. */
+static void test_replacement(void **state)
+{
+	struct world *w = world_new();
+	struct snap_iap_view *v;
+
+	up(w, WWAN);
+	registered_over(w, P1, S_MBB, WLAN);
+	control(w, P1, C1);
+	roam_iap_replaced(w->r, WLAN, 7);
+	v = find_iap(w, WLAN);
+	v->id = 7;
+	sync_iaps(w);
+	EXPECT_NONE(w);
+	expect_state(w, P1, ROAM_REGISTERED);
+	assert_int_equal(current_iap(w, P1), 7);
+	/* And back. */
+	roam_iap_replaced(w->r, 7, WLAN);
+	v->id = WLAN;
+	sync_iaps(w);
+	EXPECT_NONE(w);
+	/* It is still the current IAP: its loss is a loss. */
+	down(w, WLAN);
+	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "move p1 iap3",
+	       "p1 REGISTERED -> REGISTERING");
+	world_free(w);
+
+	/* The IAP on offer switches: the offer stands under the new id. */
+	w = offered(false);
+	roam_iap_replaced(w->r, WLAN, 7);
+	find_iap(w, WLAN)->id = 7;
+	sync_iaps(w);
+	EXPECT_NONE(w);
+	assert_int_equal(allow(w, P1, WLAN, C1), -EINVAL);
+	assert_int_equal(allow(w, P1, 7, C1), 0);
+	EXPECT(w, "alr.migration-started p1 s1 3->7 >CO", "move p1 iap7",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	/* The old one of a migration switches: removal follows it. */
+	roam_iap_replaced(w->r, WWAN, 8);
+	find_iap(w, WWAN)->id = 8;
+	sync_iaps(w);
+	EXPECT_NONE(w);
+	roam_sip_registered(w->r, P1, 7);
+	EXPECT(w, "alr.migration-completed p1 s1 8->7 >CO", "profile.updated p1 iap7 >CO",
+	       "remove-old p1 old8 via8", "p1 MIGRATING -> UNREGISTERING_OLD");
+	world_free(w);
+
+	/* A stable IAP stays stable across its switch; a disallowed one
+	 * stays disallowed. */
+	w = world_new();
+	registered_over(w, P1, S_MBB, WWAN);
+	control(w, P1, C1);
+	up(w, WLAN);
+	advance(w, 1500);
+	roam_iap_replaced(w->r, WLAN, 7);
+	find_iap(w, WLAN)->id = 7;
+	sync_iaps(w);
+	advance(w, 500);
+	EXPECT(w, "alr.iap-available p1 s1 iap7 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	assert_int_equal(disallow(w, P1, 7, C1), 0);
+	w->n_trace = 0;
+	roam_iap_replaced(w->r, 7, WLAN);
+	find_iap(w, 7)->id = WLAN;
+	sync_iaps(w);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+	world_free(w);
+}
+
+/* Reloaded SNAPs: profiles on changed SNAPs are evaluated again. */
+static void test_snap_reload(void **state)
+{
+	struct world *w = world_new();
+	struct policy_set *old, *cell_first;
+
+	up(w, WWAN);
+	registered_over(w, P1, S_MBB, WLAN);
+	control(w, P1, C1);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+
+	/* The same SNAPs again: nothing. */
+	old = w->set;
+	w->set = make_set(rules);
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	policy_set_free(old);
+	EXPECT_NONE(w);
+
+	/* Cellular first: offered at once (it has been there for long). */
+	cell_first = make_set("[rule]\npriority = 10\nkind = cellular\n"
+			      "[rule]\npriority = 20\nkind = wifi\n");
+	old = w->set;
+	w->set = cell_first;
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	policy_set_free(old);
+	EXPECT(w, "alr.iap-available p1 s1 iap3 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+
+	/* Back: the offer is no longer better; withdrawn. */
+	old = w->set;
+	w->set = make_set(rules);
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	policy_set_free(old);
+	EXPECT(w, "alr.error p1 s1 iap3 offer-withdrawn >C", "p1 WAIT_FOR_PERMISSION -> REGISTERED");
+
+	/* The SNAP is gone: the profile stays while its IAP does. */
+	old = w->set;
+	w->set = policy_set_new();
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	policy_set_free(old);
+	EXPECT_NONE(w);
+	expect_state(w, P1, ROAM_REGISTERED);
+	/* ... and waits when it goes. */
+	down(w, WLAN);
+	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "alr.no-iap p1 s1 >CO",
+	       "p1 REGISTERED -> WAIT_FOR_IAP");
+	/* It comes back with the SNAP. */
+	old = w->set;
+	w->set = make_set(rules);
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	policy_set_free(old);
+	EXPECT(w, "move p1 iap3", "p1 WAIT_FOR_IAP -> REGISTERING");
+	world_free(w);
+}
+
+/* The default SNAP (0) holds every IAP. */
+static void test_default_snap(void **state)
+{
+	struct world *w = world_new();
+
+	up(w, WWAN);
+	registered_over(w, P1, POLICY_DEFAULT_ID, WWAN);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s0 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
+/* The profile's bearer filter narrows its SNAP. */
+static void test_bearer_filter(void **state)
+{
+	struct world *w = world_new();
+	struct roam_profile_config cfg = {
+		.snap_id = S_MBB,
+		.bearers = POLICY_KIND_BIT(IAP_KIND_WIFI) | POLICY_KIND_BIT(IAP_KIND_CELLULAR),
+	};
+
+	up(w, ETH);
+	up(w, WWAN);
+	assert_int_equal(roam_profile_enable(w->r, P1, &cfg), 0);
+	EXPECT(w, "register p1 iap3", "p1 UNREGISTERED -> REGISTERING");
+	roam_sip_registered(w->r, P1, WWAN);
+	w->n_trace = 0;
+	advance(w, 60000);
+	EXPECT_NONE(w);
+	world_free(w);
+}
+
+/* A profile fixed to one IAP: that IAP or nothing. */
+static void test_fixed_iap(void **state)
+{
+	struct world *w = world_new();
+
+	up(w, ETH);
+	up(w, WLAN);
+	up(w, WWAN);
+	enable_fixed(w, P1, WWAN, 0);
+	EXPECT(w, "register p1 iap3", "p1 UNREGISTERED -> REGISTERING");
+	roam_sip_registered(w->r, P1, WWAN);
+	EXPECT(w, "profile.registered p1 iap3 >CO", "p1 REGISTERING -> REGISTERED");
+	advance(w, 3600 * 1000);
+	EXPECT_NONE(w);
+	down(w, WWAN);
+	EXPECT(w, "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s- >CO",
+	       "p1 REGISTERED -> WAIT_FOR_IAP");
+	up(w, WWAN);
+	EXPECT(w, "move p1 iap3", "p1 WAIT_FOR_IAP -> REGISTERING");
+
+	/* Its kind is not one the profile admits. */
+	enable_fixed(w, P2, ETH, POLICY_KIND_BIT(IAP_KIND_WIFI));
+	EXPECT(w, "alr.no-iap p2 s- >CO", "p2 UNREGISTERED -> WAIT_FOR_IAP");
+	world_free(w);
+}
+
+/* A new configuration: deregister, then register anew. */
+static void test_reconfigure(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WWAN);
+	up(w, WLAN);
+	enable_fixed(w, P1, WLAN, 0);
+	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING");
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED",
+	       "register p1 iap2", "p1 UNREGISTERED -> REGISTERING");
+	world_free(w);
+
+	/* Disabled, then enabled again before the deregistration is done. */
+	w = world_new();
+	registered_over(w, P1, S_MBB, WWAN);
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	enable(w, P1, S_MBB);
+	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING");
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED",
+	       "register p1 iap3", "p1 UNREGISTERED -> REGISTERING");
+	world_free(w);
+}
+
+/* Disable in every state ends in UNREGISTERED, deregistering what is
+ * registered, and the profile is forgotten. */
+static void test_disable_everywhere(void **state)
+{
+	struct roam_profile_info info;
+	struct world *w;
+
+	/* UNREGISTERED: not enabled. */
+	w = world_new();
+	assert_int_equal(roam_profile_disable(w->r, P1), -ENOENT);
+	world_free(w);
+
+	/* WAIT_FOR_IAP, never registered: nothing to send. */
+	w = world_new();
+	enable(w, P1, S_MBB);
+	w->n_trace = 0;
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "p1 WAIT_FOR_IAP -> UNREGISTERED");
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), -ENOENT);
+	world_free(w);
+
+	/* WAIT_FOR_IAP after a loss: the binding is abandoned. */
+	w = world_new();
+	registered_over(w, P1, S_MBB, WWAN);
+	down(w, WWAN);
+	w->n_trace = 0;
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "abandon p1", "p1 WAIT_FOR_IAP -> UNREGISTERED");
+	world_free(w);
+
+	/* REGISTERING. */
+	w = world_new();
+	up(w, WWAN);
+	enable(w, P1, S_MBB);
+	w->n_trace = 0;
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "deregister p1 via3", "p1 REGISTERING -> UNREGISTERING");
+	expect_registration(w, P1, ROAM_REG_UNREGISTERING);
+	/* Disabling twice: it is going already. */
+	assert_int_equal(roam_profile_disable(w->r, P1), -ENOENT);
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "p1 UNREGISTERING -> UNREGISTERED");
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), -ENOENT);
+	world_free(w);
+
+	/* REGISTERED. */
+	w = world_new();
+	registered_over(w, P1, S_MBB, WWAN);
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING");
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), -ENOENT);
+	world_free(w);
+
+	/* WAIT_FOR_PERMISSION. */
+	w = offered(false);
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "alr.error p1 s1 iap2 offer-withdrawn >C", "deregister p1 via3",
+	       "p1 WAIT_FOR_PERMISSION -> UNREGISTERING");
+	assert_int_equal(w->timer_at[P1], 0);
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
+	/* The controller stays a controller of the (now disabled) profile. */
+	assert_true(roam_is_controller(w->r, P1, C1));
+	world_free(w);
+
+	/* MIGRATING: over the IAP the binding is moving to. */
+	w = migrating(S_MBB);
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "alr.error p1 s1 iap2 migration-aborted >CO", "deregister p1 via2",
+	       "p1 MIGRATING -> UNREGISTERING");
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
+	world_free(w);
+
+	/* UNREGISTERING_OLD after a migration. */
+	w = migrating(S_MBB);
+	roam_sip_registered(w->r, P1, WLAN);
+	w->n_trace = 0;
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "deregister p1 via2", "p1 UNREGISTERING_OLD -> UNREGISTERING");
+	/* The removal's late outcome changes nothing. */
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	EXPECT_NONE(w);
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "profile.deregistered p1 iap2 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
+	world_free(w);
+
+	/* UNREGISTERING_OLD, the break of break-before-make. */
+	w = migrating(S_BBM);
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "alr.error p1 s3 iap2 migration-aborted >CO", "deregister p1 via3",
+	       "p1 UNREGISTERING_OLD -> UNREGISTERING");
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
+	world_free(w);
+
+	/* UNREGISTERING: its IAP goes; over another one, or abandoned. */
+	w = world_new();
+	up(w, WLAN);
+	registered_over(w, P1, S_MBB, WLAN);
+	up(w, WWAN);
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	w->n_trace = 0;
+	down(w, WLAN);
+	EXPECT(w, "deregister p1 via3", "p1 UNREGISTERING -> UNREGISTERING");
+	down(w, WWAN);
+	EXPECT(w, "profile.deregistered p1 iap2 disabled >CO", "abandon p1",
+	       "p1 UNREGISTERING -> UNREGISTERED");
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), -ENOENT);
+	/* Its timer is not left armed. */
+	assert_int_equal(w->timer_at[P1], 0);
+	world_free(w);
+}
+
+/* Ops may complete, or fail, on the spot. */
+static void test_immediate_outcomes(void **state)
+{
+	struct world *w = world_new();
+
+	up(w, WWAN);
+	up(w, WLAN);
+	w->next_result = -ENOMEM;
+	enable(w, P1, S_MBB);
+	EXPECT(w, "register p1 iap2", "p1 UNREGISTERED -> REGISTERING",
+	       "alr.error p1 s1 iap2 registration-failed >CO", "move p1 iap3",
+	       "p1 REGISTERING -> REGISTERING");
+	assert_non_null(strstr(w->last_message, "REGISTER over iap 2 failed: "));
+	assert_non_null(strstr(w->last_message, strerror(ENOMEM)));
+	roam_sip_registered(w->r, P1, WWAN);
+	w->n_trace = 0;
+
+	/* A deregistration with nothing to send. */
+	w->next_result = ROAM_OP_DONE;
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING",
+	       "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
+	world_free(w);
+
+	/* A move that is done already. */
+	w = world_new();
+	registered_over(w, P1, S_MBB, WWAN);
+	up(w, WLAN);
+	w->next_result = ROAM_OP_DONE;
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING", "alr.migration-completed p1 s1 3->2 >CO",
+	       "profile.updated p1 iap2 >CO", "remove-old p1 old3 via3",
+	       "p1 MIGRATING -> UNREGISTERING_OLD");
+	world_free(w);
+}
+
+/* Outcomes that do not fit are dropped. */
+static void test_dropped_inputs(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WWAN);
+	roam_sip_registered(w->r, P1, 9);
+	roam_sip_failed(w->r, P1, 9, 500, "x");
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	roam_sip_registered(w->r, P2, WWAN);
+	roam_sip_failed(w->r, P2, WWAN, 500, NULL);
+	roam_sip_old_removed(w->r, P2, 200, NULL);
+	roam_sip_deregistered(w->r, P2, 200, NULL);
+	roam_timer_fired(w->r, P2);
+	roam_timer_fired(w->r, P1);     /* spurious */
+	roam_client_gone(w->r, C9);
+	roam_iap_replaced(w->r, 0, 5);
+	roam_iap_replaced(w->r, 5, 5);
+	assert_int_equal(roam_iaps_changed(w->r, NULL, 3), -EINVAL);
+	EXPECT_NONE(w);
+	expect_state(w, P1, ROAM_REGISTERED);
+	assert_int_equal(roam_profile_enable(w->r, 0, &(struct roam_profile_config){ 0 }), -EINVAL);
+	expect_state(w, 42, ROAM_UNREGISTERED);
+	expect_registration(w, 42, ROAM_REG_UNREGISTERED);
+	world_free(w);
+}
+
+/* ---- no allocation on IAP events ---- */
+
+static bool counting;
+static unsigned long allocations;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WITH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WITH_ASAN 1
+#endif
+#endif
+
+#ifdef WITH_ASAN
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+					      void (*free_hook)(const volatile void *));
+
+static void count_malloc(const volatile void *p, size_t size)
+{
+	if (counting)
+		allocations++;
+}
+
+static void count_free(const volatile void *p)
+{
+}
+
+static void count_setup(void)
+{
+	assert_true(__sanitizer_install_malloc_and_free_hooks(count_malloc, count_free) != 0);
+}
+#else
+void *__libc_malloc(size_t size);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t size);
+
+void *malloc(size_t size)
+{
+	if (counting)
+		allocations++;
+	return __libc_malloc(size);
+}
+
+void *calloc(size_t n, size_t size)
+{
+	if (counting)
+		allocations++;
+	return __libc_calloc(n, size);
+}
+
+void *realloc(void *p, size_t size)
+{
+	if (counting)
+		allocations++;
+	return __libc_realloc(p, size);
+}
+
+static void count_setup(void)
+{
+}
+#endif
+
+static void test_no_allocation(void **state)
+{
+	struct world *w = world_new();
+
+	count_setup();
+	up(w, ETH);
+	up(w, WLAN);
+	up(w, WWAN);
+	up(w, WLAN2);
+	registered_over(w, P1, S_MBB, ETH);
+	control(w, P1, C1);
+	allocations = 0;
+	counting = true;
+	for (int i = 0; i < 100; i++) {
+		down(w, i % 2 ? WWAN : WLAN2);
+		up(w, i % 2 ? WWAN : WLAN2);
+		advance(w, 500);
+	}
+	counting = false;
+	EXPECT_NONE(w);
+	assert_int_equal(allocations, 0);
+	world_free(w);
+}
+
+/* ---- every edge of docs/roaming.md was taken above ---- */
+
+static void test_every_edge(void **state)
+{
+	static const struct { enum roam_state from, to; } table[] = {
+		{ ROAM_UNREGISTERED, ROAM_WAIT_FOR_IAP },
+		{ ROAM_UNREGISTERED, ROAM_REGISTERING },
+		{ ROAM_WAIT_FOR_IAP, ROAM_REGISTERING },
+		{ ROAM_WAIT_FOR_IAP, ROAM_UNREGISTERED },
+		{ ROAM_REGISTERING, ROAM_REGISTERING },
+		{ ROAM_REGISTERING, ROAM_WAIT_FOR_IAP },
+		{ ROAM_REGISTERING, ROAM_REGISTERED },
+		{ ROAM_REGISTERING, ROAM_UNREGISTERING_OLD },
+		{ ROAM_REGISTERING, ROAM_UNREGISTERING },
+		{ ROAM_REGISTERED, ROAM_REGISTERING },
+		{ ROAM_REGISTERED, ROAM_WAIT_FOR_IAP },
+		{ ROAM_REGISTERED, ROAM_WAIT_FOR_PERMISSION },
+		{ ROAM_REGISTERED, ROAM_MIGRATING },
+		{ ROAM_REGISTERED, ROAM_UNREGISTERING_OLD },
+		{ ROAM_REGISTERED, ROAM_UNREGISTERING },
+		{ ROAM_WAIT_FOR_PERMISSION, ROAM_WAIT_FOR_PERMISSION },
+		{ ROAM_WAIT_FOR_PERMISSION, ROAM_REGISTERED },
+		{ ROAM_WAIT_FOR_PERMISSION, ROAM_MIGRATING },
+		{ ROAM_WAIT_FOR_PERMISSION, ROAM_UNREGISTERING_OLD },
+		{ ROAM_WAIT_FOR_PERMISSION, ROAM_REGISTERING },
+		{ ROAM_WAIT_FOR_PERMISSION, ROAM_WAIT_FOR_IAP },
+		{ ROAM_WAIT_FOR_PERMISSION, ROAM_UNREGISTERING },
+		{ ROAM_MIGRATING, ROAM_UNREGISTERING_OLD },
+		{ ROAM_MIGRATING, ROAM_REGISTERED },
+		{ ROAM_MIGRATING, ROAM_REGISTERING },
+		{ ROAM_MIGRATING, ROAM_WAIT_FOR_IAP },
+		{ ROAM_MIGRATING, ROAM_UNREGISTERING },
+		{ ROAM_UNREGISTERING_OLD, ROAM_REGISTERED },
+		{ ROAM_UNREGISTERING_OLD, ROAM_UNREGISTERING_OLD },
+		{ ROAM_UNREGISTERING_OLD, ROAM_MIGRATING },
+		{ ROAM_UNREGISTERING_OLD, ROAM_REGISTERING },
+		{ ROAM_UNREGISTERING_OLD, ROAM_WAIT_FOR_IAP },
+		{ ROAM_UNREGISTERING_OLD, ROAM_UNREGISTERING },
+		{ ROAM_UNREGISTERING, ROAM_UNREGISTERING },
+		{ ROAM_UNREGISTERING, ROAM_UNREGISTERED },
+	};
+	size_t missing = 0, extra = 0;
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (!edges[table[i].from][table[i].to]) {
+			print_error("edge not taken: %s -> %s\n", roam_state_to_str(table[i].from),
+				    roam_state_to_str(table[i].to));
+			missing++;
+		}
+		edges[table[i].from][table[i].to] = false;
+	}
+	/* And no edge outside the table. */
+	for (int a = 0; a < _ROAM_STATE_MAX; a++)
+		for (int b = 0; b < _ROAM_STATE_MAX; b++)
+			if (edges[a][b]) {
+				print_error("edge not in the table: %s -> %s\n",
+					    roam_state_to_str(a), roam_state_to_str(b));
+				extra++;
+			}
+	assert_int_equal(missing, 0);
+	assert_int_equal(extra, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_initial_registration),
+		cmocka_unit_test(test_wait_for_iap),
+		cmocka_unit_test(test_stable_time),
+		cmocka_unit_test(test_all_allow),
+		cmocka_unit_test(test_one_disallow),
+		cmocka_unit_test(test_no_controllers),
+		cmocka_unit_test(test_newer_offer),
+		cmocka_unit_test(test_timeout_allow),
+		cmocka_unit_test(test_timeout_disallow),
+		cmocka_unit_test(test_controller_gone),
+		cmocka_unit_test(test_controller_joins),
+		cmocka_unit_test(test_bad_answers),
+		cmocka_unit_test(test_two_profiles),
+		cmocka_unit_test(test_migration_success),
+		cmocka_unit_test(test_removal_failed),
+		cmocka_unit_test(test_migration_failure),
+		cmocka_unit_test(test_loss_failover),
+		cmocka_unit_test(test_loss_no_iap),
+		cmocka_unit_test(test_loss_elsewhere),
+		cmocka_unit_test(test_registration_failure),
+		cmocka_unit_test(test_break_before_make),
+		cmocka_unit_test(test_damping),
+		cmocka_unit_test(test_replacement),
+		cmocka_unit_test(test_snap_reload),
+		cmocka_unit_test(test_default_snap),
+		cmocka_unit_test(test_bearer_filter),
+		cmocka_unit_test(test_fixed_iap),
+		cmocka_unit_test(test_reconfigure),
+		cmocka_unit_test(test_disable_everywhere),
+		cmocka_unit_test(test_immediate_outcomes),
+		cmocka_unit_test(test_dropped_inputs),
+		cmocka_unit_test(test_no_allocation),
+		cmocka_unit_test(test_every_edge),      /* last: counts the others' edges */
+	};
+
+	log_set_level(getenv("ALR_TEST_LOG") ? LOG_DEBUG : LOG_WARNING);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
