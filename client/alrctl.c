@@ -1565,7 +1565,7 @@ static void kv_params(struct kvlist *l, const char *name, struct json_object *pa
 		struct json_object *v = jget(p, "value");
 		const char *pname = jstr(p, "name"), *type = jstr(p, "type");
 		const char *text;
-		char key[512], *value;
+		char key[1088], *value;      /* name (< 512) and more */
 		int64_t num;
 
 		if (pname)
@@ -2842,7 +2842,7 @@ static int absolute_path(const char *path, char **ret)
 static int store_command(struct ctl *ctl, const char *method, const char *arg)
 {
 	struct json_object *params, *result = NULL;
-	char *path;
+	char *path = NULL;
 	int status;
 
 	status = absolute_path(arg, &path);
