@@ -1,10 +1,17 @@
 /* Control methods: what each JSON-RPC method does (docs/protocol.md). */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alr/iap_table.h"
+#include "alr/plugin_loader.h"
+#include "alr/registry.h"
+#include "store/store.h"
 #include "alr/types.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
@@ -12,6 +19,8 @@
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "netlink/nlmon.h"
+
+static int refuse_busy(struct daemon *d, struct jsonrpc_error *err);
 
 static int method_daemon_info(void *ud, struct control_client *cl, struct json_object *params,
 			      struct json_object **ret, struct jsonrpc_error *err)
@@ -38,6 +47,44 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 	json_object_object_add(o, "clients", json_object_new_int64((int64_t)control_client_count(d->control)));
 	json_object_object_add(o, "iaps", json_object_new_int64((int64_t)iap_table_count(d->iaps)));
 
+	json_object_object_add(o, "profiles", json_object_new_int64((int64_t)registry_count(d->registry)));
+	{
+		struct json_object *pl = json_object_new_object(), *loaded = json_object_new_array(),
+				   *failed = json_object_new_array();
+		const char *dir = plugin_loader_dir(d->plugins);
+
+		for (size_t i = 0; i < plugin_loader_count(d->plugins); i++) {
+			const char *path;
+			const struct alr_plugin *a = plugin_loader_at(d->plugins, i, &path);
+			struct json_object *e = json_object_new_object();
+			static const char *const classes[] = { "ietf", "ims", "other" };
+			char type[160];
+
+			snprintf(type, sizeof(type), "%s/%s",
+				 (unsigned)a->profile_class < 3 ? classes[a->profile_class] : "?",
+				 a->type_name);
+			json_object_object_add(e, "name", json_object_new_string(a->name));
+			json_object_object_add(e, "type", json_object_new_string(type));
+			json_object_object_add(e, "file", json_object_new_string(path));
+			json_object_object_add(e, "description",
+					       a->description ? json_object_new_string(a->description) : NULL);
+			json_object_array_add(loaded, e);
+		}
+		for (size_t i = 0; i < plugin_loader_failure_count(d->plugins); i++) {
+			const char *reason;
+			const char *file = plugin_loader_failure_at(d->plugins, i, &reason);
+			struct json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "file", json_object_new_string(file));
+			json_object_object_add(e, "reason", json_object_new_string(reason));
+			json_object_array_add(failed, e);
+		}
+		json_object_object_add(pl, "dir", dir ? json_object_new_string(dir) : NULL);
+		json_object_object_add(pl, "loaded", loaded);
+		json_object_object_add(pl, "failed", failed);
+		json_object_object_add(o, "plugins", pl);
+	}
+
 	nl = json_object_new_object();
 	json_object_object_add(nl, "messages", json_object_new_int64((int64_t)st.messages));
 	json_object_object_add(nl, "snapshots", json_object_new_int64((int64_t)st.snapshots));
@@ -63,7 +110,7 @@ static int method_daemon_reload(void *ud, struct control_client *cl, struct json
 	int r;
 
 	r = jsonrpc_check_params(params, NULL, 0, err);
-	if (r < 0)
+	if (r < 0 || (r = refuse_busy(d, err)) < 0)
 		return r;
 	r = daemon_reload(d, &ce);
 	if (r < 0) {
@@ -92,7 +139,7 @@ static int method_set_log_level(void *ud, struct control_client *cl, struct json
 	int level, previous, r;
 
 	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
-	if (r < 0)
+	if (r < 0 || (r = refuse_busy(ud, err)) < 0)
 		return r;
 	json_object_object_get_ex(params, "level", &v);
 	level = log_level_from_str(json_object_get_string(v));
@@ -227,6 +274,574 @@ static int method_events_subscribe(void *ud, struct control_client *cl, struct j
 	return 0;
 }
 
+/* ---- profiles (docs/protocol.md, "Profiles") ---------------------------- */
+
+/* -32003 while a restore or the shutdown runs. */
+static int refuse_busy(struct daemon *d, struct jsonrpc_error *err)
+{
+	const char *why;
+
+	if (!registry_busy(d->registry, &why))
+		return 0;
+	jsonrpc_error_set(err, ALR_ERR_BUSY, "%s", why);
+	return -EBUSY;
+}
+
+/* The "id" member: a profile id, 1..2^32-1. */
+static int get_id(struct json_object *params, unsigned int *ret, struct jsonrpc_error *err)
+{
+	struct json_object *v;
+	int64_t id;
+
+	if (!params || !json_object_object_get_ex(params, "id", &v)) {
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "invalid params: 'id' is missing");
+		return -EINVAL;
+	}
+	id = json_object_get_int64(v);
+	if (id <= 0 || id > UINT32_MAX) {
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS,
+				  "invalid params: id %lld is not a profile id (1 to 4294967295)",
+				  (long long)id);
+		return -EINVAL;
+	}
+	*ret = (unsigned int)id;
+	return 0;
+}
+
+static int no_profile(unsigned int id, struct jsonrpc_error *err)
+{
+	jsonrpc_error_set(err, ALR_ERR_NOT_FOUND, "no profile with id %u", id);
+	err->data = json_object_new_object();
+	json_object_object_add(err->data, "id", json_object_new_int64(id));
+	return -ENOENT;
+}
+
+/* A refused profile: -32602, "FIELD: REASON", data {field, reason}
+ * (docs/profiles.md, "Errors"). */
+static int profile_refused(int r, const struct profile_error *pe, struct jsonrpc_error *err)
+{
+	if (r == -EBUSY) {
+		jsonrpc_error_set(err, ALR_ERR_BUSY, "%s", pe->reason[0] ? pe->reason : "busy");
+		return r;
+	}
+	if (r == -EINVAL) {
+		if (pe->field[0])
+			jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "%s: %s", pe->field, pe->reason);
+		else
+			jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "%s", pe->reason);
+		err->data = json_object_new_object();
+		json_object_object_add(err->data, "field", json_object_new_string(pe->field));
+		json_object_object_add(err->data, "reason", json_object_new_string(pe->reason));
+		return r;
+	}
+	jsonrpc_error_set(err, ALR_ERR_INTERNAL, "internal error: %s%s%s", strerror(-r),
+			  pe->reason[0] ? ": " : "", pe->reason);
+	return r;
+}
+
+static int result_profile(struct daemon *d, unsigned int id, struct json_object **ret)
+{
+	struct json_object *p = registry_profile_to_json(d->registry, id);
+
+	if (!p)
+		return -ENOMEM;
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "profile", p);
+	return 0;
+}
+
+static int method_profile_create(void *ud, struct control_client *cl, struct json_object *params,
+				 struct json_object **ret, struct jsonrpc_error *err)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "profile", json_type_object, true },
+	};
+	struct daemon *d = ud;
+	struct profile_error pe = { "", "" };
+	struct json_object *obj;
+	unsigned int id = 0;
+	int r;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0 || (r = refuse_busy(d, err)) < 0)
+		return r;
+	json_object_object_get_ex(params, "profile", &obj);
+	r = registry_create(d->registry, obj, &id, &pe);
+	if (r < 0)
+		return profile_refused(r, &pe, err);
+	log_info("control: client uid %u created profile %u", (unsigned)control_client_uid(cl), id);
+	return result_profile(d, id, ret);
+}
+
+static int method_profile_update(void *ud, struct control_client *cl, struct json_object *params,
+				 struct json_object **ret, struct jsonrpc_error *err)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "id", json_type_int, true },
+		{ "profile", json_type_object, true },
+	};
+	struct daemon *d = ud;
+	struct profile_error pe = { "", "" };
+	struct json_object *obj;
+	unsigned int id;
+	int r;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0 || (r = get_id(params, &id, err)) < 0 || (r = refuse_busy(d, err)) < 0)
+		return r;
+	json_object_object_get_ex(params, "profile", &obj);
+	r = registry_update(d->registry, id, obj, &pe);
+	if (r == -ENOENT)
+		return no_profile(id, err);
+	if (r < 0)
+		return profile_refused(r, &pe, err);
+	return result_profile(d, id, ret);
+}
+
+struct pending_delete {
+	struct control_deferred *reply;
+	unsigned int id;
+};
+
+static void delete_done(int result, const char *message, void *ud)
+{
+	struct pending_delete *pd = ud;
+	struct jsonrpc_error err = { 0 };
+	struct json_object *res = NULL;
+
+	if (result < 0) {
+		jsonrpc_error_set(&err, result == -ECANCELED ? ALR_ERR_BUSY : ALR_ERR_INTERNAL,
+				  "profile %u not deleted: %s", pd->id, message ? message : strerror(-result));
+	} else {
+		res = json_object_new_object();
+		json_object_object_add(res, "id", json_object_new_int64(pd->id));
+	}
+	control_deferred_reply(pd->reply, res, &err);
+	free(pd);
+}
+
+static int method_profile_delete(void *ud, struct control_client *cl, struct json_object *params,
+				 struct json_object **ret, struct jsonrpc_error *err)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "id", json_type_int, true },
+	};
+	struct daemon *d = ud;
+	struct pending_delete *pd;
+	unsigned int id;
+	int r;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0 || (r = get_id(params, &id, err)) < 0 || (r = refuse_busy(d, err)) < 0)
+		return r;
+	if (!registry_find(d->registry, id))
+		return no_profile(id, err);
+	pd = calloc(1, sizeof(*pd));
+	if (!pd)
+		return -ENOMEM;
+	pd->id = id;
+	/* Answered once it is deregistered and gone (profile.destroyed). */
+	pd->reply = control_client_defer(cl);
+	if (!pd->reply) {
+		free(pd);
+		return -ENOMEM;
+	}
+	r = registry_delete(d->registry, id, delete_done, pd);
+	if (r < 0) {
+		struct jsonrpc_error e = { 0 };
+
+		jsonrpc_error_set(&e, ALR_ERR_BUSY, "profile %u is being deleted already", id);
+		control_deferred_reply(pd->reply, NULL, &e);
+		free(pd);
+	}
+	return CONTROL_DEFERRED;
+}
+
+static int method_profile_get(void *ud, struct control_client *cl, struct json_object *params,
+			      struct json_object **ret, struct jsonrpc_error *err)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "id", json_type_int, true },
+	};
+	struct daemon *d = ud;
+	unsigned int id;
+	int r;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0 || (r = get_id(params, &id, err)) < 0)
+		return r;
+	if (!registry_find(d->registry, id))
+		return no_profile(id, err);
+	return result_profile(d, id, ret);
+}
+
+static int method_profile_list(void *ud, struct control_client *cl, struct json_object *params,
+			       struct json_object **ret, struct jsonrpc_error *err)
+{
+	struct daemon *d = ud;
+	struct json_object *a;
+	int r;
+
+	r = jsonrpc_check_params(params, NULL, 0, err);
+	if (r < 0)
+		return r;
+	a = json_object_new_array();
+	for (size_t i = 0; i < registry_count(d->registry); i++) {
+		struct json_object *p = registry_profile_to_json(d->registry,
+						registry_profile_at(d->registry, i)->id);
+
+		if (p)
+			json_object_array_add(a, p);
+	}
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "profiles", a);
+	return 0;
+}
+
+enum use_op {
+	USE_ENABLE,
+	USE_DISABLE,
+	USE_FORCE_DISABLE,
+	USE_SET_DEFAULT,
+};
+
+static int profile_use(void *ud, struct control_client *cl, struct json_object *params,
+		       struct json_object **ret, struct jsonrpc_error *err, enum use_op op)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "id", json_type_int, true },
+	};
+	struct daemon *d = ud;
+	unsigned int id;
+	int r = 0;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0 || (r = get_id(params, &id, err)) < 0 || (r = refuse_busy(d, err)) < 0)
+		return r;
+	if (!registry_find(d->registry, id))
+		return no_profile(id, err);
+	switch (op) {
+	case USE_ENABLE:
+		r = registry_enable(d->registry, id, control_client_id(cl));
+		break;
+	case USE_DISABLE:
+		/* Idempotent: a client that does not use it changes nothing. */
+		r = registry_disable(d->registry, id, control_client_id(cl));
+		if (r == -ENOENT)
+			r = 0;
+		break;
+	case USE_FORCE_DISABLE:
+		r = registry_force_disable(d->registry, id);
+		break;
+	case USE_SET_DEFAULT:
+		r = registry_set_default(d->registry, id);
+		break;
+	}
+	if (r == -EBUSY) {
+		jsonrpc_error_set(err, ALR_ERR_BUSY, "profile %u is being deleted", id);
+		return r;
+	}
+	if (r == -EUSERS) {
+		jsonrpc_error_set(err, ALR_ERR_BUSY, "profile %u has too many users", id);
+		return r;
+	}
+	if (r < 0)
+		return r;
+	if (!registry_find(d->registry, id))
+		return no_profile(id, err);
+	return result_profile(d, id, ret);
+}
+
+static int method_profile_enable(void *ud, struct control_client *cl, struct json_object *params,
+				 struct json_object **ret, struct jsonrpc_error *err)
+{
+	return profile_use(ud, cl, params, ret, err, USE_ENABLE);
+}
+
+static int method_profile_disable(void *ud, struct control_client *cl, struct json_object *params,
+				  struct json_object **ret, struct jsonrpc_error *err)
+{
+	return profile_use(ud, cl, params, ret, err, USE_DISABLE);
+}
+
+static int method_profile_force_disable(void *ud, struct control_client *cl,
+					struct json_object *params, struct json_object **ret,
+					struct jsonrpc_error *err)
+{
+	return profile_use(ud, cl, params, ret, err, USE_FORCE_DISABLE);
+}
+
+static int method_profile_set_default(void *ud, struct control_client *cl,
+				      struct json_object *params, struct json_object **ret,
+				      struct jsonrpc_error *err)
+{
+	return profile_use(ud, cl, params, ret, err, USE_SET_DEFAULT);
+}
+
+static int method_profile_export(void *ud, struct control_client *cl, struct json_object *params,
+				 struct json_object **ret, struct jsonrpc_error *err)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "with_passwords", json_type_boolean, false },
+	};
+	struct daemon *d = ud;
+	struct json_object *v;
+	bool secrets = false;
+	char *text = NULL;
+	int r;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0)
+		return r;
+	if (params && json_object_object_get_ex(params, "with_passwords", &v))
+		secrets = json_object_get_boolean(v);
+	if (secrets && !control_client_can_control(cl)) {
+		jsonrpc_error_set(err, ALR_ERR_PERMISSION,
+				  "permission denied: profile.export with passwords needs root or "
+				  "membership in a control group; export without them instead");
+		err->data = json_object_new_object();
+		json_object_object_add(err->data, "needed", json_object_new_string("control"));
+		return -EPERM;
+	}
+	r = registry_export(d->registry, secrets, &text);
+	if (r < 0)
+		return r;
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "text", json_object_new_string(text));
+	if (secrets) {
+		explicit_bzero(text, strlen(text));
+		log_notice("control: client uid %u exported the profiles with their passwords",
+			   (unsigned)control_client_uid(cl));
+	}
+	free(text);
+	return 0;
+}
+
+static int method_profile_import(void *ud, struct control_client *cl, struct json_object *params,
+				 struct json_object **ret, struct jsonrpc_error *err)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "text", json_type_string, true },
+	};
+	struct daemon *d = ud;
+	struct json_object *v, *a;
+	unsigned int *ids = NULL;
+	size_t n = 0;
+	char msg[512] = "";
+	int r;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0 || (r = refuse_busy(d, err)) < 0)
+		return r;
+	json_object_object_get_ex(params, "text", &v);
+	r = registry_import(d->registry, json_object_get_string(v),
+			    (size_t)json_object_get_string_len(v), &ids, &n, msg, sizeof(msg));
+	if (r == -EINVAL) {
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "nothing imported: %s", msg);
+		return r;
+	}
+	if (r == -EBUSY) {
+		jsonrpc_error_set(err, ALR_ERR_BUSY, "%s", msg);
+		return r;
+	}
+	if (r < 0) {
+		jsonrpc_error_set(err, ALR_ERR_INTERNAL, "nothing imported: %s", msg);
+		return r;
+	}
+	a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_int64(ids[i]));
+	free(ids);
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "created", a);
+	return 0;
+}
+
+/* ---- store.backup, store.restore ----------------------------------------- */
+
+/*
+ * The path of a backup or restore: absolute, and for callers other than
+ * root in a directory of their own (backup) or a file of their own
+ * (restore): alrd runs as root and must not write or read where the
+ * caller could not.
+ */
+static int check_path(struct control_client *cl, const char *path, bool backup,
+		      struct jsonrpc_error *err)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	uid_t uid = control_client_uid(cl);
+	char *slash;
+
+	if (path[0] != '/') {
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS,
+				  "invalid params: path '%.200s' is relative; give an absolute path "
+				  "(alrd's working directory is not yours)", path);
+		return -EINVAL;
+	}
+	if (strlen(path) >= sizeof(dir) - 1) {
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "invalid params: path too long");
+		return -EINVAL;
+	}
+	if (backup) {
+		if (lstat(path, &st) == 0 || errno != ENOENT) {
+			jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS,
+					  "invalid params: %.200s exists; alrd does not overwrite a "
+					  "file: choose a new name", path);
+			return -EEXIST;
+		}
+		util_strlcpy(dir, path, sizeof(dir));
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS,
+					  "invalid params: directory %.200s does not exist", dir);
+			return -ENOENT;
+		}
+		if (uid != 0 && st.st_uid != uid) {
+			jsonrpc_error_set(err, ALR_ERR_PERMISSION,
+					  "permission denied: %.200s is not your directory; a backup "
+					  "goes into a directory the caller owns", dir);
+			return -EPERM;
+		}
+		return 0;
+	}
+	if (stat(path, &st) < 0) {
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "invalid params: %.200s: %s", path,
+				  strerror(errno));
+		return -errno;
+	}
+	if (uid != 0 && st.st_uid != uid) {
+		jsonrpc_error_set(err, ALR_ERR_PERMISSION,
+				  "permission denied: %.200s is not your file; a restore reads a "
+				  "file the caller owns", path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int method_store_backup(void *ud, struct control_client *cl, struct json_object *params,
+			       struct json_object **ret, struct jsonrpc_error *err)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "path", json_type_string, true },
+	};
+	struct daemon *d = ud;
+	struct json_object *v;
+	const char *path;
+	char msg[512] = "";
+	int r;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0 || (r = refuse_busy(d, err)) < 0)
+		return r;
+	json_object_object_get_ex(params, "path", &v);
+	path = json_object_get_string(v);
+	r = check_path(cl, path, true, err);
+	if (r < 0)
+		return r;
+	r = store_backup(d->store, path, msg, sizeof(msg));
+	if (r == -EEXIST) {
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS,
+				  "invalid params: %.200s exists; alrd does not overwrite a file: "
+				  "choose a new name", path);
+		return r;
+	}
+	if (r < 0) {
+		jsonrpc_error_set(err, ALR_ERR_INTERNAL, "backup failed: %s", msg);
+		return r;
+	}
+	/* The caller's file (it holds passwords: 0600). */
+	if (control_client_uid(cl) != 0 &&
+	    chown(path, control_client_uid(cl), control_client_gid(cl)) < 0)
+		log_warning("backup %s: cannot give it to uid %u: %m", path,
+			    (unsigned)control_client_uid(cl));
+	log_notice("control: client uid %u backed the store up to %s",
+		   (unsigned)control_client_uid(cl), path);
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "path", json_object_new_string(path));
+	return 0;
+}
+
+struct pending_restore {
+	struct daemon *d;
+	struct control_deferred *reply;
+	char *path;
+};
+
+static void restore_done(int result, const char *message, void *ud)
+{
+	struct pending_restore *pr = ud;
+	struct jsonrpc_error err = { 0 };
+	struct json_object *res = NULL;
+
+	if (result < 0) {
+		jsonrpc_error_set(&err, ALR_ERR_INTERNAL, "restore from %.200s failed: %s; the "
+				  "profiles as they were are loaded again", pr->path,
+				  message ? message : strerror(-result));
+	} else {
+		res = json_object_new_object();
+		json_object_object_add(res, "path", json_object_new_string(pr->path));
+		json_object_object_add(res, "profiles",
+				       json_object_new_int64((int64_t)registry_count(pr->d->registry)));
+	}
+	control_deferred_reply(pr->reply, res, &err);
+	free(pr->path);
+	free(pr);
+}
+
+static int method_store_restore(void *ud, struct control_client *cl, struct json_object *params,
+				struct json_object **ret, struct jsonrpc_error *err)
+{
+	static const struct jsonrpc_param spec[] = {
+		{ "path", json_type_string, true },
+	};
+	struct daemon *d = ud;
+	struct pending_restore *pr;
+	struct json_object *v;
+	const char *path;
+	char msg[512] = "";
+	int r;
+
+	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	if (r < 0 || (r = refuse_busy(d, err)) < 0)
+		return r;
+	json_object_object_get_ex(params, "path", &v);
+	path = json_object_get_string(v);
+	r = check_path(cl, path, false, err);
+	if (r < 0)
+		return r;
+	pr = calloc(1, sizeof(*pr));
+	if (!pr || !(pr->path = strdup(path))) {
+		free(pr);
+		return -ENOMEM;
+	}
+	pr->d = d;
+	pr->reply = control_client_defer(cl);
+	if (!pr->reply) {
+		free(pr->path);
+		free(pr);
+		return -ENOMEM;
+	}
+	r = registry_restore(d->registry, path, restore_done, pr, msg, sizeof(msg));
+	if (r < 0) {
+		struct jsonrpc_error e = { 0 };
+
+		jsonrpc_error_set(&e, r == -EBUSY ? ALR_ERR_BUSY : ALR_ERR_INVALID_PARAMS,
+				  "%s%s", r == -EBUSY ? "" : "invalid params: ", msg);
+		control_deferred_reply(pr->reply, NULL, &e);
+		free(pr->path);
+		free(pr);
+		return CONTROL_DEFERRED;
+	}
+	log_notice("control: client uid %u restores the store from %s",
+		   (unsigned)control_client_uid(cl), path);
+	return CONTROL_DEFERRED;
+}
+
 const struct control_method api_methods[] = {
 	{ "daemon.info", false, NULL, method_daemon_info },
 	{ "daemon.reload", true, "changes the daemon's configuration", method_daemon_reload },
@@ -234,6 +849,19 @@ const struct control_method api_methods[] = {
 	{ "iap.list", false, NULL, method_iap_list },
 	{ "iap.get", false, NULL, method_iap_get },
 	{ "events.subscribe", false, NULL, method_events_subscribe },
+	{ "profile.create", true, "changes the profiles", method_profile_create },
+	{ "profile.update", true, "changes the profiles", method_profile_update },
+	{ "profile.delete", true, "changes the profiles", method_profile_delete },
+	{ "profile.get", false, NULL, method_profile_get },
+	{ "profile.list", false, NULL, method_profile_list },
+	{ "profile.enable", true, "registers profiles", method_profile_enable },
+	{ "profile.disable", true, "deregisters profiles", method_profile_disable },
+	{ "profile.force-disable", true, "deregisters profiles", method_profile_force_disable },
+	{ "profile.set-default", true, "changes the profiles", method_profile_set_default },
+	{ "profile.export", false, NULL, method_profile_export },
+	{ "profile.import", true, "changes the profiles", method_profile_import },
+	{ "store.backup", true, "writes a copy of the store", method_store_backup },
+	{ "store.restore", true, "replaces the store", method_store_restore },
 };
 
 const size_t api_n_methods = ARRAY_SIZE(api_methods);

@@ -23,9 +23,10 @@ struct config *config_new_defaults(void)
 		return NULL;
 	c->state_dir = strdup(ALR_DEFAULT_STATEDIR);
 	c->socket_path = strdup(ALR_DEFAULT_SOCKET);
+	c->plugin_dir = strdup(ALR_DEFAULT_PLUGIN_DIR);
 	c->control_groups[0] = strdup("alrd");
 	c->n_control_groups = 1;
-	if (!c->state_dir || !c->socket_path || !c->control_groups[0])
+	if (!c->state_dir || !c->socket_path || !c->plugin_dir || !c->control_groups[0])
 		return config_free(c);
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_AUTO;
@@ -51,6 +52,7 @@ struct config *config_free(struct config *c)
 		return NULL;
 	free(c->file);
 	free(c->state_dir);
+	free(c->plugin_dir);
 	free(c->socket_path);
 	free(c->socket_group);
 	clear_groups(c);
@@ -133,6 +135,11 @@ static int handle_daemon(struct parse_ctx *p, const char *key, const char *value
 		if (!valid_path(value))
 			return fail(p, "state-dir: '%s' is not an absolute path", value);
 		return set_str(p, &c->state_dir, value);
+	}
+	if (strcmp(key, "plugin-dir") == 0) {
+		if (!valid_path(value))
+			return fail(p, "plugin-dir: '%s' is not an absolute path", value);
+		return set_str(p, &c->plugin_dir, value);
 	}
 	if (strcmp(key, "log-level") == 0) {
 		r = log_level_from_str(value);
@@ -362,6 +369,7 @@ void config_apply_overrides(struct config *c, const struct config_overrides *o)
 {
 	replace(&c->state_dir, o->state_dir);
 	replace(&c->socket_path, o->socket_path);
+	replace(&c->plugin_dir, o->plugin_dir);
 	if (o->log_level >= 0)
 		c->log_level = o->log_level;
 	if (o->log_target >= 0)
@@ -382,6 +390,7 @@ void config_print(const struct config *c, FILE *f)
 		c->file ? c->file : "");
 	fprintf(f, "[daemon]\n");
 	fprintf(f, "state-dir = %s\n", c->state_dir);
+	fprintf(f, "plugin-dir = %s\n", c->plugin_dir);
 	fprintf(f, "log-level = %s\n", log_level_to_str(c->log_level));
 	fprintf(f, "log-target = %s\n", log_target_to_str(c->log_target));
 	fprintf(f, "\n[control]\n");

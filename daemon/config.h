@@ -34,6 +34,7 @@ struct config {
 
 	/* [daemon] */
 	char *state_dir;
+	char *plugin_dir;
 	int log_level;                  /* LOG_ERR .. LOG_DEBUG */
 	enum log_target log_target;
 
@@ -60,6 +61,7 @@ struct config {
 struct config_overrides {
 	const char *state_dir;
 	const char *socket_path;
+	const char *plugin_dir;
 	int log_level;                  /* -1: not given */
 	int log_target;                 /* -1: not given */
 };

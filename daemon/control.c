@@ -21,6 +21,7 @@
 #include "daemon/jsonrpc.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
+#include "daemon/watchlist.h"
 
 #define MAX_TOPICS 32
 #define MAX_TOPIC_LEN 64
@@ -53,6 +54,10 @@ struct control_client {
 	pid_t pid;
 	bool can_control;
 	bool dead;
+	bool paused;                    /* a deferred answer is pending */
+	bool resume;                    /* process buffered lines again */
+	struct json_object *cur_id;     /* the request being handled */
+	bool cur_has_id;
 
 	char *topics[MAX_TOPICS];
 	size_t n_topics;
@@ -78,6 +83,19 @@ struct control {
 
 	gid_t control_gids[CONFIG_MAX_GROUPS];
 	size_t n_control_gids;
+
+	struct watchlist disconnect_watches;
+	struct control_deferred *deferred;      /* answers not sent yet */
+	ev_idle resumer;                /* clients whose answer went out */
+};
+
+/* An answer that comes later (control_client_defer()). */
+struct control_deferred {
+	struct control *ctl;
+	struct control_deferred *prev, *next;
+	unsigned int client_id;
+	struct json_object *id;
+	bool has_id;
 };
 
 static struct outmsg *outmsg_new(const char *data, size_t len)
@@ -151,6 +169,8 @@ static void client_close(struct control_client *cl, int level, const char *why)
 	c->n_clients--;
 	list_push(&c->dead, cl);
 	ev_prepare_start(c->loop, &c->reaper);
+	/* Last: observers may broadcast, which must not reach @cl. */
+	WATCHLIST_NOTIFY(&c->disconnect_watches, control_disconnect_fn, cl);
 }
 
 static void reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -340,7 +360,15 @@ static void handle_line(struct control_client *cl, const char *line, size_t len)
 			 cl->id, (unsigned)cl->uid, m->name);
 	} else {
 		log_debug("control: client %u: %s", cl->id, m->name);
+		cl->cur_id = req.id;
+		cl->cur_has_id = req.has_id;
 		r = m->fn(c->user_data, cl, req.params, &result, &err);
+		cl->cur_id = NULL;
+		if (r == CONTROL_DEFERRED && !err.code) {
+			json_object_put(result);
+			jsonrpc_request_done(&req);
+			return;
+		}
 		if (r >= 0 && !err.code) {
 			if (req.has_id && !cl->dead)
 				client_send(cl, jsonrpc_result(json_object_get(req.id), result));
@@ -361,15 +389,22 @@ static void handle_line(struct control_client *cl, const char *line, size_t len)
 	jsonrpc_request_done(&req);
 }
 
+static void client_process(struct control_client *cl);
+
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct control_client *cl = container_of(w, struct control_client, rio);
-	struct jsonrpc_error err = { 0 };
-	size_t avail, len;
-	char *space, *line;
+	size_t avail;
+	char *space;
 	ssize_t n;
 
 	space = framer_space(&cl->in, &avail);
+	if (avail == 0 && cl->paused) {
+		/* Waiting for a deferred answer with a full buffer: stop
+		 * reading until it is sent. */
+		ev_io_stop(loop, w);
+		return;
+	}
 	if (avail == 0) {
 		/* Cannot happen: framer_next() empties a full buffer. */
 		client_close(cl, LOG_ERR, "input buffer stuck; disconnected");
@@ -388,8 +423,17 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	framer_commit(&cl->in, (size_t)n);
+	client_process(cl);
+}
 
-	while (!cl->dead) {
+/* Handle the complete lines buffered, until one is deferred. */
+static void client_process(struct control_client *cl)
+{
+	struct jsonrpc_error err = { 0 };
+	size_t len;
+	char *line;
+
+	while (!cl->dead && !cl->paused) {
 		switch (framer_next(&cl->in, &line, &len)) {
 		case FRAMER_NEED_MORE:
 			return;
@@ -557,6 +601,21 @@ static int resolve_groups(struct control *c, const struct config *config)
 	return 0;
 }
 
+static void resumer_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct control *c = container_of(w, struct control, resumer);
+	struct control_client *cl, *next;
+
+	ev_idle_stop(loop, w);
+	for (cl = c->clients; cl; cl = next) {
+		next = cl->next;
+		if (!cl->resume)
+			continue;
+		cl->resume = false;
+		client_process(cl);
+	}
+}
+
 struct control *control_new(struct ev_loop *loop, const struct config *config,
 			    const struct control_method *methods, size_t n_methods,
 			    void *user_data)
@@ -573,6 +632,7 @@ struct control *control_new(struct ev_loop *loop, const struct config *config,
 	c->fd = -1;
 	ev_timer_init(&c->retry, retry_cb, 1.0, 0.0);
 	ev_prepare_init(&c->reaper, reaper_cb);
+	ev_idle_init(&c->resumer, resumer_cb);
 	resolve_groups(c, config);
 	return c;
 }
@@ -581,9 +641,19 @@ struct control *control_free(struct control *c)
 {
 	if (!c)
 		return NULL;
+	/* Nobody is told about these closes any more. */
+	watchlist_clear(&c->disconnect_watches);
 	while (c->clients)
 		client_close(c->clients, LOG_DEBUG, "daemon stopping");
 	reaper_cb(c->loop, &c->reaper, 0);
+	while (c->deferred) {
+		struct control_deferred *d = c->deferred;
+
+		c->deferred = d->next;
+		json_object_put(d->id);
+		free(d);
+	}
+	ev_idle_stop(c->loop, &c->resumer);
 	ev_timer_stop(c->loop, &c->retry);
 	if (c->fd >= 0) {
 		ev_io_stop(c->loop, &c->lio);
@@ -799,4 +869,89 @@ int control_client_subscribe(struct control_client *cl, const char *const *topic
 	memcpy(cl->topics, copy, n * sizeof(*copy));
 	cl->n_topics = n;
 	return 0;
+}
+
+uint64_t control_client_id(const struct control_client *cl)
+{
+	return cl->id;
+}
+
+struct control_deferred *control_client_defer(struct control_client *cl)
+{
+	struct control *c = cl->ctl;
+	struct control_deferred *d;
+
+	if (cl->dead || cl->paused)
+		return NULL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->ctl = c;
+	d->client_id = cl->id;
+	d->id = json_object_get(cl->cur_id);
+	d->has_id = cl->cur_has_id;
+	d->next = c->deferred;
+	if (c->deferred)
+		c->deferred->prev = d;
+	c->deferred = d;
+	/* Later requests wait for this answer: responses keep their order.
+	 * Reading goes on (to see the client leave) until the buffer is
+	 * full. */
+	cl->paused = true;
+	return d;
+}
+
+void control_deferred_reply(struct control_deferred *d, struct json_object *result,
+			    struct jsonrpc_error *err)
+{
+	struct control *c;
+	struct control_client *cl;
+
+	if (!d) {
+		json_object_put(result);
+		if (err)
+			jsonrpc_error_done(err);
+		return;
+	}
+	c = d->ctl;
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		c->deferred = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	for (cl = c->clients; cl && cl->id != d->client_id; cl = cl->next)
+		;
+	if (cl && !cl->dead && d->has_id) {
+		if (err && err->code) {
+			json_object_put(result);
+			send_error(cl, d->id, err);
+		} else {
+			client_send(cl, jsonrpc_result(json_object_get(d->id), result));
+		}
+	} else {
+		json_object_put(result);
+		if (err)
+			jsonrpc_error_done(err);
+	}
+	if (cl && !cl->dead) {
+		cl->paused = false;
+		ev_io_start(c->loop, &cl->rio);
+		/* Lines that arrived meanwhile are in the framer already. */
+		cl->resume = true;
+		ev_idle_start(c->loop, &c->resumer);
+	}
+	json_object_put(d->id);
+	free(d);
+}
+
+unsigned int control_watch_disconnect(struct control *c, control_disconnect_fn fn,
+				      void *user_data, void (*destroy)(void *))
+{
+	return watchlist_add(&c->disconnect_watches, (void *)fn, user_data, destroy);
+}
+
+bool control_unwatch_disconnect(struct control *c, unsigned int id)
+{
+	return watchlist_remove(&c->disconnect_watches, id);
 }

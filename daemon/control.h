@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct ev_loop;
@@ -18,8 +19,11 @@ struct jsonrpc_error;
 
 /*
  * A method handler.  Returns 0 with *ret_result set (NULL means {}), or a
- * negative errno with @err filled.
+ * negative errno with @err filled, or CONTROL_DEFERRED after
+ * control_client_defer(): the response follows later.
  */
+#define CONTROL_DEFERRED 1
+
 typedef int (*control_method_fn)(void *user_data, struct control_client *client,
 				 struct json_object *params,
 				 struct json_object **ret_result,
@@ -57,6 +61,32 @@ uid_t control_client_uid(const struct control_client *cl);
 gid_t control_client_gid(const struct control_client *cl);
 pid_t control_client_pid(const struct control_client *cl);
 bool control_client_can_control(const struct control_client *cl);
+/* A number that identifies the client for the daemon's life (never 0,
+ * never reused). */
+uint64_t control_client_id(const struct control_client *cl);
+
+/*
+ * Answer later (an operation that takes a while: deleting, restoring).
+ * Only from inside a method handler, which then returns CONTROL_DEFERRED.
+ * The client's next requests wait until the answer is sent, so responses
+ * stay in request order.  NULL on ENOMEM (answer at once instead).
+ */
+struct control_deferred;
+struct control_deferred *control_client_defer(struct control_client *cl);
+/* Send the answer: @result (taken; NULL means {}) when @err is NULL or has
+ * no code, else the error (consumed).  Frees @d.  When the client is gone,
+ * nothing is sent.  Must be called once for each deferral, before
+ * control_free(). */
+void control_deferred_reply(struct control_deferred *d, struct json_object *result,
+			    struct jsonrpc_error *err);
+
+/* Observers of disconnecting clients (their uses of profiles end).  Called
+ * once per client, after it left the client list. */
+typedef void (*control_disconnect_fn)(struct control_client *cl, void *user_data);
+unsigned int control_watch_disconnect(struct control *c, control_disconnect_fn fn,
+				      void *user_data, void (*destroy)(void *));
+bool control_unwatch_disconnect(struct control *c, unsigned int id);
+
 /* Replace the client's subscription (patterns copied).  0, or -EINVAL with
  * @err filled when a pattern breaks the limits. */
 int control_client_subscribe(struct control_client *cl, const char *const *topics,

@@ -11,16 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "alr/iap_table.h"
+#include "alr/plugin_loader.h"
+#include "alr/registry.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "netlink/nlmon.h"
+#include "sip/stack.h"
 #include "store/store.h"
+
+#define INSTALL_KEY_LEN         16
+/* The registry gives each deregistration 2 s; the loop ends at the
+ * latest this long after SIGTERM. */
+#define STOP_DEADLINE           3.0
 
 static ev_signal sig_term, sig_int, sig_hup;
 
@@ -70,6 +79,122 @@ static int make_state_dir(const char *dir)
 	return 0;
 }
 
+/*
+ * The per-install key from which each profile's contact user part and
+ * +sip.instance are derived (alr/registry.c): STATE-DIR/install-key, 32 hex
+ * digits, made once.  Not a secret, but the identity of this device at
+ * registrars: a new key means new contacts.
+ */
+static int install_key(const char *state_dir, unsigned char *key)
+{
+	char path[PATH_MAX], hex[2 * INSTALL_KEY_LEN + 2];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/install-key", state_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, hex, sizeof(hex) - 1);
+		close(fd);
+		if (n >= 2 * INSTALL_KEY_LEN) {
+			bool ok = true;
+
+			for (int i = 0; i < INSTALL_KEY_LEN && ok; i++) {
+				unsigned int b;
+
+				ok = sscanf(hex + 2 * i, "%2x", &b) == 1;
+				key[i] = (unsigned char)b;
+			}
+			if (ok)
+				return 0;
+		}
+		log_warning("%s is damaged; making a new one (the profiles' contacts change)",
+			    path);
+		unlink(path);
+	} else if (errno != ENOENT) {
+		return log_errno(LOG_ERR, -errno, "cannot read %s: %m", path);
+	}
+	if (getrandom(key, INSTALL_KEY_LEN, 0) != INSTALL_KEY_LEN)
+		return log_errno(LOG_ERR, -errno, "getrandom: %m");
+	for (int i = 0; i < INSTALL_KEY_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	hex[2 * INSTALL_KEY_LEN] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return log_errno(LOG_ERR, -errno, "cannot create %s: %m", path);
+	n = write(fd, hex, 2 * INSTALL_KEY_LEN + 1);
+	if (n != 2 * INSTALL_KEY_LEN + 1 || fsync(fd) < 0) {
+		int r = n < 0 ? -errno : -EIO;
+
+		close(fd);
+		unlink(path);
+		return log_errno(LOG_ERR, r, "cannot write %s: %m", path);
+	}
+	close(fd);
+	log_info("made a new install key in %s", path);
+	return 0;
+}
+
+/* registry -> control socket events (docs/protocol.md) */
+static void on_registry_event(const struct registry_event *ev, void *ud)
+{
+	struct daemon *d = ud;
+	const char *method = registry_event_to_str(ev->type);
+	struct json_object *params, *p;
+
+	if (!d->control || !control_wants(d->control, method))
+		return;
+	params = json_object_new_object();
+	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
+	switch (ev->type) {
+	case REGISTRY_EVENT_CREATED:
+	case REGISTRY_EVENT_UPDATED:
+		p = registry_profile_to_json(d->registry, ev->id);
+		if (!p) {
+			json_object_put(params);
+			return;
+		}
+		json_object_object_add(params, "profile", p);
+		break;
+	case REGISTRY_EVENT_DESTROYED:
+	case REGISTRY_EVENT_FORCIBLY_DISABLED:
+		json_object_object_add(params, "id", json_object_new_int64(ev->id));
+		break;
+	case REGISTRY_EVENT_REGISTERED:
+		json_object_object_add(params, "id", json_object_new_int64(ev->id));
+		json_object_object_add(params, "iap_id", json_object_new_int64(ev->iap_id));
+		json_object_object_add(params, "contact",
+				       ev->contact ? json_object_new_string(ev->contact) : NULL);
+		json_object_object_add(params, "expires", json_object_new_int64(ev->expires));
+		break;
+	case REGISTRY_EVENT_DEREGISTERED:
+		json_object_object_add(params, "id", json_object_new_int64(ev->id));
+		json_object_object_add(params, "reason",
+				       json_object_new_string(registry_reason_to_str(ev->reason)));
+		break;
+	case REGISTRY_EVENT_ERROR:
+		json_object_object_add(params, "id", json_object_new_int64(ev->id));
+		json_object_object_add(params, "code", json_object_new_int(ev->code));
+		json_object_object_add(params, "kind",
+				       json_object_new_string(ev->kind ? ev->kind : "error"));
+		json_object_object_add(params, "message",
+				       json_object_new_string(ev->message ? ev->message : ""));
+		break;
+	case _REGISTRY_EVENT_MAX:
+		json_object_put(params);
+		return;
+	}
+	control_broadcast(d->control, method, params);
+}
+
+/* A client left: the profiles it used lose a user. */
+static void on_client_disconnect(struct control_client *cl, void *ud)
+{
+	struct daemon *d = ud;
+
+	registry_release_user(d->registry, control_client_id(cl));
+}
+
 /* nlmon -> IAP table */
 static void on_link_changed(const struct nlmon_link *l, void *ud)
 {
@@ -105,10 +230,38 @@ static void on_iap_event(enum iap_event ev, const struct iap *iap, void *ud)
 	control_broadcast(d->control, method, params);
 }
 
+static void shutdown_done(int result, const char *message, void *ud)
+{
+	struct daemon *d = ud;
+
+	ev_timer_stop(d->loop, &d->stop_deadline);
+	ev_break(d->loop, EVBREAK_ALL);
+}
+
+static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	log_notice("deregistration not finished within %.0f s; stopping anyway", STOP_DEADLINE);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* The first signal deregisters the profiles while the loop keeps running
+ * (bounded by STOP_DEADLINE); a second one, or the end of that, ends the
+ * loop. */
 static void sig_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	log_notice("received %s, stopping", strsignal(w->signum));
-	ev_break(loop, EVBREAK_ALL);
+	struct daemon *d = ev_userdata(loop);
+
+	if (d->stopping || !d->registry) {
+		log_notice("received %s, stopping now", strsignal(w->signum));
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_notice("received %s, deregistering the profiles and stopping", strsignal(w->signum));
+	sd_notify(0, "STOPPING=1");
+	d->stopping = true;
+	ev_timer_init(&d->stop_deadline, stop_deadline_cb, STOP_DEADLINE, 0.);
+	ev_timer_start(loop, &d->stop_deadline);
+	registry_shutdown(d->registry, shutdown_done, d);
 }
 
 static void sig_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -152,7 +305,13 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 		c->socket_path = strdup(d->config->socket_path);
 		c->socket_mode = d->config->socket_mode;
 	}
-	if (!c->state_dir || !c->socket_path) {
+	if (strcmp(c->plugin_dir, d->config->plugin_dir) != 0) {
+		log_warning("plugin-dir change to %s needs a restart; still using %s",
+			    c->plugin_dir, d->config->plugin_dir);
+		free(c->plugin_dir);
+		c->plugin_dir = strdup(d->config->plugin_dir);
+	}
+	if (!c->state_dir || !c->socket_path || !c->plugin_dir) {
 		config_free(c);
 		snprintf(ret_error->problem, sizeof(ret_error->problem), "out of memory");
 		sd_notify(0, "READY=1");
@@ -210,12 +369,50 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	if (r < 0)
 		return log_errno(LOG_ERR, r, "netlink: cannot start the monitor: %m");
 
+	/* Profiles: the SIP stack, the plugins, the registry.  The IAP table
+	 * is complete here, so the first registrations pick a real IAP. */
+	{
+		unsigned char key[INSTALL_KEY_LEN];
+		struct registry_config rc;
+
+		r = install_key(config->state_dir, key);
+		if (r < 0)
+			return r;
+		d->sip = sip_stack_new(d->loop);
+		if (!d->sip)
+			return log_errno(LOG_ERR, -ENOMEM, "sip: cannot create the stack");
+		d->plugins = plugin_loader_new(registry_plugin_host());
+		if (!d->plugins)
+			return log_errno(LOG_ERR, -ENOMEM, "out of memory");
+		/* A missing or unsafe directory is logged; alrd runs on,
+		 * and profiles of the missing types report profile.error. */
+		plugin_loader_load_dir(d->plugins, config->plugin_dir);
+		rc = (struct registry_config){
+			.loop = d->loop, .store = d->store, .iaps = d->iaps,
+			.plugins = d->plugins, .stack = d->sip,
+			.install_key = key, .install_key_len = sizeof(key),
+		};
+		d->registry = registry_new(&rc);
+		explicit_bzero(key, sizeof(key));
+		if (!d->registry)
+			return log_errno(LOG_ERR, -ENOMEM, "out of memory");
+		registry_watch(d->registry, on_registry_event, d, NULL);
+	}
+
 	/* The socket comes last: a client that can connect sees a complete
 	 * IAP table. */
 	d->control = control_new(d->loop, config, api_methods, api_n_methods, d);
 	if (!d->control)
 		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
+	d->disconnect_watch = control_watch_disconnect(d->control, on_client_disconnect, d, NULL);
 	r = control_listen(d->control);
+	if (r < 0)
+		return r;
+
+	/* Registering comes after the last step that can fail, so that a
+	 * failed start leaves nothing at any registrar.  No client is served
+	 * before the loop runs, so none sees the profiles half loaded. */
+	r = registry_load(d->registry);
 	if (r < 0)
 		return r;
 
@@ -226,8 +423,9 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	ev_signal_start(d->loop, &sig_int);
 	ev_signal_start(d->loop, &sig_hup);
 
-	log_notice("alrd %s started: %zu IAPs, socket %s, state %s", ALR_VERSION,
-		   iap_table_count(d->iaps), config->socket_path, config->state_dir);
+	log_notice("alrd %s started: %zu IAPs, %zu profiles, %zu plugins, socket %s, state %s",
+		   ALR_VERSION, iap_table_count(d->iaps), registry_count(d->registry),
+		   plugin_loader_count(d->plugins), config->socket_path, config->state_dir);
 	sd_notifyf(0, "READY=1\nSTATUS=%zu IAPs\nMAINPID=%d", iap_table_count(d->iaps),
 		   (int)getpid());
 	return 0;
@@ -241,12 +439,21 @@ int daemon_run(struct daemon *d)
 
 void daemon_stop(struct daemon *d)
 {
-	sd_notify(0, "STOPPING=1");
+	if (!d->stopping)
+		sd_notify(0, "STOPPING=1");
 	if (d->loop) {
 		ev_signal_stop(d->loop, &sig_term);
 		ev_signal_stop(d->loop, &sig_int);
 		ev_signal_stop(d->loop, &sig_hup);
+		ev_timer_stop(d->loop, &d->stop_deadline);
 	}
+	/* Clients leaving now must not reach the registry; the registry's
+	 * pending answers go out while the control server still exists. */
+	if (d->control && d->disconnect_watch)
+		control_unwatch_disconnect(d->control, d->disconnect_watch);
+	d->registry = registry_free(d->registry);
+	d->plugins = plugin_loader_free(d->plugins);
+	d->sip = sip_stack_free(d->sip);
 	d->control = control_free(d->control);
 	d->nlmon = nlmon_free(d->nlmon);
 	d->iaps = iap_table_free(d->iaps);

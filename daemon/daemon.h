@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,6 +16,9 @@ struct store;
 struct nlmon;
 struct iap_table;
 struct control;
+struct sip_stack;
+struct plugin_loader;
+struct registry;
 
 struct daemon_options {
 	const char *config_file;        /* NULL: the default */
@@ -33,12 +37,20 @@ struct daemon {
 	struct store *store;
 	struct nlmon *nlmon;
 	struct iap_table *iaps;
+	struct sip_stack *sip;
+	struct plugin_loader *plugins;
+	struct registry *registry;
 	struct control *control;
+	unsigned int disconnect_watch;
+
+	bool stopping;                  /* deregistering before the loop ends */
+	ev_timer stop_deadline;
 };
 
 /* Set up everything up to a listening socket; 0 or negative errno (logged). */
 int daemon_start(struct daemon *d, struct config *config, const struct daemon_options *opts);
-/* Run until SIGTERM/SIGINT. */
+/* Run until SIGTERM/SIGINT, then deregister the profiles (bounded) and
+ * return. */
 int daemon_run(struct daemon *d);
 void daemon_stop(struct daemon *d);
 

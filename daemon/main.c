@@ -20,19 +20,25 @@ static void usage(FILE *f)
 "    alrd - application-level roaming manager for SIP\n"
 "\n"
 "SYNOPSIS\n"
-"    alrd [-f] [-c FILE] [--state-dir DIR] [--socket PATH] [-v] [--log-target T]\n"
+"    alrd [-f] [-c FILE] [--state-dir DIR] [--socket PATH] [--plugin-dir DIR]\n"
+"         [-v] [--log-target T]\n"
 "    alrd --check-config [-c FILE] [...]\n"
 "    alrd --version | --help\n"
 "\n"
 "DESCRIPTION\n"
 "    alrd watches the machine's network links, addresses and routes (netlink)\n"
 "    and presents each usable network attachment as an IAP (Internet access\n"
-"    point) with a stable id.  Applications observe and control it over a\n"
+"    point) with a stable id.  It keeps the SIP profiles of its store\n"
+"    registered (RFC 3261 REGISTER, shaped by the profile agent plugins of\n"
+"    the plugin directory) over the best available IAP, and deregisters\n"
+"    them when it stops.  Applications observe and control it over a\n"
 "    JSON-RPC 2.0 socket (see alrctl(1) and docs/protocol.md).\n"
 "\n"
 "    Settings come from built-in defaults, overridden by the configuration\n"
 "    file, overridden by the command line.  SIGHUP reloads the file;\n"
-"    SIGTERM and SIGINT stop the daemon in order.\n"
+"    SIGTERM and SIGINT stop the daemon in order: the profiles are\n"
+"    deregistered first, for at most about 2 seconds; a second signal stops\n"
+"    at once.\n"
 "\n"
 "OPTIONS\n"
 "    -f, --foreground     stay in the foreground (use this under systemd);\n"
@@ -41,6 +47,7 @@ static void usage(FILE *f)
 "                         when given, it must exist\n"
 "        --state-dir DIR  state directory: database and lock (default %s)\n"
 "        --socket PATH    control socket (default %s)\n"
+"        --plugin-dir DIR profile agent plugins (default %s)\n"
 "    -n, --check-config   validate the configuration, print it normalised,\n"
 "                         and exit 0 if it is valid, 1 if not\n"
 "    -v, --verbose        log at debug level\n"
@@ -51,19 +58,21 @@ static void usage(FILE *f)
 "\n"
 "FILES\n"
 "    %s   configuration (INI; see docs/configuration.md)\n"
-"    STATE-DIR/alrd.db    IAP ids (SQLite)\n"
+"    STATE-DIR/alrd.db    IAP ids, profiles, registered contacts (SQLite)\n"
+"    STATE-DIR/install-key  per-install key of the profiles' contact identities\n"
 "    STATE-DIR/alrd.lock  held while alrd runs: one daemon per state directory\n"
 "\n"
 "EXIT STATUS\n"
 "    0 on orderly shutdown or a valid --check-config; 1 when the configuration\n"
 "    is invalid or start-up fails (the reason is logged); 2 on a usage error.\n",
 		ALR_DEFAULT_CONFIG, ALR_DEFAULT_STATEDIR, ALR_DEFAULT_SOCKET,
-		ALR_DEFAULT_CONFIG);
+		ALR_DEFAULT_PLUGIN_DIR, ALR_DEFAULT_CONFIG);
 }
 
 enum {
 	OPT_STATE_DIR = 0x100,
 	OPT_SOCKET,
+	OPT_PLUGIN_DIR,
 	OPT_VERSION,
 	OPT_LOG_TARGET,
 };
@@ -115,6 +124,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR },
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log-target", required_argument, NULL, OPT_LOG_TARGET },
@@ -155,6 +165,13 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			opts.overrides.socket_path = optarg;
+			break;
+		case OPT_PLUGIN_DIR:
+			if (optarg[0] != '/') {
+				fprintf(stderr, "alrd: --plugin-dir needs an absolute path\n");
+				return 2;
+			}
+			opts.overrides.plugin_dir = optarg;
 			break;
 		case 'n':
 			check = true;

@@ -75,6 +75,11 @@ def alrctl_path():
     return os.path.join(build_dir(), "client", "alrctl")
 
 
+def plugin_dir():
+    """Where the build puts alrd's plugins (plugins/CMakeLists.txt)."""
+    return os.path.join(build_dir(), "plugins")
+
+
 class TestFailure(AssertionError):
     pass
 
@@ -620,6 +625,16 @@ class Daemon:
     def restart(self):
         self.stop()
         self.start()
+
+    def kill(self):
+        """SIGKILL, as a crash: nothing runs in alrd after it.  The log,
+        state directory and socket path stay for the next start()."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
     def client(self, **kw):
         return Client(self.socket_path, **kw)

@@ -1,0 +1,2821 @@
+/* The profile registry: profiles in memory, their registration machine,
+ * the plugins' host side, restart cleanup, backup and restore (see
+ * registry.h).
+ *
+ * Ordering rule.  Binding calls (start, move, stop, remove) can report
+ * back synchronously, from inside the call.  Every path that calls one
+ * holds the profile (hold()/release()): binding events that arrive
+ * meanwhile are queued and handled when the outermost hold is released,
+ * so a transition never runs inside another one, and each logs and
+ * notifies in the order it happened.
+ *
+ * Deletions and the end of a restore or shutdown run from an ev_idle
+ * ("housekeeping"), never from inside a binding or IAP callback, so no
+ * caller up the stack holds a profile that goes away. */
+#include "alr/registry.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <ev.h>
+#include <json-c/json.h>
+#include <net/if.h>
+#include <openssl/evp.h>
+#include <osipparser2/osip_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "alr/iap_table.h"
+#include "alr/plugin_loader.h"
+#include "alr/profile_text.h"
+#include "alr/snap.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "daemon/watchlist.h"
+#include "policy/policy.h"
+#include "sip/binding.h"
+#include "sip/sipmsg.h"
+#include "store/store.h"
+
+#define QUEUE_MAX               16
+#define STOP_TIMEOUT_DEFAULT    2.0
+#define REPORT_MAX              512
+#define MAX_USERS               1024
+
+_Static_assert((int)PROFILE_CLASS_IETF == (int)ALR_PROFILE_CLASS_IETF &&
+	       (int)PROFILE_CLASS_IMS == (int)ALR_PROFILE_CLASS_IMS &&
+	       (int)PROFILE_CLASS_OTHER == (int)ALR_PROFILE_CLASS_OTHER,
+	       "profile classes and plugin classes agree");
+_Static_assert((int)PROFILE_PARAM_INT == (int)ALR_PARAM_INT &&
+	       (int)PROFILE_PARAM_BOOL == (int)ALR_PARAM_BOOL &&
+	       (int)PROFILE_PARAM_STRING == (int)ALR_PARAM_STRING &&
+	       (int)PROFILE_PARAM_STRING_LIST == (int)ALR_PARAM_STRING_LIST,
+	       "parameter types agree");
+
+static const char *const state_names[_REGISTRY_STATE_MAX] = {
+	[REGISTRY_UNREGISTERED] = "UNREGISTERED",
+	[REGISTRY_WAIT_FOR_IAP] = "WAIT_FOR_IAP",
+	[REGISTRY_REGISTERING] = "REGISTERING",
+	[REGISTRY_REGISTERED] = "REGISTERED",
+	[REGISTRY_UNREGISTERING] = "UNREGISTERING",
+};
+
+static const char *const registration_names[_REGISTRY_STATE_MAX] = {
+	[REGISTRY_UNREGISTERED] = "unregistered",
+	[REGISTRY_WAIT_FOR_IAP] = "registering",
+	[REGISTRY_REGISTERING] = "registering",
+	[REGISTRY_REGISTERED] = "registered",
+	[REGISTRY_UNREGISTERING] = "unregistering",
+};
+
+static const char *const phase_names[_REGISTRY_STATE_MAX] = {
+	[REGISTRY_UNREGISTERED] = "unregistered",
+	[REGISTRY_WAIT_FOR_IAP] = "wait-for-iap",
+	[REGISTRY_REGISTERING] = "registering",
+	[REGISTRY_REGISTERED] = "registered",
+	[REGISTRY_UNREGISTERING] = "unregistering",
+};
+
+static const char *const reason_names[_REGISTRY_REASON_MAX] = {
+	[REGISTRY_REASON_DISABLED] = "disabled",
+	[REGISTRY_REASON_NETWORK_LOST] = "network-lost",
+	[REGISTRY_REASON_DELETED] = "deleted",
+	[REGISTRY_REASON_FORCED] = "forced",
+	[REGISTRY_REASON_ERROR] = "error",
+	[REGISTRY_REASON_UPDATE] = "update",
+	[REGISTRY_REASON_RESTORE] = "restore",
+	[REGISTRY_REASON_SHUTDOWN] = "shutdown",
+};
+
+static const char *const event_names[_REGISTRY_EVENT_MAX] = {
+	[REGISTRY_EVENT_CREATED] = "profile.created",
+	[REGISTRY_EVENT_UPDATED] = "profile.updated",
+	[REGISTRY_EVENT_DESTROYED] = "profile.destroyed",
+	[REGISTRY_EVENT_REGISTERED] = "profile.registered",
+	[REGISTRY_EVENT_DEREGISTERED] = "profile.deregistered",
+	[REGISTRY_EVENT_FORCIBLY_DISABLED] = "profile.forcibly-disabled",
+	[REGISTRY_EVENT_ERROR] = "profile.error",
+};
+
+const char *registry_state_to_str(enum registry_state s)
+{
+	return (unsigned)s < _REGISTRY_STATE_MAX ? state_names[s] : "?";
+}
+
+const char *registry_state_to_registration(enum registry_state s)
+{
+	return (unsigned)s < _REGISTRY_STATE_MAX ? registration_names[s] : "?";
+}
+
+const char *registry_state_to_phase(enum registry_state s)
+{
+	return (unsigned)s < _REGISTRY_STATE_MAX ? phase_names[s] : "?";
+}
+
+const char *registry_reason_to_str(enum registry_reason r)
+{
+	return (unsigned)r < _REGISTRY_REASON_MAX ? reason_names[r] : "?";
+}
+
+const char *registry_event_to_str(enum registry_event_type t)
+{
+	return (unsigned)t < _REGISTRY_EVENT_MAX ? event_names[t] : "profile.unknown";
+}
+
+/* ---- objects ------------------------------------------------------------ */
+
+struct reg_profile;
+
+/* The plugin's handle on a profile (include/alr/plugin.h). */
+struct alr_plugin_reg {
+	struct reg_profile *rp;
+	void *data;
+	void (*destroy)(void *);
+	void **scratch;
+	size_t n_scratch;
+};
+
+/* What plugins read of a SIP message (XXX only what binding events carry). */
+struct alr_sip_message {
+	int status;
+	const char *method;
+	const char *contact;
+	char expires[16];
+};
+
+/* A binding event, copied: handled when the profile is not held. */
+struct bevent {
+	unsigned int binding_id;
+	enum binding_event_type type;
+	enum binding_state old_state, new_state;
+	enum binding_error error;
+	int code;
+	char reason[SIPMSG_REASON_MAX + 1];
+	char contact[SIPMSG_URI_MAX + 1];
+	unsigned int expires;
+};
+
+/* A contact alrd believes the registrar holds and the current binding
+ * does not register (left by an earlier run, an older binding, another
+ * IAP): removed with expires=0 when a path allows. */
+struct stale {
+	char *uri;
+	unsigned int iap_id;
+	bool pending;                   /* a removal is out */
+};
+
+enum barrier_kind {
+	BARRIER_NONE,
+	BARRIER_RESTORE,
+	BARRIER_SHUTDOWN,
+};
+
+struct reg_profile {
+	struct registry *r;
+	struct profile *p;
+	enum registry_state state;
+	const struct alr_plugin *plugin;        /* NULL: none serves the type */
+	struct alr_plugin_reg handle;
+	char contact_user[48];
+	char instance[64];
+
+	uint64_t *users;
+	size_t n_users;
+	bool suspended;                 /* force-disabled */
+	bool failed;                    /* permanent error: wait for a change */
+	bool announced;                 /* profile.registered sent */
+	bool deleting;
+	bool restart_after_stop;        /* a major update: a new binding next */
+	bool missing_reported;          /* profile.error for a missing plugin sent */
+	bool start_pending;             /* REGISTERING: start after the removals */
+	enum registry_reason dereg_reason;      /* for the next profile.deregistered */
+	registry_done_fn delete_done;
+	void *delete_data;
+
+	struct binding *binding;
+	unsigned int binding_id;
+	char *call_id;                  /* continue with these (persisted) */
+	uint32_t cseq;
+
+	unsigned int iap_id;            /* where the binding is (0: nowhere) */
+	char ifname[IFNAMSIZ];
+	char local[INET6_ADDRSTRLEN];
+	char *contact;                  /* registered */
+	unsigned int expires;
+
+	struct store_contact *rows;     /* mirror of registered_contact */
+	size_t n_rows;
+	struct stale *stale;
+	size_t n_stale;
+
+	bool has_error;
+	int err_code;
+	char err_kind[32];
+	char err_message[256];
+
+	ev_timer stop_timer;
+	unsigned int hold;
+	struct bevent queue[QUEUE_MAX];
+	size_t q_head, q_n;
+};
+
+struct registry {
+	struct ev_loop *loop;
+	struct store *store;
+	struct iap_table *iaps;
+	struct plugin_loader *plugins;
+	struct sip_stack *stack;
+	const struct binding_ops *ops;
+	void *ops_env;
+	unsigned char *key;
+	size_t key_len;
+	double stop_timeout;
+
+	struct reg_profile **v;         /* by id */
+	size_t n, cap;
+	struct watchlist watches;
+	unsigned int iap_watch;
+
+	struct policy_snap *default_snap;
+	struct snap_ranking *ranking;
+	struct snap_iap_view *views;
+	size_t n_views_cap;
+
+	ev_idle housekeeping;
+	bool restoring;
+	bool stopping;
+	enum barrier_kind barrier;
+	registry_done_fn barrier_done;
+	void *barrier_data;
+	char *restore_path;
+};
+
+static void reconcile(struct reg_profile *rp);
+static void drain(struct reg_profile *rp);
+static void handle_bevent(struct reg_profile *rp, const struct bevent *ev);
+static void cleanup_stale(struct reg_profile *rp);
+static void schedule_housekeeping(struct registry *r);
+
+static void hold(struct reg_profile *rp)
+{
+	rp->hold++;
+}
+
+static void release(struct reg_profile *rp)
+{
+	if (--rp->hold == 0)
+		drain(rp);
+}
+
+static const char *pname(const struct reg_profile *rp)
+{
+	const char *aor = rp->p->aor ? rp->p->aor : "?";
+
+	return strncasecmp(aor, "sip:", 4) == 0 ? aor + 4 :
+	       strncasecmp(aor, "sips:", 5) == 0 ? aor + 5 : aor;
+}
+
+static void emit(struct registry *r, const struct registry_event *ev)
+{
+	WATCHLIST_NOTIFY(&r->watches, registry_event_fn, ev);
+}
+
+static void emit_simple(struct reg_profile *rp, enum registry_event_type type)
+{
+	struct registry_event ev = { .type = type, .id = rp->p->id };
+
+	emit(rp->r, &ev);
+}
+
+/* Remember the last error and tell observers (profile.error). */
+static void set_error(struct reg_profile *rp, int code, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void set_error(struct reg_profile *rp, int code, const char *kind, const char *fmt, ...)
+{
+	struct registry_event ev = { .type = REGISTRY_EVENT_ERROR, .id = rp->p->id };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rp->err_message, sizeof(rp->err_message), fmt, ap);
+	va_end(ap);
+	util_strlcpy(rp->err_kind, kind, sizeof(rp->err_kind));
+	rp->err_code = code;
+	rp->has_error = true;
+	ev.code = code;
+	ev.kind = rp->err_kind;
+	ev.message = rp->err_message;
+	emit(rp->r, &ev);
+}
+
+/* ---- the plugin host ---------------------------------------------------- */
+
+static void *host_scratch(struct alr_plugin_reg *reg, size_t size)
+{
+	void **v, *p;
+
+	if (!reg || size > 1024 * 1024)
+		return NULL;
+	v = realloc(reg->scratch, (reg->n_scratch + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	reg->scratch = v;
+	p = calloc(1, size ? size : 1);
+	if (!p)
+		return NULL;
+	reg->scratch[reg->n_scratch++] = p;
+	return p;
+}
+
+static void scratch_release(struct alr_plugin_reg *reg)
+{
+	for (size_t i = 0; i < reg->n_scratch; i++)
+		free(reg->scratch[i]);
+	free(reg->scratch);
+	reg->scratch = NULL;
+	reg->n_scratch = 0;
+}
+
+static void *host_get_data(struct alr_plugin_reg *reg)
+{
+	return reg ? reg->data : NULL;
+}
+
+static void host_set_data(struct alr_plugin_reg *reg, void *data, void (*destroy)(void *))
+{
+	void *old;
+	void (*old_destroy)(void *);
+
+	if (!reg)
+		return;
+	old = reg->data;
+	old_destroy = reg->destroy;
+	reg->data = data;
+	reg->destroy = destroy;
+	if (old && old != data && old_destroy)
+		old_destroy(old);
+}
+
+static int host_message_status(const struct alr_sip_message *msg)
+{
+	return msg ? msg->status : 0;
+}
+
+static const char *host_message_method(const struct alr_sip_message *msg)
+{
+	return msg ? msg->method : NULL;
+}
+
+static const char *host_message_header(const struct alr_sip_message *msg, const char *name,
+				       size_t i)
+{
+	if (!msg || !name || i > 0)
+		return NULL;
+	if ((strcasecmp(name, "Contact") == 0 || strcasecmp(name, "m") == 0) && msg->contact)
+		return msg->contact;
+	if (strcasecmp(name, "Expires") == 0 && msg->expires[0])
+		return msg->expires;
+	return NULL;
+}
+
+static int host_set_registered_aors(struct alr_plugin_reg *reg, const char *const *aors, size_t n)
+{
+	if (!reg || !reg->rp || (n && !aors) || n > PROFILE_MAX_LIST)
+		return -EINVAL;
+	return profile_set_registered(reg->rp->p, aors, n, reg->rp->contact);
+}
+
+static void host_report_error(struct alr_plugin_reg *reg, int code, const char *message)
+{
+	if (!reg || !reg->rp)
+		return;
+	set_error(reg->rp, code, "plugin", "%s", message ? message : "plugin error");
+}
+
+static const struct alr_plugin_host plugin_host = {
+	.api_version = ALR_PLUGIN_API_VERSION,
+	.log = plugin_loader_host_log,
+	.scratch = host_scratch,
+	.get_data = host_get_data,
+	.set_data = host_set_data,
+	.message_status = host_message_status,
+	.message_method = host_message_method,
+	.message_header = host_message_header,
+	.set_registered_aors = host_set_registered_aors,
+	.report_error = host_report_error,
+};
+
+const struct alr_plugin_host *registry_plugin_host(void)
+{
+	return &plugin_host;
+}
+
+/* ---- what plugins see of a profile -------------------------------------- */
+
+struct info {
+	struct alr_profile_info info;
+	struct alr_header *headers;
+	char **header_names;
+	size_t n_headers;
+	struct alr_param *params[3];
+};
+
+static const char *transport_name(enum profile_transport t)
+{
+	return profile_transport_to_str(t);
+}
+
+static struct alr_param *params_info(const struct profile_params *ps)
+{
+	struct alr_param *v = calloc(ps->n ? ps->n : 1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < ps->n; i++) {
+		const struct profile_param *pp = &ps->v[i];
+
+		v[i].name = pp->name;
+		v[i].key = pp->key;
+		v[i].type = (enum alr_param_type)pp->type;
+		switch (pp->type) {
+		case PROFILE_PARAM_INT:
+			v[i].int_value = pp->value.i;
+			break;
+		case PROFILE_PARAM_BOOL:
+			v[i].int_value = pp->value.b;
+			break;
+		case PROFILE_PARAM_STRING:
+			v[i].string_value = pp->value.s;
+			break;
+		case PROFILE_PARAM_STRING_LIST:
+			v[i].list = (const char *const *)pp->value.list.v;
+			v[i].n_list = pp->value.list.n;
+			break;
+		case _PROFILE_PARAM_TYPE_MAX:
+			break;
+		}
+	}
+	return v;
+}
+
+static void server_info(struct alr_server_info *si, const struct profile_server *sv,
+			const struct alr_param *params)
+{
+	si->uri = sv->uri;
+	si->transport = transport_name(sv->transport);
+	si->username = sv->digest_user;
+	si->realm = sv->realm;
+	si->has_password = sv->password && *sv->password;
+	si->params = params;
+	si->n_params = sv->params.n;
+}
+
+static void info_free(struct info *in)
+{
+	for (size_t i = 0; i < in->n_headers; i++)
+		free(in->header_names[i]);
+	free(in->header_names);
+	free(in->headers);
+	for (int i = 0; i < 3; i++)
+		free(in->params[i]);
+}
+
+/* 0 or -ENOMEM; info_free() in both cases. */
+static int info_build(struct info *in, const struct profile *p)
+{
+	memset(in, 0, sizeof(*in));
+	in->params[0] = params_info(&p->params);
+	in->params[1] = params_info(&p->registrar.params);
+	in->params[2] = params_info(&p->outbound_proxy.params);
+	in->headers = calloc(p->extra_headers.n ? p->extra_headers.n : 1, sizeof(*in->headers));
+	in->header_names = calloc(p->extra_headers.n ? p->extra_headers.n : 1, sizeof(char *));
+	if (!in->params[0] || !in->params[1] || !in->params[2] || !in->headers ||
+	    !in->header_names)
+		return -ENOMEM;
+	/* "Name: value", split at the first colon (validated already). */
+	for (size_t i = 0; i < p->extra_headers.n; i++) {
+		const char *h = p->extra_headers.v[i];
+		size_t n = strcspn(h, ":");
+		const char *v = h[n] ? h + n + 1 : h + n;
+		char *name = strndup(h, n);
+
+		if (!name)
+			return -ENOMEM;
+		while (n && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+			name[--n] = '\0';
+		while (*v == ' ' || *v == '\t')
+			v++;
+		in->header_names[in->n_headers] = name;
+		in->headers[in->n_headers++] = (struct alr_header){ name, v };
+	}
+	in->info = (struct alr_profile_info){
+		.id = p->id,
+		.provider = p->provider_name,
+		.profile_class = (enum alr_profile_class)p->type_class,
+		.type_name = p->type_name,
+		.aor = p->aor,
+		.private_identity = p->private_identity,
+		.discover_proxy = p->proxy_from_dhcp,
+		.security_negotiation = p->security_negotiation,
+		.sigcomp = p->sigcomp,
+		.expires = p->expires,
+		.contact_params = (const char *const *)p->contact_params.v,
+		.n_contact_params = p->contact_params.n,
+		.extra_headers = in->headers,
+		.n_extra_headers = in->n_headers,
+		.params = in->params[0],
+		.n_params = p->params.n,
+	};
+	server_info(&in->info.registrar, &p->registrar, in->params[1]);
+	server_info(&in->info.proxy, &p->outbound_proxy, in->params[2]);
+	return 0;
+}
+
+/* ---- validation against the running daemon ------------------------------ */
+
+static int ctx_lookup_type(void *ud, enum profile_class cls, const char *type_name,
+			   unsigned int *ret_flags)
+{
+	struct registry *r = ud;
+	const struct alr_plugin *pl = plugin_loader_find(r->plugins, (int)cls, type_name);
+	unsigned int f = 0;
+
+	if (!pl)
+		return -ENOENT;
+	if (pl->capabilities & ALR_PLUGIN_NEEDS_REGISTRAR)
+		f |= PROFILE_TYPE_NEEDS_REGISTRAR;
+	if (pl->capabilities & ALR_PLUGIN_NEEDS_PRIVATE_IDENTITY)
+		f |= PROFILE_TYPE_NEEDS_PRIVATE_IDENTITY;
+	if (pl->capabilities & ALR_PLUGIN_CAN_SIGCOMP)
+		f |= PROFILE_TYPE_SIGCOMP;
+	if (pl->capabilities & ALR_PLUGIN_CAN_SECURITY_AGREEMENT)
+		f |= PROFILE_TYPE_SECURITY_NEGOTIATION;
+	*ret_flags = f;
+	return 0;
+}
+
+static int ctx_plugin_validate(void *ud, const struct profile *p, struct profile_error *e)
+{
+	struct registry *r = ud;
+	const struct alr_plugin *pl = plugin_loader_find(r->plugins, (int)p->type_class,
+							 p->type_name);
+	struct alr_plugin_error pe = { "", "" };
+	struct info in;
+	int ret;
+
+	if (!pl || !pl->validate)
+		return 0;
+	ret = info_build(&in, p);
+	if (ret == 0) {
+		plugin_loader_call_begin(pl);
+		ret = pl->validate(&in.info, &pe);
+		plugin_loader_call_end();
+	}
+	info_free(&in);
+	if (ret >= 0)
+		return 0;
+	if (e) {
+		pe.field[sizeof(pe.field) - 1] = '\0';
+		pe.reason[sizeof(pe.reason) - 1] = '\0';
+		util_strlcpy(e->field, pe.field[0] ? pe.field : "profile", sizeof(e->field));
+		util_strlcpy(e->reason, pe.reason[0] ? pe.reason : "refused by the plugin",
+			     sizeof(e->reason));
+	}
+	return -EINVAL;
+}
+
+/* XXX SNAP policy files are not loaded by the daemon yet: only the
+ * built-in default SNAP (0) exists. */
+static bool ctx_snap_exists(void *ud, unsigned int snap_id)
+{
+	return snap_id == POLICY_DEFAULT_ID;
+}
+
+static bool ctx_iap_exists(void *ud, unsigned int iap_id)
+{
+	struct registry *r = ud;
+
+	return iap_table_find_by_id(r->iaps, iap_id) != NULL;
+}
+
+static struct profile_validate_ctx validate_ctx(struct registry *r)
+{
+	return (struct profile_validate_ctx){
+		.lookup_type = ctx_lookup_type,
+		.plugin_validate = ctx_plugin_validate,
+		.snap_exists = ctx_snap_exists,
+		.iap_exists = ctx_iap_exists,
+		.userdata = r,
+	};
+}
+
+/* ---- profiles: identity, lookup ----------------------------------------- */
+
+/*
+ * The stable contact user part and +sip.instance (RFC 5626 §4.1) of a
+ * profile: SHA-256 over the per-install key and the profile id.  Stable
+ * across restarts, a restore of the same database, and IAP changes; a
+ * registrar that keys bindings on the instance replaces our old contact
+ * with the new one (docs/sip.md, Kamailio behaviours).
+ */
+static void derive_identity(struct reg_profile *rp)
+{
+	const struct registry *r = rp->r;
+	unsigned char buf[256], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t n = 0;
+	uint32_t id = rp->p->id;
+
+	if (r->key_len && r->key_len <= 200) {
+		memcpy(buf, r->key, r->key_len);
+		n = r->key_len;
+	}
+	memcpy(buf + n, "alrd-profile", 12);
+	n += 12;
+	for (int i = 0; i < 4; i++)
+		buf[n++] = (unsigned char)(id >> (8 * i));
+	if (EVP_Digest(buf, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 32) {
+		/* Cannot happen with OpenSSL's built-in SHA-256; stay stable
+		 * per id all the same. */
+		memset(md, 0, sizeof(md));
+		for (int i = 0; i < 4; i++)
+			md[i] = (unsigned char)(id >> (8 * i));
+	}
+	snprintf(rp->contact_user, sizeof(rp->contact_user), "alrd%u-%02x%02x%02x%02x%02x",
+		 id, md[0], md[1], md[2], md[3], md[4]);
+	/* RFC 9562 §5.8: a version 8 (custom) UUID from the hash. */
+	md[22] = (unsigned char)((md[22] & 0x0f) | 0x80);
+	md[24] = (unsigned char)((md[24] & 0x3f) | 0x80);
+	snprintf(rp->instance, sizeof(rp->instance),
+		 "urn:uuid:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x",
+		 md[16], md[17], md[18], md[19], md[20], md[21], md[22], md[23],
+		 md[24], md[25], md[26], md[27], md[28], md[29], md[30], md[31]);
+}
+
+static struct reg_profile *find(const struct registry *r, unsigned int id)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->v[mid]->p->id == id)
+			return r->v[mid];
+		if (r->v[mid]->p->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int list_insert(struct registry *r, struct reg_profile *rp)
+{
+	size_t i;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct reg_profile **v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	for (i = r->n; i > 0 && r->v[i - 1]->p->id > rp->p->id; i--)
+		r->v[i] = r->v[i - 1];
+	r->v[i] = rp;
+	r->n++;
+	return 0;
+}
+
+static void list_remove(struct registry *r, struct reg_profile *rp)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i] == rp) {
+			memmove(&r->v[i], &r->v[i + 1], (r->n - i - 1) * sizeof(*r->v));
+			r->n--;
+			return;
+		}
+}
+
+/* ---- the IAP seam ------------------------------------------------------- */
+
+/* Family of the first hop (outbound proxy, else registrar) when it is an
+ * IP literal, else AF_UNSPEC. */
+static int dest_family(const struct profile *p)
+{
+	struct sipmsg_target t;
+	const char *uri = p->outbound_proxy.uri ? p->outbound_proxy.uri : p->registrar.uri;
+
+	if (!uri || sipmsg_target_parse(uri, &t) < 0)
+		return AF_UNSPEC;
+	return t.literal_family;
+}
+
+/* A usable address of @iap: of @family when given, else IPv4 first. */
+static bool pick_local(const struct iap *iap, int family, char *buf, size_t size)
+{
+	int order[2] = { AF_INET, AF_INET6 };
+
+	if (family == AF_INET6) {
+		order[0] = AF_INET6;
+		order[1] = AF_UNSPEC;
+	} else if (family == AF_INET) {
+		order[1] = AF_UNSPEC;
+	}
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < iap->n_addrs; i++)
+			if (iap->addrs[i].family == order[k] && iap_addr_usable(&iap->addrs[i])) {
+				util_strlcpy(buf, iap->addrs[i].local, size);
+				return true;
+			}
+	return false;
+}
+
+static bool has_local(const struct iap *iap, const char *local)
+{
+	for (size_t i = 0; i < iap->n_addrs; i++)
+		if (strcmp(iap->addrs[i].local, local) == 0 && iap_addr_usable(&iap->addrs[i]))
+			return true;
+	return false;
+}
+
+static bool bearer_ok(enum profile_bearer b, enum iap_kind k)
+{
+	switch (b) {
+	case PROFILE_BEARER_ANY:
+		return true;
+	case PROFILE_BEARER_WIFI:
+		return k == IAP_KIND_WIFI;
+	case PROFILE_BEARER_CELLULAR:
+		return k == IAP_KIND_CELLULAR;
+	case _PROFILE_BEARER_MAX:
+		break;
+	}
+	return false;
+}
+
+/* The default SNAP's order of the available IAPs now. */
+static int rank_default(struct registry *r)
+{
+	size_t n = iap_table_count(r->iaps);
+
+	if (n > r->n_views_cap) {
+		struct snap_iap_view *v = realloc(r->views, n * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		r->views = v;
+		r->n_views_cap = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct iap *iap = iap_table_at(r->iaps, i);
+
+		r->views[i] = (struct snap_iap_view){
+			.id = iap->id,
+			.kind = iap->kind,
+			.available = iap_available(iap),
+			.ifname = iap->ifname,
+			.conn_id = iap->nm ? iap->nm->id : NULL,
+			.conn_uuid = iap->nm ? iap->nm->uuid : NULL,
+			.ssid = iap->nm ? iap->nm->ssid : NULL,
+			.metered = !iap->nm ? SNAP_METERED_UNKNOWN :
+				   iap->nm->metered ? SNAP_METERED_YES : SNAP_METERED_NO,
+			.strength = iap->nm ? iap->nm->strength : -1,
+		};
+	}
+	return snap_rank(r->ranking, r->views, n);
+}
+
+const struct iap *registry_choose_iap(struct registry *r, const struct profile *p)
+{
+	int family = dest_family(p);
+	char local[INET6_ADDRSTRLEN];
+
+	if (p->iap_id) {
+		const struct iap *iap = iap_table_find_by_id(r->iaps, p->iap_id);
+
+		if (iap && iap_available(iap) && pick_local(iap, family, local, sizeof(local)))
+			return iap;
+		return NULL;
+	}
+	/* XXX SNAPs other than the default come with the policy loader and
+	 * the roaming engine; validation refuses them meanwhile. */
+	if (rank_default(r) < 0)
+		return NULL;
+	for (size_t i = 0; i < snap_ranking_count(r->ranking); i++) {
+		const struct snap_rank_entry *e = snap_ranking_at(r->ranking, i);
+		const struct iap *iap = iap_table_find_by_id(r->iaps, e->iap_id);
+
+		if (iap && iap_available(iap) && bearer_ok(p->bearer, iap->kind) &&
+		    pick_local(iap, family, local, sizeof(local)))
+			return iap;
+	}
+	return NULL;
+}
+
+/* Any available IAP with an address, for removing contacts. */
+static const struct iap *any_iap(struct registry *r, const struct profile *p)
+{
+	const struct iap *iap = registry_choose_iap(r, p);
+	char local[INET6_ADDRSTRLEN];
+
+	if (iap)
+		return iap;
+	for (size_t i = 0; i < iap_table_count(r->iaps); i++) {
+		iap = iap_table_at(r->iaps, i);
+		if (iap_available(iap) && pick_local(iap, dest_family(p), local, sizeof(local)))
+			return iap;
+	}
+	return NULL;
+}
+
+static unsigned int iap_id_of_ifname(struct registry *r, const char *ifname)
+{
+	for (size_t i = 0; ifname && i < iap_table_count(r->iaps); i++) {
+		const struct iap *iap = iap_table_at(r->iaps, i);
+
+		if (strcmp(iap->ifname, ifname) == 0)
+			return iap->id;
+	}
+	return 0;
+}
+
+/* ---- store rows and stale contacts -------------------------------------- */
+
+static void row_clear(struct store_contact *c)
+{
+	free(c->contact);
+	free(c->call_id);
+	c->contact = c->call_id = NULL;
+}
+
+static void rows_drop(struct reg_profile *rp, size_t i)
+{
+	row_clear(&rp->rows[i]);
+	memmove(&rp->rows[i], &rp->rows[i + 1], (rp->n_rows - i - 1) * sizeof(*rp->rows));
+	rp->n_rows--;
+}
+
+/* Forget (store and mirror) every row of @uri. */
+static void rows_delete_uri(struct reg_profile *rp, const char *uri)
+{
+	for (size_t i = 0; i < rp->n_rows;) {
+		if (strcmp(rp->rows[i].contact, uri) == 0) {
+			store_contact_delete(rp->r->store, rp->p->id, rp->rows[i].iap_id, uri);
+			rows_drop(rp, i);
+		} else {
+			i++;
+		}
+	}
+}
+
+static void rows_upsert(struct reg_profile *rp, unsigned int iap_id, const char *uri,
+			int64_t expires_at)
+{
+	struct store_contact *c = NULL, row;
+
+	for (size_t i = 0; i < rp->n_rows;) {
+		if (strcmp(rp->rows[i].contact, uri) != 0) {
+			i++;
+			continue;
+		}
+		if (rp->rows[i].iap_id == iap_id) {
+			c = &rp->rows[i];
+			break;
+		}
+		/* the same contact under another IAP id (an identity switch) */
+		store_contact_delete(rp->r->store, rp->p->id, rp->rows[i].iap_id, uri);
+		rows_drop(rp, i);
+	}
+	row = (struct store_contact){
+		.profile_id = rp->p->id, .iap_id = iap_id, .contact = (char *)uri,
+		.call_id = rp->call_id, .cseq = rp->cseq, .expires_at = expires_at,
+	};
+	if (!iap_id || store_contact_upsert(rp->r->store, &row) < 0)
+		log_warning("profile %u (%s): cannot record contact %s; it may outlive a crash",
+			    rp->p->id, pname(rp), uri);
+	if (!c) {
+		struct store_contact *v = realloc(rp->rows, (rp->n_rows + 1) * sizeof(*v));
+
+		if (!v)
+			return;
+		rp->rows = v;
+		c = &rp->rows[rp->n_rows];
+		memset(c, 0, sizeof(*c));
+		c->contact = strdup(uri);
+		if (!c->contact)
+			return;
+		rp->n_rows++;
+	}
+	c->profile_id = rp->p->id;
+	c->iap_id = iap_id;
+	c->cseq = rp->cseq;
+	c->expires_at = expires_at;
+	free(c->call_id);
+	c->call_id = rp->call_id ? strdup(rp->call_id) : NULL;
+}
+
+/* The binding's persistence hook: what is at the registrar, and the
+ * Call-ID and CSeq a restarted alrd continues with. */
+static void on_persist(struct binding *b, const struct binding_persist *pe, void *ud)
+{
+	struct reg_profile *rp = ud;
+
+	if (pe->call_id && (!rp->call_id || strcmp(rp->call_id, pe->call_id) != 0)) {
+		char *c = strdup(pe->call_id);
+
+		if (c) {
+			free(rp->call_id);
+			rp->call_id = c;
+		}
+	}
+	rp->cseq = pe->cseq;
+	if (pe->contact) {
+		if (pe->expires > 0)
+			rows_upsert(rp, iap_id_of_ifname(rp->r, pe->ifname) ?: rp->iap_id,
+				    pe->contact, (int64_t)time(NULL) + pe->expires);
+		else
+			rows_delete_uri(rp, pe->contact);
+		return;
+	}
+	/* Only the CSeq moved: every row of this Call-ID follows, so that
+	 * the next run starts above it. */
+	for (size_t i = 0; i < rp->n_rows; i++) {
+		struct store_contact row = rp->rows[i];
+
+		if (!row.call_id || !rp->call_id || strcmp(row.call_id, rp->call_id) != 0)
+			continue;
+		rp->rows[i].cseq = rp->cseq;
+		row.cseq = rp->cseq;
+		store_contact_upsert(rp->r->store, &row);
+	}
+}
+
+static struct stale *stale_find(struct reg_profile *rp, const char *uri)
+{
+	for (size_t i = 0; i < rp->n_stale; i++)
+		if (strcmp(rp->stale[i].uri, uri) == 0)
+			return &rp->stale[i];
+	return NULL;
+}
+
+static void stale_add(struct reg_profile *rp, const char *uri, unsigned int iap_id)
+{
+	struct stale *v;
+
+	if (stale_find(rp, uri))
+		return;
+	v = realloc(rp->stale, (rp->n_stale + 1) * sizeof(*v));
+	if (!v)
+		return;
+	rp->stale = v;
+	v[rp->n_stale].uri = strdup(uri);
+	if (!v[rp->n_stale].uri)
+		return;
+	v[rp->n_stale].iap_id = iap_id;
+	v[rp->n_stale].pending = false;
+	rp->n_stale++;
+}
+
+static void stale_drop(struct reg_profile *rp, struct stale *s)
+{
+	size_t i = (size_t)(s - rp->stale);
+
+	free(s->uri);
+	memmove(&rp->stale[i], &rp->stale[i + 1], (rp->n_stale - i - 1) * sizeof(*rp->stale));
+	rp->n_stale--;
+}
+
+/* ---- bindings ----------------------------------------------------------- */
+
+static void on_binding_event(struct binding *b, const struct binding_event *ev, void *ud)
+{
+	struct reg_profile *rp = ud;
+	struct bevent *q;
+
+	if (rp->q_n == QUEUE_MAX) {
+		/* Cannot happen: a binding reports a handful of edges per
+		 * call.  Keep the newest: it says where the binding is. */
+		log_warning("profile %u (%s): binding events overflow", rp->p->id, pname(rp));
+		rp->q_head = (rp->q_head + 1) % QUEUE_MAX;
+		rp->q_n--;
+	}
+	q = &rp->queue[(rp->q_head + rp->q_n) % QUEUE_MAX];
+	*q = (struct bevent){
+		.binding_id = binding_get_id(b),
+		.type = ev->type,
+		.old_state = ev->old_state,
+		.new_state = ev->new_state,
+		.error = ev->error,
+		.code = ev->code,
+		.expires = ev->expires,
+	};
+	util_strlcpy(q->reason, ev->reason ? ev->reason : "", sizeof(q->reason));
+	util_strlcpy(q->contact, ev->contact ? ev->contact : "", sizeof(q->contact));
+	rp->q_n++;
+	if (rp->hold == 0)
+		drain(rp);
+}
+
+static void drain(struct reg_profile *rp)
+{
+	while (rp->q_n && rp->hold == 0) {
+		struct bevent ev = rp->queue[rp->q_head];
+
+		rp->q_head = (rp->q_head + 1) % QUEUE_MAX;
+		rp->q_n--;
+		hold(rp);
+		handle_bevent(rp, &ev);
+		rp->hold--;
+	}
+}
+
+/* Stop using the binding: its contacts become stale (removed later), its
+ * requests are forgotten. */
+static void release_binding(struct reg_profile *rp)
+{
+	const char *uri, *ifname;
+
+	if (!rp->binding)
+		return;
+	for (size_t i = 0; (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
+		stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	for (size_t i = 0; i < rp->n_stale; i++)
+		rp->stale[i].pending = false;
+	rp->binding = binding_free(rp->binding);
+	rp->binding_id = 0;
+}
+
+/* A URI with ";transport=udp|tcp" added when @t says so and @uri names no
+ * transport (RFC 3261 §19.1.1).  *ret malloc'ed. */
+static int uri_with_transport(const char *uri, enum profile_transport t, char **ret)
+{
+	osip_uri_t *u = NULL;
+	osip_uri_param_t *tp = NULL;
+	char *s = NULL;
+	int r = 0;
+
+	*ret = NULL;
+	if (t != PROFILE_TRANSPORT_UDP && t != PROFILE_TRANSPORT_TCP) {
+		*ret = strdup(uri);
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (osip_uri_init(&u) != 0)
+		return -ENOMEM;
+	if (osip_uri_parse(u, uri) != 0) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (osip_uri_uparam_get_byname(u, "transport", &tp) != 0 || !tp)
+		osip_uri_uparam_add(u, osip_strdup("transport"),
+				    osip_strdup(t == PROFILE_TRANSPORT_TCP ? "tcp" : "udp"));
+	if (osip_uri_to_str(u, &s) != 0 || !s) {
+		r = -ENOMEM;
+		goto out;
+	}
+	*ret = strdup(s);
+	if (!*ret)
+		r = -ENOMEM;
+out:
+	osip_free(s);
+	osip_uri_free(u);
+	return r;
+}
+
+/* RFC 3261 §10.2.6: without a configured registrar, the AOR's domain. */
+static int registrar_of_aor(const char *aor, char **ret)
+{
+	osip_uri_t *u = NULL;
+	char buf[SIPMSG_URI_MAX + 1];
+	int r = -EINVAL;
+
+	*ret = NULL;
+	if (!aor || osip_uri_init(&u) != 0)
+		return -ENOMEM;
+	if (osip_uri_parse(u, aor) == 0 && u->host && u->host[0]) {
+		bool v6 = strchr(u->host, ':') && u->host[0] != '[';
+
+		snprintf(buf, sizeof(buf), "sip:%s%s%s%s%s", v6 ? "[" : "", u->host,
+			 v6 ? "]" : "", u->port ? ":" : "", u->port ? u->port : "");
+		*ret = strdup(buf);
+		r = *ret ? 0 : -ENOMEM;
+	}
+	osip_uri_free(u);
+	return r;
+}
+
+/*
+ * A binding shaped by the plugin (or, for removing old contacts of a
+ * profile whose plugin is missing, with the profile's own values),
+ * continuing rp->call_id and rp->cseq.  0, or a negative errno with the
+ * profile's error set.
+ */
+static int make_binding(struct reg_profile *rp)
+{
+	struct registry *r = rp->r;
+	const struct profile *p = rp->p;
+	const struct alr_plugin *pl = rp->plugin;
+	struct alr_registration reg;
+	struct binding_config bc;
+	struct sipmsg_header *hdrs = NULL;
+	char *registrar = NULL, *proxy = NULL, *raw = NULL;
+	struct info in;
+	int ret;
+
+	ret = info_build(&in, p);
+	if (ret < 0)
+		goto out;
+	if (p->registrar.uri)
+		ret = uri_with_transport(p->registrar.uri, p->registrar.transport, &registrar);
+	else {
+		ret = registrar_of_aor(p->aor, &raw);
+		if (ret == 0)
+			ret = uri_with_transport(raw, p->registrar.transport, &registrar);
+	}
+	if (ret == 0 && p->outbound_proxy.uri)
+		ret = uri_with_transport(p->outbound_proxy.uri, p->outbound_proxy.transport,
+					 &proxy);
+	if (ret < 0) {
+		set_error(rp, 0, "config", "cannot make a Request-URI of the registrar");
+		goto out;
+	}
+	reg = (struct alr_registration){
+		.aor = p->aor,
+		.registrar = registrar,
+		.outbound_proxy = proxy,
+		.instance = rp->instance,
+		.expires = p->expires,
+		.contact_params = in.info.contact_params,
+		.n_contact_params = in.info.n_contact_params,
+		.extra_headers = in.info.extra_headers,
+		.n_extra_headers = in.info.n_extra_headers,
+	};
+	if (pl && pl->build_registration) {
+		plugin_loader_call_begin(pl);
+		ret = pl->build_registration(&in.info, &reg, &rp->handle);
+		plugin_loader_call_end();
+		if (ret < 0) {
+			if (!rp->has_error || strcmp(rp->err_kind, "plugin") != 0)
+				set_error(rp, 0, "plugin", "plugin %s cannot build the registration: %s",
+					  pl->name, strerror(-ret));
+			goto out;
+		}
+	}
+	hdrs = calloc(reg.n_extra_headers ? reg.n_extra_headers : 1, sizeof(*hdrs));
+	if (!hdrs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < reg.n_extra_headers; i++)
+		hdrs[i] = (struct sipmsg_header){ reg.extra_headers[i].name,
+						  reg.extra_headers[i].value };
+	bc = (struct binding_config){
+		.aor = reg.aor,
+		.registrar = reg.registrar,
+		.outbound_proxy = reg.outbound_proxy,
+		.username = p->registrar.digest_user ? p->registrar.digest_user :
+			    p->private_identity,
+		.realm = p->registrar.realm,
+		.password = p->registrar.password && *p->registrar.password ?
+			    p->registrar.password : NULL,
+		.expires = reg.expires,
+		.contact_user = rp->contact_user,
+		.instance = reg.instance,
+		.contact_params = reg.contact_params,
+		.n_contact_params = reg.n_contact_params,
+		.extra_headers = hdrs,
+		.n_extra_headers = reg.n_extra_headers,
+		.call_id = rp->call_id,
+		.cseq = rp->cseq,
+	};
+	errno = 0;
+	rp->binding = r->ops ? binding_new_with_ops(r->ops, r->ops_env, &bc) :
+			       binding_new(r->stack, &bc);
+	if (!rp->binding) {
+		ret = errno ? -errno : -ENOMEM;
+		/* sip/ logged which part it refused; never the password. */
+		set_error(rp, 0, "config", "the SIP engine refuses this profile's registration "
+			  "(%s); see alrd's log", strerror(-ret));
+		goto out;
+	}
+	rp->binding_id = binding_get_id(rp->binding);
+	binding_add_observer(rp->binding, on_binding_event, rp, NULL);
+	binding_set_persist(rp->binding, on_persist, rp);
+	log_debug("profile %u (%s): binding %u for %s at %s, contact user %s", p->id, pname(rp),
+		  rp->binding_id, reg.aor, reg.registrar, rp->contact_user);
+	ret = 0;
+out:
+	scratch_release(&rp->handle);
+	info_free(&in);
+	free(hdrs);
+	free(registrar);
+	free(proxy);
+	free(raw);
+	return ret;
+}
+
+/* ---- plugin calls around a registration --------------------------------- */
+
+static void plugin_message(struct reg_profile *rp, int status)
+{
+	struct alr_sip_message msg = {
+		.status = status, .method = "REGISTER", .contact = rp->contact,
+	};
+	struct info in;
+
+	if (!rp->plugin || !rp->plugin->handle_message || status < 100 || status > 699)
+		return;
+	if (status / 100 == 2 && rp->expires)
+		snprintf(msg.expires, sizeof(msg.expires), "%u", rp->expires);
+	if (info_build(&in, rp->p) == 0) {
+		plugin_loader_call_begin(rp->plugin);
+		rp->plugin->handle_message(&in.info, &msg, &rp->handle);
+		plugin_loader_call_end();
+	}
+	info_free(&in);
+	scratch_release(&rp->handle);
+}
+
+static void plugin_deregistered(struct reg_profile *rp)
+{
+	struct info in;
+
+	if (!rp->plugin || !rp->plugin->deregistered)
+		return;
+	if (info_build(&in, rp->p) == 0) {
+		plugin_loader_call_begin(rp->plugin);
+		rp->plugin->deregistered(&in.info, &rp->handle);
+		plugin_loader_call_end();
+	}
+	info_free(&in);
+	scratch_release(&rp->handle);
+}
+
+/* ---- the machine -------------------------------------------------------- */
+
+static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static const char *iap_label(struct registry *r, unsigned int id, char *buf, size_t size)
+{
+	const struct iap *iap = iap_table_find_by_id(r->iaps, id);
+
+	if (iap)
+		snprintf(buf, size, "iap %u (%s)", id, iap->name);
+	else
+		snprintf(buf, size, "iap %u", id);
+	return buf;
+}
+
+/*
+ * The one place a profile's state changes: timers, the edge in the log,
+ * then observers.  profile.deregistered goes out when a registration that
+ * was announced ends (entering UNREGISTERED, REGISTERING or WAIT_FOR_IAP),
+ * with rp->dereg_reason; profile.registered when REGISTERED is entered.
+ */
+static void registry_enter_state(struct reg_profile *rp, enum registry_state state)
+{
+	struct registry *r = rp->r;
+	enum registry_state old = rp->state;
+	struct registry_event ev = { .id = rp->p->id };
+	bool deregistered = false, registered = false;
+	char detail[256] = "", where[96];
+
+	hold(rp);
+	rp->state = state;
+	switch (state) {
+	case REGISTRY_UNREGISTERED:
+		ev_timer_stop(r->loop, &rp->stop_timer);
+		deregistered = rp->announced;
+		free(rp->contact);
+		rp->contact = NULL;
+		rp->expires = 0;
+		rp->iap_id = 0;
+		profile_set_registered(rp->p, NULL, 0, NULL);
+		break;
+	case REGISTRY_WAIT_FOR_IAP:
+		deregistered = rp->announced;
+		rp->iap_id = 0;
+		snprintf(detail, sizeof(detail), " (no IAP to register over)");
+		break;
+	case REGISTRY_REGISTERING:
+		deregistered = rp->announced;
+		snprintf(detail, sizeof(detail), " (over %s, %s)",
+			 iap_label(r, rp->iap_id, where, sizeof(where)), rp->local);
+		break;
+	case REGISTRY_REGISTERED:
+		registered = true;
+		snprintf(detail, sizeof(detail), " (over %s, expires %u)",
+			 iap_label(r, rp->iap_id, where, sizeof(where)), rp->expires);
+		break;
+	case REGISTRY_UNREGISTERING:
+		ev_timer_stop(r->loop, &rp->stop_timer);
+		ev_timer_set(&rp->stop_timer, r->stop_timeout, 0.);
+		ev_timer_start(r->loop, &rp->stop_timer);
+		snprintf(detail, sizeof(detail), " (%s)", registry_reason_to_str(rp->dereg_reason));
+		break;
+	case _REGISTRY_STATE_MAX:
+		assert(!"no such state");
+		break;
+	}
+	if (deregistered && state != REGISTRY_UNREGISTERED)
+		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), "; %s",
+			 registry_reason_to_str(rp->dereg_reason));
+	if (old != state)
+		log_info("profile %u (%s): %s -> %s%s", rp->p->id, pname(rp),
+			 registry_state_to_str(old), registry_state_to_str(state), detail);
+
+	if (deregistered) {
+		rp->announced = false;
+		ev.type = REGISTRY_EVENT_DEREGISTERED;
+		ev.reason = rp->dereg_reason;
+		log_notice("profile %u (%s): deregistered (%s)", rp->p->id, pname(rp),
+			   registry_reason_to_str(rp->dereg_reason));
+		emit(r, &ev);
+	}
+	if (registered) {
+		rp->announced = true;
+		ev = (struct registry_event){
+			.type = REGISTRY_EVENT_REGISTERED, .id = rp->p->id, .iap_id = rp->iap_id,
+			.contact = rp->contact, .expires = rp->expires,
+		};
+		log_notice("profile %u (%s): registered over %s as %s", rp->p->id, pname(rp),
+			   iap_label(r, rp->iap_id, where, sizeof(where)),
+			   rp->contact ? rp->contact : "?");
+		emit(r, &ev);
+	}
+	if (state == REGISTRY_UNREGISTERED)
+		schedule_housekeeping(r);
+	release(rp);
+}
+
+/* Why the profile is being stopped, from what is going on. */
+static enum registry_reason stop_reason(const struct reg_profile *rp)
+{
+	if (rp->r->stopping)
+		return REGISTRY_REASON_SHUTDOWN;
+	if (rp->r->restoring)
+		return REGISTRY_REASON_RESTORE;
+	if (rp->deleting)
+		return REGISTRY_REASON_DELETED;
+	if (rp->suspended)
+		return REGISTRY_REASON_FORCED;
+	if (rp->restart_after_stop)
+		return REGISTRY_REASON_UPDATE;
+	return REGISTRY_REASON_DISABLED;
+}
+
+static bool user_wanted(const struct reg_profile *rp)
+{
+	return !rp->suspended && (rp->p->auto_register || rp->n_users > 0);
+}
+
+static bool wanted(const struct reg_profile *rp)
+{
+	const struct registry *r = rp->r;
+
+	return !r->stopping && !r->restoring && !rp->deleting && !rp->failed && rp->plugin &&
+	       user_wanted(rp);
+}
+
+static bool stale_pending(const struct reg_profile *rp)
+{
+	for (size_t i = 0; i < rp->n_stale; i++)
+		if (rp->stale[i].pending)
+			return true;
+	return false;
+}
+
+/* The REGISTER of go(), once the removals before it are done. */
+static int start_binding(struct reg_profile *rp)
+{
+	rp->start_pending = false;
+	return binding_start(rp->binding, rp->ifname, rp->local);
+}
+
+/* Register over @iap: start the binding, or move it there. */
+static void go(struct reg_profile *rp, const struct iap *iap)
+{
+	char where[96];
+	int ret;
+
+	if (!rp->binding && make_binding(rp) < 0) {
+		rp->failed = true;
+		rp->dereg_reason = REGISTRY_REASON_ERROR;
+		registry_enter_state(rp, REGISTRY_UNREGISTERED);
+		return;
+	}
+	rp->iap_id = iap->id;
+	util_strlcpy(rp->ifname, iap->ifname, sizeof(rp->ifname));
+	pick_local(iap, dest_family(rp->p), rp->local, sizeof(rp->local));
+	hold(rp);
+	if (binding_get_state(rp->binding) == BINDING_IDLE) {
+		/* What an earlier run (or binding) left is removed before
+		 * registering anew (DESIGN §3.8); the REGISTER follows the
+		 * last removal's outcome (on_contact_removed()).  XXX after
+		 * a major update whose deregistration did not finish, the
+		 * removal goes to the new AOR and registrar: the old
+		 * registrar keeps the old contact until it expires. */
+		for (size_t i = 0; i < rp->n_stale; i++) {
+			struct stale *s = &rp->stale[i];
+
+			if (s->pending ||
+			    binding_remove_contact(rp->binding, s->uri, rp->ifname, rp->local) < 0)
+				continue;
+			s->pending = true;
+			log_info("profile %u (%s): removing contact %s left at the registrar",
+				 rp->p->id, pname(rp), s->uri);
+		}
+		rp->start_pending = true;
+		ret = stale_pending(rp) ? 0 : start_binding(rp);
+	} else {
+		rp->start_pending = false;
+		ret = binding_move(rp->binding, rp->ifname, rp->local);
+	}
+	if (ret < 0 && ret != -EALREADY) {
+		/* Handled like the binding's own failure, after the edge. */
+		struct binding_event ev = {
+			.type = BINDING_EVENT_STATE, .old_state = BINDING_IDLE,
+			.new_state = BINDING_IDLE, .error = BINDING_ERROR_INTERNAL,
+			.code = ret, .reason = "cannot start the registration",
+		};
+
+		log_warning("profile %u (%s): cannot register over %s: %s", rp->p->id, pname(rp),
+			    iap_label(rp->r, iap->id, where, sizeof(where)), strerror(-ret));
+		on_binding_event(rp->binding, &ev, rp);
+	}
+	registry_enter_state(rp, REGISTRY_REGISTERING);
+	release(rp);
+}
+
+/* Not wanted any more: deregister (bounded by the stop timer). */
+static void stop(struct reg_profile *rp)
+{
+	rp->dereg_reason = stop_reason(rp);
+	rp->start_pending = false;
+	if (rp->binding && binding_get_state(rp->binding) != BINDING_IDLE) {
+		hold(rp);
+		binding_stop(rp->binding);
+		registry_enter_state(rp, REGISTRY_UNREGISTERING);
+		release(rp);
+		return;
+	}
+	if (rp->restart_after_stop) {
+		release_binding(rp);
+		rp->restart_after_stop = false;
+	}
+	registry_enter_state(rp, REGISTRY_UNREGISTERED);
+	plugin_deregistered(rp);
+	cleanup_stale(rp);
+}
+
+static void report_missing_plugin(struct reg_profile *rp)
+{
+	char type[PROFILE_MAX_NAME + 16];
+
+	if (rp->plugin || rp->missing_reported || !user_wanted(rp))
+		return;
+	rp->missing_reported = true;
+	log_warning("profile %u (%s): no plugin serves type %s; it cannot register", rp->p->id,
+		    pname(rp), profile_type_str(rp->p, type, sizeof(type)));
+	set_error(rp, 0, "no-plugin", "no plugin serves type '%s'; the profile cannot register "
+		  "(is the plugin installed in alrd's plugin-dir?)",
+		  profile_type_str(rp->p, type, sizeof(type)));
+}
+
+/* Bring the profile where it should be. */
+static void reconcile(struct reg_profile *rp)
+{
+	const struct iap *iap;
+
+	hold(rp);
+	report_missing_plugin(rp);
+	switch (rp->state) {
+	case REGISTRY_UNREGISTERED:
+		if (wanted(rp)) {
+			iap = registry_choose_iap(rp->r, rp->p);
+			if (iap)
+				go(rp, iap);
+			else
+				registry_enter_state(rp, REGISTRY_WAIT_FOR_IAP);
+		} else {
+			cleanup_stale(rp);
+		}
+		break;
+	case REGISTRY_WAIT_FOR_IAP:
+		if (!wanted(rp)) {
+			stop(rp);
+			break;
+		}
+		iap = registry_choose_iap(rp->r, rp->p);
+		if (iap)
+			go(rp, iap);
+		break;
+	case REGISTRY_REGISTERING:
+	case REGISTRY_REGISTERED:
+		if (!wanted(rp))
+			stop(rp);
+		break;
+	case REGISTRY_UNREGISTERING:
+		break;
+	case _REGISTRY_STATE_MAX:
+		assert(!"no such state");
+		break;
+	}
+	release(rp);
+}
+
+/* The current IAP is gone or no longer has our address: simple failover
+ * (the roaming engine will do better). */
+static void failover(struct reg_profile *rp)
+{
+	const struct iap *iap = registry_choose_iap(rp->r, rp->p);
+
+	if (iap && strcmp(iap->ifname, rp->ifname) == 0 && has_local(iap, rp->local)) {
+		/* The same link under another IAP id (a NetworkManager
+		 * connection appeared or went): nothing moves. */
+		log_info("profile %u (%s): now over iap %u (same interface %s)", rp->p->id,
+			 pname(rp), iap->id, iap->ifname);
+		rp->iap_id = iap->id;
+		return;
+	}
+	rp->dereg_reason = REGISTRY_REASON_NETWORK_LOST;
+	if (iap) {
+		go(rp, iap);
+		return;
+	}
+	registry_enter_state(rp, REGISTRY_WAIT_FOR_IAP);
+}
+
+/* Remove the stale contacts, over the current IAP when registered, else
+ * over any available one. */
+static void cleanup_stale(struct reg_profile *rp)
+{
+	const struct iap *iap = NULL;
+	const char *ifname = NULL;
+	char local[INET6_ADDRSTRLEN];
+	const char *current;
+
+	if (!rp->n_stale || rp->r->restoring)
+		return;
+	if (rp->state != REGISTRY_UNREGISTERED && rp->state != REGISTRY_REGISTERED)
+		return;
+	if (rp->state == REGISTRY_UNREGISTERED) {
+		iap = any_iap(rp->r, rp->p);
+		if (!iap)
+			return;         /* again when an IAP comes up */
+		ifname = iap->ifname;
+		pick_local(iap, dest_family(rp->p), local, sizeof(local));
+		if (!rp->binding && make_binding(rp) < 0)
+			return;
+	}
+	current = rp->state == REGISTRY_REGISTERED ? binding_get_contact(rp->binding) : NULL;
+	hold(rp);
+	for (size_t i = 0; i < rp->n_stale;) {
+		struct stale *s = &rp->stale[i];
+		int ret;
+
+		if (current && strcmp(s->uri, current) == 0) {
+			/* What we register now is not stale. */
+			stale_drop(rp, s);
+			continue;
+		}
+		i++;
+		if (s->pending)
+			continue;
+		ret = binding_remove_contact(rp->binding, s->uri, ifname, ifname ? local : NULL);
+		if (ret < 0) {
+			log_debug("profile %u (%s): cannot remove %s now: %s", rp->p->id, pname(rp),
+				  s->uri, strerror(-ret));
+			continue;
+		}
+		/* Its outcome is queued (we hold the profile): @s stays. */
+		s->pending = true;
+		log_info("profile %u (%s): removing contact %s left at the registrar",
+			 rp->p->id, pname(rp), s->uri);
+	}
+	release(rp);
+}
+
+static void on_contact_removed(struct reg_profile *rp, const struct bevent *ev)
+{
+	struct stale *s = stale_find(rp, ev->contact);
+	int ret;
+
+	if (s && ev->error == BINDING_ERROR_NONE) {
+		rows_delete_uri(rp, s->uri);
+		stale_drop(rp, s);
+	} else if (s) {
+		s->pending = false;     /* tried again at the next chance */
+	}
+	if (!rp->start_pending || stale_pending(rp) || rp->state != REGISTRY_REGISTERING ||
+	    binding_get_state(rp->binding) != BINDING_IDLE)
+		return;
+	/* The removals are done (or failed: they are tried again later):
+	 * now the registration. */
+	ret = start_binding(rp);
+	if (ret < 0) {
+		struct binding_event e = {
+			.type = BINDING_EVENT_STATE, .old_state = BINDING_IDLE,
+			.new_state = BINDING_IDLE, .error = BINDING_ERROR_INTERNAL,
+			.code = ret, .reason = "cannot start the registration",
+		};
+
+		on_binding_event(rp->binding, &e, rp);
+	}
+}
+
+static void on_registered(struct reg_profile *rp, const struct bevent *ev)
+{
+	bool changed = !rp->contact || strcmp(rp->contact, ev->contact) != 0;
+	const char *uri, *ifname;
+
+	if (changed) {
+		char *c = strdup(ev->contact);
+
+		if (c) {
+			free(rp->contact);
+			rp->contact = c;
+		}
+	}
+	rp->expires = ev->expires;
+	rp->has_error = false;
+	profile_set_registered(rp->p, (const char *const *)rp->p->registered_aors.v,
+			       rp->p->registered_aors.n, rp->contact);
+	plugin_message(rp, ev->code >= 200 && ev->code < 300 ? ev->code : 200);
+	switch (rp->state) {
+	case REGISTRY_WAIT_FOR_IAP:
+		/* The lost IAP carried it after all (it came back). */
+		rp->iap_id = iap_id_of_ifname(rp->r, binding_get_ifname(rp->binding));
+		registry_enter_state(rp, REGISTRY_REGISTERED);
+		break;
+	case REGISTRY_REGISTERING:
+		registry_enter_state(rp, REGISTRY_REGISTERED);
+		break;
+	case REGISTRY_REGISTERED:
+		if (changed) {
+			/* A new contact for the same registration (a minor
+			 * update over a new socket): say so again. */
+			struct registry_event e = {
+				.type = REGISTRY_EVENT_REGISTERED, .id = rp->p->id,
+				.iap_id = rp->iap_id, .contact = rp->contact,
+				.expires = rp->expires,
+			};
+
+			emit(rp->r, &e);
+		}
+		break;
+	case REGISTRY_UNREGISTERED:
+	case REGISTRY_UNREGISTERING:
+		return;
+	case _REGISTRY_STATE_MAX:
+		assert(!"no such state");
+		return;
+	}
+	/* Our contacts over other IAPs (a failover) are stale now. */
+	for (size_t i = 0; rp->binding &&
+	     (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
+		if (strcmp(uri, ev->contact) != 0 && strcmp(ifname, rp->ifname) != 0)
+			stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	cleanup_stale(rp);
+}
+
+static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
+{
+	set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
+		  "registration failed (%s%s%s); retrying", ev->reason,
+		  ev->code > 0 ? ", " : "",
+		  ev->code > 0 ? "SIP status" : "");
+	plugin_message(rp, ev->code);
+	if (rp->state == REGISTRY_REGISTERED) {
+		rp->dereg_reason = REGISTRY_REASON_ERROR;
+		registry_enter_state(rp, REGISTRY_REGISTERING);
+	}
+}
+
+static void on_idle(struct reg_profile *rp, const struct bevent *ev)
+{
+	switch (rp->state) {
+	case REGISTRY_UNREGISTERING:
+		if (ev->error != BINDING_ERROR_NONE)
+			log_info("profile %u (%s): deregistration incomplete (%s); the contacts "
+				 "left are removed later", rp->p->id, pname(rp), ev->reason);
+		if (rp->restart_after_stop) {
+			release_binding(rp);
+			rp->restart_after_stop = false;
+		}
+		registry_enter_state(rp, REGISTRY_UNREGISTERED);
+		plugin_deregistered(rp);
+		reconcile(rp);
+		break;
+	case REGISTRY_REGISTERING:
+	case REGISTRY_REGISTERED:
+	case REGISTRY_WAIT_FOR_IAP:
+		/* The binding gave up: a permanent error. */
+		set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
+			  "registration refused (%s); not retried until the profile changes, is "
+			  "enabled again, or a network comes up", ev->reason);
+		log_warning("profile %u (%s): %s", rp->p->id, pname(rp), rp->err_message);
+		plugin_message(rp, ev->code);
+		rp->failed = true;
+		rp->dereg_reason = REGISTRY_REASON_ERROR;
+		registry_enter_state(rp, REGISTRY_UNREGISTERED);
+		plugin_deregistered(rp);
+		reconcile(rp);
+		break;
+	case REGISTRY_UNREGISTERED:
+		break;
+	case _REGISTRY_STATE_MAX:
+		assert(!"no such state");
+		break;
+	}
+}
+
+static void handle_bevent(struct reg_profile *rp, const struct bevent *ev)
+{
+	if (!rp->binding || ev->binding_id != rp->binding_id)
+		return;         /* from a binding we let go */
+	switch (ev->type) {
+	case BINDING_EVENT_CONTACT_REMOVED:
+		on_contact_removed(rp, ev);
+		return;
+	case BINDING_EVENT_QUERY:
+		return;
+	case BINDING_EVENT_STATE:
+		break;
+	case _BINDING_EVENT_MAX:
+		return;
+	}
+	switch (ev->new_state) {
+	case BINDING_REGISTERED:
+		on_registered(rp, ev);
+		break;
+	case BINDING_BACKOFF:
+		on_backoff(rp, ev);
+		break;
+	case BINDING_IDLE:
+		on_idle(rp, ev);
+		break;
+	case BINDING_RESOLVING:
+	case BINDING_REGISTERING:
+	case BINDING_UNREGISTERING:
+	case _BINDING_STATE_MAX:
+		break;
+	}
+}
+
+/* A deregistration took too long: give up on it; the contacts it leaves
+ * are stale and removed at the next chance. */
+static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct reg_profile *rp = container_of(w, struct reg_profile, stop_timer);
+
+	if (rp->state != REGISTRY_UNREGISTERING)
+		return;
+	log_info("profile %u (%s): deregistration not finished after %.1f s; going on",
+		 rp->p->id, pname(rp), rp->r->stop_timeout);
+	hold(rp);
+	release_binding(rp);
+	rp->restart_after_stop = false;
+	registry_enter_state(rp, REGISTRY_UNREGISTERED);
+	plugin_deregistered(rp);
+	reconcile(rp);
+	release(rp);
+}
+
+/* ---- IAP events --------------------------------------------------------- */
+
+static void on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
+{
+	struct registry *r = ud;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct reg_profile *rp = r->v[i];
+
+		hold(rp);
+		switch (rp->state) {
+		case REGISTRY_REGISTERING:
+		case REGISTRY_REGISTERED:
+			if (rp->iap_id == iap->id &&
+			    (event == IAP_EVENT_DOWN || event == IAP_EVENT_REMOVED ||
+			     !iap_available(iap) || !has_local(iap, rp->local)))
+				failover(rp);
+			break;
+		case REGISTRY_WAIT_FOR_IAP:
+			if (event == IAP_EVENT_UP || event == IAP_EVENT_ADDED ||
+			    event == IAP_EVENT_CHANGED)
+				reconcile(rp);
+			break;
+		case REGISTRY_UNREGISTERED:
+			if (event == IAP_EVENT_UP) {
+				/* A new network: a permanent error may not
+				 * hold there; leftovers may now be removed. */
+				rp->failed = false;
+				reconcile(rp);
+			}
+			break;
+		case REGISTRY_UNREGISTERING:
+			break;
+		case _REGISTRY_STATE_MAX:
+			assert(!"no such state");
+			break;
+		}
+		release(rp);
+	}
+}
+
+/* ---- profile objects ---------------------------------------------------- */
+
+static struct reg_profile *rp_new(struct registry *r, struct profile *p)
+{
+	struct reg_profile *rp = calloc(1, sizeof(*rp));
+
+	if (!rp)
+		return NULL;
+	rp->r = r;
+	rp->p = p;
+	rp->state = REGISTRY_UNREGISTERED;
+	rp->handle.rp = rp;
+	rp->plugin = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
+	ev_timer_init(&rp->stop_timer, stop_timer_cb, r->stop_timeout, 0.);
+	derive_identity(rp);
+	return rp;
+}
+
+static void rp_free(struct reg_profile *rp)
+{
+	if (!rp)
+		return;
+	ev_timer_stop(rp->r->loop, &rp->stop_timer);
+	binding_free(rp->binding);
+	host_set_data(&rp->handle, NULL, NULL);
+	scratch_release(&rp->handle);
+	for (size_t i = 0; i < rp->n_rows; i++)
+		row_clear(&rp->rows[i]);
+	free(rp->rows);
+	for (size_t i = 0; i < rp->n_stale; i++)
+		free(rp->stale[i].uri);
+	free(rp->stale);
+	free(rp->users);
+	free(rp->call_id);
+	free(rp->contact);
+	profile_free(rp->p);
+	free(rp);
+}
+
+/* What an earlier run left: the rows of registered_contact.  Expired ones
+ * are gone at the registrar already. */
+static void load_contacts(struct reg_profile *rp)
+{
+	struct store_contact *c = NULL;
+	size_t n = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	if (store_contact_list(rp->r->store, rp->p->id, &c, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].expires_at <= now) {
+			store_contact_delete(rp->r->store, rp->p->id, c[i].iap_id, c[i].contact);
+			continue;
+		}
+		/* Continue the Call-ID with the highest CSeq: the next
+		 * REGISTER is above what the registrar saw. */
+		if (!rp->call_id || c[i].cseq > rp->cseq) {
+			free(rp->call_id);
+			rp->call_id = strdup(c[i].call_id);
+			rp->cseq = c[i].cseq;
+		}
+		stale_add(rp, c[i].contact, c[i].iap_id);
+		{
+			struct store_contact *v = realloc(rp->rows, (rp->n_rows + 1) * sizeof(*v));
+
+			if (!v)
+				continue;
+			rp->rows = v;
+			v[rp->n_rows] = c[i];
+			v[rp->n_rows].contact = strdup(c[i].contact);
+			v[rp->n_rows].call_id = strdup(c[i].call_id);
+			if (v[rp->n_rows].contact && v[rp->n_rows].call_id)
+				rp->n_rows++;
+			else
+				row_clear(&v[rp->n_rows]);
+		}
+	}
+	if (rp->n_stale)
+		log_info("profile %u (%s): %zu contact%s of an earlier run to clean up (Call-ID %s, "
+			 "CSeq %u)", rp->p->id, pname(rp), rp->n_stale, rp->n_stale == 1 ? "" : "s",
+			 rp->call_id ? rp->call_id : "?", rp->cseq);
+	store_contacts_free(c, n);
+}
+
+static int load_one(struct profile *p, void *ud)
+{
+	struct registry *r = ud;
+	struct reg_profile *rp;
+
+	/* The registration state is the running daemon's, not the store's. */
+	profile_set_registered(p, NULL, 0, NULL);
+	rp = rp_new(r, p);
+	if (!rp) {
+		profile_free(p);
+		return -ENOMEM;
+	}
+	if (list_insert(r, rp) < 0) {
+		rp_free(rp);
+		return -ENOMEM;
+	}
+	load_contacts(rp);
+	emit_simple(rp, REGISTRY_EVENT_CREATED);
+	return 0;
+}
+
+static int load_profiles(struct registry *r)
+{
+	int ret = store_profile_load_all(r->store, load_one, r);
+
+	if (ret < 0)
+		return log_errno(LOG_ERR, ret, "cannot load the profiles: %m");
+	log_info("%zu profile%s loaded", r->n, r->n == 1 ? "" : "s");
+	for (size_t i = 0; i < r->n; i++)
+		reconcile(r->v[i]);
+	return 0;
+}
+
+/* ---- housekeeping: deletions, restore, shutdown ------------------------- */
+
+static void finish_delete(struct registry *r, struct reg_profile *rp)
+{
+	unsigned int id = rp->p->id;
+	registry_done_fn done = rp->delete_done;
+	void *data = rp->delete_data;
+	int ret;
+
+	ret = store_profile_delete(r->store, id);
+	if (ret < 0 && ret != -ENOENT) {
+		/* It stays, unregistered; the client is told. */
+		rp->deleting = false;
+		if (done)
+			done(ret, "the store could not delete the profile; see alrd's log", data);
+		return;
+	}
+	if (rp->n_stale)
+		/* XXX their removal would need the profile; they expire. */
+		log_info("profile %u (%s): %zu contact%s left at the registrar until it expires",
+			 id, pname(rp), rp->n_stale, rp->n_stale == 1 ? "" : "s");
+	list_remove(r, rp);
+	log_notice("profile %u (%s) deleted", id, pname(rp));
+	rp_free(rp);
+	{
+		struct registry_event ev = { .type = REGISTRY_EVENT_DESTROYED, .id = id };
+
+		emit(r, &ev);
+	}
+	if (done)
+		done(0, NULL, data);
+}
+
+static bool all_unregistered(const struct registry *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i]->state != REGISTRY_UNREGISTERED)
+			return false;
+	return true;
+}
+
+static void destroy_all(struct registry *r)
+{
+	while (r->n) {
+		struct reg_profile *rp = r->v[r->n - 1];
+		struct registry_event ev = { .type = REGISTRY_EVENT_DESTROYED, .id = rp->p->id };
+
+		r->n--;
+		if (rp->deleting && rp->delete_done)
+			rp->delete_done(-ECANCELED, "a restore replaced the profiles", rp->delete_data);
+		rp_free(rp);
+		emit(r, &ev);
+	}
+}
+
+static void finish_restore(struct registry *r)
+{
+	registry_done_fn done = r->barrier_done;
+	void *data = r->barrier_data;
+	char err[512] = "";
+	int ret;
+
+	r->barrier = BARRIER_NONE;
+	destroy_all(r);
+	ret = store_restore(r->store, r->restore_path, err, sizeof(err));
+	if (ret < 0)
+		log_err("restore from %s failed: %s; the profiles as they were are loaded again",
+			r->restore_path, err);
+	else
+		log_notice("store restored from %s", r->restore_path);
+	r->restoring = false;
+	free(r->restore_path);
+	r->restore_path = NULL;
+	load_profiles(r);
+	if (done)
+		done(ret, ret < 0 ? err : NULL, data);
+}
+
+static void housekeeping_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct registry *r = container_of(w, struct registry, housekeeping);
+
+	ev_idle_stop(loop, w);
+	for (size_t i = 0; i < r->n;) {
+		struct reg_profile *rp = r->v[i];
+
+		if (rp->deleting && rp->state == REGISTRY_UNREGISTERED && rp->hold == 0) {
+			finish_delete(r, rp);
+			i = 0;          /* the list changed */
+			continue;
+		}
+		i++;
+	}
+	if (r->barrier != BARRIER_NONE && all_unregistered(r)) {
+		if (r->barrier == BARRIER_RESTORE) {
+			finish_restore(r);
+		} else {
+			registry_done_fn done = r->barrier_done;
+
+			r->barrier = BARRIER_NONE;
+			log_info("every profile is deregistered");
+			if (done)
+				done(0, NULL, r->barrier_data);
+		}
+	}
+}
+
+static void schedule_housekeeping(struct registry *r)
+{
+	ev_idle_start(r->loop, &r->housekeeping);
+}
+
+/* ---- public: lifecycle -------------------------------------------------- */
+
+struct registry *registry_new(const struct registry_config *cfg)
+{
+	struct registry *r;
+
+	if (!cfg || !cfg->loop || !cfg->store || !cfg->iaps || (!cfg->stack && !cfg->binding_ops)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->loop = cfg->loop;
+	r->store = cfg->store;
+	r->iaps = cfg->iaps;
+	r->plugins = cfg->plugins;
+	r->stack = cfg->stack;
+	r->ops = cfg->binding_ops;
+	r->ops_env = cfg->ops_env;
+	r->stop_timeout = cfg->stop_timeout > 0 ? cfg->stop_timeout : STOP_TIMEOUT_DEFAULT;
+	if (cfg->install_key_len) {
+		r->key = malloc(cfg->install_key_len);
+		if (!r->key)
+			goto fail;
+		memcpy(r->key, cfg->install_key, cfg->install_key_len);
+		r->key_len = cfg->install_key_len;
+	}
+	r->default_snap = policy_snap_new_default();
+	if (!r->default_snap)
+		goto fail;
+	r->ranking = snap_ranking_new(r->default_snap);
+	if (!r->ranking)
+		goto fail;
+	ev_idle_init(&r->housekeeping, housekeeping_cb);
+	r->iap_watch = iap_table_watch(r->iaps, on_iap_event, r, NULL);
+	if (!r->iap_watch)
+		goto fail;
+	return r;
+fail:
+	registry_free(r);
+	errno = ENOMEM;
+	return NULL;
+}
+
+struct registry *registry_free(struct registry *r)
+{
+	if (!r)
+		return NULL;
+	if (r->iap_watch)
+		iap_table_unwatch(r->iaps, r->iap_watch);
+	ev_idle_stop(r->loop, &r->housekeeping);
+	for (size_t i = 0; i < r->n; i++) {
+		struct reg_profile *rp = r->v[i];
+
+		if (rp->deleting && rp->delete_done)
+			rp->delete_done(-ECANCELED, "alrd is stopping", rp->delete_data);
+		rp_free(rp);
+	}
+	free(r->v);
+	if (r->barrier != BARRIER_NONE && r->barrier_done)
+		r->barrier_done(-ECANCELED, "alrd is stopping", r->barrier_data);
+	watchlist_clear(&r->watches);
+	snap_ranking_free(r->ranking);
+	policy_snap_free(r->default_snap);
+	free(r->views);
+	if (r->key) {
+		explicit_bzero(r->key, r->key_len);
+		free(r->key);
+	}
+	free(r->restore_path);
+	free(r);
+	return NULL;
+}
+
+int registry_load(struct registry *r)
+{
+	return load_profiles(r);
+}
+
+unsigned int registry_watch(struct registry *r, registry_event_fn fn, void *user_data,
+			    void (*destroy)(void *))
+{
+	return watchlist_add(&r->watches, (void *)fn, user_data, destroy);
+}
+
+bool registry_unwatch(struct registry *r, unsigned int id)
+{
+	return watchlist_remove(&r->watches, id);
+}
+
+/* ---- public: reading ---------------------------------------------------- */
+
+size_t registry_count(const struct registry *r)
+{
+	return r->n;
+}
+
+const struct profile *registry_profile_at(const struct registry *r, size_t i)
+{
+	return i < r->n ? r->v[i]->p : NULL;
+}
+
+const struct profile *registry_find(const struct registry *r, unsigned int id)
+{
+	struct reg_profile *rp = find(r, id);
+
+	return rp ? rp->p : NULL;
+}
+
+enum registry_state registry_get_state(const struct registry *r, unsigned int id)
+{
+	struct reg_profile *rp = find(r, id);
+
+	return rp ? rp->state : REGISTRY_UNREGISTERED;
+}
+
+size_t registry_get_users(const struct registry *r, unsigned int id)
+{
+	struct reg_profile *rp = find(r, id);
+
+	return rp ? rp->n_users : 0;
+}
+
+int registry_identity(const struct registry *r, unsigned int id, const char **ret_user,
+		      const char **ret_instance)
+{
+	struct reg_profile *rp = find(r, id);
+
+	if (!rp)
+		return -ENOENT;
+	if (ret_user)
+		*ret_user = rp->contact_user;
+	if (ret_instance)
+		*ret_instance = rp->instance;
+	return 0;
+}
+
+bool registry_busy(const struct registry *r, const char **ret_why)
+{
+	if (r->restoring) {
+		if (ret_why)
+			*ret_why = "restore in progress: changes are refused until it finishes";
+		return true;
+	}
+	if (r->stopping) {
+		if (ret_why)
+			*ret_why = "alrd is stopping: changes are refused";
+		return true;
+	}
+	return false;
+}
+
+static struct json_object *json_str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+struct json_object *registry_profile_to_json(struct registry *r, unsigned int id)
+{
+	struct reg_profile *rp = find(r, id);
+	struct json_object *o, *st, *err = NULL;
+	bool registered;
+	char report[REPORT_MAX] = "";
+
+	if (!rp)
+		return NULL;
+	o = profile_to_json(rp->p, false);
+	st = json_object_new_object();
+	if (!o || !st) {
+		json_object_put(o);
+		json_object_put(st);
+		return NULL;
+	}
+	registered = rp->state == REGISTRY_REGISTERED || rp->state == REGISTRY_UNREGISTERING;
+	json_object_object_add(st, "registration",
+			       json_object_new_string(registry_state_to_registration(rp->state)));
+	json_object_object_add(st, "phase",
+			       json_object_new_string(registry_state_to_phase(rp->state)));
+	json_object_object_add(st, "iap_id", rp->iap_id ? json_object_new_int64(rp->iap_id) : NULL);
+	json_object_object_add(st, "contact", registered ? json_str_or_null(rp->contact) : NULL);
+	json_object_object_add(st, "expires",
+			       registered && rp->expires ? json_object_new_int64(rp->expires) : NULL);
+	json_object_object_add(st, "users", json_object_new_int64((int64_t)rp->n_users));
+	json_object_object_add(st, "auto",
+			       json_object_new_boolean(rp->p->auto_register && !rp->suspended));
+	json_object_object_add(st, "suspended", json_object_new_boolean(rp->suspended));
+	if (rp->has_error) {
+		err = json_object_new_object();
+		json_object_object_add(err, "code", json_object_new_int(rp->err_code));
+		json_object_object_add(err, "kind", json_object_new_string(rp->err_kind));
+		json_object_object_add(err, "message", json_object_new_string(rp->err_message));
+	}
+	json_object_object_add(st, "error", err);
+	json_object_object_add(st, "plugin", rp->plugin ? json_object_new_string(rp->plugin->name)
+							: NULL);
+	if (rp->plugin && rp->plugin->state_report) {
+		struct info in;
+
+		if (info_build(&in, rp->p) == 0) {
+			plugin_loader_call_begin(rp->plugin);
+			rp->plugin->state_report(&in.info, &rp->handle, report, sizeof(report));
+			plugin_loader_call_end();
+			report[sizeof(report) - 1] = '\0';
+		}
+		info_free(&in);
+		scratch_release(&rp->handle);
+	}
+	json_object_object_add(st, "report", report[0] ? json_object_new_string(report) : NULL);
+	json_object_object_add(st, "contact_user", json_object_new_string(rp->contact_user));
+	json_object_object_add(st, "instance", json_object_new_string(rp->instance));
+	json_object_object_add(o, "state", st);
+	return o;
+}
+
+/* ---- public: changing --------------------------------------------------- */
+
+static int refuse_busy(const struct registry *r, struct profile_error *err)
+{
+	const char *why;
+
+	if (!registry_busy(r, &why))
+		return 0;
+	if (err) {
+		util_strlcpy(err->field, "", sizeof(err->field));
+		util_strlcpy(err->reason, why, sizeof(err->reason));
+	}
+	return -EBUSY;
+}
+
+static void err_set(struct profile_error *err, const char *field, const char *reason)
+{
+	if (!err)
+		return;
+	util_strlcpy(err->field, field, sizeof(err->field));
+	util_strlcpy(err->reason, reason, sizeof(err->reason));
+}
+
+/* Another profile lost the default flag (the store cleared it). */
+static void drop_other_defaults(struct registry *r, unsigned int keep)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct reg_profile *o = r->v[i];
+
+		if (o->p->id != keep && o->p->is_default) {
+			o->p->is_default = false;
+			emit_simple(o, REGISTRY_EVENT_UPDATED);
+		}
+	}
+}
+
+int registry_create(struct registry *r, struct json_object *obj, unsigned int *ret_id,
+		    struct profile_error *err)
+{
+	struct profile_validate_ctx ctx = validate_ctx(r);
+	const struct alr_plugin *pl;
+	struct profile *p, *q;
+	struct reg_profile *rp;
+	int ret;
+
+	ret = refuse_busy(r, err);
+	if (ret < 0)
+		return ret;
+	p = profile_new();
+	if (!p)
+		return -ENOMEM;
+	ret = profile_apply_json(p, obj, err);
+	if (ret < 0)
+		goto fail;
+	/* The plugin's defaults come before what the client said: apply
+	 * the object again over them. */
+	pl = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
+	if (pl && pl->defaults) {
+		struct alr_profile_defaults d = {
+			.expires = PROFILE_EXPIRES_DEFAULT,
+			.security_negotiation = false,
+			.sigcomp = false,
+		};
+
+		plugin_loader_call_begin(pl);
+		pl->defaults(&d);
+		plugin_loader_call_end();
+		q = profile_new();
+		if (!q) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		q->expires = d.expires;
+		q->security_negotiation = d.security_negotiation;
+		q->sigcomp = d.sigcomp;
+		ret = profile_apply_json(q, obj, err);
+		if (ret < 0) {
+			profile_free(q);
+			goto fail;
+		}
+		profile_free(p);
+		p = q;
+	}
+	ret = profile_validate(p, &ctx, err);
+	if (ret < 0)
+		goto fail;
+	ret = store_profile_insert(r->store, p);
+	if (ret < 0) {
+		err_set(err, "profile", "the store could not save it; see alrd's log");
+		goto fail;
+	}
+	rp = rp_new(r, p);
+	if (!rp || list_insert(r, rp) < 0) {
+		store_profile_delete(r->store, p->id);
+		if (rp)
+			rp_free(rp);
+		else
+			profile_free(p);
+		return -ENOMEM;
+	}
+	log_notice("profile %u (%s) created", p->id, pname(rp));
+	if (p->is_default)
+		drop_other_defaults(r, p->id);
+	emit_simple(rp, REGISTRY_EVENT_CREATED);
+	if (ret_id)
+		*ret_id = p->id;
+	reconcile(rp);
+	return 0;
+fail:
+	profile_free(p);
+	return ret;
+}
+
+static enum profile_change classify(struct reg_profile *rp, const struct profile *old,
+				    const struct profile *new_)
+{
+	enum profile_change c = profile_diff(old, new_);
+	const struct alr_plugin *pl = rp->plugin;
+
+	if (c != PROFILE_CHANGE_MAJOR && pl && pl->classify_update) {
+		struct info a, b;
+		enum alr_update_kind k = ALR_UPDATE_NONE;
+
+		if (info_build(&a, old) == 0 && info_build(&b, new_) == 0) {
+			plugin_loader_call_begin(pl);
+			k = pl->classify_update(&a.info, &b.info);
+			plugin_loader_call_end();
+		}
+		info_free(&a);
+		info_free(&b);
+		if (k == ALR_UPDATE_MAJOR)
+			c = PROFILE_CHANGE_MAJOR;
+		else if (k == ALR_UPDATE_MINOR && c == PROFILE_CHANGE_NONE)
+			c = PROFILE_CHANGE_MINOR;
+	}
+	return c;
+}
+
+/* A minor update of a registered profile: a re-REGISTER with the new
+ * values, same Call-ID, next CSeq, same socket (so the same contact). */
+static void reregister(struct reg_profile *rp)
+{
+	struct binding *old = rp->binding;
+	unsigned int old_id = rp->binding_id;
+	const char *uri, *ifname;
+	int ret;
+
+	rp->binding = NULL;
+	rp->start_pending = false;
+	if (make_binding(rp) < 0) {
+		/* Keep what runs; the error is reported. */
+		rp->binding = old;
+		rp->binding_id = old_id;
+		return;
+	}
+	hold(rp);
+	ret = binding_start(rp->binding, rp->ifname, rp->local);
+	if (ret < 0)
+		log_warning("profile %u (%s): re-REGISTER failed to start: %s", rp->p->id,
+			    pname(rp), strerror(-ret));
+	/* What the old binding registered and the new one does not is
+	 * removed once the new one is registered. */
+	for (size_t i = 0; (uri = binding_get_known_contact(old, i, &ifname)); i++)
+		stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	for (size_t i = 0; i < rp->n_stale; i++)
+		rp->stale[i].pending = false;
+	binding_free(old);
+	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,
+		 pname(rp), rp->binding_id);
+	if (ret < 0) {
+		struct binding_event ev = {
+			.type = BINDING_EVENT_STATE, .new_state = BINDING_IDLE,
+			.error = BINDING_ERROR_INTERNAL, .code = ret,
+			.reason = "cannot start the registration",
+		};
+
+		on_binding_event(rp->binding, &ev, rp);
+	}
+	release(rp);
+}
+
+int registry_update(struct registry *r, unsigned int id, struct json_object *obj,
+		    struct profile_error *err)
+{
+	struct profile_validate_ctx ctx = validate_ctx(r);
+	struct reg_profile *rp = find(r, id);
+	struct profile *old, *p;
+	enum profile_change change;
+	int ret;
+
+	if (!rp)
+		return -ENOENT;
+	ret = refuse_busy(r, err);
+	if (ret < 0)
+		return ret;
+	if (rp->deleting) {
+		err_set(err, "id", "the profile is being deleted");
+		return -EBUSY;
+	}
+	p = profile_dup(rp->p);
+	if (!p)
+		return -ENOMEM;
+	ret = profile_apply_json(p, obj, err);
+	if (ret == 0)
+		ret = profile_validate(p, &ctx, err);
+	if (ret < 0) {
+		profile_free(p);
+		return ret;
+	}
+	change = classify(rp, rp->p, p);
+	ret = store_profile_update(r->store, p);
+	if (ret < 0) {
+		profile_free(p);
+		err_set(err, "profile", "the store could not save it; see alrd's log");
+		return ret == -ENOENT ? -EIO : ret;
+	}
+	hold(rp);
+	old = rp->p;
+	rp->p = p;
+	rp->plugin = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
+	rp->suspended = false;
+	rp->failed = false;
+	rp->missing_reported = false;
+	log_notice("profile %u (%s) updated (%s change)", id, pname(rp),
+		   profile_change_to_str(change));
+	if (p->is_default && !old->is_default)
+		drop_other_defaults(r, id);
+	/* the registration state carries over */
+	profile_set_registered(p, (const char *const *)old->registered_aors.v,
+			       old->registered_aors.n, rp->contact);
+	profile_free(old);
+	emit_simple(rp, REGISTRY_EVENT_UPDATED);
+
+	switch (rp->state) {
+	case REGISTRY_REGISTERING:
+	case REGISTRY_REGISTERED:
+		if (change == PROFILE_CHANGE_MAJOR) {
+			rp->restart_after_stop = true;
+			stop(rp);
+		} else if (change == PROFILE_CHANGE_MINOR && wanted(rp)) {
+			reregister(rp);
+		}
+		break;
+	case REGISTRY_WAIT_FOR_IAP:
+	case REGISTRY_UNREGISTERED:
+		/* The next binding takes the new values; what the old one
+		 * may have left (a registration over a lost IAP) is stale. */
+		if (change != PROFILE_CHANGE_NONE)
+			release_binding(rp);
+		break;
+	case REGISTRY_UNREGISTERING:
+		if (change != PROFILE_CHANGE_NONE)
+			rp->restart_after_stop = true;
+		break;
+	case _REGISTRY_STATE_MAX:
+		assert(!"no such state");
+		break;
+	}
+	reconcile(rp);
+	release(rp);
+	return 0;
+}
+
+int registry_delete(struct registry *r, unsigned int id, registry_done_fn done, void *user_data)
+{
+	struct reg_profile *rp = find(r, id);
+
+	if (!rp)
+		return -ENOENT;
+	if (registry_busy(r, NULL) || rp->deleting)
+		return -EBUSY;
+	rp->deleting = true;
+	rp->delete_done = done;
+	rp->delete_data = user_data;
+	log_info("profile %u (%s): deleting", id, pname(rp));
+	reconcile(rp);
+	schedule_housekeeping(r);
+	return 0;
+}
+
+static bool has_user(const struct reg_profile *rp, uint64_t user, size_t *ret_i)
+{
+	for (size_t i = 0; i < rp->n_users; i++)
+		if (rp->users[i] == user) {
+			if (ret_i)
+				*ret_i = i;
+			return true;
+		}
+	return false;
+}
+
+int registry_enable(struct registry *r, unsigned int id, uint64_t user)
+{
+	struct reg_profile *rp = find(r, id);
+
+	if (!rp)
+		return -ENOENT;
+	if (registry_busy(r, NULL) || rp->deleting)
+		return -EBUSY;
+	if (!has_user(rp, user, NULL)) {
+		uint64_t *v;
+
+		if (rp->n_users >= MAX_USERS)
+			return -EUSERS;
+		v = realloc(rp->users, (rp->n_users + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		rp->users = v;
+		v[rp->n_users++] = user;
+		log_info("profile %u (%s): enabled by user %llu (%zu user%s)", id, pname(rp),
+			 (unsigned long long)user, rp->n_users, rp->n_users == 1 ? "" : "s");
+	}
+	rp->suspended = false;
+	rp->failed = false;
+	rp->missing_reported = false;
+	reconcile(rp);
+	return 0;
+}
+
+static void drop_user(struct reg_profile *rp, size_t i)
+{
+	rp->users[i] = rp->users[--rp->n_users];
+	log_info("profile %u (%s): a user left (%zu left)", rp->p->id, pname(rp), rp->n_users);
+}
+
+int registry_disable(struct registry *r, unsigned int id, uint64_t user)
+{
+	struct reg_profile *rp = find(r, id);
+	size_t i;
+
+	if (!rp)
+		return -ENOENT;
+	if (registry_busy(r, NULL))
+		return -EBUSY;
+	if (!has_user(rp, user, &i))
+		return -ENOENT;
+	drop_user(rp, i);
+	reconcile(rp);
+	return 0;
+}
+
+void registry_release_user(struct registry *r, uint64_t user)
+{
+	for (size_t k = 0; k < r->n; k++) {
+		struct reg_profile *rp = r->v[k];
+		size_t i;
+
+		if (!has_user(rp, user, &i))
+			continue;
+		drop_user(rp, i);
+		reconcile(rp);
+	}
+}
+
+int registry_force_disable(struct registry *r, unsigned int id)
+{
+	struct reg_profile *rp = find(r, id);
+
+	if (!rp)
+		return -ENOENT;
+	if (registry_busy(r, NULL))
+		return -EBUSY;
+	hold(rp);
+	rp->n_users = 0;
+	rp->suspended = true;
+	log_notice("profile %u (%s): forcibly disabled", id, pname(rp));
+	emit_simple(rp, REGISTRY_EVENT_FORCIBLY_DISABLED);
+	reconcile(rp);
+	release(rp);
+	return 0;
+}
+
+int registry_set_default(struct registry *r, unsigned int id)
+{
+	struct reg_profile *rp = find(r, id);
+	int ret;
+
+	if (!rp)
+		return -ENOENT;
+	if (registry_busy(r, NULL))
+		return -EBUSY;
+	if (rp->p->is_default)
+		return 0;
+	ret = store_set_default_profile(r->store, id);
+	if (ret < 0)
+		return ret == -ENOENT ? -EIO : ret;
+	rp->p->is_default = true;
+	log_info("profile %u (%s) is the default", id, pname(rp));
+	drop_other_defaults(r, id);
+	emit_simple(rp, REGISTRY_EVENT_UPDATED);
+	return 0;
+}
+
+int registry_export(struct registry *r, bool with_passwords, char **ret_text)
+{
+	const struct profile **v = calloc(r->n ? r->n : 1, sizeof(*v));
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n; i++)
+		v[i] = r->v[i]->p;
+	ret = profile_text_export(v, r->n, with_passwords, ret_text);
+	free(v);
+	return ret;
+}
+
+int registry_import(struct registry *r, const char *text, size_t len, unsigned int **ret_ids,
+		    size_t *ret_n, char *errbuf, size_t errsize)
+{
+	struct profile_validate_ctx ctx = validate_ctx(r);
+	struct profile_text_error te;
+	struct profile **ps = NULL;
+	struct reg_profile **rps = NULL;
+	unsigned int *ids = NULL, old_default = 0;
+	size_t n = 0, done = 0;
+	int ret;
+
+	if (registry_busy(r, NULL)) {
+		snprintf(errbuf, errsize, "%s", r->restoring ?
+			 "restore in progress: changes are refused until it finishes" :
+			 "alrd is stopping: changes are refused");
+		return -EBUSY;
+	}
+	ret = profile_text_import(text, len, &ctx, &ps, &n, &te);
+	if (ret < 0) {
+		if (ret == -ENOMEM)
+			snprintf(errbuf, errsize, "out of memory");
+		else if (te.line)
+			snprintf(errbuf, errsize, "line %u: %s", te.line, te.message);
+		else
+			snprintf(errbuf, errsize, "%s", te.message);
+		return ret;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i]->p->is_default)
+			old_default = r->v[i]->p->id;
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	rps = calloc(n ? n : 1, sizeof(*rps));
+	if (!ids || !rps) {
+		ret = -ENOMEM;
+		snprintf(errbuf, errsize, "out of memory");
+		goto undo;
+	}
+	/* All or nothing: insert each; on a failure delete what went in. */
+	for (done = 0; done < n; done++) {
+		ret = store_profile_insert(r->store, ps[done]);
+		if (ret < 0) {
+			snprintf(errbuf, errsize, "profile %zu of %zu: the store could not save it; "
+				 "nothing was imported", done + 1, n);
+			goto undo;
+		}
+		ids[done] = ps[done]->id;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rps[i] = rp_new(r, ps[i]);
+		if (!rps[i]) {
+			ret = -ENOMEM;
+			snprintf(errbuf, errsize, "out of memory; nothing was imported");
+			goto undo;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (list_insert(r, rps[i]) < 0) {
+			/* Unwind the ones already in the list. */
+			for (size_t j = 0; j < i; j++)
+				list_remove(r, rps[j]);
+			ret = -ENOMEM;
+			snprintf(errbuf, errsize, "out of memory; nothing was imported");
+			goto undo;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		log_notice("profile %u (%s) imported", rps[i]->p->id, pname(rps[i]));
+		if (rps[i]->p->is_default)
+			drop_other_defaults(r, rps[i]->p->id);
+		emit_simple(rps[i], REGISTRY_EVENT_CREATED);
+	}
+	for (size_t i = 0; i < n; i++)
+		reconcile(rps[i]);
+	free(rps);
+	free(ps);
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+undo:
+	for (size_t i = 0; i < done; i++)
+		store_profile_delete(r->store, ids[i]);
+	if (old_default)
+		store_set_default_profile(r->store, old_default);
+	for (size_t i = 0; rps && i < n; i++) {
+		if (rps[i]) {
+			rp_free(rps[i]);
+			ps[i] = NULL;
+		}
+	}
+	free(rps);
+	free(ids);
+	profile_text_free(ps, n);
+	return ret;
+}
+
+int registry_restore(struct registry *r, const char *path, registry_done_fn done,
+		     void *user_data, char *errbuf, size_t errsize)
+{
+	int ret;
+
+	if (registry_busy(r, NULL)) {
+		snprintf(errbuf, errsize, "%s", r->restoring ?
+			 "restore in progress: changes are refused until it finishes" :
+			 "alrd is stopping");
+		return -EBUSY;
+	}
+	/* Check first: a bad file must not cost the registrations. */
+	ret = store_validate_file(path, errbuf, errsize);
+	if (ret < 0)
+		return ret;
+	r->restore_path = strdup(path);
+	if (!r->restore_path) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	log_notice("restoring the store from %s: deregistering every profile", path);
+	r->restoring = true;
+	r->barrier = BARRIER_RESTORE;
+	r->barrier_done = done;
+	r->barrier_data = user_data;
+	for (size_t i = 0; i < r->n; i++)
+		reconcile(r->v[i]);
+	schedule_housekeeping(r);
+	return 0;
+}
+
+void registry_shutdown(struct registry *r, registry_done_fn done, void *user_data)
+{
+	if (r->barrier == BARRIER_RESTORE && r->barrier_done)
+		r->barrier_done(-ECANCELED, "alrd is stopping", r->barrier_data);
+	r->stopping = true;
+	r->restoring = false;
+	r->barrier = BARRIER_SHUTDOWN;
+	r->barrier_done = done;
+	r->barrier_data = user_data;
+	for (size_t i = 0; i < r->n; i++)
+		reconcile(r->v[i]);
+	schedule_housekeeping(r);
+}

@@ -1,0 +1,236 @@
+/*
+ * The profile registry: the profiles in memory, their registration
+ * lifecycle and their events (DESIGN §3, §4; docs/protocol.md "Profiles").
+ *
+ * A profile is registered while it is wanted: it has auto-registration,
+ * or at least one user (a control client that called profile.enable), and
+ * it has not been force-disabled.  Each registered profile holds one SIP
+ * binding (sip/binding.h) shaped by its type's plugin (include/alr/
+ * plugin.h) over one IAP, chosen by registry_choose_iap() until the
+ * roaming engine takes over.
+ *
+ * Per profile, one machine (only registry_enter_state() assigns it):
+ *
+ *   UNREGISTERED --wanted--> WAIT_FOR_IAP --IAP--> REGISTERING --2xx--> REGISTERED
+ *        ^                        |  ^                 |  ^               |
+ *        |                        |  +--- IAP lost ----+--+---------------+
+ *        +---- binding IDLE --- UNREGISTERING <--- not wanted, update ----+
+ *
+ * Clients see UNREGISTERED, REGISTERING (WAIT_FOR_IAP included),
+ * REGISTERED and UNREGISTERING.  A permanent failure (403, 404, wrong
+ * credentials) leaves the profile UNREGISTERED with its error until it is
+ * updated, enabled again, or a network comes up.
+ *
+ * What alrd registered is persisted (store_contact_*) from the binding's
+ * persistence hook.  At start the registry reads it back: every stored
+ * contact the registrar may still hold is removed (expires=0) over an
+ * available IAP -- for a profile that registers again, before its new
+ * REGISTER, which continues the stored Call-ID above the stored CSeq (so
+ * the registrar takes it, RFC 3261 §10.3 step 7) -- (DESIGN §3.8).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alr/plugin.h"
+#include "alr/profile.h"
+
+struct ev_loop;
+struct json_object;
+struct store;
+struct iap;
+struct iap_table;
+struct plugin_loader;
+struct sip_stack;
+struct binding_ops;
+struct registry;
+
+enum registry_state {
+	REGISTRY_UNREGISTERED,
+	REGISTRY_WAIT_FOR_IAP,
+	REGISTRY_REGISTERING,
+	REGISTRY_REGISTERED,
+	REGISTRY_UNREGISTERING,
+	_REGISTRY_STATE_MAX,
+};
+
+/* "UNREGISTERED", ... for logs; "unregistered", "registering",
+ * "registered", "unregistering" as clients see it (registration);
+ * "unregistered", "wait-for-iap", ... (phase). */
+const char *registry_state_to_str(enum registry_state s);
+const char *registry_state_to_registration(enum registry_state s);
+const char *registry_state_to_phase(enum registry_state s);
+
+/* Why a profile was deregistered (profile.deregistered "reason"). */
+enum registry_reason {
+	REGISTRY_REASON_DISABLED,       /* its last user left, auto-registration off */
+	REGISTRY_REASON_NETWORK_LOST,   /* its IAP went away */
+	REGISTRY_REASON_DELETED,
+	REGISTRY_REASON_FORCED,         /* profile.force-disable */
+	REGISTRY_REASON_ERROR,          /* the registrar refused or failed */
+	REGISTRY_REASON_UPDATE,         /* a major update: registered again */
+	REGISTRY_REASON_RESTORE,        /* store.restore */
+	REGISTRY_REASON_SHUTDOWN,       /* alrd stops */
+	_REGISTRY_REASON_MAX,
+};
+
+const char *registry_reason_to_str(enum registry_reason r);
+
+enum registry_event_type {
+	REGISTRY_EVENT_CREATED,
+	REGISTRY_EVENT_UPDATED,
+	REGISTRY_EVENT_DESTROYED,
+	REGISTRY_EVENT_REGISTERED,
+	REGISTRY_EVENT_DEREGISTERED,
+	REGISTRY_EVENT_FORCIBLY_DISABLED,
+	REGISTRY_EVENT_ERROR,
+	_REGISTRY_EVENT_MAX,
+};
+
+/* "profile.created", ... (the control protocol's event names). */
+const char *registry_event_to_str(enum registry_event_type t);
+
+/* One event.  Pointers are valid during the call only; never a secret. */
+struct registry_event {
+	enum registry_event_type type;
+	unsigned int id;                /* the profile */
+	unsigned int iap_id;            /* REGISTERED */
+	const char *contact;            /* REGISTERED */
+	unsigned int expires;           /* REGISTERED: granted seconds */
+	enum registry_reason reason;    /* DEREGISTERED */
+	int code;                       /* ERROR: SIP status, or 0 */
+	const char *kind;               /* ERROR: "authentication", "no-plugin", ... */
+	const char *message;            /* ERROR: for people */
+};
+
+typedef void (*registry_event_fn)(const struct registry_event *ev, void *user_data);
+
+/* Called once when an asynchronous operation (delete, restore, shutdown)
+ * finished: 0, or a negative errno with @message saying why. */
+typedef void (*registry_done_fn)(int result, const char *message, void *user_data);
+
+struct registry_config {
+	struct ev_loop *loop;
+	struct store *store;
+	struct iap_table *iaps;
+	struct plugin_loader *plugins;
+	/* Bindings run on @stack, or (tests) on @binding_ops with @ops_env. */
+	struct sip_stack *stack;
+	const struct binding_ops *binding_ops;
+	void *ops_env;
+	/* Per-install random bytes from which each profile's stable contact
+	 * user part and +sip.instance are derived (copied). */
+	const unsigned char *install_key;
+	size_t install_key_len;
+	/* How long a deregistration may take before alrd gives up on it
+	 * (the contacts it leaves are removed later); 0: 2 s. */
+	double stop_timeout;
+};
+
+/* The plugin host table (include/alr/plugin.h) the registry serves; give
+ * it to plugin_loader_new(). */
+const struct alr_plugin_host *registry_plugin_host(void);
+
+struct registry *registry_new(const struct registry_config *cfg);
+/* Frees every profile and binding without deregistering (call
+ * registry_shutdown() first for that).  Returns NULL. */
+struct registry *registry_free(struct registry *r);
+
+/*
+ * Load the profiles from the store (profile.created each), clean up the
+ * contacts left at registrars by an earlier run, and register what is
+ * wanted.  0 or negative errno (logged).
+ */
+int registry_load(struct registry *r);
+
+unsigned int registry_watch(struct registry *r, registry_event_fn fn, void *user_data,
+			    void (*destroy)(void *));
+bool registry_unwatch(struct registry *r, unsigned int id);
+
+/* ---- reading ---------------------------------------------------------- */
+
+size_t registry_count(const struct registry *r);
+/* The i-th profile in id order, or NULL. */
+const struct profile *registry_profile_at(const struct registry *r, size_t i);
+const struct profile *registry_find(const struct registry *r, unsigned int id);
+enum registry_state registry_get_state(const struct registry *r, unsigned int id);
+size_t registry_get_users(const struct registry *r, unsigned int id);
+/* The profile object of docs/profiles.md (never a password) with its
+ * read-only "state" (docs/protocol.md); NULL if no such profile. */
+struct json_object *registry_profile_to_json(struct registry *r, unsigned int id);
+/* The stable contact user part and instance URN of profile @id. */
+int registry_identity(const struct registry *r, unsigned int id, const char **ret_user,
+		      const char **ret_instance);
+
+/* A restore or shutdown is running: changes are refused. */
+bool registry_busy(const struct registry *r, const char **ret_why);
+
+/* ---- changing --------------------------------------------------------- */
+
+/* Errors of the changing functions: -EINVAL with @err naming the field
+ * (profile_error), -ENOENT (no such profile), -EBUSY (restore or shutdown
+ * running; @err says which), -ENOMEM, -EIO (the store failed; logged). */
+
+/* Create from a profile object (docs/profiles.md): the plugin's defaults,
+ * then @obj, validated with the running daemon's plugins, SNAPs and
+ * IAPs.  *@ret_id set on success. */
+int registry_create(struct registry *r, struct json_object *obj, unsigned int *ret_id,
+		    struct profile_error *err);
+/* Apply a partial profile object.  A registered profile is registered
+ * again per the update's class (minor: re-REGISTER; major: deregister,
+ * then register). */
+int registry_update(struct registry *r, unsigned int id, struct json_object *obj,
+		    struct profile_error *err);
+/* Deregister, then delete.  @done is called once it is gone (possibly
+ * before this returns).  -ENOENT, -EBUSY (already being deleted). */
+int registry_delete(struct registry *r, unsigned int id, registry_done_fn done,
+		    void *user_data);
+
+/* Users: @user is any key that identifies one (a control client id).
+ * Enabling twice counts once.  Enabling lifts a force-disable. */
+int registry_enable(struct registry *r, unsigned int id, uint64_t user);
+/* -ENOENT also when @user does not use the profile. */
+int registry_disable(struct registry *r, unsigned int id, uint64_t user);
+/* A user went away: its uses end. */
+void registry_release_user(struct registry *r, uint64_t user);
+/* Deregister now, drop every user, and keep auto-registration off until
+ * the profile is enabled or updated (or alrd restarts). */
+int registry_force_disable(struct registry *r, unsigned int id);
+/* Make @id the default profile (the others lose the flag). */
+int registry_set_default(struct registry *r, unsigned int id);
+
+/* The export text (alr/profile_text.h) of every profile; free() it
+ * (explicit_bzero() first when @with_passwords). */
+int registry_export(struct registry *r, bool with_passwords, char **ret_text);
+/* Import: every profile validated first, then all created, or none.
+ * *@ret_ids (malloc'ed, *@ret_n of them) are the new ids. */
+int registry_import(struct registry *r, const char *text, size_t len, unsigned int **ret_ids,
+		    size_t *ret_n, char *errbuf, size_t errsize);
+
+/*
+ * Replace the store's content with the database at @path (store_restore()):
+ * the file is checked first; then every profile is deregistered (reason
+ * restore) and destroyed, the store swapped, the profiles loaded
+ * (profile.created) and the wanted ones registered.  Changes are refused
+ * meanwhile (registry_busy()).  0 when started (@done follows), or a
+ * negative errno with @errbuf filled and nothing changed.
+ */
+int registry_restore(struct registry *r, const char *path, registry_done_fn done,
+		     void *user_data, char *errbuf, size_t errsize);
+
+/* Deregister everything (reason shutdown), each for at most the stop
+ * timeout; @done once all are unregistered. */
+void registry_shutdown(struct registry *r, registry_done_fn done, void *user_data);
+
+/* ---- the IAP seam ----------------------------------------------------- */
+
+/*
+ * The IAP profile @p should register over now: its fixed IAP if that is
+ * available, else the best available IAP of the built-in default SNAP
+ * (ethernet > wifi > cellular > other) that suits its bearer.  NULL when
+ * there is none.  The roaming engine (SNAP policies, approval rounds)
+ * replaces this function.
+ */
+const struct iap *registry_choose_iap(struct registry *r, const struct profile *p);
