@@ -36,6 +36,7 @@ struct config *config_new_defaults(void)
 	c->max_request_size = 64 * 1024;
 	c->max_output_queue = 4 * 1024 * 1024;
 	c->netlink_rcvbuf = 4 * 1024 * 1024;
+	c->networkmanager = true;
 	return c;
 }
 
@@ -232,6 +233,20 @@ static int handle_control(struct parse_ctx *p, const char *key, const char *valu
 	return fail(p, "unknown key '%s' in [control]", key);
 }
 
+static int handle_networkmanager(struct parse_ctx *p, const char *key, const char *value)
+{
+	if (strcmp(key, "enable") == 0) {
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+			p->c->networkmanager = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+			p->c->networkmanager = false;
+		else
+			return fail(p, "enable: '%s' is not one of yes, no", value);
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [networkmanager]", key);
+}
+
 static int handle_netlink(struct parse_ctx *p, const char *key, const char *value)
 {
 	unsigned long v;
@@ -287,6 +302,8 @@ static int config_ini_cb(void *user, const char *section, const char *key,
 		return handle_control(p, key, value);
 	if (strcmp(section, "netlink") == 0)
 		return handle_netlink(p, key, value);
+	if (strcmp(section, "networkmanager") == 0)
+		return handle_networkmanager(p, key, value);
 	if (strcmp(section, "iap-kinds") == 0)
 		return handle_kinds(p, key, value);
 	if (section[0] == '\0')
@@ -408,6 +425,8 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "max-output-queue = %zu\n", c->max_output_queue);
 	fprintf(f, "\n[netlink]\n");
 	fprintf(f, "receive-buffer = %d\n", c->netlink_rcvbuf);
+	fprintf(f, "\n[networkmanager]\n");
+	fprintf(f, "enable = %s\n", c->networkmanager ? "yes" : "no");
 	fprintf(f, "\n[iap-kinds]\n");
 	for (size_t i = 0; i < c->n_kind_rules; i++)
 		fprintf(f, "%s = %s\n", c->kind_rules[i].pattern, c->kind_rules[i].kind);

@@ -52,6 +52,9 @@ struct config {
 	/* [netlink] */
 	int netlink_rcvbuf;
 
+	/* [networkmanager] */
+	bool networkmanager;            /* name IAPs by NetworkManager connections */
+
 	/* [iap-kinds] in file order: first match wins */
 	size_t n_kind_rules;
 	struct config_kind_rule kind_rules[CONFIG_MAX_KIND_RULES];

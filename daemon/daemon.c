@@ -23,6 +23,7 @@
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "netlink/nlmon.h"
+#include "nm/nmmon.h"
 #include "sip/stack.h"
 #include "store/store.h"
 
@@ -215,6 +216,35 @@ static const struct nlmon_ops nlmon_ops = {
 	.link_removed = on_link_removed,
 };
 
+/* NetworkManager -> IAP table: connection names and attributes.  Netlink
+ * stays the source of availability. */
+static void on_nm_running(bool running, void *ud)
+{
+	struct daemon *d = ud;
+
+	iap_table_nm_running(d->iaps, running);
+}
+
+static void on_nm_conn_changed(const struct nmmon_conn *c, void *ud)
+{
+	struct daemon *d = ud;
+
+	iap_table_nm_conn_changed(d->iaps, c);
+}
+
+static void on_nm_conn_removed(const char *uuid, void *ud)
+{
+	struct daemon *d = ud;
+
+	iap_table_nm_conn_removed(d->iaps, uuid);
+}
+
+static const struct nmmon_ops nmmon_ops = {
+	.running = on_nm_running,
+	.conn_changed = on_nm_conn_changed,
+	.conn_removed = on_nm_conn_removed,
+};
+
 /* IAP table -> control socket events */
 static void on_iap_event(enum iap_event ev, const struct iap *iap, void *ud)
 {
@@ -369,6 +399,17 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	if (r < 0)
 		return log_errno(LOG_ERR, r, "netlink: cannot start the monitor: %m");
 
+	/* NetworkManager is optional: absent or late is normal, and the
+	 * monitor never blocks; connection names arrive when it answers. */
+	if (config->networkmanager) {
+		d->nmmon = nmmon_new(d->loop, &nmmon_ops, d);
+		if (!d->nmmon)
+			return log_errno(LOG_ERR, -ENOMEM, "networkmanager: cannot create the monitor");
+		r = nmmon_start(d->nmmon);
+		if (r < 0)
+			return log_errno(LOG_ERR, r, "networkmanager: cannot start the monitor: %m");
+	}
+
 	/* Profiles: the SIP stack, the plugins, the registry.  The IAP table
 	 * is complete here, so the first registrations pick a real IAP. */
 	{
@@ -455,6 +496,7 @@ void daemon_stop(struct daemon *d)
 	d->plugins = plugin_loader_free(d->plugins);
 	d->sip = sip_stack_free(d->sip);
 	d->control = control_free(d->control);
+	d->nmmon = nmmon_free(d->nmmon);
 	d->nlmon = nlmon_free(d->nlmon);
 	d->iaps = iap_table_free(d->iaps);
 	d->store = store_close(d->store);

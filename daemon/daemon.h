@@ -14,6 +14,7 @@
 struct ev_loop;
 struct store;
 struct nlmon;
+struct nmmon;
 struct iap_table;
 struct control;
 struct sip_stack;
@@ -36,6 +37,7 @@ struct daemon {
 
 	struct store *store;
 	struct nlmon *nlmon;
+	struct nmmon *nmmon;            /* NULL when networkmanager = no */
 	struct iap_table *iaps;
 	struct sip_stack *sip;
 	struct plugin_loader *plugins;
