@@ -240,6 +240,7 @@ struct registry {
 	unsigned int iap_watch;
 
 	struct policy_snap *default_snap;
+	const struct policy_set *snaps;         /* borrowed: the daemon's SNAPs, or NULL */
 	struct snap_ranking *ranking;
 	struct snap_iap_view *views;
 	size_t n_views_cap;
@@ -587,11 +588,14 @@ static int ctx_plugin_validate(void *ud, const struct profile *p, struct profile
 	return -EINVAL;
 }
 
-/* XXX SNAP policy files are not loaded by the daemon yet: only the
- * built-in default SNAP (0) exists. */
+/* The built-in default SNAP (0), and every SNAP the daemon loaded. */
 static bool ctx_snap_exists(void *ud, unsigned int snap_id)
 {
-	return snap_id == POLICY_DEFAULT_ID;
+	struct registry *r = ud;
+
+	if (snap_id == POLICY_DEFAULT_ID)
+		return true;
+	return r->snaps && policy_set_find_by_id(r->snaps, snap_id) != NULL;
 }
 
 static bool ctx_iap_exists(void *ud, unsigned int iap_id)
@@ -760,8 +764,8 @@ static bool bearer_ok(enum profile_bearer b, enum iap_kind k)
 	return false;
 }
 
-/* The default SNAP's order of the available IAPs now. */
-static int rank_default(struct registry *r)
+/* Every IAP now, as the SNAP rules see it (r->views). */
+static int build_views(struct registry *r, size_t *ret_n)
 {
 	size_t n = iap_table_count(r->iaps);
 
@@ -789,6 +793,35 @@ static int rank_default(struct registry *r)
 			.strength = iap->nm ? iap->nm->strength : -1,
 		};
 	}
+	*ret_n = n;
+	return 0;
+}
+
+const struct snap_iap_view *registry_iap_views(struct registry *r, size_t *ret_n)
+{
+	if (build_views(r, ret_n) < 0)
+		return NULL;
+	return r->views;
+}
+
+/* The order of the available IAPs now in the profile's SNAP (the
+ * default one when its SNAP is not loaded). */
+static int rank_for(struct registry *r, const struct profile *p)
+{
+	const struct policy_snap *s = NULL;
+	size_t n;
+	int k;
+
+	if (r->snaps)
+		s = policy_set_find_by_id(r->snaps, p->snap_id);
+	if (!s)
+		s = r->snaps ? policy_set_find_by_id(r->snaps, POLICY_DEFAULT_ID) : r->default_snap;
+	if (!s)
+		s = r->default_snap;
+	k = build_views(r, &n);
+	if (k < 0)
+		return k;
+	snap_ranking_set_snap(r->ranking, s);
 	return snap_rank(r->ranking, r->views, n);
 }
 
@@ -804,9 +837,7 @@ const struct iap *registry_choose_iap(struct registry *r, const struct profile *
 			return iap;
 		return NULL;
 	}
-	/* XXX SNAPs other than the default come with the policy loader and
-	 * the roaming engine; validation refuses them meanwhile. */
-	if (rank_default(r) < 0)
+	if (rank_for(r, p) < 0)
 		return NULL;
 	for (size_t i = 0; i < snap_ranking_count(r->ranking); i++) {
 		const struct snap_rank_entry *e = snap_ranking_at(r->ranking, i);
@@ -2136,6 +2167,13 @@ struct registry *registry_free(struct registry *r)
 int registry_load(struct registry *r)
 {
 	return load_profiles(r);
+}
+
+void registry_set_snaps(struct registry *r, const struct policy_set *set)
+{
+	/* The ranking must not point at a SNAP of the set being freed. */
+	snap_ranking_set_snap(r->ranking, r->default_snap);
+	r->snaps = set;
 }
 
 unsigned int registry_watch(struct registry *r, registry_event_fn fn, void *user_data,

@@ -145,6 +145,11 @@ struct registry *registry_free(struct registry *r);
  */
 int registry_load(struct registry *r);
 
+/* The SNAPs profiles may name (policy/policy.h), borrowed until the next
+ * call: call it with the new set before freeing the old one. */
+struct policy_set;
+void registry_set_snaps(struct registry *r, const struct policy_set *set);
+
 unsigned int registry_watch(struct registry *r, registry_event_fn fn, void *user_data,
 			    void (*destroy)(void *));
 bool registry_unwatch(struct registry *r, unsigned int id);
@@ -228,9 +233,16 @@ void registry_shutdown(struct registry *r, registry_done_fn done, void *user_dat
 
 /*
  * The IAP profile @p should register over now: its fixed IAP if that is
- * available, else the best available IAP of the built-in default SNAP
- * (ethernet > wifi > cellular > other) that suits its bearer.  NULL when
- * there is none.  The roaming engine (SNAP policies, approval rounds)
+ * available, else the best available IAP of its SNAP (registry_set_snaps();
+ * the built-in default SNAP, ethernet > wifi > cellular > other, when its
+ * SNAP is not loaded) that suits its bearer.  NULL when there is none.
+ * XXX No approval rounds, stable-time or damping yet: a profile only
+ * changes IAP when it loses its own.  The roaming engine (alr/roam.h)
  * replaces this function.
  */
 const struct iap *registry_choose_iap(struct registry *r, const struct profile *p);
+
+/* Every IAP now as SNAP rules see it (alr/snap.h), valid until the next
+ * registry call; NULL on ENOMEM. */
+struct snap_iap_view;
+const struct snap_iap_view *registry_iap_views(struct registry *r, size_t *ret_n);

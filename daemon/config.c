@@ -24,9 +24,11 @@ struct config *config_new_defaults(void)
 	c->state_dir = strdup(ALR_DEFAULT_STATEDIR);
 	c->socket_path = strdup(ALR_DEFAULT_SOCKET);
 	c->plugin_dir = strdup(ALR_DEFAULT_PLUGIN_DIR);
+	c->snap_dir = strdup(ALR_DEFAULT_SNAP_DIR);
 	c->control_groups[0] = strdup("alrd");
 	c->n_control_groups = 1;
-	if (!c->state_dir || !c->socket_path || !c->plugin_dir || !c->control_groups[0])
+	if (!c->state_dir || !c->socket_path || !c->plugin_dir || !c->snap_dir ||
+	    !c->control_groups[0])
 		return config_free(c);
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_AUTO;
@@ -54,6 +56,7 @@ struct config *config_free(struct config *c)
 	free(c->file);
 	free(c->state_dir);
 	free(c->plugin_dir);
+	free(c->snap_dir);
 	free(c->socket_path);
 	free(c->socket_group);
 	clear_groups(c);
@@ -141,6 +144,11 @@ static int handle_daemon(struct parse_ctx *p, const char *key, const char *value
 		if (!valid_path(value))
 			return fail(p, "plugin-dir: '%s' is not an absolute path", value);
 		return set_str(p, &c->plugin_dir, value);
+	}
+	if (strcmp(key, "snap-dir") == 0) {
+		if (!valid_path(value))
+			return fail(p, "snap-dir: '%s' is not an absolute path", value);
+		return set_str(p, &c->snap_dir, value);
 	}
 	if (strcmp(key, "log-level") == 0) {
 		r = log_level_from_str(value);
@@ -408,6 +416,7 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "[daemon]\n");
 	fprintf(f, "state-dir = %s\n", c->state_dir);
 	fprintf(f, "plugin-dir = %s\n", c->plugin_dir);
+	fprintf(f, "snap-dir = %s\n", c->snap_dir);
 	fprintf(f, "log-level = %s\n", log_level_to_str(c->log_level));
 	fprintf(f, "log-target = %s\n", log_target_to_str(c->log_target));
 	fprintf(f, "\n[control]\n");

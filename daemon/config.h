@@ -35,6 +35,7 @@ struct config {
 	/* [daemon] */
 	char *state_dir;
 	char *plugin_dir;
+	char *snap_dir;                 /* SNAP policy files (docs/policy.md) */
 	int log_level;                  /* LOG_ERR .. LOG_DEBUG */
 	enum log_target log_target;
 

@@ -24,6 +24,7 @@
 #include "daemon/util.h"
 #include "netlink/nlmon.h"
 #include "nm/nmmon.h"
+#include "policy/policy.h"
 #include "sip/stack.h"
 #include "store/store.h"
 
@@ -134,6 +135,24 @@ static int install_key(const char *state_dir, unsigned char *key)
 	close(fd);
 	log_info("made a new install key in %s", path);
 	return 0;
+}
+
+static void snap_error_cb(const struct policy_error *e, void *ud)
+{
+	char buf[PATH_MAX + 300];
+
+	log_warning("snap: %s; file skipped", policy_error_to_str(e, buf, sizeof(buf)));
+}
+
+int daemon_load_snaps(const char *dir, struct policy_set **ret)
+{
+	int r = policy_load_dir(dir, ret, snap_error_cb, NULL);
+
+	if (r < 0)
+		return log_errno(LOG_ERR, r, "snap: cannot read %s: %m", dir);
+	log_info("snap: %zu SNAPs loaded from %s%s", policy_set_count(*ret) - 1, dir,
+		 r > 0 ? " (some files skipped)" : "");
+	return r;
 }
 
 /* registry -> control socket events (docs/protocol.md) */
@@ -347,6 +366,17 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 		sd_notify(0, "READY=1");
 		return -ENOMEM;
 	}
+	/* SNAPs: the new set in full, then swapped in; a directory that
+	 * cannot be read keeps the running SNAPs. */
+	{
+		struct policy_set *set;
+
+		if (daemon_load_snaps(c->snap_dir, &set) >= 0) {
+			registry_set_snaps(d->registry, set);
+			policy_set_free(d->snaps);
+			d->snaps = set;
+		}
+	}
 	log_set_level(c->log_level);
 	control_set_config(d->control, c);
 	iap_table_set_config(d->iaps, c);
@@ -410,6 +440,14 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 			return log_errno(LOG_ERR, r, "networkmanager: cannot start the monitor: %m");
 	}
 
+	/* SNAP policies: bad files are logged and skipped, an unreadable
+	 * directory leaves the built-in default SNAP only. */
+	if (daemon_load_snaps(config->snap_dir, &d->snaps) < 0) {
+		d->snaps = policy_set_new();
+		if (!d->snaps)
+			return log_errno(LOG_ERR, -ENOMEM, "out of memory");
+	}
+
 	/* Profiles: the SIP stack, the plugins, the registry.  The IAP table
 	 * is complete here, so the first registrations pick a real IAP. */
 	{
@@ -437,6 +475,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 		explicit_bzero(key, sizeof(key));
 		if (!d->registry)
 			return log_errno(LOG_ERR, -ENOMEM, "out of memory");
+		registry_set_snaps(d->registry, d->snaps);
 		registry_watch(d->registry, on_registry_event, d, NULL);
 	}
 
@@ -493,6 +532,7 @@ void daemon_stop(struct daemon *d)
 	if (d->control && d->disconnect_watch)
 		control_unwatch_disconnect(d->control, d->disconnect_watch);
 	d->registry = registry_free(d->registry);
+	d->snaps = policy_set_free(d->snaps);
 	d->plugins = plugin_loader_free(d->plugins);
 	d->sip = sip_stack_free(d->sip);
 	d->control = control_free(d->control);

@@ -20,6 +20,7 @@ struct control;
 struct sip_stack;
 struct plugin_loader;
 struct registry;
+struct policy_set;
 
 struct daemon_options {
 	const char *config_file;        /* NULL: the default */
@@ -39,6 +40,7 @@ struct daemon {
 	struct nlmon *nlmon;
 	struct nmmon *nmmon;            /* NULL when networkmanager = no */
 	struct iap_table *iaps;
+	struct policy_set *snaps;       /* SNAP policies from config->snap_dir */
 	struct sip_stack *sip;
 	struct plugin_loader *plugins;
 	struct registry *registry;
@@ -59,6 +61,14 @@ void daemon_stop(struct daemon *d);
 /* Re-read the configuration.  0, or negative errno with @ret_error filled;
  * the running configuration stays on error. */
 int daemon_reload(struct daemon *d, struct config_error *ret_error);
+
+/*
+ * Load the SNAP policies of @dir in full.  Files that do not parse are
+ * logged (FILE:LINE: problem) and skipped.  Returns the number skipped
+ * (>= 0) with *@ret set, or a negative errno (logged) when @dir cannot be
+ * read.
+ */
+int daemon_load_snaps(const char *dir, struct policy_set **ret);
 
 /* The control methods (api.c). */
 extern const struct control_method api_methods[];

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "policy/policy.h"
 
 static void usage(FILE *f)
 {
@@ -48,8 +50,10 @@ static void usage(FILE *f)
 "        --state-dir DIR  state directory: database and lock (default %s)\n"
 "        --socket PATH    control socket (default %s)\n"
 "        --plugin-dir DIR profile agent plugins (default %s)\n"
-"    -n, --check-config   validate the configuration, print it normalised,\n"
-"                         and exit 0 if it is valid, 1 if not\n"
+"    -n, --check-config   validate the configuration and the SNAP policies of\n"
+"                         snap-dir, print them normalised, and exit 0 if\n"
+"                         they are valid, 1 if not (a SNAP file that would\n"
+"                         be skipped is named as FILE:LINE)\n"
 "    -v, --verbose        log at debug level\n"
 "        --log-target T   stderr, syslog or auto (default auto: stderr in the\n"
 "                         foreground, syslog otherwise)\n"
@@ -58,6 +62,7 @@ static void usage(FILE *f)
 "\n"
 "FILES\n"
 "    %s   configuration (INI; see docs/configuration.md)\n"
+"    %s/*.conf  SNAP policies (see docs/policy.md); SIGHUP reloads them\n"
 "    STATE-DIR/alrd.db    IAP ids, profiles, registered contacts (SQLite)\n"
 "    STATE-DIR/install-key  per-install key of the profiles' contact identities\n"
 "    STATE-DIR/alrd.lock  held while alrd runs: one daemon per state directory\n"
@@ -66,7 +71,7 @@ static void usage(FILE *f)
 "    0 on orderly shutdown or a valid --check-config; 1 when the configuration\n"
 "    is invalid or start-up fails (the reason is logged); 2 on a usage error.\n",
 		ALR_DEFAULT_CONFIG, ALR_DEFAULT_STATEDIR, ALR_DEFAULT_SOCKET,
-		ALR_DEFAULT_PLUGIN_DIR, ALR_DEFAULT_CONFIG);
+		ALR_DEFAULT_PLUGIN_DIR, ALR_DEFAULT_CONFIG, ALR_DEFAULT_SNAP_DIR);
 }
 
 enum {
@@ -115,6 +120,36 @@ static void detach_stdio(void)
 	dup2(fd, STDERR_FILENO);
 	if (fd > STDERR_FILENO)
 		close(fd);
+}
+
+static void check_snap_error(const struct policy_error *e, void *ud)
+{
+	char buf[PATH_MAX + 300];
+	int *skipped = ud;
+
+	fprintf(stderr, "alrd: %s (file skipped)\n", policy_error_to_str(e, buf, sizeof(buf)));
+	(*skipped)++;
+}
+
+/* --check-config: the configuration and the SNAP policies, normalised;
+ * 1 when a SNAP file would be skipped. */
+static int check_config(struct config *config)
+{
+	struct policy_set *set = NULL;
+	int skipped = 0, r;
+
+	config_print(config, stdout);
+	r = policy_load_dir(config->snap_dir, &set, check_snap_error, &skipped);
+	if (r < 0) {
+		fprintf(stderr, "alrd: snap-dir %s: %s\n", config->snap_dir, strerror(-r));
+		config_free(config);
+		return 1;
+	}
+	printf("\n# SNAP policies from %s\n", config->snap_dir);
+	policy_print(set, stdout);
+	policy_set_free(set);
+	config_free(config);
+	return r > 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -212,11 +247,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config_apply_overrides(config, &opts.overrides);
-	if (check) {
-		config_print(config, stdout);
-		config_free(config);
-		return 0;
-	}
+	if (check)
+		return check_config(config);
 
 	/* Until start-up is done, errors go to the terminal that started us,
 	 * whatever the target; then the configured target takes over. */

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""Roaming: SNAP policies in the daemon (snap-dir, snap.list, snap.get,
+--check-config, reload) and profiles that roam across a SNAP, against a
+real Kamailio registrar in network namespaces.
+
+The world is test_profiles.py's: a device namespace with wlan0 (Wi-Fi,
+10.99.1.2) and wwan0 (cellular, 10.99.2.2) as [iap-kinds] say; Kamailio
+on 10.99.100.1 in the network namespace, so the host of a contact in the
+registrar's bindings says which link the REGISTER left over.  Every check
+of a registration reads the registrar's own view.
+
+Needs root and Kamailio; exits 77 (skipped) without them.
+
+Usage: test_roaming.py [-b BUILD_DIR] [NAME_SUBSTRING ...]
+"""
+
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, 'peers'))
+
+import alrtest  # noqa: E402
+from alrtest import T, check, check_eq  # noqa: E402
+from test_profiles import (WLAN, WWAN, deregistered, host_of, iap_id,  # noqa: E402
+                           profile, registered, sip_world, wait_bindings)
+
+WIFI_FIRST = """\
+[snap]
+id = 5
+name = mobile
+stable-time = 200ms
+approval-timeout = 2s
+on-timeout = allow
+
+[rule]
+priority = 10
+kind = wifi
+
+[rule]
+priority = 20
+kind = cellular
+"""
+
+CELLULAR_FIRST = """\
+[snap]
+id = 6
+name = cellfirst
+stable-time = 200ms
+
+[rule]
+priority = 10
+kind = cellular
+
+[rule]
+priority = 20
+kind = wifi
+"""
+
+
+def snap_dir(d):
+    return os.path.join(d.tmp, 'snap.d')
+
+
+def write_snap(d, name, text):
+    path = os.path.join(snap_dir(d), name)
+    with open(path, 'w') as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def roaming_daemon(fx, w, snaps):
+    """alrd with the build's plugins and a snap-dir holding @snaps
+    ({file name: text}), written before it starts."""
+    cfg = {'daemon': {'plugin-dir': alrtest.plugin_dir()}}
+    d = fx.daemon(w, cfg, start=False)
+    os.makedirs(snap_dir(d), mode=0o755, exist_ok=True)
+    d.config['daemon']['snap-dir'] = snap_dir(d)
+    d.write_config()
+    for name, text in snaps.items():
+        write_snap(d, name, text)
+    d.start()
+    return d
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_snap_list_and_get(fx):
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    wlan, wwan = iap_id(c, 'wlan0'), iap_id(c, 'wwan0')
+    snaps = c.call('snap.list')['snaps']
+    check_eq([s['id'] for s in snaps], [0, 5], 'SNAP ids (default first)')
+    s = snaps[1]
+    check_eq(s['name'], 'mobile', 'name')
+    check_eq(s['file'], os.path.join(snap_dir(d), '10-mobile.conf'), 'file')
+    check_eq(s['stable_time_ms'], 200, 'stable_time_ms')
+    check_eq(s['approval_timeout_ms'], 2000, 'approval_timeout_ms')
+    check_eq(s['on_timeout'], 'allow', 'on_timeout')
+    check_eq(s['migration'], 'make-before-break', 'migration')
+    check_eq([(r['priority'], r['kinds']) for r in s['rules']],
+             [(10, ['wifi']), (20, ['cellular'])], 'rules')
+    check_eq(s['ranking'], [wlan, wwan], 'ranking: wifi > cellular')
+    check_eq(c.call('snap.get', {'name': 'mobile'})['snap'], s, 'snap.get by name')
+    check_eq(c.call('snap.get', {'id': 5})['snap']['name'], 'mobile', 'snap.get by id')
+    check_eq(c.call('snap.get', {'id': 0})['snap']['name'], 'default', 'default SNAP')
+    c.expect_error(-32002, 'snap.get', {'id': 9})
+    c.expect_error(-32002, 'snap.get', {'name': 'nope'})
+    c.expect_error(-32602, 'snap.get', {})
+
+    # The ranking follows the IAPs: without wlan0's carrier, cellular only.
+    c.subscribe(['iap.*'])
+    w.carrier_down('wlan0')
+    alrtest.wait_iap_event(c, 'iap.down', 'wlan0')
+    check_eq(c.call('snap.get', {'id': 5})['snap']['ranking'], [wwan],
+             'ranking without wlan0')
+
+
+def test_profile_registers_over_its_snaps_best_iap(fx):
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST,
+                               '20-cell.conf': CELLULAR_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    # An unknown SNAP is refused; a loaded one is taken.
+    e = c.expect_error(-32602, 'profile.create',
+                       {'profile': profile('alice', snap_id=77)})
+    check_eq(e['data']['field'], 'snap_id', 'field of the refusal')
+    a = c.call('profile.create', {'profile': profile('alice', snap_id=5,
+                                                     auto_register=True)})['profile']['id']
+    b = c.call('profile.create', {'profile': profile('bob', snap_id=6,
+                                                     auto_register=True)})['profile']['id']
+    registered(c, a)
+    registered(c, b)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    wait_bindings(reg, 'bob', 1, host=WWAN)
+
+
+def test_carrier_loss_fails_over_within_the_snap(fx):
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = c.call('profile.create', {'profile': profile('alice', snap_id=5,
+                                                       auto_register=True)})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    w.carrier_down('wlan0')
+    deregistered(c, pid, 'network-lost')
+    ev = registered(c, pid)
+    check_eq(host_of(ev['params']['contact']), WWAN, 'contact host after failover')
+    check_eq(ev['params']['iap_id'], iap_id(c, 'wwan0'), 'IAP after failover')
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+
+
+def test_bad_snap_file_skipped_and_check_config(fx):
+    w = fx.world()
+    bad = '[snap]\nid = 7\nname = bad\n\n[rule]\npriority = 1\nmin-signal = 140\n'
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST, '30-bad.conf': bad})
+    c = fx.client(d)
+    # Logged with file and line, skipped; the good file loads.
+    check_eq([s['name'] for s in c.call('snap.list')['snaps']], ['default', 'mobile'],
+             'SNAPs with a bad file')
+    badpath = os.path.join(snap_dir(d), '30-bad.conf')
+    log = d.log_since_start()
+    check('%s:7' % badpath in log, 'the log does not name %s:7', badpath)
+
+    # --check-config: exit 1, the file and line on stderr, the good SNAP
+    # printed back.
+    p = subprocess.run([alrtest.alrd_path(), '--check-config', '-c', d.conf_path],
+                       capture_output=True, text=True, timeout=T(20))
+    check_eq(p.returncode, 1, '--check-config exit status with a bad file')
+    check('%s:7:' % badpath in p.stderr, 'stderr does not name %s:7: %r', badpath, p.stderr)
+    check('name = mobile' in p.stdout, 'the good SNAP is not printed: %r', p.stdout)
+    check('snap-dir = %s' % snap_dir(d) in p.stdout, 'snap-dir not printed')
+    os.unlink(badpath)
+    p = subprocess.run([alrtest.alrd_path(), '--check-config', '-c', d.conf_path],
+                       capture_output=True, text=True, timeout=T(20))
+    check_eq(p.returncode, 0, '--check-config exit status, files valid (%s)' % p.stderr)
+
+
+def test_reload_swaps_the_snaps(fx):
+    w = fx.world()
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    write_snap(d, '20-cell.conf', CELLULAR_FIRST)
+    os.unlink(os.path.join(snap_dir(d), '10-mobile.conf'))
+    c.call('daemon.reload')
+    check_eq([s['name'] for s in c.call('snap.list')['snaps']], ['default', 'cellfirst'],
+             'SNAPs after daemon.reload')
+    # SIGHUP too.
+    write_snap(d, '10-mobile.conf', WIFI_FIRST)
+    d.signal(1)
+    alrtest.wait_until(lambda: len(c.call('snap.list')['snaps']) == 3, T(10),
+                       'three SNAPs after SIGHUP')
+    check_eq(c.call('snap.get', {'name': 'mobile'})['snap']['id'], 5, 'mobile after SIGHUP')
+
+
+if __name__ == '__main__':
+    alrtest.main()
