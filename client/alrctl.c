@@ -186,19 +186,23 @@ static void print_help(void)
 "        level and clients, and a short table of its IAPs.\n"
 "\n"
 "    iap list\n"
-"        One line per IAP: id, name, kind, state (up or down), the reason\n"
-"        when down, the usable addresses, and the address families whose\n"
-"        default route leaves through it.\n"
+"        One line per IAP: id, name (the NetworkManager connection, else\n"
+"        the interface), interface, kind, state (up or down), the reason\n"
+"        when down, SSID, signal and metered (from NetworkManager, '-'\n"
+"        without a connection), the usable addresses, and the address\n"
+"        families whose default route leaves through it.\n"
 "\n"
 "    iap show ID|NAME\n"
-"        Every field of one IAP, one per line, then its addresses with\n"
-"        their flags.  A number is taken as an id, anything else as a name.\n"
+"        Every field of one IAP, one per line (NetworkManager's as nm.*),\n"
+"        then its addresses with their flags.  A number is taken as an id,\n"
+"        anything else as a name.\n"
 "\n"
 "    monitor [TOPIC...]\n"
 "        Follow events whose name matches one of the TOPICs (shell\n"
 "        patterns such as 'iap.*' or 'profile.*'; default '*'), one line\n"
 "        each: local time, event, then what it is about: for IAP events\n"
-"        the IAP's id, name, kind, availability and reason; for the others\n"
+"        the IAP's id, name, kind, availability and reason, and in an\n"
+"        identity switch replaces=ID or replaced_by=ID; for the others\n"
 "        the fields it carries as NAME=VALUE (profile, snap, iap, from,\n"
 "        to, contact, expires, reason, code, message).  Runs until SIGINT\n"
 "        or SIGTERM (exit status 0) or until alrd goes away (69).\n"
@@ -747,26 +751,71 @@ static const char *iap_default_route(struct json_object *iap)
 	return v4 && v6 ? "ipv4,ipv6" : v4 ? "ipv4" : v6 ? "ipv6" : "-";
 }
 
+/* The NetworkManager columns: "-" for an IAP without a connection (the
+ * daemon then knows nothing about SSID, signal or metering). */
+static const char *iap_ssid(struct json_object *iap)
+{
+	const char *ssid = jstr(jget(iap, "nm"), "ssid");
+
+	return ssid && *ssid ? ssid : "-";
+}
+
+static void iap_signal(struct json_object *iap, char *buf, size_t size)
+{
+	int64_t strength;
+
+	if (jint64(jget(iap, "nm"), "strength", &strength))
+		snprintf(buf, size, "%" PRId64 "%%", strength);
+	else
+		snprintf(buf, size, "-");
+}
+
+static const char *iap_metered(struct json_object *iap)
+{
+	struct json_object *nm = jget(iap, "nm");
+
+	if (!nm || !json_object_is_type(jget(nm, "metered"), json_type_boolean))
+		return "-";
+	return jbool(nm, "metered") ? "yes" : "no";
+}
+
 static void print_iap_table(struct json_object *iaps, bool full, const char *indent)
 {
+	static const char *const short_headers[] = {
+		"ID", "NAME", "KIND", "STATE", "REASON",
+	};
 	static const char *const headers[] = {
-		"ID", "NAME", "KIND", "STATE", "REASON", "ADDRESSES", "DEFAULT ROUTE",
+		"ID", "NAME", "INTERFACE", "KIND", "STATE", "REASON", "SSID", "SIGNAL",
+		"METERED", "ADDRESSES", "DEFAULT ROUTE",
 	};
 	struct table t;
-	size_t ncols = full ? 7 : 5;
 
-	table_init(&t, ncols, headers);
+	if (full)
+		table_init(&t, sizeof(headers) / sizeof(headers[0]), headers);
+	else
+		table_init(&t, sizeof(short_headers) / sizeof(short_headers[0]),
+			   short_headers);
 	for (size_t i = 0; iaps && i < json_object_array_length(iaps); i++) {
 		struct json_object *iap = json_object_array_get_idx(iaps, i);
 
 		table_add(&t, "%s", jtext(iap, "id"));
 		table_add(&t, "%s", jtext(iap, "name"));
+		if (full) {
+			const char *ifname = jstr(iap, "interface");
+
+			table_add(&t, "%s", ifname && *ifname ? ifname : "-");
+		}
 		table_add(&t, "%s", jtext(iap, "kind"));
 		table_add(&t, "%s", iap_state(iap));
 		table_add(&t, "%s", iap_reason(iap));
 		if (full) {
 			char *addrs = iap_usable_addresses(iap);
+			char signal[24];
 
+			iap_signal(iap, signal, sizeof(signal));
+			table_add(&t, "%s", iap_ssid(iap));
+			table_add(&t, "%s", signal);
+			table_add(&t, "%s", iap_metered(iap));
 			table_add(&t, "%s", addrs ? addrs : "-");
 			free(addrs);
 			table_add(&t, "%s", iap_default_route(iap));
@@ -1395,11 +1444,20 @@ static void print_event(struct ctl *ctl, const char *method,
 		   json_object_is_type(iap, json_type_object)) {
 		const char *reason = jstr(iap, "reason");
 
+		int64_t other;
+
 		print_time(params);
-		printf(" %-11s %s %s %s %s%s%s%s\n", method, jtext(iap, "id"),
+		printf(" %-11s %s %s %s %s%s%s%s", method, jtext(iap, "id"),
 		       jtext(iap, "name"), jtext(iap, "kind"),
 		       jbool(iap, "available") ? "available" : "unavailable",
 		       reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
+		/* An identity switch (interface <-> NetworkManager connection):
+		 * the other IAP of the pair. */
+		if (jint64(iap, "replaces", &other))
+			printf(" replaces=%" PRId64, other);
+		if (jint64(iap, "replaced_by", &other))
+			printf(" replaced_by=%" PRId64, other);
+		putchar('\n');
 	} else {
 		char *summary = event_summary(method, params);
 

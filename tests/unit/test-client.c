@@ -1358,6 +1358,39 @@ static const char iap_list_result[] =
 	"\"mtu\":1500,\"mac\":\"02:00:00:00:00:02\",\"type\":\"wlan\"},"
 	"\"addresses\":[],\"default_route\":{\"ipv4\":false,\"ipv6\":false}}]}";
 
+/* The same two IAPs and two NetworkManager connections: a Wi-Fi one with
+ * its access point, a metered modem without a signal. */
+#define IAP_NM_WIFI \
+	"{\"id\":14,\"identity\":\"nm:6f1c2a4e-0d4b-4a43-9a53-2f1e4b7c9d10\"," \
+	"\"name\":\"HomeNet\",\"kind\":\"wifi\",\"interface\":\"wlan1\",\"ifindex\":7," \
+	"\"available\":true,\"reason\":null," \
+	"\"link\":{\"up\":true,\"running\":true,\"lower_up\":true,\"operstate\":\"up\"," \
+	"\"mtu\":1500,\"mac\":\"02:00:00:00:00:03\",\"type\":\"\"}," \
+	"\"addresses\":[{\"address\":\"192.168.1.20\",\"prefix\":24,\"family\":\"ipv4\"," \
+	"\"scope\":\"global\",\"usable\":true,\"flags\":[]}]," \
+	"\"default_route\":{\"ipv4\":true,\"ipv6\":false}," \
+	"\"nm\":{\"uuid\":\"6f1c2a4e-0d4b-4a43-9a53-2f1e4b7c9d10\",\"connection\":\"HomeNet\"," \
+	"\"type\":\"802-11-wireless\",\"device_type\":\"wifi\",\"state\":\"activated\"," \
+	"\"primary\":true,\"metered\":false,\"vpn\":false,\"ssid\":\"HomeNet 5G\"," \
+	"\"bssid\":\"00:11:22:33:44:55\",\"strength\":82,\"modem_caps\":null}}"
+
+static const char iap_list_nm_result[] =
+	"{\"iaps\":["
+	"{\"id\":1,\"identity\":\"if:eth0\",\"name\":\"eth0\",\"kind\":\"ethernet\","
+	"\"interface\":\"eth0\",\"ifindex\":2,\"available\":true,\"reason\":null,"
+	"\"addresses\":[{\"address\":\"10.0.0.2\",\"prefix\":24,\"family\":\"ipv4\","
+	"\"scope\":\"global\",\"usable\":true,\"flags\":[\"permanent\"]}],"
+	"\"default_route\":{\"ipv4\":true,\"ipv6\":false},\"nm\":null},"
+	IAP_NM_WIFI ","
+	"{\"id\":15,\"identity\":\"nm:0b6c8f2d-93a1-4f7e-8d7c-5a4e3b2c1d0f\","
+	"\"name\":\"Mobile\",\"kind\":\"cellular\",\"interface\":\"wwan0\",\"ifindex\":8,"
+	"\"available\":false,\"reason\":\"no-address\",\"addresses\":[],"
+	"\"default_route\":{\"ipv4\":false,\"ipv6\":false},"
+	"\"nm\":{\"uuid\":\"0b6c8f2d-93a1-4f7e-8d7c-5a4e3b2c1d0f\",\"connection\":\"Mobile\","
+	"\"type\":\"gsm\",\"device_type\":\"modem\",\"state\":\"activating\","
+	"\"primary\":false,\"metered\":true,\"vpn\":false,\"ssid\":null,\"bssid\":null,"
+	"\"strength\":null,\"modem_caps\":\"gsm-umts,lte\"}}]}";
+
 /* One answer per run of alrctl: the method it must call, and a result or
  * an error. */
 static struct {
@@ -1402,12 +1435,33 @@ static void test_alrctl_iap_list(void **state)
 	assert_int_equal(r.status, EX_OK);
 	assert_string_equal(r.err, "");
 	assert_string_equal(r.out,
-		"ID  NAME   KIND      STATE  REASON      ADDRESSES               "
-		"DEFAULT ROUTE\n"
-		"1   eth0   ethernet  up     -           10.0.0.2/24,fd00::2/64  "
-		"ipv4,ipv6\n"
-		"12  wlan0  wifi      down   no-carrier  -                       -\n");
+		"ID  NAME   INTERFACE  KIND      STATE  REASON      SSID  SIGNAL  "
+		"METERED  ADDRESSES               DEFAULT ROUTE\n"
+		"1   eth0   eth0       ethernet  up     -           -     -       "
+		"-        10.0.0.2/24,fd00::2/64  ipv4,ipv6\n"
+		"12  wlan0  wlan0      wifi      down   no-carrier  -     -       "
+		"-        -                       -\n");
 	run_free(&r);
+
+	/* NetworkManager connections: named by the connection, with the
+	 * access point's SSID and signal and the device's metering. */
+	answer.result = iap_list_nm_result;
+	fake_start(script_answer_once);
+	r = run_alrctl(fx.fake.path, args);
+	fake_stop();
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.err, "");
+	assert_string_equal(r.out,
+		"ID  NAME     INTERFACE  KIND      STATE  REASON      SSID        SIGNAL  "
+		"METERED  ADDRESSES        DEFAULT ROUTE\n"
+		"1   eth0     eth0       ethernet  up     -           -           -       "
+		"-        10.0.0.2/24      ipv4\n"
+		"14  HomeNet  wlan1      wifi      up     -           HomeNet 5G  82%     "
+		"no       192.168.1.20/24  ipv4\n"
+		"15  Mobile   wwan0      cellular  down   no-address  -           -       "
+		"yes      -                -\n");
+	run_free(&r);
+	answer.result = iap_list_result;
 
 	fake_start(script_answer_once);
 	r = run_alrctl(fx.fake.path, args_json);
@@ -1474,6 +1528,57 @@ static void test_alrctl_iap_show(void **state)
 		"    10.0.0.2/24  ipv4    global  yes     permanent\n"
 		"    fd00::2/64   ipv6    global  yes     permanent,noprefixroute\n"
 		"    fe80::1/64   ipv6    link    no      permanent\n");
+	run_free(&r);
+}
+
+static void test_alrctl_iap_show_nm(void **state)
+{
+	static const char *const args[] = { "iap", "show", "HomeNet", NULL };
+	struct run r;
+
+	if (!alrctl_path())
+		skip();
+	answer.method = "iap.get";
+	answer.params = "{\"name\":\"HomeNet\"}";
+	answer.result = "{\"iap\":" IAP_NM_WIFI "}";
+	fake_start(script_answer_once);
+	r = run_alrctl(fx.fake.path, args);
+	fake_stop();
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.err, "");
+	assert_string_equal(r.out,
+		"id:                 14\n"
+		"identity:           nm:6f1c2a4e-0d4b-4a43-9a53-2f1e4b7c9d10\n"
+		"name:               HomeNet\n"
+		"kind:               wifi\n"
+		"interface:          wlan1\n"
+		"ifindex:            7\n"
+		"available:          yes\n"
+		"reason:             -\n"
+		"link.up:            yes\n"
+		"link.running:       yes\n"
+		"link.lower_up:      yes\n"
+		"link.operstate:     up\n"
+		"link.mtu:           1500\n"
+		"link.mac:           02:00:00:00:00:03\n"
+		"link.type:          \n"
+		"default_route.ipv4: yes\n"
+		"default_route.ipv6: no\n"
+		"nm.uuid:            6f1c2a4e-0d4b-4a43-9a53-2f1e4b7c9d10\n"
+		"nm.connection:      HomeNet\n"
+		"nm.type:            802-11-wireless\n"
+		"nm.device_type:     wifi\n"
+		"nm.state:           activated\n"
+		"nm.primary:         yes\n"
+		"nm.metered:         no\n"
+		"nm.vpn:             no\n"
+		"nm.ssid:            HomeNet 5G\n"
+		"nm.bssid:           00:11:22:33:44:55\n"
+		"nm.strength:        82\n"
+		"nm.modem_caps:      -\n"
+		"addresses:          1\n"
+		"    ADDRESS          FAMILY  SCOPE   USABLE  FLAGS\n"
+		"    192.168.1.20/24  ipv4    global  yes     -\n");
 	run_free(&r);
 }
 
@@ -1627,6 +1732,13 @@ static void script_monitor(struct peer *p)
 	peer_event(p, "iap.up",
 		   "{\"time\":1763728201.5,\"iap\":{\"id\":3,\"name\":\"wlan0\","
 		   "\"kind\":\"wifi\",\"available\":true,\"reason\":null}}");
+	/* NetworkManager activates a connection on wlan0: an identity switch */
+	peer_event(p, "iap.added",
+		   "{\"time\":1763728201.75,\"iap\":{\"id\":14,\"name\":\"HomeNet\","
+		   "\"kind\":\"wifi\",\"available\":true,\"reason\":null,\"replaces\":3}}");
+	peer_event(p, "iap.removed",
+		   "{\"time\":1763728201.75,\"iap\":{\"id\":3,\"name\":\"wlan0\","
+		   "\"kind\":\"wifi\",\"available\":true,\"reason\":null,\"replaced_by\":14}}");
 	peer_step(p);
 	/* and the daemon goes away */
 }
@@ -1661,7 +1773,7 @@ static void test_alrctl_monitor(void **state)
 	static const char *const args[] = { "monitor", "iap.*", NULL };
 	static const char *const args_json[] = { "-j", "monitor", "iap.*", NULL };
 	FILE *err = tmpfile();
-	char want[256], hms[16];
+	char want[512], hms[16];
 	struct tm tm;
 	time_t t = EVENT_TIME;
 	int out[2], status;
@@ -1678,7 +1790,7 @@ static void test_alrctl_monitor(void **state)
 	fake_start(script_monitor);
 	pid = spawn_alrctl(fx.fake.path, args, out[1], fileno(err));
 	close(out[1]);
-	lines = read_lines(out[0], 2);
+	lines = read_lines(out[0], 4);
 	snprintf(want, sizeof(want),
 		 "%s.123 iap.down    3 wlan0 wifi unavailable (no-carrier)\n", hms);
 	/* the second event is a second later */
@@ -1687,7 +1799,10 @@ static void test_alrctl_monitor(void **state)
 	localtime_r(&t, &tm);
 	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
 	snprintf(want + strlen(want), sizeof(want) - strlen(want),
-		 "%s.500 iap.up      3 wlan0 wifi available\n", hms);
+		 "%s.500 iap.up      3 wlan0 wifi available\n"
+		 "%s.750 iap.added   14 HomeNet wifi available replaces=3\n"
+		 "%s.750 iap.removed 3 wlan0 wifi available replaced_by=14\n",
+		 hms, hms, hms);
 	kill(pid, SIGINT);
 	status = reap(pid, TIMEOUT_MS);
 	close(out[0]);
@@ -2894,6 +3009,7 @@ int main(void)
 		T(test_alrctl_command_line),
 		T(test_alrctl_iap_list),
 		T(test_alrctl_iap_show),
+		T(test_alrctl_iap_show_nm),
 		T(test_alrctl_errors),
 		T(test_alrctl_simple_commands),
 		T(test_alrctl_status),
