@@ -30,6 +30,7 @@
 
 #include "alr/iap_table.h"
 #include "alr/plugin_loader.h"
+#include "alr/roam.h"
 #include "alr/profile_text.h"
 #include "alr/snap.h"
 #include "daemon/log.h"
@@ -217,6 +218,9 @@ struct reg_profile {
 	char err_message[256];
 
 	ev_timer stop_timer;
+	ev_timer roam_timer;            /* the engine's one timer for this profile */
+	bool roam_enabled;              /* enabled in r->roam */
+	bool breaking;                  /* the break of break-before-make is out */
 	unsigned int hold;
 	struct bevent queue[QUEUE_MAX];
 	size_t q_head, q_n;
@@ -245,6 +249,16 @@ struct registry {
 	struct snap_iap_view *views;
 	size_t n_views_cap;
 
+	/* The roaming engine (alr/roam.h) picks each profile's IAP; the
+	 * registry keeps the lifecycle (users, deregistration, stale
+	 * contacts, plugins) and acts for it with the bindings. */
+	struct roam *roam;
+	struct policy_set *own_set;     /* the default SNAP alone, until registry_set_snaps() */
+	unsigned int in_roam;           /* inside a roam_*() call: binding outcomes wait */
+	bool roam_sync_pending;
+	registry_roam_fn roam_fn;
+	void *roam_data;
+
 	ev_idle housekeeping;
 	bool restoring;
 	bool stopping;
@@ -259,6 +273,10 @@ static void drain(struct reg_profile *rp);
 static void handle_bevent(struct reg_profile *rp, const struct bevent *ev);
 static void cleanup_stale(struct reg_profile *rp);
 static void schedule_housekeeping(struct registry *r);
+static void roam_sync(struct reg_profile *rp);
+static void roam_report_registered(struct reg_profile *rp);
+static void roam_report_failed(struct reg_profile *rp, int status, const char *reason);
+static void roam_report_deregistered(struct reg_profile *rp, int status, const char *reason);
 
 static void hold(struct reg_profile *rp)
 {
@@ -1056,7 +1074,9 @@ static void on_binding_event(struct binding *b, const struct binding_event *ev, 
 
 static void drain(struct reg_profile *rp)
 {
-	while (rp->q_n && rp->hold == 0) {
+	/* Inside a roam_*() call the outcomes wait: an op must not call
+	 * back into the engine (roam_leave() drains). */
+	while (rp->q_n && rp->hold == 0 && rp->r->in_roam == 0) {
 		struct bevent ev = rp->queue[rp->q_head];
 
 		rp->q_head = (rp->q_head + 1) % QUEUE_MAX;
@@ -1383,6 +1403,7 @@ static void registry_enter_state(struct reg_profile *rp, enum registry_state sta
 	if (state == REGISTRY_UNREGISTERED)
 		schedule_housekeeping(r);
 	release(rp);
+	roam_sync(rp);
 }
 
 /* Why the profile is being stopped, from what is going on. */
@@ -1522,30 +1543,22 @@ static void report_missing_plugin(struct reg_profile *rp)
 /* Bring the profile where it should be. */
 static void reconcile(struct reg_profile *rp)
 {
-	const struct iap *iap;
-
 	hold(rp);
 	report_missing_plugin(rp);
 	switch (rp->state) {
 	case REGISTRY_UNREGISTERED:
-		if (wanted(rp)) {
-			iap = registry_choose_iap(rp->r, rp->p);
-			if (iap)
-				go(rp, iap);
-			else
-				registry_enter_state(rp, REGISTRY_WAIT_FOR_IAP);
-		} else {
+		/* The engine registers it over the best IAP at once
+		 * (roam_sync() from the edge), or it waits there. */
+		if (wanted(rp))
+			registry_enter_state(rp, REGISTRY_WAIT_FOR_IAP);
+		else
 			cleanup_stale(rp);
-		}
 		break;
 	case REGISTRY_WAIT_FOR_IAP:
-		if (!wanted(rp)) {
+		if (!wanted(rp))
 			stop(rp);
-			break;
-		}
-		iap = registry_choose_iap(rp->r, rp->p);
-		if (iap)
-			go(rp, iap);
+		else
+			roam_sync(rp);
 		break;
 	case REGISTRY_REGISTERING:
 	case REGISTRY_REGISTERED:
@@ -1559,28 +1572,6 @@ static void reconcile(struct reg_profile *rp)
 		break;
 	}
 	release(rp);
-}
-
-/* The current IAP is gone or no longer has our address: simple failover
- * (the roaming engine will do better). */
-static void failover(struct reg_profile *rp)
-{
-	const struct iap *iap = registry_choose_iap(rp->r, rp->p);
-
-	if (iap && strcmp(iap->ifname, rp->ifname) == 0 && has_local(iap, rp->local)) {
-		/* The same link under another IAP id (a NetworkManager
-		 * connection appeared or went): nothing moves. */
-		log_info("profile %u (%s): now over iap %u (same interface %s)", rp->p->id,
-			 pname(rp), iap->id, iap->ifname);
-		rp->iap_id = iap->id;
-		return;
-	}
-	rp->dereg_reason = REGISTRY_REASON_NETWORK_LOST;
-	if (iap) {
-		go(rp, iap);
-		return;
-	}
-	registry_enter_state(rp, REGISTRY_WAIT_FOR_IAP);
 }
 
 /* Remove the stale contacts, over the current IAP when registered, else
@@ -1714,6 +1705,7 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 		if (strcmp(uri, ev->contact) != 0 && strcmp(ifname, rp->ifname) != 0)
 			stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
 	cleanup_stale(rp);
+	roam_report_registered(rp);
 }
 
 static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
@@ -1727,10 +1719,21 @@ static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 		rp->dereg_reason = REGISTRY_REASON_ERROR;
 		registry_enter_state(rp, REGISTRY_REGISTERING);
 	}
+	roam_report_failed(rp, ev->code > 0 ? ev->code : -EIO, ev->reason);
 }
 
 static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 {
+	if (rp->breaking && (rp->state == REGISTRY_REGISTERED ||
+			     rp->state == REGISTRY_REGISTERING)) {
+		/* The break of break-before-make is done: the engine
+		 * registers over the new IAP (op_sip_go()). */
+		rp->breaking = false;
+		roam_report_deregistered(rp, ev->error == BINDING_ERROR_NONE ? 0 :
+					 ev->code ? ev->code : -EIO, ev->reason);
+		return;
+	}
+	rp->breaking = false;
 	switch (rp->state) {
 	case REGISTRY_UNREGISTERING:
 		if (ev->error != BINDING_ERROR_NONE)
@@ -1819,12 +1822,370 @@ static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	release(rp);
 }
 
+/* ---- the roaming engine's adapter (docs/roaming.md, "For the registry") - */
+
+/* Calls into the engine nest (an op may enter a registry state that
+ * enables another profile); binding outcomes wait until the outermost
+ * call returns, then every profile catches up. */
+static void roam_enter(struct registry *r)
+{
+	r->in_roam++;
+}
+
+static void roam_leave(struct registry *r)
+{
+	if (--r->in_roam > 0)
+		return;
+	while (r->roam_sync_pending) {
+		r->roam_sync_pending = false;
+		for (size_t i = 0; i < r->n; i++)
+			roam_sync(r->v[i]);
+	}
+	for (size_t i = 0; i < r->n && r->in_roam == 0; i++)
+		if (r->v[i]->hold == 0)
+			drain(r->v[i]);
+}
+
+static unsigned int bearer_mask(enum profile_bearer b)
+{
+	switch (b) {
+	case PROFILE_BEARER_ANY:
+		return 0;
+	case PROFILE_BEARER_WIFI:
+		return POLICY_KIND_BIT(IAP_KIND_WIFI);
+	case PROFILE_BEARER_CELLULAR:
+		return POLICY_KIND_BIT(IAP_KIND_CELLULAR);
+	case _PROFILE_BEARER_MAX:
+		break;
+	}
+	return 0;
+}
+
+/* A profile is in the engine while the registry wants it registered and
+ * is not deregistering it. */
+static void roam_sync(struct reg_profile *rp)
+{
+	struct registry *r = rp->r;
+	bool want = wanted(rp) && (rp->state == REGISTRY_WAIT_FOR_IAP ||
+				   rp->state == REGISTRY_REGISTERING ||
+				   rp->state == REGISTRY_REGISTERED);
+	int ret;
+
+	if (r->in_roam) {
+		r->roam_sync_pending = true;
+		return;
+	}
+	if (want == rp->roam_enabled)
+		return;
+	rp->roam_enabled = want;
+	hold(rp);
+	roam_enter(r);
+	if (want) {
+		const struct roam_profile_config cfg = {
+			/* A SNAP that is not loaded: the default one, as
+			 * profile validation allows. */
+			.snap_id = rp->p->iap_id || (r->snaps && policy_set_find_by_id(r->snaps,
+										      rp->p->snap_id)) ?
+				   rp->p->snap_id : POLICY_DEFAULT_ID,
+			.iap_id = rp->p->iap_id,
+			.bearers = bearer_mask(rp->p->bearer),
+			.name = pname(rp),
+		};
+
+		size_t n;
+
+		/* The engine's views may be older than the table (a first
+		 * profile, an IAP event being handled). */
+		if (build_views(r, &n) == 0)
+			roam_iaps_changed(r->roam, r->views, n);
+		ret = roam_profile_enable(r->roam, rp->p->id, &cfg);
+		if (ret < 0) {
+			log_warning("profile %u (%s): cannot roam: %s", rp->p->id, pname(rp),
+				    strerror(-ret));
+			rp->roam_enabled = false;
+		}
+	} else {
+		roam_profile_disable(r->roam, rp->p->id);
+		ev_timer_stop(r->loop, &rp->roam_timer);
+	}
+	roam_leave(r);
+	release(rp);
+}
+
+static uint64_t op_now_ms(void *ud)
+{
+	struct timespec ts;
+
+	(void)ud;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void op_timer_start(void *ud, unsigned int profile, uint64_t at_ms)
+{
+	struct registry *r = ud;
+	struct reg_profile *rp = find(r, profile);
+	uint64_t now = op_now_ms(ud);
+
+	if (!rp)
+		return;
+	ev_timer_stop(r->loop, &rp->roam_timer);
+	ev_timer_set(&rp->roam_timer, at_ms > now ? (double)(at_ms - now) / 1000. : 0., 0.);
+	ev_timer_start(r->loop, &rp->roam_timer);
+}
+
+static void op_timer_stop(void *ud, unsigned int profile)
+{
+	struct registry *r = ud;
+	struct reg_profile *rp = find(r, profile);
+
+	if (rp)
+		ev_timer_stop(r->loop, &rp->roam_timer);
+}
+
+static void roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct reg_profile *rp = container_of(w, struct reg_profile, roam_timer);
+	struct registry *r = rp->r;
+
+	(void)loop;
+	(void)revents;
+	hold(rp);
+	roam_enter(r);
+	roam_timer_fired(r->roam, rp->p->id);
+	roam_leave(r);
+	release(rp);
+}
+
+/* sip_register and sip_move: the binding registers over @iap_id.  The
+ * registry's state follows: a move while the current IAP is still there
+ * (a migration) keeps REGISTERED; otherwise (initial registration,
+ * failover) it is REGISTERING. */
+static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
+{
+	struct registry *r = ud;
+	struct reg_profile *rp = find(r, profile);
+	const struct iap *iap, *cur;
+	char local[INET6_ADDRSTRLEN];
+	int ret;
+
+	if (!rp || rp->state == REGISTRY_UNREGISTERED || rp->state == REGISTRY_UNREGISTERING)
+		return -ESHUTDOWN;
+	iap = iap_table_find_by_id(r->iaps, iap_id);
+	if (!iap || !iap_available(iap) || !pick_local(iap, dest_family(rp->p), local,
+						       sizeof(local)))
+		return -ENETUNREACH;
+	if (rp->binding && rp->iap_id == iap_id && strcmp(rp->ifname, iap->ifname) == 0 &&
+	    strcmp(rp->local, local) == 0 && binding_get_state(rp->binding) != BINDING_IDLE &&
+	    (rp->state == REGISTRY_REGISTERING || rp->state == REGISTRY_REGISTERED)) {
+		/* Already there (or on the way): the outcome comes. */
+		if (rp->state == REGISTRY_REGISTERED &&
+		    binding_get_state(rp->binding) == BINDING_REGISTERED)
+			return ROAM_OP_DONE;
+		return ROAM_OP_STARTED;
+	}
+	cur = rp->iap_id ? iap_table_find_by_id(r->iaps, rp->iap_id) : NULL;
+	if (rp->state == REGISTRY_REGISTERED && rp->binding && cur && iap_available(cur) &&
+	    binding_get_state(rp->binding) != BINDING_IDLE) {
+		/* A migration: the old contact stays until the new one is
+		 * registered (make-before-break, DESIGN §3.4). */
+		ret = binding_move(rp->binding, iap->ifname, local);
+		if (ret < 0 && ret != -EALREADY)
+			return ret;
+		log_info("profile %u (%s): moving from iap %u to iap %u", rp->p->id, pname(rp),
+			 rp->iap_id, iap->id);
+		rp->iap_id = iap->id;
+		util_strlcpy(rp->ifname, iap->ifname, sizeof(rp->ifname));
+		util_strlcpy(rp->local, local, sizeof(rp->local));
+		return ROAM_OP_STARTED;
+	}
+	if (rp->state == REGISTRY_REGISTERED && rp->binding && cur && iap_available(cur) &&
+	    binding_get_state(rp->binding) == BINDING_IDLE && !rp->breaking) {
+		/* The make of break-before-make (the break is done).  XXX
+		 * the registry shows REGISTERED meanwhile; the engine's
+		 * alr.migration-started/-completed frame the gap. */
+		ret = binding_start(rp->binding, iap->ifname, local);
+		if (ret < 0)
+			return ret;
+		rp->iap_id = iap->id;
+		util_strlcpy(rp->ifname, iap->ifname, sizeof(rp->ifname));
+		util_strlcpy(rp->local, local, sizeof(rp->local));
+		return ROAM_OP_STARTED;
+	}
+	if (rp->breaking && rp->binding &&
+	    binding_get_state(rp->binding) == BINDING_UNREGISTERING) {
+		/* The break is still out (its IAP went): let that binding
+		 * go; what it registered is removed as stale contacts
+		 * (binding_start() would answer -EBUSY). */
+		release_binding(rp);
+	}
+	rp->breaking = false;
+	rp->dereg_reason = REGISTRY_REASON_NETWORK_LOST;
+	go(rp, iap);
+	return rp->state == REGISTRY_UNREGISTERED ? -EIO : ROAM_OP_STARTED;
+}
+
+static int op_sip_register(void *ud, unsigned int profile, unsigned int iap)
+{
+	return op_sip_go(ud, profile, iap);
+}
+
+static int op_sip_move(void *ud, unsigned int profile, unsigned int iap)
+{
+	return op_sip_go(ud, profile, iap);
+}
+
+/* XXX The registry removes the contacts over other IAPs by itself once
+ * the new one is registered (on_registered(), stale contacts, over the
+ * current IAP): the engine is told at once. */
+static int op_sip_remove_old(void *ud, unsigned int profile, unsigned int old_iap,
+			     unsigned int via_iap)
+{
+	(void)ud;
+	log_debug("profile %u: old contacts (last over iap %u) removed with the stale ones, "
+		  "via iap %u", profile, old_iap, via_iap);
+	return ROAM_OP_DONE;
+}
+
+/* The registry deregisters on its own when a profile leaves the engine
+ * (stop(), bounded by the stop timer): then there is nothing to do.  A
+ * profile the registry still wants is at the break of break-before-make:
+ * every contact is removed (binding_stop()), then the engine registers
+ * over the new IAP.  XXX binding_stop() goes over the binding's IAP, not
+ * @via_iap: when that IAP is gone the break fails and the contact is
+ * left to the stale cleanup. */
+static int op_sip_deregister(void *ud, unsigned int profile, unsigned int via_iap)
+{
+	struct registry *r = ud;
+	struct reg_profile *rp = find(r, profile);
+	int ret;
+
+	if (!rp || !rp->binding || !wanted(rp) ||
+	    (rp->state != REGISTRY_REGISTERED && rp->state != REGISTRY_REGISTERING) ||
+	    binding_get_state(rp->binding) == BINDING_IDLE) {
+		log_debug("profile %u: deregistration left to the registry", profile);
+		return ROAM_OP_DONE;
+	}
+	ret = binding_stop(rp->binding);
+	if (ret < 0)
+		return ret;
+	log_info("profile %u (%s): break-before-make: removing the contact over iap %u first",
+		 rp->p->id, pname(rp), via_iap);
+	rp->breaking = true;
+	return ROAM_OP_STARTED;
+}
+
+static void op_sip_abandon(void *ud, unsigned int profile)
+{
+	(void)ud;
+	log_debug("profile %u: no IAP left; the binding waits", profile);
+}
+
+static void op_event(void *ud, const struct roam_event *ev)
+{
+	struct registry *r = ud;
+
+	if (r->roam_fn)
+		r->roam_fn(ev, r->roam_data);
+}
+
+static void op_state_changed(void *ud, unsigned int profile, enum roam_state old_state,
+			     enum roam_state new_state)
+{
+	struct registry *r = ud;
+	struct reg_profile *rp = find(r, profile);
+
+	(void)old_state;
+	if (!rp || new_state != ROAM_WAIT_FOR_IAP)
+		return;
+	if (rp->state == REGISTRY_REGISTERING || rp->state == REGISTRY_REGISTERED) {
+		rp->dereg_reason = REGISTRY_REASON_NETWORK_LOST;
+		registry_enter_state(rp, REGISTRY_WAIT_FOR_IAP);
+	}
+}
+
+static const struct roam_ops roam_ops = {
+	.now_ms = op_now_ms,
+	.timer_start = op_timer_start,
+	.timer_stop = op_timer_stop,
+	.sip_register = op_sip_register,
+	.sip_move = op_sip_move,
+	.sip_remove_old = op_sip_remove_old,
+	.sip_deregister = op_sip_deregister,
+	.sip_abandon = op_sip_abandon,
+	.event = op_event,
+	.state_changed = op_state_changed,
+};
+
+/* Binding outcomes, for the engine (after the registry handled them). */
+static void roam_report_registered(struct reg_profile *rp)
+{
+	if (!rp->roam_enabled)
+		return;
+	roam_enter(rp->r);
+	roam_sip_registered(rp->r->roam, rp->p->id, rp->iap_id);
+	roam_leave(rp->r);
+}
+
+static void roam_report_deregistered(struct reg_profile *rp, int status, const char *reason)
+{
+	if (!rp->roam_enabled)
+		return;
+	roam_enter(rp->r);
+	roam_sip_deregistered(rp->r->roam, rp->p->id, status, reason);
+	roam_leave(rp->r);
+}
+
+static void roam_report_failed(struct reg_profile *rp, int status, const char *reason)
+{
+	if (!rp->roam_enabled)
+		return;
+	roam_enter(rp->r);
+	roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id, status, reason);
+	roam_leave(rp->r);
+}
+
+/* Every IAP now for the engine, without @skip (the old IAP of an identity
+ * switch while both are in the table). */
+static void roam_feed_iaps(struct registry *r, unsigned int skip)
+{
+	size_t n, k = 0;
+
+	if (build_views(r, &n) < 0) {
+		log_warning("roam: out of memory building the IAP views");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (r->views[i].id != skip)
+			r->views[k++] = r->views[i];
+	roam_enter(r);
+	if (roam_iaps_changed(r->roam, r->views, k) < 0)
+		log_warning("roam: cannot take the IAP views");
+	roam_leave(r);
+}
+
 /* ---- IAP events --------------------------------------------------------- */
 
 static void on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 {
 	struct registry *r = ud;
 
+	if (event == IAP_EVENT_ADDED && iap->replaces) {
+		/* An identity switch: the same link under a new id; nothing
+		 * moves (docs/roaming.md, "Identity switches"). */
+		for (size_t i = 0; i < r->n; i++)
+			if (r->v[i]->iap_id == iap->replaces) {
+				log_info("profile %u (%s): now over iap %u (same interface %s)",
+					 r->v[i]->p->id, pname(r->v[i]), iap->id, iap->ifname);
+				r->v[i]->iap_id = iap->id;
+			}
+		roam_enter(r);
+		roam_iap_replaced(r->roam, iap->replaces, iap->id);
+		roam_leave(r);
+	}
+	/* The old IAP of an identity switch leaves the views at once.  A
+	 * lost IAP fails over inside this call. */
+	roam_feed_iaps(r, iap->replaces ? iap->replaces : iap->replaced_by ? iap->id : 0);
 	for (size_t i = 0; i < r->n; i++) {
 		struct reg_profile *rp = r->v[i];
 
@@ -1832,15 +2193,17 @@ static void on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 		switch (rp->state) {
 		case REGISTRY_REGISTERING:
 		case REGISTRY_REGISTERED:
-			if (rp->iap_id == iap->id &&
-			    (event == IAP_EVENT_DOWN || event == IAP_EVENT_REMOVED ||
-			     !iap_available(iap) || !has_local(iap, rp->local)))
-				failover(rp);
+			/* A loss is the engine's (roam_iaps_changed() below);
+			 * a new address on the same IAP registers again. */
+			if (rp->iap_id == iap->id && iap_available(iap) &&
+			    !has_local(iap, rp->local)) {
+				rp->dereg_reason = REGISTRY_REASON_NETWORK_LOST;
+				roam_enter(r);
+				go(rp, iap);
+				roam_leave(r);
+			}
 			break;
 		case REGISTRY_WAIT_FOR_IAP:
-			if (event == IAP_EVENT_UP || event == IAP_EVENT_ADDED ||
-			    event == IAP_EVENT_CHANGED)
-				reconcile(rp);
 			break;
 		case REGISTRY_UNREGISTERED:
 			if (event == IAP_EVENT_UP) {
@@ -1874,6 +2237,7 @@ static struct reg_profile *rp_new(struct registry *r, struct profile *p)
 	rp->handle.rp = rp;
 	rp->plugin = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
 	ev_timer_init(&rp->stop_timer, stop_timer_cb, r->stop_timeout, 0.);
+	ev_timer_init(&rp->roam_timer, roam_timer_cb, 0., 0.);
 	derive_identity(rp);
 	return rp;
 }
@@ -1883,6 +2247,7 @@ static void rp_free(struct reg_profile *rp)
 	if (!rp)
 		return;
 	ev_timer_stop(rp->r->loop, &rp->stop_timer);
+	ev_timer_stop(rp->r->loop, &rp->roam_timer);
 	binding_free(rp->binding);
 	host_set_data(&rp->handle, NULL, NULL);
 	scratch_release(&rp->handle);
@@ -2124,6 +2489,10 @@ struct registry *registry_new(const struct registry_config *cfg)
 	if (!r->ranking)
 		goto fail;
 	ev_idle_init(&r->housekeeping, housekeeping_cb);
+	r->own_set = policy_set_new();
+	r->roam = roam_new(&roam_ops, r);
+	if (!r->own_set || !r->roam || roam_snap_set(r->roam, r->own_set, NULL, 0) < 0)
+		goto fail;
 	r->iap_watch = iap_table_watch(r->iaps, on_iap_event, r, NULL);
 	if (!r->iap_watch)
 		goto fail;
@@ -2141,6 +2510,7 @@ struct registry *registry_free(struct registry *r)
 	if (r->iap_watch)
 		iap_table_unwatch(r->iaps, r->iap_watch);
 	ev_idle_stop(r->loop, &r->housekeeping);
+	r->roam = roam_free(r->roam);
 	for (size_t i = 0; i < r->n; i++) {
 		struct reg_profile *rp = r->v[i];
 
@@ -2155,6 +2525,7 @@ struct registry *registry_free(struct registry *r)
 	snap_ranking_free(r->ranking);
 	policy_snap_free(r->default_snap);
 	free(r->views);
+	policy_set_free(r->own_set);
 	if (r->key) {
 		explicit_bzero(r->key, r->key_len);
 		free(r->key);
@@ -2172,8 +2543,65 @@ int registry_load(struct registry *r)
 void registry_set_snaps(struct registry *r, const struct policy_set *set)
 {
 	/* The ranking must not point at a SNAP of the set being freed. */
+	const struct snap_iap_view *views;
+	size_t n = 0;
+
 	snap_ranking_set_snap(r->ranking, r->default_snap);
 	r->snaps = set;
+	views = registry_iap_views(r, &n);
+	roam_enter(r);
+	if (roam_snap_set(r->roam, set ? set : r->own_set, views, views ? n : 0) < 0)
+		log_warning("roam: out of memory taking the SNAPs; the old ones stay");
+	roam_leave(r);
+}
+
+void registry_set_roam_handler(struct registry *r, registry_roam_fn fn, void *user_data)
+{
+	r->roam_fn = fn;
+	r->roam_data = user_data;
+}
+
+int registry_alr(struct registry *r, enum registry_alr_op op, unsigned int id,
+		 unsigned int iap, unsigned int client, char *ret_message, size_t ret_size)
+{
+	int ret = -EINVAL;
+
+	if (!find(r, id)) {
+		snprintf(ret_message, ret_size, "no profile with id %u", id);
+		return -ENOENT;
+	}
+	roam_enter(r);
+	switch (op) {
+	case REGISTRY_ALR_CONTROL:
+		ret = roam_control(r->roam, id, client, ret_message, ret_size);
+		break;
+	case REGISTRY_ALR_RELEASE:
+		ret = roam_release(r->roam, id, client, ret_message, ret_size);
+		break;
+	case REGISTRY_ALR_ALLOW:
+		ret = roam_allow(r->roam, id, iap, client, ret_message, ret_size);
+		break;
+	case REGISTRY_ALR_DISALLOW:
+		ret = roam_disallow(r->roam, id, iap, client, ret_message, ret_size);
+		break;
+	case REGISTRY_ALR_REFRESH:
+		ret = roam_refresh(r->roam, id, client, ret_message, ret_size);
+		break;
+	}
+	roam_leave(r);
+	return ret;
+}
+
+void registry_alr_client_gone(struct registry *r, unsigned int client)
+{
+	roam_enter(r);
+	roam_client_gone(r->roam, client);
+	roam_leave(r);
+}
+
+bool registry_alr_is_controller(const struct registry *r, unsigned int id, unsigned int client)
+{
+	return roam_is_controller(r->roam, id, client);
 }
 
 unsigned int registry_watch(struct registry *r, registry_event_fn fn, void *user_data,

@@ -6,8 +6,8 @@
  * or at least one user (a control client that called profile.enable), and
  * it has not been force-disabled.  Each registered profile holds one SIP
  * binding (sip/binding.h) shaped by its type's plugin (include/alr/
- * plugin.h) over one IAP, chosen by registry_choose_iap() until the
- * roaming engine takes over.
+ * plugin.h) over one IAP, chosen by the roaming engine (alr/roam.h): the
+ * registry enables the profile in it and carries out its SIP requests.
  *
  * Per profile, one machine (only registry_enter_state() assigns it):
  *
@@ -229,16 +229,48 @@ int registry_restore(struct registry *r, const char *path, registry_done_fn done
  * timeout; @done once all are unregistered. */
 void registry_shutdown(struct registry *r, registry_done_fn done, void *user_data);
 
+/* ---- roaming (alr/roam.h, docs/roaming.md) ----------------------------- */
+
+/*
+ * The registry owns one roaming engine: every registered profile is
+ * enabled in it (its SNAP, or its fixed IAP, and its bearer), and the
+ * engine chooses the IAP a profile registers over, offers better ones to
+ * the profile's controllers and migrates it.  Its events (alr.*,
+ * profile.updated; profile.registered and profile.deregistered come from
+ * the registry's own events) go to @fn.
+ */
+struct roam_event;
+typedef void (*registry_roam_fn)(const struct roam_event *ev, void *user_data);
+void registry_set_roam_handler(struct registry *r, registry_roam_fn fn, void *user_data);
+
+enum registry_alr_op {
+	REGISTRY_ALR_CONTROL,
+	REGISTRY_ALR_RELEASE,
+	REGISTRY_ALR_ALLOW,
+	REGISTRY_ALR_DISALLOW,
+	REGISTRY_ALR_REFRESH,
+};
+
+/* A controller request (alr.control, ...) of client @client (not 0) for
+ * profile @id (@iap: ALLOW and DISALLOW).  0, -ENOENT (no such profile,
+ * or not enabled), -EPERM, -EINVAL, -EBUSY with @ret_message saying what
+ * to do (roam_control() and the others). */
+int registry_alr(struct registry *r, enum registry_alr_op op, unsigned int id,
+		 unsigned int iap, unsigned int client, char *ret_message, size_t ret_size);
+/* The client disconnected: it controls nothing any more. */
+void registry_alr_client_gone(struct registry *r, unsigned int client);
+bool registry_alr_is_controller(const struct registry *r, unsigned int id,
+				unsigned int client);
+
 /* ---- the IAP seam ----------------------------------------------------- */
 
 /*
- * The IAP profile @p should register over now: its fixed IAP if that is
- * available, else the best available IAP of its SNAP (registry_set_snaps();
- * the built-in default SNAP, ethernet > wifi > cellular > other, when its
- * SNAP is not loaded) that suits its bearer.  NULL when there is none.
- * XXX No approval rounds, stable-time or damping yet: a profile only
- * changes IAP when it loses its own.  The roaming engine (alr/roam.h)
- * replaces this function.
+ * The IAP profile @p would register over now if nothing else counted:
+ * its fixed IAP if that is available, else the best available IAP of its
+ * SNAP (registry_set_snaps(); the built-in default SNAP when its SNAP is
+ * not loaded) that suits its bearer.  NULL when there is none.  Used only
+ * to pick a path for removing stale contacts: registrations follow the
+ * roaming engine.
  */
 const struct iap *registry_choose_iap(struct registry *r, const struct profile *p);
 

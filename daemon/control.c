@@ -827,6 +827,33 @@ void control_broadcast(struct control *c, const char *method, struct json_object
 	outmsg_unref(m);
 }
 
+void control_send(struct control *c, const char *method, struct json_object *params,
+		  bool observers, control_pick_fn pick, void *user_data)
+{
+	struct json_object *msg = jsonrpc_notification(method, params);
+	struct control_client *cl, *next;
+	struct outmsg *m = NULL;
+	size_t len;
+	char *text;
+
+	text = jsonrpc_serialize(msg, &len);
+	json_object_put(msg);
+	if (text)
+		m = outmsg_new(text, len);
+	free(text);
+	if (!m) {
+		log_err("control: out of memory sending %s", method);
+		return;
+	}
+	/* client_queue may close a client, which unlinks it: take next first. */
+	for (cl = c->clients; cl; cl = next) {
+		next = cl->next;
+		if ((observers && client_wants(cl, method)) || (pick && pick(cl->id, user_data)))
+			client_queue(cl, m);
+	}
+	outmsg_unref(m);
+}
+
 size_t control_client_count(const struct control *c)
 {
 	return c->n_clients;

@@ -51,6 +51,12 @@ int control_set_config(struct control *c, const struct config *config);
 
 /* Send an event to every client subscribed to @method.  Takes @params. */
 void control_broadcast(struct control *c, const char *method, struct json_object *params);
+/* Send an event to every client @pick selects (by control_client_id())
+ * and, when @observers, to every client subscribed to @method; each gets
+ * it once.  Takes @params. */
+typedef bool (*control_pick_fn)(uint64_t client_id, void *user_data);
+void control_send(struct control *c, const char *method, struct json_object *params,
+		  bool observers, control_pick_fn pick, void *user_data);
 /* Whether any client would receive @method (skip building params if not). */
 bool control_wants(const struct control *c, const char *method);
 

@@ -19,6 +19,7 @@
 #include "alr/iap_table.h"
 #include "alr/plugin_loader.h"
 #include "alr/registry.h"
+#include "alr/roam.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
@@ -207,12 +208,97 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 	control_broadcast(d->control, method, params);
 }
 
-/* A client left: the profiles it used lose a user. */
+/* Roaming events (docs/roaming.md, "Events") -> control socket.  The
+ * engine's profile.registered, profile.updated and profile.deregistered
+ * are not sent: the registry announces registrations itself (a migration
+ * is a profile.registered with the new iap_id). */
+struct roam_pick {
+	struct daemon *d;
+	const struct roam_event *ev;
+};
+
+static bool roam_pick_cb(uint64_t client_id, void *ud)
+{
+	const struct roam_pick *rp = ud;
+
+	if (client_id > UINT_MAX)
+		return false;
+	if ((rp->ev->to & ROAM_TO_CLIENT) && rp->ev->client == client_id)
+		return true;
+	return (rp->ev->to & ROAM_TO_CONTROLLERS) &&
+	       registry_alr_is_controller(rp->d->registry, rp->ev->profile,
+					  (unsigned int)client_id);
+}
+
+static void on_roam_event(const struct roam_event *ev, void *ud)
+{
+	struct daemon *d = ud;
+	struct roam_pick pick = { .d = d, .ev = ev };
+	struct json_object *params;
+
+	switch (ev->type) {
+	case ROAM_EVENT_REGISTERED:
+	case ROAM_EVENT_UPDATED:
+	case ROAM_EVENT_DEREGISTERED:
+	case _ROAM_EVENT_MAX:
+		return;
+	case ROAM_EVENT_IAP_AVAILABLE:
+	case ROAM_EVENT_MIGRATION_STARTED:
+	case ROAM_EVENT_MIGRATION_COMPLETED:
+	case ROAM_EVENT_ERROR:
+	case ROAM_EVENT_NO_IAP:
+		break;
+	}
+	if (!d->control)
+		return;
+	params = json_object_new_object();
+	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
+	json_object_object_add(params, "profile", json_object_new_int64(ev->profile));
+	json_object_object_add(params, "snap", ev->snap == ROAM_SNAP_NONE ? NULL :
+			       json_object_new_int64(ev->snap));
+	switch (ev->type) {
+	case ROAM_EVENT_IAP_AVAILABLE:
+		json_object_object_add(params, "iap", json_object_new_int64(ev->iap));
+		json_object_object_add(params, "round", json_object_new_int64((int64_t)ev->round));
+		json_object_object_add(params, "deadline_ms",
+				       json_object_new_int64((int64_t)ev->deadline_ms));
+		break;
+	case ROAM_EVENT_MIGRATION_STARTED:
+	case ROAM_EVENT_MIGRATION_COMPLETED:
+		json_object_object_add(params, "from", json_object_new_int64(ev->from));
+		json_object_object_add(params, "to", json_object_new_int64(ev->to_iap));
+		break;
+	case ROAM_EVENT_ERROR:
+		json_object_object_add(params, "iap", json_object_new_int64(ev->iap));
+		json_object_object_add(params, "code", json_object_new_int(ev->code));
+		json_object_object_add(params, "name",
+				       json_object_new_string(roam_error_to_str(ev->code)));
+		json_object_object_add(params, "message",
+				       json_object_new_string(ev->message ? ev->message : ""));
+		if (ev->status)
+			json_object_object_add(params, "status", json_object_new_int(ev->status));
+		break;
+	case ROAM_EVENT_NO_IAP:
+	case ROAM_EVENT_REGISTERED:
+	case ROAM_EVENT_UPDATED:
+	case ROAM_EVENT_DEREGISTERED:
+	case _ROAM_EVENT_MAX:
+		break;
+	}
+	control_send(d->control, roam_event_type_to_str(ev->type), params,
+		     (ev->to & ROAM_TO_OBSERVERS) != 0, roam_pick_cb, &pick);
+}
+
+/* A client left: the profiles it used lose a user, those it controlled a
+ * controller. */
 static void on_client_disconnect(struct control_client *cl, void *ud)
 {
 	struct daemon *d = ud;
+	uint64_t id = control_client_id(cl);
 
-	registry_release_user(d->registry, control_client_id(cl));
+	registry_release_user(d->registry, id);
+	if (id <= UINT_MAX)
+		registry_alr_client_gone(d->registry, (unsigned int)id);
 }
 
 /* nlmon -> IAP table */
@@ -477,6 +563,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 			return log_errno(LOG_ERR, -ENOMEM, "out of memory");
 		registry_set_snaps(d->registry, d->snaps);
 		registry_watch(d->registry, on_registry_event, d, NULL);
+		registry_set_roam_handler(d->registry, on_roam_event, d);
 	}
 
 	/* The socket comes last: a client that can connect sees a complete

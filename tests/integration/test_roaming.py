@@ -201,5 +201,167 @@ def test_reload_swaps_the_snaps(fx):
     check_eq(c.call('snap.get', {'name': 'mobile'})['snap']['id'], 5, 'mobile after SIGHUP')
 
 
+# ---- the roaming engine: offers, controllers, migrations ------------------
+
+def wifi_snap(approval='10s', on_timeout='allow'):
+    return ('[snap]\nid = 5\nname = mobile\nstable-time = 200ms\n'
+            'approval-timeout = %s\non-timeout = %s\n\n'
+            '[rule]\npriority = 10\nkind = wifi\n\n'
+            '[rule]\npriority = 20\nkind = cellular\n' % (approval, on_timeout))
+
+
+def on_cellular(fx, snap_text, n_controllers=1):
+    """alice on SNAP 5, registered over wwan0 while wlan0 has no carrier,
+    with n controllers (clients that called alr.control).  Returns (world,
+    registrar, observer, profile id, wlan id, wwan id, controllers)."""
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': snap_text})
+    obs = fx.client(d)
+    obs.subscribe(['profile.*', 'alr.*', 'iap.*'])
+    wlan, wwan = iap_id(obs, 'wlan0'), iap_id(obs, 'wwan0')
+    w.carrier_down('wlan0')
+    alrtest.wait_iap_event(obs, 'iap.down', 'wlan0')
+    pid = obs.call('profile.create', {'profile': profile(
+        'alice', snap_id=5, auto_register=True)})['profile']['id']
+    ev = registered(obs, pid)
+    check_eq(ev['params']['iap_id'], wwan, 'registered over cellular first')
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+    ctls = []
+    for _ in range(n_controllers):
+        ctl = fx.client(d)
+        check_eq(ctl.call('alr.control', {'profile': pid}), {'profile': pid},
+                 'alr.control result')
+        ctls.append(ctl)
+    return w, reg, obs, pid, wlan, wwan, ctls
+
+
+def offered(c, pid, iap, timeout=None):
+    ev = c.wait_event(lambda e: e['method'] == 'alr.iap-available' and
+                      e['params']['profile'] == pid, timeout or T(10),
+                      'alr.iap-available(%d)' % pid)
+    check_eq(ev['params']['iap'], iap, 'IAP on offer')
+    check_eq(ev['params']['snap'], 5, 'SNAP of the offer')
+    return ev
+
+
+def alr_event(c, method, pid, timeout=None):
+    return c.wait_event(lambda e: e['method'] == method and
+                        e['params']['profile'] == pid, timeout or T(10),
+                        '%s(%d)' % (method, pid))
+
+
+def alr_error(c, pid, name, timeout=None):
+    ev = alr_event(c, 'alr.error', pid, timeout)
+    check_eq(ev['params']['name'], name, 'alr.error name (%s)' % ev['params'])
+    return ev
+
+
+def migrated_to_wifi(obs, reg, pid, wlan, wwan):
+    ev = alr_event(obs, 'alr.migration-started', pid)
+    check_eq((ev['params']['from'], ev['params']['to']), (wwan, wlan),
+             'migration-started from -> to')
+    ev = alr_event(obs, 'alr.migration-completed', pid, T(20))
+    check_eq((ev['params']['from'], ev['params']['to']), (wwan, wlan),
+             'migration-completed from -> to')
+    # The registrar's view: the wifi contact only (the old one removed).
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+
+
+def still_on_cellular(reg):
+    b = reg.bindings('alice')
+    check_eq([host_of(x['contact']) for x in b], [WWAN], 'registrar bindings of alice')
+
+
+def test_wifi_back_allowed_migrates(fx):
+    w, reg, obs, pid, wlan, wwan, (ctl,) = on_cellular(fx, wifi_snap())
+    # Nothing to answer yet: -32602.
+    ctl.expect_error(-32602, 'alr.allow', {'profile': pid, 'iap': wlan})
+    w.carrier_up('wlan0')
+    offered(ctl, pid, wlan)
+    # The wrong IAP is refused; an unknown profile too; a non-controller
+    # may not answer.
+    ctl.expect_error(-32602, 'alr.allow', {'profile': pid, 'iap': wwan})
+    ctl.expect_error(-32002, 'alr.allow', {'profile': 999, 'iap': wlan})
+    obs.expect_error(-32001, 'alr.allow', {'profile': pid, 'iap': wlan})
+    ctl.call('alr.allow', {'profile': pid, 'iap': wlan})
+    migrated_to_wifi(obs, reg, pid, wlan, wwan)
+    ev = alr_event(ctl, 'alr.migration-completed', pid)
+    check_eq(ev['params']['to'], wlan, 'the controller sees the migration too')
+
+
+def test_disallow_stays_then_refresh_offers_again(fx):
+    w, reg, obs, pid, wlan, wwan, (ctl,) = on_cellular(fx, wifi_snap())
+    w.carrier_up('wlan0')
+    offered(ctl, pid, wlan)
+    ctl.call('alr.disallow', {'profile': pid, 'iap': wlan})
+    ev = alr_error(ctl, pid, 'access-denied')
+    check_eq((ev['params']['code'], ev['params']['iap']), (1, wlan), 'code and IAP')
+    still_on_cellular(reg)
+    # Not offered again without a change: no answer is expected.
+    ctl.expect_error(-32602, 'alr.allow', {'profile': pid, 'iap': wlan})
+    ctl.call('alr.refresh', {'profile': pid})
+    offered(ctl, pid, wlan)
+    still_on_cellular(reg)
+    ctl.call('alr.allow', {'profile': pid, 'iap': wlan})
+    migrated_to_wifi(obs, reg, pid, wlan, wwan)
+
+
+def test_silent_controller_on_timeout_applies(fx):
+    w, reg, obs, pid, wlan, wwan, (ctl,) = on_cellular(
+        fx, wifi_snap(approval='1500ms', on_timeout='allow'))
+    w.carrier_up('wlan0')
+    offer = offered(ctl, pid, wlan)
+    started = alr_event(obs, 'alr.migration-started', pid, T(10))
+    waited = started['params']['time'] - offer['params']['time']
+    check(waited >= 1.4, 'migration started %.2fs after the offer, before '
+          'approval-timeout (1.5s)', waited)
+    ev = alr_event(obs, 'alr.migration-completed', pid, T(20))
+    check_eq(ev['params']['to'], wlan, 'migrated to')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+
+
+def test_controller_disconnect_decides_at_once(fx):
+    w, reg, obs, pid, wlan, wwan, (ctl,) = on_cellular(
+        fx, wifi_snap(approval='60s', on_timeout='allow'))
+    w.carrier_up('wlan0')
+    offered(ctl, pid, wlan)
+    ctl.close()
+    # Far below approval-timeout: nobody is left to ask.
+    migrated_to_wifi(obs, reg, pid, wlan, wwan)
+
+
+def test_two_controllers_one_disallows(fx):
+    w, reg, obs, pid, wlan, wwan, (a, b) = on_cellular(fx, wifi_snap(), 2)
+    w.carrier_up('wlan0')
+    offered(a, pid, wlan)
+    offered(b, pid, wlan)
+    a.call('alr.allow', {'profile': pid, 'iap': wlan})
+    b.call('alr.disallow', {'profile': pid, 'iap': wlan})
+    alr_error(a, pid, 'access-denied')
+    alr_error(b, pid, 'access-denied')
+    still_on_cellular(reg)
+    # The observer saw no migration.
+    check(not any(e['method'].startswith('alr.migration') for e in obs.events),
+          'a migration was announced: %s', obs.events)
+
+
+def test_break_before_make_order_at_the_registrar(fx):
+    snap = wifi_snap(approval='1s').replace(
+        '[snap]\n', '[snap]\nmigration = break-before-make\n', 1)
+    w, reg, obs, pid, wlan, wwan, ctls = on_cellular(fx, snap, 0)
+    w.carrier_up('wlan0')
+    migrated_to_wifi(obs, reg, pid, wlan, wwan)
+    # The registrar's log: the cellular contact removed (expires=0 from
+    # wwan0) before the first REGISTER from wlan0.
+    regs = reg.registers()
+    removal = [i for i, r in enumerate(regs)
+               if r.get('src') == WWAN and str(r.get('expires')) == '0']
+    make = [i for i, r in enumerate(regs) if r.get('src') == WLAN]
+    check(removal and make, 'no removal from %s or no REGISTER from %s: %s',
+          WWAN, WLAN, regs)
+    check(removal[0] < make[0], 'break after make: removal #%d, first REGISTER '
+          'over wifi #%d: %s', removal[0], make[0], regs)
+
+
 if __name__ == '__main__':
     alrtest.main()

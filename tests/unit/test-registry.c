@@ -28,6 +28,7 @@
 #include "alr/iap_table.h"
 #include "alr/plugin_loader.h"
 #include "alr/registry.h"
+#include "alr/roam.h"
 #include "policy/policy.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -487,6 +488,9 @@ static void copy_plugin(const char *from, const char *dir, const char *name)
 	close(out);
 }
 
+struct roam_event;
+static void roam_record(const struct roam_event *ev, void *ud);
+
 static void registry_up(struct world *w)
 {
 	static const unsigned char key[16] = "0123456789abcdef";
@@ -500,8 +504,44 @@ static void registry_up(struct world *w)
 	w->r = registry_new(&rc);
 	assert_non_null(w->r);
 	assert_int_not_equal(registry_watch(w->r, record, w, NULL), 0);
+	registry_set_roam_handler(w->r, roam_record, w);
 	assert_int_equal(registry_load(w->r), 0);
 	pump(w);
+}
+
+/* Roaming events, as "alr.iap-available 1 iap=1 to=C" (to: C
+ * controllers, O observers, one client's id). */
+static void roam_record(const struct roam_event *ev, void *ud)
+{
+	struct world *w = ud;
+	char to[32];
+
+	assert_true(w->n_ev < 256);
+	if (ev->to & ROAM_TO_CLIENT)
+		snprintf(to, sizeof(to), "%u", ev->client);
+	else
+		snprintf(to, sizeof(to), "%s%s", ev->to & ROAM_TO_CONTROLLERS ? "C" : "",
+			 ev->to & ROAM_TO_OBSERVERS ? "O" : "");
+	switch (ev->type) {
+	case ROAM_EVENT_MIGRATION_STARTED:
+	case ROAM_EVENT_MIGRATION_COMPLETED:
+		snprintf(w->ev[w->n_ev++], 200, "%s %u %u->%u to=%s",
+			 roam_event_type_to_str(ev->type), ev->profile, ev->from, ev->to_iap, to);
+		break;
+	case ROAM_EVENT_ERROR:
+		snprintf(w->ev[w->n_ev++], 200, "alr.error %u %s iap=%u to=%s", ev->profile,
+			 roam_error_to_str(ev->code), ev->iap, to);
+		break;
+	case ROAM_EVENT_IAP_AVAILABLE:
+	case ROAM_EVENT_NO_IAP:
+	case ROAM_EVENT_REGISTERED:
+	case ROAM_EVENT_UPDATED:
+	case ROAM_EVENT_DEREGISTERED:
+	case _ROAM_EVENT_MAX:
+		snprintf(w->ev[w->n_ev++], 200, "%s %u iap=%u to=%s",
+			 roam_event_type_to_str(ev->type), ev->profile, ev->iap, to);
+		break;
+	}
 }
 
 static int setup(void **state)
@@ -1257,6 +1297,89 @@ static void test_snaps(void **state)
 	policy_set_free(set);
 }
 
+/* The roaming engine through the registry: an offer to the controller,
+ * a disallow, a refresh, an allow and the migration (make-before-break),
+ * checked at the fake registrar. */
+static void test_roaming_controllers(void **state)
+{
+	static const char wifi_first[] =
+		"[snap]\nid = 5\nname = mobile\nstable-time = 0\napproval-timeout = 1h\n\n"
+		"[rule]\npriority = 10\nkind = wifi\n\n"
+		"[rule]\npriority = 20\nkind = cellular\n";
+	struct world *w = *state;
+	struct policy_set *set = policy_set_new();
+	struct policy_snap *snap = NULL;
+	struct policy_error pe_pol;
+	char msg[ROAM_MESSAGE_MAX];
+	unsigned int id;
+
+	assert_non_null(set);
+	assert_int_equal(policy_parse_string("mobile.conf", wifi_first, strlen(wifi_first),
+					     &snap, &pe_pol), 0);
+	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
+	registry_set_snaps(w->r, set);
+
+	/* Wi-Fi without carrier: registered over cellular. */
+	w->wlan.flags = IFF_UP;
+	iap_table_link_changed(w->iaps, &w->wlan);
+	id = create(w, ALICE ", \"snap_id\": 5, \"auto_register\": true}");
+	pump(w);
+	expect_state(w, id, REGISTRY_REGISTERED);
+	expect_seen(w, "registered 1 iap=2");
+
+	/* Requests: unknown profile, no offer, not a controller. */
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_CONTROL, 99, 0, 7, msg, sizeof(msg)),
+			 -ENOENT);
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_CONTROL, id, 0, 7, msg, sizeof(msg)), 0);
+	assert_true(registry_alr_is_controller(w->r, id, 7));
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_ALLOW, id, 1, 7, msg, sizeof(msg)),
+			 -EINVAL);
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_ALLOW, id, 1, 8, msg, sizeof(msg)),
+			 -EPERM);
+
+	/* Wi-Fi back: offered to the controller, nothing moves. */
+	w->n_ev = 0;
+	w->wlan.flags = UP_RUNNING;
+	iap_table_link_changed(w->iaps, &w->wlan);
+	pump(w);
+	expect_seen(w, "alr.iap-available 1 iap=1 to=C");
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_ALLOW, id, 2, 7, msg, sizeof(msg)),
+			 -EINVAL);
+
+	/* Disallowed: stays over cellular. */
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_DISALLOW, id, 1, 7, msg, sizeof(msg)), 0);
+	pump(w);
+	expect_seen(w, "alr.error 1 access-denied iap=1 to=C");
+	expect_state(w, id, REGISTRY_REGISTERED);
+	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
+	assert_non_null(strstr(registrar_get(&w->env, AOR_ALICE)->uri, "10.99.2.2"));
+
+	/* A refresh offers it again; allowed: the binding moves, the old
+	 * contact goes. */
+	w->n_ev = 0;
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_REFRESH, id, 0, 7, msg, sizeof(msg)), 0);
+	pump(w);
+	expect_seen(w, "alr.iap-available 1 iap=1 to=C");
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_ALLOW, id, 1, 7, msg, sizeof(msg)), 0);
+	expect_seen(w, "alr.migration-started 1 2->1 to=CO");
+	assert_string_equal(last_sent(w)->ifname, "wlan0");
+	pump(w);
+	expect_seen(w, "alr.migration-completed 1 2->1 to=CO");
+	expect_seen(w, "registered 1 iap=1");
+	expect_state(w, id, REGISTRY_REGISTERED);
+	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
+	assert_non_null(strstr(registrar_get(&w->env, AOR_ALICE)->uri, "10.99.1.2"));
+
+	/* A client that goes away controls nothing. */
+	registry_alr_client_gone(w->r, 7);
+	assert_false(registry_alr_is_controller(w->r, id, 7));
+	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_RELEASE, id, 0, 7, msg, sizeof(msg)),
+			 -EPERM);
+
+	registry_set_snaps(w->r, NULL);
+	policy_set_free(set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1272,6 +1395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation_and_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roaming_controllers, setup, teardown),
 	};
 
 	log_open("test-registry", LOG_TARGET_STDERR, true);
