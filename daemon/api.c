@@ -180,30 +180,42 @@ static int method_iap_list(void *ud, struct control_client *cl, struct json_obje
 	return 0;
 }
 
-static int method_iap_get(void *ud, struct control_client *cl, struct json_object *params,
-			  struct json_object **ret, struct jsonrpc_error *err)
+/* Params {"id": N} or {"name": "..."}: exactly one of them. */
+static int params_id_or_name(struct json_object *params, struct jsonrpc_error *err,
+			     struct json_object **ret_id, struct json_object **ret_name)
 {
 	static const struct jsonrpc_param spec[] = {
 		{ "id", json_type_int, false },
 		{ "name", json_type_string, false },
 	};
+	int r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+
+	if (r < 0)
+		return r;
+	*ret_id = *ret_name = NULL;
+	if (params) {
+		json_object_object_get_ex(params, "id", ret_id);
+		json_object_object_get_ex(params, "name", ret_name);
+	}
+	if (!!*ret_id == !!*ret_name) {
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS,
+				  "invalid params: give exactly one of 'id' and 'name'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int method_iap_get(void *ud, struct control_client *cl, struct json_object *params,
+			  struct json_object **ret, struct jsonrpc_error *err)
+{
 	struct daemon *d = ud;
 	struct json_object *id = NULL, *name = NULL;
 	const struct iap *iap;
 	int r;
 
-	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	r = params_id_or_name(params, err, &id, &name);
 	if (r < 0)
 		return r;
-	if (params) {
-		json_object_object_get_ex(params, "id", &id);
-		json_object_object_get_ex(params, "name", &name);
-	}
-	if (!!id == !!name) {
-		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS,
-				  "invalid params: give exactly one of 'id' and 'name'");
-		return -EINVAL;
-	}
 	if (id) {
 		int64_t v = json_object_get_int64(id);
 
@@ -939,27 +951,14 @@ static int method_snap_list(void *ud, struct control_client *cl, struct json_obj
 static int method_snap_get(void *ud, struct control_client *cl, struct json_object *params,
 			   struct json_object **ret, struct jsonrpc_error *err)
 {
-	static const struct jsonrpc_param spec[] = {
-		{ "id", json_type_int, false },
-		{ "name", json_type_string, false },
-	};
 	struct daemon *d = ud;
 	struct json_object *id = NULL, *name = NULL;
 	const struct policy_snap *s;
 	int r;
 
-	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
+	r = params_id_or_name(params, err, &id, &name);
 	if (r < 0)
 		return r;
-	if (params) {
-		json_object_object_get_ex(params, "id", &id);
-		json_object_object_get_ex(params, "name", &name);
-	}
-	if (!!id == !!name) {
-		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS,
-				  "invalid params: give exactly one of 'id' and 'name'");
-		return -EINVAL;
-	}
 	if (id) {
 		int64_t v = json_object_get_int64(id);
 
