@@ -17,6 +17,7 @@ Usage: test_roaming.py [-b BUILD_DIR] [NAME_SUBSTRING ...]
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -361,6 +362,79 @@ def test_break_before_make_order_at_the_registrar(fx):
           WWAN, WLAN, regs)
     check(removal[0] < make[0], 'break after make: removal #%d, first REGISTER '
           'over wifi #%d: %s', removal[0], make[0], regs)
+
+
+# ---- a flapping wifi: max-migrations, failovers never held back ---------
+
+FLAP_WINDOW_S = 14
+
+
+def flap_snap():
+    # stable-time short enough that wifi's 50 ms up phases are offered;
+    # no controller: every target migrates at once.
+    return ('[snap]\nid = 5\nname = mobile\nstable-time = 20ms\n'
+            'max-migrations = 2/%ds\n\n'
+            '[rule]\npriority = 10\nkind = wifi\n\n'
+            '[rule]\npriority = 20\nkind = cellular\n' % FLAP_WINDOW_S)
+
+
+def test_flapping_wifi_bounded_migrations_failover_always(fx):
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': flap_snap()})
+    obs = fx.client(d)
+    obs.subscribe(['profile.*', 'alr.*'])
+    wlan, wwan = iap_id(obs, 'wlan0'), iap_id(obs, 'wwan0')
+    pid = obs.call('profile.create', {'profile': profile(
+        'alice', snap_id=5, auto_register=True)})['profile']['id']
+    ev = registered(obs, pid)
+    check_eq(ev['params']['iap_id'], wlan, 'registered over wifi first')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    obs.clear_events()
+
+    # Flap wlan0 every 100 ms for 10 s: 50 ms without its default route
+    # (alrd: unavailable, no-default-route), 50 ms with it.  Not the
+    # carrier: the kernel's linkwatch holds back a carrier change that
+    # follows another within about a second, so carrier flips this fast
+    # would not reach alrd as flips.  Route removal reaches alrd at once.
+    t0 = time.monotonic()
+    flaps = 0
+    while time.monotonic() - t0 < 10:
+        w.del_route('wlan0')
+        time.sleep(0.05)
+        w.add_route('wlan0')
+        time.sleep(0.05)
+        flaps += 1
+    flapped = time.monotonic() - t0
+    check(flapped < FLAP_WINDOW_S - 1, 'flapping took %.1fs', flapped)
+
+    # Everything alrd announced while flapping, up to a barrier: a
+    # request's response comes after every event sent before it.
+    time.sleep(0.2)
+    obs.call('daemon.info')
+    evs = list(obs.events)
+    obs.events[:] = []
+    started = [e for e in evs if e['method'] == 'alr.migration-started']
+    check(len(started) <= 2, '%d migrations started within max-migrations '
+          '2/%ds while flapping (%d flaps): %s', len(started), FLAP_WINDOW_S,
+          flaps, started)
+    check(not any(e['method'] == 'alr.no-iap' for e in evs),
+          'alr.no-iap while cellular was available: %s',
+          [e for e in evs if e['method'] == 'alr.no-iap'])
+    # Losses of the current IAP were not held back: every deregistration
+    # was followed by a registration (failover over cellular).
+    dereg = sum(1 for e in evs if e['method'] == 'profile.deregistered')
+    reg_ = sum(1 for e in evs if e['method'] == 'profile.registered')
+    check(dereg >= 1, 'no loss of the current IAP while flapping: %s', evs)
+    check(reg_ >= dereg, '%d deregistrations, %d registrations', dereg, reg_)
+
+    # The end: wifi is up for good and the best IAP.  Once the oldest
+    # migration leaves the window the profile moves there (or it is
+    # there already): one binding, over wifi.
+    wait_bindings(reg, 'alice', 1, timeout=T(FLAP_WINDOW_S + 15), host=WLAN)
+    state = obs.call('profile.get', {'id': pid})['profile']['state']
+    check_eq((state['registration'], state['iap_id']), ('registered', wlan),
+             'alrd: registered over wifi at the end')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
 
 
 if __name__ == '__main__':
