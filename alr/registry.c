@@ -1750,6 +1750,18 @@ static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 	case REGISTRY_REGISTERING:
 	case REGISTRY_REGISTERED:
 	case REGISTRY_WAIT_FOR_IAP:
+		if (rp->state == REGISTRY_REGISTERED && rp->roam_enabled &&
+		    roam_profile_state(rp->r->roam, rp->p->id) == ROAM_MIGRATING) {
+			/* A make-before-break move refused for good (e.g. 403
+			 * from the new network): the old contact is still at
+			 * the registrar, so this is the migration's failure,
+			 * not the profile's.  The engine names the IAP in
+			 * alr.error and moves back (op_sip_go()). */
+			log_info("profile %u (%s): move to iap %u refused (%s); staying",
+				 rp->p->id, pname(rp), rp->iap_id, ev->reason);
+			roam_report_failed(rp, ev->code > 0 ? ev->code : -EIO, ev->reason);
+			break;
+		}
 		/* The binding gave up: a permanent error. */
 		set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
 			  "registration refused (%s); not retried until the profile changes, is "

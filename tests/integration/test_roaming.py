@@ -437,5 +437,85 @@ def test_flapping_wifi_bounded_migrations_failover_always(fx):
     wait_bindings(reg, 'alice', 1, host=WLAN)
 
 
+
+WLAN_SUBNET = '10.99.1.0/24'
+
+
+def no_event(c, pred, seconds, what):
+    """Fail if an event matching pred arrives (or is kept unread) within
+    @seconds.  A bounded wait for an absence: there is no event that says
+    "the engine decided not to offer", so the window is a multiple of the
+    SNAP's stable-time (the only delay before an offer) and is scaled
+    like every other timeout (T())."""
+    seen = [e for e in c.events if pred(e)]
+    check(not seen, '%s: %s', what, seen)
+    try:
+        ev = c.wait_event(pred, seconds, what)
+    except alrtest.TestFailure:
+        return
+    raise alrtest.TestFailure('%s: %s' % (what, ev))
+
+
+def test_registrar_refuses_wifi_migration_fails_not_offered_again(fx):
+    # Kamailio answers 403 to every REGISTER from wlan0's subnet.
+    w, reg = sip_world(fx, deny_subnets=[WLAN_SUBNET])
+    d = roaming_daemon(fx, w, {'10-mobile.conf': wifi_snap()})
+    obs = fx.client(d)
+    obs.subscribe(['profile.*', 'alr.*', 'iap.*'])
+    wlan, wwan = iap_id(obs, 'wlan0'), iap_id(obs, 'wwan0')
+    # Registered over cellular while wifi has no carrier.
+    w.carrier_down('wlan0')
+    alrtest.wait_iap_event(obs, 'iap.down', 'wlan0')
+    pid = obs.call('profile.create', {'profile': profile(
+        'alice', snap_id=5, auto_register=True)})['profile']['id']
+    ev = registered(obs, pid)
+    check_eq(ev['params']['iap_id'], wwan, 'registered over cellular first')
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+    ctl = fx.client(d)
+    ctl.call('alr.control', {'profile': pid})
+
+    # Wifi comes and is better: offered, allowed, the move is refused.
+    w.carrier_up('wlan0')
+    offered(ctl, pid, wlan)
+    ctl.call('alr.allow', {'profile': pid, 'iap': wlan})
+    ev = alr_event(obs, 'alr.migration-started', pid)
+    check_eq((ev['params']['from'], ev['params']['to']), (wwan, wlan),
+             'migration-started from -> to')
+    ev = alr_error(obs, pid, 'migration-failed', T(20))
+    check_eq((ev['params']['code'], ev['params']['iap']), (2, wlan),
+             'code and IAP of migration-failed (%s)' % ev['params'])
+    alr_error(ctl, pid, 'migration-failed')
+    check(any(r.get('src') == WLAN and 403 in r['replies']
+              for r in reg.registers()),
+          'the registrar did not refuse a REGISTER from %s: %s', WLAN,
+          reg.registers())
+    # Still registered over cellular at the registrar, and no migration
+    # completed.
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+    check(not any(e['method'] == 'alr.migration-completed' for e in obs.events),
+          'a migration completed: %s', obs.events)
+
+    # Not offered again while nothing changes.  Measured from the
+    # migration-failed event: 10x stable-time (200 ms), a bounded wait for
+    # an absence (no event marks "not offered").
+    def offer(e):
+        return e['method'] == 'alr.iap-available' and e['params']['profile'] == pid
+    no_event(ctl, offer, T(2), 'wifi offered again without a change')
+    check(not any(offer(e) for e in obs.events), 'observer got an offer')
+    still_on_cellular(reg)
+    ctl.expect_error(-32602, 'alr.allow', {'profile': pid, 'iap': wlan})
+
+    # Its availability changes (a carrier flap): offered again.
+    w.carrier_down('wlan0')
+    alrtest.wait_iap_event(obs, 'iap.down', 'wlan0')
+    w.carrier_up('wlan0')
+    alrtest.wait_iap_event(obs, 'iap.up', 'wlan0')
+    offered(ctl, pid, wlan)
+    still_on_cellular(reg)
+    ctl.call('alr.disallow', {'profile': pid, 'iap': wlan})
+    alr_error(ctl, pid, 'access-denied')
+    still_on_cellular(reg)
+
+
 if __name__ == '__main__':
     alrtest.main()
