@@ -1,0 +1,168 @@
+"""What every benchmark shares: the machine it ran on, the figures'
+statistics, the one summary line, and the dated section it appends to
+docs/benchmarks.md.
+
+A benchmark script does, at its end:
+
+    import benchlib
+    benchlib.summary('failover', 'median 5.40 ms (min 4.1, max 9.8), 50 runs')
+    benchlib.append_section('SIP failover on carrier loss', body_markdown,
+                            build=BUILD, packages=['kamailio'])
+
+`summary` prints the one line `bench NAME: TEXT` that `bench/run`
+collects.  `append_section` appends
+
+    ## YYYY-MM-DD — TITLE
+
+    Machine: CPU, cores, memory, kernel, Debian; alrd build; package versions.
+    Command: the command line.
+
+    BODY
+
+to docs/benchmarks.md, unless ALR_BENCH_NO_DOCS is set in the environment
+(the short runs inside `make check` set it: they check that the benchmark
+works, their figures are not results).
+"""
+
+import datetime
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DOCS = os.path.join(ROOT, 'docs', 'benchmarks.md')
+TESTS = os.path.join(ROOT, 'tests', 'integration')
+
+for p in (TESTS, os.path.join(TESTS, 'peers')):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+def machine():
+    """The machine as a dict: cpu, cores, mem, kernel, os."""
+    cpu = '?'
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = '?'
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemTotal:'):
+                    mem = '%.1f GiB' % (int(line.split()[1]) / 1024 ** 2)
+    except OSError:
+        pass
+    try:
+        with open('/etc/debian_version') as f:
+            debian = 'Debian ' + f.read().strip()
+    except OSError:
+        debian = '?'
+    return {'cpu': cpu, 'cores': os.cpu_count(), 'mem': mem,
+            'kernel': platform.release(), 'os': debian}
+
+
+def load():
+    """The 1-minute load average, as a string (the machine is shared)."""
+    try:
+        with open('/proc/loadavg') as f:
+            return f.read().split()[0]
+    except OSError:
+        return '?'
+
+
+def build_info(build):
+    """'alrd 0.1.0, RelWithDebInfo' (and ', sanitizers' when they are on)."""
+    version = '?'
+    alrd = os.path.join(build, 'daemon', 'alrd')
+    try:
+        r = subprocess.run([alrd, '--version'], capture_output=True,
+                           text=True, timeout=10)
+        out = (r.stdout or r.stderr).strip().splitlines()
+        if out:
+            version = out[0]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    bt, san = '?', False
+    try:
+        with open(os.path.join(build, 'CMakeCache.txt')) as f:
+            for line in f:
+                if line.startswith('CMAKE_BUILD_TYPE:'):
+                    bt = line.split('=', 1)[1].strip() or 'default'
+                if line.startswith('ALR_SANITIZE:'):
+                    san = line.split('=', 1)[1].strip().upper() in (
+                        'ON', '1', 'YES', 'TRUE')
+    except OSError:
+        pass
+    return '%s, %s%s' % (version, bt, ', sanitizers' if san else '')
+
+
+def package_versions(packages):
+    """{'kamailio': '5.6.3-2', ...} from dpkg; '?' for one not installed."""
+    out = {}
+    for p in packages:
+        try:
+            r = subprocess.run(['dpkg-query', '-W', '-f', '${Version}', p],
+                               capture_output=True, text=True, timeout=10)
+            out[p] = r.stdout.strip() if r.returncode == 0 else '?'
+        except (OSError, subprocess.TimeoutExpired):
+            out[p] = '?'
+    return out
+
+
+def stats(values):
+    """(median, min, max) of a non-empty list; None for an empty one."""
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt_stats(values, unit='ms', digits=2):
+    """'median 5.40 ms (min 4.10, max 9.80, n=50)'."""
+    s = stats(values)
+    if s is None:
+        return 'no value'
+    f = '%%.%df' % digits
+    return ('median ' + f + ' %s (min ' + f + ', max ' + f + ', n=%d)') % (
+        s[0], unit, s[1], s[2], len(values))
+
+
+def summary(name, text):
+    """The benchmark's one summary line."""
+    print('bench %s: %s' % (name, text), flush=True)
+
+
+def append_section(title, body, build=None, packages=(), argv=None):
+    """Append a dated section to docs/benchmarks.md (see the module text).
+    Returns the path written, or None when ALR_BENCH_NO_DOCS is set."""
+    if os.environ.get('ALR_BENCH_NO_DOCS'):
+        return None
+    m = machine()
+    lines = ['', '## %s — %s' % (datetime.date.today().isoformat(), title), '']
+    mline = 'Machine: %s, %s cores, %s, kernel %s, %s; load %s at the end.' % (
+        m['cpu'], m['cores'], m['mem'], m['kernel'], m['os'], load())
+    lines.append(mline)
+    if build:
+        lines.append('Build: %s.' % build_info(build))
+    if packages:
+        pv = package_versions(packages)
+        lines.append('Versions: %s.' % ', '.join(
+            '%s %s' % (k, v) for k, v in pv.items()))
+    argv = sys.argv if argv is None else argv
+    cmd = ' '.join(shlex.quote(a) for a in argv)
+    cmd = cmd.replace(ROOT + '/', '')
+    lines.append('Command: `sudo %s`.' % cmd)
+    lines.append('')
+    lines.append(body.rstrip('\n'))
+    text = '\n'.join(lines) + '\n'
+    with open(DOCS, 'a') as f:
+        f.write(text)
+    return DOCS
