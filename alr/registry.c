@@ -89,6 +89,7 @@ static const char *const reason_names[_REGISTRY_REASON_MAX] = {
 	[REGISTRY_REASON_UPDATE] = "update",
 	[REGISTRY_REASON_RESTORE] = "restore",
 	[REGISTRY_REASON_SHUTDOWN] = "shutdown",
+	[REGISTRY_REASON_MIGRATION] = "migration",
 };
 
 static const char *const event_names[_REGISTRY_EVENT_MAX] = {
@@ -220,7 +221,11 @@ struct reg_profile {
 	ev_timer stop_timer;
 	ev_timer roam_timer;            /* the engine's one timer for this profile */
 	bool roam_enabled;              /* enabled in r->roam */
+	struct roam_profile_config roam_cfg;    /* ... with this (name unset) */
 	bool breaking;                  /* the break of break-before-make is out */
+	bool abandoned;                 /* binding_abandon(): its IDLE is no failure */
+	bool removing_old;              /* the engine waits for roam_sip_old_removed() */
+	int old_error;                  /* the first failed removal while removing_old */
 	unsigned int hold;
 	struct bevent queue[QUEUE_MAX];
 	size_t q_head, q_n;
@@ -274,6 +279,8 @@ static void handle_bevent(struct reg_profile *rp, const struct bevent *ev);
 static void cleanup_stale(struct reg_profile *rp);
 static void schedule_housekeeping(struct registry *r);
 static void roam_sync(struct reg_profile *rp);
+static void roam_enter(struct registry *r);
+static void roam_leave(struct registry *r);
 static void roam_report_registered(struct reg_profile *rp);
 static void roam_report_failed(struct reg_profile *rp, int status, const char *reason);
 static void roam_report_deregistered(struct reg_profile *rp, int status, const char *reason);
@@ -1600,6 +1607,9 @@ static void cleanup_stale(struct reg_profile *rp)
 	hold(rp);
 	for (size_t i = 0; i < rp->n_stale;) {
 		struct stale *s = &rp->stale[i];
+		const char *via = ifname, *via_local = ifname ? local : NULL;
+		char old_local[INET6_ADDRSTRLEN];
+		const struct iap *old;
 		int ret;
 
 		if (current && strcmp(s->uri, current) == 0) {
@@ -1610,7 +1620,15 @@ static void cleanup_stale(struct reg_profile *rp)
 		i++;
 		if (s->pending)
 			continue;
-		ret = binding_remove_contact(rp->binding, s->uri, ifname, ifname ? local : NULL);
+		/* Over the IAP it was registered over while that is up (DESIGN
+		 * §3.3), else over the current one. */
+		if (rp->state == REGISTRY_REGISTERED && s->iap_id && s->iap_id != rp->iap_id &&
+		    (old = iap_table_find_by_id(rp->r->iaps, s->iap_id)) && iap_available(old) &&
+		    pick_local(old, dest_family(rp->p), old_local, sizeof(old_local))) {
+			via = old->ifname;
+			via_local = old_local;
+		}
+		ret = binding_remove_contact(rp->binding, s->uri, via, via_local);
 		if (ret < 0) {
 			log_debug("profile %u (%s): cannot remove %s now: %s", rp->p->id, pname(rp),
 				  s->uri, strerror(-ret));
@@ -1618,8 +1636,8 @@ static void cleanup_stale(struct reg_profile *rp)
 		}
 		/* Its outcome is queued (we hold the profile): @s stays. */
 		s->pending = true;
-		log_info("profile %u (%s): removing contact %s left at the registrar",
-			 rp->p->id, pname(rp), s->uri);
+		log_info("profile %u (%s): removing contact %s left at the registrar (via %s)",
+			 rp->p->id, pname(rp), s->uri, via ? via : rp->ifname);
 	}
 	release(rp);
 }
@@ -1634,6 +1652,21 @@ static void on_contact_removed(struct reg_profile *rp, const struct bevent *ev)
 		stale_drop(rp, s);
 	} else if (s) {
 		s->pending = false;     /* tried again at the next chance */
+		rp->old_error = ev->code > 0 ? ev->code : -EIO;
+	}
+	if (rp->removing_old && !stale_pending(rp)) {
+		int status = rp->old_error;
+
+		rp->removing_old = false;
+		rp->old_error = 0;
+		if (rp->roam_enabled) {
+			hold(rp);
+			roam_enter(rp->r);
+			roam_sip_old_removed(rp->r->roam, rp->p->id, status,
+					     status ? ev->reason : NULL);
+			roam_leave(rp->r);
+			release(rp);
+		}
 	}
 	if (!rp->start_pending || stale_pending(rp) || rp->state != REGISTRY_REGISTERING ||
 	    binding_get_state(rp->binding) != BINDING_IDLE)
@@ -1724,6 +1757,11 @@ static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 
 static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 {
+	if (rp->abandoned) {
+		/* binding_abandon(): waiting for an IAP is no failure. */
+		rp->abandoned = false;
+		return;
+	}
 	if (rp->breaking && (rp->state == REGISTRY_REGISTERED ||
 			     rp->state == REGISTRY_REGISTERING)) {
 		/* The break of break-before-make is done: the engine
@@ -1881,40 +1919,52 @@ static void roam_sync(struct reg_profile *rp)
 	bool want = wanted(rp) && (rp->state == REGISTRY_WAIT_FOR_IAP ||
 				   rp->state == REGISTRY_REGISTERING ||
 				   rp->state == REGISTRY_REGISTERED);
+	const struct roam_profile_config cfg = {
+		/* A SNAP that is not loaded: the default one, as profile
+		 * validation allows. */
+		.snap_id = rp->p->iap_id || (r->snaps && policy_set_find_by_id(r->snaps,
+									      rp->p->snap_id)) ?
+			   rp->p->snap_id : POLICY_DEFAULT_ID,
+		.iap_id = rp->p->iap_id,
+		.bearers = bearer_mask(rp->p->bearer),
+		.name = pname(rp),
+	};
+	bool changed;
 	int ret;
 
 	if (r->in_roam) {
 		r->roam_sync_pending = true;
 		return;
 	}
-	if (want == rp->roam_enabled)
+	/* A new SNAP, fixed IAP or bearer while the engine has the profile
+	 * (an update while it waits for an IAP; a SNAP file removed): the
+	 * engine takes it at once. */
+	changed = want && rp->roam_enabled &&
+		  (cfg.snap_id != rp->roam_cfg.snap_id || cfg.iap_id != rp->roam_cfg.iap_id ||
+		   cfg.bearers != rp->roam_cfg.bearers);
+	if (want == rp->roam_enabled && !changed)
 		return;
 	rp->roam_enabled = want;
 	hold(rp);
 	roam_enter(r);
 	if (want) {
-		const struct roam_profile_config cfg = {
-			/* A SNAP that is not loaded: the default one, as
-			 * profile validation allows. */
-			.snap_id = rp->p->iap_id || (r->snaps && policy_set_find_by_id(r->snaps,
-										      rp->p->snap_id)) ?
-				   rp->p->snap_id : POLICY_DEFAULT_ID,
-			.iap_id = rp->p->iap_id,
-			.bearers = bearer_mask(rp->p->bearer),
-			.name = pname(rp),
-		};
-
 		size_t n;
 
 		/* The engine's views may be older than the table (a first
 		 * profile, an IAP event being handled). */
 		if (build_views(r, &n) == 0)
 			roam_iaps_changed(r->roam, r->views, n);
+		if (changed)
+			log_info("profile %u (%s): roaming now over SNAP %u, iap %u, bearers 0x%x",
+				 rp->p->id, pname(rp), cfg.snap_id, cfg.iap_id, cfg.bearers);
 		ret = roam_profile_enable(r->roam, rp->p->id, &cfg);
 		if (ret < 0) {
 			log_warning("profile %u (%s): cannot roam: %s", rp->p->id, pname(rp),
 				    strerror(-ret));
 			rp->roam_enabled = false;
+		} else {
+			rp->roam_cfg = cfg;
+			rp->roam_cfg.name = NULL;
 		}
 	} else {
 		roam_profile_disable(r->roam, rp->p->id);
@@ -2011,19 +2061,6 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 		util_strlcpy(rp->local, local, sizeof(rp->local));
 		return ROAM_OP_STARTED;
 	}
-	if (rp->state == REGISTRY_REGISTERED && rp->binding && cur && iap_available(cur) &&
-	    binding_get_state(rp->binding) == BINDING_IDLE && !rp->breaking) {
-		/* The make of break-before-make (the break is done).  XXX
-		 * the registry shows REGISTERED meanwhile; the engine's
-		 * alr.migration-started/-completed frame the gap. */
-		ret = binding_start(rp->binding, iap->ifname, local);
-		if (ret < 0)
-			return ret;
-		rp->iap_id = iap->id;
-		util_strlcpy(rp->ifname, iap->ifname, sizeof(rp->ifname));
-		util_strlcpy(rp->local, local, sizeof(rp->local));
-		return ROAM_OP_STARTED;
-	}
 	if (rp->breaking && rp->binding &&
 	    binding_get_state(rp->binding) == BINDING_UNREGISTERING) {
 		/* The break is still out (its IAP went): let that binding
@@ -2047,16 +2084,29 @@ static int op_sip_move(void *ud, unsigned int profile, unsigned int iap)
 	return op_sip_go(ud, profile, iap);
 }
 
-/* XXX The registry removes the contacts over other IAPs by itself once
- * the new one is registered (on_registered(), stale contacts, over the
- * current IAP): the engine is told at once. */
+/* The registry removes the contacts over other IAPs by itself once the
+ * new one is registered (on_registered(): stale contacts, each over the
+ * IAP it was registered over while that is up, else over the current
+ * one; the engine's @via_iap is the same rule).  The engine hears the
+ * outcome when the last removal is answered (on_contact_removed()). */
 static int op_sip_remove_old(void *ud, unsigned int profile, unsigned int old_iap,
 			     unsigned int via_iap)
 {
-	(void)ud;
-	log_debug("profile %u: old contacts (last over iap %u) removed with the stale ones, "
-		  "via iap %u", profile, old_iap, via_iap);
-	return ROAM_OP_DONE;
+	struct registry *r = ud;
+	struct reg_profile *rp = find(r, profile);
+
+	if (!rp || rp->state != REGISTRY_REGISTERED)
+		return ROAM_OP_DONE;
+	cleanup_stale(rp);
+	if (!stale_pending(rp)) {
+		log_debug("profile %u: no contact left over iap %u", profile, old_iap);
+		return rp->n_stale ? -EAGAIN : ROAM_OP_DONE;
+	}
+	log_debug("profile %u: removing the old contacts (last over iap %u; new iap %u)",
+		  profile, old_iap, via_iap);
+	rp->removing_old = true;
+	rp->old_error = 0;
+	return ROAM_OP_STARTED;
 }
 
 /* The registry deregisters on its own when a profile leaves the engine
@@ -2084,13 +2134,33 @@ static int op_sip_deregister(void *ud, unsigned int profile, unsigned int via_ia
 	log_info("profile %u (%s): break-before-make: removing the contact over iap %u first",
 		 rp->p->id, pname(rp), via_iap);
 	rp->breaking = true;
+	/* Unregistered from now until the make (DESIGN §4): clients see
+	 * profile.deregistered (migration), then profile.registered. */
+	if (rp->state == REGISTRY_REGISTERED) {
+		rp->dereg_reason = REGISTRY_REASON_MIGRATION;
+		registry_enter_state(rp, REGISTRY_REGISTERING);
+	}
 	return ROAM_OP_STARTED;
 }
 
+/* No IAP left: the binding idles without a request instead of retrying
+ * over a network that is gone; its contacts stay known and persisted and
+ * are removed after the next registration (on_registered()). */
 static void op_sip_abandon(void *ud, unsigned int profile)
 {
-	(void)ud;
-	log_debug("profile %u: no IAP left; the binding waits", profile);
+	struct registry *r = ud;
+	struct reg_profile *rp = find(r, profile);
+
+	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE ||
+	    binding_get_state(rp->binding) == BINDING_UNREGISTERING)
+		return;
+	rp->abandoned = true;
+	rp->start_pending = false;
+	if (binding_abandon(rp->binding) < 0)
+		rp->abandoned = false;
+	else
+		log_info("profile %u (%s): no IAP left; the binding idles until one comes",
+			 rp->p->id, pname(rp));
 }
 
 static void op_event(void *ud, const struct roam_event *ev)

@@ -73,6 +73,7 @@ enum registry_reason {
 	REGISTRY_REASON_UPDATE,         /* a major update: registered again */
 	REGISTRY_REASON_RESTORE,        /* store.restore */
 	REGISTRY_REASON_SHUTDOWN,       /* alrd stops */
+	REGISTRY_REASON_MIGRATION,      /* the break of a break-before-make move */
 	_REGISTRY_REASON_MAX,
 };
 

@@ -166,6 +166,7 @@ struct roam_profile {
 	 * (0: idle or going idle), and whether that IAP went away since. */
 	unsigned int binding_iap;
 	bool binding_lost;
+	bool abandoned;                 /* sip_abandon() since the last op */
 	bool force_register;            /* refresh: send again even over the same IAP */
 
 	/* Contacts other than the current one are (maybe) at the registrar. */
@@ -673,11 +674,13 @@ static void ensure_binding(struct roam *r, struct roam_profile *p, unsigned int 
 {
 	enum roam_op op;
 
-	if (!force && !p->force_register && p->binding_iap == iap && !p->binding_lost)
+	if (!force && !p->force_register && p->binding_iap == iap && !p->binding_lost &&
+	    !p->abandoned)
 		return;
 	op = p->binding_iap == ROAM_IAP_NONE ? OP_REGISTER : OP_MOVE;
 	p->binding_iap = iap;
 	p->binding_lost = false;
+	p->abandoned = false;
 	p->force_register = false;
 	issue(r, p, op, iap, 0);
 }
@@ -799,10 +802,11 @@ static void roam_enter_state(struct roam *r, struct roam_profile *p,
 
 	switch (state) {
 	case ROAM_UNREGISTERED:
-		if (p->binding_iap != ROAM_IAP_NONE || p->binding_lost)
+		if ((p->binding_iap != ROAM_IAP_NONE || p->binding_lost) && !p->abandoned)
 			r->ops->sip_abandon(r->user_data, p->id);
 		p->binding_iap = ROAM_IAP_NONE;
 		p->binding_lost = false;
+		p->abandoned = false;
 		p->cur = ROAM_IAP_NONE;
 		p->from = p->to = ROAM_IAP_NONE;
 		p->offer = ROAM_IAP_NONE;
@@ -810,6 +814,13 @@ static void roam_enter_state(struct roam *r, struct roam_profile *p,
 		p->pending.op = OP_NONE;
 		break;
 	case ROAM_WAIT_FOR_IAP:
+		/* Nothing to send over: the binding idles instead of retrying
+		 * over a network that is gone (DESIGN §3.8: what it registered
+		 * stays persisted and is removed once a path allows). */
+		if (p->binding_iap != ROAM_IAP_NONE && !p->abandoned) {
+			r->ops->sip_abandon(r->user_data, p->id);
+			p->abandoned = true;
+		}
 		p->cur = ROAM_IAP_NONE;
 		p->from = p->to = ROAM_IAP_NONE;
 		p->bbm = p->breaking = false;

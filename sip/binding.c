@@ -2094,6 +2094,30 @@ int binding_stop(struct binding *b)
 	return 0;
 }
 
+/* No IAP left to send over (DESIGN §3.8): idle without a request.  The
+ * contacts stay known (and persisted): they are removed once a path
+ * allows, like those left by a failover. */
+int binding_abandon(struct binding *b)
+{
+	static const struct cause no_network = { BINDING_ERROR_NONE, 0, "no network" };
+
+	if (!b || b->dying)
+		return -EINVAL;
+	if (b->state == BINDING_UNREGISTERING)
+		return -EBUSY;
+	if (b->state == BINDING_IDLE)
+		return 0;
+	hold(b);
+	if (b->tx.active && b->tx.kind == OP_REGISTER) {
+		/* Its contact stays known: it may have been registered. */
+		b->ops->cancel(b->port, b->tx.id);
+		b->tx.active = false;
+	}
+	binding_enter_state(b, BINDING_IDLE, &no_network);
+	unhold(b);
+	return 0;
+}
+
 static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
 		     const char *ifname, const char *local_addr)
 {

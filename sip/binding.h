@@ -234,6 +234,12 @@ int binding_move(struct binding *b, const char *ifname,
  * expires=0, same Call-ID, next CSeq), then IDLE.  0 also when there was
  * nothing to remove. */
 int binding_stop(struct binding *b);
+/** No IAP left to send anything over: IDLE at once, without a request
+ * (a REGISTER in flight is cancelled).  The contacts registered so far
+ * stay known (binding_get_known_contact()) for a later removal; the
+ * binding registers again with binding_start().  0 (also when idle),
+ * -EBUSY (unregistering), -EINVAL. */
+int binding_abandon(struct binding *b);
 /** Remove one contact, e.g. one registered over an IAP that is gone, by a
  * REGISTER sent over the given IAP (NULL ifname: the current one).  The
  * outcome is a BINDING_EVENT_CONTACT_REMOVED. */

@@ -739,6 +739,7 @@ class Client:
         self.sock.setblocking(False)
         self.buf = bytearray()
         self.events = []         # events read but not yet claimed
+        self.history = []        # every event read, in order
         self.next_id = 1
         self.eof = False
 
@@ -831,6 +832,7 @@ class Client:
             msg = self.read_message(deadline=deadline)
             if self.is_event(msg):
                 self.events.append(msg)
+                self.history.append(msg)
                 continue
             return msg
 
@@ -934,6 +936,7 @@ class Client:
             if not self.is_event(msg):
                 raise TestFailure(f"unexpected response while waiting for "
                                   f"an event: {_short(msg)}")
+            self.history.append(msg)
             if pred(msg):
                 return msg
             self.events.append(msg)

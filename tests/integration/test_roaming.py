@@ -362,6 +362,51 @@ def test_break_before_make_order_at_the_registrar(fx):
           WWAN, WLAN, regs)
     check(removal[0] < make[0], 'break after make: removal #%d, first REGISTER '
           'over wifi #%d: %s', removal[0], make[0], regs)
+    # Clients saw the gap (DESIGN §4): deregistered (migration) after the
+    # start, then registered over wifi.
+    names = [(e['method'], e['params'].get('reason') or e['params'].get('iap_id'))
+             for e in obs.history if e['method'] in (
+                 'alr.migration-started', 'profile.deregistered', 'profile.registered')
+             and (e['params'].get('profile') == pid or e['params'].get('id') == pid)]
+    start = names.index(('alr.migration-started', None))
+    check_eq(names[start + 1:start + 3],
+             [('profile.deregistered', 'migration'), ('profile.registered', wlan)],
+             'profile events of the break-before-make move')
+    check_eq(obs.call('profile.get', {'id': pid})['profile']['state']['registration'],
+             'registered', 'registration state at the end')
+
+
+def test_no_iap_left_the_binding_idles_then_registers(fx):
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*', 'iap.*'])
+    wlan = iap_id(c, 'wlan0')
+    pid = c.call('profile.create', {'profile': profile('alice', snap_id=5,
+                                                       auto_register=True)})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    w.carrier_down('wwan0')
+    alrtest.wait_iap_event(c, 'iap.down', 'wwan0')
+    w.carrier_down('wlan0')
+    deregistered(c, pid, 'network-lost')
+    alr_event(c, 'alr.no-iap', pid)
+    # No retries over a network that is gone: the binding idles, and that
+    # is no error of the profile.
+    alrtest.wait_until(lambda: 'no IAP left; the binding idles' in d.log_since_start(),
+                       T(10), 'the binding abandoned')
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq((st['registration'], st['error']), ('registering', None),
+             'registration state and error while waiting')
+    # The registrar still holds the wifi contact (nothing could remove it).
+    still = reg.bindings('alice')
+    check_eq([host_of(x['contact']) for x in still], [WLAN], 'bindings while waiting')
+    w.carrier_up('wlan0')
+    ev = registered(c, pid)
+    check_eq(ev['params']['iap_id'], wlan, 'registered again over wifi')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq(st['error'], None, 'no error after coming back')
 
 
 # ---- a flapping wifi: max-migrations, failovers never held back ---------

@@ -86,6 +86,7 @@ struct fenv {
 	struct fbind reg[32];
 	size_t n_reg;
 	int answer;                     /* status of answers; 0: silent */
+	bool per_uri;                   /* keep one binding per URI (no instance replacement) */
 };
 
 static void *f_attach(void *env, struct binding *b)
@@ -292,7 +293,7 @@ static int registrar_apply(struct fenv *e, const osip_message_t *req, char *cont
 				continue;
 			/* Kamailio: a removal names the URI; a registration
 			 * with an instance replaces the instance's binding. */
-			if (exp && inst && strcmp(e->reg[i].instance, inst) == 0)
+			if (exp && inst && !e->per_uri && strcmp(e->reg[i].instance, inst) == 0)
 				b = &e->reg[i];
 			else if (strcmp(e->reg[i].uri, uri) == 0)
 				b = &e->reg[i];
@@ -1380,6 +1381,87 @@ static void test_roaming_controllers(void **state)
 	policy_set_free(set);
 }
 
+/* The last REGISTER sent from @mark on that removes a contact. */
+static const struct fsent *last_removal(const struct world *w, size_t mark)
+{
+	const struct fsent *found = NULL;
+
+	for (size_t i = mark; i < w->env.n_sent; i++) {
+		osip_contact_t *c = NULL;
+		const char *exp;
+
+		if (osip_message_get_contact(w->env.sent[i].msg, 0, &c) < 0 || !c)
+			continue;
+		exp = cparam(c, "expires");
+		if (exp && strcmp(exp, "0") == 0)
+			found = &w->env.sent[i];
+	}
+	return found;
+}
+
+/* A registrar that keeps both contacts of a move (one binding per URI, as
+ * with RFC 5626 reg-ids): after a make-before-break migration the old
+ * contact is removed over the old IAP while that is up (DESIGN §3.3);
+ * after a failover, over the new one. */
+static void test_old_contact_removed_over_old_iap(void **state)
+{
+	static const char wifi_first[] =
+		"[snap]\nid = 5\nname = mobile\nstable-time = 0\n\n"
+		"[rule]\npriority = 10\nkind = wifi\n\n"
+		"[rule]\npriority = 20\nkind = cellular\n";
+	struct world *w = *state;
+	struct policy_set *set = policy_set_new();
+	struct policy_snap *snap = NULL;
+	struct policy_error pe_pol;
+	const struct fsent *removal = NULL;
+	unsigned int id;
+	size_t mark;
+
+	w->env.per_uri = true;
+	assert_non_null(set);
+	assert_int_equal(policy_parse_string("mobile.conf", wifi_first, strlen(wifi_first),
+					     &snap, &pe_pol), 0);
+	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
+	registry_set_snaps(w->r, set);
+
+	w->wlan.flags = IFF_UP;
+	iap_table_link_changed(w->iaps, &w->wlan);
+	id = create(w, ALICE ", \"snap_id\": 5, \"auto_register\": true}");
+	pump(w);
+	expect_state(w, id, REGISTRY_REGISTERED);
+	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
+
+	/* Wi-Fi back, no controllers: migrates at once. */
+	w->n_ev = 0;
+	mark = w->env.n_sent;
+	w->wlan.flags = UP_RUNNING;
+	iap_table_link_changed(w->iaps, &w->wlan);
+	pump(w);
+	expect_seen(w, "alr.migration-completed 1 2->1 to=CO");
+	expect_state(w, id, REGISTRY_REGISTERED);
+	removal = last_removal(w, mark);
+	assert_non_null(removal);
+	assert_string_equal(removal->ifname, "wwan0");
+	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
+	assert_non_null(strstr(registrar_get(&w->env, AOR_ALICE)->uri, "10.99.1.2"));
+
+	/* Wi-Fi lost: the failover registers over cellular and the Wi-Fi
+	 * contact goes over cellular (its own IAP is down). */
+	mark = w->env.n_sent;
+	w->wlan.flags = IFF_UP;
+	iap_table_link_changed(w->iaps, &w->wlan);
+	pump(w);
+	expect_state(w, id, REGISTRY_REGISTERED);
+	removal = last_removal(w, mark);
+	assert_non_null(removal);
+	assert_string_equal(removal->ifname, "wwan0");
+	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
+	assert_non_null(strstr(registrar_get(&w->env, AOR_ALICE)->uri, "10.99.2.2"));
+
+	registry_set_snaps(w->r, NULL);
+	policy_set_free(set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1396,6 +1478,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_validation_and_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roaming_controllers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_contact_removed_over_old_iap, setup,
+						teardown),
 	};
 
 	log_open("test-registry", LOG_TARGET_STDERR, true);

@@ -67,6 +67,14 @@ static void trace(struct world *w, const char *fmt, ...)
 	va_end(ap);
 }
 
+static bool traced(const struct world *w, const char *line)
+{
+	for (size_t i = 0; i < w->n_trace; i++)
+		if (strcmp(w->trace[i], line) == 0)
+			return true;
+	return false;
+}
+
 static int op_result(struct world *w)
 {
 	int r = w->next_result;
@@ -957,7 +965,7 @@ static void test_loss_no_iap(void **state)
 	control(w, P1, C1);
 	down(w, WLAN);
 	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "alr.no-iap p1 s1 >CO",
-	       "p1 REGISTERED -> WAIT_FOR_IAP");
+	       "abandon p1", "p1 REGISTERED -> WAIT_FOR_IAP");
 	up(w, WWAN);
 	EXPECT(w, "move p1 iap3", "p1 WAIT_FOR_IAP -> REGISTERING");
 	roam_sip_registered(w->r, P1, WWAN);
@@ -1006,7 +1014,7 @@ static void test_loss_elsewhere(void **state)
 	down(w, WWAN);
 	EXPECT(w, "alr.error p1 s1 iap2 offer-withdrawn >C",
 	       "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s1 >CO",
-	       "p1 WAIT_FOR_PERMISSION -> WAIT_FOR_IAP");
+	       "abandon p1", "p1 WAIT_FOR_PERMISSION -> WAIT_FOR_IAP");
 	world_free(w);
 
 	/* While registering: on to the next IAP, or wait. */
@@ -1018,7 +1026,7 @@ static void test_loss_elsewhere(void **state)
 	down(w, WLAN);
 	EXPECT(w, "move p1 iap3", "p1 REGISTERING -> REGISTERING");
 	down(w, WWAN);
-	EXPECT(w, "alr.no-iap p1 s1 >CO", "p1 REGISTERING -> WAIT_FOR_IAP");
+	EXPECT(w, "alr.no-iap p1 s1 >CO", "abandon p1", "p1 REGISTERING -> WAIT_FOR_IAP");
 	world_free(w);
 
 	/* The old IAP goes mid-migration: the move goes on as a failover
@@ -1038,7 +1046,7 @@ static void test_loss_elsewhere(void **state)
 	down(w, WWAN);
 	EXPECT(w, "alr.error p1 s1 iap2 migration-aborted >CO",
 	       "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s1 >CO",
-	       "p1 MIGRATING -> WAIT_FOR_IAP");
+	       "abandon p1", "p1 MIGRATING -> WAIT_FOR_IAP");
 	world_free(w);
 
 	/* The current IAP goes while the old contact is removed. */
@@ -1049,7 +1057,7 @@ static void test_loss_elsewhere(void **state)
 	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "move p1 iap3",
 	       "p1 UNREGISTERING_OLD -> REGISTERING");
 	down(w, WWAN);
-	EXPECT(w, "alr.no-iap p1 s1 >CO", "p1 REGISTERING -> WAIT_FOR_IAP");
+	EXPECT(w, "alr.no-iap p1 s1 >CO", "abandon p1", "p1 REGISTERING -> WAIT_FOR_IAP");
 	world_free(w);
 
 	w = migrating(S_MBB);
@@ -1058,7 +1066,7 @@ static void test_loss_elsewhere(void **state)
 	set_iap(w, WWAN, false);
 	down(w, WLAN);
 	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "alr.no-iap p1 s1 >CO",
-	       "p1 UNREGISTERING_OLD -> WAIT_FOR_IAP");
+	       "abandon p1", "p1 UNREGISTERING_OLD -> WAIT_FOR_IAP");
 	world_free(w);
 }
 
@@ -1179,7 +1187,7 @@ static void test_break_before_make(void **state)
 	down(w, WLAN);
 	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO",
 	       "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s3 >CO",
-	       "p1 MIGRATING -> WAIT_FOR_IAP");
+	       "abandon p1", "p1 MIGRATING -> WAIT_FOR_IAP");
 	world_free(w);
 }
 
@@ -1353,7 +1361,7 @@ static void test_snap_reload(void **state)
 	/* ... and waits when it goes. */
 	down(w, WLAN);
 	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "alr.no-iap p1 s1 >CO",
-	       "p1 REGISTERED -> WAIT_FOR_IAP");
+	       "abandon p1", "p1 REGISTERED -> WAIT_FOR_IAP");
 	/* It comes back with the SNAP. */
 	old = w->set;
 	w->set = make_set(rules);
@@ -1413,7 +1421,7 @@ static void test_fixed_iap(void **state)
 	EXPECT_NONE(w);
 	down(w, WWAN);
 	EXPECT(w, "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s- >CO",
-	       "p1 REGISTERED -> WAIT_FOR_IAP");
+	       "abandon p1", "p1 REGISTERED -> WAIT_FOR_IAP");
 	up(w, WWAN);
 	EXPECT(w, "move p1 iap3", "p1 WAIT_FOR_IAP -> REGISTERING");
 
@@ -1470,13 +1478,25 @@ static void test_disable_everywhere(void **state)
 	assert_int_equal(roam_profile_get_info(w->r, P1, &info), -ENOENT);
 	world_free(w);
 
-	/* WAIT_FOR_IAP after a loss: the binding is abandoned. */
+	/* WAIT_FOR_IAP after a loss: the binding is abandoned at once (no
+	 * retries over a network that is gone), once. */
+	w = world_new();
+	registered_over(w, P1, S_MBB, WWAN);
+	w->n_trace = 0;
+	down(w, WWAN);
+	assert_true(traced(w, "abandon p1"));
+	w->n_trace = 0;
+	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	EXPECT(w, "p1 WAIT_FOR_IAP -> UNREGISTERED");
+	world_free(w);
+
+	/* ... and the same IAP back: registered again over it. */
 	w = world_new();
 	registered_over(w, P1, S_MBB, WWAN);
 	down(w, WWAN);
 	w->n_trace = 0;
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
-	EXPECT(w, "abandon p1", "p1 WAIT_FOR_IAP -> UNREGISTERED");
+	up(w, WWAN);
+	assert_true(traced(w, "move p1 iap3") || traced(w, "register p1 iap3"));
 	world_free(w);
 
 	/* REGISTERING. */

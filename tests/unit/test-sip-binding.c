@@ -1262,6 +1262,71 @@ static void test_move_while_registering(void **state)
 	fake_free(f);
 }
 
+static void test_abandon_keeps_contacts(void **state)
+{
+	struct fake *f = fake_new();
+	char old[256], *uri;
+	const char *ifname;
+	size_t sent, persisted;
+
+	(void)state;
+	register_fully(f, 600);
+	snprintf(old, sizeof(old), "%s", binding_get_contact(f->b));
+	sent = f->n_sent;
+	persisted = f->n_persisted;
+	/* No IAP left: idle without a request, nothing forgotten. */
+	assert_int_equal(binding_abandon(f->b), 0);
+	expect_state(f, BINDING_IDLE);
+	assert_int_equal(f->n_sent, sent);
+	assert_false(f->timer_armed);
+	assert_int_equal(f->n_persisted, persisted);
+	assert_string_equal(binding_get_known_contact(f->b, 0, &ifname), old);
+	assert_string_equal(ifname, "wlan0");
+	assert_int_equal(binding_abandon(f->b), 0);     /* idle: nothing */
+	assert_int_equal(f->n_sent, sent);
+
+	/* Another IAP comes: a REGISTER of the new contact only, same
+	 * Call-ID; the old contact is still known until removed. */
+	assert_int_equal(binding_start(f->b, "wwan0", WWAN_ADDR), 0);
+	assert_int_equal(f->n_sent, sent + 1);
+	assert_string_equal(last(f)->tp->ifname, "wwan0");
+	assert_int_equal(n_contacts(last(f)), 1);
+	uri = uri_str(our_contact(last(f))->url);
+	assert_string_equal(uri, "sip:alice-dev@" WWAN_ADDR ":40001");
+	free(uri);
+	{
+		char others[512];
+
+		snprintf(others, sizeof(others), "Contact: <%s>;expires=500\r\n", old);
+		grant_with(f, 600, others);
+	}
+	expect_state(f, BINDING_REGISTERED);
+	assert_string_equal(binding_get_known_contact(f->b, 0, &ifname), old);
+	assert_string_equal(ifname, "wlan0");
+	fake_free(f);
+}
+
+static void test_abandon_while_registering(void **state)
+{
+	struct fake *f = fake_new();
+
+	(void)state;
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	assert_int_equal(f->n_sent, 1);
+	assert_int_equal(binding_abandon(f->b), 0);
+	assert_true(f->sent[0].cancelled);
+	expect_state(f, BINDING_IDLE);
+	/* A late answer to the cancelled one is ignored. */
+	respond_to(f, &f->sent[0], 200, "OK", NULL);
+	expect_state(f, BINDING_IDLE);
+	/* Unregistering is not abandoned. */
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	grant(f, 600);
+	assert_int_equal(binding_stop(f->b), 0);
+	assert_int_equal(binding_abandon(f->b), -EBUSY);
+	fake_free(f);
+}
+
 static void test_query(void **state)
 {
 	struct fake *f = fake_new();
@@ -1534,6 +1599,8 @@ int main(void)
 		cmocka_unit_test(test_move_and_remove_old_contact),
 		cmocka_unit_test(test_move_replaced_by_instance),
 		cmocka_unit_test(test_move_while_registering),
+		cmocka_unit_test(test_abandon_keeps_contacts),
+		cmocka_unit_test(test_abandon_while_registering),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_one_request_at_a_time),
 		cmocka_unit_test(test_tcp_connection_lost),
