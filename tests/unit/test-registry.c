@@ -1462,6 +1462,46 @@ static void test_old_contact_removed_over_old_iap(void **state)
 	policy_set_free(set);
 }
 
+/* A new SNAP while the profile waits for an IAP reaches the engine at
+ * once: it registers over the new SNAP's IAP without anything else
+ * happening. */
+static void test_snap_change_while_waiting(void **state)
+{
+	static const char wifi_only[] =
+		"[snap]\nid = 7\nname = wifionly\n\n[rule]\npriority = 10\nkind = wifi\n";
+	static const char cell_only[] =
+		"[snap]\nid = 8\nname = cellonly\n\n[rule]\npriority = 10\nkind = cellular\n";
+	struct world *w = *state;
+	struct policy_set *set = policy_set_new();
+	struct policy_snap *snap = NULL;
+	struct policy_error pe_pol;
+	unsigned int id;
+
+	assert_non_null(set);
+	assert_int_equal(policy_parse_string("w.conf", wifi_only, strlen(wifi_only), &snap,
+					     &pe_pol), 0);
+	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
+	assert_int_equal(policy_parse_string("c.conf", cell_only, strlen(cell_only), &snap,
+					     &pe_pol), 0);
+	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
+	registry_set_snaps(w->r, set);
+
+	w->wlan.flags = IFF_UP;
+	iap_table_link_changed(w->iaps, &w->wlan);
+	id = create(w, ALICE ", \"snap_id\": 7, \"auto_register\": true}");
+	pump(w);
+	expect_state(w, id, REGISTRY_WAIT_FOR_IAP);
+	assert_int_equal(w->env.n_sent, 0);
+	update(w, id, "{\"snap_id\": 8}");
+	pump(w);
+	expect_state(w, id, REGISTRY_REGISTERED);
+	assert_string_equal(last_sent(w)->ifname, "wwan0");
+	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
+
+	registry_set_snaps(w->r, NULL);
+	policy_set_free(set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1480,6 +1520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roaming_controllers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_contact_removed_over_old_iap, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_snap_change_while_waiting, setup, teardown),
 	};
 
 	log_open("test-registry", LOG_TARGET_STDERR, true);
