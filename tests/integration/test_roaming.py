@@ -284,10 +284,19 @@ def test_wifi_back_allowed_migrates(fx):
     ctl.expect_error(-32602, 'alr.allow', {'profile': pid, 'iap': wwan})
     ctl.expect_error(-32002, 'alr.allow', {'profile': 999, 'iap': wlan})
     obs.expect_error(-32001, 'alr.allow', {'profile': pid, 'iap': wlan})
+    mark = len(reg.registers())
     ctl.call('alr.allow', {'profile': pid, 'iap': wlan})
     migrated_to_wifi(obs, reg, pid, wlan, wwan)
     ev = alr_event(ctl, 'alr.migration-completed', pid)
     check_eq(ev['params']['to'], wlan, 'the controller sees the migration too')
+    # Make before break, in the registrar's own log: the REGISTER over
+    # wifi was answered 200 before any removal of a contact.
+    regs = reg.registers()[mark:]
+    made = [i for i, r in enumerate(regs) if r.get('src') == WLAN and 200 in r['replies']]
+    removals = [i for i, r in enumerate(regs) if str(r.get('expires')) == '0']
+    check(made, 'no REGISTER over wifi answered 200: %s', regs)
+    check(not removals or made[0] < removals[0],
+          'a contact was removed before the new one was registered: %s', regs)
 
 
 def test_disallow_stays_then_refresh_offers_again(fx):
