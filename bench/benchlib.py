@@ -135,6 +135,20 @@ def fmt_stats(values, unit='ms', digits=2):
         s[0], unit, s[1], s[2], len(values))
 
 
+def table(rows, unit='ms', digits=2):
+    """A markdown table of {name: [values]}: median, min, max."""
+    f = '%%.%df' % digits
+    out = ['| %s | median | min | max | n |' % unit, '| --- | ---: | ---: | ---: | ---: |']
+    for name, xs in rows.items():
+        if not xs:
+            out.append('| %s | - | - | - | 0 |' % name)
+            continue
+        m, lo, hi = stats(xs)
+        out.append(('| %s | **' + f + '** | ' + f + ' | ' + f + ' | %d |') % (
+            name, m, lo, hi, len(xs)))
+    return '\n'.join(out) + '\n'
+
+
 def summary(name, text):
     """The benchmark's one summary line."""
     print('bench %s: %s' % (name, text), flush=True)
