@@ -2211,6 +2211,14 @@ int roam_profile_get_info(const struct roam *r, unsigned int profile,
 	return 0;
 }
 
+const struct snap_ranking *roam_snap_ranking(const struct roam *r, unsigned int snap_id)
+{
+	for (size_t i = 0; i < r->n_snaps; i++)
+		if (r->snaps[i].id == snap_id)
+			return r->snaps[i].rank;
+	return NULL;
+}
+
 bool roam_is_controller(const struct roam *r, unsigned int profile, unsigned int client)
 {
 	return find_controller(r, profile, client) != NULL;

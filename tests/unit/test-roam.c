@@ -1363,6 +1363,82 @@ static void test_snap_reload(void **state)
 	world_free(w);
 }
 
+static void expect_ranking(struct world *w, unsigned int snap, const unsigned int *want,
+			   size_t n)
+{
+	const struct snap_ranking *rk = roam_snap_ranking(w->r, snap);
+
+	assert_non_null(rk);
+	assert_int_equal(snap_ranking_count(rk), n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(snap_ranking_at(rk, i)->iap_id, want[i]);
+}
+
+#define EXPECT_RANKING(w, snap, ...)							\
+	expect_ranking((w), (snap), (const unsigned int[]){ __VA_ARGS__ },			\
+		       sizeof((const unsigned int[]){ __VA_ARGS__ }) / sizeof(unsigned int))
+
+static void strength(struct world *w, unsigned int iap, int s)
+{
+	find_iap(w, iap)->strength = s;
+	sync_iaps(w);
+}
+
+/* A Wi-Fi rule with min-signal 50 and hysteresis 10 over cellular: the
+ * engine's order (roam_snap_ranking(), what snap.get shows) keeps the
+ * Wi-Fi network at 45 once admitted, drops it at 35, does not take it
+ * back at 45 and does at 55; the profile follows.  An unknown SNAP has no
+ * ranking. */
+static void test_signal_hysteresis(void **state)
+{
+	struct world *w = world_new();
+	struct policy_set *old = w->set;
+
+	w->set = make_set("[rule]\npriority = 10\nkind = wifi\nmin-signal = 50\n"
+			  "signal-hysteresis = 10\n"
+			  "[rule]\npriority = 30\nkind = cellular\n");
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	policy_set_free(old);
+	assert_null(roam_snap_ranking(w->r, 77));
+
+	set_iap(w, WLAN, true);
+	find_iap(w, WLAN)->strength = 80;
+	up(w, WWAN);
+	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
+	enable(w, P1, S_MBB);
+	EXPECT(w, "register p1 iap2", "p1 UNREGISTERED -> REGISTERING");
+	roam_sip_registered(w->r, P1, WLAN);
+	w->n_trace = 0;
+
+	strength(w, WLAN, 45);
+	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+
+	strength(w, WLAN, 35);
+	EXPECT_RANKING(w, S_MBB, WWAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 2->3 >CO", "move p1 iap3",
+	       "p1 REGISTERED -> MIGRATING");
+	roam_sip_registered(w->r, P1, WWAN);
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	w->n_trace = 0;
+	expect_state(w, P1, ROAM_REGISTERED);
+	assert_int_equal(current_iap(w, P1), WWAN);
+
+	strength(w, WLAN, 45);
+	EXPECT_RANKING(w, S_MBB, WWAN);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+
+	strength(w, WLAN, 55);
+	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
 /* The default SNAP (0) holds every IAP. */
 static void test_default_snap(void **state)
 {
@@ -1807,6 +1883,7 @@ int main(void)
 		cmocka_unit_test(test_damping),
 		cmocka_unit_test(test_replacement),
 		cmocka_unit_test(test_snap_reload),
+		cmocka_unit_test(test_signal_hysteresis),
 		cmocka_unit_test(test_default_snap),
 		cmocka_unit_test(test_bearer_filter),
 		cmocka_unit_test(test_fixed_iap),
