@@ -1755,9 +1755,12 @@ void roam_iap_replaced(struct roam *r, unsigned int old_id, unsigned int new_id)
 	BEGIN(r);
 	for (size_t i = 0; i < r->n_views; i++)
 		remap(&r->views[i].id, old_id, new_id);
-	for (size_t i = 0; i < r->n_snaps; i++)
+	for (size_t i = 0; i < r->n_snaps; i++) {
 		for (size_t j = 0; j < r->snaps[i].n_since; j++)
 			remap(&r->snaps[i].since[j].iap, old_id, new_id);
+		if (r->snaps[i].rank)
+			snap_ranking_replace(r->snaps[i].rank, old_id, new_id);
+	}
 	for (size_t i = 0; i < r->n_profiles; i++) {
 		struct roam_profile *p = r->profiles[i];
 

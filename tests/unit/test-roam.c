@@ -1387,7 +1387,8 @@ static void strength(struct world *w, unsigned int iap, int s)
 /* A Wi-Fi rule with min-signal 50 and hysteresis 10 over cellular: the
  * engine's order (roam_snap_ranking(), what snap.get shows) keeps the
  * Wi-Fi network at 45 once admitted, drops it at 35, does not take it
- * back at 45 and does at 55; the profile follows.  An unknown SNAP has no
+ * back at 45 and does at 55; the profile follows.  An identity switch
+ * inside the hysteresis band keeps the network.  An unknown SNAP has no
  * ranking. */
 static void test_signal_hysteresis(void **state)
 {
@@ -1413,6 +1414,22 @@ static void test_signal_hysteresis(void **state)
 	strength(w, WLAN, 45);
 	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
 	advance(w, 10000);
+	EXPECT_NONE(w);
+
+	/* An identity switch at 45 (NetworkManager names the link anew):
+	 * the hysteresis memory follows, nothing moves; the new id is
+	 * WLAN2 from here on. */
+	roam_iap_replaced(w->r, WLAN, WLAN2);
+	find_iap(w, WLAN)->id = WLAN2;
+	sync_iaps(w);
+	EXPECT_RANKING(w, S_MBB, WLAN2, WWAN);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+	assert_int_equal(current_iap(w, P1), WLAN2);
+	find_iap(w, WLAN2)->id = WLAN;
+	roam_iap_replaced(w->r, WLAN2, WLAN);
+	sync_iaps(w);
+	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
 	EXPECT_NONE(w);
 
 	strength(w, WLAN, 35);
