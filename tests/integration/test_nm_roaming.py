@@ -20,10 +20,12 @@ bindings are the ground truth.
                           back.
       test_nm_restart_keeps_registration
                           NetworkManager stopped (SIGTERM) and started
-                          again while the profile is registered: no
-                          deregistration, the same single binding at the
-                          registrar, the identity switches logged, the
-                          connection names (and ids) back afterwards.
+                          again while two profiles are registered, one
+                          over each connection, on SNAPs that prefer
+                          their own: no deregistration, no offer, the
+                          same single binding of each at the registrar,
+                          the identity switches logged, the connection
+                          names (and ids) back afterwards.
   - python3-dbusmock's NetworkManager template (peers/nmmock.py) for a
     Wi-Fi access point and a modem, tied to the veths wlan0 and wwan0 of
     alrtest's world:
@@ -85,6 +87,23 @@ connection = HomeNet
 [rule]
 priority = 20
 connection = Mobile
+"""
+
+# The other way round, for a profile that prefers cellular.
+MOBILE_FIRST = """\
+[snap]
+id = 6
+name = nm-mobile-first
+stable-time = 200ms
+max-migrations = unlimited
+
+[rule]
+priority = 10
+connection = Mobile
+
+[rule]
+priority = 20
+connection = HomeNet
 """
 
 HOME_SIGNAL = """\
@@ -320,7 +339,8 @@ def registered_over_home(fx, name):
 
 def _registered_over_home(fx, world, bus, nm, reg):
     wlan, wwan = addr_of(world, "wlan0"), addr_of(world, "wwan0")
-    d = start_alrd(fx, world.dev, bus, {"10-nm.conf": BY_CONNECTION})
+    d = start_alrd(fx, world.dev, bus, {"10-nm.conf": BY_CONNECTION,
+                                        "20-nm-mobile.conf": MOBILE_FIRST})
     c = fx.client(d)
     c.subscribe(["iap.*", "profile.*", "alr.*"])
     iaps = nm_iaps(c)
@@ -412,76 +432,109 @@ def test_nm_carrier_loss_fails_over_before_nm(fx):
 
 
 def test_nm_restart_keeps_registration(fx):
-    st, world, nm, reg, d, c, pid, home, mobile, wlan, wwan, binding = \
+    """alice on HomeNet (SNAP 5, HomeNet > Mobile) and bob on Mobile (SNAP
+    6, Mobile > HomeNet): NetworkManager takes its connections away (and
+    back) one after the other, in an order of its own; whichever goes
+    first, one of the two profiles sees its IAP leave its SNAP while the
+    other connection still ranks above it there.  Neither may move."""
+    st, world, nm, reg, d, c, alice, home, mobile, wlan, wwan, a_binding = \
         registered_over_home(fx, "restart")
     try:
-        c.clear_events()
-        if_ids = {}
+        bob = c.call("profile.create", {"profile": profile(
+            "bob", snap_id=6, auto_register=True)})["profile"]["id"]
+        ev = profile_event(c, "profile.registered", bob)
+        check_eq(ev["params"]["iap_id"], mobile["id"], "bob over Mobile")
+        b_binding = wait_bindings(reg, "bob", 1, host=wwan)[0]
+        who = {alice: ("alice", "wlan0", home, wlan, a_binding),
+               bob: ("bob", "wwan0", mobile, wwan, b_binding)}
+
+        def unmoved(when):
+            for pid, (user, ifname, iap, host, binding) in who.items():
+                no_move(c, pid, f"{user} moved {when}")
+            for pid, (user, ifname, iap, host, binding) in who.items():
+                b = wait_bindings(reg, user, 1, host=host)
+                check_eq(b[0]["contact"], binding["contact"],
+                         f"the registrar's contact of {user} {when}")
 
         # NetworkManager stops: both links switch to their interface
-        # IAPs, which no rule admits (no connection name); the profile
-        # stays where it is.
+        # IAPs, which no rule admits (no connection name).
+        c.clear_events()
         nm.stop()
-        for cid, ifname in (("HomeNet", "wlan0"), ("Mobile", "wwan0")):
-            old = home if cid == "HomeNet" else mobile
+        if_ids, order = {}, []
+        for cid, old in (("HomeNet", home), ("Mobile", mobile)):
             ev = c.wait_event(lambda e, o=old: e["method"] == "iap.removed"
                               and iap_of(e)["id"] == o["id"], T(20),
                               f"iap.removed({cid})")
+            order.append((ev["params"]["time"], cid))
             new = iap_of(ev).get("replaced_by")
             check(new, f"iap.removed of {cid} without replaced_by")
             iap = c.call("iap.get", {"id": new})["iap"]
+            ifname = old["interface"]
             check_eq((iap["identity"], iap["name"], iap["nm"],
                       iap["available"]),
                      ("if:" + ifname, ifname, None, True),
                      f"{ifname} without NetworkManager")
             if_ids[ifname] = new
-        check_eq(ranking(c, 5), [], "the SNAP's ranking without "
-                 "NetworkManager (no connection names)")
-        check_eq(state_of(c, pid), ("registered", if_ids["wlan0"]),
-                 "alrd's state without NetworkManager")
-        no_move(c, pid, "the profile moved while NetworkManager was away")
-        b = wait_bindings(reg, "alice", 1, host=wlan)
-        check_eq(b[0]["contact"], binding["contact"], "the registrar's "
-                 "contact without NetworkManager")
+        print(f"    NetworkManager stopped: {sorted(order)[0][1]} went "
+              f"first, {abs(order[0][0] - order[1][0]) * 1000:.1f} ms "
+              "before the other", flush=True)
+        for snap in (5, 6):
+            check_eq(ranking(c, snap), [], f"SNAP {snap}'s ranking without "
+                     "NetworkManager (no connection names)")
+        check_eq(state_of(c, alice), ("registered", if_ids["wlan0"]),
+                 "alice without NetworkManager")
+        check_eq(state_of(c, bob), ("registered", if_ids["wwan0"]),
+                 "bob without NetworkManager")
+        unmoved("while NetworkManager was away")
 
         # NetworkManager again: it takes its connections back (the same
-        # UUIDs, so the same IAP ids) and the profile follows them.
+        # UUIDs, so the same IAP ids) and the profiles follow them.
         nm.start()
         nm.wait_activated(nm.uuids(), T(30))
+        order = []
         for cid, old in (("HomeNet", home), ("Mobile", mobile)):
             ev = c.wait_event(lambda e, o=old: e["method"] == "iap.added"
                               and iap_of(e)["id"] == o["id"], T(30),
                               f"iap.added({cid})")
+            order.append((ev["params"]["time"], cid))
             check_eq((iap_of(ev)["name"], iap_of(ev)["identity"]),
                      (cid, old["identity"]), f"{cid} again")
+        print(f"    NetworkManager started: {sorted(order)[0][1]} came "
+              f"first, {abs(order[0][0] - order[1][0]) * 1000:.1f} ms "
+              "before the other", flush=True)
         nm_iaps(c)
         check_eq(ranking(c, 5), [home["id"], mobile["id"]],
-                 "the SNAP's ranking with NetworkManager back")
-        check_eq(state_of(c, pid), ("registered", home["id"]),
-                 "alrd's state with NetworkManager back")
-        no_move(c, pid, "the profile moved when NetworkManager came back")
-        b = wait_bindings(reg, "alice", 1, host=wlan)
-        check_eq(b[0]["contact"], binding["contact"], "the registrar's "
-                 "contact after NetworkManager's restart")
+                 "SNAP 5's ranking with NetworkManager back")
+        check_eq(ranking(c, 6), [mobile["id"], home["id"]],
+                 "SNAP 6's ranking with NetworkManager back")
+        check_eq(state_of(c, alice), ("registered", home["id"]),
+                 "alice with NetworkManager back")
+        check_eq(state_of(c, bob), ("registered", mobile["id"]),
+                 "bob with NetworkManager back")
+        unmoved("when NetworkManager came back")
 
-        # Throughout: never deregistered, never registered anew, no
-        # REGISTER with another contact.
+        # Throughout: never deregistered, never registered anew, never
+        # offered a move, no REGISTER with another contact.
         evs = drain(c)
-        bad = [e["method"] for e in evs if e["method"] in (
+        bad = [(e["method"], e["params"]) for e in evs if e["method"] in (
             "profile.deregistered", "profile.registered", "alr.no-iap",
-            "alr.migration-started")]
+            "alr.migration-started", "alr.iap-available")]
         check(not bad, f"events during NetworkManager's restart: {bad}")
-        contacts = {re.sub(r"^<([^>]*)>.*", r"\1", r.get("contact") or "")
-                    for r in reg.registers()}
-        check_eq(contacts, {binding["contact"]}, "the contacts of every "
-                 "REGISTER the registrar received")
+        for pid, (user, ifname, iap, host, binding) in who.items():
+            contacts = {re.sub(r"^<([^>]*)>.*", r"\1", r.get("contact") or "")
+                        for r in reg.registers()
+                        if r.get("to", "").startswith(f"sip:{user}@")}
+            check_eq(contacts, {binding["contact"]}, "the contacts of every "
+                     f"REGISTER of {user} the registrar received")
         log = d.log_since_start()
-        for old, new in ((home["id"], if_ids["wlan0"]),
-                         (if_ids["wlan0"], home["id"])):
-            check(re.search(rf"profile {pid} \(.*\): now over iap {new} "
-                            r"\(same interface wlan0\)", log) and
-                  f"iap {old} is now iap {new}" in log,
-                  f"alrd's log does not tell the switch {old} -> {new}")
+        for pid, (user, ifname, iap, host, binding) in who.items():
+            for old, new in ((iap["id"], if_ids[ifname]),
+                             (if_ids[ifname], iap["id"])):
+                check(re.search(rf"profile {pid} \(.*\): now over iap {new} "
+                                rf"\(same interface {ifname}\)", log) and
+                      f"iap {old} is now iap {new}" in log,
+                      f"alrd's log does not tell {user}'s switch {old} -> "
+                      f"{new}")
     except (alrtest.TestFailure, nmfix.FixtureError) as e:
         raise alrtest.TestFailure(f"{e}\n{show_logs(st)}") from None
 
