@@ -829,6 +829,11 @@ const struct snap_iap_view *registry_iap_views(struct registry *r, size_t *ret_n
 	return r->views;
 }
 
+const struct snap_ranking *registry_snap_ranking(struct registry *r, unsigned int snap_id)
+{
+	return roam_snap_ranking(r->roam, snap_id);
+}
+
 /* The order of the available IAPs now in the profile's SNAP (the
  * default one when its SNAP is not loaded). */
 static int rank_for(struct registry *r, const struct profile *p)

@@ -279,3 +279,9 @@ const struct iap *registry_choose_iap(struct registry *r, const struct profile *
  * registry call; NULL on ENOMEM. */
 struct snap_iap_view;
 const struct snap_iap_view *registry_iap_views(struct registry *r, size_t *ret_n);
+
+/* The roaming engine's order of SNAP @snap_id now, with the signal
+ * hysteresis its profiles roam by (roam_snap_ranking()); NULL when the
+ * engine has no such SNAP.  Valid until the next registry call. */
+struct snap_ranking;
+const struct snap_ranking *registry_snap_ranking(struct registry *r, unsigned int snap_id);

@@ -197,6 +197,13 @@ struct roam_profile {
 
 	uint64_t timer_at;              /* 0: not armed */
 
+	/* When cur last switched identity (0: never): what the SNAP's rules
+	 * see of it (connection name, SSID, ...) came or went with
+	 * NetworkManager, not with the network.  Nothing is offered for
+	 * stable-time after it, so that NetworkManager stopping or starting
+	 * (one connection after the other) moves nobody. */
+	uint64_t cur_switched_ms;
+
 	struct {
 		enum roam_op op;
 		unsigned int iap;
@@ -441,9 +448,21 @@ static uint64_t stable_at(const struct roam *r, const struct roam_profile *p, un
 	return 0;
 }
 
+/* Until when an identity switch of the current IAP holds offers back
+ * (0: it does not). */
+static uint64_t switch_settles_at(const struct roam *r, const struct roam_profile *p)
+{
+	const struct roam_snap *s = snap_ctx(r, p);
+
+	if (!s || !s->snap || p->cur_switched_ms == 0)
+		return 0;
+	return p->cur_switched_ms + s->snap->stable_time_ms;
+}
+
 /*
  * What to offer now: the best candidate better than the current IAP that
- * has been stable for stable-time and is not marked.  *ret_wake (if not
+ * has been stable for stable-time and is not marked, and not within
+ * stable-time of an identity switch of the current IAP.  *ret_wake (if not
  * NULL) gets the earliest moment a better one becomes stable (0: none).
  */
 static unsigned int offer_target(const struct roam *r, const struct roam_profile *p,
@@ -451,7 +470,7 @@ static unsigned int offer_target(const struct roam *r, const struct roam_profile
 {
 	size_t i = 0;
 	unsigned int c, target = ROAM_IAP_NONE;
-	uint64_t wake = 0;
+	uint64_t wake = 0, settled = switch_settles_at(r, p);
 
 	if (!fixed(p)) {
 		while ((c = next_candidate(r, p, &i)) != ROAM_IAP_NONE) {
@@ -464,6 +483,8 @@ static unsigned int offer_target(const struct roam *r, const struct roam_profile
 			if (is_blocked(p, c))
 				continue;
 			at = stable_at(r, p, c);
+			if (at < settled)
+				at = settled;
 			if (at <= now) {
 				target = c;
 				break;
@@ -1766,15 +1787,20 @@ void roam_iap_replaced(struct roam *r, unsigned int old_id, unsigned int new_id)
 	BEGIN(r);
 	for (size_t i = 0; i < r->n_views; i++)
 		remap(&r->views[i].id, old_id, new_id);
-	for (size_t i = 0; i < r->n_snaps; i++)
+	for (size_t i = 0; i < r->n_snaps; i++) {
 		for (size_t j = 0; j < r->snaps[i].n_since; j++)
 			remap(&r->snaps[i].since[j].iap, old_id, new_id);
+		if (r->snaps[i].rank)
+			snap_ranking_replace(r->snaps[i].rank, old_id, new_id);
+	}
 	for (size_t i = 0; i < r->n_profiles; i++) {
 		struct roam_profile *p = r->profiles[i];
 
 		if (p->cfg.iap_id == old_id || p->cur == old_id || p->binding_iap == old_id)
 			log_info(PFMT ": iap %u is now iap %u, the same network", PARGS(p),
 				 old_id, new_id);
+		if (p->cur == old_id)
+			p->cur_switched_ms = now_ms(r);
 		remap(&p->cfg.iap_id, old_id, new_id);
 		remap(&p->want_cfg.iap_id, old_id, new_id);
 		remap(&p->cur, old_id, new_id);
@@ -2220,6 +2246,14 @@ int roam_profile_get_info(const struct roam *r, unsigned int profile,
 		.damped_until_ms = p->held_until_ms > now ? p->held_until_ms : 0,
 	};
 	return 0;
+}
+
+const struct snap_ranking *roam_snap_ranking(const struct roam *r, unsigned int snap_id)
+{
+	for (size_t i = 0; i < r->n_snaps; i++)
+		if (r->snaps[i].id == snap_id)
+			return r->snaps[i].rank;
+	return NULL;
 }
 
 bool roam_is_controller(const struct roam *r, unsigned int profile, unsigned int client)

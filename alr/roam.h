@@ -309,3 +309,7 @@ int roam_profile_get_info(const struct roam *r, unsigned int profile,
 			  struct roam_profile_info *ret);
 bool roam_is_controller(const struct roam *r, unsigned int profile,
 			unsigned int client);
+/** The engine's own order of SNAP @snap_id for the IAPs of the last input,
+ * signal hysteresis included (what its profiles roam by); NULL when no
+ * SNAP of that id is loaded.  Valid until the next input. */
+const struct snap_ranking *roam_snap_ranking(const struct roam *r, unsigned int snap_id);

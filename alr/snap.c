@@ -281,6 +281,53 @@ int snap_rank(struct snap_ranking *r, const struct snap_iap_view *views, size_t 
 	return changed;
 }
 
+void snap_ranking_replace(struct snap_ranking *r, unsigned int old_id, unsigned int new_id)
+{
+	uint64_t moved = 0;
+	bool have_new = false;
+	size_t k = 0;
+
+	if (old_id == new_id)
+		return;
+	/* The memory: old_id's bits go to new_id (merged, should new_id
+	 * have some already).  Removing one entry before adding one keeps
+	 * within the capacity. */
+	for (size_t i = 0; i < r->n_memory; i++) {
+		if (r->memory[i].iap_id == old_id)
+			moved = r->memory[i].admitted;
+		else
+			r->memory[k++] = r->memory[i];
+	}
+	r->n_memory = k;
+	for (size_t i = 0; moved && i < r->n_memory; i++)
+		if (r->memory[i].iap_id == new_id) {
+			r->memory[i].admitted |= moved;
+			moved = 0;
+		}
+	if (moved) {
+		r->memory[r->n_memory++] = (struct snap_memory){ new_id, moved };
+		sort_memory(r->memory, r->n_memory);
+	}
+
+	/* The order: old_id's entry becomes new_id's, unless new_id has one
+	 * (then the next snap_rank() decides). */
+	for (size_t i = 0; i < r->n_order; i++)
+		have_new |= r->order[i].iap_id == new_id;
+	k = 0;
+	for (size_t i = 0; i < r->n_order; i++) {
+		struct snap_rank_entry e = r->order[i];
+
+		if (e.iap_id == old_id) {
+			if (have_new)
+				continue;
+			e.iap_id = new_id;
+		}
+		r->order[k++] = e;
+	}
+	r->n_order = k;
+	sort_entries(r->order, r->n_order);
+}
+
 size_t snap_ranking_count(const struct snap_ranking *r)
 {
 	return r->n_order;

@@ -75,6 +75,14 @@ struct snap_ranking *snap_ranking_free(struct snap_ranking *r);
 void snap_ranking_set_snap(struct snap_ranking *r, const struct policy_snap *snap);
 const struct policy_snap *snap_ranking_snap(const struct snap_ranking *r);
 
+/*
+ * An identity switch (docs/networkmanager.md): IAP @old_id is now @new_id,
+ * the same link.  Its place in the order and its signal hysteresis memory
+ * follow the new id, so that a Wi-Fi network kept below min-signal is
+ * not dropped because NetworkManager renamed it.  Never allocates.
+ */
+void snap_ranking_replace(struct snap_ranking *r, unsigned int old_id, unsigned int new_id);
+
 /* Make room for @n IAPs now, so that snap_rank() need not allocate.
  * 0 or -ENOMEM. */
 int snap_ranking_reserve(struct snap_ranking *r, size_t n);

@@ -881,6 +881,7 @@ static struct json_object *snap_to_json(struct daemon *d, const struct policy_sn
 	struct json_object *o = json_object_new_object(), *rules = json_object_new_array(),
 			   *ranking = json_object_new_array();
 	const struct snap_iap_view *views;
+	const struct snap_ranking *engine;
 	struct snap_ranking *rk;
 	size_t n;
 
@@ -917,15 +918,25 @@ static struct json_object *snap_to_json(struct daemon *d, const struct policy_sn
 		json_object_array_add(rules, e);
 	}
 	json_object_object_add(o, "rules", rules);
-	/* A fresh ranking: no hysteresis memory, which only matters for an
-	 * IAP right at a min-signal edge. */
-	views = registry_iap_views(d->registry, &n);
-	rk = views ? snap_ranking_new(s) : NULL;
-	if (rk && snap_rank(rk, views, n) >= 0)
-		for (size_t i = 0; i < snap_ranking_count(rk); i++)
-			json_object_array_add(ranking,
-					      json_object_new_int64(snap_ranking_at(rk, i)->iap_id));
-	snap_ranking_free(rk);
+	/* The engine's own order, which remembers which IAPs a min-signal
+	 * rule admitted (signal hysteresis): a fresh ranking would leave out
+	 * a Wi-Fi network that is still admitted, and that the profiles on
+	 * the SNAP still use, below min-signal.  A fresh one only when the
+	 * engine does not have the SNAP (it always should). */
+	engine = registry_snap_ranking(d->registry, s->id);
+	if (engine && snap_ranking_snap(engine) == s) {
+		for (size_t i = 0; i < snap_ranking_count(engine); i++)
+			json_object_array_add(ranking, json_object_new_int64(
+				snap_ranking_at(engine, i)->iap_id));
+	} else {
+		views = registry_iap_views(d->registry, &n);
+		rk = views ? snap_ranking_new(s) : NULL;
+		if (rk && snap_rank(rk, views, n) >= 0)
+			for (size_t i = 0; i < snap_ranking_count(rk); i++)
+				json_object_array_add(ranking, json_object_new_int64(
+					snap_ranking_at(rk, i)->iap_id));
+		snap_ranking_free(rk);
+	}
 	json_object_object_add(o, "ranking", ranking);
 	return o;
 }

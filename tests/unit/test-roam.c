@@ -1371,6 +1371,171 @@ static void test_snap_reload(void **state)
 	world_free(w);
 }
 
+static void expect_ranking(struct world *w, unsigned int snap, const unsigned int *want,
+			   size_t n)
+{
+	const struct snap_ranking *rk = roam_snap_ranking(w->r, snap);
+
+	assert_non_null(rk);
+	assert_int_equal(snap_ranking_count(rk), n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(snap_ranking_at(rk, i)->iap_id, want[i]);
+}
+
+#define EXPECT_RANKING(w, snap, ...)							\
+	expect_ranking((w), (snap), (const unsigned int[]){ __VA_ARGS__ },			\
+		       sizeof((const unsigned int[]){ __VA_ARGS__ }) / sizeof(unsigned int))
+
+static void strength(struct world *w, unsigned int iap, int s)
+{
+	find_iap(w, iap)->strength = s;
+	sync_iaps(w);
+}
+
+/* A Wi-Fi rule with min-signal 50 and hysteresis 10 over cellular: the
+ * engine's order (roam_snap_ranking(), what snap.get shows) keeps the
+ * Wi-Fi network at 45 once admitted, drops it at 35, does not take it
+ * back at 45 and does at 55; the profile follows.  An identity switch
+ * inside the hysteresis band keeps the network.  An unknown SNAP has no
+ * ranking. */
+static void test_signal_hysteresis(void **state)
+{
+	struct world *w = world_new();
+	struct policy_set *old = w->set;
+
+	w->set = make_set("[rule]\npriority = 10\nkind = wifi\nmin-signal = 50\n"
+			  "signal-hysteresis = 10\n"
+			  "[rule]\npriority = 30\nkind = cellular\n");
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	policy_set_free(old);
+	assert_null(roam_snap_ranking(w->r, 77));
+
+	set_iap(w, WLAN, true);
+	find_iap(w, WLAN)->strength = 80;
+	up(w, WWAN);
+	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
+	enable(w, P1, S_MBB);
+	EXPECT(w, "register p1 iap2", "p1 UNREGISTERED -> REGISTERING");
+	roam_sip_registered(w->r, P1, WLAN);
+	w->n_trace = 0;
+
+	strength(w, WLAN, 45);
+	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+
+	/* An identity switch at 45 (NetworkManager names the link anew):
+	 * the hysteresis memory follows, nothing moves; the new id is
+	 * WLAN2 from here on. */
+	roam_iap_replaced(w->r, WLAN, WLAN2);
+	find_iap(w, WLAN)->id = WLAN2;
+	sync_iaps(w);
+	EXPECT_RANKING(w, S_MBB, WLAN2, WWAN);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+	assert_int_equal(current_iap(w, P1), WLAN2);
+	find_iap(w, WLAN2)->id = WLAN;
+	roam_iap_replaced(w->r, WLAN2, WLAN);
+	sync_iaps(w);
+	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
+	EXPECT_NONE(w);
+
+	strength(w, WLAN, 35);
+	EXPECT_RANKING(w, S_MBB, WWAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 2->3 >CO", "move p1 iap3",
+	       "p1 REGISTERED -> MIGRATING");
+	roam_sip_registered(w->r, P1, WWAN);
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	w->n_trace = 0;
+	expect_state(w, P1, ROAM_REGISTERED);
+	assert_int_equal(current_iap(w, P1), WWAN);
+
+	strength(w, WLAN, 45);
+	EXPECT_RANKING(w, S_MBB, WWAN);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+
+	strength(w, WLAN, 55);
+	EXPECT_RANKING(w, S_MBB, WLAN, WWAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
+/* A SNAP by connection name; the IAPs as NetworkManager names them (or,
+ * @nm false, as they are without it: no connection). */
+static void name_iaps(struct world *w, bool nm)
+{
+	find_iap(w, WLAN)->conn_id = nm ? "HomeNet" : NULL;
+	find_iap(w, WWAN)->conn_id = nm ? "Mobile" : NULL;
+}
+
+/* IAP @old is now @new (an identity switch), named or not. */
+static void switch_iap(struct world *w, unsigned int old, unsigned int new, const char *conn)
+{
+	struct snap_iap_view *v = find_iap(w, old);
+
+	roam_iap_replaced(w->r, old, new);
+	v->id = new;
+	v->conn_id = conn;
+	sync_iaps(w);
+}
+
+/* NetworkManager stops, one connection after the other: while only the
+ * current IAP has lost its name, the other one ranks above it, but an
+ * identity switch of the current IAP holds offers back for stable-time;
+ * so nothing moves (it would have at once: Mobile has been stable for
+ * long).  A switch is no veto: were Mobile still named after stable-time,
+ * it would be offered. */
+static void test_switch_settles(void **state)
+{
+	static const char *const by_name = "[rule]\npriority = 10\nconnection = HomeNet\n"
+					   "[rule]\npriority = 20\nconnection = Mobile\n";
+	struct world *w = world_new();
+	struct policy_set *old = w->set;
+
+	w->set = make_set(by_name);
+	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
+	policy_set_free(old);
+	set_iap(w, WLAN, true);
+	set_iap(w, WWAN, true);
+	name_iaps(w, true);
+	registered_over(w, P1, S_MBB, WLAN);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+
+	/* Stop: HomeNet first, Mobile 1 ms later. */
+	switch_iap(w, WLAN, 7, NULL);
+	EXPECT_RANKING(w, S_MBB, WWAN);
+	EXPECT_NONE(w);
+	advance(w, 1);
+	switch_iap(w, WWAN, 8, NULL);
+	advance(w, 10000);
+	EXPECT_NONE(w);
+	expect_state(w, P1, ROAM_REGISTERED);
+	assert_int_equal(current_iap(w, P1), 7);
+
+	/* Start: Mobile first, HomeNet 100 ms later. */
+	switch_iap(w, 8, WWAN, "Mobile");
+	advance(w, 100);
+	switch_iap(w, 7, WLAN, "HomeNet");
+	advance(w, 10000);
+	EXPECT_NONE(w);
+	assert_int_equal(current_iap(w, P1), WLAN);
+
+	/* Only HomeNet loses its name: Mobile is offered after stable-time,
+	 * not before. */
+	switch_iap(w, WLAN, 7, NULL);
+	advance(w, 1999);
+	EXPECT_NONE(w);
+	advance(w, 1);
+	EXPECT(w, "alr.migration-started p1 s1 7->3 >CO", "move p1 iap3",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
 /* The default SNAP (0) holds every IAP. */
 static void test_default_snap(void **state)
 {
@@ -1827,6 +1992,8 @@ int main(void)
 		cmocka_unit_test(test_damping),
 		cmocka_unit_test(test_replacement),
 		cmocka_unit_test(test_snap_reload),
+		cmocka_unit_test(test_signal_hysteresis),
+		cmocka_unit_test(test_switch_settles),
 		cmocka_unit_test(test_default_snap),
 		cmocka_unit_test(test_bearer_filter),
 		cmocka_unit_test(test_fixed_iap),

@@ -509,6 +509,44 @@ static void test_hysteresis_ranking(void **state)
 	policy_snap_free(s);
 }
 
+/* An identity switch keeps the order and the hysteresis memory under the
+ * new id; it never adds an IAP that was not there. */
+static void test_hysteresis_replace(void **state)
+{
+	struct policy_snap *s = doc_example("10-laptop.conf");
+	struct snap_ranking *r = snap_ranking_new(s);
+	struct snap_iap_view v[2];
+
+	v[0] = view(2, IAP_KIND_WIFI, "wlan0");
+	v[0].ssid = "HomeNet";
+	v[0].strength = 50;
+	v[1] = view(4, IAP_KIND_CELLULAR, "wwan0");
+	assert_string_equal(rank(r, v, 2), "2:20 4:40");
+	v[0].strength = 35;
+	assert_string_equal(rank(r, v, 2), "2:20 4:40");
+
+	/* wlan0 is now IAP 7 (another connection on the same link), still
+	 * at 35: admitted, as it was. */
+	snap_ranking_replace(r, 2, 7);
+	assert_string_equal(order(r), "7:20 4:40");
+	assert_non_null(snap_ranking_find(r, 7));
+	assert_null(snap_ranking_find(r, 2));
+	v[0].id = 7;
+	assert_int_equal(snap_rank(r, v, 2), 0);
+	assert_string_equal(order(r), "7:20 4:40");
+
+	/* Nothing to move: nothing changes. */
+	snap_ranking_replace(r, 3, 9);
+	snap_ranking_replace(r, 7, 7);
+	assert_string_equal(order(r), "7:20 4:40");
+
+	/* Without the switch the new id starts over: not admitted at 35. */
+	v[0].id = 8;
+	assert_string_equal(rank(r, v, 2), "8:30 4:40");
+	snap_ranking_free(r);
+	policy_snap_free(s);
+}
+
 static void test_set_snap(void **state)
 {
 	struct policy_snap *old = doc_example("10-laptop.conf");
@@ -625,6 +663,7 @@ int main(void)
 		cmocka_unit_test(test_rule_match),
 		cmocka_unit_test(test_hysteresis_rule),
 		cmocka_unit_test(test_hysteresis_ranking),
+		cmocka_unit_test(test_hysteresis_replace),
 		cmocka_unit_test(test_set_snap),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_no_allocation),
