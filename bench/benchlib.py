@@ -180,3 +180,71 @@ def append_section(title, body, build=None, packages=(), argv=None):
     with open(DOCS, 'a') as f:
         f.write(text)
     return DOCS
+
+
+# ---------------------------------------------------------------------------
+# A process's cost, from /proc (added for bench/event-storm, idle-cost and
+# approval-fanout).  Reading /proc does not wake the process read.
+
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+
+
+def proc_cpu(pid):
+    """utime + stime of the whole process (every thread, live and ended),
+    in seconds, from /proc/PID/stat; resolution 1/CLK_TCK (10 ms)."""
+    with open('/proc/%d/stat' % pid) as f:
+        # The command name may hold spaces and parentheses: split after it.
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_runtime(pid):
+    """Time on a CPU of the process's live threads, in seconds, from
+    /proc/PID/task/*/schedstat (nanoseconds: the fine-grained counterpart
+    of proc_cpu(); threads that ended are not counted)."""
+    total = 0
+    for tid in os.listdir('/proc/%d/task' % pid):
+        try:
+            with open('/proc/%d/task/%s/schedstat' % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / 1e9
+
+
+def proc_status(pid, field, tid=None):
+    """An integer field of /proc/PID/status (or of one thread's), e.g.
+    'VmRSS' (kB) or 'voluntary_ctxt_switches'; None when absent."""
+    path = ('/proc/%d/status' % pid if tid is None else
+            '/proc/%d/task/%s/status' % (pid, tid))
+    with open(path) as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    return None
+
+
+def thread_switches(pid):
+    """{tid: (voluntary, involuntary)} context switches of every live
+    thread of PID."""
+    out = {}
+    for tid in os.listdir('/proc/%d/task' % pid):
+        try:
+            out[tid] = (proc_status(pid, 'voluntary_ctxt_switches', tid),
+                        proc_status(pid, 'nonvoluntary_ctxt_switches', tid))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out
+
+
+def switches_between(before, after):
+    """(voluntary, involuntary, threads that ended) between two
+    thread_switches() reads: threads alive at both count their
+    difference, threads born in between all of theirs; a thread that ended
+    in between is lost, and counted."""
+    vol = invol = 0
+    for tid, (v, n) in after.items():
+        v0, n0 = before.get(tid, (0, 0))
+        vol += v - v0
+        invol += n - n0
+    return vol, invol, len(set(before) - set(after))
