@@ -29,7 +29,7 @@
 
 #define ROAM_IAP_NONE           0u
 #define ROAM_SNAP_NONE          (-1)    /* roam_event.snap of a fixed-IAP profile */
-#define ROAM_MAX_CONTROLLERS    32      /* per profile; more: -EBUSY */
+#define ROAM_MAX_CONTROLLERS    256     /* per profile; more: -EBUSY */
 #define ROAM_MAX_BLOCKED        16      /* per profile; the oldest mark goes first */
 #define ROAM_MESSAGE_MAX        192     /* error messages, with the terminator */
 #define ROAM_NAME_MAX           96      /* profile name kept for logs */

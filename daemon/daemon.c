@@ -472,6 +472,26 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	sd_notify(0, "READY=1");
 	return 0;
 }
+static void periodic_unused_cb(struct ev_loop *loop, ev_periodic *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
+/* Without a timerfd libev wakes up every 59.743 s (MAX_BLOCKTIME) to
+ * notice jumps of the wall clock; it makes the timerfd for its first
+ * ev_periodic and keeps it.  Starting and stopping one lets an idle alrd
+ * sleep until a timer of its own is due (bench/idle-cost). */
+static void keep_idle_asleep(struct ev_loop *loop)
+{
+	ev_periodic p;
+
+	ev_periodic_init(&p, periodic_unused_cb, 0., 3600., NULL);
+	ev_periodic_start(loop, &p);
+	ev_periodic_stop(loop, &p);
+}
+
 
 int daemon_start(struct daemon *d, struct config *config, const struct daemon_options *opts)
 {
@@ -490,6 +510,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	if (!d->loop)
 		return log_errno(LOG_ERR, -ENOMEM, "cannot create the event loop");
 	ev_set_userdata(d->loop, d);
+	keep_idle_asleep(d->loop);
 
 	r = make_state_dir(config->state_dir);
 	if (r < 0)
