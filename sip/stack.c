@@ -38,6 +38,7 @@
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "sip/binding.h"
+#include "sip/pacer.h"
 #include "sip/sipmsg.h"
 #include "sip/transport.h"
 
@@ -67,6 +68,7 @@ struct stack_port {
 	struct stack_query *query;
 	struct held *held;
 	size_t n_held;
+	struct pacer_entry pace;        /* in the REGISTER pacer's line */
 	bool dead;
 	struct stack_port *next;
 };
@@ -113,6 +115,12 @@ struct sip_stack {
 	bool ares_ok;
 	ev_timer ares_timer;
 	struct ares_watch *ares_watches;
+
+	/* REGISTER pacing: one line for every binding of the stack, let go
+	 * from pace_timer as tokens come back. */
+	struct pacer pacer;
+	ev_timer pace_timer;
+	bool pace_reported;             /* "attempts wait" logged */
 
 	sip_request_fn on_request;
 	void *on_request_data;
@@ -758,6 +766,7 @@ static void op_detach(void *port)
 	struct sip_stack *s = p->s;
 
 	ev_timer_stop(s->loop, &p->timer);
+	pacer_remove(&s->pacer, &p->pace);
 	if (p->query) {
 		p->query->port = NULL;
 		p->query = NULL;
@@ -996,6 +1005,112 @@ static void op_cancel(void *port, uint64_t id)
 		stack_reap(s);
 }
 
+/* ---- REGISTER pacing ----------------------------------------------------- */
+
+/* Arm pace_timer for the first in line (stopped when nobody waits). */
+static void pace_arm(struct sip_stack *s)
+{
+	uint64_t now, next;
+
+	ev_timer_stop(s->loop, &s->pace_timer);
+	if (s->freeing)
+		return;
+	now = op_now(NULL);
+	next = pacer_next_ms(&s->pacer, now);
+	if (next == UINT64_MAX)
+		return;
+	ev_now_update(s->loop);
+	ev_timer_set(&s->pace_timer, (double)(next - now) / 1000.0, 0.);
+	ev_timer_start(s->loop, &s->pace_timer);
+}
+
+static void pace_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sip_stack *s = container_of(w, struct sip_stack, pace_timer);
+	uint64_t now = op_now(NULL);
+	struct pacer_entry *e;
+
+	enter(s);
+	/* One at a time: a binding let go may free others, which leave the
+	 * line (op_detach) before we look at it again. */
+	while ((e = pacer_pop(&s->pacer, now))) {
+		struct stack_port *p = container_of(e, struct stack_port, pace);
+
+		if (port_live(p))
+			binding_handle_paced(p->b);
+	}
+	leave(s);
+	if (!s->pacer.head && s->pace_reported) {
+		struct pacer_stats st;
+
+		pacer_get_stats(&s->pacer, &st);
+		log_info("sip: REGISTER pacing: nobody waits any more (%llu "
+			 "attempts waited so far, longest %llu ms)",
+			 (unsigned long long)st.waited,
+			 (unsigned long long)st.max_wait_ms);
+		s->pace_reported = false;
+	}
+	pace_arm(s);
+}
+
+static int op_pace_request(void *port)
+{
+	struct stack_port *p = port;
+	struct sip_stack *s = p->s;
+
+	if (pacer_acquire(&s->pacer, &p->pace, op_now(NULL)))
+		return 0;
+	if (!s->pace_reported) {
+		log_info("sip: REGISTER pacing: attempts wait for their turn "
+			 "(register-rate %u/s, register-burst %u)",
+			 s->pacer.rate, s->pacer.burst);
+		s->pace_reported = true;
+	}
+	/* Those in line already keep the timer armed for the first. */
+	if (!ev_is_active(&s->pace_timer))
+		pace_arm(s);
+	return 1;
+}
+
+static void op_pace_cancel(void *port)
+{
+	struct stack_port *p = port;
+
+	/* The timer may fire for nobody; it re-arms itself. */
+	pacer_remove(&p->s->pacer, &p->pace);
+}
+
+void sip_stack_set_register_pacing(struct sip_stack *s, unsigned rate,
+				   unsigned burst)
+{
+	if (!s)
+		return;
+	if (s->pacer.rate != rate || s->pacer.burst != burst)
+		log_info("sip: REGISTER pacing: register-rate %u/s%s, "
+			 "register-burst %u", rate, rate ? "" : " (unlimited)",
+			 burst);
+	pacer_configure(&s->pacer, rate, burst, op_now(NULL));
+	pace_arm(s);
+}
+
+void sip_stack_get_register_pacing(const struct sip_stack *s,
+				   struct sip_stack_pacing *ret)
+{
+	struct pacer_stats st;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!s)
+		return;
+	pacer_get_stats(&s->pacer, &st);
+	ret->rate = s->pacer.rate;
+	ret->burst = s->pacer.burst;
+	ret->granted = st.granted;
+	ret->waited = st.waited;
+	ret->max_wait_ms = st.max_wait_ms;
+	ret->waiting = st.queued;
+	ret->max_waiting = st.max_queued;
+}
+
 static const struct binding_ops stack_ops = {
 	.attach = op_attach,
 	.detach = op_detach,
@@ -1009,6 +1124,8 @@ static const struct binding_ops stack_ops = {
 	.transport_put = op_transport_put,
 	.send = op_send,
 	.cancel = op_cancel,
+	.pace_request = op_pace_request,
+	.pace_cancel = op_pace_cancel,
 };
 
 const struct binding_ops *sip_stack_binding_ops(void)
@@ -1067,6 +1184,9 @@ struct sip_stack *sip_stack_new(struct ev_loop *loop)
 	ev_timer_init(&s->timer, timer_cb, 0., 0.);
 	ev_idle_init(&s->idle, idle_cb);
 	ev_timer_init(&s->ares_timer, ares_timer_cb, 0., 0.);
+	ev_timer_init(&s->pace_timer, pace_timer_cb, 0., 0.);
+	pacer_init(&s->pacer, PACER_DEFAULT_RATE, PACER_DEFAULT_BURST,
+		   op_now(NULL));
 
 	if (!ares_initialized) {
 		ares_library_init(ARES_LIB_INIT_ALL);
@@ -1097,6 +1217,7 @@ struct sip_stack *sip_stack_free(struct sip_stack *s)
 	ev_idle_stop(s->loop, &s->idle);
 	ev_timer_stop(s->loop, &s->timer);
 	ev_timer_stop(s->loop, &s->ares_timer);
+	ev_timer_stop(s->loop, &s->pace_timer);
 	if (s->ares_ok)
 		ares_destroy(s->ares);  /* cancels queries: ares_cb frees them */
 	while (s->ares_watches) {
