@@ -98,8 +98,13 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 	{
 		struct json_object *sp = json_object_new_object();
 		struct sip_stack_pacing pc;
+		struct sip_stack_stats ss = { 0 };
 
 		sip_stack_get_register_pacing(d->sip, &pc);
+		sip_stack_get_stats(d->sip, &ss);
+		json_object_object_add(sp, "requests", json_object_new_int64((int64_t)ss.requests_sent));
+		json_object_object_add(sp, "retransmissions",
+				       json_object_new_int64((int64_t)ss.retransmissions));
 		json_object_object_add(sp, "register_rate", json_object_new_int64(pc.rate));
 		json_object_object_add(sp, "register_burst", json_object_new_int64(pc.burst));
 		json_object_object_add(sp, "attempts", json_object_new_int64((int64_t)pc.granted));
