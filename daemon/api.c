@@ -20,6 +20,7 @@
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "netlink/nlmon.h"
+#include "sip/stack.h"
 #include "alr/snap.h"
 #include "policy/policy.h"
 
@@ -93,6 +94,28 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 	json_object_object_add(nl, "snapshots", json_object_new_int64((int64_t)st.snapshots));
 	json_object_object_add(nl, "resyncs", json_object_new_int64((int64_t)st.resyncs));
 	json_object_object_add(o, "netlink", nl);
+
+	{
+		struct json_object *sp = json_object_new_object();
+		struct sip_stack_pacing pc;
+		struct sip_stack_stats ss = { 0 };
+
+		sip_stack_get_register_pacing(d->sip, &pc);
+		sip_stack_get_stats(d->sip, &ss);
+		json_object_object_add(sp, "requests", json_object_new_int64((int64_t)ss.requests_sent));
+		json_object_object_add(sp, "retransmissions",
+				       json_object_new_int64((int64_t)ss.retransmissions));
+		json_object_object_add(sp, "register_rate", json_object_new_int64(pc.rate));
+		json_object_object_add(sp, "register_burst", json_object_new_int64(pc.burst));
+		json_object_object_add(sp, "attempts", json_object_new_int64((int64_t)pc.granted));
+		json_object_object_add(sp, "attempts_waited", json_object_new_int64((int64_t)pc.waited));
+		json_object_object_add(sp, "longest_wait_ms",
+				       json_object_new_int64((int64_t)pc.max_wait_ms));
+		json_object_object_add(sp, "waiting", json_object_new_int64((int64_t)pc.waiting));
+		json_object_object_add(sp, "most_waiting",
+				       json_object_new_int64((int64_t)pc.max_waiting));
+		json_object_object_add(o, "sip", sp);
+	}
 
 	caller = json_object_new_object();
 	json_object_object_add(caller, "uid", json_object_new_int64(control_client_uid(cl)));

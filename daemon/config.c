@@ -14,6 +14,7 @@
 
 #include "alr/iap.h"
 #include "daemon/util.h"
+#include "sip/pacer.h"
 
 struct config *config_new_defaults(void)
 {
@@ -39,6 +40,8 @@ struct config *config_new_defaults(void)
 	c->max_output_queue = 4 * 1024 * 1024;
 	c->netlink_rcvbuf = 4 * 1024 * 1024;
 	c->networkmanager = true;
+	c->register_rate = PACER_DEFAULT_RATE;
+	c->register_burst = PACER_DEFAULT_BURST;
 	return c;
 }
 
@@ -268,6 +271,25 @@ static int handle_netlink(struct parse_ctx *p, const char *key, const char *valu
 	return fail(p, "unknown key '%s' in [netlink]", key);
 }
 
+static int handle_sip(struct parse_ctx *p, const char *key, const char *value)
+{
+	unsigned long v;
+
+	if (strcmp(key, "register-rate") == 0) {
+		if (!parse_uint(p, key, value, 10, 0, PACER_RATE_MAX, &v))
+			return 0;
+		p->c->register_rate = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "register-burst") == 0) {
+		if (!parse_uint(p, key, value, 10, 1, PACER_BURST_MAX, &v))
+			return 0;
+		p->c->register_burst = (unsigned int)v;
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [sip]", key);
+}
+
 static int handle_kinds(struct parse_ctx *p, const char *key, const char *value)
 {
 	struct config *c = p->c;
@@ -312,6 +334,8 @@ static int config_ini_cb(void *user, const char *section, const char *key,
 		return handle_netlink(p, key, value);
 	if (strcmp(section, "networkmanager") == 0)
 		return handle_networkmanager(p, key, value);
+	if (strcmp(section, "sip") == 0)
+		return handle_sip(p, key, value);
 	if (strcmp(section, "iap-kinds") == 0)
 		return handle_kinds(p, key, value);
 	if (section[0] == '\0')
@@ -436,6 +460,9 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "receive-buffer = %d\n", c->netlink_rcvbuf);
 	fprintf(f, "\n[networkmanager]\n");
 	fprintf(f, "enable = %s\n", c->networkmanager ? "yes" : "no");
+	fprintf(f, "\n[sip]\n");
+	fprintf(f, "register-rate = %u\n", c->register_rate);
+	fprintf(f, "register-burst = %u\n", c->register_burst);
 	fprintf(f, "\n[iap-kinds]\n");
 	for (size_t i = 0; i < c->n_kind_rules; i++)
 		fprintf(f, "%s = %s\n", c->kind_rules[i].pattern, c->kind_rules[i].kind);

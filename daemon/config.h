@@ -56,6 +56,10 @@ struct config {
 	/* [networkmanager] */
 	bool networkmanager;            /* name IAPs by NetworkManager connections */
 
+	/* [sip] REGISTER pacing (sip/pacer.h) */
+	unsigned int register_rate;     /* attempts per second; 0: unlimited */
+	unsigned int register_burst;    /* attempts at once */
+
 	/* [iap-kinds] in file order: first match wins */
 	size_t n_kind_rules;
 	struct config_kind_rule kind_rules[CONFIG_MAX_KIND_RULES];

@@ -464,6 +464,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 		}
 	}
 	log_set_level(c->log_level);
+	sip_stack_set_register_pacing(d->sip, c->register_rate, c->register_burst);
 	control_set_config(d->control, c);
 	iap_table_set_config(d->iaps, c);
 	config_free(d->config);
@@ -567,6 +568,8 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 		d->sip = sip_stack_new(d->loop);
 		if (!d->sip)
 			return log_errno(LOG_ERR, -ENOMEM, "sip: cannot create the stack");
+		sip_stack_set_register_pacing(d->sip, config->register_rate,
+					      config->register_burst);
 		d->plugins = plugin_loader_new(registry_plugin_host());
 		if (!d->plugins)
 			return log_errno(LOG_ERR, -ENOMEM, "out of memory");

@@ -235,6 +235,10 @@ struct binding {
 	uint64_t backoff_ms;            /* the delay BACKOFF was entered with */
 
 	enum main_want main_want;
+	/* REGISTER pacing (binding_ops.pace_request): this attempt has its
+	 * turn; waiting for it. */
+	bool paced;
+	bool pace_waiting;
 	struct auth_round auth;
 	unsigned n_423;
 	unsigned backoff_n;
@@ -689,6 +693,33 @@ static void notify(struct binding *b, const struct binding_event *ev)
 	unhold(b);
 }
 
+/* Give up a place in the pacer's line (stopped, moved, gone). */
+static void pace_leave(struct binding *b)
+{
+	if (b->pace_waiting && b->ops->pace_cancel)
+		b->ops->pace_cancel(b->port);
+	b->pace_waiting = false;
+}
+
+/* Must the attempt's first REGISTER wait for its turn?  Asked once per
+ * attempt (begin_attempt() resets it): the answer to a challenge, a 423
+ * retry or a redirect belongs to the attempt and goes at once. */
+static bool pace_wait(struct binding *b)
+{
+	if (b->main_want != MAIN_REGISTER || b->paced)
+		return false;
+	if (b->pace_waiting)
+		return true;
+	if (b->ops->pace_request && b->ops->pace_request(b->port) > 0) {
+		b->pace_waiting = true;
+		log_debug("binding %u (%s via %s): REGISTER waits for its turn",
+			  b->id, b->name, iap_name(b));
+		return true;
+	}
+	b->paced = true;
+	return false;
+}
+
 static void binding_enter_state(struct binding *b, enum binding_state state,
 				const struct cause *cause)
 {
@@ -708,6 +739,8 @@ static void binding_enter_state(struct binding *b, enum binding_state state,
 	b->state = state;
 	if (cause->error != BINDING_ERROR_NONE)
 		set_last_error(b, cause);
+	if (state != BINDING_REGISTERING && state != BINDING_RESOLVING)
+		pace_leave(b);
 
 	switch (state) {
 	case BINDING_IDLE:
@@ -777,6 +810,8 @@ static void binding_enter_state(struct binding *b, enum binding_state state,
 /* Begin registering (again): a refresh, a retry, a move, a start. */
 static void begin_attempt(struct binding *b)
 {
+	pace_leave(b);
+	b->paced = false;
 	b->auth = (struct auth_round){ 0 };
 	b->n_423 = 0;
 	b->retry_after = -1;
@@ -1107,7 +1142,9 @@ static void dispatch(struct binding *b)
 	if (b->dying)
 		return;
 	while (!b->tx.active && !b->dying) {
-		if (b->main_want != MAIN_NONE) {
+		/* A REGISTER waiting for its turn lets side requests go. */
+		if (b->main_want != MAIN_NONE &&
+		    !(have_dest(b, b->local.ss_family, NULL) && pace_wait(b))) {
 			if (have_dest(b, b->local.ss_family, NULL)) {
 				send_main(b);
 				continue;
@@ -1627,6 +1664,20 @@ out:
 	unhold(b);
 }
 
+void binding_handle_paced(struct binding *b)
+{
+	if (!b)
+		return;
+	hold(b);
+	if (b->dying || !b->pace_waiting)
+		goto out;
+	b->pace_waiting = false;
+	b->paced = true;
+	dispatch(b);
+out:
+	unhold(b);
+}
+
 /* ---- public API -------------------------------------------------------- */
 
 static int check_config(const struct binding_config *cfg, const char **ret_what)
@@ -1849,6 +1900,7 @@ static void binding_destroy(struct binding *b)
 		}
 		if (b->resolving)
 			b->ops->resolve_cancel(b->port);
+		pace_leave(b);
 		b->ops->timer_stop(b->port);
 		release_transport(b);
 		b->ops->detach(b->port);

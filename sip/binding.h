@@ -179,6 +179,12 @@ struct binding_ops {
 		    uint64_t *ret_id);
 	/* Forget a transaction: no outcome will be delivered. */
 	void (*cancel)(void *port, uint64_t id);
+	/* REGISTER pacing (sip/pacer.h), optional (NULL: never wait).  Asked
+	 * before the first REGISTER of an attempt: 0, send now; 1, wait
+	 * until the adapter calls binding_handle_paced(), never from inside
+	 * this call.  pace_cancel() gives up the place in line. */
+	int (*pace_request)(void *port);
+	void (*pace_cancel)(void *port);
 };
 
 /** A binding over the real stack (sip/stack.h). */
@@ -266,3 +272,5 @@ void binding_handle_request_failed(struct binding *b, uint64_t id,
 /* A transport this binding holds is gone (a TCP connection closed). */
 void binding_handle_transport_lost(struct binding *b,
 				   struct sip_transport *tp, int error);
+/* Its turn came after pace_request() answered 1. */
+void binding_handle_paced(struct binding *b);

@@ -4,9 +4,14 @@
  *  - It runs nothing by itself.  osip_timers_*_execute() turn due timers
  *    into events, osip_*_execute() run each transaction's event queue;
  *    osip_timers_gettimeout() says when the next timer is due.  stack_run()
- *    does all four and arms one ev_timer; it runs when that timer fires,
- *    when a message arrives, and (through an ev_idle) when a binding
- *    queued a request.
+ *    does them and arms one ev_timer.  Each of those walks every
+ *    transaction, so with 1,000 bindings a run per message would cost
+ *    O(n) per message: work is batched instead.  A message that arrives,
+ *    a request a binding queued and the ev_timer only mark work (kick());
+ *    one run takes it all before the loop blocks again (ev_prepare, with
+ *    an ev_idle so that the loop does not block meanwhile), and runs the
+ *    timers only when one is due, after the queued responses (a response
+ *    read in the same loop iteration beats its retransmission timer).
  *  - osip_*_execute() iterate over a snapshot of the transaction list, so
  *    a transaction must stay allocated until the run is over: the kill
  *    callback only removes it from osip, reap() frees it later.  A
@@ -38,6 +43,7 @@
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "sip/binding.h"
+#include "sip/pacer.h"
 #include "sip/sipmsg.h"
 #include "sip/transport.h"
 
@@ -67,6 +73,7 @@ struct stack_port {
 	struct stack_query *query;
 	struct held *held;
 	size_t n_held;
+	struct pacer_entry pace;        /* in the REGISTER pacer's line */
 	bool dead;
 	struct stack_port *next;
 };
@@ -97,7 +104,10 @@ struct sip_stack {
 	struct ev_loop *loop;
 	osip_t *osip;
 	ev_timer timer;                 /* osip's next timer */
-	ev_idle idle;                   /* queued work */
+	uint64_t timer_at;              /* ... on our clock (ms); UINT64_MAX: none */
+	bool timers_due;                /* it fired, or a caller asks */
+	ev_prepare prepare;             /* queued work, before the loop blocks */
+	ev_idle idle;                   /* ... and meanwhile it must not block */
 	const struct sip_transport_class *tcls;
 	struct sip_transport *transports;
 	struct stack_port *ports;
@@ -107,12 +117,20 @@ struct sip_stack {
 	bool running;                   /* inside stack_run() */
 	bool again;
 	bool freeing;
+	/* Something for stack_reap(), per list. */
+	bool reap_txs, reap_ports, reap_transports;
 	struct stack_query *done_queries;
 
 	ares_channel ares;
 	bool ares_ok;
 	ev_timer ares_timer;
 	struct ares_watch *ares_watches;
+
+	/* REGISTER pacing: one line for every binding of the stack, let go
+	 * from pace_timer as tokens come back. */
+	struct pacer pacer;
+	ev_timer pace_timer;
+	bool pace_reported;             /* "attempts wait" logged */
 
 	sip_request_fn on_request;
 	void *on_request_data;
@@ -135,13 +153,16 @@ static void leave(struct sip_stack *s)
 		stack_reap(s);
 }
 
-/* Work was queued: run it after the current callback. */
+/* Work was queued: run it once the callbacks of this loop iteration are
+ * done (see the file comment). */
 static void kick(struct sip_stack *s)
 {
-	if (s->running)
+	if (s->running) {
 		s->again = true;
-	else if (!s->freeing)
+	} else if (!s->freeing) {
+		ev_prepare_start(s->loop, &s->prepare);
 		ev_idle_start(s->loop, &s->idle);
+	}
 }
 
 static void tp_ref(struct sip_transport *tp)
@@ -158,7 +179,8 @@ static void tp_unref(struct sip_stack *s, struct sip_transport *tp)
 		return;
 	}
 	/* Closed by reap() when nobody took it again meanwhile. */
-	--tp->refs;
+	if (--tp->refs == 0)
+		s->reap_transports = true;
 }
 
 static void kill_tx(struct sip_stack *s, struct stack_tx *tx)
@@ -166,6 +188,7 @@ static void kill_tx(struct sip_stack *s, struct stack_tx *tx)
 	if (tx->killed)
 		return;
 	tx->killed = true;
+	s->reap_txs = true;
 	osip_remove_transaction(s->osip, tx->tr);
 }
 
@@ -175,7 +198,9 @@ static void stack_reap(struct sip_stack *s)
 	struct sip_transport **ptp = &s->transports;
 	struct stack_port **pp = &s->ports;
 
-	while (*ptx) {
+	/* Called on the way out of every callback: walk a list only when
+	 * something in it died since (1,000 bindings, as many transactions). */
+	while (s->reap_txs && *ptx) {
 		struct stack_tx *tx = *ptx;
 
 		if (!tx->killed) {
@@ -189,7 +214,8 @@ static void stack_reap(struct sip_stack *s)
 		tp_unref(s, tx->tp);
 		free(tx);
 	}
-	while (*pp) {
+	s->reap_txs = false;
+	while (s->reap_ports && *pp) {
 		struct stack_port *p = *pp;
 
 		if (!p->dead) {
@@ -200,7 +226,8 @@ static void stack_reap(struct sip_stack *s)
 		free(p->held);
 		free(p);
 	}
-	while (*ptp) {
+	s->reap_ports = false;
+	while (s->reap_transports && *ptp) {
 		struct sip_transport *tp = *ptp;
 
 		if (tp->refs > 0) {
@@ -210,6 +237,7 @@ static void stack_reap(struct sip_stack *s)
 		*ptp = tp->next;
 		tp->cls->close(tp);
 	}
+	s->reap_transports = false;
 }
 
 /* ---- osip callbacks ---------------------------------------------------- */
@@ -407,6 +435,7 @@ static void arm_timer(struct sip_stack *s)
 	double d;
 
 	ev_timer_stop(s->loop, &s->timer);
+	s->timer_at = UINT64_MAX;
 	if (s->freeing)
 		return;
 	osip_timers_gettimeout(s->osip, &tv);
@@ -414,6 +443,8 @@ static void arm_timer(struct sip_stack *s)
 	if (tv.tv_sec > 30 * 86400)
 		return;
 	d = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	s->timer_at = util_now_monotonic_us() / 1000u +
+		      (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 	/* A timer osip finds due a hair later than its clock says. */
 	if (d < 0.001)
 		d = 0.001;
@@ -477,28 +508,40 @@ static void stack_run(struct sip_stack *s)
 	}
 	enter(s);
 	s->running = true;
+	ev_prepare_stop(s->loop, &s->prepare);
+	ev_idle_stop(s->loop, &s->idle);
 	do {
 		s->again = false;
-		osip_timers_nict_execute(s->osip);
-		osip_timers_nist_execute(s->osip);
+		/* Responses that came in first, then the timers if one is
+		 * due (each walks every transaction), then what they fired. */
 		osip_nict_execute(s->osip);
 		osip_nist_execute(s->osip);
+		if (s->timers_due ||
+		    util_now_monotonic_us() / 1000u >= s->timer_at) {
+			s->timers_due = false;
+			osip_timers_nict_execute(s->osip);
+			osip_timers_nist_execute(s->osip);
+			osip_nict_execute(s->osip);
+			osip_nist_execute(s->osip);
+		}
 		deliver_failed_transports(s);
 		deliver_queries(s);
 		/* Each round is work a callback queued; a binding that keeps
 		 * queueing would be a bug, not a reason to spin forever. */
 	} while (s->again && ++rounds < 64);
-	if (s->again)
-		ev_idle_start(s->loop, &s->idle);
 	s->running = false;
+	if (s->again)
+		kick(s);
 	leave(s);
 	arm_timer(s);
 }
 
 void sip_stack_run(struct sip_stack *s)
 {
-	if (s)
-		stack_run(s);
+	if (!s)
+		return;
+	s->timers_due = true;
+	stack_run(s);
 }
 
 void sip_stack_drop_transactions(struct sip_stack *s)
@@ -515,17 +558,24 @@ void sip_stack_drop_transactions(struct sip_stack *s)
 	arm_timer(s);
 }
 
+/* Due timers run with the next batch, after whatever else this loop
+ * iteration reads (a response beats its retransmission timer). */
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	stack_run(container_of(w, struct sip_stack, timer));
+	struct sip_stack *s = container_of(w, struct sip_stack, timer);
+
+	s->timers_due = true;
+	kick(s);
+}
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	stack_run(container_of(w, struct sip_stack, prepare));
 }
 
 static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
-	struct sip_stack *s = container_of(w, struct sip_stack, idle);
-
-	ev_idle_stop(loop, w);
-	stack_run(s);
+	stack_run(container_of(w, struct sip_stack, idle));
 }
 
 /* ---- receiving --------------------------------------------------------- */
@@ -562,7 +612,7 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 			osip_event_free(evt);
 			goto out;
 		}
-		stack_run(s);
+		kick(s);                /* with the others of this burst */
 		goto out;
 	}
 
@@ -570,7 +620,7 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 	if (sipmsg_sockaddr_host(from, host, sizeof(host), &port) == 0)
 		osip_message_fix_last_via_header(evt->sip, host, port);
 	if (osip_find_transaction_and_add_event(s->osip, evt) == 0) {
-		stack_run(s);           /* a retransmission */
+		kick(s);                /* a retransmission */
 		goto out;
 	}
 	if (!EVT_IS_RCV_REQUEST(evt)) {
@@ -602,7 +652,7 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 	s->txs = tx;
 	osip_transaction_set_your_instance(tr, tx);
 	osip_transaction_add_event(tr, evt);
-	stack_run(s);
+	kick(s);
 out:
 	leave(s);
 }
@@ -758,6 +808,7 @@ static void op_detach(void *port)
 	struct sip_stack *s = p->s;
 
 	ev_timer_stop(s->loop, &p->timer);
+	pacer_remove(&s->pacer, &p->pace);
 	if (p->query) {
 		p->query->port = NULL;
 		p->query = NULL;
@@ -777,6 +828,7 @@ static void op_detach(void *port)
 	p->n_held = 0;
 	p->b = NULL;
 	p->dead = true;
+	s->reap_ports = true;
 	if (s->depth == 0)
 		stack_reap(s);
 }
@@ -996,6 +1048,112 @@ static void op_cancel(void *port, uint64_t id)
 		stack_reap(s);
 }
 
+/* ---- REGISTER pacing ----------------------------------------------------- */
+
+/* Arm pace_timer for the first in line (stopped when nobody waits). */
+static void pace_arm(struct sip_stack *s)
+{
+	uint64_t now, next;
+
+	ev_timer_stop(s->loop, &s->pace_timer);
+	if (s->freeing)
+		return;
+	now = op_now(NULL);
+	next = pacer_next_ms(&s->pacer, now);
+	if (next == UINT64_MAX)
+		return;
+	ev_now_update(s->loop);
+	ev_timer_set(&s->pace_timer, (double)(next - now) / 1000.0, 0.);
+	ev_timer_start(s->loop, &s->pace_timer);
+}
+
+static void pace_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sip_stack *s = container_of(w, struct sip_stack, pace_timer);
+	uint64_t now = op_now(NULL);
+	struct pacer_entry *e;
+
+	enter(s);
+	/* One at a time: a binding let go may free others, which leave the
+	 * line (op_detach) before we look at it again. */
+	while ((e = pacer_pop(&s->pacer, now))) {
+		struct stack_port *p = container_of(e, struct stack_port, pace);
+
+		if (port_live(p))
+			binding_handle_paced(p->b);
+	}
+	leave(s);
+	if (!s->pacer.head && s->pace_reported) {
+		struct pacer_stats st;
+
+		pacer_get_stats(&s->pacer, &st);
+		log_info("sip: REGISTER pacing: nobody waits any more (%llu "
+			 "attempts waited so far, longest %llu ms)",
+			 (unsigned long long)st.waited,
+			 (unsigned long long)st.max_wait_ms);
+		s->pace_reported = false;
+	}
+	pace_arm(s);
+}
+
+static int op_pace_request(void *port)
+{
+	struct stack_port *p = port;
+	struct sip_stack *s = p->s;
+
+	if (pacer_acquire(&s->pacer, &p->pace, op_now(NULL)))
+		return 0;
+	if (!s->pace_reported) {
+		log_info("sip: REGISTER pacing: attempts wait for their turn "
+			 "(register-rate %u/s, register-burst %u)",
+			 s->pacer.rate, s->pacer.burst);
+		s->pace_reported = true;
+	}
+	/* Those in line already keep the timer armed for the first. */
+	if (!ev_is_active(&s->pace_timer))
+		pace_arm(s);
+	return 1;
+}
+
+static void op_pace_cancel(void *port)
+{
+	struct stack_port *p = port;
+
+	/* The timer may fire for nobody; it re-arms itself. */
+	pacer_remove(&p->s->pacer, &p->pace);
+}
+
+void sip_stack_set_register_pacing(struct sip_stack *s, unsigned rate,
+				   unsigned burst)
+{
+	if (!s)
+		return;
+	if (s->pacer.rate != rate || s->pacer.burst != burst)
+		log_info("sip: REGISTER pacing: register-rate %u/s%s, "
+			 "register-burst %u", rate, rate ? "" : " (unlimited)",
+			 burst);
+	pacer_configure(&s->pacer, rate, burst, op_now(NULL));
+	pace_arm(s);
+}
+
+void sip_stack_get_register_pacing(const struct sip_stack *s,
+				   struct sip_stack_pacing *ret)
+{
+	struct pacer_stats st;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!s)
+		return;
+	pacer_get_stats(&s->pacer, &st);
+	ret->rate = s->pacer.rate;
+	ret->burst = s->pacer.burst;
+	ret->granted = st.granted;
+	ret->waited = st.waited;
+	ret->max_wait_ms = st.max_wait_ms;
+	ret->waiting = st.queued;
+	ret->max_waiting = st.max_queued;
+}
+
 static const struct binding_ops stack_ops = {
 	.attach = op_attach,
 	.detach = op_detach,
@@ -1009,6 +1167,8 @@ static const struct binding_ops stack_ops = {
 	.transport_put = op_transport_put,
 	.send = op_send,
 	.cancel = op_cancel,
+	.pace_request = op_pace_request,
+	.pace_cancel = op_pace_cancel,
 };
 
 const struct binding_ops *sip_stack_binding_ops(void)
@@ -1065,8 +1225,13 @@ struct sip_stack *sip_stack_new(struct ev_loop *loop)
 	set_callbacks(s->osip);
 	sipmsg_library_init();
 	ev_timer_init(&s->timer, timer_cb, 0., 0.);
+	s->timer_at = UINT64_MAX;
+	ev_prepare_init(&s->prepare, prepare_cb);
 	ev_idle_init(&s->idle, idle_cb);
 	ev_timer_init(&s->ares_timer, ares_timer_cb, 0., 0.);
+	ev_timer_init(&s->pace_timer, pace_timer_cb, 0., 0.);
+	pacer_init(&s->pacer, PACER_DEFAULT_RATE, PACER_DEFAULT_BURST,
+		   op_now(NULL));
 
 	if (!ares_initialized) {
 		ares_library_init(ARES_LIB_INIT_ALL);
@@ -1094,9 +1259,11 @@ struct sip_stack *sip_stack_free(struct sip_stack *s)
 			log_err("sip: stack freed with binding %u still attached",
 				binding_get_id(p->b));
 	s->freeing = true;
+	ev_prepare_stop(s->loop, &s->prepare);
 	ev_idle_stop(s->loop, &s->idle);
 	ev_timer_stop(s->loop, &s->timer);
 	ev_timer_stop(s->loop, &s->ares_timer);
+	ev_timer_stop(s->loop, &s->pace_timer);
 	if (s->ares_ok)
 		ares_destroy(s->ares);  /* cancels queries: ares_cb frees them */
 	while (s->ares_watches) {

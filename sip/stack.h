@@ -14,6 +14,7 @@
  * and the loss of a connection is reported to each binding holding it. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -44,6 +45,26 @@ struct sip_stack_stats {
 
 void sip_stack_get_stats(const struct sip_stack *s,
 			 struct sip_stack_stats *ret);
+
+/* REGISTER pacing (sip/pacer.h, docs/sip.md): at most `burst` attempts at
+ * once, then `rate` per second (0: unlimited), for every binding of the
+ * stack.  Defaults PACER_DEFAULT_RATE and PACER_DEFAULT_BURST; may change
+ * at any time (reload): those waiting keep their order. */
+void sip_stack_set_register_pacing(struct sip_stack *s, unsigned rate,
+				   unsigned burst);
+
+struct sip_stack_pacing {
+	unsigned rate;
+	unsigned burst;
+	unsigned long long granted;     /* attempts started */
+	unsigned long long waited;      /* of which waited for their turn */
+	unsigned long long max_wait_ms;
+	size_t waiting;                 /* in line now */
+	size_t max_waiting;
+};
+
+void sip_stack_get_register_pacing(const struct sip_stack *s,
+				   struct sip_stack_pacing *ret);
 
 /* Requests reaching us (NOTIFY, OPTIONS, ...).  The handler returns the
  * status to answer with, 0 for the default: 200 for OPTIONS, 501 for the

@@ -5,7 +5,8 @@
  * extension parameters, and the contacts alrd believes are registered.
  * The schema is versioned with PRAGMA user_version and migrated forward in
  * one transaction at open; every change is one transaction (WAL,
- * synchronous=FULL).  A database that is corrupt, foreign, or newer than
+ * synchronous=FULL; registered contacts synchronous=NORMAL, see
+ * store_contact_upsert()).  A database that is corrupt, foreign, or newer than
  * this alrd is refused and left as it is: alrd never wipes user data.
  *
  * Passwords are stored in clear (the registrar's digest challenge needs

@@ -363,7 +363,8 @@ def test_check_config(fx):
     good = os.path.join(d.tmp, "good.conf")
     write(good, "# comment\n[daemon]\n  log-level=info  \n"
           f"state-dir   =   {d.state_dir}\n\n[control]\nmax-clients = 8\n"
-          "; another comment\n[iap-kinds]\nwlan* = wifi\n")
+          "; another comment\n[sip]\nregister-rate = 75\n"
+          "[iap-kinds]\nwlan* = wifi\n")
     r = check_config(good)
     check_eq(r.returncode, 0, f"--check-config on a good file (stderr: "
              f"{r.stderr.strip()})")
@@ -372,6 +373,9 @@ def test_check_config(fx):
                       (r"^log-level\s*=\s*info\s*$", "log-level = info"),
                       (r"^max-clients\s*=\s*8\s*$", "max-clients = 8"),
                       (r"^wlan\*\s*=\s*wifi\s*$", "wlan* = wifi"),
+                      (r"^register-rate\s*=\s*75\s*$", "register-rate = 75"),
+                      (r"^register-burst\s*=\s*50\s*$",
+                       "the default register-burst"),
                       (r"^max-request-size\s*=\s*65536\s*$",
                        "the default max-request-size")):
         check(re.search(pat, out, re.M), "--check-config output lacks %s:\n%s",
@@ -392,7 +396,9 @@ def test_check_config(fx):
             ("[daemon]\nlog-level = info\nthis is not ini\n", 3,
              "a line that is not INI"),
             ("[control]\nsocket-mode = 0999\n", 2, "a bad octal mode"),
-            ("[control]\nmax-clients = many\n", 2, "a bad number")):
+            ("[control]\nmax-clients = many\n", 2, "a bad number"),
+            ("[sip]\n\nregister-burst = 0\n", 3, "a burst of 0"),
+            ("[sip]\nregister-rate = -5\n", 2, "a negative rate")):
         bad = os.path.join(d.tmp, "bad.conf")
         write(bad, text)
         r = check_config(bad)
@@ -425,11 +431,18 @@ def test_second_instance_refused(fx):
 
 def test_sighup_reload(fx):
     w, d, c = fx.setup()
+    sip = c.info()["sip"]
+    check_eq((sip["register_rate"], sip["register_burst"]), (200, 50),
+             "default REGISTER pacing in daemon.info")
     d.config["daemon"]["log-level"] = "notice"
+    d.config["sip"] = {"register-rate": "0", "register-burst": "7"}
     d.write_config()
     d.signal(signal.SIGHUP)
     wait_until(lambda: c.info()["log_level"] == "notice", T(20),
                "log_level notice after SIGHUP")
+    sip = c.info()["sip"]
+    check_eq((sip["register_rate"], sip["register_burst"]), (0, 7),
+             "REGISTER pacing after SIGHUP")
     # set-log-level lasts until the next reload.
     check_eq(c.call("daemon.set-log-level", {"level": "debug"}),
              {"level": "debug", "previous": "notice"}, "set-log-level")

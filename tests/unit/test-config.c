@@ -49,6 +49,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->n_control_groups, 1);
 	assert_string_equal(c->control_groups[0], "alrd");
 	assert_int_equal(c->read_access, CONFIG_READ_ALL);
+	assert_int_equal(c->register_rate, 200);
+	assert_int_equal(c->register_burst, 50);
 	config_free(c);
 }
 
@@ -130,6 +132,12 @@ static void test_errors(void **state)
 		{ "[control]\nread-access = some\n", 2, "read-access" },
 		{ "[netlink]\nreceive-buffer = 12abc\n", 2, "not a number" },
 		{ "[iap-kinds]\nwlan* = radio\n", 2, "kind 'radio'" },
+		{ "[sip]\nregister-rate = -1\n", 2, "register-rate: '-1' is not a non-negative number" },
+		{ "[sip]\nregister-rate = fast\n", 2, "register-rate: 'fast' is not a number" },
+		{ "[sip]\nregister-rate = 100001\n", 2, "register-rate: 100001 is out of range (0..100000)" },
+		{ "[sip]\nregister-burst = 0\n", 2, "register-burst: 0 is out of range (1..100000)" },
+		{ "[sip]\nregister-burst =\n", 2, "register-burst" },
+		{ "[sip]\nregister-pace = 3\n", 2, "unknown key 'register-pace' in [sip]" },
 		{ "x = 1\n", 1, "outside any section" },
 		/* the first problem is reported, with its own line */
 		{ "[daemon]\nlog-level = loud\ncolour = blue\n", 2, "log-level" },
@@ -173,11 +181,26 @@ static void test_missing_file(void **state)
 	assert_non_null(strstr(e.problem, "No such file"));
 }
 
+static void test_sip_pacing(void **state)
+{
+	struct config *c = load_ok("[sip]\nregister-rate = 0\nregister-burst = 1\n");
+
+	/* 0: unlimited */
+	assert_int_equal(c->register_rate, 0);
+	assert_int_equal(c->register_burst, 1);
+	config_free(c);
+	c = load_ok("[sip]\nregister-rate = 100000\n");
+	assert_int_equal(c->register_rate, 100000);
+	assert_int_equal(c->register_burst, 50);
+	config_free(c);
+}
+
 static void test_print_roundtrip(void **state)
 {
 	struct config *c = load_ok(
 		"[daemon]\nlog-level = warning\n[control]\nsocket-group = adm\n"
-		"read-access = control\n[iap-kinds]\nwl* = wifi\nppp0 = cellular\n");
+		"read-access = control\n[sip]\nregister-rate = 75\nregister-burst = 9\n"
+		"[iap-kinds]\nwl* = wifi\nppp0 = cellular\n");
 	char *text = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
@@ -189,6 +212,8 @@ static void test_print_roundtrip(void **state)
 	assert_int_equal(again->log_level, LOG_WARNING);
 	assert_string_equal(again->socket_group, "adm");
 	assert_int_equal(again->read_access, CONFIG_READ_CONTROL);
+	assert_int_equal(again->register_rate, 75);
+	assert_int_equal(again->register_burst, 9);
 	assert_int_equal(again->n_kind_rules, 2);
 	assert_string_equal(again->kind_rules[1].pattern, "ppp0");
 	assert_string_equal(again->kind_rules[1].kind, "cellular");
@@ -205,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_kind_rules),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_sip_pacing),
 		cmocka_unit_test(test_print_roundtrip),
 	};
 

@@ -19,6 +19,7 @@
 
 #include "sip/binding.h"
 #include "sip/digest.h"
+#include "sip/pacer.h"
 
 #define PASSWORD "s3cret-Pa55"
 #define INSTANCE "urn:uuid:00000000-0000-4000-8000-00000000abcd"
@@ -89,7 +90,14 @@ struct fake {
 	struct seen_persist persisted[256];
 	size_t n_persisted;
 	bool free_in_observer;
+	/* REGISTER pacing (paced_ops): a place in the_pacer's line */
+	struct pacer_entry pace;
+	int pace_requests;
+	int pace_cancels;
 };
+
+/* The one pacer the bindings of paced_ops share, as in sip/stack.c. */
+static struct pacer the_pacer;
 
 static void *f_attach(void *env, struct binding *b)
 {
@@ -267,6 +275,23 @@ static void f_cancel(void *port, uint64_t id)
 			f->sent[i].cancelled = true;
 }
 
+static int f_pace_request(void *port)
+{
+	struct fake *f = port;
+
+	f->pace_requests++;
+	assert_false(f->pace.queued);
+	return pacer_acquire(&the_pacer, &f->pace, f->now) ? 0 : 1;
+}
+
+static void f_pace_cancel(void *port)
+{
+	struct fake *f = port;
+
+	f->pace_cancels++;
+	pacer_remove(&the_pacer, &f->pace);
+}
+
 static const struct binding_ops fake_ops = {
 	.attach = f_attach,
 	.detach = f_detach,
@@ -280,6 +305,23 @@ static const struct binding_ops fake_ops = {
 	.transport_put = f_transport_put,
 	.send = f_send,
 	.cancel = f_cancel,
+};
+
+static const struct binding_ops paced_ops = {
+	.attach = f_attach,
+	.detach = f_detach,
+	.now_ms = f_now,
+	.timer_start = f_timer_start,
+	.timer_stop = f_timer_stop,
+	.random = f_random,
+	.resolve = f_resolve,
+	.resolve_cancel = f_resolve_cancel,
+	.transport_get = f_transport_get,
+	.transport_put = f_transport_put,
+	.send = f_send,
+	.cancel = f_cancel,
+	.pace_request = f_pace_request,
+	.pace_cancel = f_pace_cancel,
 };
 
 static void observer(struct binding *b, const struct binding_event *ev,
@@ -346,7 +388,8 @@ static struct binding_config base_config(void)
 	};
 }
 
-static struct fake *fake_new_cfg(const struct binding_config *cfg)
+static struct fake *fake_new_ops(const struct binding_ops *ops,
+				 const struct binding_config *cfg)
 {
 	struct fake *f = calloc(1, sizeof(*f));
 
@@ -354,11 +397,16 @@ static struct fake *fake_new_cfg(const struct binding_config *cfg)
 	f->now = 1000000;
 	f->rnd = 0x12345678;
 	f->next_port = 40000;
-	assert_non_null(binding_new_with_ops(&fake_ops, f, cfg));
+	assert_non_null(binding_new_with_ops(ops, f, cfg));
 	assert_non_null(f->b);
 	assert_int_not_equal(binding_add_observer(f->b, observer, f, NULL), 0);
 	binding_set_persist(f->b, persist_cb, f);
 	return f;
+}
+
+static struct fake *fake_new_cfg(const struct binding_config *cfg)
+{
+	return fake_new_ops(&fake_ops, cfg);
 }
 
 static struct fake *fake_new(void)
@@ -1577,6 +1625,220 @@ static void test_bad_config(void **state)
 	assert_null(f.b);
 }
 
+
+/* ---- REGISTER pacing --------------------------------------------------- */
+
+#define PACED 4
+
+/* PACED bindings sharing the_pacer (rate/s, burst), one clock. */
+static void paced_new(struct fake **f, unsigned rate, unsigned burst)
+{
+	struct binding_config cfg = base_config();
+
+	pacer_init(&the_pacer, rate, burst, 1000000);
+	for (int i = 0; i < PACED; i++)
+		f[i] = fake_new_ops(&paced_ops, &cfg);
+}
+
+static void paced_free(struct fake **f)
+{
+	for (int i = 0; i < PACED; i++) {
+		if (f[i])
+			fake_free(f[i]);
+		f[i] = NULL;
+	}
+	assert_null(the_pacer.head);
+}
+
+static void paced_clock(struct fake **f, uint64_t now)
+{
+	for (int i = 0; i < PACED; i++)
+		if (f[i])
+			f[i]->now = now;
+}
+
+/* What sip/stack.c's pace timer does at `now`; returns how many went. */
+static int paced_run(struct fake **f, uint64_t now)
+{
+	struct pacer_entry *e;
+	int n = 0;
+
+	paced_clock(f, now);
+	while ((e = pacer_pop(&the_pacer, now))) {
+		struct fake *x = (struct fake *)((char *)e - offsetof(struct fake, pace));
+
+		binding_handle_paced(x->b);
+		n++;
+	}
+	return n;
+}
+
+static void test_pacing_first_register_waits_challenge_does_not(void **state)
+{
+	struct fake *f[PACED];
+
+	paced_new(f, 10, 1);            /* one at once, then one per 100 ms */
+	assert_int_equal(binding_start(f[0]->b, "wlan0", WLAN_ADDR), 0);
+	assert_int_equal(f[0]->n_sent, 1);
+	assert_int_equal(binding_start(f[1]->b, "wlan0", WLAN_ADDR), 0);
+	assert_int_equal(binding_start(f[2]->b, "wlan0", WLAN_ADDR), 0);
+	/* Waiting is REGISTERING, without a request. */
+	expect_state(f[1], BINDING_REGISTERING);
+	assert_int_equal(f[1]->n_sent, 0);
+	assert_int_equal(f[2]->n_sent, 0);
+	assert_true(f[1]->pace.queued);
+	/* The answer to a challenge belongs to the attempt: at once. */
+	respond(f[0], 401, "Unauthorized", CHALLENGE("nonce-1", ""));
+	assert_int_equal(f[0]->n_sent, 2);
+	assert_int_equal(f[0]->pace_requests, 1);
+	/* In order, one per 100 ms. */
+	assert_int_equal(paced_run(f, 1000099), 0);
+	assert_int_equal(paced_run(f, 1000100), 1);
+	assert_int_equal(f[1]->n_sent, 1);
+	assert_int_equal(f[2]->n_sent, 0);
+	assert_int_equal(cseq_of(last(f[1])), 1);
+	respond(f[1], 401, "Unauthorized", CHALLENGE("nonce-2", ""));
+	assert_int_equal(f[1]->n_sent, 2);
+	grant(f[1], 600);
+	expect_state(f[1], BINDING_REGISTERED);
+	assert_int_equal(paced_run(f, 1000200), 1);
+	assert_int_equal(f[2]->n_sent, 1);
+	/* A 423 retry belongs to the attempt too. */
+	respond(f[2], 423, "Interval Too Brief", "Min-Expires: 900\r\n");
+	assert_int_equal(f[2]->n_sent, 2);
+	assert_int_equal(f[2]->pace_requests, 1);
+	assert_int_equal(f[2]->pace_cancels, 0);
+	grant(f[2], 900);
+	paced_free(f);
+}
+
+static void test_pacing_refresh_and_retry_wait(void **state)
+{
+	struct fake *f[PACED];
+	size_t before;
+
+	paced_new(f, 1, 1);             /* one per second */
+	register_fully(f[0], 600);
+	assert_int_equal(f[0]->pace_requests, 1);
+	/* The refresh is a new attempt: it waits for a token (none: the
+	 * bucket refills at 1/s and the clock has not moved). */
+	before = f[0]->n_sent;
+	f[0]->timer_at = f[0]->now;
+	fire_timer(f[0]);
+	expect_state(f[0], BINDING_REGISTERING);
+	assert_int_equal(f[0]->n_sent, before);
+	assert_int_equal(f[0]->pace_requests, 2);
+	assert_int_equal(paced_run(f, 1001000), 1);
+	assert_int_equal(f[0]->n_sent, before + 1);
+	/* Pre-authorised with the cached nonce: one request. */
+	assert_true(has_authorization(last(f[0])));
+	/* A retry after BACKOFF is a new attempt as well. */
+	respond(f[0], 503, "Service Unavailable", NULL);
+	expect_state(f[0], BINDING_BACKOFF);
+	before = f[0]->n_sent;
+	fire_timer(f[0]);               /* at least a second later: a token */
+	assert_int_equal(f[0]->pace_requests, 3);
+	assert_int_equal(f[0]->n_sent, before + 1);
+	paced_free(f);
+}
+
+static void test_pacing_deregistration_and_side_requests_do_not_wait(void **state)
+{
+	struct fake *f[PACED];
+
+	paced_new(f, 1, 1);
+	register_fully(f[0], 600);
+	/* No token left; a second binding waits for its REGISTER... */
+	assert_int_equal(binding_start(f[1]->b, "wlan0", WLAN_ADDR), 0);
+	assert_int_equal(f[1]->n_sent, 0);
+	/* ...while its query goes (one request at a time still holds). */
+	assert_int_equal(binding_query(f[1]->b, NULL, NULL), 0);
+	assert_int_equal(f[1]->n_sent, 1);
+	assert_int_equal(n_contacts(last(f[1])), 0);
+	/* Its turn comes while the query is out: the REGISTER follows the
+	 * query's answer. */
+	assert_int_equal(paced_run(f, 1001000), 1);
+	assert_int_equal(f[1]->n_sent, 1);
+	respond(f[1], 200, "OK", NULL);
+	assert_int_equal(last_event(f[1])->type, BINDING_EVENT_QUERY);
+	assert_int_equal(f[1]->n_sent, 2);
+	assert_non_null(our_contact(last(f[1])));
+	/* A deregistration and a removal never wait. */
+	assert_int_equal(binding_remove_contact(f[0]->b, "sip:alice-dev@10.0.0.7",
+						NULL, NULL), 0);
+	assert_int_equal(f[0]->n_sent, 3);
+	respond(f[0], 200, "OK", NULL);
+	assert_int_equal(binding_stop(f[0]->b), 0);
+	expect_state(f[0], BINDING_UNREGISTERING);
+	assert_int_equal(f[0]->n_sent, 4);
+	assert_string_equal(hdr(last(f[0])->msg, "expires"), "0");
+	assert_int_equal(f[0]->pace_requests, 1);
+	paced_free(f);
+}
+
+static void test_pacing_stop_move_free_leave_the_line(void **state)
+{
+	struct fake *f[PACED];
+
+	paced_new(f, 10, 1);
+	assert_int_equal(binding_start(f[0]->b, "wlan0", WLAN_ADDR), 0);
+	for (int i = 1; i < PACED; i++)
+		assert_int_equal(binding_start(f[i]->b, "wlan0", WLAN_ADDR), 0);
+	for (int i = 1; i < PACED; i++)
+		assert_true(f[i]->pace.queued);
+	/* Stopped while waiting: nothing was sent, nothing to remove. */
+	assert_int_equal(binding_stop(f[1]->b), 0);
+	expect_state(f[1], BINDING_IDLE);
+	assert_false(f[1]->pace.queued);
+	assert_int_equal(f[1]->pace_cancels, 1);
+	assert_int_equal(f[1]->n_sent, 0);
+	/* Moved while waiting: to the end of the line, for the new IAP. */
+	assert_int_equal(binding_move(f[2]->b, "wwan0", WWAN_ADDR), 0);
+	assert_true(f[2]->pace.queued);
+	assert_int_equal(f[2]->pace_requests, 2);
+	assert_int_equal(f[2]->n_sent, 0);
+	/* Order now: 3, then 2. */
+	assert_int_equal(paced_run(f, 1000100), 1);
+	assert_int_equal(f[3]->n_sent, 1);
+	assert_int_equal(f[2]->n_sent, 0);
+	assert_int_equal(paced_run(f, 1000200), 1);
+	assert_int_equal(f[2]->n_sent, 1);
+	assert_string_equal(last(f[2])->tp->ifname, "wwan0");
+	/* Freed while waiting: it leaves the line. */
+	assert_int_equal(binding_start(f[1]->b, "wlan0", WLAN_ADDR), 0);
+	assert_true(f[1]->pace.queued);
+	binding_free(f[1]->b);
+	assert_false(f[1]->pace.queued);
+	assert_null(the_pacer.head);
+	f[1]->b = NULL;
+	fake_free(f[1]);
+	f[1] = NULL;
+	paced_free(f);
+}
+
+static void test_pacing_failed_attempt_leaves_the_line(void **state)
+{
+	struct fake *f[PACED];
+
+	/* A binding waiting for its turn that goes IDLE or BACKOFF for
+	 * another reason (here: stopped after a move left a contact) gives
+	 * its place up. */
+	paced_new(f, 1, 1);
+	register_fully(f[0], 600);
+	assert_int_equal(binding_move(f[0]->b, "wwan0", WWAN_ADDR), 0);
+	assert_true(f[0]->pace.queued);
+	assert_int_equal(binding_stop(f[0]->b), 0);
+	expect_state(f[0], BINDING_UNREGISTERING);
+	assert_false(f[0]->pace.queued);
+	/* The deregistration of the wlan0 contact went at once. */
+	assert_string_equal(hdr(last(f[0])->msg, "expires"), "0");
+	respond(f[0], 200, "OK", NULL);
+	expect_state(f[0], BINDING_IDLE);
+	/* A token that comes later finds nobody. */
+	assert_int_equal(paced_run(f, 1001000), 0);
+	paced_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1610,6 +1872,11 @@ int main(void)
 		cmocka_unit_test(test_transport_error_on_send),
 		cmocka_unit_test(test_free_inside_observer),
 		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_pacing_first_register_waits_challenge_does_not),
+		cmocka_unit_test(test_pacing_refresh_and_retry_wait),
+		cmocka_unit_test(test_pacing_deregistration_and_side_requests_do_not_wait),
+		cmocka_unit_test(test_pacing_stop_move_free_leave_the_line),
+		cmocka_unit_test(test_pacing_failed_attempt_leaves_the_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

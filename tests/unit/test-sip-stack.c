@@ -418,6 +418,54 @@ static void test_requests_answered(void **state)
 	world_free(w);
 }
 
+/* Pacing: the stack holds one line for all its bindings and lets them go
+ * from its own timer; a binding freed while waiting leaves the line; a
+ * new setting applies to those waiting. */
+static void test_register_pacing(void **state)
+{
+	struct world *w = world_new();
+	struct sip_stack_stats st;
+	struct sip_stack_pacing pc;
+	uint64_t t0, waited_us;
+
+	sip_stack_set_register_pacing(w->s, 20, 1);     /* one per 50 ms */
+	for (int i = 0; i < 4; i++)
+		add_binding(w, i, i % 2 ? "dev-b" : "dev-a", "sip:10.0.9.1");
+	t0 = util_now_monotonic_us();
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(binding_start(w->b[i], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.requests_sent, 1);
+	sip_stack_get_register_pacing(w->s, &pc);
+	assert_int_equal(pc.rate, 20);
+	assert_int_equal(pc.waiting, 3);
+	/* Freed while waiting: out of the line. */
+	w->b[3] = binding_free(w->b[3]);
+	sip_stack_get_register_pacing(w->s, &pc);
+	assert_int_equal(pc.waiting, 2);
+	/* The second goes a token later (50 ms), not before. */
+	do {
+		run_for(w, 2);
+		sip_stack_get_stats(w->s, &st);
+	} while (st.requests_sent < 2 && util_now_monotonic_us() - t0 < 5000000);
+	waited_us = util_now_monotonic_us() - t0;
+	assert_int_equal(st.requests_sent, 2);
+	assert_true(waited_us >= 49000);
+	/* Unlimited now: the last one goes at once. */
+	sip_stack_set_register_pacing(w->s, 0, 1);
+	settle(w);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.requests_sent, 3);
+	sip_stack_get_register_pacing(w->s, &pc);
+	assert_int_equal(pc.rate, 0);
+	assert_int_equal(pc.granted, 3);
+	assert_int_equal(pc.waited, 2);
+	assert_int_equal(pc.waiting, 0);
+	assert_int_equal(pc.max_waiting, 3);
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_udp_retransmits_tcp_does_not),
 		cmocka_unit_test(test_connection_loss),
 		cmocka_unit_test(test_requests_answered),
+		cmocka_unit_test(test_register_pacing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

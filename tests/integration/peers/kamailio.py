@@ -201,7 +201,8 @@ class Registrar:
     def __init__(self, netns, listen_addrs, workdir, users=None,
                  domain='example.test', min_expires=None, deny_subnets=(),
                  min_expires_raise=False, algorithm='MD5', qop=True,
-                 nonce_expire=None, nonce_count=False):
+                 nonce_expire=None, nonce_count=False, timestamps=False,
+                 shm_mb=32):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -222,6 +223,11 @@ class Registrar:
         self.qop = qop
         self.nonce_expire = nonce_expire
         self.nonce_count = nonce_count
+        # timestamps: a "t" field (the registrar's wall clock, $TV(Sn),
+        # "sec.usec") first in every ALR-REG-IN and ALR-REG-OUT line.
+        self.timestamps = timestamps
+        # shared memory for usrloc, transactions and the like (-m)
+        self.shm_mb = int(shm_mb)
         for value in [domain] + list(self.users):
             if not re.fullmatch(r'[A-Za-z0-9._~+-]+', value):
                 raise ValueError('unsafe name for a config: %r' % value)
@@ -282,6 +288,12 @@ class Registrar:
                 raise KamailioError('template must hold %s once' % marker)
         text = text.replace('@GENERATED@', self._generated())
         text = text.replace('@AUTH_MODPARAMS@', self._auth_modparams())
+        if self.timestamps:
+            for kind in ('ALR-REG-IN', 'ALR-REG-OUT'):
+                mark = '"%s | ' % kind
+                if text.count(mark) != 1:
+                    raise KamailioError('template must log %s once' % kind)
+                text = text.replace(mark, mark + 't=$TV(Sn) | ')
         with open(self.cfg_path, 'w') as f:
             f.write(text)
 
@@ -309,7 +321,7 @@ class Registrar:
 
     def command(self):
         cmd = [KAMAILIO, '-f', self.cfg_path, '-DD', '-E',
-               '-Y', self.workdir, '-m', '32', '-M', '8']
+               '-Y', self.workdir, '-m', str(self.shm_mb), '-M', '8']
         if self.netns:
             cmd = ['ip', 'netns', 'exec', self.netns] + cmd
         return cmd
@@ -443,8 +455,19 @@ class Registrar:
         contacts = _first(top, 'Contacts', [])
         return [_contact(c) for c in _get(contacts, 'Contact')]
 
+    def bindings_many(self, aor_users, workers=8):
+        """bindings() of many AORs, `workers` lookups at a time: {aor_user:
+        [contact dicts]}.  For more than a few hundred AORs, where dump()
+        fails: kamcmd refuses a reply over 64 KiB ("ERROR: reply too
+        big")."""
+        from concurrent.futures import ThreadPoolExecutor
+        aor_users = list(aor_users)
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            return dict(zip(aor_users, ex.map(self.bindings, aor_users)))
+
     def dump(self):
-        """All bindings: {aor: [contact dicts]} from ul.dump."""
+        """All bindings: {aor: [contact dicts]} from ul.dump (up to a few
+        hundred AORs: see bindings_many())."""
         result = {}
         tree = parse_kamcmd(self.kamcmd('ul.dump'))
         top = _first(tree, None, [])
@@ -477,17 +500,27 @@ class Registrar:
             return self.statistic('core:rcv_requests_register')
         return sum(1 for e in self.log_events() if e['kind'] == 'ALR-REG-IN')
 
-    def log_events(self):
-        """The ALR-* lines of the log as dicts ("kind" plus the fields)."""
+    def log_size(self):
+        """Bytes in the log now: an offset for log_events()."""
+        try:
+            return os.path.getsize(self.log_path)
+        except FileNotFoundError:
+            return 0
+
+    def log_events(self, offset=0):
+        """The ALR-* lines of the log as dicts ("kind" plus the fields),
+        from byte `offset` (log_size() at some earlier point) on."""
         events = []
         try:
-            with open(self.log_path, errors='replace') as f:
-                for line in f:
-                    event = _parse_log_line(line)
-                    if event:
-                        events.append(event)
+            with open(self.log_path, 'rb') as fb:
+                fb.seek(offset)
+                data = fb.read().decode('utf-8', 'replace')
         except FileNotFoundError:
-            pass
+            return events
+        for line in data.splitlines():
+            event = _parse_log_line(line)
+            if event:
+                events.append(event)
         return events
 
     def registers(self):
