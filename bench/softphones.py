@@ -103,7 +103,7 @@ for p in (ITEST, os.path.join(ITEST, 'peers')):
         sys.path.insert(0, p)
 
 import alrtest as A  # noqa: E402
-from kamailio import KamcmdError, Registrar  # noqa: E402
+from kamailio import KAMAILIO, KamcmdError, Registrar  # noqa: E402
 
 REG_ADDR = '10.99.100.1'
 DOMAIN = 'example.test'
@@ -378,6 +378,8 @@ class SipWorld:
         if event not in EVENTS:
             raise ValueError('event must be one of %s' % ', '.join(EVENTS))
         self.event = event
+        if not os.access(KAMAILIO, os.X_OK):
+            raise BenchError('no Kamailio (%s)' % KAMAILIO)
         self.tmp = tmpdir('kam')
         A._register(_Cleanup(self._remove_tmp))
         self.world = w = A.World()
