@@ -20,9 +20,12 @@ the device namespace (a softphone with a temporary HOME of its own: the
 real ~/.baresip and ~/.linphonerc are never read or written; alrd with
 alrtest's Daemon, its configuration and state in a temporary directory)
 and registers alice@example.test at that registrar, with the expiry it is
-given.  The registrar's log gets the time of every reply it sends
-(TimedRegistrar), so that the moment a binding was made or removed is
-known exactly, not only to the polling interval.
+given.  The registrar's log gets the time of every REGISTER it receives
+and every reply it sends (TimedRegistrar), so that the moment a binding
+was made or removed is known exactly, not only to the polling interval;
+and its bindings can be read over Kamailio's JSON-RPC datagram socket
+(RpcChannel), a query every 0.05-0.1 ms instead of a kamcmd process
+(1-1.7 ms), which bench/migration's sampler uses.
 
 Everything made here is registered with alrtest's cleanup registry, so
 alrtest.cleanup_all() (also run at exit, and after SIGINT/SIGTERM/SIGHUP,
