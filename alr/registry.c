@@ -223,7 +223,6 @@ struct reg_profile {
 	bool roam_enabled;              /* enabled in r->roam */
 	struct roam_profile_config roam_cfg;    /* ... with this (name unset) */
 	bool breaking;                  /* the break of break-before-make is out */
-	bool abandoned;                 /* binding_abandon(): its IDLE is no failure */
 	bool removing_old;              /* the engine waits for roam_sip_old_removed() */
 	int old_error;                  /* the first failed removal while removing_old */
 	unsigned int hold;
@@ -282,8 +281,18 @@ static void roam_sync(struct reg_profile *rp);
 static void roam_enter(struct registry *r);
 static void roam_leave(struct registry *r);
 static void roam_report_registered(struct reg_profile *rp);
+static void roam_report_old_removed(struct reg_profile *rp, int status, const char *reason)
+{
+	if (!rp->roam_enabled)
+		return;
+	roam_enter(rp->r);
+	roam_sip_old_removed(rp->r->roam, rp->p->id, status, reason);
+	roam_leave(rp->r);
+}
+
 static void roam_report_failed(struct reg_profile *rp, int status, const char *reason);
 static void roam_report_deregistered(struct reg_profile *rp, int status, const char *reason);
+static void roam_report_old_removed(struct reg_profile *rp, int status, const char *reason);
 
 static void hold(struct reg_profile *rp)
 {
@@ -1664,14 +1673,9 @@ static void on_contact_removed(struct reg_profile *rp, const struct bevent *ev)
 
 		rp->removing_old = false;
 		rp->old_error = 0;
-		if (rp->roam_enabled) {
-			hold(rp);
-			roam_enter(rp->r);
-			roam_sip_old_removed(rp->r->roam, rp->p->id, status,
-					     status ? ev->reason : NULL);
-			roam_leave(rp->r);
-			release(rp);
-		}
+		hold(rp);
+		roam_report_old_removed(rp, status, status ? ev->reason : NULL);
+		release(rp);
 	}
 	if (!rp->start_pending || stale_pending(rp) || rp->state != REGISTRY_REGISTERING ||
 	    binding_get_state(rp->binding) != BINDING_IDLE)
@@ -1762,11 +1766,6 @@ static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 
 static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 {
-	if (rp->abandoned) {
-		/* binding_abandon(): waiting for an IAP is no failure. */
-		rp->abandoned = false;
-		return;
-	}
 	if (rp->breaking && (rp->state == REGISTRY_REGISTERED ||
 			     rp->state == REGISTRY_REGISTERING)) {
 		/* The break of break-before-make is done: the engine
@@ -1793,6 +1792,8 @@ static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 	case REGISTRY_REGISTERING:
 	case REGISTRY_REGISTERED:
 	case REGISTRY_WAIT_FOR_IAP:
+		if (ev->error == BINDING_ERROR_NONE)
+			break;          /* idled on purpose: binding_abandon() */
 		if (rp->state == REGISTRY_REGISTERED && rp->roam_enabled &&
 		    roam_profile_state(rp->r->roam, rp->p->id) == ROAM_MIGRATING) {
 			/* A make-before-break move refused for good (e.g. 403
@@ -2156,16 +2157,13 @@ static void op_sip_abandon(void *ud, unsigned int profile)
 	struct registry *r = ud;
 	struct reg_profile *rp = find(r, profile);
 
-	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE ||
-	    binding_get_state(rp->binding) == BINDING_UNREGISTERING)
+	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
 		return;
-	rp->abandoned = true;
-	rp->start_pending = false;
 	if (binding_abandon(rp->binding) < 0)
-		rp->abandoned = false;
-	else
-		log_info("profile %u (%s): no IAP left; the binding idles until one comes",
-			 rp->p->id, pname(rp));
+		return;         /* unregistering: that ends by itself */
+	rp->start_pending = false;
+	log_info("profile %u (%s): no IAP left; the binding idles until one comes", rp->p->id,
+		 pname(rp));
 }
 
 static void op_event(void *ud, const struct roam_event *ev)

@@ -501,13 +501,17 @@ static int ctl_connect(struct ctl *ctl)
 /* Call @method (taking @params), connecting first if need be; on failure
  * say why and return the exit status.  Connecting only here lets every
  * command check its arguments first: a usage error is reported as such
- * even when alrd is not running. */
-static int ctl_call(struct ctl *ctl, const char *method,
-		    struct json_object *params, struct json_object **ret_result)
+ * even when alrd is not running.  With @optional, an error answer (a
+ * method an older alrd lacks) is no failure: *ret_result stays NULL and
+ * EX_OK is returned; only a broken connection is reported. */
+static int call(struct ctl *ctl, const char *method, struct json_object *params,
+		struct json_object **ret_result, bool optional)
 {
 	struct alr_error e;
 	int r;
 
+	if (ret_result)
+		*ret_result = NULL;
 	if (!ctl->client) {
 		int status = ctl_connect(ctl);
 
@@ -518,37 +522,24 @@ static int ctl_call(struct ctl *ctl, const char *method,
 	}
 	r = alr_client_call(ctl->client, method, params, ctl->timeout_ms,
 			    ret_result, &e);
+	if (optional && r == -EPROTO && e.code != 0)
+		return EX_OK;
 	if (r < 0)
 		return report_failure(r, &e);
 	return EX_OK;
 }
 
-/* The same for a call whose refusal is not fatal (a method an older alrd
- * lacks): an error answer leaves *ret_result NULL and returns EX_OK; only
- * a broken connection is reported. */
+static int ctl_call(struct ctl *ctl, const char *method,
+		    struct json_object *params, struct json_object **ret_result)
+{
+	return call(ctl, method, params, ret_result, false);
+}
+
 static int ctl_call_optional(struct ctl *ctl, const char *method,
 			     struct json_object *params,
 			     struct json_object **ret_result)
 {
-	struct alr_error e;
-	int r;
-
-	*ret_result = NULL;
-	if (!ctl->client) {
-		int status = ctl_connect(ctl);
-
-		if (status != EX_OK) {
-			json_object_put(params);
-			return status;
-		}
-	}
-	r = alr_client_call(ctl->client, method, params, ctl->timeout_ms,
-			    ret_result, &e);
-	if (r == -EPROTO && e.code != 0)
-		return EX_OK;
-	if (r < 0)
-		return report_failure(r, &e);
-	return EX_OK;
+	return call(ctl, method, params, ret_result, true);
 }
 
 /* One line, as the daemon sent it (NULL prints "null"). */
@@ -1979,36 +1970,35 @@ static const struct option edit_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Options that set one string field (@section: an object of the profile,
+ * or NULL for the top level). */
+static const struct {
+	int opt;
+	const char *section, *key;
+} string_options[] = {
+	{ OPT_NAME,            NULL,              "provider_name" },
+	{ OPT_TYPE,            NULL,              "type" },
+	{ OPT_AOR,             NULL,              "aor" },
+	{ OPT_REGISTRAR,       "registrar",       "uri" },
+	{ OPT_PROXY,           "outbound_proxy",  "uri" },
+	{ OPT_TRANSPORT,       "registrar",       "transport" },
+	{ OPT_PROXY_TRANSPORT, "outbound_proxy",  "transport" },
+	{ OPT_USER,            "registrar",       "digest_user" },
+	{ OPT_REALM,           "registrar",       "realm" },
+	{ OPT_BEARER,          NULL,              "bearer" },
+	{ OPT_IMPI,            NULL,              "private_identity" },
+};
+
 static int edit_option(struct ctl *ctl, int opt, const char *arg)
 {
+	for (size_t i = 0; i < sizeof(string_options) / sizeof(string_options[0]); i++) {
+		if (string_options[i].opt == opt) {
+			edit_set(ctl, string_options[i].section, string_options[i].key,
+				 json_object_new_string(arg));
+			return EX_OK;
+		}
+	}
 	switch (opt) {
-	case OPT_NAME:
-		edit_set(ctl, NULL, "provider_name", json_object_new_string(arg));
-		break;
-	case OPT_TYPE:
-		edit_set(ctl, NULL, "type", json_object_new_string(arg));
-		break;
-	case OPT_AOR:
-		edit_set(ctl, NULL, "aor", json_object_new_string(arg));
-		break;
-	case OPT_REGISTRAR:
-		edit_set(ctl, "registrar", "uri", json_object_new_string(arg));
-		break;
-	case OPT_PROXY:
-		edit_set(ctl, "outbound_proxy", "uri", json_object_new_string(arg));
-		break;
-	case OPT_TRANSPORT:
-		edit_set(ctl, "registrar", "transport", json_object_new_string(arg));
-		break;
-	case OPT_PROXY_TRANSPORT:
-		edit_set(ctl, "outbound_proxy", "transport", json_object_new_string(arg));
-		break;
-	case OPT_USER:
-		edit_set(ctl, "registrar", "digest_user", json_object_new_string(arg));
-		break;
-	case OPT_REALM:
-		edit_set(ctl, "registrar", "realm", json_object_new_string(arg));
-		break;
 	case OPT_PASSWORD:
 		/* never echo what follows: it is the password */
 		return usage_error("--password is refused: on the command line a "
@@ -2026,9 +2016,6 @@ static int edit_option(struct ctl *ctl, int opt, const char *arg)
 		break;
 	case OPT_IAP:
 		ctl->iap = arg;
-		break;
-	case OPT_BEARER:
-		edit_set(ctl, NULL, "bearer", json_object_new_string(arg));
 		break;
 	case OPT_AUTO:
 	case OPT_NO_AUTO:
@@ -2061,9 +2048,6 @@ static int edit_option(struct ctl *ctl, int opt, const char *arg)
 			return usage_error("--header and --no-headers exclude each other");
 		ctl->headers_cleared = true;
 		edit_set(ctl, NULL, "extra_headers", json_object_new_array());
-		break;
-	case OPT_IMPI:
-		edit_set(ctl, NULL, "private_identity", json_object_new_string(arg));
 		break;
 	case OPT_SEC_AGREE:
 	case OPT_NO_SEC_AGREE:

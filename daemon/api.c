@@ -761,24 +761,35 @@ static int check_path(struct control_client *cl, const char *path, bool backup,
 	return 0;
 }
 
-static int method_store_backup(void *ud, struct control_client *cl, struct json_object *params,
-			       struct json_object **ret, struct jsonrpc_error *err)
+/* The {"path"} of store.backup (@for_write) and store.restore, checked
+ * for the caller; refused while the store is busy. */
+static int store_path_param(struct daemon *d, struct control_client *cl,
+			    struct json_object *params, bool for_write, const char **ret_path,
+			    struct jsonrpc_error *err)
 {
 	static const struct jsonrpc_param spec[] = {
 		{ "path", json_type_string, true },
 	};
-	struct daemon *d = ud;
 	struct json_object *v;
-	const char *path;
-	char msg[512] = "";
 	int r;
 
 	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
 	if (r < 0 || (r = refuse_busy(d, err)) < 0)
 		return r;
 	json_object_object_get_ex(params, "path", &v);
-	path = json_object_get_string(v);
-	r = check_path(cl, path, true, err);
+	*ret_path = json_object_get_string(v);
+	return check_path(cl, *ret_path, for_write, err);
+}
+
+static int method_store_backup(void *ud, struct control_client *cl, struct json_object *params,
+			       struct json_object **ret, struct jsonrpc_error *err)
+{
+	struct daemon *d = ud;
+	const char *path;
+	char msg[512] = "";
+	int r;
+
+	r = store_path_param(d, cl, params, true, &path, err);
 	if (r < 0)
 		return r;
 	r = store_backup(d->store, path, msg, sizeof(msg));
@@ -834,22 +845,13 @@ static void restore_done(int result, const char *message, void *ud)
 static int method_store_restore(void *ud, struct control_client *cl, struct json_object *params,
 				struct json_object **ret, struct jsonrpc_error *err)
 {
-	static const struct jsonrpc_param spec[] = {
-		{ "path", json_type_string, true },
-	};
 	struct daemon *d = ud;
 	struct pending_restore *pr;
-	struct json_object *v;
 	const char *path;
 	char msg[512] = "";
 	int r;
 
-	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
-	if (r < 0 || (r = refuse_busy(d, err)) < 0)
-		return r;
-	json_object_object_get_ex(params, "path", &v);
-	path = json_object_get_string(v);
-	r = check_path(cl, path, false, err);
+	r = store_path_param(d, cl, params, false, &path, err);
 	if (r < 0)
 		return r;
 	pr = calloc(1, sizeof(*pr));

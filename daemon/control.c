@@ -799,32 +799,11 @@ bool control_wants(const struct control *c, const char *method)
 
 void control_broadcast(struct control *c, const char *method, struct json_object *params)
 {
-	struct json_object *msg = jsonrpc_notification(method, params);
-	struct control_client *cl, *next;
-	struct outmsg *m = NULL;
-	size_t len;
-	char *text;
-
 	if (!control_wants(c, method)) {
-		json_object_put(msg);
+		json_object_put(params);
 		return;
 	}
-	text = jsonrpc_serialize(msg, &len);
-	json_object_put(msg);
-	if (text)
-		m = outmsg_new(text, len);
-	free(text);
-	if (!m) {
-		log_err("control: out of memory sending %s", method);
-		return;
-	}
-	/* client_queue may close a client, which unlinks it: take next first. */
-	for (cl = c->clients; cl; cl = next) {
-		next = cl->next;
-		if (client_wants(cl, method))
-			client_queue(cl, m);
-	}
-	outmsg_unref(m);
+	control_send(c, method, params, true, NULL, NULL);
 }
 
 void control_send(struct control *c, const char *method, struct json_object *params,

@@ -211,11 +211,12 @@ def wifi_snap(approval='10s', on_timeout='allow'):
             '[rule]\npriority = 20\nkind = cellular\n' % (approval, on_timeout))
 
 
-def on_cellular(fx, snap_text, n_controllers=1):
+def on_cellular(fx, snap_text, n_controllers=1, **world_args):
     """alice on SNAP 5, registered over wwan0 while wlan0 has no carrier,
     with n controllers (clients that called alr.control).  Returns (world,
-    registrar, observer, profile id, wlan id, wwan id, controllers)."""
-    w, reg = sip_world(fx)
+    registrar, observer, profile id, wlan id, wwan id, controllers).
+    world_args go to sip_world() (the registrar's settings)."""
+    w, reg = sip_world(fx, **world_args)
     d = roaming_daemon(fx, w, {'10-mobile.conf': snap_text})
     obs = fx.client(d)
     obs.subscribe(['profile.*', 'alr.*', 'iap.*'])
@@ -517,22 +518,10 @@ def no_event(c, pred, seconds, what):
 
 
 def test_registrar_refuses_wifi_migration_fails_not_offered_again(fx):
-    # Kamailio answers 403 to every REGISTER from wlan0's subnet.
-    w, reg = sip_world(fx, deny_subnets=[WLAN_SUBNET])
-    d = roaming_daemon(fx, w, {'10-mobile.conf': wifi_snap()})
-    obs = fx.client(d)
-    obs.subscribe(['profile.*', 'alr.*', 'iap.*'])
-    wlan, wwan = iap_id(obs, 'wlan0'), iap_id(obs, 'wwan0')
-    # Registered over cellular while wifi has no carrier.
-    w.carrier_down('wlan0')
-    alrtest.wait_iap_event(obs, 'iap.down', 'wlan0')
-    pid = obs.call('profile.create', {'profile': profile(
-        'alice', snap_id=5, auto_register=True)})['profile']['id']
-    ev = registered(obs, pid)
-    check_eq(ev['params']['iap_id'], wwan, 'registered over cellular first')
-    wait_bindings(reg, 'alice', 1, host=WWAN)
-    ctl = fx.client(d)
-    ctl.call('alr.control', {'profile': pid})
+    # Kamailio answers 403 to every REGISTER from wlan0's subnet;
+    # registered over cellular while wifi has no carrier.
+    w, reg, obs, pid, wlan, wwan, (ctl,) = on_cellular(
+        fx, wifi_snap(), deny_subnets=[WLAN_SUBNET])
 
     # Wifi comes and is better: offered, allowed, the move is refused.
     w.carrier_up('wlan0')

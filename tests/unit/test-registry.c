@@ -392,6 +392,7 @@ struct world {
 	int done_calls;
 	int done_result;
 	double stop_timeout;
+	struct policy_set *snaps;       /* use_snaps() */
 };
 
 static void record(const struct registry_event *ev, void *ud)
@@ -616,6 +617,11 @@ static int teardown(void **state)
 	struct world *w = *state;
 	char cmd[128];
 
+	if (w->snaps) {
+		/* The reload order: no set, then free the old one. */
+		registry_set_snaps(w->r, NULL);
+		policy_set_free(w->snaps);
+	}
 	registry_free(w->r);
 	plugin_loader_free(w->plugins);
 	for (size_t i = 0; i < w->env.n_tps; i++)
@@ -1261,6 +1267,25 @@ static void test_validation_and_defaults(void **state)
 
 /* SNAPs the daemon loaded: their ids become valid for profiles, and a
  * profile registers over the best IAP of its own SNAP. */
+/* The daemon's SNAPs: one policy file text each (NULL-terminated); freed
+ * by teardown(). */
+static void use_snaps(struct world *w, const char *const *texts)
+{
+	struct policy_error pe;
+
+	assert_null(w->snaps);
+	w->snaps = policy_set_new();
+	assert_non_null(w->snaps);
+	for (; *texts; texts++) {
+		struct policy_snap *snap = NULL;
+
+		assert_int_equal(policy_parse_string("test.conf", *texts, strlen(*texts), &snap,
+						     &pe), 0);
+		assert_int_equal(policy_set_add(w->snaps, snap, &pe), 0);
+	}
+	registry_set_snaps(w->r, w->snaps);
+}
+
 static void test_snaps(void **state)
 {
 	static const char cell_first[] =
@@ -1268,21 +1293,14 @@ static void test_snaps(void **state)
 		"[rule]\npriority = 10\nkind = cellular\n\n"
 		"[rule]\npriority = 20\nkind = wifi\n";
 	struct world *w = *state;
-	struct policy_set *set = policy_set_new();
-	struct policy_snap *snap = NULL;
-	struct policy_error pe_pol;
 	struct profile_error pe;
 	const struct snap_iap_view *views;
 	unsigned int id;
 	size_t n = 0;
 
-	assert_non_null(set);
 	assert_int_equal(create_err(w, ALICE ", \"snap_id\": 6}", &pe), -EINVAL);
 	assert_string_equal(pe.field, "snap_id");
-	assert_int_equal(policy_parse_string("cell.conf", cell_first, strlen(cell_first), &snap,
-					     &pe_pol), 0);
-	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
-	registry_set_snaps(w->r, set);
+	use_snaps(w, (const char *const[]){ cell_first, NULL });
 
 	views = registry_iap_views(w->r, &n);
 	assert_non_null(views);
@@ -1292,10 +1310,6 @@ static void test_snaps(void **state)
 	pump(w);
 	expect_state(w, id, REGISTRY_REGISTERED);
 	assert_non_null(strstr(registrar_get(&w->env, AOR_ALICE)->uri, "10.99.2.2"));
-
-	/* A new set (the reload order: set, then free the old one). */
-	registry_set_snaps(w->r, NULL);
-	policy_set_free(set);
 }
 
 /* The roaming engine through the registry: an offer to the controller,
@@ -1308,17 +1322,10 @@ static void test_roaming_controllers(void **state)
 		"[rule]\npriority = 10\nkind = wifi\n\n"
 		"[rule]\npriority = 20\nkind = cellular\n";
 	struct world *w = *state;
-	struct policy_set *set = policy_set_new();
-	struct policy_snap *snap = NULL;
-	struct policy_error pe_pol;
 	char msg[ROAM_MESSAGE_MAX];
 	unsigned int id;
 
-	assert_non_null(set);
-	assert_int_equal(policy_parse_string("mobile.conf", wifi_first, strlen(wifi_first),
-					     &snap, &pe_pol), 0);
-	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
-	registry_set_snaps(w->r, set);
+	use_snaps(w, (const char *const[]){ wifi_first, NULL });
 
 	/* Wi-Fi without carrier: registered over cellular. */
 	w->wlan.flags = IFF_UP;
@@ -1376,9 +1383,6 @@ static void test_roaming_controllers(void **state)
 	assert_false(registry_alr_is_controller(w->r, id, 7));
 	assert_int_equal(registry_alr(w->r, REGISTRY_ALR_RELEASE, id, 0, 7, msg, sizeof(msg)),
 			 -EPERM);
-
-	registry_set_snaps(w->r, NULL);
-	policy_set_free(set);
 }
 
 /* The last REGISTER sent from @mark on that removes a contact. */
@@ -1410,19 +1414,12 @@ static void test_old_contact_removed_over_old_iap(void **state)
 		"[rule]\npriority = 10\nkind = wifi\n\n"
 		"[rule]\npriority = 20\nkind = cellular\n";
 	struct world *w = *state;
-	struct policy_set *set = policy_set_new();
-	struct policy_snap *snap = NULL;
-	struct policy_error pe_pol;
 	const struct fsent *removal = NULL;
 	unsigned int id;
 	size_t mark;
 
 	w->env.per_uri = true;
-	assert_non_null(set);
-	assert_int_equal(policy_parse_string("mobile.conf", wifi_first, strlen(wifi_first),
-					     &snap, &pe_pol), 0);
-	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
-	registry_set_snaps(w->r, set);
+	use_snaps(w, (const char *const[]){ wifi_first, NULL });
 
 	w->wlan.flags = IFF_UP;
 	iap_table_link_changed(w->iaps, &w->wlan);
@@ -1457,9 +1454,6 @@ static void test_old_contact_removed_over_old_iap(void **state)
 	assert_string_equal(removal->ifname, "wwan0");
 	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
 	assert_non_null(strstr(registrar_get(&w->env, AOR_ALICE)->uri, "10.99.2.2"));
-
-	registry_set_snaps(w->r, NULL);
-	policy_set_free(set);
 }
 
 /* A new SNAP while the profile waits for an IAP reaches the engine at
@@ -1472,19 +1466,9 @@ static void test_snap_change_while_waiting(void **state)
 	static const char cell_only[] =
 		"[snap]\nid = 8\nname = cellonly\n\n[rule]\npriority = 10\nkind = cellular\n";
 	struct world *w = *state;
-	struct policy_set *set = policy_set_new();
-	struct policy_snap *snap = NULL;
-	struct policy_error pe_pol;
 	unsigned int id;
 
-	assert_non_null(set);
-	assert_int_equal(policy_parse_string("w.conf", wifi_only, strlen(wifi_only), &snap,
-					     &pe_pol), 0);
-	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
-	assert_int_equal(policy_parse_string("c.conf", cell_only, strlen(cell_only), &snap,
-					     &pe_pol), 0);
-	assert_int_equal(policy_set_add(set, snap, &pe_pol), 0);
-	registry_set_snaps(w->r, set);
+	use_snaps(w, (const char *const[]){ wifi_only, cell_only, NULL });
 
 	w->wlan.flags = IFF_UP;
 	iap_table_link_changed(w->iaps, &w->wlan);
@@ -1497,9 +1481,6 @@ static void test_snap_change_while_waiting(void **state)
 	expect_state(w, id, REGISTRY_REGISTERED);
 	assert_string_equal(last_sent(w)->ifname, "wwan0");
 	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
-
-	registry_set_snaps(w->r, NULL);
-	policy_set_free(set);
 }
 
 int main(void)

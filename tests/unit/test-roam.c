@@ -1817,65 +1817,7 @@ static void test_dropped_inputs(void **state)
 
 /* ---- no allocation on IAP events ---- */
 
-static bool counting;
-static unsigned long allocations;
-
-#if defined(__SANITIZE_ADDRESS__)
-#define WITH_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WITH_ASAN 1
-#endif
-#endif
-
-#ifdef WITH_ASAN
-int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
-					      void (*free_hook)(const volatile void *));
-
-static void count_malloc(const volatile void *p, size_t size)
-{
-	if (counting)
-		allocations++;
-}
-
-static void count_free(const volatile void *p)
-{
-}
-
-static void count_setup(void)
-{
-	assert_true(__sanitizer_install_malloc_and_free_hooks(count_malloc, count_free) != 0);
-}
-#else
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-
-void *malloc(size_t size)
-{
-	if (counting)
-		allocations++;
-	return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	if (counting)
-		allocations++;
-	return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-	if (counting)
-		allocations++;
-	return __libc_realloc(p, size);
-}
-
-static void count_setup(void)
-{
-}
-#endif
+#include "alloc-count.h"
 
 static void test_no_allocation(void **state)
 {
@@ -1888,16 +1830,14 @@ static void test_no_allocation(void **state)
 	up(w, WLAN2);
 	registered_over(w, P1, S_MBB, ETH);
 	control(w, P1, C1);
-	allocations = 0;
-	counting = true;
+	count_start();
 	for (int i = 0; i < 100; i++) {
 		down(w, i % 2 ? WWAN : WLAN2);
 		up(w, i % 2 ? WWAN : WLAN2);
 		advance(w, 500);
 	}
-	counting = false;
+	assert_int_equal(count_stop(), 0);
 	EXPECT_NONE(w);
-	assert_int_equal(allocations, 0);
 	world_free(w);
 }
 
