@@ -70,6 +70,22 @@ def test_daemon_info(fx):
     check_eq(oct(mode), oct(0o666), "socket mode (socket-mode = 0666)")
 
 
+def test_idle_loop_has_a_timerfd(fx):
+    # Without a timerfd libev wakes up every 59.743 s to watch the wall
+    # clock; alrd keeps one (daemon.c, keep_idle_asleep()) so that an idle
+    # daemon sleeps (bench/idle-cost measures the wakeups themselves).
+    w, d, c = fx.setup()
+    fds = os.listdir('/proc/%d/fd' % d.pid)
+    kinds = set()
+    for fd in fds:
+        try:
+            kinds.add(os.readlink('/proc/%d/fd/%s' % (d.pid, fd)))
+        except OSError:
+            pass
+    check('anon_inode:[timerfd]' in kinds, 'no timerfd among alrd\'s files: %s',
+          sorted(kinds))
+
+
 def test_garbage_then_valid(fx):
     w, d, c = fx.setup()
     c.send_raw(b"this is not json\n")
