@@ -282,13 +282,16 @@ static void print_help(void)
 "        reported with its line and nothing is created.\n"
 "\n"
 "  The store\n"
-"    backup PATH\n"
+"    backup [--with-passwords] PATH\n"
 "        Make alrd write a consistent copy of its store to PATH, which\n"
-"        must not exist.  alrd itself opens PATH: a relative path is made\n"
-"        absolute against alrctl's working directory.\n"
+"        must not exist.  alrd creates PATH with your rights (it is your\n"
+"        file, mode 0600); a relative path is made absolute against\n"
+"        alrctl's working directory.  The profiles' passwords are left\n"
+"        out unless --with-passwords is given.\n"
 "\n"
 "    restore PATH\n"
-"        Make alrd replace its store with the backup PATH (checked first;\n"
+"        Make alrd replace its store with the backup PATH, which alrd\n"
+"        reads with your rights (checked first;\n"
 "        the current store is kept as alrd.db.before-restore).  Profiles\n"
 "        are deregistered, reloaded and registered again.\n"
 "\n"
@@ -2892,13 +2895,19 @@ static int store_command(struct ctl *ctl, const char *method, const char *arg)
 		return status;
 	params = new_object();
 	json_object_object_add(params, "path", json_object_new_string(path));
+	if (ctl->with_passwords)
+		json_object_object_add(params, "secrets", json_object_new_boolean(true));
 	status = ctl_call(ctl, method, params, &result);
 	if (status == EX_OK) {
+		struct json_object *secrets;
+
 		if (ctl->json)
 			print_json(result);
 		else if (!strcmp(method, "store.backup"))
-			printf("backup written to %s\n",
-			       jstr(result, "path") ? jstr(result, "path") : path);
+			printf("backup written to %s%s\n",
+			       jstr(result, "path") ? jstr(result, "path") : path,
+			       json_object_object_get_ex(result, "secrets", &secrets) &&
+			       json_object_get_boolean(secrets) ? ", passwords included" : "");
 		else
 			printf("store restored from %s\n", path);
 	}
@@ -3326,7 +3335,8 @@ static const struct command commands[] = {
 	{ "profile", "export", 0, 1, " [--with-passwords] [FILE]", cmd_profile_export,
 	  export_options, export_option },
 	{ "profile", "import", 1, 1, " FILE|-", cmd_profile_import, NULL, NULL },
-	{ "backup",  NULL,     1, 1, " PATH", cmd_backup, NULL, NULL },
+	{ "backup",  NULL,     1, 1, " [--with-passwords] PATH", cmd_backup,
+	  export_options, export_option },
 	{ "restore", NULL,     1, 1, " PATH", cmd_restore, NULL, NULL },
 	{ "snap",    "list",   0, 0, "", cmd_snap_list, NULL, NULL },
 	{ "snap",    "show",   1, 1, " ID|NAME", cmd_snap_show, NULL, NULL },

@@ -840,6 +840,15 @@ size_t control_client_count(const struct control *c)
 
 uid_t control_client_uid(const struct control_client *cl) { return cl->uid; }
 gid_t control_client_gid(const struct control_client *cl) { return cl->gid; }
+
+int control_client_groups(const struct control_client *cl, gid_t *ret, size_t max)
+{
+	socklen_t len = (socklen_t)(max * sizeof(gid_t));
+
+	if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERGROUPS, ret, &len) < 0)
+		return -errno;
+	return (int)(len / sizeof(gid_t));
+}
 pid_t control_client_pid(const struct control_client *cl) { return cl->pid; }
 bool control_client_can_control(const struct control_client *cl) { return cl->can_control; }
 

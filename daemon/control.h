@@ -66,6 +66,10 @@ size_t control_client_count(const struct control *c);
 uid_t control_client_uid(const struct control_client *cl);
 gid_t control_client_gid(const struct control_client *cl);
 pid_t control_client_pid(const struct control_client *cl);
+/* The client's supplementary groups as the kernel recorded them at
+ * connect (SO_PEERGROUPS): their number, at most @max in @ret; or a
+ * negative errno (-ERANGE: more than @max). */
+int control_client_groups(const struct control_client *cl, gid_t *ret, size_t max);
 bool control_client_can_control(const struct control_client *cl);
 /* A number that identifies the client for the daemon's life (never 0,
  * never reused). */

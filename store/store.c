@@ -1354,37 +1354,135 @@ static int copy_db(sqlite3 *src, const char *dest, char *errbuf, size_t errsize)
 	return r;
 }
 
-int store_backup(struct store *s, const char *path, char *errbuf, size_t errsize)
+/* Secrets out of a copy: the password columns emptied, and the pages
+ * that held them rewritten (secure_delete, VACUUM; the journal in memory,
+ * so no page of the old content reaches a file). */
+static int scrub_secrets(const char *path, char *errbuf, size_t errsize)
+{
+	sqlite3 *d = NULL;
+	char *msg = NULL;
+	int rc, r = 0;
+
+	rc = sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(d, "PRAGMA journal_mode=MEMORY; PRAGMA secure_delete=ON;"
+				  "UPDATE profile_server SET password = NULL;"
+				  "VACUUM;", NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		snprintf(errbuf, errsize, "cannot remove the secrets from the copy: %s",
+			 msg ? msg : d ? sqlite3_errmsg(d) : sqlite3_errstr(rc));
+		r = sqlite_to_errno(rc) ?: -EIO;
+	}
+	sqlite3_free(msg);
+	if (sqlite3_close(d) != SQLITE_OK && r == 0) {
+		snprintf(errbuf, errsize, "closing the copy failed");
+		r = -EIO;
+	}
+	return r;
+}
+
+/* All of @from (from its start) to the end of @to_fd. */
+static int copy_fd(int from, int to_fd, off_t max, char *errbuf, size_t errsize)
+{
+	char buf[65536];
+	off_t total = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = read(from, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+
+			snprintf(errbuf, errsize, "read: %s", strerror(-r));
+			return r;
+		}
+		if (n == 0)
+			return 0;
+		total += n;
+		if (max > 0 && total > max) {
+			snprintf(errbuf, errsize, "larger than %lld bytes, too large for an alrd "
+				 "database", (long long)max);
+			return -EFBIG;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(to_fd, buf + off, (size_t)(n - off));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				int r = -errno;
+
+				snprintf(errbuf, errsize, "write: %s", strerror(-r));
+				return r;
+			}
+			off += w;
+		}
+	}
+}
+
+int store_backup_fd(struct store *s, int fd, bool secrets, char *errbuf, size_t errsize)
 {
 	char tmp[PATH_MAX];
-	int r;
+	int from, r;
 
-	if (access(path, F_OK) == 0) {
-		snprintf(errbuf, errsize, "%s already exists; alrd does not overwrite files", path);
-		return -EEXIST;
-	}
-	r = make_temp(path, "tmp", tmp, sizeof(tmp));
+	/* A consistent snapshot in a private file of the state directory
+	 * first (SQLite writes a database by name), without secrets unless
+	 * asked; then its bytes into the caller's descriptor. */
+	r = make_temp(s->path, "backup", tmp, sizeof(tmp));
 	if (r < 0) {
-		snprintf(errbuf, errsize, "cannot create a file beside %s: %s", path, strerror(-r));
+		snprintf(errbuf, errsize, "cannot create a file beside %s: %s", s->path,
+			 strerror(-r));
 		return r;
 	}
 	r = copy_db(s->db, tmp, errbuf, errsize);
-	if (r == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
-		r = -errno;
-		/* a filesystem without RENAME_NOREPLACE: link() never replaces */
-		if (r == -EINVAL && link(tmp, path) == 0)
-			r = 0;
-		else if (r == -EINVAL)
+	if (r == 0 && !secrets)
+		r = scrub_secrets(tmp, errbuf, errsize);
+	if (r == 0) {
+		from = open(tmp, O_RDONLY | O_CLOEXEC);
+		if (from < 0) {
 			r = -errno;
-		if (r < 0)
-			snprintf(errbuf, errsize, "cannot create %s: %s", path, strerror(-r));
+			snprintf(errbuf, errsize, "%s: %s", tmp, strerror(-r));
+		} else {
+			r = copy_fd(from, fd, 0, errbuf, errsize);
+			close(from);
+		}
 	}
 	remove_db_files(tmp);
-	if (r < 0)
+	if (r == 0)
+		log_info("store: backup of %s written%s", s->path,
+			 secrets ? ", secrets included" : " without secrets");
+	return r;
+}
+
+int store_receive_fd(struct store *s, int fd, char *ret_path, size_t size, char *errbuf,
+		     size_t errsize)
+{
+	int to, r;
+
+	r = make_temp(s->path, "incoming", ret_path, size);
+	if (r < 0) {
+		snprintf(errbuf, errsize, "cannot create a file beside %s: %s", s->path,
+			 strerror(-r));
 		return r;
-	fsync_parent(path);
-	log_info("store: backup of %s written to %s", s->path, path);
-	return 0;
+	}
+	to = open(ret_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (to < 0) {
+		r = -errno;
+		snprintf(errbuf, errsize, "%s: %s", ret_path, strerror(-r));
+	} else {
+		r = copy_fd(fd, to, STORE_MAX_FILE_SIZE, errbuf, errsize);
+		close(to);
+	}
+	if (r < 0)
+		remove_db_files(ret_path);
+	return r;
+}
+
+void store_remove_copy(const char *path)
+{
+	remove_db_files(path);
 }
 
 int store_validate_file(const char *path, char *errbuf, size_t errsize)

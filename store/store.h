@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct store;
 struct profile;
@@ -100,13 +101,28 @@ void store_contacts_free(struct store_contact *c, size_t n);
 
 /* ---- backup and restore ---------------------------------------------- */
 
+/* The largest file store_receive_fd() takes (a store of the default
+ * max-profiles is a few MB). */
+#define STORE_MAX_FILE_SIZE ((off_t)256 << 20)
+
 /*
- * Write a consistent snapshot of the open store to @path (SQLite online
- * backup into a 0600 temporary file beside @path, then renamed into
- * place).  An existing @path is not overwritten (-EEXIST).  The caller
- * decides whether the client may write there.
+ * Write a consistent snapshot of the open store (SQLite online backup into
+ * a private 0600 file of the state directory) to the file descriptor @fd.
+ * Without @secrets the copy's passwords are removed first, and the pages
+ * that held them rewritten.  Whose file @fd is and what it is called is the
+ * caller's business (daemon/userfile.h).
  */
-int store_backup(struct store *s, const char *path, char *errbuf, size_t errsize);
+int store_backup_fd(struct store *s, int fd, bool secrets, char *errbuf, size_t errsize);
+
+/*
+ * Copy what @fd holds (at most STORE_MAX_FILE_SIZE bytes, -EFBIG beyond)
+ * into a new private 0600 file beside the store; its name in @ret_path.
+ * A restore reads that copy, which nobody else can change.  Remove it with
+ * store_remove_copy().
+ */
+int store_receive_fd(struct store *s, int fd, char *ret_path, size_t size, char *errbuf,
+		     size_t errsize);
+void store_remove_copy(const char *path);
 
 /*
  * Check, without changing it, that @path is an alrd database this alrd can

@@ -731,11 +731,13 @@ class Client:
 
     MAX_LINE = 16 * 1024 * 1024 + 1
 
-    def __init__(self, path, timeout=None):
+    def __init__(self, path, timeout=None, sock=None):
         self.path = path
         self.timeout = timeout or T(30)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(path)
+        self.sock = sock
         self.sock.setblocking(False)
         self.buf = bytearray()
         self.events = []         # events read but not yet claimed
@@ -1058,6 +1060,37 @@ def calls_as(uid, gid, path, requests, timeout=None):
     return out
 
 
+def connect_as(uid, gid, path):
+    """A socket connected to PATH by a process running as uid/gid with no
+    supplementary groups (the kernel records the peer's credentials at
+    connect), handed back to this process: a client whose requests alrd
+    sees as that user's, that the test drives like any other."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        rc = 1
+        try:
+            parent.close()
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            socket.send_fds(child, [b"x"], [s.fileno()])
+            rc = 0
+        finally:
+            os._exit(rc)
+    child.close()
+    try:
+        _, fds, _, _ = socket.recv_fds(parent, 1, 1)
+    finally:
+        parent.close()
+        _, status = os.waitpid(pid, 0)
+    if not fds or status != 0:
+        raise TestFailure(f"cannot connect to {path} as uid {uid}")
+    return socket.socket(fileno=fds[0])
+
+
 def as_nobody_argv(argv):
     return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
             "--clear-groups", "--"] + list(argv)
@@ -1106,6 +1139,13 @@ class Fixture:
     def client(self, daemon_or_path, **kw):
         path = getattr(daemon_or_path, "socket_path", daemon_or_path)
         c = Client(path, **kw)
+        self._objs.append(c)
+        return c
+
+    def client_as(self, daemon_or_path, uid, gid, **kw):
+        """A client connected as uid/gid (connect_as)."""
+        path = getattr(daemon_or_path, "socket_path", daemon_or_path)
+        c = Client(path, sock=connect_as(uid, gid, path), **kw)
         self._objs.append(c)
         return c
 

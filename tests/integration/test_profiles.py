@@ -366,7 +366,8 @@ def test_backup_delete_restore(fx):
     backup = os.path.join(d.tmp, 'backup.db')
     e = c.expect_error(-32602, 'store.backup', {'path': 'relative.db'})
     check('absolute' in e['message'], 'relative path message: %s' % e['message'])
-    check_eq(c.call('store.backup', {'path': backup}), {'path': backup}, 'backup result')
+    check_eq(c.call('store.backup', {'path': backup, 'secrets': True}),
+             {'path': backup, 'secrets': True}, 'backup result')
     check_eq(os.stat(backup).st_mode & 0o777, 0o600, 'backup mode')
     e = c.expect_error(-32602, 'store.backup', {'path': backup})
     check('exists' in e['message'], 'existing file message: %s' % e['message'])

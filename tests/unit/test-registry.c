@@ -705,6 +705,22 @@ static const char *contact_uri_of(const struct fsent *s, char *buf, size_t size)
 
 /* ---- tests ---------------------------------------------------------------- */
 
+/* store_backup_fd() into a new file at @file, as the daemon's store.backup
+ * does through daemon/userfile.c. */
+static int backup_to(struct store *s, const char *file, bool secrets, char *err, size_t size)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), r;
+
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, size, "%s: %s", file, strerror(-r));
+		return r;
+	}
+	r = store_backup_fd(s, fd, secrets, err, size);
+	close(fd);
+	return r;
+}
+
 static void test_auto_profile_registers(void **state)
 {
 	struct world *w = *state;
@@ -1137,7 +1153,7 @@ static void test_backup_restore(void **state)
 
 	pump(w);
 	snprintf(path, sizeof(path), "%s/backup.db", w->dir);
-	assert_int_equal(store_backup(w->store, path, err, sizeof(err)), 0);
+	assert_int_equal(backup_to(w->store, path, true, err, sizeof(err)), 0);
 	assert_int_equal(registry_delete(w->r, a, NULL, NULL), 0);
 	pump(w);
 	assert_int_equal(registry_count(w->r), 0);

@@ -155,6 +155,22 @@ static void collect_free(struct collect *c)
 	c->n = 0;
 }
 
+/* store_backup_fd() into a new file at @file, as the daemon's store.backup
+ * does through daemon/userfile.c. */
+static int backup_to(struct store *s, const char *file, bool secrets, char *err, size_t size)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), r;
+
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, size, "%s: %s", file, strerror(-r));
+		return r;
+	}
+	r = store_backup_fd(s, fd, secrets, err, size);
+	close(fd);
+	return r;
+}
+
 static void test_crud(void **state)
 {
 	struct store *s = open_store(path);
@@ -625,15 +641,15 @@ static void test_backup_restore(void **state)
 
 	/* a snapshot while the store is open and in use */
 	snprintf(backup, sizeof(backup), "%s/backup.db", dir);
-	assert_int_equal(store_backup(s, backup, err, sizeof(err)), 0);
+	assert_int_equal(backup_to(s, backup, true, err, sizeof(err)), 0);
 	assert_int_equal(stat(backup, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(store_validate_file(backup, err, sizeof(err)), 0);
 	/* an existing file is not overwritten */
-	assert_int_equal(store_backup(s, backup, err, sizeof(err)), -EEXIST);
+	assert_int_equal(backup_to(s, backup, true, err, sizeof(err)), -EEXIST);
 	assert_non_null(strstr(err, "exists"));
 	snprintf(err, sizeof(err), "%s/no/such/dir/x.db", dir);
-	assert_true(store_backup(s, err, err, sizeof(err)) < 0);
+	assert_true(backup_to(s, err, true, err, sizeof(err)) < 0);
 
 	/* change things after the backup */
 	assert_int_equal(store_profile_delete(s, a->id), 0);
@@ -693,6 +709,58 @@ static void test_backup_restore(void **state)
 	store_close(s);
 }
 
+/* Whether @needle occurs anywhere in the bytes of the file @file. */
+static bool file_contains(const char *file, const char *needle)
+{
+	size_t cap = 1 << 20, n, len = strlen(needle);
+	char *buf = malloc(cap);
+	FILE *f = fopen(file, "rb");
+	bool found = false;
+
+	assert_non_null(buf);
+	assert_non_null(f);
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	for (size_t i = 0; i + len <= n && !found; i++)
+		found = memcmp(buf + i, needle, len) == 0;
+	free(buf);
+	return found;
+}
+
+/* store.backup leaves the secrets out unless asked (docs/security.md):
+ * not in the columns, and not in a free page of the file either. */
+static void test_backup_without_secrets(void **state)
+{
+	struct store *s = open_store(path);
+	struct profile *a = profile_from(full_json), *got;
+	char with[160], without[160], err[512];
+
+	(void)state;
+	assert_int_equal(store_profile_insert(s, a), 0);
+	snprintf(with, sizeof(with), "%s/with.db", dir);
+	snprintf(without, sizeof(without), "%s/without.db", dir);
+	assert_int_equal(backup_to(s, with, true, err, sizeof(err)), 0);
+	assert_int_equal(backup_to(s, without, false, err, sizeof(err)), 0);
+	assert_true(file_contains(with, "reg-secret"));
+	assert_false(file_contains(without, "reg-secret"));
+	assert_false(file_contains(without, "proxy-secret"));
+	assert_int_equal(store_validate_file(without, err, sizeof(err)), 0);
+
+	/* restored, the profile is whole but for its passwords */
+	assert_int_equal(store_restore(s, without, err, sizeof(err)), 0);
+	assert_int_equal(store_profile_get(s, a->id, &got), 0);
+	assert_null(got->registrar.password);
+	assert_null(got->outbound_proxy.password);
+	assert_string_equal(got->registrar.digest_user, a->registrar.digest_user);
+	profile_free(got);
+	assert_int_equal(store_restore(s, with, err, sizeof(err)), 0);
+	assert_int_equal(store_profile_get(s, a->id, &got), 0);
+	assert_string_equal(got->registrar.password, "reg-secret");
+	profile_free(got);
+	profile_free(a);
+	store_close(s);
+}
+
 static void test_restore_refuses_bad_files(void **state)
 {
 	struct store *s = open_store(path);
@@ -722,7 +790,7 @@ static void test_restore_refuses_bad_files(void **state)
 	assert_non_null(strstr(err, "empty"));
 
 	snprintf(bad, sizeof(bad), "%s/newer.db", dir);
-	assert_int_equal(store_backup(s, bad, err, sizeof(err)), 0);
+	assert_int_equal(backup_to(s, bad, true, err, sizeof(err)), 0);
 	assert_int_equal(sqlite3_open(bad, &db), SQLITE_OK);
 	sqlite3_exec(db, "PRAGMA user_version = 9", NULL, NULL, NULL);
 	sqlite3_close(db);
@@ -730,7 +798,7 @@ static void test_restore_refuses_bad_files(void **state)
 	assert_non_null(strstr(err, "newer"));
 
 	snprintf(bad, sizeof(bad), "%s/incomplete.db", dir);
-	assert_int_equal(store_backup(s, bad, err, sizeof(err)), 0);
+	assert_int_equal(backup_to(s, bad, true, err, sizeof(err)), 0);
 	assert_int_equal(sqlite3_open(bad, &db), SQLITE_OK);
 	sqlite3_exec(db, "DROP TABLE registered_contact", NULL, NULL, NULL);
 	sqlite3_close(db);
@@ -972,6 +1040,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_and_foreign_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_without_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_older_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_safety, setup_shm, teardown),
