@@ -257,6 +257,7 @@ static void server_clear(struct profile_server *sv)
 	free(sv->digest_user);
 	free(sv->realm);
 	wipe_free(sv->password);
+	wipe_free(sv->ha1);
 	profile_params_clear(&sv->params);
 	memset(sv, 0, sizeof(*sv));
 }
@@ -269,6 +270,7 @@ static int server_copy(struct profile_server *dst, const struct profile_server *
 	    profile_set_string(&dst->digest_user, src->digest_user, false) < 0 ||
 	    profile_set_string(&dst->realm, src->realm, false) < 0 ||
 	    profile_set_string(&dst->password, src->password, true) < 0 ||
+	    profile_set_string(&dst->ha1, src->ha1, true) < 0 ||
 	    params_copy(&dst->params, &src->params) < 0)
 		return -ENOMEM;
 	return 0;
@@ -1040,7 +1042,8 @@ static struct json_object *server_to_json(const struct profile_server *sv, bool 
 			       json_object_new_string(profile_transport_to_str(sv->transport)));
 	json_object_object_add(o, "digest_user", json_str_or_null(sv->digest_user));
 	json_object_object_add(o, "realm", json_str_or_null(sv->realm));
-	json_object_object_add(o, "password_set", json_object_new_boolean(sv->password != NULL));
+	json_object_object_add(o, "password_set", json_object_new_boolean(sv->password != NULL ||
+										    sv->ha1 != NULL));
 	if (secrets && sv->password)
 		json_object_object_add(o, "password", json_object_new_string(sv->password));
 	json_object_object_add(o, "params", params_to_json(&sv->params));
@@ -1174,10 +1177,12 @@ static int apply_string(void *base, const struct member *m, const char *field,
 	return profile_set_string(AT(base, m, char *), s, false);
 }
 
-/* Password: "" keeps the old one, null clears. */
+/* Password: "" keeps the old one, null clears.  A new password or none
+ * also drops the HA1 kept in its place (profile_seal_passwords). */
 static int apply_password(void *base, const struct member *m, const char *field,
 			  struct json_object *v, struct profile_error *e)
 {
+	struct profile_server *sv = base;
 	const char *s = NULL;
 	int r;
 
@@ -1188,7 +1193,8 @@ static int apply_password(void *base, const struct member *m, const char *field,
 		if (!*s)
 			return 0;
 	}
-	return profile_set_string(AT(base, m, char *), s, true);
+	r = profile_set_string(&sv->ha1, NULL, true);
+	return r < 0 ? r : profile_set_string(AT(base, m, char *), s, true);
 }
 
 static int apply_bool(void *base, const struct member *m, const char *field,
@@ -1699,6 +1705,7 @@ enum profile_change profile_diff(const struct profile *a, const struct profile *
 		if (!str_eq(sa[i]->digest_user, sb[i]->digest_user) ||
 		    !str_eq(sa[i]->realm, sb[i]->realm) ||
 		    !str_eq(sa[i]->password, sb[i]->password) ||
+		    !str_eq(sa[i]->ha1, sb[i]->ha1) ||
 		    !params_eq(&sa[i]->params, &sb[i]->params))
 			minor = true;
 	}

@@ -107,6 +107,9 @@ struct profile_server {
 	char *digest_user;
 	char *realm;                    /* NULL: answer any realm */
 	char *password;                 /* write-only */
+	char *ha1;                      /* instead of password once sealed
+					   (profile_seal_passwords); never on
+					   the wire */
 	struct profile_params params;
 };
 

@@ -13,10 +13,12 @@
  * ("housekeeping"), never from inside a binding or IAP callback, so no
  * caller up the stack holds a profile that goes away. */
 #include "alr/registry.h"
+#include "alr/secret.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <ev.h>
 #include <json-c/json.h>
 #include <net/if.h>
@@ -503,7 +505,7 @@ static void server_info(struct alr_server_info *si, const struct profile_server 
 	si->transport = transport_name(sv->transport);
 	si->username = sv->digest_user;
 	si->realm = sv->realm;
-	si->has_password = sv->password && *sv->password;
+	si->has_password = (sv->password && *sv->password) || sv->ha1;
 	si->params = params;
 	si->n_params = sv->params.n;
 }
@@ -1195,6 +1197,8 @@ static int make_binding(struct reg_profile *rp)
 	const struct alr_plugin *pl = rp->plugin;
 	struct alr_registration reg;
 	struct binding_config bc;
+	struct digest_ha1 ha1;
+	char *ha1_user = NULL;
 	struct sipmsg_header *hdrs = NULL;
 	char *registrar = NULL, *proxy = NULL, *raw = NULL;
 	struct info in;
@@ -1266,6 +1270,18 @@ static int make_binding(struct reg_profile *rp)
 		.call_id = rp->call_id,
 		.cseq = rp->cseq,
 	};
+	/* A sealed password (alr/secret.h): HA1, sent for the user it was
+	 * made for. */
+	if (!bc.password && p->registrar.ha1) {
+		ret = secret_open(p->registrar.ha1, &ha1_user, &ha1);
+		if (ret < 0) {
+			set_error(rp, 0, "config", "the stored form of the registrar's password is "
+				  "damaged; set the password again");
+			goto out;
+		}
+		bc.ha1 = &ha1;
+		bc.username = ha1_user;
+	}
 	errno = 0;
 	rp->binding = r->ops ? binding_new_with_ops(r->ops, r->ops_env, &bc) :
 			       binding_new(r->stack, &bc);
@@ -1283,6 +1299,8 @@ static int make_binding(struct reg_profile *rp)
 		  rp->binding_id, reg.aor, reg.registrar, rp->contact_user);
 	ret = 0;
 out:
+	OPENSSL_cleanse(&ha1, sizeof(ha1));
+	free(ha1_user);
 	scratch_release(&rp->handle);
 	info_free(&in);
 	free(hdrs);
@@ -2401,6 +2419,15 @@ static int load_one(struct profile *p, void *ud)
 
 	/* The registration state is the running daemon's, not the store's. */
 	profile_set_registered(p, NULL, 0, NULL);
+	/* Passwords stored before HA1 was (schema 2, or a restored backup):
+	 * sealed now, and the clear text replaced in the store. */
+	if (secret_profile_unsealed(p)) {
+		struct profile_error pe;
+
+		if (secret_seal_profile(p, &pe) == 0 && !secret_profile_unsealed(p) &&
+		    store_profile_update(r->store, p) == 0)
+			log_info("profile %u: password stored as HA1 for its realm", p->id);
+	}
 	rp = rp_new(r, p);
 	if (!rp) {
 		profile_free(p);
@@ -2908,6 +2935,8 @@ int registry_create(struct registry *r, struct json_object *obj, unsigned int *r
 		p = q;
 	}
 	ret = profile_validate(p, &ctx, err);
+	if (ret == 0)
+		ret = secret_seal_profile(p, err);
 	if (ret < 0)
 		goto fail;
 	ret = store_profile_insert(r->store, p);
@@ -3029,6 +3058,8 @@ int registry_update(struct registry *r, unsigned int id, struct json_object *obj
 	ret = profile_apply_json(p, obj, err);
 	if (ret == 0)
 		ret = profile_validate(p, &ctx, err);
+	if (ret == 0)
+		ret = secret_seal_profile(p, err);
 	if (ret < 0) {
 		profile_free(p);
 		return ret;
@@ -3267,6 +3298,16 @@ int registry_import(struct registry *r, const char *text, size_t len, unsigned i
 		ret = -ENOMEM;
 		snprintf(errbuf, errsize, "out of memory");
 		goto undo;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct profile_error pe;
+
+		ret = secret_seal_profile(ps[i], &pe);
+		if (ret < 0) {
+			snprintf(errbuf, errsize, "profile %zu of %zu: %s: %s; nothing was imported",
+				 i + 1, n, pe.field, pe.reason);
+			goto undo;
+		}
 	}
 	/* All or nothing: insert each; on a failure delete what went in. */
 	for (done = 0; done < n; done++) {

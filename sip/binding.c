@@ -20,6 +20,7 @@
 #include "sip/binding.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -190,6 +191,8 @@ struct binding {
 	char *username;
 	char *realm;
 	char *password;
+	struct digest_ha1 ha1;          /* used when password is NULL */
+	bool has_ha1;
 	char *contact_user;
 	char *instance;
 	char *user_agent;
@@ -863,7 +866,7 @@ static int add_credentials(struct binding *b, osip_message_t *req)
 	char *uri = NULL, value[AUTH_VALUE_MAX];
 	int r = 0;
 
-	if (!b->password)
+	if (!b->password && !b->has_ha1)
 		return 0;
 	if (!b->www.has_challenge && !b->proxy_auth.has_challenge)
 		return 0;
@@ -873,6 +876,7 @@ static int add_credentials(struct binding *b, osip_message_t *req)
 	in.uri = uri;
 	in.username = b->username;
 	in.password = b->password;
+	in.ha1 = b->has_ha1 ? &b->ha1 : NULL;
 	for (int i = 0; i < 2 && r == 0; i++) {
 		if (!sessions[i]->has_challenge)
 			continue;
@@ -1212,7 +1216,7 @@ static int on_challenge(struct binding *b, const osip_message_t *resp,
 	int r;
 
 	*ret_cause = (struct cause){ BINDING_ERROR_AUTH, pr->code, pr->reason };
-	if (!b->password) {
+	if (!b->password && !b->has_ha1) {
 		snprintf(buf, size, "%d %s (no credentials configured)",
 			 pr->code, pr->reason);
 		ret_cause->reason = buf;
@@ -1809,6 +1813,10 @@ struct binding *binding_new_with_ops(const struct binding_ops *ops,
 	    set_str(&b->name, strncasecmp(cfg->aor, "sip:", 4) == 0 ?
 			      cfg->aor + 4 : cfg->aor) < 0)
 		goto nomem;
+	if (!cfg->password && cfg->ha1 && cfg->realm) {
+		b->ha1 = *cfg->ha1;
+		b->has_ha1 = true;
+	}
 	if (cfg->username) {
 		if (set_str(&b->username, cfg->username) < 0)
 			goto nomem;
@@ -1821,7 +1829,7 @@ struct binding *binding_new_with_ops(const struct binding_ops *ops,
 			goto nomem;
 		}
 		osip_uri_free(aor);
-		if (!b->username && b->password) {
+		if (!b->username && (b->password || b->has_ha1)) {
 			log_err("sip binding %s: no username, and the AOR has "
 				"no user part", b->name);
 			errno = EINVAL;
@@ -1917,6 +1925,7 @@ static void binding_destroy(struct binding *b)
 	watchlist_clear(&b->observers);
 	digest_session_reset(&b->www);
 	digest_session_reset(&b->proxy_auth);
+	OPENSSL_cleanse(&b->ha1, sizeof(b->ha1));
 	if (b->password) {
 		explicit_bzero(b->password, strlen(b->password));
 		free(b->password);

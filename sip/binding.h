@@ -27,6 +27,7 @@
  * of the Call-ID, whose CSeq could then go backwards. */
 #pragma once
 
+#include "sip/digest.h"
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -83,6 +84,8 @@ struct binding_config {
 	const char *username;           /* digest user; NULL: the AOR's user */
 	const char *realm;              /* NULL: answer any realm */
 	const char *password;           /* NULL: no credentials */
+	const struct digest_ha1 *ha1;   /* instead of password, with realm set:
+					   HA1 for that realm (RFC 7616 §3.4.2) */
 	unsigned expires;               /* requested; 0: 3600 */
 	const char *contact_user;       /* stable user part of the Contact */
 	const char *instance;           /* "urn:uuid:...", or NULL */

@@ -430,6 +430,48 @@ out:
 	return r;
 }
 
+int digest_ha1_compute(const char *username, const char *realm, const char *password,
+		       struct digest_ha1 *ret)
+{
+	const char *const parts[3] = { username, realm, password };
+	EVP_MD *md;
+	int r;
+
+	if (!username || !realm || !password || !ret)
+		return -EINVAL;
+	md = EVP_MD_fetch(NULL, "MD5", NULL);
+	if (!md)
+		return -ENOTSUP;
+	r = hash_hex(md, parts, 3, ret->md5);
+	EVP_MD_free(md);
+	if (r < 0)
+		return r;
+	md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!md)
+		return -ENOTSUP;
+	r = hash_hex(md, parts, 3, ret->sha256);
+	EVP_MD_free(md);
+	if (r < 0)
+		OPENSSL_cleanse(ret, sizeof(*ret));
+	return r;
+}
+
+/* The stored HA1 that answers @a, or NULL. */
+static const char *ha1_for(const struct digest_ha1 *h, enum digest_algorithm a)
+{
+	switch (a) {
+	case DIGEST_ALGORITHM_MD5:
+	case DIGEST_ALGORITHM_MD5_SESS:
+		return h->md5[0] ? h->md5 : NULL;
+	case DIGEST_ALGORITHM_SHA256:
+	case DIGEST_ALGORITHM_SHA256_SESS:
+		return h->sha256[0] ? h->sha256 : NULL;
+	case _DIGEST_ALGORITHM_MAX:
+		break;
+	}
+	return NULL;
+}
+
 int digest_compute_response(const struct digest_challenge *c,
 			    const struct digest_input *in,
 			    char ret_response[static DIGEST_HEX_MAX])
@@ -440,7 +482,9 @@ int digest_compute_response(const struct digest_challenge *c,
 	int r;
 
 	if (!c || !in || !in->method || !in->uri || !in->username ||
-	    !in->password)
+	    (!in->password && !in->ha1))
+		return -EINVAL;
+	if (!in->password && !ha1_for(in->ha1, c->algorithm))
 		return -EINVAL;
 	if (c->qop_auth && (!in->cnonce || in->nc == 0))
 		return -EINVAL;
@@ -455,10 +499,14 @@ int digest_compute_response(const struct digest_challenge *c,
 
 	/* RFC 7616 §3.4.2: A1 = username ":" realm ":" passwd, and for -sess
 	 * H(that) ":" nonce ":" cnonce. */
-	r = hash_hex(md, (const char *const[]){ in->username, c->realm,
-						 in->password }, 3, ha1);
-	if (r < 0)
-		goto out;
+	if (in->password) {
+		r = hash_hex(md, (const char *const[]){ in->username, c->realm,
+							 in->password }, 3, ha1);
+		if (r < 0)
+			goto out;
+	} else {
+		snprintf(ha1, sizeof(ha1), "%s", ha1_for(in->ha1, c->algorithm));
+	}
 	if (algorithm_is_sess(c->algorithm)) {
 		r = hash_hex(md, (const char *const[]){ ha1, c->nonce,
 							 in->cnonce }, 3, ha1);
@@ -564,7 +612,7 @@ int digest_build_authorization(const struct digest_challenge *c,
 		return -EINVAL;
 	ret_buf[0] = '\0';
 	if (!field_is_safe(in->username) || !field_is_safe(in->uri) ||
-	    !is_token(in->method) || !in->password)
+	    !is_token(in->method) || (!in->password && !in->ha1))
 		return -EINVAL;
 	if (in->cnonce && !field_is_safe(in->cnonce))
 		return -EINVAL;

@@ -66,6 +66,20 @@ struct digest_challenge {
 int digest_challenge_parse(const char *value, size_t len,
 			   struct digest_challenge *ret);
 
+/** HA1 = H(username ":" realm ":" password) for each hash we implement
+ * (RFC 7616 §3.4.2): what a client needs to answer a challenge of one
+ * realm, so that the password itself need not be kept.  Still a secret:
+ * it answers that realm's challenges as the password does. */
+struct digest_ha1 {
+	char md5[DIGEST_HEX_MAX];
+	char sha256[DIGEST_HEX_MAX];
+};
+
+/** Compute @ret for @username in @realm.
+ * @retval -EINVAL a missing field; -ENOTSUP, -EIO as for hashing */
+int digest_ha1_compute(const char *username, const char *realm, const char *password,
+		       struct digest_ha1 *ret);
+
 /** What one request contributes to the response. */
 struct digest_input {
 	const char *method;     /* "REGISTER"; a SIP token */
@@ -74,6 +88,9 @@ struct digest_input {
 	const char *password;   /* any bytes; never copied into output */
 	const char *cnonce;     /* NULL: 16 random bytes in hex (RAND_bytes) */
 	uint32_t nc;            /* nonce count, used only with qop; >= 1 */
+	const struct digest_ha1 *ha1;   /* instead of password: HA1 for the
+					   challenge's realm (the caller checks
+					   that the realm is the one HA1 is for) */
 };
 
 /** Compute the hex `response` directive (RFC 7616 §3.4.1; RFC 2617 §3.2.2.1

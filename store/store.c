@@ -105,6 +105,10 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (profile_id, iap_id, contact)"
 	") WITHOUT ROWID;"
 	"PRAGMA application_id = 1634497124;",          /* STORE_APPLICATION_ID */
+
+	/* 2 -> 3: HA1 instead of the password where the realm is known
+	 * (docs/security.md); the daemon converts the passwords at start. */
+	"ALTER TABLE profile_server ADD COLUMN ha1 TEXT;",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,
@@ -117,7 +121,7 @@ static const char *const tables_v2[] = {
 	"iap", "profile", "profile_server", "profile_param", "registered_contact", NULL,
 };
 static const char *const *const schema_tables[STORE_SCHEMA_VERSION + 1] = {
-	[1] = tables_v1, [2] = tables_v2,
+	[1] = tables_v1, [2] = tables_v2, [3] = tables_v2,
 };
 
 static int sqlite_to_errno(int rc)
@@ -362,8 +366,10 @@ static int open_db(struct store *s, char *errbuf, size_t errsize)
 
 	/* WAL keeps readers (backup) off the writer's back; FULL sync so
 	 * that a committed change survives a power cut. */
+	/* secure_delete: a password replaced or sealed (alr/secret.h) is
+	 * overwritten with zeros in the file, not left in a free page. */
 	rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			  "PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+			  "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(errbuf, errsize, "%s: %s", s->path, sqlite3_errmsg(s->db));
 		r = sqlite_to_errno(rc);
@@ -680,7 +686,7 @@ static int write_children(struct store *s, const struct profile *p)
 		r = prepare(s, "DELETE FROM profile_param WHERE profile_id = ?1", &del_p);
 	if (r == 0)
 		r = prepare(s, "INSERT INTO profile_server (profile_id, role, uri, transport, "
-			    "digest_user, realm, password) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			    "digest_user, realm, password, ha1) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 			    &ins_s);
 	if (r == 0)
 		r = prepare(s, "INSERT INTO profile_param (profile_id, scope, position, name, "
@@ -708,6 +714,10 @@ static int write_children(struct store *s, const struct profile *p)
 			sqlite3_bind_text(ins_s, 7, sv->password, -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(ins_s, 7);
+		if (sv->ha1)
+			sqlite3_bind_text(ins_s, 8, sv->ha1, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(ins_s, 8);
 		r = step_done(s, ins_s, "writing a profile server");
 		sqlite3_clear_bindings(ins_s);
 		if (r == 0)
@@ -953,7 +963,8 @@ static int load_servers(struct loader *l, struct profile *p)
 		if (col_string(st, 1, &sv->uri, false) < 0 ||
 		    col_string(st, 3, &sv->digest_user, false) < 0 ||
 		    col_string(st, 4, &sv->realm, false) < 0 ||
-		    col_string(st, 5, &sv->password, true) < 0)
+		    col_string(st, 5, &sv->password, true) < 0 ||
+		    col_string(st, 6, &sv->ha1, true) < 0)
 			r = -ENOMEM;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
@@ -1039,7 +1050,7 @@ static int load_profiles(struct store *s, unsigned int id, struct profile ***ret
 	r = prepare(s, id ? "SELECT id, " PROFILE_COLUMNS " FROM profile WHERE id = ?1"
 			  : "SELECT id, " PROFILE_COLUMNS " FROM profile ORDER BY id", &st);
 	if (r == 0)
-		r = prepare(s, "SELECT role, uri, transport, digest_user, realm, password "
+		r = prepare(s, "SELECT role, uri, transport, digest_user, realm, password, ha1 "
 			    "FROM profile_server WHERE profile_id = ?1", &l.servers);
 	if (r == 0)
 		r = prepare(s, "SELECT scope, name, num_key, type, value_int, value_text "
@@ -1366,7 +1377,7 @@ static int scrub_secrets(const char *path, char *errbuf, size_t errsize)
 	rc = sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(d, "PRAGMA journal_mode=MEMORY; PRAGMA secure_delete=ON;"
-				  "UPDATE profile_server SET password = NULL;"
+				  "UPDATE profile_server SET password = NULL, ha1 = NULL;"
 				  "VACUUM;", NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(errbuf, errsize, "cannot remove the secrets from the copy: %s",

@@ -249,5 +249,63 @@ def test_restore_reads_the_file_the_caller_named(fx):
              'password_set after restoring the caller\'s backup')
 
 
+def store_bytes(d):
+    """Every byte of alrd's store as it is on disk (database, WAL)."""
+    out = b''
+    for name in ('alrd.db', 'alrd.db-wal', 'alrd.db-journal'):
+        p = os.path.join(d.state_dir, name)
+        if os.path.exists(p):
+            with open(p, 'rb') as f:
+                out += f.read()
+    return out
+
+
+def test_password_kept_as_ha1_where_the_realm_is_known(fx):
+    """With the realm configured, alrd stores HA1 = H(user:realm:password)
+    instead of the password, and registers with it at a real Kamailio
+    (which checks the digest), also after a restart; a profile of an
+    older alrd with a clear password is converted at start."""
+    w, reg = tp.sip_world(fx)
+    d = tp.daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    alice = tp.USERS['alice']
+    bob = tp.USERS['bob']
+    a = c.call('profile.create', {'profile': tp.profile(
+        'alice', auto_register=True,
+        registrar={'uri': tp.REGISTRAR, 'realm': tp.DOMAIN,
+                   'password': alice})})['profile']['id']
+    b = c.call('profile.create', {'profile': tp.profile(
+        'bob', auto_register=True)})['profile']['id']
+    tp.registered(c, a)
+    tp.registered(c, b)
+    tp.wait_bindings(reg, 'alice', 1)
+    check_eq(c.call('profile.get', {'id': a})['profile']['registrar']['password_set'],
+             True, 'password_set of a sealed password')
+    # Changing the realm without the password cannot work: refused.
+    e = c.expect_error(INVALID, 'profile.update',
+                       {'id': a, 'profile': {'registrar': {'realm': 'other.test'}}})
+    check('give the password again' in e['message'], 'message: %s' % e['message'])
+    # An older alrd's store: bob's password in clear, with a realm.
+    d.stop()
+    tp.wait_bindings(reg, 'alice', 0)       # removed on the way out
+    tp.wait_bindings(reg, 'bob', 0)
+    data = store_bytes(d)
+    check(alice.encode() not in data, 'alice\'s password is in the store')
+    check(bob.encode() in data, 'bob\'s password (no realm) is not in the store')
+    alrtest.run(['sqlite3', os.path.join(d.state_dir, 'alrd.db'),
+                 "UPDATE profile_server SET realm = '%s' WHERE profile_id = %d "
+                 "AND role = 'registrar'" % (tp.DOMAIN, b)])
+    d.start()
+    # The registrar's own view: it took the restarted alrd's digest
+    # answers, made from HA1 alone.
+    tp.wait_bindings(reg, 'alice', 1)
+    tp.wait_bindings(reg, 'bob', 1)
+    d.stop()
+    data = store_bytes(d)
+    check(alice.encode() not in data and bob.encode() not in data,
+          'a password is still in the store after the conversion')
+
+
 if __name__ == '__main__':
     alrtest.main()

@@ -325,7 +325,7 @@ static void test_build_exact(void **state)
 		  "algorithm=SHA-256, nonce=\"" RFC7616_NONCE "\", "
 		  "opaque=\"" RFC7616_OPAQUE "\"",
 		  { "GET", "/dir/index.html", "Mufasa", "Circle of Life",
-		    RFC7616_CNONCE, 1 },
+		    RFC7616_CNONCE, 1, NULL },
 		  "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", "
 		  "nonce=\"" RFC7616_NONCE "\", uri=\"/dir/index.html\", "
 		  "response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697"
@@ -334,7 +334,7 @@ static void test_build_exact(void **state)
 		  "qop=auth, nc=00000001" },
 		{ "Digest realm=\"example.test\", nonce=\"abc123\", qop=\"auth\"",
 		  { "REGISTER", "sip:example.test", "alice", "secret", "0a4f113b",
-		    1 },
+		    1, NULL },
 		  "Digest username=\"alice\", realm=\"example.test\", "
 		  "nonce=\"abc123\", uri=\"sip:example.test\", "
 		  "response=\"6a0e3d08b0399466bac513c79793fa63\", algorithm=MD5, "
@@ -342,7 +342,7 @@ static void test_build_exact(void **state)
 		/* without qop: no cnonce, qop, nc even if a cnonce is given */
 		{ "Digest realm=\"" RFC7616_REALM "\", nonce=\"" RFC7616_NONCE
 		  "\", opaque=\"\"",
-		  { "GET", "/dir/index.html", "Mufasa", "Circle of Life", "x", 0 },
+		  { "GET", "/dir/index.html", "Mufasa", "Circle of Life", "x", 0, NULL },
 		  "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", "
 		  "nonce=\"" RFC7616_NONCE "\", uri=\"/dir/index.html\", "
 		  "response=\"7b2cc3b30e75b4777ea31027084363fd\", algorithm=MD5, "
@@ -364,7 +364,7 @@ static void test_build_exact(void **state)
 static void test_build_escapes_server_values(void **state)
 {
 	static const char ch[] = "Digest realm=\"a\\\"b\", nonce=\"n\\\\\"";
-	struct digest_input in = { "REGISTER", "sip:x", "u", "p", NULL, 0 };
+	struct digest_input in = { "REGISTER", "sip:x", "u", "p", NULL, 0, NULL };
 	struct digest_challenge c;
 	char buf[512];
 
@@ -379,20 +379,20 @@ static void test_build_rejects(void **state)
 {
 	static const char ch[] = "Digest realm=r, nonce=n, qop=auth";
 	static const struct digest_input bad[] = {
-		{ "REGISTER", "sip:x", "al\"ice", "p", "c", 1 },
-		{ "REGISTER", "sip:x", "al\\ice", "p", "c", 1 },
-		{ "REGISTER", "sip:x", "alice\r\nX: y", "p", "c", 1 },
-		{ "REGISTER", "sip:x", "", "p", "c", 1 },
-		{ "REGISTER", "sip:x", NULL, "p", "c", 1 },
-		{ "REGISTER", "sip:x\n", "alice", "p", "c", 1 },
-		{ "REGISTER", "sip:\"x", "alice", "p", "c", 1 },
-		{ "REGISTER", "", "alice", "p", "c", 1 },
-		{ "REG ISTER", "sip:x", "alice", "p", "c", 1 },
-		{ "", "sip:x", "alice", "p", "c", 1 },
-		{ "REGISTER", "sip:x", "alice", NULL, "c", 1 },
-		{ "REGISTER", "sip:x", "alice", "p", "c\"", 1 },
-		{ "REGISTER", "sip:x", "alice", "p", "", 1 },
-		{ "REGISTER", "sip:x", "alice", "p", "c", 0 },  /* nc 0 with qop */
+		{ "REGISTER", "sip:x", "al\"ice", "p", "c", 1, NULL },
+		{ "REGISTER", "sip:x", "al\\ice", "p", "c", 1, NULL },
+		{ "REGISTER", "sip:x", "alice\r\nX: y", "p", "c", 1, NULL },
+		{ "REGISTER", "sip:x", "", "p", "c", 1, NULL },
+		{ "REGISTER", "sip:x", NULL, "p", "c", 1, NULL },
+		{ "REGISTER", "sip:x\n", "alice", "p", "c", 1, NULL },
+		{ "REGISTER", "sip:\"x", "alice", "p", "c", 1, NULL },
+		{ "REGISTER", "", "alice", "p", "c", 1, NULL },
+		{ "REG ISTER", "sip:x", "alice", "p", "c", 1, NULL },
+		{ "", "sip:x", "alice", "p", "c", 1, NULL },
+		{ "REGISTER", "sip:x", "alice", NULL, "c", 1, NULL },
+		{ "REGISTER", "sip:x", "alice", "p", "c\"", 1, NULL },
+		{ "REGISTER", "sip:x", "alice", "p", "", 1, NULL },
+		{ "REGISTER", "sip:x", "alice", "p", "c", 0, NULL },  /* nc 0 with qop */
 	};
 	struct digest_challenge c;
 	char buf[512];
@@ -410,7 +410,7 @@ static void test_build_rejects(void **state)
 static void test_build_buffer_too_small(void **state)
 {
 	static const char ch[] = "Digest realm=r, nonce=n, qop=auth";
-	struct digest_input in = { "REGISTER", "sip:x", "alice", "p", "c", 1 };
+	struct digest_input in = { "REGISTER", "sip:x", "alice", "p", "c", 1, NULL };
 	struct digest_challenge c;
 	char buf[512];
 	size_t need;
@@ -443,7 +443,7 @@ static const char *directive(const char *hdr, const char *name, char *out,
 static void test_build_random_cnonce(void **state)
 {
 	static const char ch[] = "Digest realm=r, nonce=n, qop=auth";
-	struct digest_input in = { "REGISTER", "sip:x", "alice", "p", NULL, 1 };
+	struct digest_input in = { "REGISTER", "sip:x", "alice", "p", NULL, 1, NULL };
 	struct digest_challenge c;
 	char a[512], b[512], ca[64], cb[64];
 
@@ -467,7 +467,7 @@ static void test_session_nc(void **state)
 	static const char ch1_stale[] = "Digest realm=\"example.test\", nonce=\"abc123\", qop=\"auth\", stale=true";
 	static const char ch2[] = "Digest realm=\"example.test\", nonce=\"def456\", qop=\"auth\"";
 	struct digest_input in = { "REGISTER", "sip:example.test", "alice",
-				   "secret", "0a4f113b", 77 /* ignored */ };
+				   "secret", "0a4f113b", 77 /* ignored */, NULL };
 	struct digest_session s;
 	char buf[512], nc[16];
 
@@ -515,7 +515,7 @@ static void test_session_nc(void **state)
 static void test_session_without_qop(void **state)
 {
 	static const char ch[] = "Digest realm=\"r\", nonce=\"n\"";
-	struct digest_input in = { "REGISTER", "sip:r", "alice", "secret", NULL, 0 };
+	struct digest_input in = { "REGISTER", "sip:r", "alice", "secret", NULL, 0, NULL };
 	struct digest_session s;
 	char a[512], b[512];
 
@@ -543,9 +543,54 @@ static void test_algorithm_names(void **state)
 			 DIGEST_ALGORITHM_MD5);
 }
 
+/* HA1 kept instead of the password answers every algorithm as the password
+ * does (RFC 7616 §3.4.2), and without it nothing is computed. */
+static void test_ha1_instead_of_password(void **state)
+{
+	static const char *const challenges[] = {
+		"Digest realm=\"example.test\", nonce=\"abc123\", qop=\"auth\"",
+		"Digest realm=\"example.test\", nonce=\"abc123\", qop=\"auth\", algorithm=MD5-sess",
+		"Digest realm=\"example.test\", nonce=\"abc123\", qop=\"auth\", algorithm=SHA-256",
+		"Digest realm=\"example.test\", nonce=\"abc123\", qop=\"auth\", algorithm=SHA-256-sess",
+		"Digest realm=\"example.test\", nonce=\"abc123\"",
+	};
+	struct digest_input pw = { "REGISTER", "sip:example.test", "alice", "secret",
+				   "0a4f113b", 1, NULL };
+	struct digest_input h = pw;
+	struct digest_ha1 ha1, empty = { "", "" };
+	char a[DIGEST_HEX_MAX], b[DIGEST_HEX_MAX];
+
+	(void)state;
+	assert_int_equal(digest_ha1_compute("alice", "example.test", "secret", &ha1), 0);
+	/* MD5("alice:example.test:secret") */
+	assert_int_equal(strlen(ha1.md5), 32);
+	assert_int_equal(strlen(ha1.sha256), 64);
+	h.password = NULL;
+	h.ha1 = &ha1;
+	for (size_t i = 0; i < sizeof(challenges) / sizeof(challenges[0]); i++) {
+		struct digest_challenge c;
+
+		assert_int_equal(digest_challenge_parse(challenges[i], strlen(challenges[i]),
+							&c), 0);
+		assert_int_equal(digest_compute_response(&c, &pw, a), 0);
+		assert_int_equal(digest_compute_response(&c, &h, b), 0);
+		assert_string_equal(a, b);
+	}
+	h.ha1 = &empty;
+	{
+		struct digest_challenge c;
+
+		assert_int_equal(digest_challenge_parse(challenges[0], strlen(challenges[0]),
+							&c), 0);
+		assert_int_equal(digest_compute_response(&c, &h, b), -EINVAL);
+	}
+	assert_int_equal(digest_ha1_compute(NULL, "r", "p", &ha1), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ha1_instead_of_password),
 		cmocka_unit_test(test_response_vectors),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_parse_embedded_nul),

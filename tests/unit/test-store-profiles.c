@@ -567,7 +567,7 @@ static void test_newer_and_foreign_refused(void **state)
 	profile_free(p);
 	/* a future alrd's database, with data */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA user_version = 3",
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA user_version = 4",
 				      NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_refused_untouched(path, -EPROTO, "newer than this alrd");
