@@ -75,6 +75,9 @@ struct config *config_free(struct config *c)
 	return NULL;
 }
 
+/* The longest line: what inih's buffer holds with "\r\n\0". */
+#define CONFIG_LINE_MAX (INI_MAX_LINE - 3)
+
 /* A key already set in this file: (section, key) and where. */
 struct seen_key {
 	char *section;
@@ -248,15 +251,44 @@ static int handle_daemon(struct parse_ctx *p, const char *key, const char *value
 	return fail(p, "unknown key '%s' in [daemon]", key);
 }
 
+/*
+ * A group name as useradd(8) makes them (POSIX portable characters).
+ * Beyond what getgrnam() needs: config_print() writes "a, b", and a name
+ * starting with ';' would read back as a comment (found by fuzz-config).
+ */
+static bool valid_group(const char *g)
+{
+	size_t len = strlen(g);
+
+	if (len == 0 || len > 32 || g[0] == '-')
+		return false;
+	return strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	       len;
+}
+
 static int parse_groups(struct parse_ctx *p, const char *value)
 {
 	struct config *c = p->c;
 	char *copy = strdup(value), *save = NULL, *tok;
+	size_t printed = strlen("control-groups = ");
 
 	if (!copy)
 		return fail(p, "out of memory");
 	clear_groups(c);
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		/* printed back as "control-groups = a, b, c" */
+		printed += strlen(tok) + (c->n_control_groups ? 2 : 0);
+		if (!valid_group(tok)) {
+			fail(p, "control-groups: '%s' is not a group name (1 to 32 of "
+			     "A-Z a-z 0-9 . _ -, not starting with -)", tok);
+			free(copy);
+			return 0;
+		}
+		if (printed > CONFIG_LINE_MAX) {
+			free(copy);
+			return fail(p, "control-groups: longer than %d characters once written "
+				    "as 'a, b, c'", CONFIG_LINE_MAX);
+		}
 		if (c->n_control_groups == CONFIG_MAX_GROUPS) {
 			free(copy);
 			return fail(p, "control-groups: more than %d groups", CONFIG_MAX_GROUPS);
@@ -288,8 +320,12 @@ static int handle_control(struct parse_ctx *p, const char *key, const char *valu
 		c->socket_mode = (unsigned int)v;
 		return 1;
 	}
-	if (strcmp(key, "socket-group") == 0)
+	if (strcmp(key, "socket-group") == 0) {
+		if (!valid_group(value))
+			return fail(p, "socket-group: '%s' is not a group name (1 to 32 of "
+				    "A-Z a-z 0-9 . _ -, not starting with -)", value);
 		return set_str(p, &c->socket_group, value);
+	}
 	if (strcmp(key, "control-groups") == 0)
 		return parse_groups(p, value);
 	if (strcmp(key, "read-access") == 0) {
@@ -404,6 +440,11 @@ static int config_ini_cb(void *user, const char *section, const char *key,
 		return 1;
 	if (!value)
 		return fail(p, "'%s' has no value", key);
+	/* config_print() writes "key = value": what it prints must read
+	 * back (alrd --check-config's output is a configuration file). */
+	if (strlen(key) + strlen(value) + 3 > CONFIG_LINE_MAX)
+		return fail(p, "'%s': 'key = value' would be longer than %d characters", key,
+			    CONFIG_LINE_MAX);
 	if (section[0] == '\0')
 		return fail(p, "'%s' is outside any section", key);
 	if (!check_duplicate(p, section, key))

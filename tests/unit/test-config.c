@@ -152,6 +152,10 @@ static void test_errors(void **state)
 		{ "[sip]\nregister-burst =\n", 2, "register-burst" },
 		{ "[sip]\nregister-pace = 3\n", 2, "unknown key 'register-pace' in [sip]" },
 		{ "x = 1\n", 1, "outside any section" },
+		/* found by fuzz-config: "a, ;b" reads back as "a" */
+		{ "[control]\ncontrol-groups = a,;b\n", 2, "control-groups: ';b' is not a group name" },
+		{ "[control]\nsocket-group =;x\n", 2, "socket-group: ';x' is not a group name" },
+		{ "[control]\ncontrol-groups = -x\n", 2, "not a group name" },
 		/* the first problem is reported, with its own line */
 		{ "[daemon]\nlog-level = loud\ncolour = blue\n", 2, "log-level" },
 		{ "[daemon]\nnonsense\nlog-level = loud\n", 2, "syntax" },
@@ -233,6 +237,56 @@ static void test_nul_and_duplicates_refused(void **state)
 		unlink(path);
 		free(path);
 	}
+}
+
+/* Found by fuzz-config: a value that fits its line as "key=value" did
+ * not fit as config_print()'s "key = value" (nor a group list written
+ * back with ", "), so --check-config printed a file it refuses.  What
+ * loads prints lines that load again. */
+static void test_printed_lines_read_back(void **state)
+{
+	char text[512], path_value[200], groups[200];
+	struct config *c = NULL, *again = NULL;
+	struct config_error e;
+	char *out = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	/* "state-dir=/aaa...": 197 characters, 199 once printed */
+	memset(path_value, 'a', sizeof(path_value));
+	path_value[0] = '/';
+	path_value[186] = '\0';
+	snprintf(text, sizeof(text), "[daemon]\nstate-dir=%s\n", path_value);
+	assert_int_equal(config_parse_string("m", text, strlen(text), &c, &e), -EINVAL);
+	assert_int_equal(e.line, 2);
+	assert_non_null(strstr(e.problem, "would be longer than 197 characters"));
+	/* one shorter fits as printed */
+	path_value[184] = '\0';
+	snprintf(text, sizeof(text), "[daemon]\nstate-dir=%s\n", path_value);
+	assert_int_equal(config_parse_string("m", text, strlen(text), &c, &e), 0);
+	config_free(c);
+
+	/* 16 groups "group00000,...": 190 characters as "control-groups=...",
+	 * 207 as "control-groups = group00000, ..." */
+	groups[0] = '\0';
+	for (int i = 0; i < 16; i++)
+		snprintf(groups + strlen(groups), sizeof(groups) - strlen(groups), "%sgroup%05d",
+			 i ? "," : "", i);
+	snprintf(text, sizeof(text), "[control]\ncontrol-groups=%s\n", groups);
+	assert_int_equal(config_parse_string("m", text, strlen(text), &c, &e), -EINVAL);
+	assert_non_null(strstr(e.problem, "control-groups: longer than 197"));
+	groups[10 * 14 + 13] = '\0';   /* 14 groups */
+	snprintf(text, sizeof(text), "[control]\ncontrol-groups=%s\n", groups);
+	assert_int_equal(config_parse_string("m", text, strlen(text), &c, &e), 0);
+	f = open_memstream(&out, &size);
+	config_print(c, f);
+	fclose(f);
+	if (config_parse_string("printed", out, size, &again, &e) != 0)
+		fail_msg("printed file refused: line %d: %s\n%s", e.line, e.problem, out);
+	assert_int_equal(again->n_control_groups, 14);
+	free(out);
+	config_free(c);
+	config_free(again);
 }
 
 static void test_indented_keys(void **state)
@@ -328,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_kind_rules),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_nul_and_duplicates_refused),
+		cmocka_unit_test(test_printed_lines_read_back),
 		cmocka_unit_test(test_indented_keys),
 		cmocka_unit_test(test_max_profiles),
 		cmocka_unit_test(test_missing_file),
