@@ -128,6 +128,9 @@ struct registry_config {
 	/* How long a deregistration may take before alrd gives up on it
 	 * (the contacts it leaves are removed later); 0: 2 s. */
 	double stop_timeout;
+	/* At most this many profiles: profile.create and profile.import
+	 * beyond it get -EDQUOT.  0: no limit. */
+	unsigned int max_profiles;
 };
 
 /* The plugin host table (include/alr/plugin.h) the registry serves; give
@@ -150,6 +153,10 @@ int registry_load(struct registry *r);
  * call: call it with the new set before freeing the old one. */
 struct policy_set;
 void registry_set_snaps(struct registry *r, const struct policy_set *set);
+
+/* A new limit (reload); 0: none.  Profiles beyond it stay: only new ones
+ * are refused. */
+void registry_set_max_profiles(struct registry *r, unsigned int max);
 
 unsigned int registry_watch(struct registry *r, registry_event_fn fn, void *user_data,
 			    void (*destroy)(void *));
@@ -177,7 +184,8 @@ bool registry_busy(const struct registry *r, const char **ret_why);
 
 /* Errors of the changing functions: -EINVAL with @err naming the field
  * (profile_error), -ENOENT (no such profile), -EBUSY (restore or shutdown
- * running; @err says which), -ENOMEM, -EIO (the store failed; logged). */
+ * running; @err says which), -EDQUOT (create and import: max_profiles
+ * reached; @err says so), -ENOMEM, -EIO (the store failed; logged). */
 
 /* Create from a profile object (docs/profiles.md): the plugin's defaults,
  * then @obj, validated with the running daemon's plugins, SNAPs and

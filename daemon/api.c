@@ -359,7 +359,8 @@ static int no_profile(unsigned int id, struct jsonrpc_error *err)
  * (docs/profiles.md, "Errors"). */
 static int profile_refused(int r, const struct profile_error *pe, struct jsonrpc_error *err)
 {
-	if (r == -EBUSY) {
+	/* -EDQUOT: max-profiles reached, a limit like max-clients */
+	if (r == -EBUSY || r == -EDQUOT) {
 		jsonrpc_error_set(err, ALR_ERR_BUSY, "%s", pe->reason[0] ? pe->reason : "busy");
 		return r;
 	}
@@ -679,7 +680,7 @@ static int method_profile_import(void *ud, struct control_client *cl, struct jso
 		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "nothing imported: %s", msg);
 		return r;
 	}
-	if (r == -EBUSY) {
+	if (r == -EBUSY || r == -EDQUOT) {
 		jsonrpc_error_set(err, ALR_ERR_BUSY, "%s", msg);
 		return r;
 	}

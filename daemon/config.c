@@ -2,6 +2,7 @@
 #include "daemon/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
 #include <ini.h>
@@ -11,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "alr/iap.h"
 #include "daemon/util.h"
@@ -33,6 +36,7 @@ struct config *config_new_defaults(void)
 		return config_free(c);
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_AUTO;
+	c->max_profiles = CONFIG_DEFAULT_MAX_PROFILES;
 	c->socket_mode = 0660;
 	c->read_access = CONFIG_READ_ALL;
 	c->max_clients = 64;
@@ -71,13 +75,29 @@ struct config *config_free(struct config *c)
 	return NULL;
 }
 
+/* The longest line: what inih's buffer holds with "\r\n\0". */
+#define CONFIG_LINE_MAX (INI_MAX_LINE - 3)
+
+/* A key already set in this file: (section, key) and where. */
+struct seen_key {
+	char *section;
+	char *key;
+	int line;
+};
+
 /* Parser state handed to inih. */
 struct parse_ctx {
 	struct config *c;
-	FILE *f;
+	const char *buf;        /* the whole file, not terminated */
+	size_t len;
+	size_t pos;
 	int line;               /* the line inih is handling now */
 	int problem_line;       /* where problem[] was found; 0: none */
+	bool enomem;
 	char problem[256];
+	size_t n_seen;
+	size_t cap_seen;
+	struct seen_key *seen;
 };
 
 static int fail(struct parse_ctx *p, const char *fmt, ...)
@@ -96,6 +116,59 @@ static int fail(struct parse_ctx *p, const char *fmt, ...)
 	vsnprintf(p->problem, sizeof(p->problem), fmt, ap);
 	va_end(ap);
 	return 0;
+}
+
+static int fail_enomem(struct parse_ctx *p)
+{
+	p->enomem = true;
+	return fail(p, "out of memory");
+}
+
+/*
+ * inih hands every "key = value" to the handler, a repeated one too, and
+ * the last one would win without a word: a second "socket" further down
+ * a long file silently overrides the first.  Refuse it, as SNAP files
+ * do; the message names the line of the first one.
+ */
+static int check_duplicate(struct parse_ctx *p, const char *section, const char *key)
+{
+	struct seen_key *k;
+
+	for (size_t i = 0; i < p->n_seen; i++)
+		if (strcmp(p->seen[i].section, section) == 0 && strcmp(p->seen[i].key, key) == 0)
+			return fail(p, "duplicate key '%s' in [%s] (first set at line %d)", key,
+				    section, p->seen[i].line);
+	if (p->n_seen == p->cap_seen) {
+		size_t cap = p->cap_seen ? 2 * p->cap_seen : 16;
+
+		k = realloc(p->seen, cap * sizeof(*k));
+		if (!k)
+			return fail_enomem(p);
+		p->seen = k;
+		p->cap_seen = cap;
+	}
+	k = &p->seen[p->n_seen];
+	k->section = strdup(section);
+	k->key = strdup(key);
+	k->line = p->line;
+	if (!k->section || !k->key) {
+		free(k->section);
+		free(k->key);
+		return fail_enomem(p);
+	}
+	p->n_seen++;
+	return 1;
+}
+
+static void clear_seen(struct parse_ctx *p)
+{
+	for (size_t i = 0; i < p->n_seen; i++) {
+		free(p->seen[i].section);
+		free(p->seen[i].key);
+	}
+	free(p->seen);
+	p->seen = NULL;
+	p->n_seen = p->cap_seen = 0;
 }
 
 static int set_str(struct parse_ctx *p, char **dst, const char *value)
@@ -167,18 +240,55 @@ static int handle_daemon(struct parse_ctx *p, const char *key, const char *value
 		c->log_target = r;
 		return 1;
 	}
+	if (strcmp(key, "max-profiles") == 0) {
+		unsigned long v;
+
+		if (!parse_uint(p, key, value, 10, 1, CONFIG_MAX_PROFILES_MAX, &v))
+			return 0;
+		c->max_profiles = (unsigned int)v;
+		return 1;
+	}
 	return fail(p, "unknown key '%s' in [daemon]", key);
+}
+
+/*
+ * A group name as useradd(8) makes them (POSIX portable characters).
+ * Beyond what getgrnam() needs: config_print() writes "a, b", and a name
+ * starting with ';' would read back as a comment (found by fuzz-config).
+ */
+static bool valid_group(const char *g)
+{
+	size_t len = strlen(g);
+
+	if (len == 0 || len > 32 || g[0] == '-')
+		return false;
+	return strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	       len;
 }
 
 static int parse_groups(struct parse_ctx *p, const char *value)
 {
 	struct config *c = p->c;
 	char *copy = strdup(value), *save = NULL, *tok;
+	size_t printed = strlen("control-groups = ");
 
 	if (!copy)
 		return fail(p, "out of memory");
 	clear_groups(c);
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		/* printed back as "control-groups = a, b, c" */
+		printed += strlen(tok) + (c->n_control_groups ? 2 : 0);
+		if (!valid_group(tok)) {
+			fail(p, "control-groups: '%s' is not a group name (1 to 32 of "
+			     "A-Z a-z 0-9 . _ -, not starting with -)", tok);
+			free(copy);
+			return 0;
+		}
+		if (printed > CONFIG_LINE_MAX) {
+			free(copy);
+			return fail(p, "control-groups: longer than %d characters once written "
+				    "as 'a, b, c'", CONFIG_LINE_MAX);
+		}
 		if (c->n_control_groups == CONFIG_MAX_GROUPS) {
 			free(copy);
 			return fail(p, "control-groups: more than %d groups", CONFIG_MAX_GROUPS);
@@ -210,8 +320,12 @@ static int handle_control(struct parse_ctx *p, const char *key, const char *valu
 		c->socket_mode = (unsigned int)v;
 		return 1;
 	}
-	if (strcmp(key, "socket-group") == 0)
+	if (strcmp(key, "socket-group") == 0) {
+		if (!valid_group(value))
+			return fail(p, "socket-group: '%s' is not a group name (1 to 32 of "
+				    "A-Z a-z 0-9 . _ -, not starting with -)", value);
 		return set_str(p, &c->socket_group, value);
+	}
 	if (strcmp(key, "control-groups") == 0)
 		return parse_groups(p, value);
 	if (strcmp(key, "read-access") == 0) {
@@ -326,6 +440,15 @@ static int config_ini_cb(void *user, const char *section, const char *key,
 		return 1;
 	if (!value)
 		return fail(p, "'%s' has no value", key);
+	/* config_print() writes "key = value": what it prints must read
+	 * back (alrd --check-config's output is a configuration file). */
+	if (strlen(key) + strlen(value) + 3 > CONFIG_LINE_MAX)
+		return fail(p, "'%s': 'key = value' would be longer than %d characters", key,
+			    CONFIG_LINE_MAX);
+	if (section[0] == '\0')
+		return fail(p, "'%s' is outside any section", key);
+	if (!check_duplicate(p, section, key))
+		return 0;
 	if (strcmp(section, "daemon") == 0)
 		return handle_daemon(p, key, value);
 	if (strcmp(section, "control") == 0)
@@ -338,67 +461,174 @@ static int config_ini_cb(void *user, const char *section, const char *key,
 		return handle_sip(p, key, value);
 	if (strcmp(section, "iap-kinds") == 0)
 		return handle_kinds(p, key, value);
-	if (section[0] == '\0')
-		return fail(p, "'%s' is outside any section", key);
 	return fail(p, "unknown section [%s]", section);
 }
 
-/* inih reader that counts lines, so the handler knows where it is. */
-static char *config_read_line(char *buf, int size, void *stream)
+/*
+ * inih reader over the buffer that counts lines, so the handler knows
+ * where it is.  Leading blanks go: inih would take an indented line for
+ * the continuation of the previous value (and hand the handler the same
+ * key again), which alrd.conf does not have.  A line longer than inih's
+ * buffer is refused here: fgets() would have cut it in two, the second
+ * half read as a line of its own.
+ */
+static char *config_read_line(char *str, int num, void *stream)
 {
 	struct parse_ctx *p = stream;
-	char *r = fgets(buf, size, p->f);
+	const char *line, *nl;
+	size_t len;
 
-	if (r)
-		p->line++;
-	return r;
+	if (p->problem_line || p->pos >= p->len)
+		return NULL;
+	line = p->buf + p->pos;
+	nl = memchr(line, '\n', p->len - p->pos);
+	len = nl ? (size_t)(nl - line) + 1 : p->len - p->pos;
+	p->pos += len;
+	p->line++;
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	while (len > 0 && (line[0] == ' ' || line[0] == '\t')) {
+		line++;
+		len--;
+	}
+	/* inih needs room for "\r\n\0" beyond the longest line. */
+	if (num < 4 || len + 3 > (size_t)num) {
+		fail(p, "line is longer than %d characters", num - 3);
+		return NULL;
+	}
+	memcpy(str, line, len);
+	str[len] = '\0';
+	return str;
+}
+
+static void set_error(struct config_error *e, int line, const char *problem)
+{
+	e->line = line;
+	util_strlcpy(e->problem, problem, sizeof(e->problem));
+}
+
+int config_parse_string(const char *file, const char *text, size_t len,
+			struct config **ret, struct config_error *ret_error)
+{
+	struct parse_ctx p = { 0 };
+	const char *nul;
+	int r;
+
+	memset(ret_error, 0, sizeof(*ret_error));
+	util_strlcpy(ret_error->file, file, sizeof(ret_error->file));
+	if (len > CONFIG_MAX_FILE_SIZE) {
+		snprintf(ret_error->problem, sizeof(ret_error->problem),
+			 "larger than %d bytes", CONFIG_MAX_FILE_SIZE);
+		return -EFBIG;
+	}
+	/* inih works on C strings: a NUL would end the value it is in, and
+	 * "socket = /run/x\0/y" would quietly mean /run/x. */
+	nul = memchr(text, '\0', len);
+	if (nul) {
+		int line = 1;
+
+		for (const char *c = text; c < nul; c++)
+			line += *c == '\n';
+		set_error(ret_error, line, "contains a NUL byte");
+		return -EINVAL;
+	}
+	p.buf = text;
+	p.len = len;
+	p.c = config_new_defaults();
+	if (!p.c || !(p.c->file = strdup(file))) {
+		config_free(p.c);
+		set_error(ret_error, 0, "out of memory");
+		return -ENOMEM;
+	}
+	r = ini_parse_stream(config_read_line, &p, config_ini_cb, &p);
+	clear_seen(&p);
+	if (r < 0 && !p.problem_line) {
+		p.enomem = true;
+		util_strlcpy(p.problem, "out of memory", sizeof(p.problem));
+	}
+	if (r != 0 || p.problem_line || p.enomem) {
+		/* inih goes on after a bad line and returns the first one; a
+		 * problem of ours on an earlier line comes first. */
+		if (r > 0 && (!p.problem_line || r < p.problem_line))
+			set_error(ret_error, r,
+				  "syntax error: expected [section], key = value, or a comment");
+		else
+			set_error(ret_error, p.problem_line, p.problem);
+		config_free(p.c);
+		return p.enomem ? -ENOMEM : -EINVAL;
+	}
+	*ret = p.c;
+	return 0;
 }
 
 int config_load(const char *path, bool must_exist, struct config **ret,
 		struct config_error *ret_error)
 {
-	struct parse_ctx p = { 0 };
-	FILE *f;
-	int r;
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, r;
 
 	memset(ret_error, 0, sizeof(*ret_error));
 	util_strlcpy(ret_error->file, path, sizeof(ret_error->file));
 
-	p.c = config_new_defaults();
-	if (!p.c) {
-		util_strlcpy(ret_error->problem, "out of memory", sizeof(ret_error->problem));
-		return -ENOMEM;
-	}
-	p.c->file = strdup(path);
-
-	f = fopen(path, "re");
-	if (!f) {
+	/* O_NONBLOCK: a FIFO in its place must not hang a reload. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
 		r = -errno;
 		if (r == -ENOENT && !must_exist) {
-			*ret = p.c;
+			struct config *c = config_new_defaults();
+
+			if (!c || !(c->file = strdup(path))) {
+				config_free(c);
+				set_error(ret_error, 0, "out of memory");
+				return -ENOMEM;
+			}
+			*ret = c;
 			return 0;
 		}
 		snprintf(ret_error->problem, sizeof(ret_error->problem),
 			 "cannot open: %s", strerror(-r));
-		config_free(p.c);
 		return r;
 	}
-	p.f = f;
-	r = ini_parse_stream(config_read_line, &p, config_ini_cb, &p);
-	fclose(f);
-	if (r != 0) {
-		ret_error->line = r > 0 ? r : 0;
-		if (p.problem_line && p.problem_line == r)
-			util_strlcpy(ret_error->problem, p.problem, sizeof(ret_error->problem));
-		else
-			util_strlcpy(ret_error->problem,
-				     "syntax error: expected [section], key = value, or a comment",
-				     sizeof(ret_error->problem));
-		config_free(p.c);
-		return -EINVAL;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(ret_error->problem, sizeof(ret_error->problem),
+			 "cannot stat: %s", strerror(-r));
+		goto out;
 	}
-	*ret = p.c;
-	return 0;
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		set_error(ret_error, 0, "not a regular file");
+		goto out;
+	}
+	/* One byte more than allowed, to notice a file that grew meanwhile. */
+	buf = malloc(CONFIG_MAX_FILE_SIZE + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		set_error(ret_error, 0, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, CONFIG_MAX_FILE_SIZE + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(ret_error->problem, sizeof(ret_error->problem),
+				 "cannot read: %s", strerror(-r));
+			goto out;
+		}
+		len += (size_t)n;
+		if (n == 0 || len > CONFIG_MAX_FILE_SIZE)
+			break;
+	}
+	r = config_parse_string(path, buf, len, ret, ret_error);
+out:
+	free(buf);
+	close(fd);
+	return r;
 }
 
 static void replace(char **dst, const char *value)
@@ -443,6 +673,7 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "snap-dir = %s\n", c->snap_dir);
 	fprintf(f, "log-level = %s\n", log_level_to_str(c->log_level));
 	fprintf(f, "log-target = %s\n", log_target_to_str(c->log_target));
+	fprintf(f, "max-profiles = %u\n", c->max_profiles);
 	fprintf(f, "\n[control]\n");
 	fprintf(f, "socket = %s\n", c->socket_path);
 	fprintf(f, "socket-mode = %04o\n", c->socket_mode);

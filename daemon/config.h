@@ -17,6 +17,9 @@
 
 #define CONFIG_MAX_GROUPS 16
 #define CONFIG_MAX_KIND_RULES 64
+#define CONFIG_MAX_FILE_SIZE (64 * 1024)
+#define CONFIG_DEFAULT_MAX_PROFILES 1000u
+#define CONFIG_MAX_PROFILES_MAX 1000000u
 
 enum config_read_access {
 	CONFIG_READ_ALL,        /* anyone who can open the socket may read */
@@ -38,6 +41,7 @@ struct config {
 	char *snap_dir;                 /* SNAP policy files (docs/policy.md) */
 	int log_level;                  /* LOG_ERR .. LOG_DEBUG */
 	enum log_target log_target;
+	unsigned int max_profiles;      /* profile.create/import refused beyond it */
 
 	/* [control] */
 	char *socket_path;
@@ -91,6 +95,12 @@ struct config *config_free(struct config *c);
  */
 int config_load(const char *path, bool must_exist, struct config **ret,
 		struct config_error *ret_error);
+
+/* The same for @len bytes of @text (not terminated); @file only names it
+ * in errors and in the result.  -EINVAL (a bad file: a NUL byte, a
+ * repeated key, a syntax error, a bad value), -EFBIG, -ENOMEM. */
+int config_parse_string(const char *file, const char *text, size_t len,
+			struct config **ret, struct config_error *ret_error);
 
 void config_apply_overrides(struct config *c, const struct config_overrides *o);
 

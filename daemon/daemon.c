@@ -465,6 +465,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	}
 	log_set_level(c->log_level);
 	sip_stack_set_register_pacing(d->sip, c->register_rate, c->register_burst);
+	registry_set_max_profiles(d->registry, c->max_profiles);
 	control_set_config(d->control, c);
 	iap_table_set_config(d->iaps, c);
 	config_free(d->config);
@@ -580,6 +581,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 			.loop = d->loop, .store = d->store, .iaps = d->iaps,
 			.plugins = d->plugins, .stack = d->sip,
 			.install_key = key, .install_key_len = sizeof(key),
+			.max_profiles = config->max_profiles,
 		};
 		d->registry = registry_new(&rc);
 		explicit_bzero(key, sizeof(key));

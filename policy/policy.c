@@ -1062,12 +1062,20 @@ int policy_load_file(const char *path, struct policy_snap **ret,
 	memset(ret_error, 0, sizeof(*ret_error));
 	util_strlcpy(ret_error->file, path, sizeof(ret_error->file));
 
-	/* O_NONBLOCK: a FIFO named *.conf must not hang the daemon. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* O_NONBLOCK: a FIFO named *.conf must not hang the daemon.
+	 * O_NOFOLLOW: alrd runs as root, and a link's target may be a file
+	 * the one who made the link cannot read; its first line would come
+	 * back in our error message.  Nothing of a file that is not a
+	 * regular file of the directory's own is read, nor shown. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
-		snprintf(ret_error->problem, sizeof(ret_error->problem),
-			 "cannot open: %s", strerror(-r));
+		if (r == -ELOOP)
+			snprintf(ret_error->problem, sizeof(ret_error->problem),
+				 "a symbolic link; not followed");
+		else
+			snprintf(ret_error->problem, sizeof(ret_error->problem),
+				 "cannot open: %s", strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -1081,7 +1089,15 @@ int policy_load_file(const char *path, struct policy_snap **ret,
 		snprintf(ret_error->problem, sizeof(ret_error->problem), "not a regular file");
 		goto out;
 	}
-	/* Whoever may write a SNAP decides where SIP registrations go. */
+	/* Whoever may write a SNAP decides where SIP registrations go: its
+	 * owner as much as everybody (the rule of plugin files). */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		r = -EPERM;
+		snprintf(ret_error->problem, sizeof(ret_error->problem),
+			 "belongs to uid %u, not to root or alrd's user; not loaded",
+			 (unsigned)st.st_uid);
+		goto out;
+	}
 	if (st.st_mode & S_IWOTH) {
 		r = -EPERM;
 		snprintf(ret_error->problem, sizeof(ret_error->problem),

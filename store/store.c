@@ -215,6 +215,14 @@ static int check_identity(sqlite3 *db, const char *path, int *ret_version,
 			 "(application id %#x), not alrd's; %s", path, (unsigned)app, untouched);
 		return -EBADMSG;
 	}
+	/* No alrd writes a negative version; taking it for 0 (or for "new")
+	 * would run the migrations over someone's tables. */
+	if (version < 0) {
+		snprintf(errbuf, errsize,
+			 "%s has schema version %d, which no alrd writes; it is damaged or not "
+			 "alrd's; %s", path, version, untouched);
+		return -EBADMSG;
+	}
 	if (version > STORE_SCHEMA_VERSION) {
 		snprintf(errbuf, errsize,
 			 "%s has schema version %d, newer than this alrd understands (%d); "
@@ -339,6 +347,17 @@ static int open_db(struct store *s, char *errbuf, size_t errsize)
 		r = -errno;
 		snprintf(errbuf, errsize, "cannot create %s: %s", s->path, strerror(-r));
 		return r;
+	} else if (stat(s->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		/* SQLite takes an empty file for an empty database, and alrd
+		 * would start with no profiles as if this were its first run.
+		 * But alrd did not just make it: something truncated the
+		 * store (a full disk, a bad copy, "> alrd.db").  Never replace
+		 * the profiles silently: whoever knows says so by removing it. */
+		snprintf(errbuf, errsize, "%s is empty (0 bytes), but alrd did not just create "
+			 "it: the store may have been truncated; alrd leaves it untouched. "
+			 "Restore a backup over it, or remove it to start with no profiles",
+			 s->path);
+		return -EBADMSG;
 	}
 
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -1033,6 +1052,27 @@ fail:
 	return r;
 }
 
+/*
+ * A row must make a profile profile.create would have accepted (the
+ * generic checks; plugins, SNAPs and IAPs may come and go): the registry
+ * takes every loaded profile for a valid one, and a NULL or broken AOR
+ * would reach the SIP stack.  An edited or damaged row is skipped with a
+ * warning naming it, and left in the file as it is (docs/profiles.md,
+ * "The store"): the other profiles work, nothing is lost.
+ */
+static bool row_valid(struct store *s, const struct profile *p)
+{
+	struct profile_error e;
+
+	if (profile_validate(p, NULL, &e) == 0)
+		return true;
+	/* A URI with a password in it comes back in the reason. */
+	log_warning("store: %s: profile row %u skipped: %s: %s; the row is kept as it is: "
+		    "fix or delete it with sqlite3, or restore a backup", s->path, p->id,
+		    e.field, strstr(e.reason, "password") ? "carries a password" : e.reason);
+	return false;
+}
+
 /* Read profiles (@id 0: all) into an array, inside one read transaction so
  * that a profile's rows come from one version. */
 static int load_profiles(struct store *s, unsigned int id, struct profile ***ret,
@@ -1071,6 +1111,10 @@ static int load_profiles(struct store *s, unsigned int id, struct profile ***ret
 		r = profile_from_row(&l, st, &v[n]);
 		if (r < 0)
 			goto out;
+		if (!row_valid(s, v[n])) {
+			profile_free(v[n]);
+			continue;
+		}
 		n++;
 	}
 	if (rc != SQLITE_DONE)

@@ -22,7 +22,7 @@ enum alr_error_code {
 	ALR_ERR_TOO_LARGE        = -32000, /**< request line over the size limit */
 	ALR_ERR_PERMISSION       = -32001, /**< caller may not do this */
 	ALR_ERR_NOT_FOUND        = -32002, /**< no such object */
-	ALR_ERR_BUSY             = -32003, /**< a limit was reached (clients, queue) */
+	ALR_ERR_BUSY             = -32003, /**< a limit was reached (clients, queue, profiles) */
 	ALR_ERR_CONFIG           = -32004, /**< configuration is invalid */
 };
 

@@ -549,5 +549,85 @@ def test_shutdown_is_bounded(fx):
     check(took > 1.0, 'alrd stopped in %.1f s: did it wait for the deregistration?', took)
 
 
+def test_max_profiles(fx):
+    """Issue 11: profiles had no limit (100,000 took 1.19 GB).  Beyond
+    max-profiles, profile.create and profile.import get -32003 and
+    nothing changes; a reload applies a new limit; a lower limit keeps
+    every stored profile."""
+    w = fx.world()
+    d = daemon(fx, w, daemon={'max-profiles': 3})
+    c = fx.client(d)
+    first = c.call('profile.create', {'profile': profile('alice')})['profile']['id']
+    one = c.call('profile.export')['text']
+    for u in ('bob', 'carol'):
+        c.call('profile.create', {'profile': profile(u)})
+    e = c.expect_error(-32003, 'profile.create', {'profile': profile('alice')})
+    check('max-profiles (3)' in e['message'], 'message: %s' % e['message'])
+    e = c.expect_error(-32003, 'profile.import', {'text': one})
+    check('nothing was imported' in e['message'] and 'max-profiles (3)' in e['message'],
+          'message: %s' % e['message'])
+    check_eq(len(c.call('profile.list')['profiles']), 3, 'profiles after refusals')
+    c.call('profile.delete', {'id': first})
+    check_eq(len(c.call('profile.import', {'text': one})['created']), 1,
+             'imported after a delete')
+
+    d.config['daemon']['max-profiles'] = 5
+    d.write_config()
+    c.call('daemon.reload')
+    for u in ('alice', 'bob'):
+        c.call('profile.create', {'profile': profile(u)})
+    c.expect_error(-32003, 'profile.create', {'profile': profile('carol')})
+
+    # A lower limit drops nothing, at a reload or a start.
+    d.config['daemon']['max-profiles'] = 2
+    d.write_config()
+    c.call('daemon.reload')
+    check_eq(len(c.call('profile.list')['profiles']), 5, 'profiles over a lowered limit')
+    c.expect_error(-32003, 'profile.create', {'profile': profile('carol')})
+    d.restart()
+    c = fx.client(d)
+    check_eq(len(c.call('profile.list')['profiles']), 5, 'profiles loaded over the limit')
+    check('more than max-profiles (2)' in d.log_since_start(),
+          'no warning about the lowered limit at start')
+
+
+def test_store_refused_or_rows_skipped(fx):
+    """Issue 11: a 0-byte alrd.db became an empty store without a word; a
+    profile row with a NULL AOR loaded silently."""
+    import sqlite3
+    w = fx.world()
+    d = fx.daemon(w, {'daemon': {'plugin-dir': alrtest.plugin_dir()}}, start=False)
+    db = os.path.join(d.state_dir, 'alrd.db')
+    open(db, 'w').close()
+    r = alrtest.run(d.argv(), check=False, timeout=T(60))
+    msg = r.stdout + r.stderr
+    check(r.returncode != 0, 'alrd started on a 0-byte %s: %r' % (db, msg))
+    check(db in msg and 'empty (0 bytes)' in msg and 'remove it' in msg,
+          'the refusal should name the file and what to do: %r' % msg)
+    check_eq(os.path.getsize(db), 0, 'size of the refused file')
+
+    # Removed: a new store.  Then a row broken behind alrd's back.
+    os.unlink(db)
+    d.start()
+    c = fx.client(d)
+    a = c.call('profile.create', {'profile': profile('alice')})['profile']['id']
+    b = c.call('profile.create', {'profile': profile('bob')})['profile']['id']
+    d.stop()
+    con = sqlite3.connect(db)
+    con.execute('UPDATE profile SET aor = NULL WHERE id = ?', (b,))
+    con.commit()
+    con.close()
+    d.start()
+    c = fx.client(d)
+    check_eq([p['id'] for p in c.call('profile.list')['profiles']], [a],
+             'profiles loaded beside a broken row')
+    check('profile row %d skipped: aor: is missing' % b in d.log_since_start(),
+          'no warning naming the skipped row')
+    con = sqlite3.connect(db)
+    rows = con.execute('SELECT id, aor FROM profile ORDER BY id').fetchall()
+    con.close()
+    check_eq(rows, [(a, 'sip:alice@' + DOMAIN), (b, None)], 'rows in the file')
+
+
 if __name__ == '__main__':
     alrtest.main()

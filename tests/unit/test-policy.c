@@ -709,6 +709,72 @@ static void test_dir_duplicates(void **state)
 	tmpdir_remove(&d);
 }
 
+/*
+ * Issue 11: a symlink in snap.d was followed, and the first token of
+ * whatever it pointed at (a file alrd, running as root, may read and the
+ * one who made the link may not) came back in the error.  A link is now
+ * refused without opening its target, and the problem says so in its
+ * own words; so is a file that belongs to another user.
+ */
+static void test_dir_symlinks_and_owners(void **state)
+{
+	struct tmpdir d, other;
+	struct errors errs = { 0 };
+	struct policy_set *set = NULL;
+	struct policy_error e;
+	struct policy_snap *s = NULL;
+	char target[PATH_MAX], link1[PATH_MAX], link2[PATH_MAX], link3[PATH_MAX];
+
+	tmpdir_make(&d);
+	tmpdir_make(&other);
+	put(&other, "secret", "hunter2-token = x\n", 0600);
+	put(&other, "valid.conf", "[snap]\nid = 7\nname = v\n[rule]\npriority = 1\nkind = any\n",
+	    0644);
+	put(&d, "10-a.conf", "[snap]\nid = 1\nname = a\n[rule]\npriority = 1\nkind = any\n", 0644);
+	snprintf(target, sizeof(target), "%s/secret", other.path);
+	snprintf(link1, sizeof(link1), "%s/20-secret.conf", d.path);
+	assert_int_equal(symlink(target, link1), 0);
+	snprintf(target, sizeof(target), "%s/valid.conf", other.path);
+	snprintf(link2, sizeof(link2), "%s/30-valid.conf", d.path);
+	assert_int_equal(symlink(target, link2), 0);
+	snprintf(link3, sizeof(link3), "%s/40-dangling.conf", d.path);
+	assert_int_equal(symlink("/nonexistent/x", link3), 0);
+
+	assert_int_equal(policy_load_dir(d.path, &set, collect, &errs), 3);
+	assert_int_equal(errs.n, 3);
+	for (size_t i = 0; i < errs.n; i++) {
+		char buf[PATH_MAX + 300];
+
+		policy_error_to_str(&errs.e[i], buf, sizeof(buf));
+		if (strstr(buf, "hunter2") || strstr(buf, other.path))
+			fail_msg("error %zu shows the target: %s", i, buf);
+		assert_int_equal(errs.e[i].line, 0);
+		assert_string_equal(errs.e[i].problem, "a symbolic link; not followed");
+	}
+	assert_true(ends_with(errs.e[0].file, "/20-secret.conf"));
+	assert_true(ends_with(errs.e[1].file, "/30-valid.conf"));
+	assert_true(ends_with(errs.e[2].file, "/40-dangling.conf"));
+	assert_int_equal(policy_set_count(set), 2);
+	assert_null(policy_set_find_by_id(set, 7));
+	policy_set_free(set);
+
+	assert_int_equal(policy_load_file(link1, &s, &e), -ELOOP);
+	assert_null(s);
+	assert_string_equal(e.problem, "a symbolic link; not followed");
+
+	/* someone else's file: only root can make one here */
+	if (geteuid() == 0) {
+		snprintf(target, sizeof(target), "%s/10-a.conf", d.path);
+		assert_int_equal(chown(target, 65534, 65534), 0);
+		assert_int_equal(policy_load_file(target, &s, &e), -EPERM);
+		assert_null(s);
+		assert_string_equal(e.problem, "belongs to uid 65534, not to root or alrd's user; "
+				    "not loaded");
+	}
+	tmpdir_remove(&d);
+	tmpdir_remove(&other);
+}
+
 static void test_dir_missing(void **state)
 {
 	struct policy_set *set = NULL;
@@ -868,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_dir_good_and_bad),
 		cmocka_unit_test(test_dir_ignored_files),
 		cmocka_unit_test(test_dir_duplicates),
+		cmocka_unit_test(test_dir_symlinks_and_owners),
 		cmocka_unit_test(test_dir_missing),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_print_set),

@@ -1281,6 +1281,48 @@ static void test_validation_and_defaults(void **state)
 	assert_int_equal(registry_count(w->r), 4);
 }
 
+/* Issue 11: max-profiles.  Create and import beyond it get -EDQUOT and
+ * change nothing (store included); a lower limit drops nothing. */
+static void test_max_profiles(void **state)
+{
+	struct world *w = *state;
+	struct profile_error pe;
+	unsigned int a, *ids = NULL;
+	size_t n = 0;
+	char err[256], *text = NULL;
+
+	registry_set_max_profiles(w->r, 2);
+	a = create(w, "{\"aor\": \"sip:a@example.test\"}");
+	assert_int_equal(registry_export(w->r, false, &text), 0);
+	create(w, "{\"aor\": \"sip:b@example.test\"}");
+	assert_int_equal(create_err(w, "{\"aor\": \"sip:c@example.test\"}", &pe), -EDQUOT);
+	assert_string_equal(pe.field, "");
+	assert_non_null(strstr(pe.reason, "max-profiles (2)"));
+	assert_int_equal(registry_import(w->r, text, strlen(text), &ids, &n, err, sizeof(err)),
+			 -EDQUOT);
+	assert_non_null(strstr(err, "nothing was imported"));
+	assert_int_equal(registry_count(w->r), 2);
+
+	/* room again after a delete */
+	assert_int_equal(registry_delete(w->r, a, NULL, NULL), 0);
+	pump(w);
+	assert_int_equal(registry_count(w->r), 1);
+	assert_int_equal(registry_import(w->r, text, strlen(text), &ids, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	free(ids);
+	assert_int_equal(registry_count(w->r), 2);
+
+	/* lowered under the count: everything stays, nothing new */
+	registry_set_max_profiles(w->r, 1);
+	assert_int_equal(registry_count(w->r), 2);
+	assert_int_equal(create_err(w, "{\"aor\": \"sip:c@example.test\"}", &pe), -EDQUOT);
+	/* 0: no limit */
+	registry_set_max_profiles(w->r, 0);
+	create(w, "{\"aor\": \"sip:c@example.test\"}");
+	assert_int_equal(registry_count(w->r), 3);
+	free(text);
+}
+
 /* SNAPs the daemon loaded: their ids become valid for profiles, and a
  * profile registers over the best IAP of its own SNAP. */
 /* The daemon's SNAPs: one policy file text each (NULL-terminated); freed
@@ -1513,6 +1555,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation_and_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_profiles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roaming_controllers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_contact_removed_over_old_iap, setup,

@@ -594,6 +594,154 @@ static void test_newer_and_foreign_refused(void **state)
 	assert_refused_untouched(other, -EBADMSG, "has no table iap");
 }
 
+/*
+ * Issue 11: PRAGMA user_version -1 was taken for schema 0 (or, without
+ * tables, for a new database) and the migrations ran over the file.  A
+ * negative version is no alrd's: refused, the file left as it was.
+ */
+static void test_negative_version_refused(void **state)
+{
+	struct store *s = open_store(path);
+	struct profile *p = profile_from(small_json);
+	sqlite3 *db;
+	char other[160];
+
+	assert_int_equal(store_profile_insert(s, p), 0);
+	store_close(s);
+	profile_free(p);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA user_version = -1",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_refused_untouched(path, -EBADMSG, "schema version -1, which no alrd writes");
+
+	/* an SQLite file with nothing in it but the negative version */
+	snprintf(other, sizeof(other), "%s/other.db", dir);
+	assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = -7", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_refused_untouched(other, -EBADMSG, "schema version -7");
+	assert_int_equal(pragma(other, "SELECT count(*) FROM sqlite_schema"), 0);
+}
+
+/*
+ * Issue 11: a 0-byte alrd.db (truncated by a full disk or a bad copy)
+ * became an empty store: alrd started with no profiles and wrote its
+ * schema over the file.  Refused, naming the file and what to do; a file
+ * alrd creates itself is still a new store.
+ */
+static void test_empty_file_refused(void **state)
+{
+	struct store *s = NULL;
+	struct stat st;
+	char err[512], side[160];
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), -EBADMSG);
+	assert_null(s);
+	if (!strstr(err, path) || !strstr(err, "empty (0 bytes)") ||
+	    !strstr(err, "remove it to start with no profiles"))
+		fail_msg("'%s'", err);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	assert_int_equal(access(side, F_OK), -1);
+
+	/* removed: a new store, as on the first start */
+	assert_int_equal(unlink(path), 0);
+	s = open_store(path);
+	store_close(s);
+	assert_int_equal(pragma(path, "PRAGMA user_version"), 2);
+}
+
+/* Collect what stderr gets while @fn runs (the store logs there). */
+static char *stderr_of(void (*fn)(void *), void *arg)
+{
+	char tmp[] = "/tmp/alrd-test-stderr-XXXXXX", *text;
+	int fd = mkstemp(tmp), saved = dup(2);
+	size_t len;
+
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	assert_int_equal(dup2(fd, 2), 2);
+	fn(arg);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	close(fd);
+	text = read_all(tmp, &len);
+	text[len] = '\0';
+	unlink(tmp);
+	return text;
+}
+
+struct load_run {
+	struct store *s;
+	struct collect c;
+};
+
+static void load_into(void *arg)
+{
+	struct load_run *run = arg;
+
+	assert_int_equal(store_profile_load_all(run->s, collect_cb, &run->c), 0);
+}
+
+/*
+ * Issue 11: a profile row with a NULL or broken AOR (an edit with
+ * sqlite3, a damaged page) loaded without a word and reached the
+ * registry.  Such a row is skipped with a warning naming its id and what
+ * is wrong, and stays in the file as it was.
+ */
+static void test_bad_rows_skipped(void **state)
+{
+	struct load_run run = { 0 };
+	struct profile *p[4], *got = NULL;
+	sqlite3 *db;
+	char *log;
+
+	run.s = open_store(path);
+	for (int i = 0; i < 4; i++) {
+		p[i] = profile_from(small_json);
+		assert_int_equal(store_profile_insert(run.s, p[i]), 0);
+	}
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "UPDATE profile SET aor = NULL WHERE id = 2;"
+				      "UPDATE profile SET aor = 'not a uri' WHERE id = 3;"
+				      "UPDATE profile SET aor = 'sip:bob:hunter2@example.net' WHERE id = 4;",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	log = stderr_of(load_into, &run);
+	assert_int_equal(run.c.n, 1);
+	assert_int_equal(run.c.v[0]->id, 1);
+	if (!strstr(log, "profile row 2 skipped: aor: is missing") ||
+	    !strstr(log, "profile row 3 skipped: aor: 'not a uri'") ||
+	    !strstr(log, "profile row 4 skipped: aor: carries a password") ||
+	    !strstr(log, "the row is kept as it is"))
+		fail_msg("log: %s", log);
+	/* secrets never reach a log line */
+	assert_null(strstr(log, "hunter2"));
+	free(log);
+	collect_free(&run.c);
+	assert_int_equal(store_profile_get(run.s, 1, &got), 0);
+	profile_free(got);
+	assert_int_equal(store_profile_get(run.s, 2, &got), -ENOENT);
+	store_close(run.s);
+
+	/* untouched in the file */
+	assert_int_equal(pragma(path, "SELECT count(*) FROM profile"), 4);
+	assert_int_equal(pragma(path, "SELECT count(*) FROM profile WHERE id = 2 AND aor IS NULL"), 1);
+	assert_int_equal(pragma(path, "SELECT count(*) FROM profile WHERE id = 3 AND "
+				"aor = 'not a uri'"), 1);
+	for (int i = 0; i < 4; i++)
+		profile_free(p[i]);
+}
+
 static void test_file_modes(void **state)
 {
 	struct store *s;
@@ -1038,6 +1186,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_contacts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_and_foreign_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_negative_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_file_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rows_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_without_secrets, setup, teardown),
