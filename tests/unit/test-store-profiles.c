@@ -654,7 +654,7 @@ static void test_empty_file_refused(void **state)
 	assert_int_equal(unlink(path), 0);
 	s = open_store(path);
 	store_close(s);
-	assert_int_equal(pragma(path, "PRAGMA user_version"), 2);
+	assert_int_equal(pragma(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 }
 
 /* Collect what stderr gets while @fn runs (the store logs there). */
