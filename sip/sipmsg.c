@@ -873,6 +873,62 @@ bool sipmsg_has_mandatory(const osip_message_t *msg)
 	       msg->from && msg->to && osip_list_size(&msg->vias) > 0;
 }
 
+/* A Via host as osip stores it, without the brackets of an IPv6
+ * reference, into buf; false when too long. */
+static bool via_host_plain(const char *host, char *buf, size_t size)
+{
+	size_t n;
+
+	if (!host)
+		return false;
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n == 0 || n >= size)
+		return false;
+	memcpy(buf, host, n);
+	buf[n] = '\0';
+	return true;
+}
+
+static bool via_port(osip_via_t *v, uint16_t *ret)
+{
+	const char *proto = via_get_protocol(v);
+	const char *port = via_get_port(v);
+
+	if (!port || !*port) {
+		*ret = proto && strcasecmp(proto, "TLS") == 0 ? 5061 : 5060;
+		return true;
+	}
+	return parse_port(port, ret) == 0;
+}
+
+bool sipmsg_via_same_sent_by(const osip_via_t *a, const osip_via_t *b)
+{
+	/* osip's getters take no const; they only read. */
+	osip_via_t *va = (osip_via_t *)a, *vb = (osip_via_t *)b;
+	char ha[SIPMSG_HOST_MAX + 1], hb[SIPMSG_HOST_MAX + 1];
+	unsigned char aa[sizeof(struct in6_addr)], ab[sizeof(struct in6_addr)];
+	uint16_t pa, pb;
+	int fa, fb;
+
+	if (!a || !b || !via_host_plain(via_get_host(va), ha, sizeof(ha)) ||
+	    !via_host_plain(via_get_host(vb), hb, sizeof(hb)) ||
+	    !via_port(va, &pa) || !via_port(vb, &pb) || pa != pb)
+		return false;
+	fa = literal_family(ha);
+	fb = literal_family(hb);
+	if (fa != fb)
+		return false;
+	if (fa == AF_UNSPEC)
+		return strcasecmp(ha, hb) == 0;
+	/* "2001:db8::1" and "2001:DB8:0::1" are one address. */
+	return inet_pton(fa, ha, aa) == 1 && inet_pton(fb, hb, ab) == 1 &&
+	       memcmp(aa, ab, fa == AF_INET ? 4 : 16) == 0;
+}
+
 int sipmsg_build_response(const osip_message_t *req, int code,
 			  const char *reason, const char *to_tag,
 			  osip_message_t **ret)
