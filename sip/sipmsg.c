@@ -655,8 +655,11 @@ static int header_delta(const osip_message_t *m, const char *lname,
 	    !h->hvalue)
 		return -1;
 	v = parse_delta(h->hvalue);
-	if (whole && v >= 0) {
-		/* Expires and Min-Expires are exactly delta-seconds. */
+	if (v >= 0) {
+		/* Expires and Min-Expires are exactly delta-seconds; a
+		 * Retry-After may go on with a comment or parameters (RFC
+		 * 3261 §20.33), nothing else: "5abc" or "5.5" is malformed
+		 * and taken as absent, not as 5. */
 		const char *p = h->hvalue;
 
 		while (*p == ' ' || *p == '\t')
@@ -665,7 +668,7 @@ static int header_delta(const osip_message_t *m, const char *lname,
 			p++;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (*p)
+		if (*p && (whole || (*p != '(' && *p != ';')))
 			return -1;
 	}
 	return v;

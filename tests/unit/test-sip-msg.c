@@ -434,6 +434,26 @@ static const struct response_case response_cases[] = {
 	  "Contact: <sip:reg2.example.test>;q=0.5, <sip:10.99.100.2:5070;transport=tcp>;q=1.0\r\n"
 	  "Content-Length: 0\r\n\r\n",
 	  OURS, 302, -1, -1, -1, -1, 2 },
+	{ "Retry-After without a comment",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: 30\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, 30, 0 },
+	{ "negative Retry-After is absent",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: -5\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, -1, 0 },
+	{ "Retry-After with trailing garbage is absent",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: 5abc\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, -1, 0 },
+	{ "fractional Retry-After is absent",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: 2.5\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, -1, 0 },
+	{ "huge Retry-After is clamped",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: 99999999999999999999\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, 2147483647, 0 },
 };
 
 static void test_parse_response(void **state)
