@@ -587,10 +587,11 @@ static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
  *    is discarded (someone rewrote it, or it was never meant for us);
  *  - it comes back the way the request went: over TCP on the connection
  *    the request was sent on; over UDP on the same socket, from the
- *    address and port the request was sent to (the registrar answers from
- *    where it received, §18.2.2, RFC 3581 §4).  A datagram from anywhere
- *    else is somebody speaking for the registrar, e.g. a local user who
- *    guessed the branch.
+ *    address and port the request was sent to (our Via asks for rport,
+ *    and RFC 3581 §4 has the server send the response from where it
+ *    received the request).  A datagram from anywhere else is somebody
+ *    speaking for the registrar, e.g. a local user who guessed the
+ *    branch.
  * Returns NULL with *ret_why set when it is to be dropped. */
 static osip_transaction_t *response_transaction(struct sip_stack *s,
 						struct sip_transport *tp,
@@ -616,7 +617,7 @@ static osip_transaction_t *response_transaction(struct sip_stack *s,
 	if (tp->proto == SIP_PROTO_UDP &&
 	    (!from || !sip_sockaddr_equal(from, (struct sockaddr *)&tx->dest))) {
 		*ret_why = "comes from another address than its request went "
-			   "to (RFC 3261 §18.1.2)";
+			   "to (RFC 3581 §4)";
 		return NULL;
 	}
 	if (osip_message_get_via(evt->sip, 0, &via) < 0 || !via ||
