@@ -40,7 +40,10 @@
 #define REFRESH_MARGIN_MS       5000u
 #define BACKOFF_BASE_MS         2000u
 #define BACKOFF_CAP_MS          (30u * 60u * 1000u)
-#define RETRY_AFTER_MAX         86400
+/* A Retry-After longer than our longest backoff is not waited out: one
+ * response must not park a binding for a day (RFC 3261 §20.33 leaves
+ * the client free to try earlier). */
+#define RETRY_AFTER_MAX         (BACKOFF_CAP_MS / 1000u)
 #define MAX_423                 3
 #define MAX_AUTH_ROUNDS         3
 #define REDIRECT_MAX            8
@@ -670,7 +673,8 @@ static uint64_t refresh_delay_ms(struct binding *b, unsigned granted)
 }
 
 /* Exponential, with jitter in [d/2, d]: 1-2 s, 2-4 s, 4-8 s, ... up to
- * 30 min; never earlier than a Retry-After (RFC 3261 §20.33). */
+ * 30 min; never earlier than a Retry-After (RFC 3261 §20.33), which is
+ * bounded by the same 30 min. */
 static uint64_t backoff_delay_ms(struct binding *b)
 {
 	unsigned n = b->backoff_n < 20 ? b->backoff_n : 20;
@@ -680,8 +684,9 @@ static uint64_t backoff_delay_ms(struct binding *b)
 		d = BACKOFF_CAP_MS;
 	delay = d / 2 + random32(b) % (d / 2 + 1);
 	if (b->retry_after > 0) {
-		uint64_t ra = (uint64_t)(b->retry_after < RETRY_AFTER_MAX ?
-					 b->retry_after : RETRY_AFTER_MAX) * 1000u;
+		uint64_t ra = (uint64_t)((unsigned)b->retry_after <
+					 RETRY_AFTER_MAX ? (unsigned)b->retry_after :
+					 RETRY_AFTER_MAX) * 1000u;
 
 		if (ra > delay)
 			delay = ra;
@@ -1322,23 +1327,21 @@ static void on_registered(struct binding *b, const struct tx *tx,
 			  const struct sipmsg_response *pr)
 {
 	int granted = pr->our_expires;
-	bool listed = granted >= 0;
-
-	char buf[SIPMSG_REASON_MAX + 48];
+	char buf[SIPMSG_REASON_MAX + 64];
 
 	if (granted < 0) {
-		if (pr->n_contacts > 0 || pr->contacts_truncated) {
-			struct cause c = { BINDING_ERROR_PROTOCOL, pr->code, buf };
+		/* RFC 3261 §10.2.4, §10.3 step 8: the 2xx lists the AOR's
+		 * current bindings.  Ours not among them (or none listed at
+		 * all) means the registration did not take, whatever the
+		 * status line says: retry as after any failure. */
+		struct cause c = { BINDING_ERROR_PROTOCOL, pr->code, buf };
 
-			snprintf(buf, sizeof(buf), "%s (our contact is not "
-				 "listed)", pr->reason);
-			binding_enter_state(b, BINDING_BACKOFF, &c);
-			return;
-		}
-		/* A registrar that lists nothing (RFC 3261 §10.3 says it
-		 * must): take the Expires header or what we asked for. */
-		granted = pr->expires_header >= 0 ? pr->expires_header :
-						    (int)b->expires_req;
+		snprintf(buf, sizeof(buf), "%s %s", pr->reason,
+			 pr->n_contacts > 0 || pr->contacts_truncated ?
+			 "without our contact among the bindings it lists" :
+			 "listing no bindings, so not ours");
+		binding_enter_state(b, BINDING_BACKOFF, &c);
+		return;
 	}
 	if (granted == INT_MAX)
 		granted = (int)b->expires_req;
@@ -1350,8 +1353,7 @@ static void on_registered(struct binding *b, const struct tx *tx,
 		binding_enter_state(b, BINDING_BACKOFF, &c);
 		return;
 	}
-	if (listed)
-		known_reconcile(b, pr, tx->sent_at);
+	known_reconcile(b, pr, tx->sent_at);
 	b->granted = (unsigned)granted;
 	b->registered_at = tx->sent_at;
 	known_set(b, b->contact, b->ifname,

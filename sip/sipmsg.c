@@ -655,8 +655,11 @@ static int header_delta(const osip_message_t *m, const char *lname,
 	    !h->hvalue)
 		return -1;
 	v = parse_delta(h->hvalue);
-	if (whole && v >= 0) {
-		/* Expires and Min-Expires are exactly delta-seconds. */
+	if (v >= 0) {
+		/* Expires and Min-Expires are exactly delta-seconds; a
+		 * Retry-After may go on with a comment or parameters (RFC
+		 * 3261 §20.33), nothing else: "5abc" or "5.5" is malformed
+		 * and taken as absent, not as 5. */
 		const char *p = h->hvalue;
 
 		while (*p == ' ' || *p == '\t')
@@ -665,7 +668,7 @@ static int header_delta(const osip_message_t *m, const char *lname,
 			p++;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (*p)
+		if (*p && (whole || (*p != '(' && *p != ';')))
 			return -1;
 	}
 	return v;
@@ -871,6 +874,62 @@ bool sipmsg_has_mandatory(const osip_message_t *msg)
 	return msg && msg->call_id && msg->call_id->number &&
 	       msg->cseq && msg->cseq->method && msg->cseq->number &&
 	       msg->from && msg->to && osip_list_size(&msg->vias) > 0;
+}
+
+/* A Via host as osip stores it, without the brackets of an IPv6
+ * reference, into buf; false when too long. */
+static bool via_host_plain(const char *host, char *buf, size_t size)
+{
+	size_t n;
+
+	if (!host)
+		return false;
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n == 0 || n >= size)
+		return false;
+	memcpy(buf, host, n);
+	buf[n] = '\0';
+	return true;
+}
+
+static bool via_port(osip_via_t *v, uint16_t *ret)
+{
+	const char *proto = via_get_protocol(v);
+	const char *port = via_get_port(v);
+
+	if (!port || !*port) {
+		*ret = proto && strcasecmp(proto, "TLS") == 0 ? 5061 : 5060;
+		return true;
+	}
+	return parse_port(port, ret) == 0;
+}
+
+bool sipmsg_via_same_sent_by(const osip_via_t *a, const osip_via_t *b)
+{
+	/* osip's getters take no const; they only read. */
+	osip_via_t *va = (osip_via_t *)a, *vb = (osip_via_t *)b;
+	char ha[SIPMSG_HOST_MAX + 1], hb[SIPMSG_HOST_MAX + 1];
+	unsigned char aa[sizeof(struct in6_addr)], ab[sizeof(struct in6_addr)];
+	uint16_t pa, pb;
+	int fa, fb;
+
+	if (!a || !b || !via_host_plain(via_get_host(va), ha, sizeof(ha)) ||
+	    !via_host_plain(via_get_host(vb), hb, sizeof(hb)) ||
+	    !via_port(va, &pa) || !via_port(vb, &pb) || pa != pb)
+		return false;
+	fa = literal_family(ha);
+	fb = literal_family(hb);
+	if (fa != fb)
+		return false;
+	if (fa == AF_UNSPEC)
+		return strcasecmp(ha, hb) == 0;
+	/* "2001:db8::1" and "2001:DB8:0::1" are one address. */
+	return inet_pton(fa, ha, aa) == 1 && inet_pton(fb, hb, ab) == 1 &&
+	       memcmp(aa, ab, fa == AF_INET ? 4 : 16) == 0;
 }
 
 int sipmsg_build_response(const osip_message_t *req, int code,

@@ -193,6 +193,12 @@ int sipmsg_best_challenge(const osip_message_t *msg, bool proxy,
  * transaction can be matched (RFC 3261 §8.1.1)? */
 bool sipmsg_has_mandatory(const osip_message_t *msg);
 
+/* Do two Via headers carry the same sent-by (host and port)?  RFC 3261
+ * §18.1.2: a response whose top Via sent-by is not the one we inserted is
+ * discarded.  IP literals compare by value, names case-insensitively; an
+ * absent port is 5060 (5061 over TLS, §18.2.2). */
+bool sipmsg_via_same_sent_by(const osip_via_t *a, const osip_via_t *b);
+
 /* Build a response to a request (RFC 3261 §8.2.6): Via, From, Call-ID
  * and CSeq copied, To copied with to_tag added when it has no tag. */
 int sipmsg_build_response(const osip_message_t *req, int code,

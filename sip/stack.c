@@ -580,6 +580,55 @@ static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 /* ---- receiving --------------------------------------------------------- */
 
+/* The client transaction a response belongs to, if it is to be believed.
+ * libosip2 matches it by the top Via's branch and the CSeq method (RFC
+ * 3261 §17.1.3); what it does not check is checked here:
+ *  - §18.1.2: a response whose top Via sent-by is not the one we inserted
+ *    is discarded (someone rewrote it, or it was never meant for us);
+ *  - it comes back the way the request went: over TCP on the connection
+ *    the request was sent on; over UDP on the same socket, from the
+ *    address and port the request was sent to (our Via asks for rport,
+ *    and RFC 3581 §4 has the server send the response from where it
+ *    received the request).  A datagram from anywhere else is somebody
+ *    speaking for the registrar, e.g. a local user who guessed the
+ *    branch.
+ * Returns NULL with *ret_why set when it is to be dropped. */
+static osip_transaction_t *response_transaction(struct sip_stack *s,
+						struct sip_transport *tp,
+						osip_event_t *evt,
+						const struct sockaddr *from,
+						const char **ret_why)
+{
+	osip_transaction_t *tr;
+	struct stack_tx *tx;
+	osip_via_t *via = NULL;
+
+	/* Only NICTs are ours: no other list can hold a match. */
+	tr = osip_transaction_find(&s->osip->osip_nict_transactions, evt);
+	tx = tx_of(tr);
+	if (!tx || tx->server || tx->killed) {
+		*ret_why = "matches no transaction";
+		return NULL;
+	}
+	if (tp != tx->tp) {
+		*ret_why = "came over another transport than its request";
+		return NULL;
+	}
+	if (tp->proto == SIP_PROTO_UDP &&
+	    (!from || !sip_sockaddr_equal(from, (struct sockaddr *)&tx->dest))) {
+		*ret_why = "comes from another address than its request went "
+			   "to (RFC 3581 §4)";
+		return NULL;
+	}
+	if (osip_message_get_via(evt->sip, 0, &via) < 0 || !via ||
+	    !tr->topvia || !sipmsg_via_same_sent_by(via, tr->topvia)) {
+		*ret_why = "has a top Via sent-by that is not ours "
+			   "(RFC 3261 §18.1.2)";
+		return NULL;
+	}
+	return tr;
+}
+
 void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 		       const char *buf, size_t len, const struct sockaddr *from)
 {
@@ -604,14 +653,22 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 		goto out;
 	}
 	if (MSG_IS_RESPONSE(evt->sip)) {
-		if (osip_find_transaction_and_add_event(s->osip, evt) != 0) {
+		const char *why = NULL;
+
+		tr = response_transaction(s, tp, evt, from, &why);
+		if (!tr) {
 			s->stats.dropped++;
-			log_debug("sip %s %s: %d response matches no transaction",
-				  sip_proto_to_param(tp->proto), tp->ifname,
-				  evt->sip->status_code);
+			if (sipmsg_sockaddr_host(from, host, sizeof(host),
+						 &port) < 0)
+				snprintf(host, sizeof(host), "?");
+			log_debug("sip %s %s: %d response from %s port %u %s; "
+				  "dropped", sip_proto_to_param(tp->proto),
+				  tp->ifname, evt->sip->status_code, host, port,
+				  why);
 			osip_event_free(evt);
 			goto out;
 		}
+		osip_transaction_add_event(tr, evt);
 		kick(s);                /* with the others of this burst */
 		goto out;
 	}

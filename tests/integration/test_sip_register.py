@@ -650,6 +650,145 @@ def test_tcp_connection_loss_is_reported(fx):
     s.quit()
 
 
+# ---- a registrar that misbehaves ------------------------------------------
+#
+# Kamailio cannot be made to answer from another address, rewrite the Via
+# of its own answers or leave our Contact out of a 200 OK, so these tests
+# use a fake registrar over UDP in the network namespace, beside the real
+# one (another port of the registrar's address).  Only for those cases.
+
+FAKE_PORT = 5090
+
+
+class FakeRegistrar:
+    """REGISTERs in, hand-written answers out, over UDP sockets in the
+    network namespace: `main` on REG_ADDR:FAKE_PORT (where the REGISTERs
+    go) and `other` on REG_ADDR:FAKE_PORT+1 (another source)."""
+
+    def __init__(self, world):
+        from check_kamailio import socket_in_netns
+        import socket
+        self.main = socket_in_netns(world.net, socket.AF_INET,
+                                    socket.SOCK_DGRAM)
+        self.other = socket_in_netns(world.net, socket.AF_INET,
+                                     socket.SOCK_DGRAM)
+        self.main.bind((REG_ADDR, FAKE_PORT))
+        self.other.bind((REG_ADDR, FAKE_PORT + 1))
+
+    uri = 'sip:%s:%d' % (REG_ADDR, FAKE_PORT)
+
+    def close(self):
+        self.main.close()
+        self.other.close()
+
+    def recv(self, timeout=None):
+        """The next REGISTER: (text, source, {header name: [values]})."""
+        self.main.settimeout(timeout or T(10))
+        try:
+            data, src = self.main.recvfrom(65535)
+        except OSError as e:
+            raise TestFailure('no REGISTER at the fake registrar: %s' % e)
+        text = data.decode()
+        head = text.split('\r\n\r\n', 1)[0].split('\r\n')
+        check(head[0].startswith('REGISTER '), 'not a REGISTER: %r',
+              head[0])
+        hdrs = {}
+        for line in head[1:]:
+            name, _, value = line.partition(':')
+            hdrs.setdefault(name.strip().lower(), []).append(value.strip())
+        return text, src, hdrs
+
+    def answer(self, req, code=200, reason='OK', contact=True, via=None,
+               sock=None):
+        """Answer req (from recv()) with the request's Via (or via), its
+        From, To with a tag, Call-ID, CSeq and, for a 200 with contact,
+        its Contact granted 600 s."""
+        _, src, h = req
+        lines = ['SIP/2.0 %d %s' % (code, reason)]
+        lines += ['Via: %s' % v for v in (via or h['via'])]
+        lines += ['From: %s' % h['from'][0],
+                  'To: %s;tag=fake' % h['to'][0],
+                  'Call-ID: %s' % h['call-id'][0],
+                  'CSeq: %s' % h['cseq'][0]]
+        if code == 200 and contact:
+            uri = h['contact'][0].split(';', 1)[0]
+            lines.append('Contact: %s;expires=600' % uri)
+        lines += ['Content-Length: 0', '', '']
+        (sock or self.main).sendto('\r\n'.join(lines).encode(), src)
+
+
+def fake_registrar(fx, w):
+    fake = FakeRegistrar(w)
+    fx._objs.append(_Cleanup(fake.close))
+    return fake
+
+
+def _spoofed_200_is_dropped(fx, spoof):
+    """A 200 OK that fails RFC 3261 §18.1.2 is dropped: the REGISTER is
+    retransmitted (Timer E) and the true 200 to that retransmission
+    registers.  spoof(fake, req) sends the bad one."""
+    w, reg = sip_world(fx)
+    fake = fake_registrar(fx, w)
+    s = SipReg(fx, w, registrar=fake.uri)
+    s.cmd('register')
+    req = fake.recv()
+    spoof(fake, req)
+    # Still waiting: the same REGISTER again, not a new one.
+    again = fake.recv()
+    check_eq(again[2]['via'], req[2]['via'], 'a retransmission')
+    check_eq(again[2]['cseq'], req[2]['cseq'], 'CSeq')
+    # info's reply comes after every event alr-sipreg wrote before it
+    check(s.info()['dropped'] >= 1, 'the spoofed 200 counted as dropped')
+    check(not any(e['event'] == 'state' and e['new'] == 'REGISTERED'
+                  for e in s.history), 'registered by the spoofed 200: %s',
+          s.history)
+    fake.answer(again)
+    ev = s.wait_state('REGISTERED')
+    check_eq(ev['expires'], 600, 'granted by the true 200')
+    s.quit()
+
+
+def test_200_from_another_port_is_dropped(fx):
+    """A 200 OK that matches the REGISTER's branch but comes from another
+    port than the REGISTER went to is not the registrar's."""
+    _spoofed_200_is_dropped(
+        fx, lambda fake, req: fake.answer(req, sock=fake.other))
+
+
+def test_200_with_rewritten_via_is_dropped(fx):
+    """A 200 OK whose top Via sent-by is not the one alrd inserted (host
+    rewritten, branch kept) is dropped (RFC 3261 §18.1.2)."""
+    def spoof(fake, req):
+        via = req[2]['via'][0]
+        host = via.split()[1].split(';', 1)[0]        # 10.99.1.2:PORT
+        fake.answer(req, via=[via.replace(host, '10.99.1.99' +
+                                          host[host.rindex(':'):], 1)])
+    _spoofed_200_is_dropped(fx, spoof)
+
+
+def test_200_without_our_contact_is_not_registered(fx):
+    """A 200 OK that does not list our contact (here: no Contact at all)
+    did not register us (RFC 3261 §10.2.4): BACKOFF with a protocol
+    error, and the retry registers when the 200 lists it."""
+    w, reg = sip_world(fx)
+    fake = fake_registrar(fx, w)
+    s = SipReg(fx, w, registrar=fake.uri)
+    s.cmd('register')
+    fake.answer(fake.recv(), contact=False)
+    ev = s.wait_state('BACKOFF')
+    check_eq(ev['old'], 'REGISTERING', 'from')
+    check_eq(ev['error'], 'protocol', 'error')
+    check_eq(ev['code'], 200, 'code')
+    check('listing no bindings' in ev['reason'], 'reason: %r', ev['reason'])
+    check(not any(e['event'] == 'state' and e['new'] == 'REGISTERED'
+                  for e in s.history), 'reported registered: %s', s.history)
+    # The retry after the backoff, answered properly this time.
+    req = fake.recv(T(10))
+    fake.answer(req)
+    s.wait_state('REGISTERED', old='REGISTERING')
+    s.quit()
+
+
 if __name__ == '__main__':
     if not os.path.exists(KAMAILIO):
         print('SKIP: no Kamailio at %s' % KAMAILIO, flush=True)

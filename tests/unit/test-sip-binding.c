@@ -1048,6 +1048,47 @@ static void test_retry_after(void **state)
 	fake_free(f);
 }
 
+/* A Retry-After that is negative or otherwise malformed is absent (the
+ * usual backoff, not a retry at once nor its leading digits); a huge one
+ * waits no longer than the backoff's cap. */
+struct retry_after_case {
+	const char *header;
+	uint64_t retry_ms;              /* 0: the usual backoff */
+};
+
+static const struct retry_after_case retry_after_cases[] = {
+	{ "Retry-After: -5\r\n", 0 },
+	{ "Retry-After: -99999999999\r\n", 0 },
+	{ "Retry-After: 0\r\n", 0 },
+	{ "Retry-After: 5abc\r\n", 0 },
+	{ "Retry-After: 7.5\r\n", 0 },
+	{ "Retry-After: soon\r\n", 0 },
+	{ "Retry-After: 30 ;duration=60\r\n", 30000 },
+	{ "Retry-After: 99999999999\r\n", 1800000 },
+	{ "Retry-After: 86400\r\n", 1800000 },
+};
+
+static void test_retry_after_malformed(void **state)
+{
+	for (size_t i = 0; i < sizeof(retry_after_cases) / sizeof(retry_after_cases[0]); i++) {
+		const struct retry_after_case *c = &retry_after_cases[i];
+		struct fake *f = fake_new();
+
+		assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+		respond(f, 503, "Service Unavailable", c->header);
+		expect_state(f, BINDING_BACKOFF);
+		if (c->retry_ms == 0) {
+			check_backoff(f, 0);
+		} else if (last_event(f)->retry_ms != c->retry_ms) {
+			fail_msg("%s: retry in %llu ms, expected %llu", c->header,
+				 (unsigned long long)last_event(f)->retry_ms,
+				 (unsigned long long)c->retry_ms);
+		}
+		assert_int_equal(f->timer_at, f->now + last_event(f)->retry_ms);
+		fake_free(f);
+	}
+}
+
 struct refresh_case {
 	unsigned granted;
 	uint64_t min, max;              /* ms after the REGISTER was sent */
@@ -1118,19 +1159,48 @@ static void test_granted_expiry_sources(void **state)
 	assert_int_equal(last_event(f)->error, BINDING_ERROR_PROTOCOL);
 	fake_free(f);
 
-	/* A registrar that lists nothing: what we asked for. */
-	f = fake_new();
-	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
-	respond(f, 200, "OK", NULL);
-	expect_state(f, BINDING_REGISTERED);
-	assert_int_equal(binding_get_expires(f->b), 600);
-	fake_free(f);
-
 	/* expires=0 for ours: refused. */
 	f = fake_new();
 	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
 	grant(f, 0);
 	expect_state(f, BINDING_BACKOFF);
+	fake_free(f);
+}
+
+/* RFC 3261 §10.2.4: a 2xx lists the AOR's bindings; without ours the
+ * registration did not take.  A 200 with no Contact at all is a failure
+ * (BACKOFF, then a new attempt), not REGISTERED for what we asked. */
+static void test_2xx_without_our_contact(void **state)
+{
+	struct fake *f = fake_new();
+	unsigned n;
+
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	respond(f, 200, "OK", "Expires: 600\r\n");
+	check_backoff(f, 0);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_PROTOCOL);
+	assert_int_equal(last_event(f)->code, 200);
+	assert_non_null(strstr(last_event(f)->reason, "listing no bindings"));
+	assert_int_equal(binding_get_expires(f->b), 0);
+	for (size_t i = 0; i < f->n_ev; i++)
+		assert_int_not_equal(f->ev[i].new_state, BINDING_REGISTERED);
+	/* The retry is a new REGISTER, with the usual growing backoff. */
+	n = f->n_sent;
+	fire_timer(f);
+	assert_int_equal(f->n_sent, n + 1);
+	respond(f, 200, "OK", NULL);
+	check_backoff(f, 1);
+	/* Once it lists ours, registered. */
+	fire_timer(f);
+	grant(f, 600);
+	expect_state(f, BINDING_REGISTERED);
+	/* A refresh answered without ours: not registered any more. */
+	fire_timer(f);
+	expect_state(f, BINDING_REGISTERING);
+	respond(f, 200, "OK", "Contact: <sip:bob@10.0.0.9>;expires=100\r\n");
+	check_backoff(f, 0);
+	assert_non_null(strstr(last_event(f)->reason,
+			       "without our contact among the bindings"));
 	fake_free(f);
 }
 
@@ -1854,6 +1924,8 @@ int main(void)
 		cmocka_unit_test(test_permanent_errors),
 		cmocka_unit_test(test_backoff_grows_to_cap),
 		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_retry_after_malformed),
+		cmocka_unit_test(test_2xx_without_our_contact),
 		cmocka_unit_test(test_refresh_timing),
 		cmocka_unit_test(test_granted_expiry_sources),
 		cmocka_unit_test(test_deregister),

@@ -434,6 +434,26 @@ static const struct response_case response_cases[] = {
 	  "Contact: <sip:reg2.example.test>;q=0.5, <sip:10.99.100.2:5070;transport=tcp>;q=1.0\r\n"
 	  "Content-Length: 0\r\n\r\n",
 	  OURS, 302, -1, -1, -1, -1, 2 },
+	{ "Retry-After without a comment",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: 30\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, 30, 0 },
+	{ "negative Retry-After is absent",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: -5\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, -1, 0 },
+	{ "Retry-After with trailing garbage is absent",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: 5abc\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, -1, 0 },
+	{ "fractional Retry-After is absent",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: 2.5\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, -1, 0 },
+	{ "huge Retry-After is clamped",
+	  HEAD("503 Service Unavailable")
+	  "Retry-After: 99999999999999999999\r\nContent-Length: 0\r\n\r\n",
+	  OURS, 503, -1, -1, -1, 2147483647, 0 },
 };
 
 static void test_parse_response(void **state)
@@ -587,6 +607,49 @@ static void test_build_response(void **state)
 	osip_message_free(req);
 }
 
+struct sent_by_case {
+	const char *a, *b;
+	bool same;
+};
+
+static const struct sent_by_case sent_by_cases[] = {
+	{ "SIP/2.0/UDP 10.0.1.2:6000;branch=z9hG4bK1", "SIP/2.0/UDP 10.0.1.2:6000;branch=z9hG4bK1;received=1.2.3.4;rport=9", true },
+	{ "SIP/2.0/UDP 10.0.1.2:6000", "SIP/2.0/UDP 10.0.1.3:6000", false },
+	{ "SIP/2.0/UDP 10.0.1.2:6000", "SIP/2.0/UDP 10.0.1.2:6001", false },
+	{ "SIP/2.0/UDP 10.0.1.2:6000", "SIP/2.0/UDP 10.0.1.2", false },
+	{ "SIP/2.0/UDP 10.0.1.2:5060", "SIP/2.0/UDP 10.0.1.2", true },
+	{ "SIP/2.0/TLS 10.0.1.2:5061", "SIP/2.0/TLS 10.0.1.2", true },
+	{ "SIP/2.0/TLS 10.0.1.2:5060", "SIP/2.0/TLS 10.0.1.2", false },
+	{ "SIP/2.0/UDP [2001:db8::1]:5060", "SIP/2.0/UDP [2001:DB8:0::1]:5060", true },
+	{ "SIP/2.0/UDP [2001:db8::1]:5060", "SIP/2.0/UDP [2001:db8::2]:5060", false },
+	{ "SIP/2.0/UDP Host.Example.TEST:5060", "SIP/2.0/UDP host.example.test:5060", true },
+	{ "SIP/2.0/UDP host.example.test:5060", "SIP/2.0/UDP 10.0.1.2:5060", false },
+	{ "SIP/2.0/UDP 10.0.1.2:6000", "SIP/2.0/UDP 10.0.1.2:x", false },
+};
+
+static void test_via_same_sent_by(void **state)
+{
+	for (size_t i = 0; i < sizeof(sent_by_cases) / sizeof(sent_by_cases[0]); i++) {
+		const struct sent_by_case *c = &sent_by_cases[i];
+		osip_via_t *a = NULL, *b = NULL;
+
+		assert_int_equal(osip_via_init(&a), 0);
+		assert_int_equal(osip_via_init(&b), 0);
+		assert_int_equal(osip_via_parse(a, c->a), 0);
+		if (osip_via_parse(b, c->b) != 0) {
+			/* osip refuses it: nothing to compare */
+			assert_false(c->same);
+		} else if (sipmsg_via_same_sent_by(a, b) != c->same ||
+			   sipmsg_via_same_sent_by(b, a) != c->same) {
+			fail_msg("%s vs %s: expected %s", c->a, c->b,
+				 c->same ? "same" : "different");
+		}
+		osip_via_free(a);
+		osip_via_free(b);
+	}
+	assert_false(sipmsg_via_same_sent_by(NULL, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_many_contacts_truncated),
 		cmocka_unit_test(test_best_challenge),
 		cmocka_unit_test(test_build_response),
+		cmocka_unit_test(test_via_same_sent_by),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

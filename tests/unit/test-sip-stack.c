@@ -180,13 +180,13 @@ static void run_for(struct world *w, unsigned ms)
 	(void)t;
 }
 
-/* Answer the request last sent over t with code (a 200 grants the first
- * Contact 600 s). */
-static void answer(struct world *w, struct ftp *t, int code, const char *reason)
+/* The answer to the request last sent over t with code (a 200 grants the
+ * first Contact 600 s), changed by tamper when given, as bytes. */
+static char *make_answer(struct ftp *t, int code, const char *reason,
+			 void (*tamper)(osip_message_t *resp), size_t *ret_len)
 {
 	osip_message_t *req = NULL, *resp = NULL;
 	osip_contact_t *c = NULL;
-	struct sockaddr_in from;
 	char *text, *uri = NULL, extra[512] = "";
 	size_t len;
 
@@ -210,12 +210,25 @@ static void answer(struct world *w, struct ftp *t, int code, const char *reason)
 	if (code == 401)
 		assert_int_equal(osip_message_set_www_authenticate(resp,
 			"Digest realm=\"example.test\", nonce=\"n1\", qop=\"auth\""), 0);
+	if (tamper)
+		tamper(resp);
 	assert_int_equal(sipmsg_to_bytes(resp, &text, &len), 0);
+	osip_message_free(req);
+	osip_message_free(resp);
+	*ret_len = len;
+	return text;
+}
+
+/* Deliver it over t from where the request went. */
+static void answer(struct world *w, struct ftp *t, int code, const char *reason)
+{
+	struct sockaddr_in from;
+	size_t len;
+	char *text = make_answer(t, code, reason, NULL, &len);
+
 	memcpy(&from, &t->last_dest, sizeof(from));
 	sip_stack_receive(w->s, &t->base, text, len, (struct sockaddr *)&from);
 	free(text);
-	osip_message_free(req);
-	osip_message_free(resp);
 	settle(w);
 }
 
@@ -305,6 +318,95 @@ static void test_response_matched(void **state)
 	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERING);
 	sip_stack_get_stats(w->s, &st);
 	assert_int_equal(st.responses_received, 1);
+	world_free(w);
+}
+
+static void via_host_rewritten(osip_message_t *resp)
+{
+	osip_via_t *v = NULL;
+
+	assert_true(osip_message_get_via(resp, 0, &v) >= 0);
+	osip_free(v->host);
+	v->host = osip_strdup("10.0.1.3");
+}
+
+static void via_port_rewritten(osip_message_t *resp)
+{
+	osip_via_t *v = NULL;
+
+	assert_true(osip_message_get_via(resp, 0, &v) >= 0);
+	osip_free(v->port);
+	v->port = osip_strdup("6001");
+}
+
+static void via_port_dropped(osip_message_t *resp)
+{
+	osip_via_t *v = NULL;
+
+	assert_true(osip_message_get_via(resp, 0, &v) >= 0);
+	osip_free(v->port);
+	v->port = NULL;         /* 5060, not ours (6000) */
+}
+
+/* Receive the 200 for what went over t last, tampered with, from
+ * addr:port; then the binding must still wait. */
+static void spoof(struct world *w, struct ftp *t, struct sip_transport *over,
+		  void (*tamper)(osip_message_t *), const char *addr,
+		  uint16_t port)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET,
+				    .sin_port = htons(port) };
+	struct sip_stack_stats before, after;
+	size_t len;
+	char *text = make_answer(t, 200, "OK", tamper, &len);
+
+	inet_pton(AF_INET, addr, &from.sin_addr);
+	sip_stack_get_stats(w->s, &before);
+	sip_stack_receive(w->s, over, text, len, (struct sockaddr *)&from);
+	free(text);
+	settle(w);
+	sip_stack_get_stats(w->s, &after);
+	assert_int_equal(after.dropped, before.dropped + 1);
+	assert_int_equal(after.responses_received, before.responses_received);
+}
+
+/* RFC 3261 §18.1.2: a response that matches a transaction by branch but
+ * comes from elsewhere, or whose top Via sent-by is not ours, is
+ * discarded; the transaction goes on and takes the real one. */
+static void test_response_from_elsewhere(void **state)
+{
+	struct world *w = world_new();
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1");
+	add_binding(w, 1, "dev-b", "sip:10.0.9.1;transport=tcp");
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	assert_int_equal(binding_start(w->b[1], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	assert_int_equal(n_tps, 2);
+	assert_int_equal(tps[0]->base.proto, SIP_PROTO_UDP);
+	assert_int_equal(tps[1]->base.proto, SIP_PROTO_TCP);
+
+	/* UDP: another host, another port of the registrar's host */
+	spoof(w, tps[0], &tps[0]->base, NULL, "10.0.1.66", 5060);
+	spoof(w, tps[0], &tps[0]->base, NULL, "10.0.9.1", 5070);
+	/* the sent-by rewritten: host, port, port left out */
+	spoof(w, tps[0], &tps[0]->base, via_host_rewritten, "10.0.9.1", 5060);
+	spoof(w, tps[0], &tps[0]->base, via_port_rewritten, "10.0.9.1", 5060);
+	spoof(w, tps[0], &tps[0]->base, via_port_dropped, "10.0.9.1", 5060);
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERING);
+
+	/* TCP: the answer to what went over the connection, arriving on the
+	 * UDP socket from the registrar's address; a rewritten sent-by on
+	 * the connection itself */
+	spoof(w, tps[1], &tps[0]->base, NULL, "10.0.9.1", 5060);
+	spoof(w, tps[1], &tps[1]->base, via_host_rewritten, "10.0.9.1", 5060);
+	assert_int_equal(binding_get_state(w->b[1]), BINDING_REGISTERING);
+
+	/* The real ones are still taken. */
+	answer(w, tps[0], 200, "OK");
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERED);
+	answer(w, tps[1], 200, "OK");
+	assert_int_equal(binding_get_state(w->b[1]), BINDING_REGISTERED);
 	world_free(w);
 }
 
@@ -472,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_udp_shared_per_iap),
 		cmocka_unit_test(test_tcp_per_destination),
 		cmocka_unit_test(test_response_matched),
+		cmocka_unit_test(test_response_from_elsewhere),
 		cmocka_unit_test(test_udp_retransmits_tcp_does_not),
 		cmocka_unit_test(test_connection_loss),
 		cmocka_unit_test(test_requests_answered),
