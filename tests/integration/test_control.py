@@ -292,6 +292,54 @@ def test_unread_responses(fx):
     still_works(good, "dropping a client that did not read")
 
 
+def test_pipelined_after_restore(fx):
+    # Issue 11: store.restore answers later; 2,000 requests pipelined
+    # behind it fill alrd's input buffer, and more wait in the socket.
+    # Each must be answered, in order, on the same connection.
+    w, d, c = fx.setup()
+    backup = os.path.join(d.tmp, "backup.db")
+    check_eq(c.call("store.backup", {"path": backup}), {"path": backup},
+             "store.backup")
+    n = 2000
+    c.send_raw(line(req("store.restore", 0, {"path": backup})) +
+               b"".join(line(req("events.subscribe", i, {"topics": []}))
+                        for i in range(1, n + 1)))
+    got = []
+    try:
+        for _ in range(n + 1):
+            got.append(c.read_response(T(60)))
+    except ConnectionClosed:
+        raise AssertionError(f"alrd closed the connection after {len(got)} "
+                             f"of {n + 1} answers")
+    check_eq([r.get("id") for r in got], list(range(n + 1)),
+             "ids of the answers")
+    check("result" in got[0], "store.restore: %r", got[0])
+    check(all("result" in r for r in got), "an error among the answers")
+    still_works(c, "2,000 requests behind a restore")
+
+
+def test_answer_larger_than_output_queue(fx):
+    # Issue 11: an answer larger than max-output-queue reaches a client
+    # that reads it (profile.list of thousands of profiles); only a
+    # backlog the client does not read counts.
+    w, d, c = fx.setup({"control": {"max-output-queue": 4096}})
+    w.batch([f"address add 10.97.{i // 250}.{i % 250 + 1}/32 dev wwan0"
+             for i in range(200)])
+    c.subscribe(["iap.*"])
+    wait_until(lambda: len(c.iap("wwan0")["addresses"]) >= 200, T(60),
+               "wwan0's 200 addresses in iap.get")
+    c.clear_events()
+    r = c.request("iap.list")
+    size = len(json.dumps(r))
+    check(size > 4 * 4096, "iap.list answer of %d bytes only", size)
+    check("result" in r, "iap.list: %r", r)
+    # Events of about the same size, while the client reads.
+    w.carrier_down("wwan0")
+    wait_iap_event(c, "iap.down", "wwan0")
+    still_works(c, "answers larger than max-output-queue")
+    check_eq(c.info()["clients"], 1, "daemon.info clients")
+
+
 def test_clients_that_vanish(fx):
     # Clients that send requests and close at once, before (or while) the
     # answers are written: alrd must not die (EPIPE, not SIGPIPE) nor leak.
