@@ -466,21 +466,26 @@ static void client_arm_deadline(struct control_client *cl, bool progress)
 {
 	struct control *c = cl->ctl;
 	double t = c->config->request_timeout_ms / 1000.0;
-	bool want;
+	bool want, restart;
 
 	if (cl->dead)
 		return;
-	if (t <= 0 || cl->paused)
-		want = false;
-	else if (framer_partial(&cl->in))
+	if (t <= 0 || cl->paused) {
+		want = restart = false;
+	} else if (!cl->seen_request && !cl->can_control) {
+		/* From connecting, whatever comes: empty lines do not
+		 * extend it. */
 		want = true;
-	else
-		want = !cl->seen_request && !cl->can_control;
+		restart = false;
+	} else {
+		want = framer_partial(&cl->in);
+		restart = progress;
+	}
 	if (!want) {
 		ev_timer_stop(c->loop, &cl->deadline);
 		return;
 	}
-	if (progress || !ev_is_active(&cl->deadline)) {
+	if (restart || !ev_is_active(&cl->deadline)) {
 		cl->deadline.repeat = t;
 		ev_timer_again(c->loop, &cl->deadline);
 	}

@@ -470,6 +470,9 @@ for cmd in sys.stdin:
             reply({"closed": False})
         except OSError:
             reply({"closed": True})
+    elif cmd["op"] == "send":
+        conns[cmd["i"]].sendall(cmd["data"].encode())
+        reply({})
     elif cmd["op"] == "call":
         s = conns[cmd["i"]]
         try:
@@ -558,6 +561,7 @@ def test_request_timeout(fx):
                            {"topics": ["iap.*"]}))["accepted"], 1,
              "nobody's subscriber")
     check_eq(h.open(1)["accepted"], 1, "nobody's silent connection")
+    h.cmd(op="send", i=1, data="\n")       # a keep-alive is no request
     partial = fx.client(d)
     partial.send_raw(b'{"jsonrpc": "2.0", "id": 1, "meth')
     partial.wait_closed(T(20))
