@@ -242,7 +242,6 @@ static bool client_flush(struct control_client *cl)
 static bool client_queue(struct control_client *cl, struct outmsg *m)
 {
 	struct control *c = cl->ctl;
-
 	size_t waiting;
 
 	if (cl->dead)
@@ -522,7 +521,7 @@ static void client_process(struct control_client *cl)
 		progress = true;
 		switch (fr) {
 		case FRAMER_NEED_MORE:
-			break;
+			break;          /* left the loop above */
 		case FRAMER_LINE:
 			handle_line(cl, line, len);
 			break;

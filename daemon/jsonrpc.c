@@ -154,7 +154,6 @@ bool framer_partial(const struct framer *f)
 void jsonrpc_error_set(struct jsonrpc_error *e, int code, const char *fmt, ...)
 {
 	va_list ap;
-
 	size_t n, i;
 	int r;
 
@@ -234,6 +233,7 @@ int jsonrpc_parse_request(const char *line, size_t len, struct jsonrpc_request *
 	struct json_tokener *tok;
 	struct json_object *root, *v;
 	enum json_tokener_error jerr;
+	const char *nul;
 	size_t end;
 
 	*ret = (struct jsonrpc_request){ 0 };
@@ -241,10 +241,11 @@ int jsonrpc_parse_request(const char *line, size_t len, struct jsonrpc_request *
 		jsonrpc_error_set(e, ALR_ERR_TOO_LARGE, "request too large");
 		return -E2BIG;
 	}
-	if (memchr(line, '\0', len)) {
+	nul = memchr(line, '\0', len);
+	if (nul) {
 		/* JSON has no raw NUL; json-c would stop reading there. */
 		jsonrpc_error_set(e, ALR_ERR_PARSE, "parse error: NUL byte at byte %zu",
-				  (size_t)((const char *)memchr(line, '\0', len) - line));
+				  (size_t)(nul - line));
 		return -EBADMSG;
 	}
 	tok = json_tokener_new_ex(64);      /* nesting limit */
