@@ -33,7 +33,7 @@
 struct outmsg {
 	unsigned int refs;
 	size_t len;
-	char data[];
+	char *data;                     /* from jsonrpc_serialize(), owned */
 };
 
 struct control_client {
@@ -100,22 +100,28 @@ struct control_deferred {
 	bool has_id;
 };
 
-static struct outmsg *outmsg_new(const char *data, size_t len)
+/* Takes @data (malloc'ed): an answer of many megabytes is not copied
+ * again.  NULL on ENOMEM, @data freed. */
+static struct outmsg *outmsg_take(char *data, size_t len)
 {
-	struct outmsg *m = malloc(sizeof(*m) + len);
+	struct outmsg *m = data ? malloc(sizeof(*m)) : NULL;
 
-	if (!m)
+	if (!m) {
+		free(data);
 		return NULL;
+	}
 	m->refs = 1;
 	m->len = len;
-	memcpy(m->data, data, len);
+	m->data = data;
 	return m;
 }
 
 static void outmsg_unref(struct outmsg *m)
 {
-	if (m && --m->refs == 0)
+	if (m && --m->refs == 0) {
+		free(m->data);
 		free(m);
+	}
 }
 
 static void client_free(struct control_client *cl)
@@ -291,17 +297,12 @@ static bool client_queue(struct control_client *cl, struct outmsg *m)
 
 static void client_send(struct control_client *cl, struct json_object *msg)
 {
-	size_t len;
+	size_t len = 0;
 	char *text = jsonrpc_serialize(msg, &len);
 	struct outmsg *m;
 
 	json_object_put(msg);
-	if (!text) {
-		client_close(cl, LOG_ERR, "out of memory");
-		return;
-	}
-	m = outmsg_new(text, len);
-	free(text);
+	m = outmsg_take(text, len);
 	if (!m) {
 		client_close(cl, LOG_ERR, "out of memory");
 		return;
@@ -946,15 +947,13 @@ void control_send(struct control *c, const char *method, struct json_object *par
 {
 	struct json_object *msg = jsonrpc_notification(method, params);
 	struct control_client *cl, *next;
-	struct outmsg *m = NULL;
-	size_t len;
+	struct outmsg *m;
+	size_t len = 0;
 	char *text;
 
 	text = jsonrpc_serialize(msg, &len);
 	json_object_put(msg);
-	if (text)
-		m = outmsg_new(text, len);
-	free(text);
+	m = outmsg_take(text, len);
 	if (!m) {
 		log_err("control: out of memory sending %s", method);
 		return;
