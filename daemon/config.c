@@ -40,6 +40,9 @@ struct config *config_new_defaults(void)
 	c->socket_mode = 0660;
 	c->read_access = CONFIG_READ_ALL;
 	c->max_clients = 64;
+	c->max_clients_per_user = 16;
+	c->reserved_clients = 8;
+	c->request_timeout_ms = 30 * 1000;
 	c->max_request_size = 64 * 1024;
 	c->max_output_queue = 4 * 1024 * 1024;
 	c->netlink_rcvbuf = 4 * 1024 * 1024;
@@ -341,6 +344,24 @@ static int handle_control(struct parse_ctx *p, const char *key, const char *valu
 		if (!parse_uint(p, key, value, 10, 1, 65536, &v))
 			return 0;
 		c->max_clients = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "max-clients-per-user") == 0) {
+		if (!parse_uint(p, key, value, 10, 1, 65536, &v))
+			return 0;
+		c->max_clients_per_user = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "reserved-clients") == 0) {
+		if (!parse_uint(p, key, value, 10, 0, 65536, &v))
+			return 0;
+		c->reserved_clients = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "request-timeout") == 0) {
+		if (!parse_uint(p, key, value, 10, 0, 3600, &v))
+			return 0;
+		c->request_timeout_ms = (unsigned int)v * 1000;
 		return 1;
 	}
 	if (strcmp(key, "max-request-size") == 0) {
@@ -685,6 +706,9 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "\n");
 	fprintf(f, "read-access = %s\n", c->read_access == CONFIG_READ_ALL ? "all" : "control");
 	fprintf(f, "max-clients = %u\n", c->max_clients);
+	fprintf(f, "max-clients-per-user = %u\n", c->max_clients_per_user);
+	fprintf(f, "reserved-clients = %u\n", c->reserved_clients);
+	fprintf(f, "request-timeout = %u\n", c->request_timeout_ms / 1000);
 	fprintf(f, "max-request-size = %zu\n", c->max_request_size);
 	fprintf(f, "max-output-queue = %zu\n", c->max_output_queue);
 	fprintf(f, "\n[netlink]\n");

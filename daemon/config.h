@@ -51,6 +51,9 @@ struct config {
 	char *control_groups[CONFIG_MAX_GROUPS];
 	enum config_read_access read_access;
 	unsigned int max_clients;
+	unsigned int max_clients_per_user;      /* per uid; root is exempt */
+	unsigned int reserved_clients;  /* the last slots: root and control groups */
+	unsigned int request_timeout_ms;        /* 0: no limit */
 	size_t max_request_size;
 	size_t max_output_queue;
 

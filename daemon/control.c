@@ -33,7 +33,7 @@
 struct outmsg {
 	unsigned int refs;
 	size_t len;
-	char data[];
+	char *data;                     /* from jsonrpc_serialize(), owned */
 };
 
 struct control_client {
@@ -42,6 +42,7 @@ struct control_client {
 	unsigned int id;                /* for log lines */
 	int fd;
 	ev_io rio, wio;
+	ev_timer deadline;              /* request-timeout (see client_arm_deadline) */
 	struct framer in;
 
 	struct outmsg **q;              /* ring of queued messages */
@@ -56,6 +57,7 @@ struct control_client {
 	bool dead;
 	bool paused;                    /* a deferred answer is pending */
 	bool resume;                    /* process buffered lines again */
+	bool seen_request;              /* a complete request line came */
 	struct json_object *cur_id;     /* the request being handled */
 	bool cur_has_id;
 
@@ -98,22 +100,28 @@ struct control_deferred {
 	bool has_id;
 };
 
-static struct outmsg *outmsg_new(const char *data, size_t len)
+/* Takes @data (malloc'ed): an answer of many megabytes is not copied
+ * again.  NULL on ENOMEM, @data freed. */
+static struct outmsg *outmsg_take(char *data, size_t len)
 {
-	struct outmsg *m = malloc(sizeof(*m) + len);
+	struct outmsg *m = data ? malloc(sizeof(*m)) : NULL;
 
-	if (!m)
+	if (!m) {
+		free(data);
 		return NULL;
+	}
 	m->refs = 1;
 	m->len = len;
-	memcpy(m->data, data, len);
+	m->data = data;
 	return m;
 }
 
 static void outmsg_unref(struct outmsg *m)
 {
-	if (m && --m->refs == 0)
+	if (m && --m->refs == 0) {
+		free(m->data);
 		free(m);
+	}
 }
 
 static void client_free(struct control_client *cl)
@@ -163,6 +171,7 @@ static void client_close(struct control_client *cl, int level, const char *why)
 		(unsigned)cl->uid, (int)cl->pid, why);
 	ev_io_stop(c->loop, &cl->rio);
 	ev_io_stop(c->loop, &cl->wio);
+	ev_timer_stop(c->loop, &cl->deadline);
 	close(cl->fd);
 	cl->fd = -1;
 	list_unlink(&c->clients, cl);
@@ -239,13 +248,27 @@ static bool client_flush(struct control_client *cl)
 static bool client_queue(struct control_client *cl, struct outmsg *m)
 {
 	struct control *c = cl->ctl;
+	size_t waiting;
 
 	if (cl->dead)
 		return false;
-	if (cl->q_bytes + m->len > c->config->max_output_queue) {
-		/* A client that does not read must not grow our memory or
-		 * make us wait: it loses its connection, others go on. */
-		client_close(cl, LOG_NOTICE, "not reading its messages, output queue full: disconnected");
+	/*
+	 * Only the backlog counts, not the size of what comes: one answer
+	 * may be far larger than max-output-queue (profile.list of
+	 * thousands of profiles) and a client that reads gets it whole.
+	 * The message being written is the one the client is reading, so
+	 * the backlog is what waits behind it.  A client that does not read
+	 * must not grow our memory or make us wait: once that passes the
+	 * limit it loses its connection, others go on.
+	 */
+	waiting = cl->q_n ? cl->q_bytes - (cl->q[cl->q_head]->len - cl->q_off) : 0;
+	if (waiting > c->config->max_output_queue) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "not reading its messages: %zu bytes wait behind the "
+			 "one being sent (max-output-queue %zu); disconnected", waiting,
+			 c->config->max_output_queue);
+		client_close(cl, LOG_NOTICE, why);
 		return false;
 	}
 	if (cl->q_n == cl->q_cap) {
@@ -274,17 +297,12 @@ static bool client_queue(struct control_client *cl, struct outmsg *m)
 
 static void client_send(struct control_client *cl, struct json_object *msg)
 {
-	size_t len;
+	size_t len = 0;
 	char *text = jsonrpc_serialize(msg, &len);
 	struct outmsg *m;
 
 	json_object_put(msg);
-	if (!text) {
-		client_close(cl, LOG_ERR, "out of memory");
-		return;
-	}
-	m = outmsg_new(text, len);
-	free(text);
+	m = outmsg_take(text, len);
 	if (!m) {
 		client_close(cl, LOG_ERR, "out of memory");
 		return;
@@ -335,6 +353,7 @@ static void handle_line(struct control_client *cl, const char *line, size_t len)
 
 	if (strspn(line, " \t") == len)
 		return;         /* empty lines are keep-alives */
+	cl->seen_request = true;
 
 	r = jsonrpc_parse_request(line, len, &req, &err);
 	if (r < 0) {
@@ -348,8 +367,10 @@ static void handle_line(struct control_client *cl, const char *line, size_t len)
 
 	m = find_method(c, req.method);
 	if (!m) {
-		jsonrpc_error_set(&err, ALR_ERR_METHOD_NOT_FOUND,
-				  "unknown method '%.64s'", req.method);
+		size_t cut = jsonrpc_utf8_cut(req.method, 64);
+
+		jsonrpc_error_set(&err, ALR_ERR_METHOD_NOT_FOUND, "unknown method '%.*s%s'",
+				  (int)cut, req.method, req.method[cut] ? "..." : "");
 		err.data = json_object_new_object();
 		json_object_object_add(err.data, "method", json_object_new_string(req.method));
 	} else if (!cl->can_control &&
@@ -399,15 +420,19 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ssize_t n;
 
 	space = framer_space(&cl->in, &avail);
-	if (avail == 0 && cl->paused) {
-		/* Waiting for a deferred answer with a full buffer: stop
-		 * reading until it is sent. */
-		ev_io_stop(loop, w);
-		return;
+	if (avail == 0 && !cl->paused) {
+		/* A full buffer of complete lines that waited for a deferred
+		 * answer: the answer went out and this watcher fired before
+		 * the resumer.  Handle them now, in order, then read on. */
+		client_process(cl);
+		if (cl->dead)
+			return;
+		space = framer_space(&cl->in, &avail);
 	}
 	if (avail == 0) {
-		/* Cannot happen: framer_next() empties a full buffer. */
-		client_close(cl, LOG_ERR, "input buffer stuck; disconnected");
+		/* Waiting for a deferred answer with a full buffer (again):
+		 * stop reading until it is sent. */
+		ev_io_stop(loop, w);
 		return;
 	}
 	if (avail > READ_CHUNK)
@@ -426,17 +451,78 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	client_process(cl);
 }
 
+/*
+ * request-timeout.  "Idle" is not "quiet": a monitor or a controller may
+ * say nothing for days and must keep its connection.  What holds a slot
+ * for nothing is a line that never ends (the deadline runs from the
+ * connection's last complete line while part of the next one waits) and,
+ * for a client that may not control, a connection that never sends a
+ * request (the deadline runs from connecting, like sshd's LoginGraceTime;
+ * clients that may control are exempt because libalr-client connects
+ * before its first call).  While a deferred answer is pending the client
+ * waits for us, not we for it: no deadline.
+ */
+static void client_arm_deadline(struct control_client *cl, bool progress)
+{
+	struct control *c = cl->ctl;
+	double t = c->config->request_timeout_ms / 1000.0;
+	bool want, restart;
+
+	if (cl->dead)
+		return;
+	if (t <= 0 || cl->paused) {
+		want = restart = false;
+	} else if (!cl->seen_request && !cl->can_control) {
+		/* From connecting, whatever comes: empty lines do not
+		 * extend it. */
+		want = true;
+		restart = false;
+	} else {
+		want = framer_partial(&cl->in);
+		restart = progress;
+	}
+	if (!want) {
+		ev_timer_stop(c->loop, &cl->deadline);
+		return;
+	}
+	if (restart || !ev_is_active(&cl->deadline)) {
+		cl->deadline.repeat = t;
+		ev_timer_again(c->loop, &cl->deadline);
+	}
+}
+
+static void client_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct control_client *cl = container_of(w, struct control_client, deadline);
+	unsigned int secs = cl->ctl->config->request_timeout_ms / 1000;
+	char why[128];
+
+	if (cl->seen_request)
+		snprintf(why, sizeof(why), "request line unfinished for %u s (request-timeout); "
+			 "disconnected", secs);
+	else
+		snprintf(why, sizeof(why), "no request within %u s of connecting (request-timeout); "
+			 "disconnected", secs);
+	client_close(cl, LOG_NOTICE, why);
+}
+
 /* Handle the complete lines buffered, until one is deferred. */
 static void client_process(struct control_client *cl)
 {
 	struct jsonrpc_error err = { 0 };
+	bool progress = false;
 	size_t len;
 	char *line;
 
 	while (!cl->dead && !cl->paused) {
-		switch (framer_next(&cl->in, &line, &len)) {
+		enum framer_result fr = framer_next(&cl->in, &line, &len);
+
+		if (fr == FRAMER_NEED_MORE)
+			break;
+		progress = true;
+		switch (fr) {
 		case FRAMER_NEED_MORE:
-			return;
+			break;          /* left the loop above */
 		case FRAMER_LINE:
 			handle_line(cl, line, len);
 			break;
@@ -452,6 +538,7 @@ static void client_process(struct control_client *cl)
 			break;
 		}
 	}
+	client_arm_deadline(cl, progress);
 }
 
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -488,14 +575,14 @@ static bool peer_can_control(const struct control *c, int fd, const struct ucred
 	return false;
 }
 
-static void refuse_busy(int fd)
+static void refuse_busy(int fd, const char *why)
 {
 	struct jsonrpc_error e = { 0 };
 	struct json_object *msg;
 	size_t len;
 	char *text;
 
-	jsonrpc_error_set(&e, ALR_ERR_BUSY, "too many clients: the limit is reached; try later");
+	jsonrpc_error_set(&e, ALR_ERR_BUSY, "%s; try later", why);
 	msg = jsonrpc_error_response(NULL, &e);
 	text = jsonrpc_serialize(msg, &len);
 	json_object_put(msg);
@@ -509,21 +596,65 @@ static void refuse_busy(int fd)
 	close(fd);
 }
 
+/*
+ * Whether a new connection fits the limits; -EBUSY with @why if not.
+ * max-clients bounds everyone.  One user (root excepted) holds at most
+ * max-clients-per-user of them, and the last reserved-clients slots (at
+ * most half) are kept for root and the control groups, so that others
+ * together cannot lock them out (dbus-daemon's max_connections_per_user,
+ * PostgreSQL's superuser_reserved_connections).
+ */
+static int admit(const struct control *c, const struct ucred *cred, bool can_control,
+		 char *why, size_t size)
+{
+	const struct config *cfg = c->config;
+	unsigned int reserved = cfg->reserved_clients;
+	size_t mine = 0;
+
+	if (reserved > cfg->max_clients / 2)
+		reserved = cfg->max_clients / 2;
+	if (c->n_clients >= cfg->max_clients) {
+		snprintf(why, size, "too many clients: %u already (max-clients)", cfg->max_clients);
+		return -EBUSY;
+	}
+	if (!can_control && c->n_clients >= cfg->max_clients - reserved) {
+		snprintf(why, size, "too many clients: the last %u of %u connections are kept for "
+			 "root and the control groups (reserved-clients)", reserved, cfg->max_clients);
+		return -EBUSY;
+	}
+	if (cred->uid == 0)
+		return 0;
+	for (const struct control_client *cl = c->clients; cl; cl = cl->next)
+		if (cl->uid == cred->uid)
+			mine++;
+	if (mine >= cfg->max_clients_per_user) {
+		snprintf(why, size, "too many connections from uid %u: %u already "
+			 "(max-clients-per-user)", (unsigned)cred->uid, cfg->max_clients_per_user);
+		return -EBUSY;
+	}
+	return 0;
+}
+
 static void accept_one(struct control *c, int fd)
 {
 	struct control_client *cl;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	bool can_control;
+	char why[160];
+	int r;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		log_errno(LOG_WARNING, -errno, "control: SO_PEERCRED: %m");
 		close(fd);
 		return;
 	}
-	if (c->n_clients >= c->config->max_clients) {
-		log_notice("control: connection from uid %u pid %d refused: %u clients already",
-			   (unsigned)cred.uid, (int)cred.pid, c->config->max_clients);
-		refuse_busy(fd);
+	can_control = peer_can_control(c, fd, &cred);
+	r = admit(c, &cred, can_control, why, sizeof(why));
+	if (r < 0) {
+		log_notice("control: connection from uid %u pid %d refused: %s",
+			   (unsigned)cred.uid, (int)cred.pid, why);
+		refuse_busy(fd, why);
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
@@ -539,12 +670,14 @@ static void accept_one(struct control *c, int fd)
 	cl->uid = cred.uid;
 	cl->gid = cred.gid;
 	cl->pid = cred.pid;
-	cl->can_control = peer_can_control(c, fd, &cred);
+	cl->can_control = can_control;
 	ev_io_init(&cl->rio, client_read_cb, fd, EV_READ);
 	ev_io_init(&cl->wio, client_write_cb, fd, EV_WRITE);
+	ev_init(&cl->deadline, client_deadline_cb);
 	ev_io_start(c->loop, &cl->rio);
 	list_push(&c->clients, cl);
 	c->n_clients++;
+	client_arm_deadline(cl, false);
 	log_debug("control: client %u connected (uid %u, gid %u, pid %d, %s)", cl->id,
 		  (unsigned)cl->uid, (unsigned)cl->gid, (int)cl->pid,
 		  cl->can_control ? "may control" : "read-only");
@@ -604,13 +737,16 @@ static int resolve_groups(struct control *c, const struct config *config)
 static void resumer_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct control *c = container_of(w, struct control, resumer);
-	struct control_client *cl, *next;
+	struct control_client *cl;
 
 	ev_idle_stop(loop, w);
-	for (cl = c->clients; cl; cl = next) {
-		next = cl->next;
-		if (!cl->resume)
-			continue;
+	/* Handling a line may close other clients (a broadcast to one that
+	 * does not read): look for the next one from the head each time. */
+	for (;;) {
+		for (cl = c->clients; cl && !cl->resume; cl = cl->next)
+			;
+		if (!cl)
+			break;
 		cl->resume = false;
 		client_process(cl);
 	}
@@ -811,15 +947,13 @@ void control_send(struct control *c, const char *method, struct json_object *par
 {
 	struct json_object *msg = jsonrpc_notification(method, params);
 	struct control_client *cl, *next;
-	struct outmsg *m = NULL;
-	size_t len;
+	struct outmsg *m;
+	size_t len = 0;
 	char *text;
 
 	text = jsonrpc_serialize(msg, &len);
 	json_object_put(msg);
-	if (text)
-		m = outmsg_new(text, len);
-	free(text);
+	m = outmsg_take(text, len);
 	if (!m) {
 		log_err("control: out of memory sending %s", method);
 		return;

@@ -88,14 +88,88 @@ enum framer_result framer_next(struct framer *f, char **ret_line, size_t *ret_le
 	return FRAMER_LINE;
 }
 
+/*
+ * The length (1..4) of the well-formed UTF-8 sequence at @s (RFC 3629 §4:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	if (c < 0xe0)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c < 0xf0) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+	    (s[3] & 0xc0) != 0x80)
+		return 0;
+	if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return 4;
+}
+
+bool jsonrpc_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0, n; i < len; i += n) {
+		n = utf8_seq(p + i, len - i);
+		if (!n)
+			return false;
+	}
+	return true;
+}
+
+size_t jsonrpc_utf8_cut(const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), i = 0;
+
+	while (i < len) {
+		size_t n = utf8_seq(p + i, len - i);
+
+		if (!n)
+			n = 1;          /* replaced on the way out */
+		if (i + n > max)
+			break;
+		i += n;
+	}
+	return i;
+}
+
+bool framer_partial(const struct framer *f)
+{
+	return f->discarding || f->len > f->pending;
+}
+
 void jsonrpc_error_set(struct jsonrpc_error *e, int code, const char *fmt, ...)
 {
 	va_list ap;
+	size_t n, i;
+	int r;
 
 	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	r = vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
+	if (r < (int)sizeof(e->message))
+		return;
+	/* Cut short: drop a character the cut split, if any. */
+	n = strlen(e->message);
+	for (i = n; i > 0 && n - i < 3 && ((unsigned char)e->message[i - 1] & 0xc0) == 0x80; i--)
+		;
+	if (i > 0 && (unsigned char)e->message[i - 1] >= 0xc0 &&
+	    utf8_seq((const unsigned char *)e->message + i - 1, n - i + 1) == 0)
+		e->message[i - 1] = '\0';
 }
 
 void jsonrpc_error_done(struct jsonrpc_error *e)
@@ -108,6 +182,32 @@ void jsonrpc_request_done(struct jsonrpc_request *r)
 {
 	json_object_put(r->root);
 	*r = (struct jsonrpc_request){ 0 };
+}
+
+/*
+ * Whether a string of the (valid) JSON text holds the escape \u0000.
+ * json-c hands member names and strings out as C strings, cut at the NUL:
+ * "x\u0000y" would run method "x", a path would lose its tail.
+ */
+static bool has_nul_escape(const char *s, size_t len)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = s[i] == '"';
+			continue;
+		}
+		if (s[i] == '"') {
+			in_string = false;
+			continue;
+		}
+		if (s[i] != '\\' || ++i >= len)
+			continue;
+		if (s[i] == 'u' && len - i > 4 && memcmp(s + i + 1, "0000", 4) == 0)
+			return true;
+	}
+	return false;
 }
 
 static bool valid_id(struct json_object *id)
@@ -133,12 +233,20 @@ int jsonrpc_parse_request(const char *line, size_t len, struct jsonrpc_request *
 	struct json_tokener *tok;
 	struct json_object *root, *v;
 	enum json_tokener_error jerr;
+	const char *nul;
 	size_t end;
 
 	*ret = (struct jsonrpc_request){ 0 };
 	if (len > INT32_MAX) {
 		jsonrpc_error_set(e, ALR_ERR_TOO_LARGE, "request too large");
 		return -E2BIG;
+	}
+	nul = memchr(line, '\0', len);
+	if (nul) {
+		/* JSON has no raw NUL; json-c would stop reading there. */
+		jsonrpc_error_set(e, ALR_ERR_PARSE, "parse error: NUL byte at byte %zu",
+				  (size_t)(nul - line));
+		return -EBADMSG;
 	}
 	tok = json_tokener_new_ex(64);      /* nesting limit */
 	if (!tok) {
@@ -197,6 +305,11 @@ int jsonrpc_parse_request(const char *line, size_t len, struct jsonrpc_request *
 		ret->id = v;
 		ret->has_id = true;
 	}
+	if (has_nul_escape(line, len)) {
+		jsonrpc_error_set(e, ALR_ERR_INVALID_REQUEST,
+				  "invalid request: a string holds \\u0000 (NUL), which alrd does not accept");
+		return -EINVAL;
+	}
 	if (!json_object_object_get_ex(root, "jsonrpc", &v) ||
 	    !json_object_is_type(v, json_type_string) ||
 	    strcmp(json_object_get_string(v), "2.0") != 0) {
@@ -225,7 +338,9 @@ int jsonrpc_parse_request(const char *line, size_t len, struct jsonrpc_request *
 		if (strcmp(key, "jsonrpc") && strcmp(key, "id") && strcmp(key, "method") &&
 		    strcmp(key, "params")) {
 			jsonrpc_error_set(e, ALR_ERR_INVALID_REQUEST,
-					  "invalid request: unknown member '%.64s'", key);
+					  "invalid request: unknown member '%.*s%s'",
+					  (int)jsonrpc_utf8_cut(key, 64), key,
+					  key[jsonrpc_utf8_cut(key, 64)] ? "..." : "");
 			return -EINVAL;
 		}
 	}
@@ -274,6 +389,33 @@ struct json_object *jsonrpc_notification(const char *method, struct json_object 
 	return o;
 }
 
+/*
+ * Copy @s, each byte that is not part of a well-formed UTF-8 sequence
+ * replaced by U+FFFD.  JSON's structure is ASCII, so such bytes can only
+ * be inside strings, where U+FFFD keeps the text valid JSON.
+ */
+static char *utf8_sanitize(const char *s, size_t len, size_t *ret_len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out = malloc(len * 3 + 2), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0, n; i < len; i += n) {
+		n = utf8_seq(p + i, len - i);
+		if (n) {
+			memcpy(o, s + i, n);
+			o += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			n = 1;
+		}
+	}
+	*ret_len = (size_t)(o - out);
+	return out;
+}
+
 char *jsonrpc_serialize(struct json_object *msg, size_t *ret_len)
 {
 	size_t len;
@@ -283,10 +425,18 @@ char *jsonrpc_serialize(struct json_object *msg, size_t *ret_len)
 
 	if (!s)
 		return NULL;
-	out = malloc(len + 2);
-	if (!out)
-		return NULL;
-	memcpy(out, s, len);
+	if (jsonrpc_utf8_valid(s, len)) {
+		out = malloc(len + 2);
+		if (!out)
+			return NULL;
+		memcpy(out, s, len);
+	} else {
+		/* Every line must be UTF-8 (docs/protocol.md), whatever a
+		 * string came from: an SSID, a file, a truncated message. */
+		out = utf8_sanitize(s, len, &len);
+		if (!out)
+			return NULL;
+	}
 	out[len] = '\n';
 	out[len + 1] = '\0';
 	*ret_len = len + 1;
@@ -319,7 +469,9 @@ int jsonrpc_check_params(struct json_object *params, const struct jsonrpc_param 
 					break;
 			if (i == n) {
 				jsonrpc_error_set(e, ALR_ERR_INVALID_PARAMS,
-						  "invalid params: unknown parameter '%.64s'", key);
+						  "invalid params: unknown parameter '%.*s%s'",
+						  (int)jsonrpc_utf8_cut(key, 64), key,
+						  key[jsonrpc_utf8_cut(key, 64)] ? "..." : "");
 				return -EINVAL;
 			}
 			if (!json_object_is_type(val, spec[i].type)) {

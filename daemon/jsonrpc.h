@@ -32,6 +32,8 @@ char *framer_space(struct framer *f, size_t *ret_avail);
 void framer_commit(struct framer *f, size_t n);
 /* The next event.  A returned line stays valid until the next call. */
 enum framer_result framer_next(struct framer *f, char **ret_line, size_t *ret_len);
+/* Whether part of a line is held, or an over-long one is being dropped. */
+bool framer_partial(const struct framer *f);
 
 /* A parsed request.  @root owns everything; id/params are borrowed. */
 struct jsonrpc_request {
@@ -66,8 +68,15 @@ struct json_object *jsonrpc_result(struct json_object *id, struct json_object *r
 struct json_object *jsonrpc_error_response(struct json_object *id, struct jsonrpc_error *e);
 struct json_object *jsonrpc_notification(const char *method, struct json_object *params);
 
-/* Compact text plus '\n', malloc'ed; NULL on ENOMEM. */
+/* Compact text plus '\n', malloc'ed; NULL on ENOMEM.  Always valid UTF-8:
+ * a byte of a string that is not is replaced by U+FFFD. */
 char *jsonrpc_serialize(struct json_object *msg, size_t *ret_len);
+
+/* Whether @s is well-formed UTF-8 (RFC 3629). */
+bool jsonrpc_utf8_valid(const char *s, size_t len);
+/* How many bytes of the NUL-terminated @s to print so that at most @max
+ * are printed and no character is cut: "%.*s" with this keeps UTF-8. */
+size_t jsonrpc_utf8_cut(const char *s, size_t max);
 
 /*
  * Params checking.  Each spec entry names a member, its json_type and

@@ -292,6 +292,54 @@ def test_unread_responses(fx):
     still_works(good, "dropping a client that did not read")
 
 
+def test_pipelined_after_restore(fx):
+    # Issue 11: store.restore answers later; 2,000 requests pipelined
+    # behind it fill alrd's input buffer, and more wait in the socket.
+    # Each must be answered, in order, on the same connection.
+    w, d, c = fx.setup()
+    backup = os.path.join(d.tmp, "backup.db")
+    check_eq(c.call("store.backup", {"path": backup}), {"path": backup},
+             "store.backup")
+    n = 2000
+    c.send_raw(line(req("store.restore", 0, {"path": backup})) +
+               b"".join(line(req("events.subscribe", i, {"topics": []}))
+                        for i in range(1, n + 1)))
+    got = []
+    try:
+        for _ in range(n + 1):
+            got.append(c.read_response(T(60)))
+    except ConnectionClosed:
+        raise AssertionError(f"alrd closed the connection after {len(got)} "
+                             f"of {n + 1} answers")
+    check_eq([r.get("id") for r in got], list(range(n + 1)),
+             "ids of the answers")
+    check("result" in got[0], "store.restore: %r", got[0])
+    check(all("result" in r for r in got), "an error among the answers")
+    still_works(c, "2,000 requests behind a restore")
+
+
+def test_answer_larger_than_output_queue(fx):
+    # Issue 11: an answer larger than max-output-queue reaches a client
+    # that reads it (profile.list of thousands of profiles); only a
+    # backlog the client does not read counts.
+    w, d, c = fx.setup({"control": {"max-output-queue": 4096}})
+    w.batch([f"address add 10.97.{i // 250}.{i % 250 + 1}/32 dev wwan0"
+             for i in range(200)])
+    c.subscribe(["iap.*"])
+    wait_until(lambda: len(c.iap("wwan0")["addresses"]) >= 200, T(60),
+               "wwan0's 200 addresses in iap.get")
+    c.clear_events()
+    r = c.request("iap.list")
+    size = len(json.dumps(r))
+    check(size > 4 * 4096, "iap.list answer of %d bytes only", size)
+    check("result" in r, "iap.list: %r", r)
+    # Events of about the same size, while the client reads.
+    w.carrier_down("wwan0")
+    wait_iap_event(c, "iap.down", "wwan0")
+    still_works(c, "answers larger than max-output-queue")
+    check_eq(c.info()["clients"], 1, "daemon.info clients")
+
+
 def test_clients_that_vanish(fx):
     # Clients that send requests and close at once, before (or while) the
     # answers are written: alrd must not die (EPIPE, not SIGPIPE) nor leak.
@@ -359,6 +407,174 @@ def test_max_clients(fx):
                "daemon.info clients == 3 after one left")
     again = fx.client(d)
     still_works(again, "a slot was freed")
+
+
+# Connections made and held by a process running as another user, driven
+# by one JSON command per line on its stdin, one JSON answer per line on
+# its stdout.
+HOLDER = r"""
+import json, socket, sys
+path, timeout = sys.argv[1], float(sys.argv[2])
+conns = []
+
+bufs = {}
+
+def read_msg(s):
+    # the next response on s (events skipped), None at EOF
+    buf = bufs.setdefault(s.fileno(), bytearray())
+    while True:
+        i = buf.find(b"\n")
+        if i >= 0:
+            msg = json.loads(buf[:i])
+            del buf[:i + 1]
+            if "id" in msg:
+                return msg
+            continue
+        d = s.recv(65536)
+        if not d:
+            return None
+        buf += d
+
+def reply(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+for cmd in sys.stdin:
+    cmd = json.loads(cmd)
+    if cmd["op"] == "open":
+        accepted, refused = 0, []
+        for _ in range(cmd["n"]):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(path)
+            r = None
+            try:
+                if cmd.get("req"):
+                    s.sendall(json.dumps(cmd["req"]).encode() + b"\n")
+                    r = read_msg(s)
+            except OSError as e:
+                r = {"error": {"code": None, "message": str(e)}}
+            if cmd.get("req") and (r is None or "error" in r):
+                refused.append((r or {}).get("error"))
+                s.close()
+                continue
+            accepted += 1
+            conns.append(s)
+        reply({"accepted": accepted, "refused": refused,
+               "first": len(conns) - accepted})
+    elif cmd["op"] == "wait_closed":
+        s = conns[cmd["i"]]
+        try:
+            reply({"closed": s.recv(65536) == b""})
+        except socket.timeout:
+            reply({"closed": False})
+        except OSError:
+            reply({"closed": True})
+    elif cmd["op"] == "send":
+        conns[cmd["i"]].sendall(cmd["data"].encode())
+        reply({})
+    elif cmd["op"] == "call":
+        s = conns[cmd["i"]]
+        try:
+            s.sendall(json.dumps(cmd["req"]).encode() + b"\n")
+            reply({"response": read_msg(s)})
+        except OSError as e:
+            reply({"response": None, "oserror": str(e)})
+"""
+
+
+class Holder:
+    """Connections held by a process running as UID (no extra groups)."""
+
+    def __init__(self, fx, uid, path, timeout=None):
+        import subprocess as sp
+        self.timeout = timeout or T(30)
+        self.p = fx.popen([sys.executable, "-c", HOLDER, path,
+                           str(self.timeout)], stdin=sp.PIPE, stdout=sp.PIPE,
+                          user=uid, group=uid, extra_groups=[], cwd="/")
+
+    def cmd(self, **kw):
+        self.p.stdin.write((json.dumps(kw) + "\n").encode())
+        self.p.stdin.flush()
+        out = self.p.stdout.readline()
+        check(out, "the holder as nobody died (status %r)", self.p.poll())
+        return json.loads(out)
+
+    def open(self, n, req=None):
+        return self.cmd(op="open", n=n, req=req)
+
+
+def test_per_user_limit_keeps_root_served(fx):
+    # Issue 11: 64 idle connections from nobody kept root's alrctl refused.
+    w, d, c = fx.setup()
+    wait_until(lambda: c.info()["clients"] == 1, T(20),
+               "daemon.info clients == 1")
+    h = Holder(fx, NOBODY, d.socket_path)
+    r = h.open(70, req("daemon.info", 1))
+    check_eq(r["accepted"], 16, "connections of nobody accepted "
+             "(max-clients-per-user 16)")
+    check_eq(len(r["refused"]), 54, "connections of nobody refused")
+    e = r["refused"][0] or {}
+    check_error(e, BUSY, "the 17th connection of nobody")
+    check("max-clients-per-user" in e["message"],
+          "the refusal should name the setting: %r", e)
+    # Root is still served, on its connection and on new ones.
+    still_works(c, "nobody's connections")
+    for i in range(3):
+        still_works(fx.client(d), f"nobody's connections (new root "
+                    f"connection {i})")
+    check_eq(c.info()["clients"], 1 + 16 + 3, "daemon.info clients")
+
+
+def test_reserved_clients(fx):
+    # The last reserved-clients slots are for root and the control groups,
+    # whatever the per-user limit.
+    w, d, c = fx.setup({"control": {"max-clients": 8,
+                                    "reserved-clients": 2,
+                                    "max-clients-per-user": 100}})
+    wait_until(lambda: c.info()["clients"] == 1, T(20),
+               "daemon.info clients == 1")
+    h = Holder(fx, NOBODY, d.socket_path)
+    r = h.open(10, req("daemon.info", 1))
+    check_eq(r["accepted"], 5, "connections of nobody accepted (8 - 2 "
+             "reserved - root's 1)")
+    e = r["refused"][0] or {}
+    check_error(e, BUSY, "the connection of nobody into the reserve")
+    check("reserved-clients" in e["message"],
+          "the refusal should name the setting: %r", e)
+    roots = [fx.client(d) for _ in range(2)]
+    for x in roots:
+        still_works(x, "nobody filled the unreserved slots")
+    extra = fx.client(d)
+    check_error(extra.read_response(T(20)).get("error"), BUSY,
+                "a ninth connection with max-clients 8")
+
+
+def test_request_timeout(fx):
+    # A line that never ends, and a connection of nobody that never sends
+    # a request, are closed after request-timeout; quiet subscribers (a
+    # monitor, a controller) are not.
+    w, d, quiet = fx.setup({"control": {"request-timeout": 1}})
+    quiet.subscribe(["iap.*"])
+    h = Holder(fx, NOBODY, d.socket_path)
+    check_eq(h.open(1, req("events.subscribe", 1,
+                           {"topics": ["iap.*"]}))["accepted"], 1,
+             "nobody's subscriber")
+    check_eq(h.open(1)["accepted"], 1, "nobody's silent connection")
+    h.cmd(op="send", i=1, data="\n")       # a keep-alive is no request
+    partial = fx.client(d)
+    partial.send_raw(b'{"jsonrpc": "2.0", "id": 1, "meth')
+    partial.wait_closed(T(20))
+    check_eq(h.cmd(op="wait_closed", i=1), {"closed": True},
+             "nobody's connection that never sent a request")
+    # Both subscribers were quiet for longer, and still work.
+    still_works(quiet, "request-timeout")
+    r = h.cmd(op="call", i=0, req=req("daemon.info", 2))["response"]
+    check(r and "result" in r, "nobody's quiet subscriber: %r", r)
+    w.carrier_down("wlan0")
+    wait_iap_event(quiet, "iap.down", "wlan0")
+    wait_until(lambda: quiet.info()["clients"] == 2, T(20),
+               "daemon.info clients == 2")
 
 
 # -- configuration -----------------------------------------------------------

@@ -64,6 +64,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c->read_access, CONFIG_READ_ALL);
 	assert_int_equal(c->register_rate, 200);
 	assert_int_equal(c->register_burst, 50);
+	assert_int_equal(c->max_clients, 64);
+	assert_int_equal(c->max_clients_per_user, 16);
+	assert_int_equal(c->reserved_clients, 8);
+	assert_int_equal(c->request_timeout_ms, 30000);
 	config_free(c);
 }
 
@@ -78,7 +82,10 @@ static void test_precedence(void **state)
 		"socket = /tmp/file.sock\n"
 		"socket-mode = 0666\n"
 		"control-groups = wheel, netdev\n"
-		"max-clients = 5\n");
+		"max-clients = 5\n"
+		"max-clients-per-user = 3\n"
+		"reserved-clients = 2\n"
+		"request-timeout = 0\n");
 	struct config_overrides o = { .state_dir = "/tmp/cli-state", .log_level = -1,
 				      .log_target = -1 };
 
@@ -90,6 +97,9 @@ static void test_precedence(void **state)
 	assert_int_equal(c->max_clients, 5);
 	assert_int_equal(c->n_control_groups, 2);
 	assert_string_equal(c->control_groups[1], "netdev");
+	assert_int_equal(c->max_clients_per_user, 3);
+	assert_int_equal(c->reserved_clients, 2);
+	assert_int_equal(c->request_timeout_ms, 0);
 	/* defaults where the file is silent */
 	assert_int_equal(c->max_request_size, 65536);
 
@@ -143,6 +153,9 @@ static void test_errors(void **state)
 		{ "[control]\nmax-clients = -3\n", 2, "max-clients" },
 		{ "[control]\nmax-clients = 0\n", 2, "out of range" },
 		{ "[control]\nread-access = some\n", 2, "read-access" },
+		{ "[control]\nmax-clients-per-user = 0\n", 2, "max-clients-per-user: 0 is out of range" },
+		{ "[control]\nreserved-clients = -1\n", 2, "reserved-clients" },
+		{ "[control]\nrequest-timeout = 3601\n", 2, "request-timeout: 3601 is out of range" },
 		{ "[netlink]\nreceive-buffer = 12abc\n", 2, "not a number" },
 		{ "[iap-kinds]\nwlan* = radio\n", 2, "kind 'radio'" },
 		{ "[sip]\nregister-rate = -1\n", 2, "register-rate: '-1' is not a non-negative number" },

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,14 @@ static void test_parse(void **state)
 		{ "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"\xff\xfe\"}", ALR_ERR_PARSE, false },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"a\",\"params\":{\"n\xc3(\":1}}", ALR_ERR_PARSE, false },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"caf\xc3\xa9\"}", 0, true },
+		/* json-c would cut these strings at the NUL: refused. */
+		{ "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"x\\u0000y\"}", ALR_ERR_INVALID_REQUEST, true },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"a\",\"params\":{\"p\":\"/a\\u0000b\"}}",
+		  ALR_ERR_INVALID_REQUEST, true },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"a\",\"params\":{\"k\\u0000\":1}}",
+		  ALR_ERR_INVALID_REQUEST, true },
+		/* An escaped backslash before "u0000" is text, not a NUL. */
+		{ "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"a\\\\u0000\"}", 0, true },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -191,6 +200,70 @@ static void test_messages(void **state)
 	json_object_put(m);
 }
 
+static void check_utf8_json_line(const char *s, size_t len)
+{
+	struct json_object *o;
+
+	assert_true(len > 0 && s[len - 1] == '\n');
+	if (!jsonrpc_utf8_valid(s, len))
+		fail_msg("not UTF-8: %s", s);
+	o = json_tokener_parse(s);
+	assert_non_null(o);
+	json_object_put(o);
+}
+
+/* Issue 11 #6: what alrd writes is UTF-8 whatever it echoes. */
+static void test_utf8_out(void **state)
+{
+	struct jsonrpc_request req;
+	struct jsonrpc_error e = { 0 };
+	struct json_object *m;
+	char line[1024], name[256];
+	size_t n = 0, len;
+	char *s;
+
+	/* An unknown member of 40 two-byte characters: cut at 64 bytes,
+	 * on a character boundary. */
+	for (int i = 0; i < 40; i++, n += 2)
+		memcpy(name + n, "\xc3\xa9", 2);
+	name[n] = '\0';
+	/* Shifted by one byte, so that byte 64 falls inside a character. */
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\",\"x%s\":1}", name);
+	assert_true(jsonrpc_parse_request(line, strlen(line), &req, &e) < 0);
+	assert_int_equal(e.code, ALR_ERR_INVALID_REQUEST);
+	assert_true(jsonrpc_utf8_valid(e.message, strlen(e.message)));
+	assert_non_null(strstr(e.message, "...'"));
+	m = jsonrpc_error_response(json_object_get(req.id), &e);
+	s = jsonrpc_serialize(m, &len);
+	check_utf8_json_line(s, len);
+	free(s);
+	json_object_put(m);
+	jsonrpc_request_done(&req);
+
+	/* A message cut by its buffer does not end inside a character. */
+	memset(line, 0, sizeof(line));
+	for (n = 0; n < 600; n += 3)
+		memcpy(line + n, "\xe2\x82\xac", 3);
+	jsonrpc_error_set(&e, 1, "x%s", line);
+	assert_true(jsonrpc_utf8_valid(e.message, strlen(e.message)));
+
+	/* A string that is not UTF-8 (an SSID, say) is replaced on output. */
+	m = jsonrpc_notification("iap.changed", json_object_new_object());
+	json_object_object_add(json_object_object_get(m, "params"), "ssid",
+			       json_object_new_string("caf\xe9 \xc3"));
+	s = jsonrpc_serialize(m, &len);
+	check_utf8_json_line(s, len);
+	assert_non_null(strstr(s, "caf\xef\xbf\xbd \xef\xbf\xbd\""));
+	free(s);
+	json_object_put(m);
+
+	assert_int_equal(jsonrpc_utf8_cut("ab\xc3\xa9", 3), 2);
+	assert_int_equal(jsonrpc_utf8_cut("ab\xc3\xa9", 4), 4);
+	assert_false(jsonrpc_utf8_valid("\xed\xa0\x80", 3));    /* a surrogate */
+	assert_false(jsonrpc_utf8_valid("\xc0\xaf", 2));         /* overlong */
+	assert_true(jsonrpc_utf8_valid("\xf0\x9f\x98\x80", 4));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_deep_nesting_is_refused),
 		cmocka_unit_test(test_check_params),
 		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_utf8_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
