@@ -10,16 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 #include "nm/nmmon.h"
-
-static const char *const kind_names[_IAP_KIND_MAX] = {
-	[IAP_KIND_ETHERNET] = "ethernet",
-	[IAP_KIND_WIFI] = "wifi",
-	[IAP_KIND_CELLULAR] = "cellular",
-	[IAP_KIND_VPN] = "vpn",
-	[IAP_KIND_OTHER] = "other",
-};
 
 static const char *const reason_names[_IAP_REASON_MAX] = {
 	[IAP_REASON_NONE] = NULL,
@@ -28,21 +20,6 @@ static const char *const reason_names[_IAP_REASON_MAX] = {
 	[IAP_REASON_NO_ADDRESS] = "no-address",
 	[IAP_REASON_NO_DEFAULT_ROUTE] = "no-default-route",
 };
-
-const char *iap_kind_to_str(enum iap_kind k)
-{
-	if ((unsigned)k >= _IAP_KIND_MAX)
-		return "other";
-	return kind_names[k];
-}
-
-int iap_kind_from_str(const char *s)
-{
-	for (int k = 0; k < _IAP_KIND_MAX; k++)
-		if (strcmp(s, kind_names[k]) == 0)
-			return k;
-	return -EINVAL;
-}
 
 const char *iap_reason_to_str(enum iap_reason r)
 {

@@ -12,18 +12,10 @@
 #include <stddef.h>
 #include <net/if.h>
 
+#include "base/enums.h"
 #include "netlink/nlmon.h"
 
 struct json_object;
-
-enum iap_kind {
-	IAP_KIND_ETHERNET,
-	IAP_KIND_WIFI,
-	IAP_KIND_CELLULAR,
-	IAP_KIND_VPN,
-	IAP_KIND_OTHER,
-	_IAP_KIND_MAX,
-};
 
 /* Why an IAP is not available (IAP_REASON_NONE: it is). */
 enum iap_reason {
@@ -35,8 +27,6 @@ enum iap_reason {
 	_IAP_REASON_MAX,
 };
 
-const char *iap_kind_to_str(enum iap_kind k);
-int iap_kind_from_str(const char *s);           /* -EINVAL if unknown */
 const char *iap_reason_to_str(enum iap_reason r);   /* NULL for NONE */
 
 /* What the system says about an interface, for kind detection. */

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 
 void iap_sysfs_read(const char *root, const char *ifname, struct iap_sysfs_info *ret)
 {

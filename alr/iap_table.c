@@ -8,10 +8,9 @@
 #include <sys/types.h>
 
 #include "alr/iap_sysfs.h"
-#include "daemon/config.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
-#include "daemon/watchlist.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "base/watchlist.h"
 #include "nm/nmmon.h"
 #include "store/store.h"
 
@@ -24,7 +23,8 @@ struct nm_entry {
 
 struct iap_table {
 	struct store *store;
-	const struct config *config;
+	iap_kind_rule_fn rule;
+	void *rule_data;
 	char *sysfs_root;
 	struct iap **iaps;              /* ordered by id */
 	size_t n, cap;
@@ -48,7 +48,7 @@ const char *iap_event_to_str(enum iap_event e)
 	return event_names[e];
 }
 
-struct iap_table *iap_table_new(struct store *store, const struct config *config,
+struct iap_table *iap_table_new(struct store *store, iap_kind_rule_fn rule, void *rule_data,
 				const char *sysfs_root)
 {
 	struct iap_table *t = calloc(1, sizeof(*t));
@@ -56,7 +56,8 @@ struct iap_table *iap_table_new(struct store *store, const struct config *config
 	if (!t)
 		return NULL;
 	t->store = store;
-	t->config = config;
+	t->rule = rule;
+	t->rule_data = rule_data;
 	t->sysfs_root = strdup(sysfs_root);
 	if (!t->sysfs_root) {
 		free(t);
@@ -217,7 +218,7 @@ struct desired {
 
 static int desire(const struct iap_table *t, const struct nlmon_link *l, struct desired *d)
 {
-	const char *configured = t->config ? config_kind_for(t->config, l->name) : NULL;
+	const char *configured = t->rule ? t->rule(l->name, t->rule_data) : NULL;
 	const struct nm_entry *e = nm_for_link(t, l->ifindex, l->name);
 	struct iap_sysfs_info info;
 	struct iap_kind_hints h;
@@ -240,7 +241,7 @@ static int desire(const struct iap_table *t, const struct nlmon_link *l, struct 
 		return 0;
 	}
 	if (d->nm) {
-		d->kind = iap_kind_from_str(nmmon_kind_for(d->nm->device_type, d->nm->conn_type,
+		d->kind = (int)(nmmon_kind_for(d->nm->device_type, d->nm->conn_type,
 							   d->nm->vpn));
 		if (d->kind >= 0)
 			return 0;
@@ -557,9 +558,10 @@ void iap_table_nm_running(struct iap_table *t, bool running)
 		iap_table_nm_conn_removed(t, t->nm[t->n_nm - 1].info.uuid);
 }
 
-void iap_table_set_config(struct iap_table *t, const struct config *config)
+void iap_table_set_kind_rule(struct iap_table *t, iap_kind_rule_fn rule, void *rule_data)
 {
-	t->config = config;
+	t->rule = rule;
+	t->rule_data = rule_data;
 	/* Kind rules may have changed: apply them now rather than at the
 	 * next netlink change of each link.  reconcile() may remove or
 	 * replace the IAP at i, so walk by ifindex from a copy. */

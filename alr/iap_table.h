@@ -11,7 +11,6 @@
 #include "alr/iap.h"
 #include "netlink/nlmon.h"
 
-struct config;
 struct store;
 struct iap_table;
 
@@ -29,13 +28,20 @@ const char *iap_event_to_str(enum iap_event e);   /* "iap.added", ... */
 typedef void (*iap_table_cb)(enum iap_event event, const struct iap *iap,
 			     void *user_data);
 
-/* @sysfs_root: "/sys/class/net" normally.  @config is borrowed (kind rules);
- * the daemon replaces it with iap_table_set_config() on reload. */
-struct iap_table *iap_table_new(struct store *store, const struct config *config,
+/* The configured kind of interface @ifname ("wifi", ..., or "ignore" to
+ * hide it), or NULL when no rule names it: the daemon's iap-kinds
+ * section, handed down as a function so that alr/ needs nothing of the
+ * daemon's configuration. */
+typedef const char *(*iap_kind_rule_fn)(const char *ifname, void *user_data);
+
+/* @sysfs_root: "/sys/class/net" normally.  @rule may be NULL (no rules);
+ * the daemon replaces it with iap_table_set_kind_rule() on reload. */
+struct iap_table *iap_table_new(struct store *store, iap_kind_rule_fn rule, void *rule_data,
 				const char *sysfs_root);
 struct iap_table *iap_table_free(struct iap_table *t);
 
-void iap_table_set_config(struct iap_table *t, const struct config *config);
+/* New kind rules: applied to every interface at once. */
+void iap_table_set_kind_rule(struct iap_table *t, iap_kind_rule_fn rule, void *rule_data);
 
 unsigned int iap_table_watch(struct iap_table *t, iap_table_cb cb, void *user_data,
 			     void (*destroy)(void *));

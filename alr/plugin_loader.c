@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
+#include "base/log.h"
 
 #define MAX_PLUGINS     64
 #define CALL_DEPTH_MAX  8

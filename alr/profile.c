@@ -17,7 +17,7 @@
 #include <time.h>
 #include <osipparser2/osip_uri.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 
 static const char *const class_names[_PROFILE_CLASS_MAX] = {
 	[PROFILE_CLASS_IETF] = "ietf",

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 
 /* ---- export ---------------------------------------------------------- */
 

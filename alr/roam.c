@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "base/log.h"
 
 #define SETTLE_MAX_PASSES       64
 

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 
 _Static_assert(POLICY_MAX_RULES <= 64, "hysteresis memory is one uint64_t per IAP");
 

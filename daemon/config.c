@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "alr/iap.h"
-#include "daemon/util.h"
+#include "base/enums.h"
+#include "base/util.h"
 #include "sip/pacer.h"
 
 struct config *config_new_defaults(void)

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "daemon/log.h"
+#include "base/log.h"
 
 #define CONFIG_MAX_GROUPS 16
 #define CONFIG_MAX_KIND_RULES 64

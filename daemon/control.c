@@ -19,9 +19,9 @@
 #include "alr/types.h"
 #include "daemon/config.h"
 #include "daemon/jsonrpc.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
-#include "daemon/watchlist.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "base/watchlist.h"
 
 #define MAX_TOPICS 32
 #define MAX_TOPIC_LEN 64

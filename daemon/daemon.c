@@ -21,8 +21,8 @@
 #include "alr/registry.h"
 #include "alr/roam.h"
 #include "daemon/control.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "netlink/nlmon.h"
 #include "nm/nmmon.h"
 #include "policy/policy.h"
@@ -33,6 +33,13 @@
 /* The registry gives each deregistration 2 s; the loop ends at the
  * latest this long after SIGTERM. */
 #define STOP_DEADLINE           3.0
+
+
+/* The iap-kinds section, as alr/'s IAP table asks for it. */
+static const char *kind_rule(const char *ifname, void *user_data)
+{
+	return config_kind_for(user_data, ifname);
+}
 
 static ev_signal sig_term, sig_int, sig_hup;
 
@@ -467,7 +474,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	sip_stack_set_register_pacing(d->sip, c->register_rate, c->register_burst);
 	registry_set_max_profiles(d->registry, c->max_profiles);
 	control_set_config(d->control, c);
-	iap_table_set_config(d->iaps, c);
+	iap_table_set_kind_rule(d->iaps, kind_rule, (void *)c);
 	config_free(d->config);
 	d->config = c;
 	log_info("configuration reloaded from %s", path);
@@ -526,7 +533,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	if (r < 0)
 		return log_errno(LOG_ERR, r, "store: %s", err);
 
-	d->iaps = iap_table_new(d->store, config, "/sys/class/net");
+	d->iaps = iap_table_new(d->store, kind_rule, (void *)config, "/sys/class/net");
 	if (!d->iaps)
 		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
 	iap_table_watch(d->iaps, on_iap_event, d, NULL);

@@ -12,7 +12,7 @@
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
-#include "daemon/log.h"
+#include "base/log.h"
 #include "policy/policy.h"
 
 static void usage(FILE *f)

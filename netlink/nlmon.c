@@ -69,8 +69,8 @@
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define NLMON_DEFAULT_RCVBUF	(4 * 1024 * 1024)
 /* Resyncs dump everything; during a sustained storm that would make the

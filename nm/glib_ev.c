@@ -47,8 +47,8 @@
 
 #include <ev.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /* With a descriptor we could not watch (out of memory), GLib is checked at
  * least this often (milliseconds) by poll() instead. */

@@ -15,7 +15,7 @@
 
 #include <NetworkManager.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 
 /* The names NetworkManager itself uses (nmcli's TYPE column). */
 static const char *const device_type_names[] = {
@@ -201,30 +201,29 @@ char *nmmap_bus_socket_path(const char *address)
 /* DESIGN.md section 1: wifi, cellular, ethernet, vpn, other. */
 static const struct {
 	const char *name;
-	const char *kind;
+	enum iap_kind kind;
 } kind_by_device[] = {
-	{ "wifi", "wifi" },
-	{ "modem", "cellular" },
-	{ "ethernet", "ethernet" },
-	{ "veth", "ethernet" },
-	{ "wireguard", "vpn" },
-	{ "tun", "vpn" },
+	{ "wifi", IAP_KIND_WIFI },
+	{ "modem", IAP_KIND_CELLULAR },
+	{ "ethernet", IAP_KIND_ETHERNET },
+	{ "veth", IAP_KIND_ETHERNET },
+	{ "wireguard", IAP_KIND_VPN },
+	{ "tun", IAP_KIND_VPN },
 }, kind_by_conn[] = {
-	{ NM_SETTING_WIRELESS_SETTING_NAME, "wifi" },       /* 802-11-wireless */
-	{ NM_SETTING_GSM_SETTING_NAME, "cellular" },
-	{ NM_SETTING_CDMA_SETTING_NAME, "cellular" },
-	{ NM_SETTING_WIRED_SETTING_NAME, "ethernet" },      /* 802-3-ethernet */
-	{ NM_SETTING_VETH_SETTING_NAME, "ethernet" },
-	{ NM_SETTING_WIREGUARD_SETTING_NAME, "vpn" },
-	{ NM_SETTING_TUN_SETTING_NAME, "vpn" },
-	{ NM_SETTING_VPN_SETTING_NAME, "vpn" },
+	{ NM_SETTING_WIRELESS_SETTING_NAME, IAP_KIND_WIFI },       /* 802-11-wireless */
+	{ NM_SETTING_GSM_SETTING_NAME, IAP_KIND_CELLULAR },
+	{ NM_SETTING_CDMA_SETTING_NAME, IAP_KIND_CELLULAR },
+	{ NM_SETTING_WIRED_SETTING_NAME, IAP_KIND_ETHERNET },      /* 802-3-ethernet */
+	{ NM_SETTING_VETH_SETTING_NAME, IAP_KIND_ETHERNET },
+	{ NM_SETTING_WIREGUARD_SETTING_NAME, IAP_KIND_VPN },
+	{ NM_SETTING_TUN_SETTING_NAME, IAP_KIND_VPN },
+	{ NM_SETTING_VPN_SETTING_NAME, IAP_KIND_VPN },
 };
 
-const char *nmmon_kind_for(const char *device_type, const char *conn_type,
-			   bool vpn)
+enum iap_kind nmmon_kind_for(const char *device_type, const char *conn_type, bool vpn)
 {
 	if (vpn)
-		return "vpn";
+		return IAP_KIND_VPN;
 	/* The device says what the link is; the connection type only
 	 * helps while a connection has no device yet. */
 	if (device_type && *device_type)
@@ -235,5 +234,5 @@ const char *nmmon_kind_for(const char *device_type, const char *conn_type,
 		for (size_t i = 0; i < ARRAY_SIZE(kind_by_conn); i++)
 			if (strcmp(conn_type, kind_by_conn[i].name) == 0)
 				return kind_by_conn[i].kind;
-	return "other";
+	return IAP_KIND_OTHER;
 }

@@ -63,8 +63,8 @@
 #include <ev.h>
 #include <NetworkManager.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "nm/glib_ev.h"
 #include "nm/nmmap.h"
 

@@ -21,6 +21,7 @@
  */
 #pragma once
 
+#include "base/enums.h"
 #include <stdbool.h>
 
 struct ev_loop;
@@ -79,10 +80,10 @@ int nmmon_start(struct nmmon *m);
 struct nmmon *nmmon_free(struct nmmon *m);
 bool nmmon_running(const struct nmmon *m);
 
-/* The alrd IAP kind ("wifi", "cellular", "ethernet", "vpn", "other") of an
+/* The alrd IAP kind (base/enums.h) of an
  * active connection: vpn first, then the device type (wifi; modem =
  * cellular; ethernet, veth = ethernet; wireguard, tun = vpn), then, for a
  * connection without a device yet or on a device of another type, the
  * connection type (802-11-wireless; gsm, cdma; 802-3-ethernet, veth;
- * wireguard, tun, vpn).  NULL and "" are unknown; the rest is "other". */
-const char *nmmon_kind_for(const char *device_type, const char *conn_type, bool vpn);
+ * wireguard, tun, vpn).  NULL and "" are unknown; the rest is OTHER. */
+enum iap_kind nmmon_kind_for(const char *device_type, const char *conn_type, bool vpn);

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 
 #define MS_PER_S        1000u
 #define MS_PER_M        (60u * MS_PER_S)

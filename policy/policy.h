@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "alr/iap.h"
+#include "base/enums.h"
 
 #define POLICY_DEFAULT_ID       0u
 #define POLICY_DEFAULT_NAME     "default"

@@ -28,8 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "sip/digest.h"
 #include "sip/stack.h"
 

@@ -35,7 +35,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "daemon/watchlist.h"
+#include "base/watchlist.h"
 #include "sip/sipmsg.h"
 
 struct binding;

@@ -40,8 +40,8 @@
 #include <ev.h>
 #include <openssl/rand.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "sip/binding.h"
 #include "sip/pacer.h"
 #include "sip/sipmsg.h"

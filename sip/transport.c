@@ -22,8 +22,8 @@
 
 #include <ev.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "sip/sipframe.h"
 
 /* Bound on bytes queued on a connection that does not drain. */

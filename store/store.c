@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "alr/profile.h"
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 struct store {
 	sqlite3 *db;

@@ -22,7 +22,7 @@
 #include <ev.h>
 #include <json-c/json.h>
 
-#include "daemon/log.h"
+#include "base/log.h"
 #include "nm/nmmon.h"
 
 static void emit(struct json_object *o)
@@ -63,7 +63,7 @@ static void on_conn_changed(const struct nmmon_conn *c, void *user_data)
 	json_object_object_add(o, "uuid", str_or_null(c->uuid));
 	json_object_object_add(o, "id", str_or_null(c->id));
 	json_object_object_add(o, "kind", json_object_new_string(
-		nmmon_kind_for(c->device_type, c->conn_type, c->vpn)));
+		iap_kind_to_str(nmmon_kind_for(c->device_type, c->conn_type, c->vpn))));
 	json_object_object_add(o, "conn_type", str_or_null(c->conn_type));
 	json_object_object_add(o, "device_type", str_or_null(c->device_type));
 	json_object_object_add(o, "iface", str_or_null(c->iface));

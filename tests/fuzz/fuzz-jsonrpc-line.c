@@ -30,7 +30,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/jsonrpc.h"
-#include "daemon/log.h"
+#include "base/log.h"
 
 #define MAX_INPUT 65536
 

@@ -20,7 +20,7 @@
 
 #include <ev.h>
 
-#include "daemon/log.h"
+#include "base/log.h"
 #include "sip/binding.h"
 #include "sip/sipframe.h"
 #include "sip/stack.h"

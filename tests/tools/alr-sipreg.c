@@ -33,8 +33,8 @@
 #include <ev.h>
 #include <json-c/json.h>
 
-#include "daemon/log.h"
-#include "daemon/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "sip/binding.h"
 #include "sip/stack.h"
 

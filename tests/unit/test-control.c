@@ -26,7 +26,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/jsonrpc.h"
-#include "daemon/util.h"
+#include "base/util.h"
 
 /* A client of the server under test, driven by the same loop. */
 struct tclient {

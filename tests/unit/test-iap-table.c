@@ -24,6 +24,11 @@ struct recorder {
 	size_t n;
 };
 
+static const char *kind_rule(const char *ifname, void *user_data)
+{
+	return config_kind_for(user_data, ifname);
+}
+
 static void record(enum iap_event ev, const struct iap *iap, void *ud)
 {
 	struct recorder *r = ud;
@@ -68,7 +73,7 @@ static void world_open_table(struct world *w)
 	char err[256];
 
 	assert_int_equal(store_open(w->db, &w->store, err, sizeof(err)), 0);
-	w->t = iap_table_new(w->store, w->config, "/nonexistent-sysfs");
+	w->t = iap_table_new(w->store, kind_rule, w->config, "/nonexistent-sysfs");
 	assert_non_null(w->t);
 	iap_table_watch(w->t, record, &w->rec, NULL);
 }
@@ -229,11 +234,11 @@ static void test_reload_kinds(void **state)
 	c->kind_rules[0].pattern = strdup("wlan0");
 	c->kind_rules[0].kind = strdup("ignore");
 	c->n_kind_rules = 1;
-	iap_table_set_config(w->t, c);
+	iap_table_set_kind_rule(w->t, kind_rule, c);
 	expect(&w->rec, (const char *const[]){ "iap.down wlan0 1", "iap.removed wlan0 1",
 					       "iap.changed wwan0 2" }, 3);
 	assert_int_equal(iap_table_find_by_name(w->t, "wwan0")->kind, IAP_KIND_ETHERNET);
-	iap_table_set_config(w->t, w->config);
+	iap_table_set_kind_rule(w->t, kind_rule, w->config);
 	config_free(c);
 }
 

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include <NetworkManager.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 
 static void test_kind_for(void **state)
 {
@@ -62,9 +62,9 @@ static void test_kind_for(void **state)
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		const char *got = nmmon_kind_for(cases[i].device_type,
+		const char *got = iap_kind_to_str(nmmon_kind_for(cases[i].device_type,
 						 cases[i].conn_type,
-						 cases[i].vpn);
+						 cases[i].vpn));
 
 		if (strcmp(got, cases[i].kind) != 0)
 			fail_msg("case %zu (%s, %s, %d): got %s, want %s", i,
@@ -99,8 +99,8 @@ static void test_device_type(void **state)
 				    cases[i].name);
 	/* Every device type NetworkManager sends maps to a kind the same
 	 * way nmcli names it. */
-	assert_string_equal(nmmon_kind_for(nmmap_device_type_to_str(
-		NM_DEVICE_TYPE_MODEM), "", false), "cellular");
+	assert_int_equal(nmmon_kind_for(nmmap_device_type_to_str(
+		NM_DEVICE_TYPE_MODEM), "", false), IAP_KIND_CELLULAR);
 }
 
 static void test_modem_caps(void **state)

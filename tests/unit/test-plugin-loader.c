@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "alr/plugin_loader.h"
-#include "daemon/log.h"
+#include "base/log.h"
 
 struct world {
 	char dir[64];

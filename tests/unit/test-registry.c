@@ -31,7 +31,7 @@
 #include "alr/roam.h"
 #include "policy/policy.h"
 #include "daemon/config.h"
-#include "daemon/log.h"
+#include "base/log.h"
 #include "sip/binding.h"
 #include "store/store.h"
 
@@ -88,6 +88,11 @@ struct fenv {
 	int answer;                     /* status of answers; 0: silent */
 	bool per_uri;                   /* keep one binding per URI (no instance replacement) */
 };
+
+static const char *kind_rule(const char *ifname, void *user_data)
+{
+	return config_kind_for(user_data, ifname);
+}
 
 static void *f_attach(void *env, struct binding *b)
 {
@@ -574,7 +579,7 @@ static int setup(void **state)
 	fclose(f);
 	assert_int_equal(config_load(conf, true, &w->config, &ce), 0);
 	assert_int_equal(store_open(w->db, &w->store, err, sizeof(err)), 0);
-	w->iaps = iap_table_new(w->store, w->config, "/nonexistent-sysfs");
+	w->iaps = iap_table_new(w->store, kind_rule, w->config, "/nonexistent-sysfs");
 	assert_non_null(w->iaps);
 	w->a1 = (struct nlmon_addr){ AF_INET, 24, RT_SCOPE_UNIVERSE, IFA_F_PERMANENT, "10.99.1.2" };
 	w->a2 = (struct nlmon_addr){ AF_INET, 24, RT_SCOPE_UNIVERSE, IFA_F_PERMANENT, "10.99.2.2" };

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "alr/roam.h"
-#include "daemon/log.h"
+#include "base/log.h"
 #include "policy/policy.h"
 
 /* IAPs: 1 wired, 2 and 4 Wi-Fi, 3 cellular.  The test SNAPs rank

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "daemon/util.h"
+#include "base/util.h"
 #include "sip/binding.h"
 #include "sip/stack.h"
 #include "sip/transport.h"

@@ -1,5 +1,5 @@
 /* Logging to stderr or syslog, with a level. */
-#include "daemon/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-#include "daemon/watchlist.h"
+#include "base/watchlist.h"
 
 #include <stdlib.h>
 
@@ -46,10 +46,8 @@ bool watchlist_remove(struct watchlist *wl, unsigned int id)
 		if (w->id != id || !w->callback)
 			continue;
 		watch_release(w);
-		if (wl->in_notify)
-			wl->stale = true;
-		else
-			watchlist_prune(wl);
+		wl->stale = true;
+		watchlist_prune(wl);
 		return true;
 	}
 	return false;
@@ -59,20 +57,28 @@ void watchlist_prune(struct watchlist *wl)
 {
 	size_t j = 0;
 
-	if (wl->in_notify)
+	if (wl->in_notify || !wl->stale)
 		return;
 	for (size_t i = 0; i < wl->n; i++)
 		if (wl->items[i].callback)
 			wl->items[j++] = wl->items[i];
 	wl->n = j;
 	wl->stale = false;
+	if (j == 0) {
+		free(wl->items);
+		wl->items = NULL;
+		wl->cap = 0;
+	}
 }
 
 void watchlist_clear(struct watchlist *wl)
 {
+	/* A destroy may add or remove watches of this list: walk by index
+	 * over what is there now, and let the prune below (or the end of
+	 * the notification that called us) drop the released entries. */
 	for (size_t i = 0; i < wl->n; i++)
 		if (wl->items[i].callback)
 			watch_release(&wl->items[i]);
-	free(wl->items);
-	*wl = (struct watchlist){ 0 };
+	wl->stale = true;
+	watchlist_prune(wl);
 }

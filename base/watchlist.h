@@ -1,7 +1,11 @@
 /*
- * Observer lists (after ell's watchlist): add returns an id, remove by id is
- * safe from inside a notification (the entry is marked stale and pruned
- * once the outermost notification finishes).
+ * Observer lists (after ell's watchlist): add returns an id; remove by id
+ * and clear are safe from inside a notification: the entries are released
+ * at once (their destroy runs, they are not called again) but stay in the
+ * array, marked, until the outermost notification finishes and prunes
+ * them (ell's pending-destroy).  Freeing the struct that holds the list
+ * from inside its own notification is not safe (the caller's object must
+ * defer that, as ell's owners do).
  */
 #pragma once
 
@@ -22,13 +26,17 @@ struct watchlist {
 	size_t n, cap;
 	unsigned int next_id;
 	unsigned int in_notify;
-	bool stale;
+	bool stale;                     /* released entries wait for a prune */
 };
 
 unsigned int watchlist_add(struct watchlist *wl, void *callback, void *user_data,
 			   watchlist_destroy_fn destroy);   /* 0 on ENOMEM */
 bool watchlist_remove(struct watchlist *wl, unsigned int id);
+/* Release every watch; from inside a notification the storage is freed
+ * when the notification ends. */
 void watchlist_clear(struct watchlist *wl);
+/* Drop released entries (not while notifying); frees the storage of an
+ * empty list. */
 void watchlist_prune(struct watchlist *wl);
 
 /* Call every live watch as ((type)callback)(args..., user_data). */
@@ -43,6 +51,6 @@ void watchlist_prune(struct watchlist *wl);
 				continue;                                    \
 			((type)w__->callback)(__VA_ARGS__, w__->user_data);  \
 		}                                                            \
-		if (--wl__->in_notify == 0)                                  \
+		if (--wl__->in_notify == 0 && wl__->stale)                   \
 			watchlist_prune(wl__);                               \
 	} while (0)
