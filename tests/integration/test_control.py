@@ -448,12 +448,21 @@ for cmd in sys.stdin:
             s.settimeout(timeout)
             s.connect(path)
             r = None
-            try:
-                if cmd.get("req"):
+            if cmd.get("req"):
+                # A refused connection gets its -32003 line and is closed,
+                # maybe before our request is sent (EPIPE): read what it
+                # was told all the same.
+                sent = None
+                try:
                     s.sendall(json.dumps(cmd["req"]).encode() + b"\n")
+                except OSError as e:
+                    sent = e
+                try:
                     r = read_msg(s)
-            except OSError as e:
-                r = {"error": {"code": None, "message": str(e)}}
+                except OSError as e:
+                    r = {"error": {"code": None, "message": str(e)}}
+                if r is None and sent:
+                    r = {"error": {"code": None, "message": str(sent)}}
             if cmd.get("req") and (r is None or "error" in r):
                 refused.append((r or {}).get("error"))
                 s.close()
