@@ -14,6 +14,7 @@
 #include "alr/roam.h"
 #include "store/store.h"
 #include "alr/types.h"
+#include "daemon/backup.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/jsonrpc.h"
@@ -53,6 +54,7 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 	json_object_object_add(o, "iaps", json_object_new_int64((int64_t)iap_table_count(d->iaps)));
 
 	json_object_object_add(o, "profiles", json_object_new_int64((int64_t)registry_count(d->registry)));
+	json_object_object_add(o, "backups", json_object_new_int64((int64_t)backup_count(d)));
 	{
 		struct json_object *pl = json_object_new_object(), *loaded = json_object_new_array(),
 				   *failed = json_object_new_array();
@@ -749,38 +751,20 @@ static int method_store_backup(void *ud, struct control_client *cl, struct json_
 	};
 	struct daemon *d = ud;
 	struct userfile_cred cred;
-	struct userfile_new nf;
 	struct json_object *v;
-	const char *path;
 	bool secrets = false;
-	char msg[512] = "";
 	int r;
 
+	(void)ret;
 	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
 	if (r < 0 || (r = refuse_busy(d, err)) < 0 || (r = client_cred(cl, &cred, err)) < 0)
 		return r;
 	json_object_object_get_ex(params, "path", &v);
-	path = json_object_get_string(v);
 	if (json_object_object_get_ex(params, "secrets", &v))
 		secrets = json_object_get_boolean(v);
-	r = userfile_create(&cred, path, &nf, msg, sizeof(msg));
-	if (r < 0)
-		return file_error(r, msg, err);
-	r = store_backup_fd(d->store, nf.fd, secrets, msg, sizeof(msg));
-	if (r < 0) {
-		userfile_abort(&cred, &nf);
-		jsonrpc_error_set(err, ALR_ERR_INTERNAL, "backup failed: %s", msg);
-		return r;
-	}
-	r = userfile_commit(&cred, &nf, msg, sizeof(msg));
-	if (r < 0)
-		return file_error(r, msg, err);
-	log_notice("control: client uid %u backed the store up to %s%s",
-		   (unsigned)cred.uid, path, secrets ? " with its secrets" : "");
-	*ret = json_object_new_object();
-	json_object_object_add(*ret, "path", json_object_new_string(path));
-	json_object_object_add(*ret, "secrets", json_object_new_boolean(secrets));
-	return 0;
+	json_object_object_get_ex(params, "path", &v);
+	r = backup_start(d, cl, &cred, json_object_get_string(v), secrets, err);
+	return r < 0 ? r : CONTROL_DEFERRED;
 }
 
 struct pending_restore {
@@ -856,6 +840,11 @@ static int method_store_restore(void *ud, struct control_client *cl, struct json
 	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
 	if (r < 0 || (r = refuse_busy(d, err)) < 0 || (r = client_cred(cl, &cred, err)) < 0)
 		return r;
+	if (backup_running(d)) {
+		jsonrpc_error_set(err, ALR_ERR_BUSY, "a backup is being written; restore when "
+				  "it is done");
+		return -EBUSY;
+	}
 	json_object_object_get_ex(params, "path", &v);
 	path = json_object_get_string(v);
 	r = userfile_open_read(&cred, path, &fd, msg, sizeof(msg));

@@ -1,5 +1,6 @@
 /* The daemon: start order, signals, reload, stop order. */
 #include "daemon/daemon.h"
+#include "daemon/backup.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -502,6 +503,31 @@ static void keep_idle_asleep(struct ev_loop *loop)
 }
 
 
+/* The store's commits from netlink and SIP callbacks (IAP ids, contacts)
+ * reach the disk here, once per burst, and never inside the callback
+ * that made them (store/store.h, "durability"). */
+static void store_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, store_idle);
+	int r;
+
+	(void)revents;
+	ev_idle_stop(loop, w);
+	r = store_sync(d->store);
+	if (r < 0)
+		log_warning("store: cannot write to disk: %s; retrying when idle again",
+			    strerror(-r));
+}
+
+static void store_check_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, store_check);
+
+	(void)revents;
+	if (d->store && store_unsynced(d->store) && !ev_is_active(&d->store_idle))
+		ev_idle_start(loop, &d->store_idle);
+}
+
 int daemon_start(struct daemon *d, struct config *config, const struct daemon_options *opts)
 {
 	char path[PATH_MAX], err[512];
@@ -532,6 +558,9 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	r = store_open(path, &d->store, err, sizeof(err));
 	if (r < 0)
 		return log_errno(LOG_ERR, r, "store: %s", err);
+	ev_prepare_init(&d->store_check, store_check_cb);
+	ev_prepare_start(d->loop, &d->store_check);
+	ev_idle_init(&d->store_idle, store_idle_cb);
 
 	d->iaps = iap_table_new(d->store, kind_rule, (void *)config, "/sys/class/net");
 	if (!d->iaps)
@@ -646,11 +675,14 @@ void daemon_stop(struct daemon *d)
 		ev_signal_stop(d->loop, &sig_int);
 		ev_signal_stop(d->loop, &sig_hup);
 		ev_timer_stop(d->loop, &d->stop_deadline);
+		ev_prepare_stop(d->loop, &d->store_check);
+		ev_idle_stop(d->loop, &d->store_idle);
 	}
 	/* Clients leaving now must not reach the registry; the registry's
 	 * pending answers go out while the control server still exists. */
 	if (d->control && d->disconnect_watch)
 		control_unwatch_disconnect(d->control, d->disconnect_watch);
+	backup_cancel_all(d);
 	d->registry = registry_free(d->registry);
 	d->snaps = policy_set_free(d->snaps);
 	d->plugins = plugin_loader_free(d->plugins);

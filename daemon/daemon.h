@@ -47,6 +47,10 @@ struct daemon {
 	struct control *control;
 	unsigned int disconnect_watch;
 
+	struct pending_backup *backups; /* store.backup being written */
+	ev_prepare store_check;         /* anything for the disk?  then ... */
+	ev_idle store_idle;             /* ... sync it once the loop is idle */
+
 	bool stopping;                  /* deregistering before the loop ends */
 	ev_timer stop_deadline;
 };

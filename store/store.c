@@ -24,6 +24,9 @@ struct store {
 	sqlite3_stmt *iap_select;
 	sqlite3_stmt *iap_insert;
 	sqlite3_stmt *iap_touch;
+	sqlite3_stmt *contact_upsert;
+	sqlite3_stmt *contact_delete;
+	unsigned long unsynced;         /* commits since the last store_sync() */
 };
 
 /*
@@ -322,7 +325,10 @@ static void close_db(struct store *s)
 	sqlite3_finalize(s->iap_select);
 	sqlite3_finalize(s->iap_insert);
 	sqlite3_finalize(s->iap_touch);
+	sqlite3_finalize(s->contact_upsert);
+	sqlite3_finalize(s->contact_delete);
 	s->iap_select = s->iap_insert = s->iap_touch = NULL;
+	s->contact_upsert = s->contact_delete = NULL;
 	sqlite3_close(s->db);
 	s->db = NULL;
 }
@@ -383,12 +389,20 @@ static int open_db(struct store *s, char *errbuf, size_t errsize)
 			goto fail;
 	}
 
-	/* WAL keeps readers (backup) off the writer's back; FULL sync so
-	 * that a committed change survives a power cut. */
-	/* secure_delete: a password replaced or sealed (alr/secret.h) is
+	/* WAL keeps readers (backup) off the writer's back.  Durability
+	 * without an fsync on the hot path (docs/profiles.md, "Durability"):
+	 * synchronous=NORMAL, so a commit is in the kernel's hands (it
+	 * survives a crash of alrd) without waiting for the disk, and no
+	 * automatic checkpoint, which would fsync inside whichever commit
+	 * crossed the threshold, a netlink or SIP callback as likely as not.
+	 * store_sync() checkpoints (WAL synced, then the database): profile
+	 * changes call it before they return, the daemon from an idle
+	 * watcher after the IAP ids and contacts of a loop turn.
+	 * secure_delete: a password replaced or sealed (alr/secret.h) is
 	 * overwritten with zeros in the file, not left in a free page. */
-	rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			  "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;", NULL, NULL, NULL);
+	rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			  "PRAGMA wal_autocheckpoint=0; PRAGMA foreign_keys=ON;"
+			  "PRAGMA secure_delete=ON;", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(errbuf, errsize, "%s: %s", s->path, sqlite3_errmsg(s->db));
 		r = sqlite_to_errno(rc);
@@ -416,9 +430,26 @@ static int open_db(struct store *s, char *errbuf, size_t errsize)
 			       "VALUES (?1, ?2, ?3, ?4, ?4)", -1, &s->iap_insert, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db,
 			       "UPDATE iap SET name = ?2, kind = ?3, last_seen = ?4 WHERE id = ?1",
-			       -1, &s->iap_touch, NULL) != SQLITE_OK) {
+			       -1, &s->iap_touch, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->db,
+			       "INSERT INTO registered_contact (profile_id, iap_id, contact, "
+			       "call_id, cseq, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+			       "ON CONFLICT (profile_id, iap_id, contact) DO UPDATE SET "
+			       "call_id = excluded.call_id, cseq = excluded.cseq, "
+			       "expires_at = excluded.expires_at", -1, SQLITE_PREPARE_PERSISTENT,
+			       &s->contact_upsert, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->db,
+			       "DELETE FROM registered_contact WHERE profile_id = ?1 AND "
+			       "iap_id = ?2 AND contact = ?3", -1, SQLITE_PREPARE_PERSISTENT,
+			       &s->contact_delete, NULL) != SQLITE_OK) {
 		snprintf(errbuf, errsize, "%s: %s", s->path, sqlite3_errmsg(s->db));
 		r = -EIO;
+		goto fail;
+	}
+	/* what migrate() wrote, on disk; and a started WAL (store_sync()) */
+	r = store_sync(s);
+	if (r < 0) {
+		snprintf(errbuf, errsize, "%s: %s", s->path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	return 0;
@@ -494,6 +525,7 @@ int store_iap_id(struct store *s, const char *identity, const char *name,
 	if (rc != SQLITE_DONE)
 		return log_errno(LOG_ERR, sqlite_to_errno(rc), "store: recording iap %s: %s",
 				 identity, sqlite3_errmsg(s->db));
+	s->unsynced++;
 	if (!id)
 		id = sqlite3_last_insert_rowid(s->db);
 	if (id <= 0 || id > (sqlite3_int64)UINT32_MAX)
@@ -526,6 +558,42 @@ static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 	if (rc != SQLITE_DONE)
 		return db_error(s, rc, what);
 	return 0;
+}
+
+bool store_unsynced(const struct store *s)
+{
+	return s->unsynced != 0;
+}
+
+int store_sync(struct store *s)
+{
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	char sql[64];
+
+	/* BUSY: a reader (a backup) holds frames; they are synced with
+	 * the WAL all the same, and the next sync checkpoints them. */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return db_error(s, rc, "writing the store to disk");
+	/* The first commit into a checkpointed WAL starts it again and
+	 * syncs its new header (SQLite does that whatever `synchronous`
+	 * says): make that commit here, a no-op one, so that the next
+	 * netlink or SIP callback appends to a started WAL without a sync. */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+	sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	s->unsynced = 0;
+	return 0;
+}
+
+/* A profile change is on the disk before it is acknowledged. */
+static int durable(struct store *s, int r)
+{
+	int r2;
+
+	if (r < 0)
+		return r;
+	r2 = store_sync(s);
+	return r2 < 0 ? r2 : r;
 }
 
 static int tx_begin(struct store *s)
@@ -793,7 +861,7 @@ int store_profile_insert(struct store *s, struct profile *p)
 		return tx_end(s, log_errno(LOG_ERR, -ERANGE, "store: profile id %lld out of range",
 					   (long long)id));
 	p->id = (unsigned int)id;
-	r = tx_end(s, write_children(s, p));
+	r = durable(s, tx_end(s, write_children(s, p)));
 	if (r < 0)
 		p->id = 0;
 	return r;
@@ -826,7 +894,7 @@ int store_profile_update(struct store *s, const struct profile *p)
 		r = -ENOENT;
 	if (r == 0)
 		r = write_children(s, p);
-	return tx_end(s, r);
+	return durable(s, tx_end(s, r));
 }
 
 int store_profile_delete(struct store *s, unsigned int id)
@@ -843,7 +911,7 @@ int store_profile_delete(struct store *s, unsigned int id)
 	sqlite3_finalize(st);
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = -ENOENT;
-	return r;
+	return durable(s, r);
 }
 
 int store_set_default_profile(struct store *s, unsigned int id)
@@ -864,7 +932,7 @@ int store_set_default_profile(struct store *s, unsigned int id)
 		if (r == 0 && sqlite3_changes(s->db) == 0)
 			r = -ENOENT;
 	}
-	return tx_end(s, r);
+	return durable(s, tx_end(s, r));
 }
 
 /* ---- profiles: read -------------------------------------------------- */
@@ -1176,37 +1244,17 @@ int store_profile_load_all(struct store *s, store_profile_cb cb, void *userdata)
 
 /* Contacts change with every REGISTER: a profile that moves to another
  * IAP writes three times (CSeq, new contact, old contact gone), so 1,000
- * profiles failing over together would cost 3,000 fsyncs in alrd's one
- * thread, seconds on flash storage, while the REGISTERs wait.  Their
- * writes run with synchronous=NORMAL: in WAL mode a commit then survives
- * a crash of alrd (it is in the kernel's hands), which is what the
- * contacts are for (DESIGN §3.8), but a power cut before the next
- * checkpoint or FULL commit (which syncs the WAL, earlier commits
- * included) may lose it; such a contact stays at the registrar until it
- * expires, as after any power cut.  Profiles and IAP ids stay FULL.
- * Inside a transaction SQLite refuses the change and the transaction's
- * own commit decides, which is as it should be. */
-static void contact_sync(struct store *s, bool relaxed)
-{
-	sqlite3_exec(s->db, relaxed ? "PRAGMA synchronous=NORMAL" :
-		     "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-}
-
+ * profiles failing over together must not cost 3,000 fsyncs in alrd's one
+ * thread while the REGISTERs wait.  Like every commit they are in the
+ * kernel's hands at once (a crash of alrd keeps them: DESIGN §3.8) and on
+ * the disk at the next store_sync(), which the daemon runs once the loop
+ * is idle; a power cut in between may lose them, and such a contact stays
+ * at the registrar until it expires, as after any power cut. */
 int store_contact_upsert(struct store *s, const struct store_contact *c)
 {
-	sqlite3_stmt *st;
-	int rc, r;
+	sqlite3_stmt *st = s->contact_upsert;
+	int rc;
 
-	contact_sync(s, true);
-	r = prepare(s, "INSERT INTO registered_contact (profile_id, iap_id, contact, call_id, "
-		    "cseq, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-		    "ON CONFLICT (profile_id, iap_id, contact) DO UPDATE SET "
-		    "call_id = excluded.call_id, cseq = excluded.cseq, "
-		    "expires_at = excluded.expires_at", &st);
-	if (r < 0) {
-		contact_sync(s, false);
-		return r;
-	}
 	sqlite3_bind_int64(st, 1, c->profile_id);
 	sqlite3_bind_int64(st, 2, c->iap_id);
 	sqlite3_bind_text(st, 3, c->contact, -1, SQLITE_STATIC);
@@ -1214,36 +1262,31 @@ int store_contact_upsert(struct store *s, const struct store_contact *c)
 	sqlite3_bind_int64(st, 5, c->cseq);
 	sqlite3_bind_int64(st, 6, c->expires_at);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	contact_sync(s, false);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 		return -ENOENT;         /* the caller's mistake, not the store's */
 	if (rc != SQLITE_DONE)
 		return db_error(s, rc, "recording a registered contact");
+	s->unsynced++;
 	return 0;
 }
 
 int store_contact_delete(struct store *s, unsigned int profile_id, unsigned int iap_id,
 			 const char *contact)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = s->contact_delete;
 	int r;
 
-	contact_sync(s, true);
-	r = prepare(s, "DELETE FROM registered_contact WHERE profile_id = ?1 AND "
-		    "iap_id = ?2 AND contact = ?3", &st);
-	if (r < 0) {
-		contact_sync(s, false);
-		return r;
-	}
 	sqlite3_bind_int64(st, 1, profile_id);
 	sqlite3_bind_int64(st, 2, iap_id);
 	sqlite3_bind_text(st, 3, contact, -1, SQLITE_STATIC);
 	r = step_done(s, st, "deleting a registered contact");
-	sqlite3_finalize(st);
-	contact_sync(s, false);
+	sqlite3_clear_bindings(st);
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = -ENOENT;
+	if (r == 0)
+		s->unsynced++;
 	return r;
 }
 
@@ -1477,38 +1520,131 @@ static int copy_fd(int from, int to_fd, off_t max, char *errbuf, size_t errsize)
 	}
 }
 
-int store_backup_fd(struct store *s, int fd, bool secrets, char *errbuf, size_t errsize)
-{
+struct store_backup {
+	struct store *s;
+	bool secrets;
+	sqlite3 *dest;
+	sqlite3_backup *b;
 	char tmp[PATH_MAX];
-	int from, r;
+};
 
+void store_backup_abort(struct store_backup *sb)
+{
+	if (!sb)
+		return;
+	if (sb->b)
+		sqlite3_backup_finish(sb->b);
+	sqlite3_close(sb->dest);
+	remove_db_files(sb->tmp);
+	free(sb);
+}
+
+int store_backup_begin(struct store *s, bool secrets, struct store_backup **ret,
+		       char *errbuf, size_t errsize)
+{
+	struct store_backup *sb = calloc(1, sizeof(*sb));
+	int rc, r;
+
+	if (!sb)
+		return -ENOMEM;
+	sb->s = s;
+	sb->secrets = secrets;
 	/* A consistent snapshot in a private file of the state directory
 	 * first (SQLite writes a database by name), without secrets unless
 	 * asked; then its bytes into the caller's descriptor. */
-	r = make_temp(s->path, "backup", tmp, sizeof(tmp));
+	r = make_temp(s->path, "backup", sb->tmp, sizeof(sb->tmp));
 	if (r < 0) {
 		snprintf(errbuf, errsize, "cannot create a file beside %s: %s", s->path,
 			 strerror(-r));
+		free(sb);
 		return r;
 	}
-	r = copy_db(s->db, tmp, errbuf, errsize);
-	if (r == 0 && !secrets)
-		r = scrub_secrets(tmp, errbuf, errsize);
+	rc = sqlite3_open_v2(sb->tmp, &sb->dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc == SQLITE_OK)
+		sb->b = sqlite3_backup_init(sb->dest, "main", s->db, "main");
+	if (!sb->b) {
+		snprintf(errbuf, errsize, "cannot copy the store: %s",
+			 sb->dest ? sqlite3_errmsg(sb->dest) : sqlite3_errstr(rc));
+		store_backup_abort(sb);
+		return -EIO;
+	}
+	*ret = sb;
+	return 0;
+}
+
+int store_backup_step(struct store_backup *sb, int pages, char *errbuf, size_t errsize)
+{
+	/* Writes through alrd's own connection meanwhile reach the copy
+	 * too (SQLite updates a backup from the same connection), so the
+	 * snapshot is of the moment the last step ends. */
+	int rc = sqlite3_backup_step(sb->b, pages);
+
+	if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return 1;
+	if (rc != SQLITE_DONE) {
+		snprintf(errbuf, errsize, "copying the store: %s", sqlite3_errstr(rc));
+		return sqlite_to_errno(rc) ?: -EIO;
+	}
+	return 0;
+}
+
+int store_backup_finish(struct store_backup *sb, int fd, char *errbuf, size_t errsize)
+{
+	int from, rc, r = 0;
+
+	rc = sqlite3_backup_finish(sb->b);
+	sb->b = NULL;
+	if (rc != SQLITE_OK) {
+		snprintf(errbuf, errsize, "copying the store: %s", sqlite3_errstr(rc));
+		r = sqlite_to_errno(rc) ?: -EIO;
+	}
+	if (r == 0 && sqlite3_exec(sb->dest, "PRAGMA journal_mode=DELETE", NULL, NULL,
+				   NULL) != SQLITE_OK) {
+		snprintf(errbuf, errsize, "the copy: %s", sqlite3_errmsg(sb->dest));
+		r = -EIO;
+	}
+	if (sqlite3_close(sb->dest) != SQLITE_OK && r == 0) {
+		snprintf(errbuf, errsize, "closing the copy failed");
+		r = -EIO;
+	}
+	sb->dest = NULL;
+	/* XXX: the scrub (VACUUM) and the copy into @fd run in one go; at
+	 * the default max-profiles the store is a few MB. */
+	if (r == 0 && !sb->secrets)
+		r = scrub_secrets(sb->tmp, errbuf, errsize);
 	if (r == 0) {
-		from = open(tmp, O_RDONLY | O_CLOEXEC);
+		from = open(sb->tmp, O_RDONLY | O_CLOEXEC);
 		if (from < 0) {
 			r = -errno;
-			snprintf(errbuf, errsize, "%s: %s", tmp, strerror(-r));
+			snprintf(errbuf, errsize, "the copy: %s", strerror(-r));
 		} else {
 			r = copy_fd(from, fd, 0, errbuf, errsize);
 			close(from);
 		}
 	}
-	remove_db_files(tmp);
 	if (r == 0)
-		log_info("store: backup of %s written%s", s->path,
-			 secrets ? ", secrets included" : " without secrets");
+		log_info("store: backup of %s written%s", sb->s->path,
+			 sb->secrets ? ", secrets included" : " without secrets");
+	store_backup_abort(sb);
 	return r;
+}
+
+int store_backup_fd(struct store *s, int fd, bool secrets, char *errbuf, size_t errsize)
+{
+	struct store_backup *sb;
+	int r;
+
+	r = store_backup_begin(s, secrets, &sb, errbuf, errsize);
+	if (r < 0)
+		return r;
+	while ((r = store_backup_step(sb, -1, errbuf, errsize)) > 0)
+		;
+	if (r < 0) {
+		store_backup_abort(sb);
+		return r;
+	}
+	return store_backup_finish(sb, fd, errbuf, errsize);
 }
 
 int store_receive_fd(struct store *s, int fd, char *ret_path, size_t size, char *errbuf,

@@ -99,6 +99,18 @@ int store_contact_list(struct store *s, unsigned int profile_id,
 		       struct store_contact **ret, size_t *ret_n);
 void store_contacts_free(struct store_contact *c, size_t n);
 
+/* ---- durability -------------------------------------------------------- */
+
+/*
+ * Commits reach the kernel at once and the disk at a checkpoint: profile
+ * changes checkpoint before they return; IAP ids and contacts, written
+ * from netlink and SIP callbacks, wait for store_sync(), which the daemon
+ * calls from an idle watcher while store_unsynced() says there is
+ * something to sync.  No fsync on the hot path (docs/profiles.md).
+ */
+bool store_unsynced(const struct store *s);
+int store_sync(struct store *s);
+
 /* ---- backup and restore ---------------------------------------------- */
 
 /* The largest file store_receive_fd() takes (a store of the default
@@ -106,12 +118,24 @@ void store_contacts_free(struct store_contact *c, size_t n);
 #define STORE_MAX_FILE_SIZE ((off_t)256 << 20)
 
 /*
- * Write a consistent snapshot of the open store (SQLite online backup into
- * a private 0600 file of the state directory) to the file descriptor @fd.
- * Without @secrets the copy's passwords are removed first, and the pages
- * that held them rewritten.  Whose file @fd is and what it is called is the
- * caller's business (daemon/userfile.h).
+ * A backup in slices, so that a large store does not hold the event loop:
+ * store_backup_begin() starts an SQLite online backup into a private 0600
+ * file of the state directory; store_backup_step() copies @pages pages
+ * (-1: all) and returns 1 while there is more, 0 when done; then
+ * store_backup_finish() removes the passwords unless @secrets (and the
+ * pages that held them), writes the copy to @fd and frees @sb, whatever it
+ * returns.  store_backup_abort() frees a backup not finished (NULL-safe).
+ * Whose file @fd is and what it is called is the caller's business
+ * (daemon/userfile.h).
  */
+struct store_backup;
+int store_backup_begin(struct store *s, bool secrets, struct store_backup **ret,
+		       char *errbuf, size_t errsize);
+int store_backup_step(struct store_backup *sb, int pages, char *errbuf, size_t errsize);
+int store_backup_finish(struct store_backup *sb, int fd, char *errbuf, size_t errsize);
+void store_backup_abort(struct store_backup *sb);
+
+/* All of it at once (begin, one step, finish). */
 int store_backup_fd(struct store *s, int fd, bool secrets, char *errbuf, size_t errsize);
 
 /*

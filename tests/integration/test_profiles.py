@@ -629,5 +629,43 @@ def test_store_refused_or_rows_skipped(fx):
     check_eq(rows, [(a, 'sip:alice@' + DOMAIN), (b, None)], 'rows in the file')
 
 
+def test_backup_in_slices_keeps_serving(fx):
+    """Issue 12: store.backup copied the whole store inside the request
+    (sqlite3_backup_step(-1)), holding the loop.  Now 64 pages a loop
+    turn: another client's request sent right after a backup of a store
+    of a few MB is answered while the backup is still being written
+    (its daemon.info counts it), and the backup holds every profile."""
+    w = fx.world()
+    d = daemon(fx, w)
+    c = fx.client(d)
+    pad = 'X' * 900
+    n = 600
+    for first in range(0, n, 50):             # 50 answers of ~8 KB in flight
+        for i in range(first, first + 50):
+            c.send({'jsonrpc': '2.0', 'id': 1000 + i, 'method': 'profile.create',
+                    'params': {'profile': dict(
+                        profile('alice'), aor='sip:u%d@%s' % (i, DOMAIN),
+                        extra_headers=['X-Pad-%d: %s' % (k, pad) for k in range(8)])}})
+        for i in range(first, first + 50):
+            r = c.read_response(T(60))
+            check('result' in r, 'profile.create: %r' % r)
+    size = os.path.getsize(os.path.join(d.state_dir, 'alrd.db'))
+    check(size > 2 * 1024 * 1024, 'the store is only %d bytes' % size)
+    other = fx.client(d)
+    backup = os.path.join(d.tmp, 'big.db')
+    c.send({'jsonrpc': '2.0', 'id': 7, 'method': 'store.backup', 'params': {'path': backup}})
+    # Served while the backup is being written: a backup that held the
+    # loop would be over before any daemon.info could see it running.
+    alrtest.wait_until(lambda: other.call('daemon.info')['backups'] == 1, T(10),
+                       'daemon.info answered during the backup', interval=0.001)
+    r = c.read_response(T(60))
+    check_eq(r.get('result'), {'path': backup, 'secrets': False}, 'backup answer')
+    check_eq(other.call('daemon.info')['backups'], 0, 'backups running after it')
+    m = __import__('re').search(r'backed the store up to \S+ \((\d+) loop turns\)', d.log())
+    check(m and int(m.group(1)) > 1, 'the backup took one turn: %s' % (m and m.group(0)))
+    rows = alrtest.run(['sqlite3', backup, 'SELECT count(*) FROM profile']).stdout.strip()
+    check_eq(rows, str(n), 'profiles in the backup')
+
+
 if __name__ == '__main__':
     alrtest.main()

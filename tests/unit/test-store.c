@@ -135,10 +135,117 @@ static void test_newer_schema_refused(void **state)
 	assert_non_null(strstr(err, "newer"));
 }
 
+/* SQLite's syncs, counted: a VFS made default for the test that opens
+ * files with the real one and points their methods at a copy whose xSync
+ * counts before it calls the real xSync. */
+static int syncs;
+static sqlite3_vfs *real_vfs, counting_vfs;
+static const sqlite3_io_methods *orig_io[4];
+static sqlite3_io_methods copy_io[4];
+static size_t n_io;
+
+static int counting_sync(sqlite3_file *f, int flags)
+{
+	for (size_t i = 0; i < n_io; i++)
+		if (f->pMethods == &copy_io[i]) {
+			syncs++;
+			return orig_io[i]->xSync(f, flags);
+		}
+	return SQLITE_IOERR_FSYNC;
+}
+
+static int counting_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
+			 int *out_flags)
+{
+	int rc = real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
+	size_t i;
+
+	(void)vfs;
+	if (rc != SQLITE_OK || !f->pMethods)
+		return rc;
+	for (i = 0; i < n_io && orig_io[i] != f->pMethods; i++)
+		;
+	if (i == n_io) {
+		assert_true(n_io < 4);
+		orig_io[i] = f->pMethods;
+		copy_io[i] = *f->pMethods;
+		copy_io[i].xSync = counting_sync;
+		n_io++;
+	}
+	f->pMethods = &copy_io[i];
+	return rc;
+}
+
+static void count_syncs(void)
+{
+	if (real_vfs)
+		return;
+	real_vfs = sqlite3_vfs_find(NULL);
+	counting_vfs = *real_vfs;
+	counting_vfs.zName = "counting";
+	counting_vfs.pNext = NULL;
+	counting_vfs.xOpen = counting_open;
+	assert_int_equal(sqlite3_vfs_register(&counting_vfs, 1), SQLITE_OK);
+}
+
+/* No fsync on the hot path (issue 12): an IAP seen for the first time
+ * (netlink) and a contact written after a REGISTER (SIP) cost no sync;
+ * store_sync() writes them out, and a profile change is synced before it
+ * returns.  Before, each IAP id was a FULL commit and each contact toggled
+ * synchronous twice. */
+static void test_no_sync_on_the_hot_path(void **state)
+{
+	struct store_contact c = { 0, 0, "sip:a@10.0.0.2", "cid", 1, 1700000000 };
+	struct store *s;
+	char err[256];
+	unsigned int a, b;
+
+	(void)state;
+	count_syncs();
+	assert_int_equal(store_open(path, &s, err, sizeof(err)), 0);
+	assert_false(store_unsynced(s));
+	syncs = 0;
+	assert_int_equal(store_iap_id(s, "if:wlan0", "wlan0", "wifi", &a), 0);
+	assert_int_equal(store_iap_id(s, "if:wwan0", "wwan0", "cellular", &b), 0);
+	assert_int_equal(store_iap_id(s, "if:wlan0", "wlan0", "wifi", &a), 0);
+	assert_int_equal(syncs, 0);
+	assert_true(store_unsynced(s));
+	assert_int_equal(store_sync(s), 0);
+	assert_true(syncs > 0);
+	assert_false(store_unsynced(s));
+
+	/* contacts need a profile: a raw one, through SQLite */
+	{
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "INSERT INTO profile (id, type_class, "
+					      "type_name, bearer, proxy_from_dhcp, auto_register, "
+					      "is_default, security_negotiation, sigcomp, expires, dscp, "
+					      "locked) VALUES (7, 'ietf', 'ietf', 'any', 0, 0, 0, 0, 0, "
+					      "600, 0, 0)", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	c.profile_id = 7;
+	c.iap_id = a;
+	syncs = 0;
+	for (int i = 0; i < 10; i++) {
+		c.cseq = (uint32_t)i + 1;
+		assert_int_equal(store_contact_upsert(s, &c), 0);
+	}
+	assert_int_equal(store_contact_delete(s, 7, a, c.contact), 0);
+	assert_int_equal(syncs, 0);
+	assert_true(store_unsynced(s));
+	assert_int_equal(store_sync(s), 0);
+	assert_true(syncs > 0);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ids_persist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_sync_on_the_hot_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_file_refused_untouched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_pages_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
