@@ -407,7 +407,6 @@ bool kv_add_scalar(struct kvlist *l, const char *key, struct json_object *val)
 	return false;
 }
 
-
 /* "key: value" lines, the values aligned; frees the list. */
 void kv_print(struct kvlist *l)
 {
@@ -716,7 +715,6 @@ int read_input_file(const char *path, char **ret, size_t *ret_len)
 	*ret_len = len;
 	return EX_OK;
 }
-
 
 /* --- --with-passwords: profile export and backup --- */
 

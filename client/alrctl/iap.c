@@ -147,6 +147,7 @@ void print_iap_table(struct json_object *iaps, bool full, const char *indent)
 	table_print(&t, indent);
 	table_free(&t);
 }
+
 static int cmd_iap_list(struct ctl *ctl, int argc, char **argv)
 {
 	struct json_object *list = NULL;
@@ -199,6 +200,7 @@ static void kv_flatten(struct kvlist *l, const char *prefix, struct json_object 
 		}
 	}
 }
+
 static void print_addresses(struct json_object *addrs)
 {
 	static const char *const headers[] = {
@@ -277,6 +279,7 @@ static int cmd_iap_show(struct ctl *ctl, int argc, char **argv)
 	json_object_put(result);
 	return EX_OK;
 }
+
 static const struct command commands[] = {
 	{ "iap", "list", 0, 0, "", cmd_iap_list,
 	  .help =

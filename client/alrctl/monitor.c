@@ -298,6 +298,7 @@ int ctl_start_following(struct ctl *ctl, const char *const *topics,
 		return report_failure(r, &e);
 	return EX_OK;
 }
+
 /* The use ends with the connection; these end it from the other side. */
 bool profile_gone(struct ctl *ctl, const char *method)
 {
