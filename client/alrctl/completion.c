@@ -43,6 +43,8 @@ static void put_options(FILE *f, const struct option *opts, bool with_value)
 	}
 }
 
+/* Whether command @i of family @f is the first of its name: a noun is
+ * offered once, however many subcommands it has. */
 static bool is_first_of_name(size_t f, size_t i)
 {
 	const char *name = ctl_families[f]->commands[i].name;
@@ -57,6 +59,8 @@ static bool is_first_of_name(size_t f, size_t i)
 	return true;
 }
 
+/* Every command of the table, in order, as @cmd.  "continue" goes to the
+ * next; "break" would not leave the loop. */
 #define FOREACH_COMMAND(f, i, cmd) \
 	for (size_t f = 0; ctl_families[f]; f++) \
 		for (size_t i = 0; i < ctl_families[f]->n_commands; i++) \
@@ -98,6 +102,7 @@ static void print_bash(FILE *f)
 	put_options(f, ctl_global_options, false);
 	fputs("'\n\tlocal gargopts='", f);
 	put_options(f, ctl_global_options, true);
+	/* the socket is the one global option that names a file */
 	fputs("'\n\tlocal gfileopts='-s --socket'\n"
 	      "\tlocal nouns='", f);
 	sep = "";
