@@ -2986,6 +2986,251 @@ static void test_alrctl_alr_control_ask(void **state)
 	fclose(err);
 }
 
+/* --- the table of commands: help, usage messages, completion --- */
+
+/* Every command of alrctl's table, in the order of the help. */
+static const char *const alrctl_commands[] = {
+	"status", "iap list", "iap show", "monitor", "reload", "log-level",
+	"call", "profile list", "profile show", "profile add", "profile set",
+	"profile rm", "profile enable", "profile disable",
+	"profile force-disable", "profile default", "profile export",
+	"profile import", "backup", "restore", "snap list", "snap show",
+	"alr control", "alr refresh", "completion bash",
+};
+
+/* The help's line for @cmd: "    CMD ARGS", without the indent and the
+ * newline; NULL when the help has none. */
+static char *help_synopsis(const char *help, const char *cmd)
+{
+	size_t len = strlen(cmd);
+
+	for (const char *p = strstr(help, "\n    "); p; p = strstr(p + 1, "\n    ")) {
+		const char *line = p + 5;
+
+		if (!strncmp(line, cmd, len) && (line[len] == ' ' || line[len] == '\n'))
+			return strndup(line, strcspn(line, "\n"));
+	}
+	return NULL;
+}
+
+static void test_alrctl_help_lists_table(void **state)
+{
+	static const char *const help_args[] = { "--help", NULL };
+	struct run help, r;
+	const char *commands, *end;
+	size_t lines = 0;
+
+	help = run_alrctl("/nonexistent/alrd.sock", help_args);
+	assert_int_equal(help.status, EX_OK);
+	commands = strstr(help.out, "\nCOMMANDS\n");
+	end = strstr(help.out, "\nPROFILE OPTIONS");
+	assert_non_null(commands);
+	assert_non_null(end);
+
+	/* the help lists every command, and nothing else, in the table's order */
+	for (const char *p = strstr(commands, "\n    "); p && p < end;
+	     p = strstr(p + 1, "\n    ")) {
+		const char *line = p + 5;
+
+		if (*line == ' ')
+			continue;          /* a paragraph's line */
+		if (lines >= sizeof(alrctl_commands) / sizeof(alrctl_commands[0]))
+			fail_msg("help lists more commands than the table: %.40s", line);
+		if (strncmp(line, alrctl_commands[lines], strlen(alrctl_commands[lines])))
+			fail_msg("help's command %zu is '%.40s', want '%s'", lines,
+				 line, alrctl_commands[lines]);
+		lines++;
+	}
+	assert_int_equal(lines, sizeof(alrctl_commands) / sizeof(alrctl_commands[0]));
+
+	/* each usage message is the help's synopsis line */
+	for (size_t i = 0; i < sizeof(alrctl_commands) / sizeof(alrctl_commands[0]); i++) {
+		const char *args[12] = { NULL };
+		char words[64], *synopsis = help_synopsis(help.out, alrctl_commands[i]);
+		char want[256];
+		size_t n = 0;
+
+		assert_non_null(synopsis);
+		if (!strcmp(alrctl_commands[i], "monitor")) {
+			free(synopsis);         /* takes any number of topics */
+			continue;
+		}
+		snprintf(words, sizeof(words), "%s", alrctl_commands[i]);
+		args[n++] = strtok(words, " ");
+		if ((args[n] = strtok(NULL, " ")))
+			n++;
+		for (int k = 0; k < 5; k++)
+			args[n++] = "x";
+		r = run_alrctl("/nonexistent/alrd.sock", args);
+		snprintf(want, sizeof(want), "alrctl: wrong number of arguments; usage: "
+			 "alrctl %s\nTry 'alrctl --help' for more information.\n", synopsis);
+		if (r.status != EX_USAGE || strcmp(r.err, want))
+			fail_msg("%s x x x x x: exit %d, stderr '%s', want '%s'",
+				 alrctl_commands[i], r.status, r.err, want);
+		run_free(&r);
+		free(synopsis);
+	}
+	run_free(&help);
+}
+
+/* Source @script in a bash without start-up files, then run @cmds; what
+ * it printed.  NULL without bash. */
+static char *run_bash(const char *script, const char *cmds)
+{
+	char path[] = "/tmp/test-client-bash-XXXXXX";
+	FILE *out = tmpfile(), *f;
+	pid_t pid;
+	int fd, status;
+	char *s;
+
+	if (access("/bin/bash", X_OK) != 0)
+		return NULL;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_non_null(out);
+	fprintf(f, "%s\n%s", script, cmds);
+	fclose(f);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fileno(out), STDOUT_FILENO);
+		execl("/bin/bash", "bash", "--norc", "--noprofile", path, (char *)NULL);
+		_exit(127);
+	}
+	status = reap(pid, TIMEOUT_MS);
+	unlink(path);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fseek(out, 0, SEEK_END);
+	s = slurp(out);
+	return s;
+}
+
+static void test_alrctl_completion(void **state)
+{
+	static const char *const args[] = { "completion", "bash", NULL };
+	static const char *const args_extra[] = { "completion", "bash", "zsh", NULL };
+	static const char *const args_noun[] = { "completion", NULL };
+	static const struct {
+		const char *words;       /* after "alrctl", the last one completed */
+		const char *want;        /* COMPREPLY, blank-separated */
+	} rows[] = {
+		{ "''", "status iap monitor reload log-level call profile backup "
+		  "restore snap alr completion" },
+		{ "pro", "profile" },
+		{ "profile ''", "list show add set rm enable disable force-disable "
+		  "default export import" },
+		{ "-j profile s", "show set" },
+		{ "-s /run/x.sock ia", "iap" },
+		{ "-t 100 snap ''", "list show" },
+		{ "--ver", "--version" },
+		{ "profile add --from", "--from-json" },
+		/* --password exists only to be refused: not offered */
+		{ "profile add --pass", "--password-stdin --password-prompt" },
+		{ "profile set 3 --no-h", "--no-headers" },
+		{ "profile add --name ''", "" },
+		{ "profile enable --u", "--until-registered" },
+		{ "log-level d", "debug" },
+		{ "alr control 3 --a", "--allow --ask" },
+		{ "profile export --with", "--with-passwords" },
+		{ "backup --p", "--passwords" },
+		{ "iap list --js", "--json" },
+		{ "iap show ''", "" },
+		{ "completion ''", "bash" },
+		{ "frobnicate ''", "" },
+		/* file names: $DIR is a directory holding "alpha" */
+		{ "backup $DIR/al", "DIR/alpha" },
+		{ "profile import $DIR/a", "DIR/alpha" },
+		{ "profile add --from-json $DIR/al", "DIR/alpha" },
+		{ "-s $DIR/al", "DIR/alpha" },
+	};
+	char dir[] = "/tmp/test-client-comp-XXXXXX", file[64];
+	char *cmds = NULL, *got, *want = NULL, *script;
+	size_t cmds_len = 0, want_len = 0;
+	FILE *c, *w;
+	struct run r;
+	int fd;
+
+	r = run_alrctl(NULL, args);
+	assert_int_equal(r.status, EX_OK);
+	assert_string_equal(r.err, "");
+	assert_non_null(strstr(r.out, "\ncomplete -F _alrctl alrctl\n"));
+	script = r.out;
+	r.out = NULL;
+	run_free(&r);
+
+	/* a subcommand like any other: checked the same way */
+	r = run_alrctl(NULL, args_extra);
+	assert_int_equal(r.status, EX_USAGE);
+	run_free(&r);
+	r = run_alrctl(NULL, args_noun);
+	assert_int_equal(r.status, EX_USAGE);
+	assert_string_equal(r.err, "alrctl: 'completion' needs a subcommand (bash)\n"
+			    "Try 'alrctl --help' for more information.\n");
+	run_free(&r);
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/alpha", dir);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+
+	c = open_memstream(&cmds, &cmds_len);
+	w = open_memstream(&want, &want_len);
+	assert_non_null(c);
+	assert_non_null(w);
+	fprintf(c, "DIR=%s\n"
+		"t() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); COMPREPLY=();"
+		" _alrctl; echo \"${COMPREPLY[*]}\"; }\n", dir);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *p;
+
+		fprintf(c, "t alrctl %s\n", rows[i].words);
+		/* the answer's DIR: the directory */
+		for (p = rows[i].want; *p; p++) {
+			if (!strncmp(p, "DIR", 3)) {
+				fputs(dir, w);
+				p += 2;
+			} else {
+				fputc(*p, w);
+			}
+		}
+		fputc('\n', w);
+	}
+	fclose(c);
+	fclose(w);
+	got = run_bash(script, cmds);
+	if (!got) {
+		free(script);
+		free(cmds);
+		free(want);
+		skip();
+	}
+	if (strcmp(got, want)) {
+		/* the first row that differs */
+		const char *g = got, *x = want;
+
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			size_t gl = strcspn(g, "\n"), xl = strcspn(x, "\n");
+
+			if (gl != xl || strncmp(g, x, gl))
+				fail_msg("alrctl %s: completed '%.*s', want '%.*s'",
+					 rows[i].words, (int)gl, g, (int)xl, x);
+			g += gl + (g[gl] == '\n');
+			x += xl + (x[xl] == '\n');
+		}
+		fail_msg("completion output:\n%s\nwant:\n%s", got, want);
+	}
+	unlink(file);
+	rmdir(dir);
+	free(got);
+	free(script);
+	free(cmds);
+	free(want);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -3033,6 +3278,8 @@ int main(void)
 		T(test_alrctl_alr_control),
 		T(test_alrctl_password_prompt),
 		T(test_alrctl_alr_control_ask),
+		T(test_alrctl_help_lists_table),
+		T(test_alrctl_completion),
 	};
 
 	/* a write to a fake daemon that already left must not kill us */
