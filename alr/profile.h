@@ -1,22 +1,21 @@
 /*
  * A SIP profile: one identity and how to register it (docs/profiles.md).
  *
- * This module is pure: the profile object, its validation, its JSON form
- * (docs/protocol.md conventions) and the classification of an update.  The
- * store persists it (store/store.h); the registry and the plugins come later.
+ * This module is pure: the profile object, its validation and the
+ * classification of an update.  The store persists it (store/store.h); its
+ * JSON form (docs/protocol.md conventions) is the control socket's, in
+ * daemon/profile-json.h, and reaches the engine as a struct profile_patch.
  *
  * Strings are NUL-terminated, heap-allocated and owned by the profile; NULL
  * means "not set".  Passwords are held in memory because the registrar asks
  * for them, wiped with explicit_bzero() when freed or replaced, and never
- * leave through profile_to_json() unless the caller asks for secrets.
+ * leave through the JSON form unless the caller asks for secrets.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct json_object;
 
 /* Limits: every size a user controls is bounded. */
 #define PROFILE_MAX_STRING        1024    /* any one string, in bytes */
@@ -193,22 +192,17 @@ int profile_validate(const struct profile *p, const struct profile_validate_ctx 
 		     struct profile_error *ret);
 
 /*
- * The profile object of docs/profiles.md (new reference).  Passwords are
- * emitted only when @include_secrets (export with passwords); otherwise
- * each server carries "password_set".  NULL on ENOMEM.
+ * A change to a profile in whatever form a client sent it (the control
+ * socket's JSON object: daemon/profile-json.h), for create and partial
+ * update.  @apply changes @p all or nothing: absent members keep their
+ * value; it checks shapes, profile_validate() checks values.  0, -EINVAL
+ * with @ret naming the member (@p unchanged), or -ENOMEM.  The registry
+ * may apply one patch twice (over the plugin's defaults).
  */
-struct json_object *profile_to_json(const struct profile *p, bool include_secrets);
-
-/*
- * Apply a JSON object to @p, for create (on profile_new()) and partial
- * update: absent members keep their value, null clears, an empty password
- * keeps the old one.  Unknown and read-only members are refused.  Checks
- * shapes (JSON types, enum names, integer ranges); profile_validate()
- * checks values.  All or nothing: on -EINVAL @p is unchanged and @ret
- * names the member.  -ENOMEM possible.
- */
-int profile_apply_json(struct profile *p, struct json_object *obj,
-		       struct profile_error *ret);
+struct profile_patch {
+	int (*apply)(struct profile *p, const void *data, struct profile_error *ret);
+	const void *data;
+};
 
 /*
  * How @b differs from @a in what the registrar sees: NONE (identical
@@ -227,7 +221,7 @@ const struct profile_param *profile_params_find_name(const struct profile_params
 const struct profile_param *profile_params_find_key(const struct profile_params *ps,
 						    uint32_t key);
 
-/* Helpers the store and the text format share. */
+/* Helpers the store, the JSON and the text format share. */
 void profile_strv_clear(struct profile_strv *sv);
 int profile_strv_push(struct profile_strv *sv, const char *s);     /* 0 or -ENOMEM */
 void profile_params_clear(struct profile_params *ps);
@@ -236,3 +230,10 @@ struct profile_param *profile_params_add(struct profile_params *ps);
 /* Replace *@slot with a copy of @s (NULL clears), wiping the old value
  * when @secret.  0 or -ENOMEM. */
 int profile_set_string(char **slot, const char *s, bool secret);
+/* Free what @sv holds (passwords wiped) and zero it. */
+void profile_server_clear(struct profile_server *sv);
+/* A type or parameter name: 1 to PROFILE_MAX_NAME of A-Z a-z 0-9 _ . + - */
+bool profile_name_valid(const char *s);
+/* Fill @e (may be NULL) and return -EINVAL. */
+int profile_error_set(struct profile_error *e, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));

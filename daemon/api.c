@@ -16,6 +16,9 @@
 #include "alr/types.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/iap-json.h"
+#include "daemon/profile-json.h"
+#include "daemon/profile-text.h"
 #include "daemon/jsonrpc.h"
 #include "base/log.h"
 #include "daemon/userfile.h"
@@ -381,7 +384,7 @@ static int profile_refused(int r, const struct profile_error *pe, struct jsonrpc
 
 static int result_profile(struct daemon *d, unsigned int id, struct json_object **ret)
 {
-	struct json_object *p = registry_profile_to_json(d->registry, id);
+	struct json_object *p = profile_state_to_json(d->registry, id);
 
 	if (!p)
 		return -ENOMEM;
@@ -398,6 +401,7 @@ static int method_profile_create(void *ud, struct control_client *cl, struct jso
 	};
 	struct daemon *d = ud;
 	struct profile_error pe = { "", "" };
+	struct profile_patch patch;
 	struct json_object *obj;
 	unsigned int id = 0;
 	int r;
@@ -406,7 +410,8 @@ static int method_profile_create(void *ud, struct control_client *cl, struct jso
 	if (r < 0 || (r = refuse_busy(d, err)) < 0)
 		return r;
 	json_object_object_get_ex(params, "profile", &obj);
-	r = registry_create(d->registry, obj, &id, &pe);
+	patch = profile_json_patch(obj);
+	r = registry_create(d->registry, &patch, &id, &pe);
 	if (r < 0)
 		return profile_refused(r, &pe, err);
 	log_info("control: client uid %u created profile %u", (unsigned)control_client_uid(cl), id);
@@ -422,6 +427,7 @@ static int method_profile_update(void *ud, struct control_client *cl, struct jso
 	};
 	struct daemon *d = ud;
 	struct profile_error pe = { "", "" };
+	struct profile_patch patch;
 	struct json_object *obj;
 	unsigned int id;
 	int r;
@@ -430,7 +436,8 @@ static int method_profile_update(void *ud, struct control_client *cl, struct jso
 	if (r < 0 || (r = get_id(params, &id, err)) < 0 || (r = refuse_busy(d, err)) < 0)
 		return r;
 	json_object_object_get_ex(params, "profile", &obj);
-	r = registry_update(d->registry, id, obj, &pe);
+	patch = profile_json_patch(obj);
+	r = registry_update(d->registry, id, &patch, &pe);
 	if (r == -ENOENT)
 		return no_profile(id, err);
 	if (r < 0)
@@ -527,7 +534,7 @@ static int method_profile_list(void *ud, struct control_client *cl, struct json_
 		return r;
 	a = json_object_new_array();
 	for (size_t i = 0; i < registry_count(d->registry); i++) {
-		struct json_object *p = registry_profile_to_json(d->registry,
+		struct json_object *p = profile_state_to_json(d->registry,
 						registry_profile_at(d->registry, i)->id);
 
 		if (p)
@@ -643,7 +650,7 @@ static int method_profile_export(void *ud, struct control_client *cl, struct jso
 		json_object_object_add(err->data, "needed", json_object_new_string("control"));
 		return -EPERM;
 	}
-	r = registry_export(d->registry, secrets, &text);
+	r = profile_text_registry_export(d->registry, secrets, &text);
 	if (r < 0)
 		return r;
 	*ret = json_object_new_object();
@@ -674,7 +681,7 @@ static int method_profile_import(void *ud, struct control_client *cl, struct jso
 	if (r < 0 || (r = refuse_busy(d, err)) < 0)
 		return r;
 	json_object_object_get_ex(params, "text", &v);
-	r = registry_import(d->registry, json_object_get_string(v),
+	r = profile_text_registry_import(d->registry, json_object_get_string(v),
 			    (size_t)json_object_get_string_len(v), &ids, &n, msg, sizeof(msg));
 	if (r == -EINVAL) {
 		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "nothing imported: %s", msg);

@@ -21,6 +21,8 @@
 #include "alr/registry.h"
 #include "alr/roam.h"
 #include "daemon/control.h"
+#include "daemon/iap-json.h"
+#include "daemon/profile-json.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "netlink/nlmon.h"
@@ -177,7 +179,7 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 	switch (ev->type) {
 	case REGISTRY_EVENT_CREATED:
 	case REGISTRY_EVENT_UPDATED:
-		p = registry_profile_to_json(d->registry, ev->id);
+		p = profile_state_to_json(d->registry, ev->id);
 		if (!p) {
 			json_object_put(params);
 			return;

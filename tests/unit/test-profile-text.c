@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alr/profile_text.h"
+#include "daemon/profile-json.h"
+#include "daemon/profile-text.h"
 
 static struct profile *profile_from(const char *json)
 {

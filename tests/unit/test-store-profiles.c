@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "alr/profile.h"
+#include "daemon/profile-json.h"
 #include "store/store.h"
 
 static char dir[64];
