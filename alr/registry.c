@@ -2811,6 +2811,8 @@ int registry_profile_status(struct registry *r, unsigned int id,
 	registered = rp->state == REGISTRY_REGISTERED || rp->state == REGISTRY_UNREGISTERING;
 	ret->profile = rp->p;
 	ret->state = rp->state;
+	ret->registration = registry_state_to_registration(rp->state);
+	ret->phase = registry_state_to_phase(rp->state);
 	ret->iap_id = rp->iap_id;
 	ret->contact = registered ? rp->contact : NULL;
 	ret->expires = registered ? rp->expires : 0;

@@ -175,6 +175,8 @@ size_t registry_get_users(const struct registry *r, unsigned int id);
 struct registry_profile_status {
 	const struct profile *profile;
 	enum registry_state state;
+	const char *registration;       /* registry_state_to_registration() */
+	const char *phase;              /* registry_state_to_phase() */
 	unsigned int iap_id;            /* where the binding is; 0: nowhere */
 	const char *contact;            /* NULL unless registered */
 	unsigned int expires;           /* 0 unless registered */

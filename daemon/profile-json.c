@@ -674,41 +674,35 @@ struct profile_patch profile_json_patch(struct json_object *obj)
 
 /* ---- the profile with its state (docs/protocol.md) -------------------- */
 
-struct json_object *profile_state_to_json(struct registry *r, unsigned int id)
+struct json_object *profile_status_to_json(const struct registry_profile_status *st)
 {
-	struct registry_profile_status st;
-	struct json_object *o, *so, *err = NULL;
+	struct json_object *o = profile_to_json(st->profile, false);
+	struct json_object *so = json_object_new_object(), *err = NULL;
 
-	if (registry_profile_status(r, id, &st) < 0)
-		return NULL;
-	o = profile_to_json(st.profile, false);
-	so = json_object_new_object();
 	if (!o || !so) {
 		json_object_put(o);
 		json_object_put(so);
 		return NULL;
 	}
-	json_object_object_add(so, "registration",
-			       json_object_new_string(registry_state_to_registration(st.state)));
-	json_object_object_add(so, "phase",
-			       json_object_new_string(registry_state_to_phase(st.state)));
-	json_object_object_add(so, "iap_id", st.iap_id ? json_object_new_int64(st.iap_id) : NULL);
-	json_object_object_add(so, "contact", json_str_or_null(st.contact));
-	json_object_object_add(so, "expires", st.expires ? json_object_new_int64(st.expires) : NULL);
-	json_object_object_add(so, "users", json_object_new_int64((int64_t)st.users));
-	json_object_object_add(so, "auto", json_object_new_boolean(st.auto_register));
-	json_object_object_add(so, "suspended", json_object_new_boolean(st.suspended));
-	if (st.has_error) {
+	json_object_object_add(so, "registration", json_object_new_string(st->registration));
+	json_object_object_add(so, "phase", json_object_new_string(st->phase));
+	json_object_object_add(so, "iap_id", st->iap_id ? json_object_new_int64(st->iap_id) : NULL);
+	json_object_object_add(so, "contact", json_str_or_null(st->contact));
+	json_object_object_add(so, "expires", st->expires ? json_object_new_int64(st->expires) : NULL);
+	json_object_object_add(so, "users", json_object_new_int64((int64_t)st->users));
+	json_object_object_add(so, "auto", json_object_new_boolean(st->auto_register));
+	json_object_object_add(so, "suspended", json_object_new_boolean(st->suspended));
+	if (st->has_error) {
 		err = json_object_new_object();
-		json_object_object_add(err, "code", json_object_new_int(st.err_code));
-		json_object_object_add(err, "kind", json_object_new_string(st.err_kind));
-		json_object_object_add(err, "message", json_object_new_string(st.err_message));
+		json_object_object_add(err, "code", json_object_new_int(st->err_code));
+		json_object_object_add(err, "kind", json_object_new_string(st->err_kind));
+		json_object_object_add(err, "message", json_object_new_string(st->err_message));
 	}
 	json_object_object_add(so, "error", err);
-	json_object_object_add(so, "plugin", json_str_or_null(st.plugin));
-	json_object_object_add(so, "report", st.report[0] ? json_object_new_string(st.report) : NULL);
-	json_object_object_add(so, "contact_user", json_object_new_string(st.contact_user));
-	json_object_object_add(so, "instance", json_object_new_string(st.instance));
+	json_object_object_add(so, "plugin", json_str_or_null(st->plugin));
+	json_object_object_add(so, "report", st->report[0] ? json_object_new_string(st->report) : NULL);
+	json_object_object_add(so, "contact_user", json_object_new_string(st->contact_user));
+	json_object_object_add(so, "instance", json_object_new_string(st->instance));
 	json_object_object_add(o, "state", so);
 	return o;
 }

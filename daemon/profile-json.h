@@ -11,7 +11,7 @@
 #include "alr/profile.h"
 
 struct json_object;
-struct registry;
+struct registry_profile_status;
 
 /*
  * The profile object (new reference).  Passwords are emitted only when
@@ -35,7 +35,7 @@ int profile_apply_json(struct profile *p, struct json_object *obj,
  * @obj is borrowed and must outlive the registry call it is given to. */
 struct profile_patch profile_json_patch(struct json_object *obj);
 
-/* Profile @id of the registry as docs/protocol.md shows it: the profile
- * object (never a password) with its read-only "state".  NULL when there
- * is no such profile, or on ENOMEM. */
-struct json_object *profile_state_to_json(struct registry *r, unsigned int id);
+/* A profile of the registry as docs/protocol.md shows it
+ * (registry_profile_status()): the profile object, never a password,
+ * with its read-only "state".  NULL on ENOMEM. */
+struct json_object *profile_status_to_json(const struct registry_profile_status *st);

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alr/registry.h"
 #include "base/util.h"
 #include "daemon/profile-json.h"
 
@@ -738,53 +737,4 @@ out:
 	if (r == -ENOMEM && !e->message[0])
 		text_fail(e, line, NULL, "out of memory");
 	return r;
-}
-
-/* ---- the registry's profiles ------------------------------------------ */
-
-int profile_text_registry_export(struct registry *r, bool with_passwords, char **ret_text)
-{
-	size_t n = registry_count(r);
-	const struct profile **v = calloc(n ? n : 1, sizeof(*v));
-	int ret;
-
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		v[i] = registry_profile_at(r, i);
-	ret = profile_text_export(v, n, with_passwords, ret_text);
-	free(v);
-	return ret;
-}
-
-int profile_text_registry_import(struct registry *r, const char *text, size_t len,
-				 unsigned int **ret_ids, size_t *ret_n, char *errbuf,
-				 size_t errsize)
-{
-	struct profile_validate_ctx ctx = registry_validate_ctx(r);
-	struct profile_text_error te;
-	struct profile **ps = NULL;
-	const char *why;
-	size_t n = 0;
-	int ret;
-
-	/* before the parse, as the registry would: a restore may be running */
-	if (registry_busy(r, &why)) {
-		snprintf(errbuf, errsize, "%s", why);
-		return -EBUSY;
-	}
-	ret = profile_text_import(text, len, &ctx, &ps, &n, &te);
-	if (ret < 0) {
-		if (ret == -ENOMEM)
-			snprintf(errbuf, errsize, "out of memory");
-		else if (te.line)
-			snprintf(errbuf, errsize, "line %u: %s", te.line, te.message);
-		else
-			snprintf(errbuf, errsize, "%s", te.message);
-		return ret;
-	}
-	ret = registry_import(r, ps, n, ret_ids, errbuf, errsize);
-	if (ret == 0)
-		*ret_n = n;
-	return ret;
 }

@@ -3,7 +3,7 @@
  * [profile] section per profile, "key = value" lines whose keys are the
  * JSON member paths (quoted values and string lists in JSON, which is why
  * it lives in daemon/ with the JSON codec).  Pure: text in, profiles out,
- * and back; profile_text_registry_*() tie it to the registry.
+ * and back (the registry's side: daemon/api-profile.c).
  */
 #pragma once
 
@@ -41,21 +41,3 @@ int profile_text_import(const char *text, size_t len, const struct profile_valid
 			struct profile_text_error *ret_error);
 
 void profile_text_free(struct profile **profiles, size_t n);
-
-struct registry;
-
-/* The export text of every profile of @r; free() it (explicit_bzero()
- * first when @with_passwords).  0 or -ENOMEM. */
-int profile_text_registry_export(struct registry *r, bool with_passwords, char **ret_text);
-
-/*
- * Import @len bytes of @text into @r: every profile validated against the
- * running daemon (registry_validate_ctx()) with the line it came from,
- * then all created, or none (registry_import()).  *@ret_ids (malloc'ed,
- * *@ret_n of them) are the new ids; on error @errbuf says why ("line 3:
- * aor: ...") and the registry's errors apply (-EINVAL, -EBUSY, -EDQUOT,
- * -ENOMEM, -EIO).
- */
-int profile_text_registry_import(struct registry *r, const char *text, size_t len,
-				 unsigned int **ret_ids, size_t *ret_n, char *errbuf,
-				 size_t errsize);
