@@ -2585,6 +2585,8 @@ struct registry *registry_new(const struct registry_config *cfg)
 		return NULL;
 	r->loop = cfg->loop;
 	r->store = cfg->store;
+	/* every profile it loads must be one profile.create would take */
+	store_set_profile_check(r->store, profile_check);
 	r->iaps = cfg->iaps;
 	r->plugins = cfg->plugins;
 	r->stack = cfg->stack;

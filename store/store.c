@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alr/profile.h"
 #include "base/log.h"
+#include "base/profile.h"
 #include "base/util.h"
 
 struct store {
@@ -23,6 +23,7 @@ struct store {
 	sqlite3_stmt *iap_select;
 	sqlite3_stmt *iap_insert;
 	sqlite3_stmt *iap_touch;
+	store_profile_check_fn check;   /* store_set_profile_check() */
 };
 
 /*
@@ -1088,13 +1089,19 @@ fail:
  * takes every loaded profile for a valid one, and a NULL or broken AOR
  * would reach the SIP stack.  An edited or damaged row is skipped with a
  * warning naming it, and left in the file as it is (docs/profiles.md,
- * "The store"): the other profiles work, nothing is lost.
+ * "The store"): the other profiles work, nothing is lost.  The check is
+ * the registry's (store_set_profile_check()): validation is engine logic.
  */
+void store_set_profile_check(struct store *s, store_profile_check_fn check)
+{
+	s->check = check;
+}
+
 static bool row_valid(struct store *s, const struct profile *p)
 {
-	struct profile_error e;
+	struct profile_error e = { "", "" };
 
-	if (profile_validate(p, NULL, &e) == 0)
+	if (!s->check || s->check(p, &e) == 0)
 		return true;
 	/* A URI with a password in it comes back in the reason. */
 	log_warning("store: %s: profile row %u skipped: %s: %s; the row is kept as it is: "

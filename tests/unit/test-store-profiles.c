@@ -68,6 +68,8 @@ static struct store *open_store(const char *p)
 
 	if (store_open(p, &s, err, sizeof(err)) != 0)
 		fail_msg("store_open %s: %s", p, err);
+	/* as the registry does */
+	store_set_profile_check(s, profile_check);
 	return s;
 }
 
