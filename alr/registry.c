@@ -43,7 +43,6 @@
 
 #define QUEUE_MAX               16
 #define STOP_TIMEOUT_DEFAULT    2.0
-#define REPORT_MAX              512
 #define MAX_USERS               1024
 
 _Static_assert((int)PROFILE_CLASS_IETF == (int)ALR_PROFILE_CLASS_IETF &&

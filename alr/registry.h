@@ -169,6 +169,8 @@ const struct profile *registry_profile_at(const struct registry *r, size_t i);
 const struct profile *registry_find(const struct registry *r, unsigned int id);
 enum registry_state registry_get_state(const struct registry *r, unsigned int id);
 size_t registry_get_users(const struct registry *r, unsigned int id);
+#define REGISTRY_REPORT_MAX 512
+
 /* What a client sees of profile @id beside the profile itself: the
  * read-only "state" of docs/protocol.md (daemon/profile-json.h writes it).
  * Pointers are borrowed until the next registry call. */
@@ -188,7 +190,7 @@ struct registry_profile_status {
 	const char *err_kind;
 	const char *err_message;
 	const char *plugin;             /* the serving plugin's name; NULL: none */
-	char report[512];               /* the plugin's state report; "": none */
+	char report[REGISTRY_REPORT_MAX];       /* the plugin's state report; "": none */
 	const char *contact_user;
 	const char *instance;
 };
