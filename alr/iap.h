@@ -15,8 +15,6 @@
 #include "base/enums.h"
 #include "netlink/nlmon.h"
 
-struct json_object;
-
 /* Why an IAP is not available (IAP_REASON_NONE: it is). */
 enum iap_reason {
 	IAP_REASON_NONE,
@@ -117,5 +115,3 @@ struct iap *iap_free(struct iap *iap);
  */
 int iap_update(struct iap *iap, const struct nlmon_link *l);
 
-/* The IAP object of docs/protocol.md (new reference). */
-struct json_object *iap_to_json(const struct iap *iap);

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <ev.h>
-#include <json-c/json.h>
 #include <net/if.h>
 #include <openssl/evp.h>
 #include <osipparser2/osip_parser.h>
@@ -33,7 +32,6 @@
 #include "alr/iap_table.h"
 #include "alr/plugin_loader.h"
 #include "alr/roam.h"
-#include "alr/profile_text.h"
 #include "alr/snap.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -45,7 +43,6 @@
 
 #define QUEUE_MAX               16
 #define STOP_TIMEOUT_DEFAULT    2.0
-#define REPORT_MAX              512
 #define MAX_USERS               1024
 
 _Static_assert((int)PROFILE_CLASS_IETF == (int)ALR_PROFILE_CLASS_IETF &&
@@ -2587,6 +2584,8 @@ struct registry *registry_new(const struct registry_config *cfg)
 		return NULL;
 	r->loop = cfg->loop;
 	r->store = cfg->store;
+	/* every profile it loads must be one profile.create would take */
+	store_set_profile_check(r->store, profile_check);
 	r->iaps = cfg->iaps;
 	r->plugins = cfg->plugins;
 	r->stack = cfg->stack;
@@ -2801,66 +2800,47 @@ bool registry_busy(const struct registry *r, const char **ret_why)
 	return false;
 }
 
-static struct json_object *json_str_or_null(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-struct json_object *registry_profile_to_json(struct registry *r, unsigned int id)
+int registry_profile_status(struct registry *r, unsigned int id,
+			    struct registry_profile_status *ret)
 {
 	struct reg_profile *rp = find(r, id);
-	struct json_object *o, *st, *err = NULL;
 	bool registered;
-	char report[REPORT_MAX] = "";
 
 	if (!rp)
-		return NULL;
-	o = profile_to_json(rp->p, false);
-	st = json_object_new_object();
-	if (!o || !st) {
-		json_object_put(o);
-		json_object_put(st);
-		return NULL;
-	}
+		return -ENOENT;
+	memset(ret, 0, sizeof(*ret));
 	registered = rp->state == REGISTRY_REGISTERED || rp->state == REGISTRY_UNREGISTERING;
-	json_object_object_add(st, "registration",
-			       json_object_new_string(registry_state_to_registration(rp->state)));
-	json_object_object_add(st, "phase",
-			       json_object_new_string(registry_state_to_phase(rp->state)));
-	json_object_object_add(st, "iap_id", rp->iap_id ? json_object_new_int64(rp->iap_id) : NULL);
-	json_object_object_add(st, "contact", registered ? json_str_or_null(rp->contact) : NULL);
-	json_object_object_add(st, "expires",
-			       registered && rp->expires ? json_object_new_int64(rp->expires) : NULL);
-	json_object_object_add(st, "users", json_object_new_int64((int64_t)rp->n_users));
-	json_object_object_add(st, "auto",
-			       json_object_new_boolean(rp->p->auto_register && !rp->suspended));
-	json_object_object_add(st, "suspended", json_object_new_boolean(rp->suspended));
-	if (rp->has_error) {
-		err = json_object_new_object();
-		json_object_object_add(err, "code", json_object_new_int(rp->err_code));
-		json_object_object_add(err, "kind", json_object_new_string(rp->err_kind));
-		json_object_object_add(err, "message", json_object_new_string(rp->err_message));
-	}
-	json_object_object_add(st, "error", err);
-	json_object_object_add(st, "plugin", rp->plugin ? json_object_new_string(rp->plugin->name)
-							: NULL);
+	ret->profile = rp->p;
+	ret->state = rp->state;
+	ret->registration = registry_state_to_registration(rp->state);
+	ret->phase = registry_state_to_phase(rp->state);
+	ret->iap_id = rp->iap_id;
+	ret->contact = registered ? rp->contact : NULL;
+	ret->expires = registered ? rp->expires : 0;
+	ret->users = rp->n_users;
+	ret->auto_register = rp->p->auto_register && !rp->suspended;
+	ret->suspended = rp->suspended;
+	ret->has_error = rp->has_error;
+	ret->err_code = rp->err_code;
+	ret->err_kind = rp->err_kind;
+	ret->err_message = rp->err_message;
+	ret->plugin = rp->plugin ? rp->plugin->name : NULL;
 	if (rp->plugin && rp->plugin->state_report) {
 		struct info in;
 
 		if (info_build(&in, rp->p) == 0) {
 			plugin_loader_call_begin(rp->plugin);
-			rp->plugin->state_report(&in.info, &rp->handle, report, sizeof(report));
+			rp->plugin->state_report(&in.info, &rp->handle, ret->report,
+						 sizeof(ret->report));
 			plugin_loader_call_end();
-			report[sizeof(report) - 1] = '\0';
+			ret->report[sizeof(ret->report) - 1] = '\0';
 		}
 		info_free(&in);
 		scratch_release(&rp->handle);
 	}
-	json_object_object_add(st, "report", report[0] ? json_object_new_string(report) : NULL);
-	json_object_object_add(st, "contact_user", json_object_new_string(rp->contact_user));
-	json_object_object_add(st, "instance", json_object_new_string(rp->instance));
-	json_object_object_add(o, "state", st);
-	return o;
+	ret->contact_user = rp->contact_user;
+	ret->instance = rp->instance;
+	return 0;
 }
 
 /* ---- public: changing --------------------------------------------------- */
@@ -2920,8 +2900,8 @@ static void drop_other_defaults(struct registry *r, unsigned int keep)
 	}
 }
 
-int registry_create(struct registry *r, struct json_object *obj, unsigned int *ret_id,
-		    struct profile_error *err)
+int registry_create(struct registry *r, const struct profile_patch *patch,
+		    unsigned int *ret_id, struct profile_error *err)
 {
 	struct profile_validate_ctx ctx = validate_ctx(r);
 	const struct alr_plugin *pl;
@@ -2944,11 +2924,11 @@ int registry_create(struct registry *r, struct json_object *obj, unsigned int *r
 	p = profile_new();
 	if (!p)
 		return -ENOMEM;
-	ret = profile_apply_json(p, obj, err);
+	ret = patch->apply(p, patch->data, err);
 	if (ret < 0)
 		goto fail;
 	/* The plugin's defaults come before what the client said: apply
-	 * the object again over them. */
+	 * the patch again over them. */
 	pl = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
 	if (pl && pl->defaults) {
 		struct alr_profile_defaults d = {
@@ -2968,7 +2948,7 @@ int registry_create(struct registry *r, struct json_object *obj, unsigned int *r
 		q->expires = d.expires;
 		q->security_negotiation = d.security_negotiation;
 		q->sigcomp = d.sigcomp;
-		ret = profile_apply_json(q, obj, err);
+		ret = patch->apply(q, patch->data, err);
 		if (ret < 0) {
 			profile_free(q);
 			goto fail;
@@ -3076,7 +3056,7 @@ static void reregister(struct reg_profile *rp)
 	release(rp);
 }
 
-int registry_update(struct registry *r, unsigned int id, struct json_object *obj,
+int registry_update(struct registry *r, unsigned int id, const struct profile_patch *patch,
 		    struct profile_error *err)
 {
 	struct profile_validate_ctx ctx = validate_ctx(r);
@@ -3097,7 +3077,7 @@ int registry_update(struct registry *r, unsigned int id, struct json_object *obj
 	p = profile_dup(rp->p);
 	if (!p)
 		return -ENOMEM;
-	ret = profile_apply_json(p, obj, err);
+	ret = patch->apply(p, patch->data, err);
 	if (ret == 0)
 		ret = profile_validate(p, &ctx, err);
 	if (ret == 0)
@@ -3290,50 +3270,36 @@ int registry_set_default(struct registry *r, unsigned int id)
 	return 0;
 }
 
-int registry_export(struct registry *r, bool with_passwords, char **ret_text)
+static void free_profiles(struct profile **ps, size_t n)
 {
-	const struct profile **v = calloc(r->n ? r->n : 1, sizeof(*v));
-	int ret;
-
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < r->n; i++)
-		v[i] = r->v[i]->p;
-	ret = profile_text_export(v, r->n, with_passwords, ret_text);
-	free(v);
-	return ret;
+	for (size_t i = 0; ps && i < n; i++)
+		profile_free(ps[i]);
+	free(ps);
 }
 
-int registry_import(struct registry *r, const char *text, size_t len, unsigned int **ret_ids,
-		    size_t *ret_n, char *errbuf, size_t errsize)
+struct profile_validate_ctx registry_validate_ctx(struct registry *r)
 {
-	struct profile_validate_ctx ctx = validate_ctx(r);
-	struct profile_text_error te;
-	struct profile **ps = NULL;
+	return validate_ctx(r);
+}
+
+int registry_import(struct registry *r, struct profile **ps, size_t n, unsigned int **ret_ids,
+		    char *errbuf, size_t errsize)
+{
 	struct reg_profile **rps = NULL;
 	unsigned int *ids = NULL, old_default = 0;
-	size_t n = 0, done = 0;
+	size_t done = 0;
 	int ret;
 
 	if (registry_busy(r, NULL)) {
 		snprintf(errbuf, errsize, "%s", r->restoring ?
 			 "restore in progress: changes are refused until it finishes" :
 			 "alrd is stopping: changes are refused");
+		free_profiles(ps, n);
 		return -EBUSY;
-	}
-	ret = profile_text_import(text, len, &ctx, &ps, &n, &te);
-	if (ret < 0) {
-		if (ret == -ENOMEM)
-			snprintf(errbuf, errsize, "out of memory");
-		else if (te.line)
-			snprintf(errbuf, errsize, "line %u: %s", te.line, te.message);
-		else
-			snprintf(errbuf, errsize, "%s", te.message);
-		return ret;
 	}
 	ret = check_room(r, n, true, errbuf, errsize);
 	if (ret < 0) {
-		profile_text_free(ps, n);
+		free_profiles(ps, n);
 		return ret;
 	}
 	for (size_t i = 0; i < r->n; i++)
@@ -3395,7 +3361,6 @@ int registry_import(struct registry *r, const char *text, size_t len, unsigned i
 	free(rps);
 	free(ps);
 	*ret_ids = ids;
-	*ret_n = n;
 	return 0;
 undo:
 	for (size_t i = 0; i < done; i++)
@@ -3410,7 +3375,7 @@ undo:
 	}
 	free(rps);
 	free(ids);
-	profile_text_free(ps, n);
+	free_profiles(ps, n);
 	return ret;
 }
 

@@ -38,7 +38,6 @@
 #include "alr/profile.h"
 
 struct ev_loop;
-struct json_object;
 struct store;
 struct iap;
 struct iap_table;
@@ -170,9 +169,34 @@ const struct profile *registry_profile_at(const struct registry *r, size_t i);
 const struct profile *registry_find(const struct registry *r, unsigned int id);
 enum registry_state registry_get_state(const struct registry *r, unsigned int id);
 size_t registry_get_users(const struct registry *r, unsigned int id);
-/* The profile object of docs/profiles.md (never a password) with its
- * read-only "state" (docs/protocol.md); NULL if no such profile. */
-struct json_object *registry_profile_to_json(struct registry *r, unsigned int id);
+#define REGISTRY_REPORT_MAX 512
+
+/* What a client sees of profile @id beside the profile itself: the
+ * read-only "state" of docs/protocol.md (daemon/profile-json.h writes it).
+ * Pointers are borrowed until the next registry call. */
+struct registry_profile_status {
+	const struct profile *profile;
+	enum registry_state state;
+	const char *registration;       /* registry_state_to_registration() */
+	const char *phase;              /* registry_state_to_phase() */
+	unsigned int iap_id;            /* where the binding is; 0: nowhere */
+	const char *contact;            /* NULL unless registered */
+	unsigned int expires;           /* 0 unless registered */
+	size_t users;
+	bool auto_register;             /* auto_register and not suspended */
+	bool suspended;                 /* force-disabled */
+	bool has_error;                 /* then the last error: */
+	int err_code;
+	const char *err_kind;
+	const char *err_message;
+	const char *plugin;             /* the serving plugin's name; NULL: none */
+	char report[REGISTRY_REPORT_MAX];       /* the plugin's state report; "": none */
+	const char *contact_user;
+	const char *instance;
+};
+/* 0, or -ENOENT if there is no profile @id. */
+int registry_profile_status(struct registry *r, unsigned int id,
+			    struct registry_profile_status *ret);
 /* The stable contact user part and instance URN of profile @id. */
 int registry_identity(const struct registry *r, unsigned int id, const char **ret_user,
 		      const char **ret_instance);
@@ -187,15 +211,15 @@ bool registry_busy(const struct registry *r, const char **ret_why);
  * running; @err says which), -EDQUOT (create and import: max_profiles
  * reached; @err says so), -ENOMEM, -EIO (the store failed; logged). */
 
-/* Create from a profile object (docs/profiles.md): the plugin's defaults,
- * then @obj, validated with the running daemon's plugins, SNAPs and
- * IAPs.  *@ret_id set on success. */
-int registry_create(struct registry *r, struct json_object *obj, unsigned int *ret_id,
-		    struct profile_error *err);
-/* Apply a partial profile object.  A registered profile is registered
- * again per the update's class (minor: re-REGISTER; major: deregister,
- * then register). */
-int registry_update(struct registry *r, unsigned int id, struct json_object *obj,
+/* Create from a client's profile (alr/profile.h, struct profile_patch):
+ * the plugin's defaults, then @patch, validated with the running daemon's
+ * plugins, SNAPs and IAPs.  *@ret_id set on success. */
+int registry_create(struct registry *r, const struct profile_patch *patch,
+		    unsigned int *ret_id, struct profile_error *err);
+/* Apply a partial change.  A registered profile is registered again per
+ * the update's class (minor: re-REGISTER; major: deregister, then
+ * register). */
+int registry_update(struct registry *r, unsigned int id, const struct profile_patch *patch,
 		    struct profile_error *err);
 /* Deregister, then delete.  @done is called once it is gone (possibly
  * before this returns).  -ENOENT, -EBUSY (already being deleted). */
@@ -215,13 +239,17 @@ int registry_force_disable(struct registry *r, unsigned int id);
 /* Make @id the default profile (the others lose the flag). */
 int registry_set_default(struct registry *r, unsigned int id);
 
-/* The export text (alr/profile_text.h) of every profile; free() it
- * (explicit_bzero() first when @with_passwords). */
-int registry_export(struct registry *r, bool with_passwords, char **ret_text);
-/* Import: every profile validated first, then all created, or none.
- * *@ret_ids (malloc'ed, *@ret_n of them) are the new ids. */
-int registry_import(struct registry *r, const char *text, size_t len, unsigned int **ret_ids,
-		    size_t *ret_n, char *errbuf, size_t errsize);
+/* The checks of create and update against the running daemon (plugins,
+ * SNAPs, IAPs), for profile_validate() of profiles read elsewhere (an
+ * import).  Valid until the registry changes. */
+struct profile_validate_ctx registry_validate_ctx(struct registry *r);
+/* Import @n profiles (profile_new()s validated with
+ * registry_validate_ctx(); export and import text: daemon/profile-text.h):
+ * all created, or none.  Takes @ps (malloc'ed) and the profiles in it,
+ * whatever the result.  *@ret_ids (malloc'ed, @n of them) are the new
+ * ids; errors as above with @errbuf filled. */
+int registry_import(struct registry *r, struct profile **ps, size_t n, unsigned int **ret_ids,
+		    char *errbuf, size_t errsize);
 
 /*
  * Replace the store's content with the database at @path (store_restore()):

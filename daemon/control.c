@@ -68,8 +68,11 @@ struct control_client {
 struct control {
 	struct ev_loop *loop;
 	const struct config *config;
-	const struct control_method *methods;
-	size_t n_methods;
+	struct {
+		const struct control_method *v;
+		size_t n;
+	} methods[CONTROL_MAX_METHOD_TABLES];
+	size_t n_tables;
 	void *user_data;
 
 	int fd;
@@ -320,9 +323,10 @@ static void send_error(struct control_client *cl, struct json_object *id,
 
 static const struct control_method *find_method(const struct control *c, const char *name)
 {
-	for (size_t i = 0; i < c->n_methods; i++)
-		if (strcmp(c->methods[i].name, name) == 0)
-			return &c->methods[i];
+	for (size_t t = 0; t < c->n_tables; t++)
+		for (size_t i = 0; i < c->methods[t].n; i++)
+			if (strcmp(c->methods[t].v[i].name, name) == 0)
+				return &c->methods[t].v[i];
 	return NULL;
 }
 
@@ -762,8 +766,8 @@ struct control *control_new(struct ev_loop *loop, const struct config *config,
 		return NULL;
 	c->loop = loop;
 	c->config = config;
-	c->methods = methods;
-	c->n_methods = n_methods;
+	if (n_methods)
+		control_add_methods(c, methods, n_methods);
 	c->user_data = user_data;
 	c->fd = -1;
 	ev_timer_init(&c->retry, retry_cb, 1.0, 0.0);
@@ -771,6 +775,15 @@ struct control *control_new(struct ev_loop *loop, const struct config *config,
 	ev_idle_init(&c->resumer, resumer_cb);
 	resolve_groups(c, config);
 	return c;
+}
+
+int control_add_methods(struct control *c, const struct control_method *methods, size_t n)
+{
+	if (c->n_tables == CONTROL_MAX_METHOD_TABLES)
+		return -ENOSPC;
+	c->methods[c->n_tables].v = methods;
+	c->methods[c->n_tables++].n = n;
+	return 0;
 }
 
 struct control *control_free(struct control *c)

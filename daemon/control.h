@@ -1,7 +1,7 @@
 /*
  * The control socket server: JSON-RPC 2.0 over a UNIX stream socket
  * (docs/protocol.md).  It owns connections, framing, limits, peer
- * credentials and event fan-out; what methods do is in api.c.
+ * credentials and event fan-out; what methods do is in api-*.c.
  */
 #pragma once
 
@@ -36,10 +36,16 @@ struct control_method {
 	control_method_fn fn;
 };
 
-/* @methods is borrowed and must outlive the server (a static table). */
+/* @methods (may be NULL with @n_methods 0) is borrowed and must outlive
+ * the server (a static table). */
 struct control *control_new(struct ev_loop *loop, const struct config *config,
 			    const struct control_method *methods, size_t n_methods,
 			    void *user_data);
+/* One more table of methods, borrowed like control_new()'s (each noun of
+ * daemon/api-*.c registers its own).  0, or -ENOSPC beyond
+ * CONTROL_MAX_METHOD_TABLES. */
+#define CONTROL_MAX_METHOD_TABLES 16
+int control_add_methods(struct control *c, const struct control_method *methods, size_t n);
 struct control *control_free(struct control *c);
 
 /* Create, bind and listen on the configured socket.  0 or negative errno,

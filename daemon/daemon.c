@@ -22,6 +22,8 @@
 #include "alr/registry.h"
 #include "alr/roam.h"
 #include "daemon/control.h"
+#include "daemon/api.h"
+#include "daemon/iap-json.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "netlink/nlmon.h"
@@ -178,7 +180,7 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 	switch (ev->type) {
 	case REGISTRY_EVENT_CREATED:
 	case REGISTRY_EVENT_UPDATED:
-		p = registry_profile_to_json(d->registry, ev->id);
+		p = api_profile_to_json(d->registry, ev->id);
 		if (!p) {
 			json_object_put(params);
 			return;
@@ -630,8 +632,8 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 
 	/* The socket comes last: a client that can connect sees a complete
 	 * IAP table. */
-	d->control = control_new(d->loop, config, api_methods, api_n_methods, d);
-	if (!d->control)
+	d->control = control_new(d->loop, config, NULL, 0, d);
+	if (!d->control || api_register(d->control) < 0)
 		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
 	d->disconnect_watch = control_watch_disconnect(d->control, on_client_disconnect, d, NULL);
 	r = control_listen(d->control);

@@ -74,6 +74,3 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error);
  */
 int daemon_load_snaps(const char *dir, struct policy_set **ret);
 
-/* The control methods (api.c). */
-extern const struct control_method api_methods[];
-extern const size_t api_n_methods;

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <libgen.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -14,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alr/profile.h"
 #include "base/log.h"
+#include "base/profile.h"
 #include "base/util.h"
 
 struct store {
@@ -27,6 +26,7 @@ struct store {
 	sqlite3_stmt *contact_upsert;
 	sqlite3_stmt *contact_delete;
 	unsigned long unsynced;         /* commits since the last store_sync() */
+	store_profile_check_fn check;   /* store_set_profile_check() */
 };
 
 /*
@@ -634,49 +634,78 @@ static void bind_opt_id(sqlite3_stmt *st, int i, unsigned int id)
 		sqlite3_bind_null(st, i);
 }
 
-/* A list of strings as a JSON array (malloc'ed), the form of list columns. */
-static char *strv_to_text(const struct profile_strv *sv)
-{
-	struct json_object *a = json_object_new_array();
-	char *text = NULL;
+/*
+ * List columns hold a JSON array of strings, written and read by SQLite's
+ * own JSON functions (json1, built in since 3.38): json_array() writes
+ * ["a","b"] as json-c did before, json_each() reads it back.
+ */
 
-	if (!a)
+/* @sv as a JSON array (malloc'ed); NULL on ENOMEM or a SQLite failure
+ * (logged). */
+static char *strv_to_text(struct store *s, const struct profile_strv *sv)
+{
+	size_t size = sizeof("SELECT json_array()") + 2 * sv->n;
+	char *sql = malloc(size), *text = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t len;
+	int rc;
+
+	if (!sql)
 		return NULL;
+	len = (size_t)snprintf(sql, size, "SELECT json_array(");
 	for (size_t i = 0; i < sv->n; i++)
-		json_object_array_add(a, json_object_new_string(sv->v[i]));
-	text = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
-						     JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(a);
+		len += (size_t)snprintf(sql + len, size - len, i ? ",?" : "?");
+	snprintf(sql + len, size - len, ")");
+	if (prepare(s, sql, &st) == 0) {
+		for (size_t i = 0; i < sv->n; i++)
+			sqlite3_bind_text(st, (int)i + 1, sv->v[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+			text = strdup((const char *)sqlite3_column_text(st, 0));
+		else
+			db_error(s, rc, "writing a list as JSON");
+	}
+	sqlite3_finalize(st);
+	free(sql);
 	return text;
 }
 
-static int text_to_strv(const char *text, struct profile_strv *ret)
+/* Append the strings of the JSON array @text (NULL: none) to @ret.
+ * -EBADMSG when it is not an array of strings. */
+static int text_to_strv(struct store *s, const char *text, struct profile_strv *ret)
 {
-	struct json_object *a;
-	int r = 0;
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_DONE, r;
 
 	if (!text)
 		return 0;
-	a = json_tokener_parse(text);
-	if (!json_object_is_type(a, json_type_array)) {
-		json_object_put(a);
-		return -EBADMSG;
-	}
-	for (size_t i = 0; i < json_object_array_length(a) && r == 0; i++) {
-		struct json_object *item = json_object_array_get_idx(a, i);
+	r = prepare(s, "SELECT json_type(?1) = 'array', type, value "
+		    "FROM (SELECT 1) LEFT JOIN json_each(?1)", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 1);
 
-		if (!json_object_is_type(item, json_type_string))
+		if (!sqlite3_column_int(st, 0))
+			r = -EBADMSG;
+		else if (!type)
+			break;          /* [] */
+		else if (strcmp(type, "text") != 0)
 			r = -EBADMSG;
 		else
-			r = profile_strv_push(ret, json_object_get_string(item));
+			r = profile_strv_push(ret, (const char *)sqlite3_column_text(st, 2));
 	}
-	json_object_put(a);
+	/* malformed JSON is an error of the statement */
+	if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = -EBADMSG;
+	sqlite3_finalize(st);
 	return r;
 }
 
-static int bind_strv(sqlite3_stmt *st, int i, const struct profile_strv *sv)
+static int bind_strv(struct store *s, sqlite3_stmt *st, int i, const struct profile_strv *sv)
 {
-	char *text = strv_to_text(sv);
+	char *text = strv_to_text(s, sv);
 
 	if (!text)
 		return -ENOMEM;
@@ -692,13 +721,13 @@ static int bind_strv(sqlite3_stmt *st, int i, const struct profile_strv *sv)
 	"private_identity, security_negotiation, sigcomp, contact_params, extra_headers, " \
 	"expires, dscp, locked"
 
-static int bind_profile(sqlite3_stmt *st, const struct profile *p)
+static int bind_profile(struct store *s, sqlite3_stmt *st, const struct profile *p)
 {
 	bind_opt_text(st, 1, p->provider_name);
 	sqlite3_bind_text(st, 2, profile_class_to_str(p->type_class), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, p->type_name, -1, SQLITE_TRANSIENT);
 	bind_opt_text(st, 4, p->aor);
-	if (bind_strv(st, 5, &p->registered_aors) < 0)
+	if (bind_strv(s, st, 5, &p->registered_aors) < 0)
 		return -ENOMEM;
 	bind_opt_text(st, 6, p->registered_contact);
 	bind_opt_id(st, 7, p->snap_id);
@@ -710,8 +739,8 @@ static int bind_profile(sqlite3_stmt *st, const struct profile *p)
 	bind_opt_text(st, 13, p->private_identity);
 	sqlite3_bind_int(st, 14, p->security_negotiation);
 	sqlite3_bind_int(st, 15, p->sigcomp);
-	if (bind_strv(st, 16, &p->contact_params) < 0 ||
-	    bind_strv(st, 17, &p->extra_headers) < 0)
+	if (bind_strv(s, st, 16, &p->contact_params) < 0 ||
+	    bind_strv(s, st, 17, &p->extra_headers) < 0)
 		return -ENOMEM;
 	sqlite3_bind_int64(st, 18, p->expires);
 	sqlite3_bind_int64(st, 19, p->dscp);
@@ -748,7 +777,7 @@ static int write_params(struct store *s, sqlite3_stmt *st, unsigned int id, cons
 			bind_opt_text(st, 8, pp->value.s);
 			break;
 		case PROFILE_PARAM_STRING_LIST:
-			if (bind_strv(st, 8, &pp->value.list) < 0)
+			if (bind_strv(s, st, 8, &pp->value.list) < 0)
 				return -ENOMEM;
 			break;
 		case _PROFILE_PARAM_TYPE_MAX:
@@ -850,7 +879,7 @@ int store_profile_insert(struct store *s, struct profile *p)
 			    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
 			    "?20)", &st);
 	if (r == 0)
-		r = bind_profile(st, p);
+		r = bind_profile(s, st, p);
 	if (r == 0)
 		r = step_done(s, st, "inserting a profile");
 	sqlite3_finalize(st);
@@ -884,7 +913,7 @@ int store_profile_update(struct store *s, const struct profile *p)
 			    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) "
 			    "WHERE id = ?21", &st);
 	if (r == 0)
-		r = bind_profile(st, p);
+		r = bind_profile(s, st, p);
 	if (r == 0) {
 		sqlite3_bind_int64(st, 21, p->id);
 		r = step_done(s, st, "updating a profile");
@@ -1006,8 +1035,10 @@ static int load_params(struct loader *l, struct profile *p)
 				r = col_string(st, 5, &pp->value.s, false);
 			break;
 		case PROFILE_PARAM_STRING_LIST:
-			if (r == 0 && text_to_strv((const char *)sqlite3_column_text(st, 5),
-						   &pp->value.list) == -EBADMSG)
+			if (r == 0)
+				r = text_to_strv(l->s, (const char *)sqlite3_column_text(st, 5),
+						 &pp->value.list);
+			if (r == -EBADMSG)
 				r = bad_row(l->s, p->id, "string list",
 					    (const char *)sqlite3_column_text(st, 5));
 			break;
@@ -1089,11 +1120,11 @@ static int profile_from_row(struct loader *l, sqlite3_stmt *st, struct profile *
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = text_to_strv((const char *)sqlite3_column_text(st, 5), &p->registered_aors);
+	r = text_to_strv(l->s, (const char *)sqlite3_column_text(st, 5), &p->registered_aors);
 	if (r == 0)
-		r = text_to_strv((const char *)sqlite3_column_text(st, 16), &p->contact_params);
+		r = text_to_strv(l->s, (const char *)sqlite3_column_text(st, 16), &p->contact_params);
 	if (r == 0)
-		r = text_to_strv((const char *)sqlite3_column_text(st, 17), &p->extra_headers);
+		r = text_to_strv(l->s, (const char *)sqlite3_column_text(st, 17), &p->extra_headers);
 	if (r == -EBADMSG)
 		r = bad_row(l->s, p->id, "string list", "(not a JSON array of strings)");
 	if (r < 0)
@@ -1126,13 +1157,19 @@ fail:
  * takes every loaded profile for a valid one, and a NULL or broken AOR
  * would reach the SIP stack.  An edited or damaged row is skipped with a
  * warning naming it, and left in the file as it is (docs/profiles.md,
- * "The store"): the other profiles work, nothing is lost.
+ * "The store"): the other profiles work, nothing is lost.  The check is
+ * the registry's (store_set_profile_check()): validation is engine logic.
  */
+void store_set_profile_check(struct store *s, store_profile_check_fn check)
+{
+	s->check = check;
+}
+
 static bool row_valid(struct store *s, const struct profile *p)
 {
-	struct profile_error e;
+	struct profile_error e = { "", "" };
 
-	if (profile_validate(p, NULL, &e) == 0)
+	if (!s->check || s->check(p, &e) == 0)
 		return true;
 	/* A URI with a password in it comes back in the reason. */
 	log_warning("store: %s: profile row %u skipped: %s: %s; the row is kept as it is: "

@@ -48,6 +48,17 @@ int store_iap_id(struct store *s, const char *identity, const char *name,
 /* ---- profiles -------------------------------------------------------- */
 
 /*
+ * The check a loaded profile row must pass (the generic checks of
+ * profile.create: alr/profile.h, profile_check()), handed in by whoever
+ * relies on it, the registry.  A row it refuses is skipped with a warning
+ * naming its id and what is wrong, and left in the file as it is.  NULL,
+ * the default: rows are not checked.  0, or -EINVAL with @ret filled.
+ */
+struct profile_error;
+typedef int (*store_profile_check_fn)(const struct profile *p, struct profile_error *ret);
+void store_set_profile_check(struct store *s, store_profile_check_fn check);
+
+/*
  * Insert @p (validated by the caller) and set p->id.  When p->is_default,
  * the other profiles lose the flag in the same transaction.
  */

@@ -4,7 +4,7 @@
  * permissions, deferred answers, subscriptions, output queue) listens on
  * a UNIX socket in a temporary directory; each input is written by a new
  * connection, which then half-closes, and the loop runs until the server
- * has closed it.  A small method table stands in for api.c: "echo",
+ * has closed it.  A small method table stands in for api-*.c: "echo",
  * "check" (jsonrpc_check_params), "defer" (answered on the next turn of
  * the loop, so that later lines wait behind it), "sub" (topics from the
  * params) and "event" (a broadcast carrying the params).

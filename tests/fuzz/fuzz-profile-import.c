@@ -3,8 +3,8 @@
  *
  * profile_text_import() parses the text and runs every profile through
  * profile_apply_json() and profile_validate() (libosip2's URI parser
- * included), as registry_import() does, without a daemon (no plugin,
- * SNAP or IAP checks).  What imports is exported with its passwords and
+ * included), as profile.import does (daemon/api-profile.c), without a
+ * daemon (no plugin, SNAP or IAP checks).  What imports is exported with its passwords and
  * imported again: the same number of profiles, each equal to the first
  * (profile_diff() NONE), or the export format does not round-trip and
  * that aborts.  No global state: the parser keeps none. */
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "alr/profile.h"
-#include "alr/profile_text.h"
+#include "daemon/profile-text.h"
 
 /* Each profile costs a parse and a validation; a big input is no more
  * interesting than a small one, just slower. */

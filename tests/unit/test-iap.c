@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alr/iap.h"
+#include "daemon/iap-json.h"
 
 #define UP_RUNNING (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)
 

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alr/profile_text.h"
+#include "daemon/profile-json.h"
+#include "daemon/profile-text.h"
 
 static struct profile *profile_from(const char *json)
 {
@@ -302,6 +303,70 @@ static void test_import_errors(void **state)
 	}
 }
 
+/*
+ * What inih does not do by itself (daemon/profile-text.c): values longer
+ * than its 200-byte line buffer, " ;" inside a value (its inline comment),
+ * an indented key (its continuation line), a byte order mark, ':' instead
+ * of '=' (its other separator).
+ */
+static void test_inih_limits(void **state)
+{
+	char header[1001], param[700], *json, *text = NULL;
+	struct profile *in, **out = NULL;
+	struct profile_text_error e;
+	size_t n = 0;
+
+	memset(header, 'h', sizeof(header) - 1);
+	memcpy(header, "X-Long: a ;b", 12);
+	header[sizeof(header) - 1] = '\0';
+	memset(param, 'p', sizeof(param) - 1);
+	param[sizeof(param) - 1] = '\0';
+	assert_true(asprintf(&json, "{\"aor\": \"sip:a@example.org\", \"extra_headers\": [\"%s\"],"
+			     " \"registrar\": {\"uri\": \"sip:example.org\", \"password\": "
+			     "\" pw ; not a comment\"}, \"params\": [{\"name\": \"l\", \"value\": "
+			     "[\"%s\", \"x ;y\"]}]}", header, param) > 0);
+	in = profile_from(json);
+	free(json);
+	assert_int_equal(profile_text_export((const struct profile *const *)&in, 1, true,
+					     &text), 0);
+	if (profile_text_import(text, strlen(text), NULL, &out, &n, &e) != 0)
+		fail_msg("line %u: %s", e.line, e.message);
+	assert_int_equal(n, 1);
+	assert_int_equal(profile_diff(in, out[0]), PROFILE_CHANGE_NONE);
+	assert_string_equal(out[0]->extra_headers.v[0], header);
+	assert_string_equal(out[0]->registrar.password, " pw ; not a comment");
+	profile_text_free(out, n);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	profile_free(in);
+
+	{
+		static const char t[] = "\xef\xbb\xbf[profile]\n"
+			"   aor = sip:a@example.org\n"
+			"\tprovider_name = A ;B\n";
+
+		assert_int_equal(profile_text_import(t, strlen(t), NULL, &out, &n, &e), 0);
+		assert_int_equal(n, 1);
+		assert_string_equal(out[0]->aor, "sip:a@example.org");
+		assert_string_equal(out[0]->provider_name, "A ;B");
+		profile_text_free(out, n);
+	}
+	{
+		static const char t[] = "[profile]\naor: sip:a@example.org\n";
+
+		assert_int_equal(profile_text_import(t, strlen(t), NULL, &out, &n, &e), -EINVAL);
+		assert_int_equal(e.line, 2);
+		assert_non_null(strstr(e.message, "expected 'key = value'"));
+	}
+	{
+		static const char t[] = "[profile]\naor = sip:a@example.org\n[profile]\n[profile]\n";
+
+		assert_int_equal(profile_text_import(t, strlen(t), NULL, &out, &n, &e), -EINVAL);
+		assert_int_equal(e.line, 3);
+		assert_non_null(strstr(e.message, "aor: is missing"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_export_form),
 		cmocka_unit_test(test_import_forms),
 		cmocka_unit_test(test_import_errors),
+		cmocka_unit_test(test_inih_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

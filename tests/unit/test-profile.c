@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alr/profile.h"
+#include "daemon/profile-json.h"
 
 #define BASE_PASSWORD "s3cret-Pa55"
 

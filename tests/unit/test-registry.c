@@ -31,6 +31,8 @@
 #include "alr/roam.h"
 #include "policy/policy.h"
 #include "daemon/config.h"
+#include "daemon/api.h"
+#include "daemon/profile-json.h"
 #include "base/log.h"
 #include "sip/binding.h"
 #include "store/store.h"
@@ -645,12 +647,14 @@ static int teardown(void **state)
 static unsigned int create(struct world *w, const char *json)
 {
 	struct json_object *o = json_tokener_parse(json);
+	struct profile_patch patch;
 	struct profile_error pe = { "", "" };
 	unsigned int id = 0;
 	int r;
 
 	assert_non_null(o);
-	r = registry_create(w->r, o, &id, &pe);
+	patch = profile_json_patch(o);
+	r = registry_create(w->r, &patch, &id, &pe);
 	json_object_put(o);
 	if (r < 0)
 		fail_msg("create: %d %s: %s", r, pe.field, pe.reason);
@@ -660,11 +664,13 @@ static unsigned int create(struct world *w, const char *json)
 static int create_err(struct world *w, const char *json, struct profile_error *pe)
 {
 	struct json_object *o = json_tokener_parse(json);
+	struct profile_patch patch;
 	unsigned int id = 0;
 	int r;
 
 	assert_non_null(o);
-	r = registry_create(w->r, o, &id, pe);
+	patch = profile_json_patch(o);
+	r = registry_create(w->r, &patch, &id, pe);
 	json_object_put(o);
 	return r;
 }
@@ -672,11 +678,13 @@ static int create_err(struct world *w, const char *json, struct profile_error *p
 static void update(struct world *w, unsigned int id, const char *json)
 {
 	struct json_object *o = json_tokener_parse(json);
+	struct profile_patch patch;
 	struct profile_error pe = { "", "" };
 	int r;
 
 	assert_non_null(o);
-	r = registry_update(w->r, id, o, &pe);
+	patch = profile_json_patch(o);
+	r = registry_update(w->r, id, &patch, &pe);
 	json_object_put(o);
 	if (r < 0)
 		fail_msg("update: %d %s: %s", r, pe.field, pe.reason);
@@ -770,7 +778,7 @@ static void test_auto_profile_registers(void **state)
 
 	/* The JSON state, without the password. */
 	{
-		struct json_object *o = registry_profile_to_json(w->r, id), *st, *v;
+		struct json_object *o = api_profile_to_json(w->r, id), *st, *v;
 		const char *text = json_object_to_json_string(o);
 
 		assert_null(strstr(text, PASSWORD));
@@ -1000,7 +1008,7 @@ static void test_permanent_error(void **state)
 	pump(w);
 	expect_state(w, id, REGISTRY_REGISTERED);
 	{
-		struct json_object *o = registry_profile_to_json(w->r, id), *st, *e;
+		struct json_object *o = api_profile_to_json(w->r, id), *st, *e;
 
 		json_object_object_get_ex(o, "state", &st);
 		json_object_object_get_ex(st, "error", &e);
@@ -1092,7 +1100,7 @@ static void test_missing_plugin(void **state)
 	expect_seen(w, "error 1 0 no-plugin");
 	/* its contact (left by the "crash") was removed all the same */
 	assert_int_equal(registrar_count(&w->env, "sip:carol@example.test"), 0);
-	o = registry_profile_to_json(w->r, id);
+	o = api_profile_to_json(w->r, id);
 	json_object_object_get_ex(o, "state", &st);
 	json_object_object_get_ex(st, "plugin", &v);
 	assert_null(v);
@@ -1265,12 +1273,12 @@ static void test_validation_and_defaults(void **state)
 	assert_true(registry_find(w->r, a)->is_default);
 	assert_false(registry_find(w->r, b)->is_default);
 	expect_seen(w, "updated 2");
-	assert_int_equal(registry_export(w->r, false, &text), 0);
+	assert_int_equal(api_profile_export(w->r, false, &text), 0);
 	assert_null(strstr(text, PASSWORD));
 	free(text);
-	assert_int_equal(registry_export(w->r, true, &text), 0);
+	assert_int_equal(api_profile_export(w->r, true, &text), 0);
 	assert_non_null(strstr(text, PASSWORD));
-	assert_int_equal(registry_import(w->r, text, strlen(text), &ids, &n, err, sizeof(err)), 0);
+	assert_int_equal(api_profile_import(w->r, text, strlen(text), &ids, &n, err, sizeof(err)), 0);
 	assert_true(n >= 2);
 	assert_int_equal(registry_count(w->r), 4);
 	assert_true(registry_find(w->r, ids[0])->is_default);
@@ -1279,7 +1287,7 @@ static void test_validation_and_defaults(void **state)
 	ids = NULL;
 	explicit_bzero(text, strlen(text));
 	free(text);
-	assert_int_equal(registry_import(w->r, "[profile]\naor = sip:x@example.test\n"
+	assert_int_equal(api_profile_import(w->r, "[profile]\naor = sip:x@example.test\n"
 					 "[profile]\naor = bad\n", 50, &ids, &n, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "line"));
@@ -1298,12 +1306,12 @@ static void test_max_profiles(void **state)
 
 	registry_set_max_profiles(w->r, 2);
 	a = create(w, "{\"aor\": \"sip:a@example.test\"}");
-	assert_int_equal(registry_export(w->r, false, &text), 0);
+	assert_int_equal(api_profile_export(w->r, false, &text), 0);
 	create(w, "{\"aor\": \"sip:b@example.test\"}");
 	assert_int_equal(create_err(w, "{\"aor\": \"sip:c@example.test\"}", &pe), -EDQUOT);
 	assert_string_equal(pe.field, "");
 	assert_non_null(strstr(pe.reason, "max-profiles (2)"));
-	assert_int_equal(registry_import(w->r, text, strlen(text), &ids, &n, err, sizeof(err)),
+	assert_int_equal(api_profile_import(w->r, text, strlen(text), &ids, &n, err, sizeof(err)),
 			 -EDQUOT);
 	assert_non_null(strstr(err, "nothing was imported"));
 	assert_int_equal(registry_count(w->r), 2);
@@ -1312,7 +1320,7 @@ static void test_max_profiles(void **state)
 	assert_int_equal(registry_delete(w->r, a, NULL, NULL), 0);
 	pump(w);
 	assert_int_equal(registry_count(w->r), 1);
-	assert_int_equal(registry_import(w->r, text, strlen(text), &ids, &n, err, sizeof(err)), 0);
+	assert_int_equal(api_profile_import(w->r, text, strlen(text), &ids, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	free(ids);
 	assert_int_equal(registry_count(w->r), 2);

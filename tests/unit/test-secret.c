@@ -12,6 +12,7 @@
 
 #include "alr/profile.h"
 #include "alr/secret.h"
+#include "daemon/profile-json.h"
 #include "sip/digest.h"
 
 static struct profile *profile_from(const char *json)

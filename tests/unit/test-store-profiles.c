@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "alr/profile.h"
+#include "daemon/profile-json.h"
 #include "store/store.h"
 
 static char dir[64];
@@ -67,6 +68,8 @@ static struct store *open_store(const char *p)
 
 	if (store_open(p, &s, err, sizeof(err)) != 0)
 		fail_msg("store_open %s: %s", p, err);
+	/* as the registry does */
+	store_set_profile_check(s, profile_check);
 	return s;
 }
 
@@ -742,6 +745,74 @@ static void test_bad_rows_skipped(void **state)
 		profile_free(p[i]);
 }
 
+/*
+ * List columns are JSON arrays of strings: what json-c wrote (escapes and
+ * all) loads, what the store writes now is the same text, and a column
+ * that is not an array of strings is refused (-EBADMSG), with its row named.
+ */
+struct get_run {
+	struct store *s;
+	unsigned int id;
+};
+
+static void get_into(void *arg)
+{
+	struct get_run *run = arg;
+	struct profile *got = NULL;
+
+	assert_int_equal(store_profile_get(run->s, run->id, &got), -EBADMSG);
+	assert_null(got);
+}
+
+static void test_list_columns(void **state)
+{
+	struct get_run run = { 0 };
+	struct profile *p[4], *got = NULL;
+	sqlite3 *db;
+	char *log;
+
+	run.s = open_store(path);
+	for (int i = 0; i < 4; i++) {
+		p[i] = profile_from(small_json);
+		assert_int_equal(profile_strv_push(&p[i]->contact_params, "a"), 0);
+		assert_int_equal(profile_strv_push(&p[i]->contact_params, "b=\"c/d\\e\""), 0);
+		assert_int_equal(store_profile_insert(run.s, p[i]), 0);
+	}
+	/* json-c's form, as alrd wrote it before */
+	assert_int_equal(pragma(path, "SELECT count(*) FROM profile WHERE id = 1 AND "
+				"contact_params = '[\"a\",\"b=\\\"c/d\\\\e\\\"\"]' AND "
+				"extra_headers = '[]'"), 1);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "UPDATE profile SET extra_headers = "
+				      "'[\"X-A: \\u00e9t\\u00e9 \\/ \\\"q\\\"\"]' WHERE id = 1;"
+				      "UPDATE profile SET contact_params = '{\"a\": \"b\"}' WHERE id = 2;"
+				      "UPDATE profile SET contact_params = '[\"a\", 1]' WHERE id = 3;"
+				      "UPDATE profile SET contact_params = '[\"a\"' WHERE id = 4;",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_profile_get(run.s, 1, &got), 0);
+	assert_int_equal(got->contact_params.n, 2);
+	assert_string_equal(got->contact_params.v[1], "b=\"c/d\\e\"");
+	assert_int_equal(got->extra_headers.n, 1);
+	assert_string_equal(got->extra_headers.v[0], "X-A: \xc3\xa9t\xc3\xa9 / \"q\"");
+	profile_free(got);
+	for (unsigned int id = 2; id <= 4; id++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "profile %u has a bad string list", id);
+		run.id = id;
+		log = stderr_of(get_into, &run);
+		if (!strstr(log, want))
+			fail_msg("no '%s' in the log: %s", want, log);
+		free(log);
+	}
+	store_close(run.s);
+	for (int i = 0; i < 4; i++)
+		profile_free(p[i]);
+}
+
 static void test_file_modes(void **state)
 {
 	struct store *s;
@@ -1189,6 +1260,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_negative_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rows_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_columns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_without_secrets, setup, teardown),

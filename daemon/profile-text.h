@@ -1,7 +1,9 @@
 /*
  * The profile export format (docs/profiles.md, "Export format"): one
  * [profile] section per profile, "key = value" lines whose keys are the
- * JSON member paths.  Pure: text in, profiles out, and back.
+ * JSON member paths (quoted values and string lists in JSON, which is why
+ * it lives in daemon/ with the JSON codec).  Pure: text in, profiles out,
+ * and back (the registry's side: daemon/api-profile.c).
  */
 #pragma once
 

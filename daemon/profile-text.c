@@ -1,7 +1,9 @@
-/* Profile export format: [profile] sections of "key = value" lines. */
-#include "alr/profile_text.h"
+/* Profile export format: [profile] sections of "key = value" lines, read
+ * with inih. */
+#include "daemon/profile-text.h"
 
 #include <errno.h>
+#include <ini.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "daemon/profile-json.h"
 
 /* ---- export ---------------------------------------------------------- */
 
@@ -589,18 +592,6 @@ static int finish_section(struct section *s, const struct profile_validate_ctx *
 	return 0;
 }
 
-static char *trim(char *s)
-{
-	char *end;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-		*--end = '\0';
-	return s;
-}
-
 void profile_text_free(struct profile **profiles, size_t n)
 {
 	if (!profiles)
@@ -610,130 +601,216 @@ void profile_text_free(struct profile **profiles, size_t n)
 	free(profiles);
 }
 
+/*
+ * The text is parsed by inih (ini_parse_stream(), as alrd.conf is in
+ * daemon/config.c), fed one line at a time by import_read_line(), which
+ * does what Debian's build of inih cannot be asked to:
+ *  - number the lines (its handler gets no line number) and refuse a NUL;
+ *  - drop leading blanks, or an indented line would be taken for the
+ *    continuation of the previous value;
+ *  - keep the line as read: inih's buffer holds 200 bytes and ends a value
+ *    at " ;" (an inline comment), while a value here may be a kilobyte of
+ *    JSON holding anything.  The handler takes the value from where inih
+ *    found it to the end of the line as read;
+ *  - close a profile where the next [profile] begins: inih calls the
+ *    handler for keys only, and every section has the same name.
+ */
+struct import {
+	const char *pos, *end;          /* what is left of the text */
+	unsigned int line;
+	char *copy;                     /* the line as read (may hold a password) */
+	size_t copy_len;
+	const char *raw;                /* in @copy, blanks trimmed */
+	const char *buf;                /* the same line in inih's buffer */
+	bool key_line;                  /* inih must call the handler for it */
+	bool handled;
+	int r;                          /* the first error: parsing stops */
+	struct profile_text_error *e;
+	const struct profile_validate_ctx *ctx;
+	struct section sec;
+	bool in_section;
+	unsigned int default_line;      /* of the default profile so far */
+	struct profile **out;
+	size_t n;
+};
+
+static int close_section(struct import *im)
+{
+	struct profile **v;
+	int r;
+
+	if (im->sec.default_line) {
+		if (im->default_line)
+			return text_fail(im->e, im->sec.default_line, "default",
+					 "default: only one profile may be the default "
+					 "(another is, on line %u)", im->default_line);
+		im->default_line = im->sec.default_line;
+	}
+	v = realloc(im->out, (im->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	im->out = v;
+	r = finish_section(&im->sec, im->ctx, &im->out[im->n], im->e);
+	if (r < 0)
+		return r;
+	im->n++;
+	section_reset(&im->sec);
+	im->in_section = false;
+	return 0;
+}
+
+static int open_section(struct import *im)
+{
+	int r;
+
+	if (strcmp(im->raw, "[profile]") != 0)
+		return text_fail(im->e, im->line, NULL, "unknown section '%s'; expected [profile]",
+				 im->raw);
+	if (im->in_section) {
+		r = close_section(im);
+		if (r < 0)
+			return r;
+	}
+	if (im->n >= PROFILE_TEXT_MAX_PROFILES)
+		return text_fail(im->e, im->line, NULL, "more than %d profiles",
+				 PROFILE_TEXT_MAX_PROFILES);
+	im->sec.line = im->line;
+	im->sec.obj = json_object_new_object();
+	if (!im->sec.obj)
+		return -ENOMEM;
+	im->in_section = true;
+	return 0;
+}
+
+static void wipe_copy(struct import *im)
+{
+	if (im->copy) {
+		explicit_bzero(im->copy, im->copy_len);
+		free(im->copy);
+	}
+	im->copy = NULL;
+	im->raw = NULL;
+}
+
+static char *import_read_line(char *str, int num, void *stream)
+{
+	struct import *im = stream;
+	const char *nl;
+	char *s, *end;
+	size_t len;
+
+	/* a line inih should have handed on: no '=' in it */
+	if (im->r == 0 && im->key_line && !im->handled)
+		im->r = text_fail(im->e, im->line, NULL, "expected 'key = value' or [profile]");
+	im->key_line = false;
+	if (im->r == 0 && im->pos >= im->end && im->in_section)
+		im->r = close_section(im);
+	if (im->r == 0 && im->pos < im->end && num < 4)
+		im->r = text_fail(im->e, im->line, NULL, "inih's line buffer is too small");
+	if (im->r < 0 || im->pos >= im->end) {
+		if (num > 0)
+			explicit_bzero(str, (size_t)num);
+		return NULL;
+	}
+	nl = memchr(im->pos, '\n', (size_t)(im->end - im->pos));
+	len = nl ? (size_t)(nl - im->pos) : (size_t)(im->end - im->pos);
+	im->line++;
+	if (memchr(im->pos, '\0', len)) {
+		im->r = text_fail(im->e, im->line, NULL, "line %u holds a NUL byte", im->line);
+		return NULL;
+	}
+	wipe_copy(im);
+	im->copy = strndup(im->pos, len);
+	im->copy_len = len;
+	if (!im->copy) {
+		im->r = -ENOMEM;
+		return NULL;
+	}
+	im->pos += len + (nl ? 1 : 0);
+	s = im->copy;
+	if (im->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;         /* a UTF-8 byte order mark, which inih skips too */
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	im->raw = s;
+	if (*s == '[') {
+		im->r = open_section(im);
+		if (im->r < 0)
+			return NULL;
+	} else if (*s && *s != '#' && *s != ';') {
+		im->key_line = true;
+		im->handled = false;
+	}
+	/* What fits: the key and where its value starts are all inih must
+	 * find (room for "\r\n\0", as daemon/config.c leaves). */
+	len = (size_t)(end - s);
+	if (len > (size_t)num - 3)
+		len = (size_t)num - 3;
+	memcpy(str, s, len);
+	str[len] = '\0';
+	im->buf = str;
+	return str;
+}
+
+static int import_handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct import *im = user;
+	size_t off, k;
+
+	im->handled = true;
+	if (im->r < 0)
+		return 0;
+	if (!key || !value)
+		return 1;       /* a section alone (not in Debian's build) */
+	off = (size_t)(value - im->buf);
+	if (value < im->buf || off > strlen(im->raw)) {
+		im->r = text_fail(im->e, im->line, key, "%s: cannot read the value", key);
+		return 0;
+	}
+	/* inih also splits at ':', the format at '=' only */
+	for (k = off; k > 0 && (im->raw[k - 1] == ' ' || im->raw[k - 1] == '\t'); k--)
+		;
+	if (k == 0 || im->raw[k - 1] != '=') {
+		im->r = text_fail(im->e, im->line, NULL, "expected 'key = value' or [profile]");
+		return 0;
+	}
+	if (!im->in_section) {
+		im->r = text_fail(im->e, im->line, key, "'%s' comes before the first [profile]", key);
+		return 0;
+	}
+	im->r = import_line(&im->sec, key, im->raw + off, im->line, im->e);
+	return im->r == 0;
+}
+
 int profile_text_import(const char *text, size_t len, const struct profile_validate_ctx *ctx,
 			struct profile ***ret_profiles, size_t *ret_n,
 			struct profile_text_error *e)
 {
-	struct section sec = { 0 };
-	struct profile **out = NULL;
-	size_t n = 0;
-	unsigned int line = 0, default_line = 0;
-	const char *pos = text, *end = text + len;
-	char *buf = NULL;
-	size_t buflen = 0;
-	bool in_section = false;
-	int r = 0;
+	struct import im = {
+		.pos = text, .end = text + len, .e = e, .ctx = ctx,
+	};
+	int r;
 
 	memset(e, 0, sizeof(*e));
-	while (pos < end || in_section) {
-		const char *nl;
-		char *l, *eq, *key, *value;
-		bool last = pos >= end;
-		size_t llen;
-
-		if (!last) {
-			nl = memchr(pos, '\n', (size_t)(end - pos));
-			llen = nl ? (size_t)(nl - pos) : (size_t)(end - pos);
-			line++;
-			if (memchr(pos, '\0', llen)) {
-				r = text_fail(e, line, NULL, "line %u holds a NUL byte", line);
-				goto out;
-			}
-			if (buf)
-				explicit_bzero(buf, buflen);
-			free(buf);
-			buf = strndup(pos, llen);
-			buflen = llen;
-			if (!buf) {
-				r = -ENOMEM;
-				goto out;
-			}
-			pos += llen + (nl ? 1 : 0);
-			l = trim(buf);
-			if (!*l || *l == '#' || *l == ';')
-				continue;
-		} else {
-			l = NULL;
-		}
-
-		if (last || *l == '[') {
-			if (!last && strcmp(l, "[profile]") != 0) {
-				r = text_fail(e, line, NULL, "unknown section '%s'; expected [profile]",
-					      l);
-				goto out;
-			}
-			if (in_section) {
-				struct profile **v;
-
-				if (sec.default_line) {
-					if (default_line) {
-						r = text_fail(e, sec.default_line, "default",
-							      "default: only one profile may be the "
-							      "default (another is, on line %u)",
-							      default_line);
-						goto out;
-					}
-					default_line = sec.default_line;
-				}
-				v = realloc(out, (n + 1) * sizeof(*v));
-				if (!v) {
-					r = -ENOMEM;
-					goto out;
-				}
-				out = v;
-				r = finish_section(&sec, ctx, &out[n], e);
-				if (r < 0)
-					goto out;
-				n++;
-				section_reset(&sec);
-				in_section = false;
-			}
-			if (last)
-				break;
-			if (n >= PROFILE_TEXT_MAX_PROFILES) {
-				r = text_fail(e, line, NULL, "more than %d profiles",
-					      PROFILE_TEXT_MAX_PROFILES);
-				goto out;
-			}
-			sec.line = line;
-			sec.obj = json_object_new_object();
-			if (!sec.obj) {
-				r = -ENOMEM;
-				goto out;
-			}
-			in_section = true;
-			continue;
-		}
-
-		eq = strchr(l, '=');
-		if (!eq) {
-			r = text_fail(e, line, NULL, "expected 'key = value' or [profile]");
-			goto out;
-		}
-		*eq = '\0';
-		key = trim(l);
-		value = trim(eq + 1);
-		if (!in_section) {
-			r = text_fail(e, line, key, "'%s' comes before the first [profile]", key);
-			goto out;
-		}
-		r = import_line(&sec, key, value, line, e);
-		if (r < 0)
-			goto out;
+	r = ini_parse_stream(import_read_line, &im, import_handler, &im);
+	/* inih stopped on a line of its own accord (a build that stops at
+	 * the first error), or could not allocate */
+	if (im.r == 0 && r > 0)
+		im.r = text_fail(e, (unsigned int)r, NULL, "expected 'key = value' or [profile]");
+	else if (im.r == 0 && r < 0)
+		im.r = -ENOMEM;
+	wipe_copy(&im);
+	section_reset(&im.sec);
+	if (im.r < 0) {
+		profile_text_free(im.out, im.n);
+		if (im.r == -ENOMEM && !e->message[0])
+			text_fail(e, im.line, NULL, "out of memory");
+		return im.r;
 	}
-	*ret_profiles = out;
-	*ret_n = n;
-	out = NULL;
-	n = 0;
-out:
-	if (buf) {
-		/* the line may have held a password */
-		explicit_bzero(buf, buflen);
-		free(buf);
-	}
-	section_reset(&sec);
-	profile_text_free(out, n);
-	if (r == -ENOMEM && !e->message[0])
-		text_fail(e, line, NULL, "out of memory");
-	return r;
+	*ret_profiles = im.out;
+	*ret_n = im.n;
+	return 0;
 }
