@@ -115,16 +115,15 @@ static const char *const nlmon_cache_names[_NLMON_CACHE_MAX] = {
 	[NLMON_ROUTES] = "route/route",
 };
 
-/* One address the kernel has on a link.  The key is the kernel's own
- * (inet_insert_ifa(), ipv6_add_addr()): IPv4 the local address, prefix
- * length and peer (IFA_ADDRESS); IPv6 the address alone. */
+/* One address the kernel has on a link, in the link's tree.  The key is
+ * the kernel's own (inet_insert_ifa(), ipv6_add_addr()): IPv4 the local
+ * address, prefix length and peer (IFA_ADDRESS); IPv6 the address alone. */
 struct nlmon_ifaddr {
 	unsigned char family;
 	unsigned char prefixlen;
 	unsigned char local[16];
 	unsigned char peer[4];
-	struct nlmon_addr addr;         /* what a snapshot carries */
-	struct nlmon_ifaddr *prev, *next;       /* in the order they came */
+	size_t slot;                    /* in the entry's addrs[] */
 };
 
 /* One per ifindex that was delivered or is dirty. */
@@ -137,17 +136,22 @@ struct nlmon_entry {
 	bool dirty;
 	struct nlmon_entry *next_dirty;
 
-	/* The link's addresses: a tree for lookups, a list for the order. */
+	/* The link's addresses: a tree for lookups, and the array a snapshot
+	 * hands out, in the order they came.  A deleted address leaves a
+	 * hole (owner NULL) until the next snapshot closes the gaps: the
+	 * array is walked once per snapshot, in order, instead of copied
+	 * from scattered nodes (that walk was a sixth of our time in a slow
+	 * storm), and a deletion costs no move. */
 	void *ifaddr_tree;
-	struct nlmon_ifaddr *ifaddr_head, *ifaddr_tail;
-	size_t n_ifaddrs;
+	struct nlmon_addr *addrs;
+	struct nlmon_ifaddr **owners;
+	size_t n_slots;                 /* used, holes included */
+	size_t cap_slots;
+	size_t n_ifaddrs;               /* live */
 	size_t n_ifaddrs4;
 
 	/* Scratch of one nlmon_flush(); link is NULL outside it. */
 	struct rtnl_link *link;
-	struct nlmon_addr *addrs;
-	size_t n_addrs;
-	size_t cap_addrs;
 	bool route4;
 	bool route6;
 };
@@ -231,10 +235,13 @@ static struct nlmon_entry *nlmon_entry_find(struct nlmon *m, int ifindex)
 
 static void nlmon_entry_clear_addrs(struct nlmon_entry *e)
 {
-	/* The tree and the list hold the same nodes. */
 	tdestroy(e->ifaddr_tree, free);
 	e->ifaddr_tree = NULL;
-	e->ifaddr_head = e->ifaddr_tail = NULL;
+	free(e->addrs);
+	free(e->owners);
+	e->addrs = NULL;
+	e->owners = NULL;
+	e->n_slots = e->cap_slots = 0;
 	e->n_ifaddrs = e->n_ifaddrs4 = 0;
 }
 
@@ -243,7 +250,6 @@ static void nlmon_entry_free(void *p)
 	struct nlmon_entry *e = p;
 
 	nlmon_entry_clear_addrs(e);
-	free(e->addrs);
 	free(e);
 }
 
@@ -467,7 +473,7 @@ static struct nla_policy nlmon_addr_policy[IFA_MAX + 1] = {
 /* An RTM_NEWADDR/RTM_DELADDR into *ret: 1, or 0 for an address of no
  * interest (another family, no address), or a negative errno. */
 static int nlmon_parse_addr(struct nlmsghdr *nlh, int *ret_ifindex,
-			    struct nlmon_ifaddr *ret)
+			    struct nlmon_ifaddr *ret, struct nlmon_addr *ret_addr)
 {
 	struct nlattr *tb[IFA_MAX + 1], *local, *address;
 	struct ifaddrmsg *ifa;
@@ -499,13 +505,14 @@ static int nlmon_parse_addr(struct nlmsghdr *nlh, int *ret_ifindex,
 	memcpy(ret->local, nla_data(local), alen);
 	if (alen == 4 && address)
 		memcpy(ret->peer, nla_data(address), 4);
-	ret->addr.family = ifa->ifa_family;
-	ret->addr.prefixlen = ifa->ifa_prefixlen;
-	ret->addr.scope = ifa->ifa_scope;
-	ret->addr.flags = tb[IFA_FLAGS] ? nla_get_u32(tb[IFA_FLAGS]) :
+	memset(ret_addr, 0, sizeof(*ret_addr));
+	ret_addr->family = ifa->ifa_family;
+	ret_addr->prefixlen = ifa->ifa_prefixlen;
+	ret_addr->scope = ifa->ifa_scope;
+	ret_addr->flags = tb[IFA_FLAGS] ? nla_get_u32(tb[IFA_FLAGS]) :
 					  ifa->ifa_flags;
-	if (!inet_ntop(ret->family, ret->local, ret->addr.local,
-		       sizeof(ret->addr.local)))
+	if (!inet_ntop(ret->family, ret->local, ret_addr->local,
+		       sizeof(ret_addr->local)))
 		return -EINVAL;
 	*ret_ifindex = (int)ifa->ifa_index;
 	return 1;
@@ -519,9 +526,30 @@ static bool nlmon_addr_equal(const struct nlmon_addr *a,
 	       strcmp(a->local, b->local) == 0;
 }
 
+static int nlmon_slots_reserve(struct nlmon_entry *e)
+{
+	size_t cap = e->cap_slots ? 2 * e->cap_slots : 8;
+	struct nlmon_addr *addrs;
+	struct nlmon_ifaddr **owners;
+
+	if (e->n_slots < e->cap_slots)
+		return 0;
+	addrs = reallocarray(e->addrs, cap, sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	e->addrs = addrs;
+	owners = reallocarray(e->owners, cap, sizeof(*owners));
+	if (!owners)
+		return -ENOMEM;
+	e->owners = owners;
+	e->cap_slots = cap;
+	return 0;
+}
+
 /* Add or update; true when e's addresses changed. */
 static bool nlmon_ifaddr_set(struct nlmon *m, struct nlmon_entry *e,
-			     const struct nlmon_ifaddr *a)
+			     const struct nlmon_ifaddr *a,
+			     const struct nlmon_addr *addr)
 {
 	struct nlmon_ifaddr *n;
 	void *node;
@@ -529,29 +557,27 @@ static bool nlmon_ifaddr_set(struct nlmon *m, struct nlmon_entry *e,
 	node = tfind(a, &e->ifaddr_tree, nlmon_ifaddr_cmp);
 	if (node) {
 		n = *(struct nlmon_ifaddr **)node;
-		if (nlmon_addr_equal(&n->addr, &a->addr))
+		if (nlmon_addr_equal(&e->addrs[n->slot], addr))
 			return false;
-		n->addr = a->addr;
+		e->addrs[n->slot] = *addr;
 		return true;
 	}
 	n = malloc(sizeof(*n));
-	if (!n) {
+	if (!n || nlmon_slots_reserve(e) < 0) {
+		free(n);
 		m->need_resync = true;
 		return false;
 	}
 	*n = *a;
+	n->slot = e->n_slots;
 	if (!tsearch(n, &e->ifaddr_tree, nlmon_ifaddr_cmp)) {
 		free(n);
 		m->need_resync = true;
 		return false;
 	}
-	n->next = NULL;
-	n->prev = e->ifaddr_tail;
-	if (e->ifaddr_tail)
-		e->ifaddr_tail->next = n;
-	else
-		e->ifaddr_head = n;
-	e->ifaddr_tail = n;
+	e->addrs[n->slot] = *addr;
+	e->owners[n->slot] = n;
+	e->n_slots++;
 	e->n_ifaddrs++;
 	if (n->family == AF_INET)
 		e->n_ifaddrs4++;
@@ -571,14 +597,7 @@ static bool nlmon_ifaddr_del(struct nlmon *m, struct nlmon_entry *e,
 		return false;
 	n = *(struct nlmon_ifaddr **)node;
 	tdelete(n, &e->ifaddr_tree, nlmon_ifaddr_cmp);
-	if (n->prev)
-		n->prev->next = n->next;
-	else
-		e->ifaddr_head = n->next;
-	if (n->next)
-		n->next->prev = n->prev;
-	else
-		e->ifaddr_tail = n->prev;
+	e->owners[n->slot] = NULL;
 	e->n_ifaddrs--;
 	if (n->family == AF_INET)
 		e->n_ifaddrs4--;
@@ -587,14 +606,35 @@ static bool nlmon_ifaddr_del(struct nlmon *m, struct nlmon_entry *e,
 	return true;
 }
 
+/* Close the holes deletions left, keeping the order. */
+static void nlmon_slots_compact(struct nlmon_entry *e)
+{
+	size_t j = 0;
+
+	if (e->n_slots == e->n_ifaddrs)
+		return;
+	for (size_t i = 0; i < e->n_slots; i++) {
+		if (!e->owners[i])
+			continue;
+		if (i != j) {
+			e->addrs[j] = e->addrs[i];
+			e->owners[j] = e->owners[i];
+			e->owners[j]->slot = j;
+		}
+		j++;
+	}
+	e->n_slots = j;
+}
+
 static void nlmon_handle_addr(struct nlmon *m, struct nlmsghdr *nlh,
 			      bool deleted)
 {
 	struct nlmon_ifaddr a;
+	struct nlmon_addr addr;
 	struct nlmon_entry *e;
 	int ifindex = 0, r;
 
-	r = nlmon_parse_addr(nlh, &ifindex, &a);
+	r = nlmon_parse_addr(nlh, &ifindex, &a, &addr);
 	if (r < 0)
 		log_debug("netlink: malformed address message dropped");
 	if (r <= 0)
@@ -603,7 +643,7 @@ static void nlmon_handle_addr(struct nlmon *m, struct nlmsghdr *nlh,
 	if (!e)
 		return;
 	if (!deleted) {
-		if (nlmon_ifaddr_set(m, e, &a))
+		if (nlmon_ifaddr_set(m, e, &a, &addr))
 			nlmon_entry_mark(m, e);
 		return;
 	}
@@ -689,27 +729,6 @@ static void nlmon_collect_link(struct nlmon *m, struct rtnl_link *l)
 		e->link = l;
 }
 
-/* The snapshot's addresses, in the order they came. */
-static int nlmon_collect_addrs(struct nlmon_entry *e)
-{
-	const struct nlmon_ifaddr *n;
-	size_t i = 0;
-
-	if (e->n_ifaddrs > e->cap_addrs) {
-		struct nlmon_addr *p = reallocarray(e->addrs, e->n_ifaddrs,
-						    sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		e->addrs = p;
-		e->cap_addrs = e->n_ifaddrs;
-	}
-	for (n = e->ifaddr_head; n && i < e->n_ifaddrs; n = n->next)
-		e->addrs[i++] = n->addr;
-	e->n_addrs = i;
-	return 0;
-}
-
 static void nlmon_collect_nexthop(struct rtnl_nexthop *nh, void *arg)
 {
 	struct nlmon_nh_walk *w = arg;
@@ -763,7 +782,7 @@ static void nlmon_deliver(struct nlmon *m, struct nlmon_entry *e)
 		.operstate = rtnl_link_get_operstate(l),
 		.arptype = rtnl_link_get_arptype(l),
 		.mtu = rtnl_link_get_mtu(l),
-		.n_addrs = e->n_addrs,
+		.n_addrs = e->n_slots,
 		.addrs = e->addrs,
 		.default_route4 = e->route4,
 		.default_route6 = e->route6,
@@ -899,20 +918,10 @@ static void nlmon_flush(struct nlmon *m)
 			nlmon_entry_delete(m, e);
 			continue;
 		}
-		if (nlmon_collect_addrs(e) < 0) {
-			/* Better no snapshot than one without addresses. */
-			m->need_resync = true;
-			e->link = NULL;
-			e->route4 = e->route6 = false;
-			continue;
-		}
+		nlmon_slots_compact(e);
 		nlmon_deliver(m, e);
 		e->link = NULL;
 		e->route4 = e->route6 = false;
-		/* Snapshots are rare next to the time between them. */
-		free(e->addrs);
-		e->addrs = NULL;
-		e->n_addrs = e->cap_addrs = 0;
 	}
 }
 
