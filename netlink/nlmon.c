@@ -1,11 +1,22 @@
 /*
  * Netlink route monitor.
  *
- * libnl-3's cache manager keeps three caches (route/link, route/addr,
- * route/route) up to date from the rtnetlink multicast groups.  Its change
- * callbacks only mark an ifindex dirty; once nl_cache_mngr_data_ready() has
- * drained the socket, every dirty link gets one snapshot, built with a
- * single pass over each cache.  A burst of N messages thus costs one pass
+ * libnl-3's cache manager keeps two caches (route/link, route/route) up to
+ * date from the rtnetlink multicast groups.  Addresses, the bulk of any
+ * storm, are kept here instead: per link, a tsearch() tree keyed as the
+ * kernel keys them (IPv4: local, prefix length, peer; IPv6: the address)
+ * and a list in the order they came, parsed straight from the messages the
+ * manager's socket reads (its NL_CB_MSG_IN callback takes them and tells
+ * libnl to skip them).  libnl's route/addr cache has no hash table, so it
+ * walked every address for every RTM_NEWADDR/RTM_DELADDR: in an address
+ * storm that search was a third of our time.  Route messages for anything
+ * but a default route are skipped the same way (an address brings one or
+ * two routes of its own, which nothing here reads), and the route cache is
+ * pruned to default routes after every dump.
+ *
+ * The change callbacks only mark an ifindex dirty; once
+ * nl_cache_mngr_data_ready() has drained the socket, every dirty link gets
+ * one snapshot.  A burst of N messages thus costs one snapshot per link
  * per batch, not one per message, and batches closer together than
  * NLMON_FLUSH_INTERVAL are delivered together.
  *
@@ -26,12 +37,10 @@
  *    with a gateway into the old (still marked) object: IPv6 default routes
  *    would vanish from the cache.  Hence refill.
  *  - On NLM_F_DUMP_INTR, nl_cache_refill() restarts the dump without
- *    clearing.  route/addr has no hash table (addr_obj_ops has no
- *    oo_keygen), so that would duplicate addresses.  Our sync socket takes
- *    NL_CB_DUMP_INTR itself, lets the dump finish, and we refill again.
- *  - Without a hash table, libnl's own nl_cache_search() walks the whole
- *    address cache for every RTM_NEWADDR/RTM_DELADDR.  Our one pass over
- *    that cache per batch therefore never changes the order of the cost.
+ *    clearing.  Our sync socket takes NL_CB_DUMP_INTR itself, lets the
+ *    dump finish, and we refill (or dump the addresses) again.
+ *  - recvmsgs() calls NL_CB_MSG_IN for every message, before the manager's
+ *    NL_CB_VALID, and NL_SKIP there drops the message.
  *  - The change callback (v2, nl_cache_mngr_add_cache_v2()) gets the old
  *    and the new object, so a default route replaced from one link to
  *    another dirties both links; the v1 callback only sees the new one.
@@ -40,13 +49,17 @@
  * And one fact about the kernel: IPv4 routes are flushed without any
  * RTM_DELROUTE when their link goes down or loses its last IPv4 address
  * (fib_disable_ip() -> fib_flush(); `ip monitor route` shows nothing).
- * The route cache would keep them, so those events make us dump the
- * routes again at the end of the batch.
+ * Kernels before 6.x also flushed routes whose preferred source was a
+ * deleted address silently (fib_sync_down_addr()).  The route cache would
+ * keep them, so those events make us dump the routes again at the end of
+ * the batch: at most one dump per batch, and only when a default route can
+ * have gone (its link lost its last IPv4 address, or the address was the
+ * preferred source of a cached IPv4 default route), never for an address
+ * that leaves others behind, the common case in a storm.
  *
  * XXX A default route through a nexthop object (RTA_NH_ID) carries no
  * nexthop of its own in libnl's route object, so it is attributed to no
- * link.  A default route whose preferred source is an address of another
- * link, flushed when that address goes, is not noticed until a resync.
+ * link.
  */
 #include "netlink/nlmon.h"
 
@@ -56,15 +69,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
 #include <ev.h>
 #include <netlink/netlink.h>
+#include <netlink/attr.h>
 #include <netlink/cache.h>
+#include <netlink/msg.h>
 #include <netlink/errno.h>
 #include <netlink/handlers.h>
 #include <netlink/socket.h>
-#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
@@ -91,15 +106,24 @@
 
 enum nlmon_cache {
 	NLMON_LINKS,
-	NLMON_ADDRS,
 	NLMON_ROUTES,
 	_NLMON_CACHE_MAX,
 };
 
 static const char *const nlmon_cache_names[_NLMON_CACHE_MAX] = {
 	[NLMON_LINKS] = "route/link",
-	[NLMON_ADDRS] = "route/addr",
 	[NLMON_ROUTES] = "route/route",
+};
+
+/* One address the kernel has on a link, in the link's tree.  The key is
+ * the kernel's own (inet_insert_ifa(), ipv6_add_addr()): IPv4 the local
+ * address, prefix length and peer (IFA_ADDRESS); IPv6 the address alone. */
+struct nlmon_ifaddr {
+	unsigned char family;
+	unsigned char prefixlen;
+	unsigned char local[16];
+	unsigned char peer[4];
+	size_t slot;                    /* in the entry's addrs[] */
 };
 
 /* One per ifindex that was delivered or is dirty. */
@@ -112,11 +136,22 @@ struct nlmon_entry {
 	bool dirty;
 	struct nlmon_entry *next_dirty;
 
+	/* The link's addresses: a tree for lookups, and the array a snapshot
+	 * hands out, in the order they came.  A deleted address leaves a
+	 * hole (owner NULL) until the next snapshot closes the gaps: the
+	 * array is walked once per snapshot, in order, instead of copied
+	 * from scattered nodes (that walk was a sixth of our time in a slow
+	 * storm), and a deletion costs no move. */
+	void *ifaddr_tree;
+	struct nlmon_addr *addrs;
+	struct nlmon_ifaddr **owners;
+	size_t n_slots;                 /* used, holes included */
+	size_t cap_slots;
+	size_t n_ifaddrs;               /* live */
+	size_t n_ifaddrs4;
+
 	/* Scratch of one nlmon_flush(); link is NULL outside it. */
 	struct rtnl_link *link;
-	struct nlmon_addr *addrs;
-	size_t n_addrs;
-	size_t cap_addrs;
 	bool route4;
 	bool route6;
 };
@@ -143,6 +178,7 @@ struct nlmon {
 	bool dump_intr;                 /* set by the sync socket's NL_CB_DUMP_INTR */
 
 	void *entries;                  /* tsearch() tree of struct nlmon_entry */
+	size_t n_ifaddrs;               /* over all entries */
 	struct nlmon_entry *dirty_head;
 	struct nlmon_entry *dirty_tail;
 
@@ -197,18 +233,47 @@ static struct nlmon_entry *nlmon_entry_find(struct nlmon *m, int ifindex)
 	return node ? *(struct nlmon_entry **)node : NULL;
 }
 
+static void nlmon_entry_clear_addrs(struct nlmon_entry *e)
+{
+	tdestroy(e->ifaddr_tree, free);
+	e->ifaddr_tree = NULL;
+	free(e->addrs);
+	free(e->owners);
+	e->addrs = NULL;
+	e->owners = NULL;
+	e->n_slots = e->cap_slots = 0;
+	e->n_ifaddrs = e->n_ifaddrs4 = 0;
+}
+
 static void nlmon_entry_free(void *p)
 {
 	struct nlmon_entry *e = p;
 
-	free(e->addrs);
+	nlmon_entry_clear_addrs(e);
 	free(e);
 }
 
 static void nlmon_entry_delete(struct nlmon *m, struct nlmon_entry *e)
 {
+	m->n_ifaddrs -= e->n_ifaddrs;
 	tdelete(e, &m->entries, nlmon_entry_cmp);
 	nlmon_entry_free(e);
+}
+
+static void nlmon_clear_addrs_action(const void *node, VISIT which,
+				     void *closure)
+{
+	struct nlmon_entry *e = *(struct nlmon_entry *const *)node;
+
+	if (which == postorder || which == leaf)
+		nlmon_entry_clear_addrs(e);
+}
+
+/* Before a dump of the addresses. */
+static void nlmon_clear_addrs(struct nlmon *m)
+{
+	twalk_r(m->entries, nlmon_clear_addrs_action, NULL);
+	m->n_ifaddrs = 0;
 }
 
 static void nlmon_entry_mark(struct nlmon *m, struct nlmon_entry *e)
@@ -224,7 +289,9 @@ static void nlmon_entry_mark(struct nlmon *m, struct nlmon_entry *e)
 	m->dirty_tail = e;
 }
 
-static struct nlmon_entry *nlmon_mark_dirty(struct nlmon *m, int ifindex)
+/* The entry of ifindex, made if need be; NULL (and a resync pending) when
+ * memory ran out. */
+static struct nlmon_entry *nlmon_entry_get(struct nlmon *m, int ifindex)
 {
 	struct nlmon_entry *e;
 	void *node;
@@ -232,19 +299,27 @@ static struct nlmon_entry *nlmon_mark_dirty(struct nlmon *m, int ifindex)
 	if (ifindex <= 0)
 		return NULL;
 	e = nlmon_entry_find(m, ifindex);
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (e)
-			e->ifindex = ifindex;
-		node = e ? tsearch(e, &m->entries, nlmon_entry_cmp) : NULL;
-		if (!node) {
-			/* The change is lost for us: only a resync recovers. */
-			free(e);
-			m->need_resync = true;
-			return NULL;
-		}
+	if (e)
+		return e;
+	e = calloc(1, sizeof(*e));
+	if (e)
+		e->ifindex = ifindex;
+	node = e ? tsearch(e, &m->entries, nlmon_entry_cmp) : NULL;
+	if (!node) {
+		/* The change is lost for us: only a resync recovers. */
+		free(e);
+		m->need_resync = true;
+		return NULL;
 	}
-	nlmon_entry_mark(m, e);
+	return e;
+}
+
+static struct nlmon_entry *nlmon_mark_dirty(struct nlmon *m, int ifindex)
+{
+	struct nlmon_entry *e = nlmon_entry_get(m, ifindex);
+
+	if (e)
+		nlmon_entry_mark(m, e);
 	return e;
 }
 
@@ -316,12 +391,38 @@ static void nlmon_mark_default_routes(struct nlmon *m)
 		nlmon_mark_route(m, obj);
 }
 
-/* The kernel flushes IPv4 routes silently; only a dump tells which. */
-static void nlmon_ipv4_routes_maybe_flushed(struct nlmon *m,
-					    struct nlmon_entry *e)
+/* An IPv4 address is gone from e.  The kernel may have flushed IPv4 routes
+ * without a word (see the top of the file); only a dump tells which, and
+ * it is worth one only when a default route can be among them. */
+static void nlmon_ipv4_addr_gone(struct nlmon *m, struct nlmon_entry *e,
+				 const struct nlmon_ifaddr *a)
 {
-	if (e && (e->def4 || e->def4_event))
+	struct nl_object *obj;
+	struct nl_addr *src;
+
+	if (m->routes_stale || !m->caches[NLMON_ROUTES])
+		return;
+	/* fib_disable_ip(): every route through the link. */
+	if (e->n_ifaddrs4 == 0 && (e->def4 || e->def4_event)) {
 		m->routes_stale = true;
+		return;
+	}
+	/* fib_sync_down_addr(): routes (of any link) preferring it as their
+	 * source.  The cache holds default routes only: a short walk. */
+	for (obj = nl_cache_get_first(m->caches[NLMON_ROUTES]); obj;
+	     obj = nl_cache_get_next(obj)) {
+		struct rtnl_route *r = (struct rtnl_route *)obj;
+
+		if (rtnl_route_get_family(r) != AF_INET ||
+		    !nlmon_route_is_default(r))
+			continue;
+		src = rtnl_route_get_pref_src(r);
+		if (src && nl_addr_get_len(src) == 4 &&
+		    memcmp(nl_addr_get_binary_addr(src), a->local, 4) == 0) {
+			m->routes_stale = true;
+			return;
+		}
+	}
 }
 
 static void nlmon_link_cb(struct nl_cache *cache, struct nl_object *old_obj,
@@ -346,25 +447,211 @@ static void nlmon_link_cb(struct nl_cache *cache, struct nl_object *old_obj,
 		m->routes_stale = true;
 }
 
-static void nlmon_addr_cb(struct nl_cache *cache, struct nl_object *old_obj,
-			  struct nl_object *new_obj, uint64_t diff, int action,
-			  void *arg)
-{
-	struct rtnl_addr *old_addr = (struct rtnl_addr *)old_obj;
-	struct rtnl_addr *new_addr = (struct rtnl_addr *)new_obj;
-	struct nlmon *m = arg;
-	struct nlmon_entry *e;
+/* --- addresses ------------------------------------------------------------ */
 
-	if (old_addr) {
-		e = nlmon_mark_dirty(m, rtnl_addr_get_ifindex(old_addr));
-		/* Address storms are common, so only when it matters to us:
-		 * a lost IPv4 address may take the default route with it. */
-		if (action == NL_ACT_DEL &&
-		    rtnl_addr_get_family(old_addr) == AF_INET)
-			nlmon_ipv4_routes_maybe_flushed(m, e);
+static int nlmon_ifaddr_cmp(const void *pa, const void *pb)
+{
+	const struct nlmon_ifaddr *a = pa, *b = pb;
+	int r;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->family == AF_INET6)
+		return memcmp(a->local, b->local, 16);
+	r = memcmp(a->local, b->local, 4);
+	if (r)
+		return r;
+	if (a->prefixlen != b->prefixlen)
+		return a->prefixlen < b->prefixlen ? -1 : 1;
+	return memcmp(a->peer, b->peer, 4);
+}
+
+static struct nla_policy nlmon_addr_policy[IFA_MAX + 1] = {
+	[IFA_FLAGS] = { .type = NLA_U32 },
+};
+
+/* An RTM_NEWADDR/RTM_DELADDR into *ret: 1, or 0 for an address of no
+ * interest (another family, no address), or a negative errno. */
+static int nlmon_parse_addr(struct nlmsghdr *nlh, int *ret_ifindex,
+			    struct nlmon_ifaddr *ret, struct nlmon_addr *ret_addr)
+{
+	struct nlattr *tb[IFA_MAX + 1], *local, *address;
+	struct ifaddrmsg *ifa;
+	int alen;
+
+	if (nlmsg_parse(nlh, sizeof(*ifa), tb, IFA_MAX, nlmon_addr_policy) < 0)
+		return -EBADMSG;
+	ifa = nlmsg_data(nlh);
+	if (ifa->ifa_family == AF_INET)
+		alen = 4;
+	else if (ifa->ifa_family == AF_INET6)
+		alen = 16;
+	else
+		return 0;
+	/* As libnl and ip(8): IFA_LOCAL is the address, IFA_ADDRESS the
+	 * peer; without IFA_LOCAL (IPv6), IFA_ADDRESS is the address. */
+	address = tb[IFA_ADDRESS];
+	local = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : address;
+	if (!local)
+		return 0;
+	if (nla_len(local) != alen || (address && nla_len(address) != alen))
+		return -EBADMSG;
+	if (ifa->ifa_index > INT32_MAX)
+		return -EBADMSG;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->family = ifa->ifa_family;
+	ret->prefixlen = ifa->ifa_prefixlen;
+	memcpy(ret->local, nla_data(local), alen);
+	if (alen == 4 && address)
+		memcpy(ret->peer, nla_data(address), 4);
+	memset(ret_addr, 0, sizeof(*ret_addr));
+	ret_addr->family = ifa->ifa_family;
+	ret_addr->prefixlen = ifa->ifa_prefixlen;
+	ret_addr->scope = ifa->ifa_scope;
+	ret_addr->flags = tb[IFA_FLAGS] ? nla_get_u32(tb[IFA_FLAGS]) :
+					  ifa->ifa_flags;
+	if (!inet_ntop(ret->family, ret->local, ret_addr->local,
+		       sizeof(ret_addr->local)))
+		return -EINVAL;
+	*ret_ifindex = (int)ifa->ifa_index;
+	return 1;
+}
+
+static bool nlmon_addr_equal(const struct nlmon_addr *a,
+			     const struct nlmon_addr *b)
+{
+	return a->family == b->family && a->prefixlen == b->prefixlen &&
+	       a->scope == b->scope && a->flags == b->flags &&
+	       strcmp(a->local, b->local) == 0;
+}
+
+static int nlmon_slots_reserve(struct nlmon_entry *e)
+{
+	size_t cap = e->cap_slots ? 2 * e->cap_slots : 8;
+	struct nlmon_addr *addrs;
+	struct nlmon_ifaddr **owners;
+
+	if (e->n_slots < e->cap_slots)
+		return 0;
+	addrs = reallocarray(e->addrs, cap, sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	e->addrs = addrs;
+	owners = reallocarray(e->owners, cap, sizeof(*owners));
+	if (!owners)
+		return -ENOMEM;
+	e->owners = owners;
+	e->cap_slots = cap;
+	return 0;
+}
+
+/* Add or update; true when e's addresses changed. */
+static bool nlmon_ifaddr_set(struct nlmon *m, struct nlmon_entry *e,
+			     const struct nlmon_ifaddr *a,
+			     const struct nlmon_addr *addr)
+{
+	struct nlmon_ifaddr *n;
+	void *node;
+
+	node = tfind(a, &e->ifaddr_tree, nlmon_ifaddr_cmp);
+	if (node) {
+		n = *(struct nlmon_ifaddr **)node;
+		if (nlmon_addr_equal(&e->addrs[n->slot], addr))
+			return false;
+		e->addrs[n->slot] = *addr;
+		return true;
 	}
-	if (new_addr)
-		nlmon_mark_dirty(m, rtnl_addr_get_ifindex(new_addr));
+	n = malloc(sizeof(*n));
+	if (!n || nlmon_slots_reserve(e) < 0) {
+		free(n);
+		m->need_resync = true;
+		return false;
+	}
+	*n = *a;
+	n->slot = e->n_slots;
+	if (!tsearch(n, &e->ifaddr_tree, nlmon_ifaddr_cmp)) {
+		free(n);
+		m->need_resync = true;
+		return false;
+	}
+	e->addrs[n->slot] = *addr;
+	e->owners[n->slot] = n;
+	e->n_slots++;
+	e->n_ifaddrs++;
+	if (n->family == AF_INET)
+		e->n_ifaddrs4++;
+	m->n_ifaddrs++;
+	return true;
+}
+
+/* Remove; true when it was there. */
+static bool nlmon_ifaddr_del(struct nlmon *m, struct nlmon_entry *e,
+			     const struct nlmon_ifaddr *a)
+{
+	struct nlmon_ifaddr *n;
+	void *node;
+
+	node = tfind(a, &e->ifaddr_tree, nlmon_ifaddr_cmp);
+	if (!node)
+		return false;
+	n = *(struct nlmon_ifaddr **)node;
+	tdelete(n, &e->ifaddr_tree, nlmon_ifaddr_cmp);
+	e->owners[n->slot] = NULL;
+	e->n_ifaddrs--;
+	if (n->family == AF_INET)
+		e->n_ifaddrs4--;
+	m->n_ifaddrs--;
+	free(n);
+	return true;
+}
+
+/* Close the holes deletions left, keeping the order. */
+static void nlmon_slots_compact(struct nlmon_entry *e)
+{
+	size_t j = 0;
+
+	if (e->n_slots == e->n_ifaddrs)
+		return;
+	for (size_t i = 0; i < e->n_slots; i++) {
+		if (!e->owners[i])
+			continue;
+		if (i != j) {
+			e->addrs[j] = e->addrs[i];
+			e->owners[j] = e->owners[i];
+			e->owners[j]->slot = j;
+		}
+		j++;
+	}
+	e->n_slots = j;
+}
+
+static void nlmon_handle_addr(struct nlmon *m, struct nlmsghdr *nlh,
+			      bool deleted)
+{
+	struct nlmon_ifaddr a;
+	struct nlmon_addr addr;
+	struct nlmon_entry *e;
+	int ifindex = 0, r;
+
+	r = nlmon_parse_addr(nlh, &ifindex, &a, &addr);
+	if (r < 0)
+		log_debug("netlink: malformed address message dropped");
+	if (r <= 0)
+		return;
+	e = nlmon_entry_get(m, ifindex);
+	if (!e)
+		return;
+	if (!deleted) {
+		if (nlmon_ifaddr_set(m, e, &a, &addr))
+			nlmon_entry_mark(m, e);
+		return;
+	}
+	if (!nlmon_ifaddr_del(m, e, &a))
+		return;
+	nlmon_entry_mark(m, e);
+	if (a.family == AF_INET)
+		nlmon_ipv4_addr_gone(m, e, &a);
 }
 
 static void nlmon_route_cb(struct nl_cache *cache, struct nl_object *old_obj,
@@ -379,15 +666,43 @@ static void nlmon_route_cb(struct nl_cache *cache, struct nl_object *old_obj,
 
 static const change_func_v2_t nlmon_cache_cbs[_NLMON_CACHE_MAX] = {
 	[NLMON_LINKS] = nlmon_link_cb,
-	[NLMON_ADDRS] = nlmon_addr_cb,
 	[NLMON_ROUTES] = nlmon_route_cb,
 };
 
+/* Every message the manager's socket reads passes here first.  Addresses
+ * are ours; routes other than default routes are of no use to anybody
+ * here, and parsing them into libnl objects would cost more than all the
+ * rest. */
 static int nlmon_msg_in_cb(struct nl_msg *msg, void *arg)
 {
 	struct nlmon *m = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct rtmsg *rtm;
 
 	m->stats.messages++;
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWADDR:
+	case RTM_DELADDR:
+		nlmon_handle_addr(m, nlh, nlh->nlmsg_type == RTM_DELADDR);
+		return NL_SKIP;
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+		if (!nlmsg_valid_hdr(nlh, sizeof(*rtm)))
+			return NL_OK;           /* libnl's parser says why */
+		rtm = nlmsg_data(nlh);
+		return rtm->rtm_dst_len == 0 ? NL_OK : NL_SKIP;
+	default:
+		return NL_OK;
+	}
+}
+
+static int nlmon_dump_addr_cb(struct nl_msg *msg, void *arg)
+{
+	struct nlmon *m = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+
+	if (nlh->nlmsg_type == RTM_NEWADDR)
+		nlmon_handle_addr(m, nlh, false);
 	return NL_OK;
 }
 
@@ -412,47 +727,6 @@ static void nlmon_collect_link(struct nlmon *m, struct rtnl_link *l)
 	e = nlmon_entry_find(m, rtnl_link_get_ifindex(l));
 	if (e && e->dirty)
 		e->link = l;
-}
-
-static void nlmon_collect_addr(struct nlmon *m, struct rtnl_addr *a)
-{
-	struct nl_addr *local = rtnl_addr_get_local(a);
-	int family = rtnl_addr_get_family(a);
-	struct nlmon_entry *e;
-	struct nlmon_addr *na;
-	unsigned int len;
-
-	e = nlmon_entry_find(m, rtnl_addr_get_ifindex(a));
-	if (!e || !e->link || !local)
-		return;
-	len = nl_addr_get_len(local);
-	if (!((family == AF_INET && len == 4) ||
-	      (family == AF_INET6 && len == 16))) {
-		log_debug("netlink: ignoring address of family %d, length %u on ifindex %d",
-			  family, len, e->ifindex);
-		return;
-	}
-	if (e->n_addrs == e->cap_addrs) {
-		size_t cap = e->cap_addrs ? 2 * e->cap_addrs : 4;
-		struct nlmon_addr *p = reallocarray(e->addrs, cap, sizeof(*p));
-
-		if (!p) {
-			m->need_resync = true;
-			return;
-		}
-		e->addrs = p;
-		e->cap_addrs = cap;
-	}
-	na = &e->addrs[e->n_addrs];
-	memset(na, 0, sizeof(*na));
-	na->family = family;
-	na->prefixlen = (unsigned char)rtnl_addr_get_prefixlen(a);
-	na->scope = (unsigned char)rtnl_addr_get_scope(a);
-	na->flags = rtnl_addr_get_flags(a);
-	if (!inet_ntop(family, nl_addr_get_binary_addr(local), na->local,
-		       sizeof(na->local)))
-		return;
-	e->n_addrs++;
 }
 
 static void nlmon_collect_nexthop(struct rtnl_nexthop *nh, void *arg)
@@ -508,7 +782,7 @@ static void nlmon_deliver(struct nlmon *m, struct nlmon_entry *e)
 		.operstate = rtnl_link_get_operstate(l),
 		.arptype = rtnl_link_get_arptype(l),
 		.mtu = rtnl_link_get_mtu(l),
-		.n_addrs = e->n_addrs,
+		.n_addrs = e->n_slots,
 		.addrs = e->addrs,
 		.default_route4 = e->route4,
 		.default_route6 = e->route6,
@@ -525,6 +799,22 @@ static void nlmon_deliver(struct nlmon *m, struct nlmon_entry *e)
 	m->ops.link_changed(&s, m->user_data);
 }
 
+/* Only default routes are of use (see nlmon_msg_in_cb()); a dump brings
+ * every route of every table, one or two per address. */
+static void nlmon_prune_routes(struct nlmon *m)
+{
+	struct nl_object *obj, *next;
+	struct nl_addr *dst;
+
+	for (obj = nl_cache_get_first(m->caches[NLMON_ROUTES]); obj;
+	     obj = next) {
+		next = nl_cache_get_next(obj);
+		dst = rtnl_route_get_dst((struct rtnl_route *)obj);
+		if (!dst || nl_addr_get_prefixlen(dst) != 0)
+			nl_cache_remove(obj);
+	}
+}
+
 static int nlmon_refill(struct nlmon *m, enum nlmon_cache which)
 {
 	int r;
@@ -535,11 +825,42 @@ static int nlmon_refill(struct nlmon *m, enum nlmon_cache which)
 		if (r < 0)
 			return r;
 		if (!m->dump_intr)
-			return 0;
+			break;
 		log_debug("netlink: %s dump interrupted by a change, dumping again",
 			  nlmon_cache_names[which]);
 	}
+	if (which == NLMON_ROUTES) {
+		m->stats.route_dumps++;
+		nlmon_prune_routes(m);
+	}
 	return 0;
+}
+
+/* Every address again, into the entries (their old ones dropped). */
+static int nlmon_dump_addrs(struct nlmon *m)
+{
+	struct nl_cb *orig, *cb;
+	int r;
+
+	orig = nl_socket_get_cb(m->sync_sk);
+	cb = orig ? nl_cb_clone(orig) : NULL;
+	nl_cb_put(orig);
+	if (!cb)
+		return -NLE_NOMEM;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, nlmon_dump_addr_cb, m);
+	for (int i = 0; i < NLMON_DUMP_TRIES; i++) {
+		nlmon_clear_addrs(m);
+		m->dump_intr = false;
+		r = nl_rtgen_request(m->sync_sk, RTM_GETADDR, AF_UNSPEC,
+				     NLM_F_DUMP);
+		if (r >= 0)
+			r = nl_recvmsgs(m->sync_sk, cb);
+		if (r < 0 || !m->dump_intr)
+			break;
+		log_debug("netlink: address dump interrupted by a change, dumping again");
+	}
+	nl_cb_put(cb);
+	return r < 0 ? r : 0;
 }
 
 static int nlmon_refresh_routes(struct nlmon *m)
@@ -574,13 +895,11 @@ static void nlmon_flush(struct nlmon *m)
 	if (!m->dirty_head)
 		return;
 
-	/* One pass over each cache, keeping what the dirty links need. */
+	/* One pass over each cache, keeping what the dirty links need (the
+	 * route cache holds default routes only). */
 	for (obj = nl_cache_get_first(m->caches[NLMON_LINKS]); obj;
 	     obj = nl_cache_get_next(obj))
 		nlmon_collect_link(m, (struct rtnl_link *)obj);
-	for (obj = nl_cache_get_first(m->caches[NLMON_ADDRS]); obj;
-	     obj = nl_cache_get_next(obj))
-		nlmon_collect_addr(m, (struct rtnl_addr *)obj);
 	for (obj = nl_cache_get_first(m->caches[NLMON_ROUTES]); obj;
 	     obj = nl_cache_get_next(obj))
 		nlmon_collect_route(m, (struct rtnl_route *)obj);
@@ -599,13 +918,10 @@ static void nlmon_flush(struct nlmon *m)
 			nlmon_entry_delete(m, e);
 			continue;
 		}
+		nlmon_slots_compact(e);
 		nlmon_deliver(m, e);
 		e->link = NULL;
 		e->route4 = e->route6 = false;
-		/* Snapshots are rare next to the time between them. */
-		free(e->addrs);
-		e->addrs = NULL;
-		e->n_addrs = e->cap_addrs = 0;
 	}
 }
 
@@ -631,18 +947,19 @@ static int nlmon_resync(struct nlmon *m)
 
 	m->last_resync = m->last_flush = ev_now(m->loop);
 	nlmon_drain(m);
-	for (int i = 0; i < _NLMON_CACHE_MAX; i++) {
-		r = nlmon_refill(m, i);
-		if (r < 0)
-			return r;
-	}
+	r = nlmon_refill(m, NLMON_LINKS);
+	if (r >= 0)
+		r = nlmon_dump_addrs(m);
+	if (r >= 0)
+		r = nlmon_refill(m, NLMON_ROUTES);
+	if (r < 0)
+		return r;
 	m->need_resync = false;
 	m->routes_stale = false;
 	nlmon_mark_all(m);
 	m->stats.resyncs++;
-	log_info("netlink: resynchronised: %d links, %d addresses, %d routes",
-		 nl_cache_nitems(m->caches[NLMON_LINKS]),
-		 nl_cache_nitems(m->caches[NLMON_ADDRS]),
+	log_info("netlink: resynchronised: %d links, %zu addresses, %d default routes",
+		 nl_cache_nitems(m->caches[NLMON_LINKS]), m->n_ifaddrs,
 		 nl_cache_nitems(m->caches[NLMON_ROUTES]));
 	nlmon_flush(m);
 	if (m->ops.resynced)
@@ -687,8 +1004,10 @@ static void nlmon_process(struct nlmon *m)
 
 	/* While a resync waits, events still update the caches but nothing
 	 * is delivered: the resync delivers every link anyway. */
-	if (ev_is_active(&m->resync_timer))
+	if (ev_is_active(&m->resync_timer)) {
+		ev_io_start(m->loop, &m->io);
 		return;
+	}
 	if (!m->need_resync && (m->dirty_head || m->routes_stale)) {
 		wait = m->last_flush + NLMON_FLUSH_INTERVAL - ev_now(m->loop);
 		if (wait > 0.) {
@@ -696,27 +1015,27 @@ static void nlmon_process(struct nlmon *m)
 				ev_timer_set(&m->flush_timer, wait, 0.);
 				ev_timer_start(m->loop, &m->flush_timer);
 			}
+			/* Nothing is delivered before the timer anyway: let
+			 * the rest of the burst queue up in the socket (4 MiB
+			 * hold thousands of messages) and read it all then.
+			 * Otherwise a storm that we read faster than the
+			 * kernel writes wakes us for every message, and the
+			 * wakeups cost more than the messages. */
+			ev_io_stop(m->loop, &m->io);
 			return;
 		}
 		ev_timer_stop(m->loop, &m->flush_timer);
 		m->last_flush = ev_now(m->loop);
 		nlmon_flush(m);
 	}
+	ev_io_start(m->loop, &m->io);
 	if (m->need_resync)
 		nlmon_schedule_resync(m);
 }
 
-static void nlmon_flush_timer_cb(struct ev_loop *loop, ev_timer *w,
-				 int revents)
+/* Read until the socket is empty. */
+static void nlmon_read(struct nlmon *m)
 {
-	struct nlmon *m = container_of(w, struct nlmon, flush_timer);
-
-	nlmon_process(m);
-}
-
-static void nlmon_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct nlmon *m = container_of(w, struct nlmon, io);
 	int r;
 
 	r = nl_cache_mngr_data_ready(m->mngr);
@@ -731,6 +1050,22 @@ static void nlmon_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 				    nl_geterror(r));
 		m->need_resync = true;
 	}
+}
+
+static void nlmon_flush_timer_cb(struct ev_loop *loop, ev_timer *w,
+				 int revents)
+{
+	struct nlmon *m = container_of(w, struct nlmon, flush_timer);
+
+	nlmon_read(m);
+	nlmon_process(m);
+}
+
+static void nlmon_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct nlmon *m = container_of(w, struct nlmon, io);
+
+	nlmon_read(m);
 	nlmon_process(m);
 }
 
@@ -814,8 +1149,20 @@ int nlmon_start(struct nlmon *m)
 		return -EALREADY;
 
 	/* Each add subscribes to the cache's groups, then dumps: events
-	 * racing with the dump wait in the socket and are applied later. */
+	 * racing with the dump wait in the socket and are applied later.
+	 * Addresses (ours) come between links and routes, as before. */
 	for (int i = 0; i < _NLMON_CACHE_MAX; i++) {
+		if (i == NLMON_ROUTES) {
+			r = nl_socket_add_memberships(m->sk, RTNLGRP_IPV4_IFADDR,
+						      RTNLGRP_IPV6_IFADDR, 0);
+			if (r >= 0)
+				r = nlmon_dump_addrs(m);
+			if (r < 0) {
+				log_debug("netlink: cannot dump addresses: %s",
+					  nl_geterror(r));
+				return nlmon_errno(r);
+			}
+		}
 		/* The caller logs the error; libnl's words go to debug. */
 		r = nl_cache_alloc_name(nlmon_cache_names[i], &c);
 		if (r < 0) {
@@ -832,14 +1179,14 @@ int nlmon_start(struct nlmon *m)
 		}
 		m->caches[i] = c;
 	}
+	nlmon_prune_routes(m);
 	m->started = true;
 
 	nlmon_mark_all(m);
 	m->last_flush = ev_now(m->loop);
 	nlmon_flush(m);
-	log_info("netlink: monitoring %d links, %d addresses, %d routes",
-		 nl_cache_nitems(m->caches[NLMON_LINKS]),
-		 nl_cache_nitems(m->caches[NLMON_ADDRS]),
+	log_info("netlink: monitoring %d links, %zu addresses, %d default routes",
+		 nl_cache_nitems(m->caches[NLMON_LINKS]), m->n_ifaddrs,
 		 nl_cache_nitems(m->caches[NLMON_ROUTES]));
 
 	ev_io_start(m->loop, &m->io);

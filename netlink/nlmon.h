@@ -1,10 +1,11 @@
 /*
  * Netlink route monitor: the only code that reads rtnetlink.
  *
- * It keeps libnl-3 caches of links, addresses and routes, and turns every
- * change into one typed snapshot per affected link ("struct nlmon_link"),
- * delivered after all queued messages have been read (so a burst of events
- * produces one snapshot per link, not one per message).  A socket overrun
+ * It keeps libnl-3 caches of links and default routes and a table of its
+ * own of every link's addresses, and turns every change into one typed
+ * snapshot per affected link ("struct nlmon_link"), delivered after all
+ * queued messages have been read (so a burst of events produces one
+ * snapshot per link, not one per message).  A socket overrun
  * (ENOBUFS) triggers a full resync: caches are dumped again and every link
  * is delivered again, so the consumer's model equals the kernel's.
  */
@@ -67,6 +68,7 @@ struct nlmon_stats {
 	unsigned long messages;            /* netlink messages processed */
 	unsigned long snapshots;           /* link_changed calls */
 	unsigned long resyncs;             /* overruns recovered from */
+	unsigned long route_dumps;         /* route tables dumped (start, resyncs, silent flushes) */
 };
 
 /* rcvbuf: socket receive buffer in bytes, 0 for the default (4 MiB).

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <net/if_arp.h>
+#include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
 #include <cmocka.h>
@@ -281,8 +282,18 @@ static void assert_addrs_match_kernel(struct ctx *c, const char *dev)
 	free_strv(k);
 }
 
-/* Adds (or deletes) BURST /32 addresses on dev in one ip -batch run. */
-static void burst(const char *verb, const char *dev, int net)
+/* Writes BURST /32 address lines for ip -batch on dev to f. */
+static void burst_lines(FILE *f, const char *verb, const char *dev, int net)
+{
+	for (int i = 0; i < BURST; i++)
+		fprintf(f, "addr %s 10.%d.%d.%d/32 dev %s\n", verb, net,
+			i / 250, i % 250 + 1, dev);
+}
+
+/* Adds (or deletes) BURST /32 addresses on dev in one ip -batch run,
+ * followed by the lines in tail (or none). */
+static void burst_then(const char *verb, const char *dev, int net,
+		       const char *tail)
 {
 	char path[] = "/tmp/test-nlmon-XXXXXX";
 	int fd = mkstemp(path);
@@ -291,12 +302,25 @@ static void burst(const char *verb, const char *dev, int net)
 	assert_true(fd >= 0);
 	f = fdopen(fd, "w");
 	assert_non_null(f);
-	for (int i = 0; i < BURST; i++)
-		fprintf(f, "addr %s 10.%d.%d.%d/32 dev %s\n", verb, net,
-			i / 250, i % 250 + 1, dev);
+	burst_lines(f, verb, dev, net);
+	if (tail)
+		fputs(tail, f);
 	assert_int_equal(fclose(f), 0);
 	sh("ip -batch %s", path);
 	unlink(path);
+}
+
+static void burst(const char *verb, const char *dev, int net)
+{
+	burst_then(verb, dev, net, NULL);
+}
+
+/* Position of an address in the latest snapshot, -1 if absent. */
+static long addr_index(const struct seen *s, const char *local)
+{
+	const struct nlmon_addr *a = find_addr(s, local);
+
+	return a ? (long)(a - s->addrs) : -1;
 }
 
 /* --- fixtures ------------------------------------------------------------- */
@@ -579,6 +603,152 @@ static void test_overrun(void **state)
 	assert_true(st.resyncs >= 2);
 }
 
+
+/* A storm of addresses on a link that keeps its default route: the
+ * kernel flushes nothing, and nlmon must not dump the routes for every
+ * deleted address (it did, once per batch: most of its time). */
+static void test_addr_storm_default_route(void **state)
+{
+	struct ctx *c = *state;
+	struct nlmon_stats before, after;
+	int ifx;
+
+	sh("ip link add nls0 type veth peer name nls0p && "
+	   "ip link set nls0p up && ip link set nls0 up && "
+	   "ip addr add 192.0.2.10/24 dev nls0 && "
+	   "ip route add default via 192.0.2.1 dev nls0");
+	ifx = ifindex_of("nls0");
+	start(c, 0);
+	wait_for(c, &(struct want){ .ifindex = ifx, .def4 = YES,
+		 .addr = "192.0.2.10", .has_addr = YES }, "link with a route");
+	nlmon_get_stats(c->mon, &before);
+
+	burst("add", "nls0", 79);
+	wait_for(c, &(struct want){ .ifindex = ifx, .def4 = YES,
+		 .addr = "10.79.0.1", .has_addr = YES,
+		 .addr2 = "10.79.11.250", .has_addr2 = YES }, "burst added");
+	burst("del", "nls0", 79);
+	wait_for(c, &(struct want){ .ifindex = ifx, .def4 = YES,
+		 .addr = "10.79.0.1", .has_addr = NO,
+		 .addr2 = "10.79.11.250", .has_addr2 = NO }, "burst deleted");
+	assert_addrs_match_kernel(c, "nls0");
+	nlmon_get_stats(c->mon, &after);
+	assert_int_equal(after.resyncs, before.resyncs);
+	/* No address here takes the route with it: no dump. */
+	assert_int_equal(after.route_dumps, before.route_dumps);
+
+	/* The same storm ending with the last IPv4 address: the kernel
+	 * flushes the route without a word and nlmon must notice, with
+	 * one dump for the whole batch, not one per deleted address. */
+	burst_then("add", "nls0", 79, NULL);
+	wait_for(c, &(struct want){ .ifindex = ifx, .def4 = YES,
+		 .addr = "10.79.11.250", .has_addr = YES }, "burst again");
+	nlmon_get_stats(c->mon, &before);
+	burst_then("del", "nls0", 79, "addr del 192.0.2.10/24 dev nls0\n");
+	wait_for(c, &(struct want){ .ifindex = ifx, .def4 = NO,
+		 .addr = "192.0.2.10", .has_addr = NO,
+		 .addr2 = "10.79.11.250", .has_addr2 = NO },
+		 "last address and (silently flushed) route gone");
+	sh("ip route show default dev nls0 | grep -q . && exit 1 || exit 0");
+	assert_addrs_match_kernel(c, "nls0");
+	nlmon_get_stats(c->mon, &after);
+	assert_true(after.route_dumps > before.route_dumps);
+	assert_int_equal(after.resyncs, before.resyncs);
+}
+
+/* A default route that prefers an address of another link as its source
+ * goes when that address goes (fib_sync_down_addr(); older kernels said
+ * nothing).  Both links keep other IPv4 addresses. */
+static void test_prefsrc_route(void **state)
+{
+	struct ctx *c = *state;
+	int a, b;
+
+	sh("ip link add nlp0 type veth peer name nlp0p && "
+	   "ip link add nlp1 type veth peer name nlp1p && "
+	   "ip link set nlp0p up && ip link set nlp0 up && "
+	   "ip link set nlp1p up && ip link set nlp1 up && "
+	   "ip addr add 192.0.2.10/24 dev nlp0 && "
+	   "ip addr add 198.51.100.10/24 dev nlp1 && "
+	   "ip addr add 198.51.100.11/24 dev nlp1 && "
+	   "ip route add default via 192.0.2.1 dev nlp0 src 198.51.100.11");
+	a = ifindex_of("nlp0");
+	b = ifindex_of("nlp1");
+	start(c, 0);
+	wait_for(c, &(struct want){ .ifindex = a, .def4 = YES }, "route via nlp0");
+	wait_for(c, &(struct want){ .ifindex = b,
+		 .addr = "198.51.100.11", .has_addr = YES }, "its source");
+
+	sh("ip addr del 198.51.100.11/24 dev nlp1");
+	wait_for(c, &(struct want){ .ifindex = a, .def4 = NO,
+		 .addr = "192.0.2.10", .has_addr = YES },
+		 "route gone with its preferred source");
+	sh("ip route show default dev nlp0 | grep -q . && exit 1 || exit 0");
+}
+
+struct want_flag {
+	int ifindex;
+	const char *addr;
+	unsigned int flag;
+};
+
+static bool addr_has_flag(struct ctx *c, const void *arg)
+{
+	const struct want_flag *w = arg;
+	const struct nlmon_addr *a = find_addr(&c->seen[w->ifindex], w->addr);
+
+	return c->seen[w->ifindex].present && a && (a->flags & w->flag);
+}
+
+/* Addresses are keyed as the kernel keys them, and delivered in the order
+ * they came (the registry takes the first usable one). */
+static void test_addr_keys_and_order(void **state)
+{
+	struct ctx *c = *state;
+	const struct seen *s;
+	int ifx;
+
+	sh("ip link add nlk0 type veth peer name nlk0p");
+	ifx = ifindex_of("nlk0");
+	if (have_ipv6)
+		sh("echo 1 >/proc/sys/net/ipv6/conf/nlk0/disable_ipv6");
+	start(c, 0);
+	sh("ip addr add 203.0.113.20/24 dev nlk0 && "
+	   "ip addr add 192.0.2.5/24 dev nlk0 && "
+	   "ip addr add 198.51.100.1 peer 198.51.100.2 dev nlk0 && "
+	   "ip addr add 198.51.100.1 peer 198.51.100.3 dev nlk0 && "
+	   "ip addr add 192.0.2.5/32 dev nlk0");
+	wait_for(c, &(struct want){ .ifindex = ifx, .check_n = true,
+		 .n_addrs = 5 }, "five addresses");
+	s = &c->seen[ifx];
+	assert_true(addr_index(s, "203.0.113.20") < addr_index(s, "192.0.2.5"));
+	assert_true(addr_index(s, "192.0.2.5") < addr_index(s, "198.51.100.1"));
+
+	/* Same local address, other peer or other prefix: others. */
+	sh("ip addr del 198.51.100.1 peer 198.51.100.2 dev nlk0 && "
+	   "ip addr del 192.0.2.5/24 dev nlk0");
+	wait_for(c, &(struct want){ .ifindex = ifx, .check_n = true,
+		 .n_addrs = 3, .addr = "198.51.100.1", .has_addr = YES,
+		 .addr2 = "192.0.2.5", .has_addr2 = YES }, "two deleted");
+	assert_int_equal(find_addr(s, "192.0.2.5")->prefixlen, 32);
+	assert_addrs_match_kernel(c, "nlk0");
+
+	if (!have_ipv6)
+		return;
+	/* IPv6: one address whatever the prefix; a change of flags is an
+	 * update, not a second address. */
+	sh("echo 0 >/proc/sys/net/ipv6/conf/nlk0/disable_ipv6 && "
+	   "ip addr add 2001:db8::1/64 dev nlk0 nodad");
+	wait_for(c, &(struct want){ .ifindex = ifx,
+		 .addr = "2001:db8::1", .has_addr = YES }, "IPv6 address");
+	sh("ip addr change 2001:db8::1/64 dev nlk0 nodad preferred_lft 0");
+	if (!run_until(c, addr_has_flag, &(struct want_flag){ .ifindex = ifx,
+		       .addr = "2001:db8::1", .flag = IFA_F_DEPRECATED }))
+		fail_msg("timed out waiting for the IPv6 address to be deprecated");
+	assert_int_equal(s->link.n_addrs, 4);
+	assert_addrs_match_kernel(c, "nlk0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -587,6 +757,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_addr_storm_default_route,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefsrc_route, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_addr_keys_and_order, setup,
+						teardown),
 	};
 
 	if (geteuid() != 0) {
