@@ -43,7 +43,6 @@
 #include "sip/sipmsg.h"
 #include "store/store.h"
 
-#define QUEUE_MAX               16
 #define STOP_TIMEOUT_DEFAULT    2.0
 #define REPORT_MAX              512
 #define MAX_USERS               1024
@@ -228,8 +227,11 @@ struct reg_profile {
 	bool removing_old;              /* the engine waits for roam_sip_old_removed() */
 	int old_error;                  /* the first failed removal while removing_old */
 	unsigned int hold;
-	struct bevent queue[QUEUE_MAX];
-	size_t q_head, q_n;
+	/* Binding events waiting for the hold to end: [q_head, q_head + q_n)
+	 * of q_cap slots.  Grows; never drops one (a lost edge would put the
+	 * registry and the binding out of step). */
+	struct bevent *queue;
+	size_t q_head, q_n, q_cap;
 };
 
 struct registry {
@@ -1072,14 +1074,26 @@ static void on_binding_event(struct binding *b, const struct binding_event *ev, 
 	struct reg_profile *rp = ud;
 	struct bevent *q;
 
-	if (rp->q_n == QUEUE_MAX) {
-		/* Cannot happen: a binding reports a handful of edges per
-		 * call.  Keep the newest: it says where the binding is. */
-		log_warning("profile %u (%s): binding events overflow", rp->p->id, pname(rp));
-		rp->q_head = (rp->q_head + 1) % QUEUE_MAX;
-		rp->q_n--;
+	if (rp->q_head + rp->q_n == rp->q_cap) {
+		if (rp->q_head > 0) {
+			memmove(rp->queue, rp->queue + rp->q_head, rp->q_n * sizeof(*rp->queue));
+			rp->q_head = 0;
+		} else {
+			size_t cap = rp->q_cap ? 2 * rp->q_cap : 8;
+			struct bevent *v = reallocarray(rp->queue, cap, sizeof(*v));
+
+			if (!v) {
+				/* Out of memory: the binding's edge cannot be
+				 * kept; say so loudly, the machines may disagree. */
+				log_err("profile %u (%s): out of memory queueing a binding event",
+					rp->p->id, pname(rp));
+				return;
+			}
+			rp->queue = v;
+			rp->q_cap = cap;
+		}
 	}
-	q = &rp->queue[(rp->q_head + rp->q_n) % QUEUE_MAX];
+	q = &rp->queue[rp->q_head + rp->q_n];
 	*q = (struct bevent){
 		.binding_id = binding_get_id(b),
 		.type = ev->type,
@@ -1103,8 +1117,7 @@ static void drain(struct reg_profile *rp)
 	while (rp->q_n && rp->hold == 0 && rp->r->in_roam == 0) {
 		struct bevent ev = rp->queue[rp->q_head];
 
-		rp->q_head = (rp->q_head + 1) % QUEUE_MAX;
-		rp->q_n--;
+		rp->q_head = --rp->q_n ? rp->q_head + 1 : 0;
 		hold(rp);
 		handle_bevent(rp, &ev);
 		rp->hold--;
@@ -2361,6 +2374,7 @@ static void rp_free(struct reg_profile *rp)
 	for (size_t i = 0; i < rp->n_stale; i++)
 		free(rp->stale[i].uri);
 	free(rp->stale);
+	free(rp->queue);
 	free(rp->users);
 	free(rp->call_id);
 	free(rp->contact);

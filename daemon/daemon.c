@@ -216,9 +216,12 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 }
 
 /* Roaming events (docs/roaming.md, "Events") -> control socket.  The
- * engine's profile.registered, profile.updated and profile.deregistered
- * are not sent: the registry announces registrations itself (a migration
- * is a profile.registered with the new iap_id). */
+ * engine's profile.registered and profile.deregistered are not sent: the
+ * registry announces registrations itself (a migration is a
+ * profile.registered with the new iap_id).  The engine's profile.updated
+ * (its IAP changed by a migration, DESIGN §3.3) goes out as the
+ * registry's profile.updated does, {"profile": PROFILE}, whose state
+ * names the new IAP. */
 struct roam_pick {
 	struct daemon *d;
 	const struct roam_event *ev;
@@ -237,6 +240,23 @@ static bool roam_pick_cb(uint64_t client_id, void *ud)
 					  (unsigned int)client_id);
 }
 
+static void send_roam_updated(struct daemon *d, const struct roam_event *ev,
+			      struct roam_pick *pick)
+{
+	struct json_object *params, *p;
+
+	if (!d->control)
+		return;
+	p = registry_profile_to_json(d->registry, ev->profile);
+	if (!p)
+		return;
+	params = json_object_new_object();
+	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
+	json_object_object_add(params, "profile", p);
+	control_send(d->control, "profile.updated", params,
+		     (ev->to & ROAM_TO_OBSERVERS) != 0, roam_pick_cb, pick);
+}
+
 static void on_roam_event(const struct roam_event *ev, void *ud)
 {
 	struct daemon *d = ud;
@@ -245,9 +265,11 @@ static void on_roam_event(const struct roam_event *ev, void *ud)
 
 	switch (ev->type) {
 	case ROAM_EVENT_REGISTERED:
-	case ROAM_EVENT_UPDATED:
 	case ROAM_EVENT_DEREGISTERED:
 	case _ROAM_EVENT_MAX:
+		return;
+	case ROAM_EVENT_UPDATED:
+		send_roam_updated(d, ev, &pick);
 		return;
 	case ROAM_EVENT_IAP_AVAILABLE:
 	case ROAM_EVENT_MIGRATION_STARTED:
