@@ -252,9 +252,7 @@ struct registry {
 	struct watchlist watches;
 	unsigned int iap_watch;
 
-	struct policy_snap *default_snap;
 	const struct policy_set *snaps;         /* borrowed: the daemon's SNAPs, or NULL */
-	struct snap_ranking *ranking;
 	struct snap_iap_view *views;
 	size_t n_views_cap;
 
@@ -788,21 +786,6 @@ static bool has_local(const struct iap *iap, const char *local)
 	return false;
 }
 
-static bool bearer_ok(enum profile_bearer b, enum iap_kind k)
-{
-	switch (b) {
-	case PROFILE_BEARER_ANY:
-		return true;
-	case PROFILE_BEARER_WIFI:
-		return k == IAP_KIND_WIFI;
-	case PROFILE_BEARER_CELLULAR:
-		return k == IAP_KIND_CELLULAR;
-	case _PROFILE_BEARER_MAX:
-		break;
-	}
-	return false;
-}
-
 /* Every IAP now, as the SNAP rules see it (r->views). */
 static int build_views(struct registry *r, size_t *ret_n)
 {
@@ -848,60 +831,27 @@ const struct snap_ranking *registry_snap_ranking(struct registry *r, unsigned in
 	return roam_snap_ranking(r->roam, snap_id);
 }
 
-/* The order of the available IAPs now in the profile's SNAP (the
- * default one when its SNAP is not loaded). */
-static int rank_for(struct registry *r, const struct profile *p)
-{
-	const struct policy_snap *s = NULL;
-	size_t n;
-	int k;
+static void roam_config_of(const struct reg_profile *rp, struct roam_profile_config *ret);
 
-	if (r->snaps)
-		s = policy_set_find_by_id(r->snaps, p->snap_id);
-	if (!s)
-		s = r->snaps ? policy_set_find_by_id(r->snaps, POLICY_DEFAULT_ID) : r->default_snap;
-	if (!s)
-		s = r->default_snap;
-	k = build_views(r, &n);
-	if (k < 0)
-		return k;
-	snap_ranking_set_snap(r->ranking, s);
-	return snap_rank(r->ranking, r->views, n);
-}
-
-const struct iap *registry_choose_iap(struct registry *r, const struct profile *p)
+/* Any available IAP with an address, for removing contacts: the best the
+ * engine would register the profile over (the one IAP chooser, its
+ * ranking), else any. */
+static const struct iap *any_iap(struct reg_profile *rp)
 {
-	int family = dest_family(p);
+	struct registry *r = rp->r;
+	const struct profile *p = rp->p;
+	struct roam_profile_config cfg;
 	char local[INET6_ADDRSTRLEN];
+	const struct iap *iap;
+	unsigned int id;
+	size_t k = 0;
 
-	if (p->iap_id) {
-		const struct iap *iap = iap_table_find_by_id(r->iaps, p->iap_id);
-
-		if (iap && iap_available(iap) && pick_local(iap, family, local, sizeof(local)))
-			return iap;
-		return NULL;
-	}
-	if (rank_for(r, p) < 0)
-		return NULL;
-	for (size_t i = 0; i < snap_ranking_count(r->ranking); i++) {
-		const struct snap_rank_entry *e = snap_ranking_at(r->ranking, i);
-		const struct iap *iap = iap_table_find_by_id(r->iaps, e->iap_id);
-
-		if (iap && iap_available(iap) && bearer_ok(p->bearer, iap->kind) &&
-		    pick_local(iap, family, local, sizeof(local)))
+	roam_config_of(rp, &cfg);
+	while ((id = roam_next_candidate(r->roam, &cfg, &k)) != ROAM_IAP_NONE) {
+		iap = iap_table_find_by_id(r->iaps, id);
+		if (iap && iap_available(iap) && pick_local(iap, dest_family(p), local, sizeof(local)))
 			return iap;
 	}
-	return NULL;
-}
-
-/* Any available IAP with an address, for removing contacts. */
-static const struct iap *any_iap(struct registry *r, const struct profile *p)
-{
-	const struct iap *iap = registry_choose_iap(r, p);
-	char local[INET6_ADDRSTRLEN];
-
-	if (iap)
-		return iap;
 	for (size_t i = 0; i < iap_table_count(r->iaps); i++) {
 		iap = iap_table_at(r->iaps, i);
 		if (iap_available(iap) && pick_local(iap, dest_family(p), local, sizeof(local)))
@@ -1641,7 +1591,7 @@ static void cleanup_stale(struct reg_profile *rp)
 	if (rp->state != REGISTRY_UNREGISTERED && rp->state != REGISTRY_REGISTERED)
 		return;
 	if (rp->state == REGISTRY_UNREGISTERED) {
-		iap = any_iap(rp->r, rp->p);
+		iap = any_iap(rp);
 		if (!iap)
 			return;         /* again when an IAP comes up */
 		ifname = iap->ifname;
@@ -1949,15 +1899,12 @@ static unsigned int bearer_mask(enum profile_bearer b)
 	return 0;
 }
 
-/* A profile is in the engine while the registry wants it registered and
- * is not deregistering it. */
-static void roam_sync(struct reg_profile *rp)
+/* What the engine knows of the profile. */
+static void roam_config_of(const struct reg_profile *rp, struct roam_profile_config *ret)
 {
-	struct registry *r = rp->r;
-	bool want = wanted(rp) && (rp->state == REGISTRY_WAIT_FOR_IAP ||
-				   rp->state == REGISTRY_REGISTERING ||
-				   rp->state == REGISTRY_REGISTERED);
-	const struct roam_profile_config cfg = {
+	const struct registry *r = rp->r;
+
+	*ret = (struct roam_profile_config){
 		/* A SNAP that is not loaded: the default one, as profile
 		 * validation allows. */
 		.snap_id = rp->p->iap_id || (r->snaps && policy_set_find_by_id(r->snaps,
@@ -1967,9 +1914,21 @@ static void roam_sync(struct reg_profile *rp)
 		.bearers = bearer_mask(rp->p->bearer),
 		.name = pname(rp),
 	};
+}
+
+/* A profile is in the engine while the registry wants it registered and
+ * is not deregistering it. */
+static void roam_sync(struct reg_profile *rp)
+{
+	struct registry *r = rp->r;
+	bool want = wanted(rp) && (rp->state == REGISTRY_WAIT_FOR_IAP ||
+				   rp->state == REGISTRY_REGISTERING ||
+				   rp->state == REGISTRY_REGISTERED);
+	struct roam_profile_config cfg;
 	bool changed;
 	int ret;
 
+	roam_config_of(rp, &cfg);
 	if (r->in_roam) {
 		r->roam_sync_pending = true;
 		return;
@@ -2615,12 +2574,6 @@ struct registry *registry_new(const struct registry_config *cfg)
 		memcpy(r->key, cfg->install_key, cfg->install_key_len);
 		r->key_len = cfg->install_key_len;
 	}
-	r->default_snap = policy_snap_new_default();
-	if (!r->default_snap)
-		goto fail;
-	r->ranking = snap_ranking_new(r->default_snap);
-	if (!r->ranking)
-		goto fail;
 	ev_idle_init(&r->housekeeping, housekeeping_cb);
 	r->own_set = policy_set_new();
 	r->roam = roam_new(&roam_ops, r);
@@ -2655,8 +2608,6 @@ struct registry *registry_free(struct registry *r)
 	if (r->barrier != BARRIER_NONE && r->barrier_done)
 		r->barrier_done(-ECANCELED, "alrd is stopping", r->barrier_data);
 	watchlist_clear(&r->watches);
-	snap_ranking_free(r->ranking);
-	policy_snap_free(r->default_snap);
 	free(r->views);
 	policy_set_free(r->own_set);
 	if (r->key) {
@@ -2680,11 +2631,9 @@ void registry_set_max_profiles(struct registry *r, unsigned int max)
 
 void registry_set_snaps(struct registry *r, const struct policy_set *set)
 {
-	/* The ranking must not point at a SNAP of the set being freed. */
 	const struct snap_iap_view *views;
 	size_t n = 0;
 
-	snap_ranking_set_snap(r->ranking, r->default_snap);
 	r->snaps = set;
 	views = registry_iap_views(r, &n);
 	roam_enter(r);

@@ -2256,6 +2256,14 @@ const struct snap_ranking *roam_snap_ranking(const struct roam *r, unsigned int 
 	return NULL;
 }
 
+unsigned int roam_next_candidate(const struct roam *r, const struct roam_profile_config *cfg,
+				 size_t *i)
+{
+	struct roam_profile p = { .cfg = *cfg };
+
+	return next_candidate(r, &p, i);
+}
+
 bool roam_is_controller(const struct roam *r, unsigned int profile, unsigned int client)
 {
 	return find_controller(r, profile, client) != NULL;
