@@ -2,6 +2,10 @@
  * the plugins' host side, restart cleanup, backup and restore (see
  * registry.h).
  *
+ * XXX Over 1,200 lines because it still holds a second machine and the
+ * engine's adapter; issue 12 #2/#3 fold and split it (docs/roaming.md,
+ * "One profile, one machine", "Left").  The contacts are alr/contacts.c.
+ *
  * Ordering rule.  Binding calls (start, move, stop, remove) can report
  * back synchronously, from inside the call.  Every path that calls one
  * holds the profile (hold()/release()): binding events that arrive
@@ -30,6 +34,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "alr/contacts.h"
 #include "alr/iap_table.h"
 #include "alr/plugin_loader.h"
 #include "alr/roam.h"
@@ -161,15 +166,6 @@ struct bevent {
 	unsigned int expires;
 };
 
-/* A contact alrd believes the registrar holds and the current binding
- * does not register (left by an earlier run, an older binding, another
- * IAP): removed with expires=0 when a path allows. */
-struct stale {
-	char *uri;
-	unsigned int iap_id;
-	bool pending;                   /* a removal is out */
-};
-
 enum barrier_kind {
 	BARRIER_NONE,
 	BARRIER_RESTORE,
@@ -209,10 +205,11 @@ struct reg_profile {
 	char *contact;                  /* registered */
 	unsigned int expires;
 
-	struct store_contact *rows;     /* mirror of registered_contact */
-	size_t n_rows;
-	struct stale *stale;
-	size_t n_stale;
+	/* Every contact alrd registered and has not seen removed, written
+	 * through to the store; the stale ones (left by an earlier run, an
+	 * older binding, another IAP) are removed with expires=0 when a
+	 * path allows. */
+	struct contacts contacts;
 
 	bool has_error;
 	int err_code;
@@ -871,80 +868,7 @@ static unsigned int iap_id_of_ifname(struct registry *r, const char *ifname)
 	return 0;
 }
 
-/* ---- store rows and stale contacts -------------------------------------- */
-
-static void row_clear(struct store_contact *c)
-{
-	free(c->contact);
-	free(c->call_id);
-	c->contact = c->call_id = NULL;
-}
-
-static void rows_drop(struct reg_profile *rp, size_t i)
-{
-	row_clear(&rp->rows[i]);
-	memmove(&rp->rows[i], &rp->rows[i + 1], (rp->n_rows - i - 1) * sizeof(*rp->rows));
-	rp->n_rows--;
-}
-
-/* Forget (store and mirror) every row of @uri. */
-static void rows_delete_uri(struct reg_profile *rp, const char *uri)
-{
-	for (size_t i = 0; i < rp->n_rows;) {
-		if (strcmp(rp->rows[i].contact, uri) == 0) {
-			store_contact_delete(rp->r->store, rp->p->id, rp->rows[i].iap_id, uri);
-			rows_drop(rp, i);
-		} else {
-			i++;
-		}
-	}
-}
-
-static void rows_upsert(struct reg_profile *rp, unsigned int iap_id, const char *uri,
-			int64_t expires_at)
-{
-	struct store_contact *c = NULL, row;
-
-	for (size_t i = 0; i < rp->n_rows;) {
-		if (strcmp(rp->rows[i].contact, uri) != 0) {
-			i++;
-			continue;
-		}
-		if (rp->rows[i].iap_id == iap_id) {
-			c = &rp->rows[i];
-			break;
-		}
-		/* the same contact under another IAP id (an identity switch) */
-		store_contact_delete(rp->r->store, rp->p->id, rp->rows[i].iap_id, uri);
-		rows_drop(rp, i);
-	}
-	row = (struct store_contact){
-		.profile_id = rp->p->id, .iap_id = iap_id, .contact = (char *)uri,
-		.call_id = rp->call_id, .cseq = rp->cseq, .expires_at = expires_at,
-	};
-	if (!iap_id || store_contact_upsert(rp->r->store, &row) < 0)
-		log_warning("profile %u (%s): cannot record contact %s; it may outlive a crash",
-			    rp->p->id, pname(rp), uri);
-	if (!c) {
-		struct store_contact *v = realloc(rp->rows, (rp->n_rows + 1) * sizeof(*v));
-
-		if (!v)
-			return;
-		rp->rows = v;
-		c = &rp->rows[rp->n_rows];
-		memset(c, 0, sizeof(*c));
-		c->contact = strdup(uri);
-		if (!c->contact)
-			return;
-		rp->n_rows++;
-	}
-	c->profile_id = rp->p->id;
-	c->iap_id = iap_id;
-	c->cseq = rp->cseq;
-	c->expires_at = expires_at;
-	free(c->call_id);
-	c->call_id = rp->call_id ? strdup(rp->call_id) : NULL;
-}
+/* ---- contacts ----------------------------------------------------------- */
 
 /* The binding's persistence hook: what is at the registrar, and the
  * Call-ID and CSeq a restarted alrd continues with. */
@@ -962,59 +886,21 @@ static void on_persist(struct binding *b, const struct binding_persist *pe, void
 	}
 	rp->cseq = pe->cseq;
 	if (pe->contact) {
-		if (pe->expires > 0)
-			rows_upsert(rp, iap_id_of_ifname(rp->r, pe->ifname) ?: rp->iap_id,
-				    pe->contact, (int64_t)time(NULL) + pe->expires);
-		else
-			rows_delete_uri(rp, pe->contact);
+		if (pe->expires > 0) {
+			if (contacts_registered(&rp->contacts,
+						iap_id_of_ifname(rp->r, pe->ifname) ?: rp->iap_id,
+						pe->contact, rp->call_id, rp->cseq,
+						(int64_t)time(NULL) + pe->expires) < 0)
+				log_warning("profile %u (%s): cannot record contact %s; it may "
+					    "outlive a crash", rp->p->id, pname(rp), pe->contact);
+		} else {
+			contacts_unrecorded(&rp->contacts, pe->contact);
+		}
 		return;
 	}
-	/* Only the CSeq moved: every row of this Call-ID follows, so that
-	 * the next run starts above it. */
-	for (size_t i = 0; i < rp->n_rows; i++) {
-		struct store_contact row = rp->rows[i];
-
-		if (!row.call_id || !rp->call_id || strcmp(row.call_id, rp->call_id) != 0)
-			continue;
-		rp->rows[i].cseq = rp->cseq;
-		row.cseq = rp->cseq;
-		store_contact_upsert(rp->r->store, &row);
-	}
-}
-
-static struct stale *stale_find(struct reg_profile *rp, const char *uri)
-{
-	for (size_t i = 0; i < rp->n_stale; i++)
-		if (strcmp(rp->stale[i].uri, uri) == 0)
-			return &rp->stale[i];
-	return NULL;
-}
-
-static void stale_add(struct reg_profile *rp, const char *uri, unsigned int iap_id)
-{
-	struct stale *v;
-
-	if (stale_find(rp, uri))
-		return;
-	v = realloc(rp->stale, (rp->n_stale + 1) * sizeof(*v));
-	if (!v)
-		return;
-	rp->stale = v;
-	v[rp->n_stale].uri = strdup(uri);
-	if (!v[rp->n_stale].uri)
-		return;
-	v[rp->n_stale].iap_id = iap_id;
-	v[rp->n_stale].pending = false;
-	rp->n_stale++;
-}
-
-static void stale_drop(struct reg_profile *rp, struct stale *s)
-{
-	size_t i = (size_t)(s - rp->stale);
-
-	free(s->uri);
-	memmove(&rp->stale[i], &rp->stale[i + 1], (rp->n_stale - i - 1) * sizeof(*rp->stale));
-	rp->n_stale--;
+	/* Only the CSeq moved: every contact of this Call-ID follows, so
+	 * that the next run starts above it. */
+	contacts_set_cseq(&rp->contacts, rp->call_id, rp->cseq);
 }
 
 /* ---- bindings ----------------------------------------------------------- */
@@ -1083,9 +969,9 @@ static void release_binding(struct reg_profile *rp)
 	if (!rp->binding)
 		return;
 	for (size_t i = 0; (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
-		stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	for (size_t i = 0; i < rp->n_stale; i++)
-		rp->stale[i].pending = false;
+		contacts_mark_stale(&rp->contacts, uri,
+				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	contacts_reset_pending(&rp->contacts);
 	rp->binding = binding_free(rp->binding);
 	rp->binding_id = 0;
 }
@@ -1440,10 +1326,7 @@ static bool wanted(const struct reg_profile *rp)
 
 static bool stale_pending(const struct reg_profile *rp)
 {
-	for (size_t i = 0; i < rp->n_stale; i++)
-		if (rp->stale[i].pending)
-			return true;
-	return false;
+	return contacts_any_pending(&rp->contacts);
 }
 
 /* The REGISTER of go(), once the removals before it are done. */
@@ -1476,10 +1359,10 @@ static void go(struct reg_profile *rp, const struct iap *iap)
 		 * a major update whose deregistration did not finish, the
 		 * removal goes to the new AOR and registrar: the old
 		 * registrar keeps the old contact until it expires. */
-		for (size_t i = 0; i < rp->n_stale; i++) {
-			struct stale *s = &rp->stale[i];
+		for (size_t i = 0; i < rp->contacts.n; i++) {
+			struct contact *s = &rp->contacts.v[i];
 
-			if (s->pending ||
+			if (!s->stale || s->pending ||
 			    binding_remove_contact(rp->binding, s->uri, rp->ifname, rp->local) < 0)
 				continue;
 			s->pending = true;
@@ -1586,7 +1469,7 @@ static void cleanup_stale(struct reg_profile *rp)
 	char local[INET6_ADDRSTRLEN];
 	const char *current;
 
-	if (!rp->n_stale || rp->r->restoring)
+	if (!contacts_count_stale(&rp->contacts) || rp->r->restoring)
 		return;
 	if (rp->state != REGISTRY_UNREGISTERED && rp->state != REGISTRY_REGISTERED)
 		return;
@@ -1601,16 +1484,24 @@ static void cleanup_stale(struct reg_profile *rp)
 	}
 	current = rp->state == REGISTRY_REGISTERED ? binding_get_contact(rp->binding) : NULL;
 	hold(rp);
-	for (size_t i = 0; i < rp->n_stale;) {
-		struct stale *s = &rp->stale[i];
+	for (size_t i = 0; i < rp->contacts.n;) {
+		struct contact *s = &rp->contacts.v[i];
 		const char *via = ifname, *via_local = ifname ? local : NULL;
 		char old_local[INET6_ADDRSTRLEN];
 		const struct iap *old;
 		int ret;
 
+		if (!s->stale) {
+			i++;
+			continue;
+		}
 		if (current && strcmp(s->uri, current) == 0) {
-			/* What we register now is not stale. */
-			stale_drop(rp, s);
+			/* What we register now is not stale (it stays in the
+			 * list, recorded, or leaves it). */
+			bool stays = s->recorded;
+
+			contacts_unmark_stale(&rp->contacts, s->uri);
+			i += stays;
 			continue;
 		}
 		i++;
@@ -1640,12 +1531,13 @@ static void cleanup_stale(struct reg_profile *rp)
 
 static void on_contact_removed(struct reg_profile *rp, const struct bevent *ev)
 {
-	struct stale *s = stale_find(rp, ev->contact);
+	struct contact *s = contacts_find(&rp->contacts, ev->contact);
 	int ret;
 
+	if (s && !s->stale)
+		s = NULL;
 	if (s && ev->error == BINDING_ERROR_NONE) {
-		rows_delete_uri(rp, s->uri);
-		stale_drop(rp, s);
+		contacts_removed(&rp->contacts, s->uri);
 	} else if (s) {
 		s->pending = false;     /* tried again at the next chance */
 		rp->old_error = ev->code > 0 ? ev->code : -EIO;
@@ -1727,7 +1619,8 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 	for (size_t i = 0; rp->binding &&
 	     (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
 		if (strcmp(uri, ev->contact) != 0 && strcmp(ifname, rp->ifname) != 0)
-			stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+			contacts_mark_stale(&rp->contacts, uri,
+					    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
 	cleanup_stale(rp);
 	roam_report_registered(rp);
 }
@@ -2097,7 +1990,7 @@ static int op_sip_remove_old(void *ud, unsigned int profile, unsigned int old_ia
 	cleanup_stale(rp);
 	if (!stale_pending(rp)) {
 		log_debug("profile %u: no contact left over iap %u", profile, old_iap);
-		return rp->n_stale ? -EAGAIN : ROAM_OP_DONE;
+		return contacts_count_stale(&rp->contacts) ? -EAGAIN : ROAM_OP_DONE;
 	}
 	log_debug("profile %u: removing the old contacts (last over iap %u; new iap %u)",
 		  profile, old_iap, via_iap);
@@ -2311,6 +2204,7 @@ static struct reg_profile *rp_new(struct registry *r, struct profile *p)
 	rp->p = p;
 	rp->state = REGISTRY_UNREGISTERED;
 	rp->handle.rp = rp;
+	contacts_init(&rp->contacts, r->store, p->id);
 	rp->plugin = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
 	ev_timer_init(&rp->stop_timer, stop_timer_cb, r->stop_timeout, 0.);
 	ev_timer_init(&rp->roam_timer, roam_timer_cb, 0., 0.);
@@ -2327,12 +2221,7 @@ static void rp_free(struct reg_profile *rp)
 	binding_free(rp->binding);
 	host_set_data(&rp->handle, NULL, NULL);
 	scratch_release(&rp->handle);
-	for (size_t i = 0; i < rp->n_rows; i++)
-		row_clear(&rp->rows[i]);
-	free(rp->rows);
-	for (size_t i = 0; i < rp->n_stale; i++)
-		free(rp->stale[i].uri);
-	free(rp->stale);
+	contacts_clear(&rp->contacts);
 	free(rp->queue);
 	free(rp->users);
 	free(rp->call_id);
@@ -2345,45 +2234,12 @@ static void rp_free(struct reg_profile *rp)
  * are gone at the registrar already. */
 static void load_contacts(struct reg_profile *rp)
 {
-	struct store_contact *c = NULL;
-	size_t n = 0;
-	int64_t now = (int64_t)time(NULL);
+	size_t n = contacts_load(&rp->contacts, (int64_t)time(NULL), &rp->call_id, &rp->cseq);
 
-	if (store_contact_list(rp->r->store, rp->p->id, &c, &n) < 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (c[i].expires_at <= now) {
-			store_contact_delete(rp->r->store, rp->p->id, c[i].iap_id, c[i].contact);
-			continue;
-		}
-		/* Continue the Call-ID with the highest CSeq: the next
-		 * REGISTER is above what the registrar saw. */
-		if (!rp->call_id || c[i].cseq > rp->cseq) {
-			free(rp->call_id);
-			rp->call_id = strdup(c[i].call_id);
-			rp->cseq = c[i].cseq;
-		}
-		stale_add(rp, c[i].contact, c[i].iap_id);
-		{
-			struct store_contact *v = realloc(rp->rows, (rp->n_rows + 1) * sizeof(*v));
-
-			if (!v)
-				continue;
-			rp->rows = v;
-			v[rp->n_rows] = c[i];
-			v[rp->n_rows].contact = strdup(c[i].contact);
-			v[rp->n_rows].call_id = strdup(c[i].call_id);
-			if (v[rp->n_rows].contact && v[rp->n_rows].call_id)
-				rp->n_rows++;
-			else
-				row_clear(&v[rp->n_rows]);
-		}
-	}
-	if (rp->n_stale)
+	if (n)
 		log_info("profile %u (%s): %zu contact%s of an earlier run to clean up (Call-ID %s, "
-			 "CSeq %u)", rp->p->id, pname(rp), rp->n_stale, rp->n_stale == 1 ? "" : "s",
+			 "CSeq %u)", rp->p->id, pname(rp), n, n == 1 ? "" : "s",
 			 rp->call_id ? rp->call_id : "?", rp->cseq);
-	store_contacts_free(c, n);
 }
 
 static int load_one(struct profile *p, void *ud)
@@ -2450,10 +2306,11 @@ static void finish_delete(struct registry *r, struct reg_profile *rp)
 			done(ret, "the store could not delete the profile; see alrd's log", data);
 		return;
 	}
-	if (rp->n_stale)
+	if (contacts_count_stale(&rp->contacts))
 		/* XXX their removal would need the profile; they expire. */
 		log_info("profile %u (%s): %zu contact%s left at the registrar until it expires",
-			 id, pname(rp), rp->n_stale, rp->n_stale == 1 ? "" : "s");
+			 id, pname(rp), contacts_count_stale(&rp->contacts),
+			 contacts_count_stale(&rp->contacts) == 1 ? "" : "s");
 	list_remove(r, rp);
 	log_notice("profile %u (%s) deleted", id, pname(rp));
 	rp_free(rp);
@@ -3021,9 +2878,9 @@ static void reregister(struct reg_profile *rp)
 	/* What the old binding registered and the new one does not is
 	 * removed once the new one is registered. */
 	for (size_t i = 0; (uri = binding_get_known_contact(old, i, &ifname)); i++)
-		stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	for (size_t i = 0; i < rp->n_stale; i++)
-		rp->stale[i].pending = false;
+		contacts_mark_stale(&rp->contacts, uri,
+				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	contacts_reset_pending(&rp->contacts);
 	binding_free(old);
 	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,
 		 pname(rp), rp->binding_id);
