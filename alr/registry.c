@@ -37,6 +37,7 @@
 #include "alr/contacts.h"
 #include "alr/iap_table.h"
 #include "alr/plugin_loader.h"
+#include "alr/profile_agent.h"
 #include "alr/roam.h"
 #include "alr/profile_text.h"
 #include "alr/snap.h"
@@ -448,127 +449,6 @@ const struct alr_plugin_host *registry_plugin_host(void)
 	return &plugin_host;
 }
 
-/* ---- what plugins see of a profile -------------------------------------- */
-
-struct info {
-	struct alr_profile_info info;
-	struct alr_header *headers;
-	char **header_names;
-	size_t n_headers;
-	struct alr_param *params[3];
-};
-
-static const char *transport_name(enum profile_transport t)
-{
-	return profile_transport_to_str(t);
-}
-
-static struct alr_param *params_info(const struct profile_params *ps)
-{
-	struct alr_param *v = calloc(ps->n ? ps->n : 1, sizeof(*v));
-
-	if (!v)
-		return NULL;
-	for (size_t i = 0; i < ps->n; i++) {
-		const struct profile_param *pp = &ps->v[i];
-
-		v[i].name = pp->name;
-		v[i].key = pp->key;
-		v[i].type = (enum alr_param_type)pp->type;
-		switch (pp->type) {
-		case PROFILE_PARAM_INT:
-			v[i].int_value = pp->value.i;
-			break;
-		case PROFILE_PARAM_BOOL:
-			v[i].int_value = pp->value.b;
-			break;
-		case PROFILE_PARAM_STRING:
-			v[i].string_value = pp->value.s;
-			break;
-		case PROFILE_PARAM_STRING_LIST:
-			v[i].list = (const char *const *)pp->value.list.v;
-			v[i].n_list = pp->value.list.n;
-			break;
-		case _PROFILE_PARAM_TYPE_MAX:
-			break;
-		}
-	}
-	return v;
-}
-
-static void server_info(struct alr_server_info *si, const struct profile_server *sv,
-			const struct alr_param *params)
-{
-	si->uri = sv->uri;
-	si->transport = transport_name(sv->transport);
-	si->username = sv->digest_user;
-	si->realm = sv->realm;
-	si->has_password = (sv->password && *sv->password) || sv->ha1;
-	si->params = params;
-	si->n_params = sv->params.n;
-}
-
-static void info_free(struct info *in)
-{
-	for (size_t i = 0; i < in->n_headers; i++)
-		free(in->header_names[i]);
-	free(in->header_names);
-	free(in->headers);
-	for (int i = 0; i < 3; i++)
-		free(in->params[i]);
-}
-
-/* 0 or -ENOMEM; info_free() in both cases. */
-static int info_build(struct info *in, const struct profile *p)
-{
-	memset(in, 0, sizeof(*in));
-	in->params[0] = params_info(&p->params);
-	in->params[1] = params_info(&p->registrar.params);
-	in->params[2] = params_info(&p->outbound_proxy.params);
-	in->headers = calloc(p->extra_headers.n ? p->extra_headers.n : 1, sizeof(*in->headers));
-	in->header_names = calloc(p->extra_headers.n ? p->extra_headers.n : 1, sizeof(char *));
-	if (!in->params[0] || !in->params[1] || !in->params[2] || !in->headers ||
-	    !in->header_names)
-		return -ENOMEM;
-	/* "Name: value", split at the first colon (validated already). */
-	for (size_t i = 0; i < p->extra_headers.n; i++) {
-		const char *h = p->extra_headers.v[i];
-		size_t n = strcspn(h, ":");
-		const char *v = h[n] ? h + n + 1 : h + n;
-		char *name = strndup(h, n);
-
-		if (!name)
-			return -ENOMEM;
-		while (n && (name[n - 1] == ' ' || name[n - 1] == '\t'))
-			name[--n] = '\0';
-		while (*v == ' ' || *v == '\t')
-			v++;
-		in->header_names[in->n_headers] = name;
-		in->headers[in->n_headers++] = (struct alr_header){ name, v };
-	}
-	in->info = (struct alr_profile_info){
-		.id = p->id,
-		.provider = p->provider_name,
-		.profile_class = (enum alr_profile_class)p->type_class,
-		.type_name = p->type_name,
-		.aor = p->aor,
-		.private_identity = p->private_identity,
-		.discover_proxy = p->proxy_from_dhcp,
-		.security_negotiation = p->security_negotiation,
-		.sigcomp = p->sigcomp,
-		.expires = p->expires,
-		.contact_params = (const char *const *)p->contact_params.v,
-		.n_contact_params = p->contact_params.n,
-		.extra_headers = in->headers,
-		.n_extra_headers = in->n_headers,
-		.params = in->params[0],
-		.n_params = p->params.n,
-	};
-	server_info(&in->info.registrar, &p->registrar, in->params[1]);
-	server_info(&in->info.proxy, &p->outbound_proxy, in->params[2]);
-	return 0;
-}
-
 /* ---- validation against the running daemon ------------------------------ */
 
 static int ctx_lookup_type(void *ud, enum profile_class cls, const char *type_name,
@@ -598,18 +478,18 @@ static int ctx_plugin_validate(void *ud, const struct profile *p, struct profile
 	const struct alr_plugin *pl = plugin_loader_find(r->plugins, (int)p->type_class,
 							 p->type_name);
 	struct alr_plugin_error pe = { "", "" };
-	struct info in;
+	struct profile_agent_info in;
 	int ret;
 
 	if (!pl || !pl->validate)
 		return 0;
-	ret = info_build(&in, p);
+	ret = profile_agent_info_build(&in, p);
 	if (ret == 0) {
 		plugin_loader_call_begin(pl);
 		ret = pl->validate(&in.info, &pe);
 		plugin_loader_call_end();
 	}
-	info_free(&in);
+	profile_agent_info_free(&in);
 	if (ret >= 0)
 		return 0;
 	if (e) {
@@ -976,64 +856,6 @@ static void release_binding(struct reg_profile *rp)
 	rp->binding_id = 0;
 }
 
-/* A URI with ";transport=udp|tcp" added when @t says so and @uri names no
- * transport (RFC 3261 §19.1.1).  *ret malloc'ed. */
-static int uri_with_transport(const char *uri, enum profile_transport t, char **ret)
-{
-	osip_uri_t *u = NULL;
-	osip_uri_param_t *tp = NULL;
-	char *s = NULL;
-	int r = 0;
-
-	*ret = NULL;
-	if (t != PROFILE_TRANSPORT_UDP && t != PROFILE_TRANSPORT_TCP) {
-		*ret = strdup(uri);
-		return *ret ? 0 : -ENOMEM;
-	}
-	if (osip_uri_init(&u) != 0)
-		return -ENOMEM;
-	if (osip_uri_parse(u, uri) != 0) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (osip_uri_uparam_get_byname(u, "transport", &tp) != 0 || !tp)
-		osip_uri_uparam_add(u, osip_strdup("transport"),
-				    osip_strdup(t == PROFILE_TRANSPORT_TCP ? "tcp" : "udp"));
-	if (osip_uri_to_str(u, &s) != 0 || !s) {
-		r = -ENOMEM;
-		goto out;
-	}
-	*ret = strdup(s);
-	if (!*ret)
-		r = -ENOMEM;
-out:
-	osip_free(s);
-	osip_uri_free(u);
-	return r;
-}
-
-/* RFC 3261 §10.2.6: without a configured registrar, the AOR's domain. */
-static int registrar_of_aor(const char *aor, char **ret)
-{
-	osip_uri_t *u = NULL;
-	char buf[SIPMSG_URI_MAX + 1];
-	int r = -EINVAL;
-
-	*ret = NULL;
-	if (!aor || osip_uri_init(&u) != 0)
-		return -ENOMEM;
-	if (osip_uri_parse(u, aor) == 0 && u->host && u->host[0]) {
-		bool v6 = strchr(u->host, ':') && u->host[0] != '[';
-
-		snprintf(buf, sizeof(buf), "sip:%s%s%s%s%s", v6 ? "[" : "", u->host,
-			 v6 ? "]" : "", u->port ? ":" : "", u->port ? u->port : "");
-		*ret = strdup(buf);
-		r = *ret ? 0 : -ENOMEM;
-	}
-	osip_uri_free(u);
-	return r;
-}
-
 /*
  * A binding shaped by the plugin (or, for removing old contacts of a
  * profile whose plugin is missing, with the profile's own values),
@@ -1051,21 +873,21 @@ static int make_binding(struct reg_profile *rp)
 	char *ha1_user = NULL;
 	struct sipmsg_header *hdrs = NULL;
 	char *registrar = NULL, *proxy = NULL, *raw = NULL;
-	struct info in;
+	struct profile_agent_info in;
 	int ret;
 
-	ret = info_build(&in, p);
+	ret = profile_agent_info_build(&in, p);
 	if (ret < 0)
 		goto out;
 	if (p->registrar.uri)
-		ret = uri_with_transport(p->registrar.uri, p->registrar.transport, &registrar);
+		ret = profile_agent_uri_with_transport(p->registrar.uri, p->registrar.transport, &registrar);
 	else {
-		ret = registrar_of_aor(p->aor, &raw);
+		ret = profile_agent_registrar_of_aor(p->aor, &raw);
 		if (ret == 0)
-			ret = uri_with_transport(raw, p->registrar.transport, &registrar);
+			ret = profile_agent_uri_with_transport(raw, p->registrar.transport, &registrar);
 	}
 	if (ret == 0 && p->outbound_proxy.uri)
-		ret = uri_with_transport(p->outbound_proxy.uri, p->outbound_proxy.transport,
+		ret = profile_agent_uri_with_transport(p->outbound_proxy.uri, p->outbound_proxy.transport,
 					 &proxy);
 	if (ret < 0) {
 		set_error(rp, 0, "config", "cannot make a Request-URI of the registrar");
@@ -1152,7 +974,7 @@ out:
 	OPENSSL_cleanse(&ha1, sizeof(ha1));
 	free(ha1_user);
 	scratch_release(&rp->handle);
-	info_free(&in);
+	profile_agent_info_free(&in);
 	free(hdrs);
 	free(registrar);
 	free(proxy);
@@ -1167,33 +989,33 @@ static void plugin_message(struct reg_profile *rp, int status)
 	struct alr_sip_message msg = {
 		.status = status, .method = "REGISTER", .contact = rp->contact,
 	};
-	struct info in;
+	struct profile_agent_info in;
 
 	if (!rp->plugin || !rp->plugin->handle_message || status < 100 || status > 699)
 		return;
 	if (status / 100 == 2 && rp->expires)
 		snprintf(msg.expires, sizeof(msg.expires), "%u", rp->expires);
-	if (info_build(&in, rp->p) == 0) {
+	if (profile_agent_info_build(&in, rp->p) == 0) {
 		plugin_loader_call_begin(rp->plugin);
 		rp->plugin->handle_message(&in.info, &msg, &rp->handle);
 		plugin_loader_call_end();
 	}
-	info_free(&in);
+	profile_agent_info_free(&in);
 	scratch_release(&rp->handle);
 }
 
 static void plugin_deregistered(struct reg_profile *rp)
 {
-	struct info in;
+	struct profile_agent_info in;
 
 	if (!rp->plugin || !rp->plugin->deregistered)
 		return;
-	if (info_build(&in, rp->p) == 0) {
+	if (profile_agent_info_build(&in, rp->p) == 0) {
 		plugin_loader_call_begin(rp->plugin);
 		rp->plugin->deregistered(&in.info, &rp->handle);
 		plugin_loader_call_end();
 	}
-	info_free(&in);
+	profile_agent_info_free(&in);
 	scratch_release(&rp->handle);
 }
 
@@ -2665,15 +2487,15 @@ struct json_object *registry_profile_to_json(struct registry *r, unsigned int id
 	json_object_object_add(st, "plugin", rp->plugin ? json_object_new_string(rp->plugin->name)
 							: NULL);
 	if (rp->plugin && rp->plugin->state_report) {
-		struct info in;
+		struct profile_agent_info in;
 
-		if (info_build(&in, rp->p) == 0) {
+		if (profile_agent_info_build(&in, rp->p) == 0) {
 			plugin_loader_call_begin(rp->plugin);
 			rp->plugin->state_report(&in.info, &rp->handle, report, sizeof(report));
 			plugin_loader_call_end();
 			report[sizeof(report) - 1] = '\0';
 		}
-		info_free(&in);
+		profile_agent_info_free(&in);
 		scratch_release(&rp->handle);
 	}
 	json_object_object_add(st, "report", report[0] ? json_object_new_string(report) : NULL);
@@ -2835,16 +2657,16 @@ static enum profile_change classify(struct reg_profile *rp, const struct profile
 	const struct alr_plugin *pl = rp->plugin;
 
 	if (c != PROFILE_CHANGE_MAJOR && pl && pl->classify_update) {
-		struct info a, b;
+		struct profile_agent_info a, b;
 		enum alr_update_kind k = ALR_UPDATE_NONE;
 
-		if (info_build(&a, old) == 0 && info_build(&b, new_) == 0) {
+		if (profile_agent_info_build(&a, old) == 0 && profile_agent_info_build(&b, new_) == 0) {
 			plugin_loader_call_begin(pl);
 			k = pl->classify_update(&a.info, &b.info);
 			plugin_loader_call_end();
 		}
-		info_free(&a);
-		info_free(&b);
+		profile_agent_info_free(&a);
+		profile_agent_info_free(&b);
 		if (k == ALR_UPDATE_MAJOR)
 			c = PROFILE_CHANGE_MAJOR;
 		else if (k == ALR_UPDATE_MINOR && c == PROFILE_CHANGE_NONE)
