@@ -220,8 +220,8 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
  * registry announces registrations itself (a migration is a
  * profile.registered with the new iap_id).  The engine's profile.updated
  * (its IAP changed by a migration, DESIGN §3.3) goes out as the
- * registry's profile.updated does, {"profile": PROFILE}, whose state
- * names the new IAP. */
+ * registry's profile.updated does, to its subscribers, {"profile":
+ * PROFILE}, whose state names the new IAP. */
 struct roam_pick {
 	struct daemon *d;
 	const struct roam_event *ev;
@@ -240,23 +240,6 @@ static bool roam_pick_cb(uint64_t client_id, void *ud)
 					  (unsigned int)client_id);
 }
 
-static void send_roam_updated(struct daemon *d, const struct roam_event *ev,
-			      struct roam_pick *pick)
-{
-	struct json_object *params, *p;
-
-	if (!d->control)
-		return;
-	p = registry_profile_to_json(d->registry, ev->profile);
-	if (!p)
-		return;
-	params = json_object_new_object();
-	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
-	json_object_object_add(params, "profile", p);
-	control_send(d->control, "profile.updated", params,
-		     (ev->to & ROAM_TO_OBSERVERS) != 0, roam_pick_cb, pick);
-}
-
 static void on_roam_event(const struct roam_event *ev, void *ud)
 {
 	struct daemon *d = ud;
@@ -268,9 +251,13 @@ static void on_roam_event(const struct roam_event *ev, void *ud)
 	case ROAM_EVENT_DEREGISTERED:
 	case _ROAM_EVENT_MAX:
 		return;
-	case ROAM_EVENT_UPDATED:
-		send_roam_updated(d, ev, &pick);
+	case ROAM_EVENT_UPDATED: {
+		/* Rendered and sent as the registry's own profile.updated. */
+		struct registry_event up = { .type = REGISTRY_EVENT_UPDATED, .id = ev->profile };
+
+		on_registry_event(&up, d);
 		return;
+	}
 	case ROAM_EVENT_IAP_AVAILABLE:
 	case ROAM_EVENT_MIGRATION_STARTED:
 	case ROAM_EVENT_MIGRATION_COMPLETED:
