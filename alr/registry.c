@@ -2,6 +2,10 @@
  * the plugins' host side, restart cleanup, backup and restore (see
  * registry.h).
  *
+ * XXX Over 1,200 lines because it still holds a second machine and the
+ * engine's adapter; issue 12 #2/#3 fold and split it (docs/roaming.md,
+ * "One profile, one machine", "Left").  The contacts are alr/contacts.c.
+ *
  * Ordering rule.  Binding calls (start, move, stop, remove) can report
  * back synchronously, from inside the call.  Every path that calls one
  * holds the profile (hold()/release()): binding events that arrive
@@ -29,8 +33,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "alr/contacts.h"
 #include "alr/iap_table.h"
 #include "alr/plugin_loader.h"
+#include "alr/profile_agent.h"
 #include "alr/roam.h"
 #include "alr/snap.h"
 #include "base/log.h"
@@ -41,7 +47,6 @@
 #include "sip/sipmsg.h"
 #include "store/store.h"
 
-#define QUEUE_MAX               16
 #define STOP_TIMEOUT_DEFAULT    2.0
 #define MAX_USERS               1024
 
@@ -159,15 +164,6 @@ struct bevent {
 	unsigned int expires;
 };
 
-/* A contact alrd believes the registrar holds and the current binding
- * does not register (left by an earlier run, an older binding, another
- * IAP): removed with expires=0 when a path allows. */
-struct stale {
-	char *uri;
-	unsigned int iap_id;
-	bool pending;                   /* a removal is out */
-};
-
 enum barrier_kind {
 	BARRIER_NONE,
 	BARRIER_RESTORE,
@@ -207,10 +203,11 @@ struct reg_profile {
 	char *contact;                  /* registered */
 	unsigned int expires;
 
-	struct store_contact *rows;     /* mirror of registered_contact */
-	size_t n_rows;
-	struct stale *stale;
-	size_t n_stale;
+	/* Every contact alrd registered and has not seen removed, written
+	 * through to the store; the stale ones (left by an earlier run, an
+	 * older binding, another IAP) are removed with expires=0 when a
+	 * path allows. */
+	struct contacts contacts;
 
 	bool has_error;
 	int err_code;
@@ -225,8 +222,11 @@ struct reg_profile {
 	bool removing_old;              /* the engine waits for roam_sip_old_removed() */
 	int old_error;                  /* the first failed removal while removing_old */
 	unsigned int hold;
-	struct bevent queue[QUEUE_MAX];
-	size_t q_head, q_n;
+	/* Binding events waiting for the hold to end: [q_head, q_head + q_n)
+	 * of q_cap slots.  Grows; never drops one (a lost edge would put the
+	 * registry and the binding out of step). */
+	struct bevent *queue;
+	size_t q_head, q_n, q_cap;
 };
 
 struct registry {
@@ -247,9 +247,7 @@ struct registry {
 	struct watchlist watches;
 	unsigned int iap_watch;
 
-	struct policy_snap *default_snap;
 	const struct policy_set *snaps;         /* borrowed: the daemon's SNAPs, or NULL */
-	struct snap_ranking *ranking;
 	struct snap_iap_view *views;
 	size_t n_views_cap;
 
@@ -448,127 +446,6 @@ const struct alr_plugin_host *registry_plugin_host(void)
 	return &plugin_host;
 }
 
-/* ---- what plugins see of a profile -------------------------------------- */
-
-struct info {
-	struct alr_profile_info info;
-	struct alr_header *headers;
-	char **header_names;
-	size_t n_headers;
-	struct alr_param *params[3];
-};
-
-static const char *transport_name(enum profile_transport t)
-{
-	return profile_transport_to_str(t);
-}
-
-static struct alr_param *params_info(const struct profile_params *ps)
-{
-	struct alr_param *v = calloc(ps->n ? ps->n : 1, sizeof(*v));
-
-	if (!v)
-		return NULL;
-	for (size_t i = 0; i < ps->n; i++) {
-		const struct profile_param *pp = &ps->v[i];
-
-		v[i].name = pp->name;
-		v[i].key = pp->key;
-		v[i].type = (enum alr_param_type)pp->type;
-		switch (pp->type) {
-		case PROFILE_PARAM_INT:
-			v[i].int_value = pp->value.i;
-			break;
-		case PROFILE_PARAM_BOOL:
-			v[i].int_value = pp->value.b;
-			break;
-		case PROFILE_PARAM_STRING:
-			v[i].string_value = pp->value.s;
-			break;
-		case PROFILE_PARAM_STRING_LIST:
-			v[i].list = (const char *const *)pp->value.list.v;
-			v[i].n_list = pp->value.list.n;
-			break;
-		case _PROFILE_PARAM_TYPE_MAX:
-			break;
-		}
-	}
-	return v;
-}
-
-static void server_info(struct alr_server_info *si, const struct profile_server *sv,
-			const struct alr_param *params)
-{
-	si->uri = sv->uri;
-	si->transport = transport_name(sv->transport);
-	si->username = sv->digest_user;
-	si->realm = sv->realm;
-	si->has_password = (sv->password && *sv->password) || sv->ha1;
-	si->params = params;
-	si->n_params = sv->params.n;
-}
-
-static void info_free(struct info *in)
-{
-	for (size_t i = 0; i < in->n_headers; i++)
-		free(in->header_names[i]);
-	free(in->header_names);
-	free(in->headers);
-	for (int i = 0; i < 3; i++)
-		free(in->params[i]);
-}
-
-/* 0 or -ENOMEM; info_free() in both cases. */
-static int info_build(struct info *in, const struct profile *p)
-{
-	memset(in, 0, sizeof(*in));
-	in->params[0] = params_info(&p->params);
-	in->params[1] = params_info(&p->registrar.params);
-	in->params[2] = params_info(&p->outbound_proxy.params);
-	in->headers = calloc(p->extra_headers.n ? p->extra_headers.n : 1, sizeof(*in->headers));
-	in->header_names = calloc(p->extra_headers.n ? p->extra_headers.n : 1, sizeof(char *));
-	if (!in->params[0] || !in->params[1] || !in->params[2] || !in->headers ||
-	    !in->header_names)
-		return -ENOMEM;
-	/* "Name: value", split at the first colon (validated already). */
-	for (size_t i = 0; i < p->extra_headers.n; i++) {
-		const char *h = p->extra_headers.v[i];
-		size_t n = strcspn(h, ":");
-		const char *v = h[n] ? h + n + 1 : h + n;
-		char *name = strndup(h, n);
-
-		if (!name)
-			return -ENOMEM;
-		while (n && (name[n - 1] == ' ' || name[n - 1] == '\t'))
-			name[--n] = '\0';
-		while (*v == ' ' || *v == '\t')
-			v++;
-		in->header_names[in->n_headers] = name;
-		in->headers[in->n_headers++] = (struct alr_header){ name, v };
-	}
-	in->info = (struct alr_profile_info){
-		.id = p->id,
-		.provider = p->provider_name,
-		.profile_class = (enum alr_profile_class)p->type_class,
-		.type_name = p->type_name,
-		.aor = p->aor,
-		.private_identity = p->private_identity,
-		.discover_proxy = p->proxy_from_dhcp,
-		.security_negotiation = p->security_negotiation,
-		.sigcomp = p->sigcomp,
-		.expires = p->expires,
-		.contact_params = (const char *const *)p->contact_params.v,
-		.n_contact_params = p->contact_params.n,
-		.extra_headers = in->headers,
-		.n_extra_headers = in->n_headers,
-		.params = in->params[0],
-		.n_params = p->params.n,
-	};
-	server_info(&in->info.registrar, &p->registrar, in->params[1]);
-	server_info(&in->info.proxy, &p->outbound_proxy, in->params[2]);
-	return 0;
-}
-
 /* ---- validation against the running daemon ------------------------------ */
 
 static int ctx_lookup_type(void *ud, enum profile_class cls, const char *type_name,
@@ -598,18 +475,18 @@ static int ctx_plugin_validate(void *ud, const struct profile *p, struct profile
 	const struct alr_plugin *pl = plugin_loader_find(r->plugins, (int)p->type_class,
 							 p->type_name);
 	struct alr_plugin_error pe = { "", "" };
-	struct info in;
+	struct profile_agent_info in;
 	int ret;
 
 	if (!pl || !pl->validate)
 		return 0;
-	ret = info_build(&in, p);
+	ret = profile_agent_info_build(&in, p);
 	if (ret == 0) {
 		plugin_loader_call_begin(pl);
 		ret = pl->validate(&in.info, &pe);
 		plugin_loader_call_end();
 	}
-	info_free(&in);
+	profile_agent_info_free(&in);
 	if (ret >= 0)
 		return 0;
 	if (e) {
@@ -783,21 +660,6 @@ static bool has_local(const struct iap *iap, const char *local)
 	return false;
 }
 
-static bool bearer_ok(enum profile_bearer b, enum iap_kind k)
-{
-	switch (b) {
-	case PROFILE_BEARER_ANY:
-		return true;
-	case PROFILE_BEARER_WIFI:
-		return k == IAP_KIND_WIFI;
-	case PROFILE_BEARER_CELLULAR:
-		return k == IAP_KIND_CELLULAR;
-	case _PROFILE_BEARER_MAX:
-		break;
-	}
-	return false;
-}
-
 /* Every IAP now, as the SNAP rules see it (r->views). */
 static int build_views(struct registry *r, size_t *ret_n)
 {
@@ -843,60 +705,27 @@ const struct snap_ranking *registry_snap_ranking(struct registry *r, unsigned in
 	return roam_snap_ranking(r->roam, snap_id);
 }
 
-/* The order of the available IAPs now in the profile's SNAP (the
- * default one when its SNAP is not loaded). */
-static int rank_for(struct registry *r, const struct profile *p)
-{
-	const struct policy_snap *s = NULL;
-	size_t n;
-	int k;
+static void roam_config_of(const struct reg_profile *rp, struct roam_profile_config *ret);
 
-	if (r->snaps)
-		s = policy_set_find_by_id(r->snaps, p->snap_id);
-	if (!s)
-		s = r->snaps ? policy_set_find_by_id(r->snaps, POLICY_DEFAULT_ID) : r->default_snap;
-	if (!s)
-		s = r->default_snap;
-	k = build_views(r, &n);
-	if (k < 0)
-		return k;
-	snap_ranking_set_snap(r->ranking, s);
-	return snap_rank(r->ranking, r->views, n);
-}
-
-const struct iap *registry_choose_iap(struct registry *r, const struct profile *p)
+/* Any available IAP with an address, for removing contacts: the best the
+ * engine would register the profile over (the one IAP chooser, its
+ * ranking), else any. */
+static const struct iap *any_iap(struct reg_profile *rp)
 {
-	int family = dest_family(p);
+	struct registry *r = rp->r;
+	const struct profile *p = rp->p;
+	struct roam_profile_config cfg;
 	char local[INET6_ADDRSTRLEN];
+	const struct iap *iap;
+	unsigned int id;
+	size_t k = 0;
 
-	if (p->iap_id) {
-		const struct iap *iap = iap_table_find_by_id(r->iaps, p->iap_id);
-
-		if (iap && iap_available(iap) && pick_local(iap, family, local, sizeof(local)))
-			return iap;
-		return NULL;
-	}
-	if (rank_for(r, p) < 0)
-		return NULL;
-	for (size_t i = 0; i < snap_ranking_count(r->ranking); i++) {
-		const struct snap_rank_entry *e = snap_ranking_at(r->ranking, i);
-		const struct iap *iap = iap_table_find_by_id(r->iaps, e->iap_id);
-
-		if (iap && iap_available(iap) && bearer_ok(p->bearer, iap->kind) &&
-		    pick_local(iap, family, local, sizeof(local)))
+	roam_config_of(rp, &cfg);
+	while ((id = roam_next_candidate(r->roam, &cfg, &k)) != ROAM_IAP_NONE) {
+		iap = iap_table_find_by_id(r->iaps, id);
+		if (iap && iap_available(iap) && pick_local(iap, dest_family(p), local, sizeof(local)))
 			return iap;
 	}
-	return NULL;
-}
-
-/* Any available IAP with an address, for removing contacts. */
-static const struct iap *any_iap(struct registry *r, const struct profile *p)
-{
-	const struct iap *iap = registry_choose_iap(r, p);
-	char local[INET6_ADDRSTRLEN];
-
-	if (iap)
-		return iap;
 	for (size_t i = 0; i < iap_table_count(r->iaps); i++) {
 		iap = iap_table_at(r->iaps, i);
 		if (iap_available(iap) && pick_local(iap, dest_family(p), local, sizeof(local)))
@@ -916,80 +745,7 @@ static unsigned int iap_id_of_ifname(struct registry *r, const char *ifname)
 	return 0;
 }
 
-/* ---- store rows and stale contacts -------------------------------------- */
-
-static void row_clear(struct store_contact *c)
-{
-	free(c->contact);
-	free(c->call_id);
-	c->contact = c->call_id = NULL;
-}
-
-static void rows_drop(struct reg_profile *rp, size_t i)
-{
-	row_clear(&rp->rows[i]);
-	memmove(&rp->rows[i], &rp->rows[i + 1], (rp->n_rows - i - 1) * sizeof(*rp->rows));
-	rp->n_rows--;
-}
-
-/* Forget (store and mirror) every row of @uri. */
-static void rows_delete_uri(struct reg_profile *rp, const char *uri)
-{
-	for (size_t i = 0; i < rp->n_rows;) {
-		if (strcmp(rp->rows[i].contact, uri) == 0) {
-			store_contact_delete(rp->r->store, rp->p->id, rp->rows[i].iap_id, uri);
-			rows_drop(rp, i);
-		} else {
-			i++;
-		}
-	}
-}
-
-static void rows_upsert(struct reg_profile *rp, unsigned int iap_id, const char *uri,
-			int64_t expires_at)
-{
-	struct store_contact *c = NULL, row;
-
-	for (size_t i = 0; i < rp->n_rows;) {
-		if (strcmp(rp->rows[i].contact, uri) != 0) {
-			i++;
-			continue;
-		}
-		if (rp->rows[i].iap_id == iap_id) {
-			c = &rp->rows[i];
-			break;
-		}
-		/* the same contact under another IAP id (an identity switch) */
-		store_contact_delete(rp->r->store, rp->p->id, rp->rows[i].iap_id, uri);
-		rows_drop(rp, i);
-	}
-	row = (struct store_contact){
-		.profile_id = rp->p->id, .iap_id = iap_id, .contact = (char *)uri,
-		.call_id = rp->call_id, .cseq = rp->cseq, .expires_at = expires_at,
-	};
-	if (!iap_id || store_contact_upsert(rp->r->store, &row) < 0)
-		log_warning("profile %u (%s): cannot record contact %s; it may outlive a crash",
-			    rp->p->id, pname(rp), uri);
-	if (!c) {
-		struct store_contact *v = realloc(rp->rows, (rp->n_rows + 1) * sizeof(*v));
-
-		if (!v)
-			return;
-		rp->rows = v;
-		c = &rp->rows[rp->n_rows];
-		memset(c, 0, sizeof(*c));
-		c->contact = strdup(uri);
-		if (!c->contact)
-			return;
-		rp->n_rows++;
-	}
-	c->profile_id = rp->p->id;
-	c->iap_id = iap_id;
-	c->cseq = rp->cseq;
-	c->expires_at = expires_at;
-	free(c->call_id);
-	c->call_id = rp->call_id ? strdup(rp->call_id) : NULL;
-}
+/* ---- contacts ----------------------------------------------------------- */
 
 /* The binding's persistence hook: what is at the registrar, and the
  * Call-ID and CSeq a restarted alrd continues with. */
@@ -1007,59 +763,21 @@ static void on_persist(struct binding *b, const struct binding_persist *pe, void
 	}
 	rp->cseq = pe->cseq;
 	if (pe->contact) {
-		if (pe->expires > 0)
-			rows_upsert(rp, iap_id_of_ifname(rp->r, pe->ifname) ?: rp->iap_id,
-				    pe->contact, (int64_t)time(NULL) + pe->expires);
-		else
-			rows_delete_uri(rp, pe->contact);
+		if (pe->expires > 0) {
+			if (contacts_registered(&rp->contacts,
+						iap_id_of_ifname(rp->r, pe->ifname) ?: rp->iap_id,
+						pe->contact, rp->call_id, rp->cseq,
+						(int64_t)time(NULL) + pe->expires) < 0)
+				log_warning("profile %u (%s): cannot record contact %s; it may "
+					    "outlive a crash", rp->p->id, pname(rp), pe->contact);
+		} else {
+			contacts_unrecorded(&rp->contacts, pe->contact);
+		}
 		return;
 	}
-	/* Only the CSeq moved: every row of this Call-ID follows, so that
-	 * the next run starts above it. */
-	for (size_t i = 0; i < rp->n_rows; i++) {
-		struct store_contact row = rp->rows[i];
-
-		if (!row.call_id || !rp->call_id || strcmp(row.call_id, rp->call_id) != 0)
-			continue;
-		rp->rows[i].cseq = rp->cseq;
-		row.cseq = rp->cseq;
-		store_contact_upsert(rp->r->store, &row);
-	}
-}
-
-static struct stale *stale_find(struct reg_profile *rp, const char *uri)
-{
-	for (size_t i = 0; i < rp->n_stale; i++)
-		if (strcmp(rp->stale[i].uri, uri) == 0)
-			return &rp->stale[i];
-	return NULL;
-}
-
-static void stale_add(struct reg_profile *rp, const char *uri, unsigned int iap_id)
-{
-	struct stale *v;
-
-	if (stale_find(rp, uri))
-		return;
-	v = realloc(rp->stale, (rp->n_stale + 1) * sizeof(*v));
-	if (!v)
-		return;
-	rp->stale = v;
-	v[rp->n_stale].uri = strdup(uri);
-	if (!v[rp->n_stale].uri)
-		return;
-	v[rp->n_stale].iap_id = iap_id;
-	v[rp->n_stale].pending = false;
-	rp->n_stale++;
-}
-
-static void stale_drop(struct reg_profile *rp, struct stale *s)
-{
-	size_t i = (size_t)(s - rp->stale);
-
-	free(s->uri);
-	memmove(&rp->stale[i], &rp->stale[i + 1], (rp->n_stale - i - 1) * sizeof(*rp->stale));
-	rp->n_stale--;
+	/* Only the CSeq moved: every contact of this Call-ID follows, so
+	 * that the next run starts above it. */
+	contacts_set_cseq(&rp->contacts, rp->call_id, rp->cseq);
 }
 
 /* ---- bindings ----------------------------------------------------------- */
@@ -1069,14 +787,26 @@ static void on_binding_event(struct binding *b, const struct binding_event *ev, 
 	struct reg_profile *rp = ud;
 	struct bevent *q;
 
-	if (rp->q_n == QUEUE_MAX) {
-		/* Cannot happen: a binding reports a handful of edges per
-		 * call.  Keep the newest: it says where the binding is. */
-		log_warning("profile %u (%s): binding events overflow", rp->p->id, pname(rp));
-		rp->q_head = (rp->q_head + 1) % QUEUE_MAX;
-		rp->q_n--;
+	if (rp->q_head + rp->q_n == rp->q_cap) {
+		if (rp->q_head > 0) {
+			memmove(rp->queue, rp->queue + rp->q_head, rp->q_n * sizeof(*rp->queue));
+			rp->q_head = 0;
+		} else {
+			size_t cap = rp->q_cap ? 2 * rp->q_cap : 8;
+			struct bevent *v = reallocarray(rp->queue, cap, sizeof(*v));
+
+			if (!v) {
+				/* Out of memory: the binding's edge cannot be
+				 * kept; say so loudly, the machines may disagree. */
+				log_err("profile %u (%s): out of memory queueing a binding event",
+					rp->p->id, pname(rp));
+				return;
+			}
+			rp->queue = v;
+			rp->q_cap = cap;
+		}
 	}
-	q = &rp->queue[(rp->q_head + rp->q_n) % QUEUE_MAX];
+	q = &rp->queue[rp->q_head + rp->q_n];
 	*q = (struct bevent){
 		.binding_id = binding_get_id(b),
 		.type = ev->type,
@@ -1100,8 +830,7 @@ static void drain(struct reg_profile *rp)
 	while (rp->q_n && rp->hold == 0 && rp->r->in_roam == 0) {
 		struct bevent ev = rp->queue[rp->q_head];
 
-		rp->q_head = (rp->q_head + 1) % QUEUE_MAX;
-		rp->q_n--;
+		rp->q_head = --rp->q_n ? rp->q_head + 1 : 0;
 		hold(rp);
 		handle_bevent(rp, &ev);
 		rp->hold--;
@@ -1117,69 +846,11 @@ static void release_binding(struct reg_profile *rp)
 	if (!rp->binding)
 		return;
 	for (size_t i = 0; (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
-		stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	for (size_t i = 0; i < rp->n_stale; i++)
-		rp->stale[i].pending = false;
+		contacts_mark_stale(&rp->contacts, uri,
+				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	contacts_reset_pending(&rp->contacts);
 	rp->binding = binding_free(rp->binding);
 	rp->binding_id = 0;
-}
-
-/* A URI with ";transport=udp|tcp" added when @t says so and @uri names no
- * transport (RFC 3261 §19.1.1).  *ret malloc'ed. */
-static int uri_with_transport(const char *uri, enum profile_transport t, char **ret)
-{
-	osip_uri_t *u = NULL;
-	osip_uri_param_t *tp = NULL;
-	char *s = NULL;
-	int r = 0;
-
-	*ret = NULL;
-	if (t != PROFILE_TRANSPORT_UDP && t != PROFILE_TRANSPORT_TCP) {
-		*ret = strdup(uri);
-		return *ret ? 0 : -ENOMEM;
-	}
-	if (osip_uri_init(&u) != 0)
-		return -ENOMEM;
-	if (osip_uri_parse(u, uri) != 0) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (osip_uri_uparam_get_byname(u, "transport", &tp) != 0 || !tp)
-		osip_uri_uparam_add(u, osip_strdup("transport"),
-				    osip_strdup(t == PROFILE_TRANSPORT_TCP ? "tcp" : "udp"));
-	if (osip_uri_to_str(u, &s) != 0 || !s) {
-		r = -ENOMEM;
-		goto out;
-	}
-	*ret = strdup(s);
-	if (!*ret)
-		r = -ENOMEM;
-out:
-	osip_free(s);
-	osip_uri_free(u);
-	return r;
-}
-
-/* RFC 3261 §10.2.6: without a configured registrar, the AOR's domain. */
-static int registrar_of_aor(const char *aor, char **ret)
-{
-	osip_uri_t *u = NULL;
-	char buf[SIPMSG_URI_MAX + 1];
-	int r = -EINVAL;
-
-	*ret = NULL;
-	if (!aor || osip_uri_init(&u) != 0)
-		return -ENOMEM;
-	if (osip_uri_parse(u, aor) == 0 && u->host && u->host[0]) {
-		bool v6 = strchr(u->host, ':') && u->host[0] != '[';
-
-		snprintf(buf, sizeof(buf), "sip:%s%s%s%s%s", v6 ? "[" : "", u->host,
-			 v6 ? "]" : "", u->port ? ":" : "", u->port ? u->port : "");
-		*ret = strdup(buf);
-		r = *ret ? 0 : -ENOMEM;
-	}
-	osip_uri_free(u);
-	return r;
 }
 
 /*
@@ -1199,21 +870,21 @@ static int make_binding(struct reg_profile *rp)
 	char *ha1_user = NULL;
 	struct sipmsg_header *hdrs = NULL;
 	char *registrar = NULL, *proxy = NULL, *raw = NULL;
-	struct info in;
+	struct profile_agent_info in;
 	int ret;
 
-	ret = info_build(&in, p);
+	ret = profile_agent_info_build(&in, p);
 	if (ret < 0)
 		goto out;
 	if (p->registrar.uri)
-		ret = uri_with_transport(p->registrar.uri, p->registrar.transport, &registrar);
+		ret = profile_agent_uri_with_transport(p->registrar.uri, p->registrar.transport, &registrar);
 	else {
-		ret = registrar_of_aor(p->aor, &raw);
+		ret = profile_agent_registrar_of_aor(p->aor, &raw);
 		if (ret == 0)
-			ret = uri_with_transport(raw, p->registrar.transport, &registrar);
+			ret = profile_agent_uri_with_transport(raw, p->registrar.transport, &registrar);
 	}
 	if (ret == 0 && p->outbound_proxy.uri)
-		ret = uri_with_transport(p->outbound_proxy.uri, p->outbound_proxy.transport,
+		ret = profile_agent_uri_with_transport(p->outbound_proxy.uri, p->outbound_proxy.transport,
 					 &proxy);
 	if (ret < 0) {
 		set_error(rp, 0, "config", "cannot make a Request-URI of the registrar");
@@ -1300,7 +971,7 @@ out:
 	OPENSSL_cleanse(&ha1, sizeof(ha1));
 	free(ha1_user);
 	scratch_release(&rp->handle);
-	info_free(&in);
+	profile_agent_info_free(&in);
 	free(hdrs);
 	free(registrar);
 	free(proxy);
@@ -1315,33 +986,33 @@ static void plugin_message(struct reg_profile *rp, int status)
 	struct alr_sip_message msg = {
 		.status = status, .method = "REGISTER", .contact = rp->contact,
 	};
-	struct info in;
+	struct profile_agent_info in;
 
 	if (!rp->plugin || !rp->plugin->handle_message || status < 100 || status > 699)
 		return;
 	if (status / 100 == 2 && rp->expires)
 		snprintf(msg.expires, sizeof(msg.expires), "%u", rp->expires);
-	if (info_build(&in, rp->p) == 0) {
+	if (profile_agent_info_build(&in, rp->p) == 0) {
 		plugin_loader_call_begin(rp->plugin);
 		rp->plugin->handle_message(&in.info, &msg, &rp->handle);
 		plugin_loader_call_end();
 	}
-	info_free(&in);
+	profile_agent_info_free(&in);
 	scratch_release(&rp->handle);
 }
 
 static void plugin_deregistered(struct reg_profile *rp)
 {
-	struct info in;
+	struct profile_agent_info in;
 
 	if (!rp->plugin || !rp->plugin->deregistered)
 		return;
-	if (info_build(&in, rp->p) == 0) {
+	if (profile_agent_info_build(&in, rp->p) == 0) {
 		plugin_loader_call_begin(rp->plugin);
 		rp->plugin->deregistered(&in.info, &rp->handle);
 		plugin_loader_call_end();
 	}
-	info_free(&in);
+	profile_agent_info_free(&in);
 	scratch_release(&rp->handle);
 }
 
@@ -1474,10 +1145,7 @@ static bool wanted(const struct reg_profile *rp)
 
 static bool stale_pending(const struct reg_profile *rp)
 {
-	for (size_t i = 0; i < rp->n_stale; i++)
-		if (rp->stale[i].pending)
-			return true;
-	return false;
+	return contacts_any_pending(&rp->contacts);
 }
 
 /* The REGISTER of go(), once the removals before it are done. */
@@ -1510,10 +1178,10 @@ static void go(struct reg_profile *rp, const struct iap *iap)
 		 * a major update whose deregistration did not finish, the
 		 * removal goes to the new AOR and registrar: the old
 		 * registrar keeps the old contact until it expires. */
-		for (size_t i = 0; i < rp->n_stale; i++) {
-			struct stale *s = &rp->stale[i];
+		for (size_t i = 0; i < rp->contacts.n; i++) {
+			struct contact *s = &rp->contacts.v[i];
 
-			if (s->pending ||
+			if (!s->stale || s->pending ||
 			    binding_remove_contact(rp->binding, s->uri, rp->ifname, rp->local) < 0)
 				continue;
 			s->pending = true;
@@ -1620,12 +1288,12 @@ static void cleanup_stale(struct reg_profile *rp)
 	char local[INET6_ADDRSTRLEN];
 	const char *current;
 
-	if (!rp->n_stale || rp->r->restoring)
+	if (!contacts_count_stale(&rp->contacts) || rp->r->restoring)
 		return;
 	if (rp->state != REGISTRY_UNREGISTERED && rp->state != REGISTRY_REGISTERED)
 		return;
 	if (rp->state == REGISTRY_UNREGISTERED) {
-		iap = any_iap(rp->r, rp->p);
+		iap = any_iap(rp);
 		if (!iap)
 			return;         /* again when an IAP comes up */
 		ifname = iap->ifname;
@@ -1635,16 +1303,24 @@ static void cleanup_stale(struct reg_profile *rp)
 	}
 	current = rp->state == REGISTRY_REGISTERED ? binding_get_contact(rp->binding) : NULL;
 	hold(rp);
-	for (size_t i = 0; i < rp->n_stale;) {
-		struct stale *s = &rp->stale[i];
+	for (size_t i = 0; i < rp->contacts.n;) {
+		struct contact *s = &rp->contacts.v[i];
 		const char *via = ifname, *via_local = ifname ? local : NULL;
 		char old_local[INET6_ADDRSTRLEN];
 		const struct iap *old;
 		int ret;
 
+		if (!s->stale) {
+			i++;
+			continue;
+		}
 		if (current && strcmp(s->uri, current) == 0) {
-			/* What we register now is not stale. */
-			stale_drop(rp, s);
+			/* What we register now is not stale (it stays in the
+			 * list, recorded, or leaves it). */
+			bool stays = s->recorded;
+
+			contacts_unmark_stale(&rp->contacts, s->uri);
+			i += stays;
 			continue;
 		}
 		i++;
@@ -1674,12 +1350,13 @@ static void cleanup_stale(struct reg_profile *rp)
 
 static void on_contact_removed(struct reg_profile *rp, const struct bevent *ev)
 {
-	struct stale *s = stale_find(rp, ev->contact);
+	struct contact *s = contacts_find(&rp->contacts, ev->contact);
 	int ret;
 
+	if (s && !s->stale)
+		s = NULL;
 	if (s && ev->error == BINDING_ERROR_NONE) {
-		rows_delete_uri(rp, s->uri);
-		stale_drop(rp, s);
+		contacts_removed(&rp->contacts, s->uri);
 	} else if (s) {
 		s->pending = false;     /* tried again at the next chance */
 		rp->old_error = ev->code > 0 ? ev->code : -EIO;
@@ -1761,7 +1438,8 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 	for (size_t i = 0; rp->binding &&
 	     (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
 		if (strcmp(uri, ev->contact) != 0 && strcmp(ifname, rp->ifname) != 0)
-			stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+			contacts_mark_stale(&rp->contacts, uri,
+					    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
 	cleanup_stale(rp);
 	roam_report_registered(rp);
 }
@@ -1933,15 +1611,12 @@ static unsigned int bearer_mask(enum profile_bearer b)
 	return 0;
 }
 
-/* A profile is in the engine while the registry wants it registered and
- * is not deregistering it. */
-static void roam_sync(struct reg_profile *rp)
+/* What the engine knows of the profile. */
+static void roam_config_of(const struct reg_profile *rp, struct roam_profile_config *ret)
 {
-	struct registry *r = rp->r;
-	bool want = wanted(rp) && (rp->state == REGISTRY_WAIT_FOR_IAP ||
-				   rp->state == REGISTRY_REGISTERING ||
-				   rp->state == REGISTRY_REGISTERED);
-	const struct roam_profile_config cfg = {
+	const struct registry *r = rp->r;
+
+	*ret = (struct roam_profile_config){
 		/* A SNAP that is not loaded: the default one, as profile
 		 * validation allows. */
 		.snap_id = rp->p->iap_id || (r->snaps && policy_set_find_by_id(r->snaps,
@@ -1951,9 +1626,21 @@ static void roam_sync(struct reg_profile *rp)
 		.bearers = bearer_mask(rp->p->bearer),
 		.name = pname(rp),
 	};
+}
+
+/* A profile is in the engine while the registry wants it registered and
+ * is not deregistering it. */
+static void roam_sync(struct reg_profile *rp)
+{
+	struct registry *r = rp->r;
+	bool want = wanted(rp) && (rp->state == REGISTRY_WAIT_FOR_IAP ||
+				   rp->state == REGISTRY_REGISTERING ||
+				   rp->state == REGISTRY_REGISTERED);
+	struct roam_profile_config cfg;
 	bool changed;
 	int ret;
 
+	roam_config_of(rp, &cfg);
 	if (r->in_roam) {
 		r->roam_sync_pending = true;
 		return;
@@ -2122,7 +1809,7 @@ static int op_sip_remove_old(void *ud, unsigned int profile, unsigned int old_ia
 	cleanup_stale(rp);
 	if (!stale_pending(rp)) {
 		log_debug("profile %u: no contact left over iap %u", profile, old_iap);
-		return rp->n_stale ? -EAGAIN : ROAM_OP_DONE;
+		return contacts_count_stale(&rp->contacts) ? -EAGAIN : ROAM_OP_DONE;
 	}
 	log_debug("profile %u: removing the old contacts (last over iap %u; new iap %u)",
 		  profile, old_iap, via_iap);
@@ -2336,6 +2023,7 @@ static struct reg_profile *rp_new(struct registry *r, struct profile *p)
 	rp->p = p;
 	rp->state = REGISTRY_UNREGISTERED;
 	rp->handle.rp = rp;
+	contacts_init(&rp->contacts, r->store, p->id);
 	rp->plugin = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
 	ev_timer_init(&rp->stop_timer, stop_timer_cb, r->stop_timeout, 0.);
 	ev_timer_init(&rp->roam_timer, roam_timer_cb, 0., 0.);
@@ -2352,12 +2040,8 @@ static void rp_free(struct reg_profile *rp)
 	binding_free(rp->binding);
 	host_set_data(&rp->handle, NULL, NULL);
 	scratch_release(&rp->handle);
-	for (size_t i = 0; i < rp->n_rows; i++)
-		row_clear(&rp->rows[i]);
-	free(rp->rows);
-	for (size_t i = 0; i < rp->n_stale; i++)
-		free(rp->stale[i].uri);
-	free(rp->stale);
+	contacts_clear(&rp->contacts);
+	free(rp->queue);
 	free(rp->users);
 	free(rp->call_id);
 	free(rp->contact);
@@ -2369,45 +2053,12 @@ static void rp_free(struct reg_profile *rp)
  * are gone at the registrar already. */
 static void load_contacts(struct reg_profile *rp)
 {
-	struct store_contact *c = NULL;
-	size_t n = 0;
-	int64_t now = (int64_t)time(NULL);
+	size_t n = contacts_load(&rp->contacts, (int64_t)time(NULL), &rp->call_id, &rp->cseq);
 
-	if (store_contact_list(rp->r->store, rp->p->id, &c, &n) < 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (c[i].expires_at <= now) {
-			store_contact_delete(rp->r->store, rp->p->id, c[i].iap_id, c[i].contact);
-			continue;
-		}
-		/* Continue the Call-ID with the highest CSeq: the next
-		 * REGISTER is above what the registrar saw. */
-		if (!rp->call_id || c[i].cseq > rp->cseq) {
-			free(rp->call_id);
-			rp->call_id = strdup(c[i].call_id);
-			rp->cseq = c[i].cseq;
-		}
-		stale_add(rp, c[i].contact, c[i].iap_id);
-		{
-			struct store_contact *v = realloc(rp->rows, (rp->n_rows + 1) * sizeof(*v));
-
-			if (!v)
-				continue;
-			rp->rows = v;
-			v[rp->n_rows] = c[i];
-			v[rp->n_rows].contact = strdup(c[i].contact);
-			v[rp->n_rows].call_id = strdup(c[i].call_id);
-			if (v[rp->n_rows].contact && v[rp->n_rows].call_id)
-				rp->n_rows++;
-			else
-				row_clear(&v[rp->n_rows]);
-		}
-	}
-	if (rp->n_stale)
+	if (n)
 		log_info("profile %u (%s): %zu contact%s of an earlier run to clean up (Call-ID %s, "
-			 "CSeq %u)", rp->p->id, pname(rp), rp->n_stale, rp->n_stale == 1 ? "" : "s",
+			 "CSeq %u)", rp->p->id, pname(rp), n, n == 1 ? "" : "s",
 			 rp->call_id ? rp->call_id : "?", rp->cseq);
-	store_contacts_free(c, n);
 }
 
 static int load_one(struct profile *p, void *ud)
@@ -2474,10 +2125,11 @@ static void finish_delete(struct registry *r, struct reg_profile *rp)
 			done(ret, "the store could not delete the profile; see alrd's log", data);
 		return;
 	}
-	if (rp->n_stale)
+	if (contacts_count_stale(&rp->contacts))
 		/* XXX their removal would need the profile; they expire. */
 		log_info("profile %u (%s): %zu contact%s left at the registrar until it expires",
-			 id, pname(rp), rp->n_stale, rp->n_stale == 1 ? "" : "s");
+			 id, pname(rp), contacts_count_stale(&rp->contacts),
+			 contacts_count_stale(&rp->contacts) == 1 ? "" : "s");
 	list_remove(r, rp);
 	log_notice("profile %u (%s) deleted", id, pname(rp));
 	rp_free(rp);
@@ -2600,12 +2252,6 @@ struct registry *registry_new(const struct registry_config *cfg)
 		memcpy(r->key, cfg->install_key, cfg->install_key_len);
 		r->key_len = cfg->install_key_len;
 	}
-	r->default_snap = policy_snap_new_default();
-	if (!r->default_snap)
-		goto fail;
-	r->ranking = snap_ranking_new(r->default_snap);
-	if (!r->ranking)
-		goto fail;
 	ev_idle_init(&r->housekeeping, housekeeping_cb);
 	r->own_set = policy_set_new();
 	r->roam = roam_new(&roam_ops, r);
@@ -2640,8 +2286,6 @@ struct registry *registry_free(struct registry *r)
 	if (r->barrier != BARRIER_NONE && r->barrier_done)
 		r->barrier_done(-ECANCELED, "alrd is stopping", r->barrier_data);
 	watchlist_clear(&r->watches);
-	snap_ranking_free(r->ranking);
-	policy_snap_free(r->default_snap);
 	free(r->views);
 	policy_set_free(r->own_set);
 	if (r->key) {
@@ -2665,11 +2309,9 @@ void registry_set_max_profiles(struct registry *r, unsigned int max)
 
 void registry_set_snaps(struct registry *r, const struct policy_set *set)
 {
-	/* The ranking must not point at a SNAP of the set being freed. */
 	const struct snap_iap_view *views;
 	size_t n = 0;
 
-	snap_ranking_set_snap(r->ranking, r->default_snap);
 	r->snaps = set;
 	views = registry_iap_views(r, &n);
 	roam_enter(r);
@@ -2826,16 +2468,16 @@ int registry_profile_status(struct registry *r, unsigned int id,
 	ret->err_message = rp->err_message;
 	ret->plugin = rp->plugin ? rp->plugin->name : NULL;
 	if (rp->plugin && rp->plugin->state_report) {
-		struct info in;
+		struct profile_agent_info in;
 
-		if (info_build(&in, rp->p) == 0) {
+		if (profile_agent_info_build(&in, rp->p) == 0) {
 			plugin_loader_call_begin(rp->plugin);
 			rp->plugin->state_report(&in.info, &rp->handle, ret->report,
 						 sizeof(ret->report));
 			plugin_loader_call_end();
 			ret->report[sizeof(ret->report) - 1] = '\0';
 		}
-		info_free(&in);
+		profile_agent_info_free(&in);
 		scratch_release(&rp->handle);
 	}
 	ret->contact_user = rp->contact_user;
@@ -2995,16 +2637,16 @@ static enum profile_change classify(struct reg_profile *rp, const struct profile
 	const struct alr_plugin *pl = rp->plugin;
 
 	if (c != PROFILE_CHANGE_MAJOR && pl && pl->classify_update) {
-		struct info a, b;
+		struct profile_agent_info a, b;
 		enum alr_update_kind k = ALR_UPDATE_NONE;
 
-		if (info_build(&a, old) == 0 && info_build(&b, new_) == 0) {
+		if (profile_agent_info_build(&a, old) == 0 && profile_agent_info_build(&b, new_) == 0) {
 			plugin_loader_call_begin(pl);
 			k = pl->classify_update(&a.info, &b.info);
 			plugin_loader_call_end();
 		}
-		info_free(&a);
-		info_free(&b);
+		profile_agent_info_free(&a);
+		profile_agent_info_free(&b);
 		if (k == ALR_UPDATE_MAJOR)
 			c = PROFILE_CHANGE_MAJOR;
 		else if (k == ALR_UPDATE_MINOR && c == PROFILE_CHANGE_NONE)
@@ -3038,9 +2680,9 @@ static void reregister(struct reg_profile *rp)
 	/* What the old binding registered and the new one does not is
 	 * removed once the new one is registered. */
 	for (size_t i = 0; (uri = binding_get_known_contact(old, i, &ifname)); i++)
-		stale_add(rp, uri, iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	for (size_t i = 0; i < rp->n_stale; i++)
-		rp->stale[i].pending = false;
+		contacts_mark_stale(&rp->contacts, uri,
+				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	contacts_reset_pending(&rp->contacts);
 	binding_free(old);
 	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,
 		 pname(rp), rp->binding_id);

@@ -301,16 +301,6 @@ bool registry_alr_is_controller(const struct registry *r, unsigned int id,
 
 /* ---- the IAP seam ----------------------------------------------------- */
 
-/*
- * The IAP profile @p would register over now if nothing else counted:
- * its fixed IAP if that is available, else the best available IAP of its
- * SNAP (registry_set_snaps(); the built-in default SNAP when its SNAP is
- * not loaded) that suits its bearer.  NULL when there is none.  Used only
- * to pick a path for removing stale contacts: registrations follow the
- * roaming engine.
- */
-const struct iap *registry_choose_iap(struct registry *r, const struct profile *p);
-
 /* Every IAP now as SNAP rules see it (alr/snap.h), valid until the next
  * registry call; NULL on ENOMEM. */
 struct snap_iap_view;

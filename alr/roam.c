@@ -21,6 +21,12 @@
  * Memory: profiles, controllers and SNAP contexts are allocated when they
  * are created (enable, control, SNAP load); roam_iaps_changed() allocates
  * only when it meets more IAPs than ever before.
+ *
+ * Length: one file for one machine (its state table is ~60 edges, each
+ * handler next to the others so the table reads top to bottom), the
+ * approval rounds and the damping that feed it; over 1,200 lines for
+ * that reason.  The rounds could move to their own file once the
+ * registry's machine is folded in (docs/roaming.md, "Left").
  */
 #include "alr/roam.h"
 
@@ -2254,6 +2260,14 @@ const struct snap_ranking *roam_snap_ranking(const struct roam *r, unsigned int 
 		if (r->snaps[i].id == snap_id)
 			return r->snaps[i].rank;
 	return NULL;
+}
+
+unsigned int roam_next_candidate(const struct roam *r, const struct roam_profile_config *cfg,
+				 size_t *i)
+{
+	struct roam_profile p = { .cfg = *cfg };
+
+	return next_candidate(r, &p, i);
 }
 
 bool roam_is_controller(const struct roam *r, unsigned int profile, unsigned int client)

@@ -313,3 +313,10 @@ bool roam_is_controller(const struct roam *r, unsigned int profile,
  * signal hysteresis included (what its profiles roam by); NULL when no
  * SNAP of that id is loaded.  Valid until the next input. */
 const struct snap_ranking *roam_snap_ranking(const struct roam *r, unsigned int snap_id);
+/** The IAPs a profile configured as @cfg registers over, best first, as
+ * the engine chooses them (its SNAP's order narrowed by the bearer filter,
+ * or its fixed IAP while available), by the last input: the one IAP
+ * chooser.  Call with *i = 0, then again until it returns ROAM_IAP_NONE.
+ * The profile need not be enabled. */
+unsigned int roam_next_candidate(const struct roam *r, const struct roam_profile_config *cfg,
+				 size_t *i);

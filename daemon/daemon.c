@@ -219,9 +219,12 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 }
 
 /* Roaming events (docs/roaming.md, "Events") -> control socket.  The
- * engine's profile.registered, profile.updated and profile.deregistered
- * are not sent: the registry announces registrations itself (a migration
- * is a profile.registered with the new iap_id). */
+ * engine's profile.registered and profile.deregistered are not sent: the
+ * registry announces registrations itself (a migration is a
+ * profile.registered with the new iap_id).  The engine's profile.updated
+ * (its IAP changed by a migration, DESIGN §3.3) goes out as the
+ * registry's profile.updated does, to its subscribers, {"profile":
+ * PROFILE}, whose state names the new IAP. */
 struct roam_pick {
 	struct daemon *d;
 	const struct roam_event *ev;
@@ -248,10 +251,16 @@ static void on_roam_event(const struct roam_event *ev, void *ud)
 
 	switch (ev->type) {
 	case ROAM_EVENT_REGISTERED:
-	case ROAM_EVENT_UPDATED:
 	case ROAM_EVENT_DEREGISTERED:
 	case _ROAM_EVENT_MAX:
 		return;
+	case ROAM_EVENT_UPDATED: {
+		/* Rendered and sent as the registry's own profile.updated. */
+		struct registry_event up = { .type = REGISTRY_EVENT_UPDATED, .id = ev->profile };
+
+		on_registry_event(&up, d);
+		return;
+	}
 	case ROAM_EVENT_IAP_AVAILABLE:
 	case ROAM_EVENT_MIGRATION_STARTED:
 	case ROAM_EVENT_MIGRATION_COMPLETED:

@@ -265,6 +265,14 @@ def migrated_to_wifi(obs, reg, pid, wlan, wwan):
     ev = alr_event(obs, 'alr.migration-completed', pid, T(20))
     check_eq((ev['params']['from'], ev['params']['to']), (wwan, wlan),
              'migration-completed from -> to')
+    # DESIGN §3.3: then profile.updated (its IAP changed), naming the new IAP.
+    completed = next(i for i, e in enumerate(obs.history) if e is ev)
+    up = obs.wait_event(lambda e: e['method'] == 'profile.updated' and
+                        e['params']['profile']['id'] == pid and
+                        e['params']['profile']['state']['iap_id'] == wlan, T(10),
+                        'profile.updated(%d) over the new IAP after the migration' % pid)
+    check(next(i for i, e in enumerate(obs.history) if e is up) > completed,
+          'profile.updated came before alr.migration-completed')
     # The registrar's view: the wifi contact only (the old one removed).
     wait_bindings(reg, 'alice', 1, host=WLAN)
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -89,6 +90,7 @@ struct fenv {
 	size_t n_reg;
 	int answer;                     /* status of answers; 0: silent */
 	bool per_uri;                   /* keep one binding per URI (no instance replacement) */
+	int transport_error;            /* transport_get fails with this (0: works) */
 };
 
 static const char *kind_rule(const char *ifname, void *user_data)
@@ -149,6 +151,8 @@ static int f_transport_get(void *port, const char *ifname, const struct sockaddr
 	struct fenv *e = ((struct fport *)port)->env;
 	struct ftp *tp;
 
+	if (e->transport_error)
+		return e->transport_error;
 	for (size_t i = 0; i < e->n_tps; i++) {
 		tp = &e->tps[i];
 		if (tp->refs > 0 && strcmp(tp->ifname, ifname) == 0 &&
@@ -1554,6 +1558,55 @@ static void test_snap_change_while_waiting(void **state)
 	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
 }
 
+/* Binding outcomes that arrive while the profile is held are all
+ * handled, however many: here 20 removals of contacts left by an earlier
+ * run fail at once (no transport) inside one cleanup.  Each is tried
+ * again at the next chance and, the transport back, removed: none is
+ * forgotten as "pending" (issue 12: the 16-slot queue dropped the
+ * oldest). */
+static void test_many_outcomes_while_held(void **state)
+{
+	struct world *w = *state;
+	unsigned int b = create(w, "{\"aor\": \"sip:bob@example.test\", \"registrar\": "
+				   "{\"uri\": \"sip:10.99.100.1\"}}");
+	struct store_contact *rows;
+	size_t n;
+
+	w->r = registry_free(w->r);
+	for (int i = 0; i < 20; i++) {
+		char uri[64];
+		struct store_contact c = {
+			.profile_id = b, .iap_id = 1, .contact = uri, .call_id = "old-call",
+			.cseq = 1, .expires_at = time(NULL) + 3600,
+		};
+
+		snprintf(uri, sizeof(uri), "sip:old%d@10.99.1.2:5060", i);
+		assert_int_equal(store_contact_upsert(w->store, &c), 0);
+	}
+	w->env.transport_error = -ENETUNREACH;
+	registry_up(w);
+	assert_int_equal(w->env.n_sent, 0);
+	assert_int_equal(store_contact_list(w->store, b, &rows, &n), 0);
+	assert_int_equal(n, 20);
+	store_contacts_free(rows, n);
+
+	/* The transport is back: the next chance (a registration) removes
+	 * every one of them. */
+	w->env.transport_error = 0;
+	assert_int_equal(registry_enable(w->r, b, 1), 0);
+	pump(w);
+	expect_state(w, b, REGISTRY_REGISTERED);
+	assert_int_equal(registrar_count(&w->env, "sip:bob@example.test"), 1);
+	assert_int_equal(store_contact_list(w->store, b, &rows, &n), 0);
+	if (n != 1) {
+		for (size_t i = 0; i < n; i++)
+			print_message("  left: %s\n", rows[i].contact);
+		fail_msg("%zu contacts stored, expected only the registered one", n);
+	}
+	assert_null(strstr(rows[0].contact, "sip:old"));
+	store_contacts_free(rows, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1574,6 +1627,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_old_contact_removed_over_old_iap, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_snap_change_while_waiting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_outcomes_while_held, setup, teardown),
 	};
 
 	log_open("test-registry", LOG_TARGET_STDERR, true);

@@ -1570,6 +1570,40 @@ static void test_bearer_filter(void **state)
 	world_free(w);
 }
 
+/* roam_next_candidate(): the engine's order for a configuration, enabled
+ * or not (the registry removes old contacts over the first). */
+static void test_next_candidate(void **state)
+{
+	struct world *w = world_new();
+	struct roam_profile_config any = { .snap_id = S_MBB };
+	struct roam_profile_config radio = {
+		.snap_id = S_MBB,
+		.bearers = POLICY_KIND_BIT(IAP_KIND_WIFI) | POLICY_KIND_BIT(IAP_KIND_CELLULAR),
+	};
+	struct roam_profile_config fixed_wwan = { .iap_id = WWAN };
+	struct roam_profile_config no_snap = { .snap_id = 99 };
+	size_t i = 0;
+
+	up(w, WWAN);
+	up(w, ETH);
+	up(w, WLAN);
+	assert_int_equal(roam_next_candidate(w->r, &any, &i), ETH);
+	assert_int_equal(roam_next_candidate(w->r, &any, &i), WLAN);
+	assert_int_equal(roam_next_candidate(w->r, &any, &i), WWAN);
+	assert_int_equal(roam_next_candidate(w->r, &any, &i), ROAM_IAP_NONE);
+	i = 0;
+	assert_int_equal(roam_next_candidate(w->r, &radio, &i), WLAN);
+	i = 0;
+	assert_int_equal(roam_next_candidate(w->r, &fixed_wwan, &i), WWAN);
+	assert_int_equal(roam_next_candidate(w->r, &fixed_wwan, &i), ROAM_IAP_NONE);
+	i = 0;
+	assert_int_equal(roam_next_candidate(w->r, &no_snap, &i), ROAM_IAP_NONE);
+	down(w, WWAN);
+	i = 0;
+	assert_int_equal(roam_next_candidate(w->r, &fixed_wwan, &i), ROAM_IAP_NONE);
+	world_free(w);
+}
+
 /* A profile fixed to one IAP: that IAP or nothing. */
 static void test_fixed_iap(void **state)
 {
@@ -1936,6 +1970,7 @@ int main(void)
 		cmocka_unit_test(test_switch_settles),
 		cmocka_unit_test(test_default_snap),
 		cmocka_unit_test(test_bearer_filter),
+		cmocka_unit_test(test_next_candidate),
 		cmocka_unit_test(test_fixed_iap),
 		cmocka_unit_test(test_reconfigure),
 		cmocka_unit_test(test_disable_everywhere),
