@@ -932,6 +932,22 @@ bool sipmsg_via_same_sent_by(const osip_via_t *a, const osip_via_t *b)
 	       memcmp(aa, ab, fa == AF_INET ? 4 : 16) == 0;
 }
 
+/* Whether @m, written out, parses again. */
+static bool reads_back(osip_message_t *m)
+{
+	osip_message_t *again = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	bool ok;
+
+	if (osip_message_to_str(m, &text, &len) != 0 || !text)
+		return false;
+	ok = osip_message_init(&again) == 0 && osip_message_parse(again, text, len) == 0;
+	osip_message_free(again);
+	osip_free(text);
+	return ok;
+}
+
 int sipmsg_build_response(const osip_message_t *req, int code,
 			  const char *reason, const char *to_tag,
 			  osip_message_t **ret)
@@ -966,6 +982,15 @@ int sipmsg_build_response(const osip_message_t *req, int code,
 		osip_to_set_tag(m->to, osip_strdup(to_tag));
 	if (osip_message_set_content_length(m, "0") != 0)
 		goto nomem;
+	/* What we echo must read back: libosip2 accepts some header values
+	 * it then writes in a form it refuses (fuzz-sip-request found a To
+	 * URI coming back as "<sip:u@[host:portjunk]:>").  Such a request
+	 * gets no answer rather than one nobody can parse (RFC 3261 §8.2
+	 * would want a 400, which has to echo the same headers). */
+	if (!reads_back(m)) {
+		osip_message_free(m);
+		return -EBADMSG;
+	}
 	*ret = m;
 	return 0;
 nomem:

@@ -605,6 +605,20 @@ static void test_build_response(void **state)
 	osip_message_free(resp);
 	assert_int_equal(sipmsg_build_response(req, 99, "x", NULL, &resp), -EINVAL);
 	osip_message_free(req);
+
+	/* Found by fuzz-sip-request: libosip2 takes this To, and writes it
+	 * back as "<sip:alice-udp@[192.0.2.1:5062Call-ID]:>", which it cannot
+	 * read.  No answer, rather than one nobody can parse. */
+	req = parse("OPTIONS sip:alice-udp@192.0.2.1:5062 SIP/2.0\r\n"
+		    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKopt2\r\n"
+		    "Max-Forwards: 70\r\nFrom: <sip:bob@example.test>;tag=f-opt2\r\n"
+		    "To: <sip:alice-udp@192.0.2.1:5062Call-ID: >\r\n"
+		    "Call-ID: opt-2@192.0.2.10\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+	assert_non_null(req);
+	resp = NULL;
+	assert_int_equal(sipmsg_build_response(req, 200, "OK", "t1", &resp), -EBADMSG);
+	assert_null(resp);
+	osip_message_free(req);
 }
 
 struct sent_by_case {
