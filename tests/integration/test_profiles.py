@@ -186,10 +186,15 @@ def test_use_only_profile_follows_its_users(fx):
     obs = fx.client(d)
     obs.subscribe(['profile.*'])
     pid = obs.call('profile.create', {'profile': profile('bob')})['profile']['id']
-    time.sleep(0.5)                 # nothing should happen: no user
-    check_eq(reg.bindings('bob'), [], 'a use-only profile without users')
+    # Nothing happens without a user.  Any change of state would be
+    # announced before the answer to a later request on the same
+    # connection (alrd emits events as it decides), so the answer is the
+    # moment to look: no sleep.
     check_eq(obs.call('profile.get', {'id': pid})['profile']['state']['registration'],
              'unregistered', 'state without users')
+    check(not [e for e in obs.events if e['method'] == 'profile.registered'],
+          'a use-only profile without users registered: %r' % obs.events)
+    check_eq(reg.bindings('bob'), [], 'a use-only profile without users')
 
     # A client uses it: registered; it disconnects: deregistered.
     user = fx.client(d)
@@ -212,8 +217,15 @@ def test_use_only_profile_follows_its_users(fx):
     u1.call('profile.enable', {'id': pid})
     u2.call('profile.enable', {'id': pid})
     registered(obs, pid)
+    obs.clear_events()
     u1.call('profile.disable', {'id': pid})
-    time.sleep(0.3)
+    # One user left: still registered.  A deregistration would have been
+    # announced to obs before its answer to this request.
+    st = obs.call('profile.get', {'id': pid})['profile']['state']
+    check_eq((st['users'], st['registration']), (1, 'registered'),
+             'users and state after the first of two users left')
+    check(not [e for e in obs.events if e['method'] == 'profile.deregistered'],
+          'deregistered while a user was left: %r' % obs.events)
     wait_bindings(reg, 'bob', 1)
     u2.call('profile.disable', {'id': pid})
     deregistered(obs, pid, 'disabled')
@@ -269,8 +281,12 @@ def test_major_update_moves_the_binding(fx):
     check_eq(ev['params']['iap_id'], wwan, 'IAP after the major update')
     check_eq(host_of(ev['params']['contact']), WWAN, 'contact host after the update')
     wait_bindings(reg, 'carol', 1, host=WWAN)
-    time.sleep(0.5)
-    wait_bindings(reg, 'carol', 1, host=WWAN)
+    # and nothing after it: no second round of the update
+    check_eq(c.call('profile.get', {'id': pid})['profile']['state']['registration'],
+             'registered', 'state after the update')
+    check(not [e for e in c.events if e['method'] in
+               ('profile.deregistered', 'profile.registered')],
+          'more after the update: %r' % c.events)
 
 
 def test_failover_when_the_iap_goes(fx):
