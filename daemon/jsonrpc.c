@@ -302,6 +302,13 @@ int jsonrpc_parse_request(const char *line, size_t len, struct jsonrpc_request *
 					  "invalid request: 'id' must be a number, a string or null");
 			return -EINVAL;
 		}
+		/* json-c writes a number back as it was read, and it reads
+		 * some things that are not JSON ("09e" comes back as "09"):
+		 * echo the id as the number it is (found by
+		 * fuzz-jsonrpc-line). */
+		if (json_object_is_type(v, json_type_double) ||
+		    json_object_is_type(v, json_type_int))
+			json_object_set_serializer(v, NULL, NULL, NULL);
 		ret->id = v;
 		ret->has_id = true;
 	}

@@ -264,9 +264,50 @@ static void test_utf8_out(void **state)
 	assert_true(jsonrpc_utf8_valid("\xf0\x9f\x98\x80", 4));
 }
 
+/* Found by fuzz-jsonrpc-line: json-c takes the id 09e and wrote it back as
+ * 09, which is not JSON.  Every answer must parse strictly. */
+static void test_id_echoed_as_json(void **state)
+{
+	static const char *const lines[] = {
+		"{\"jsonrpc\":\".0\",\"id\":09e,\"method\":\"x\"}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1.50000,\"method\":\"x\"}",
+		"{\"jsonrpc\":\"2.0\",\"id\":007,\"method\":\"x\"}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct jsonrpc_request req = { 0 };
+		struct jsonrpc_error e = { 0 };
+		struct json_tokener *tok = json_tokener_new();
+		struct json_object *msg, *back;
+		const char *text;
+
+		jsonrpc_parse_request(lines[i], strlen(lines[i]), &req, &e);
+		if (!req.id) {
+			jsonrpc_error_done(&e);
+			jsonrpc_request_done(&req);
+			json_tokener_free(tok);
+			continue;
+		}
+		if (!e.code)
+			jsonrpc_error_set(&e, ALR_ERR_INVALID_REQUEST, "x");
+		msg = jsonrpc_error_response(json_object_get(req.id), &e);
+		text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+		back = json_tokener_parse_ex(tok, text, (int)strlen(text));
+		if (!back)
+			fail_msg("not JSON: %s", text);
+		json_object_put(back);
+		json_object_put(msg);
+		json_tokener_free(tok);
+		jsonrpc_request_done(&req);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_id_echoed_as_json),
 		cmocka_unit_test(test_framer_lines),
 		cmocka_unit_test(test_framer_too_long_then_in_sync),
 		cmocka_unit_test(test_parse),
