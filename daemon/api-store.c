@@ -53,16 +53,6 @@ static int client_cred(struct control_client *cl, struct userfile_cred *ret,
 	return 0;
 }
 
-/* A userfile error: what the caller's own open() would have said. */
-static int file_error(int r, const char *msg, struct jsonrpc_error *err)
-{
-	if (r == -EACCES || r == -EPERM)
-		jsonrpc_error_set(err, ALR_ERR_PERMISSION, "permission denied: %s", msg);
-	else
-		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "invalid params: %s", msg);
-	return r;
-}
-
 static int method_store_backup(void *ud, struct control_client *cl, struct json_object *params,
 			       struct json_object **ret, struct jsonrpc_error *err)
 {
@@ -161,7 +151,7 @@ static int method_store_restore(void *ud, struct control_client *cl, struct json
 	r = jsonrpc_check_params(params, spec, ARRAY_SIZE(spec), err);
 	if (r < 0 || (r = api_refuse_busy(d, err)) < 0 || (r = client_cred(cl, &cred, err)) < 0)
 		return r;
-	if (backup_running(d)) {
+	if (backup_count(d)) {
 		jsonrpc_error_set(err, ALR_ERR_BUSY, "a backup is being written; restore when "
 				  "it is done");
 		return -EBUSY;
@@ -170,7 +160,7 @@ static int method_store_restore(void *ud, struct control_client *cl, struct json
 	path = json_object_get_string(v);
 	r = userfile_open_read(&cred, path, &fd, msg, sizeof(msg));
 	if (r < 0)
-		return file_error(r, msg, err);
+		return api_file_error(r, msg, err);
 	pr = calloc(1, sizeof(*pr));
 	if (!pr || !(pr->path = strdup(path))) {
 		free(pr);

@@ -11,6 +11,15 @@
 #include "daemon/daemon.h"
 #include "daemon/jsonrpc.h"
 
+int api_file_error(int r, const char *msg, struct jsonrpc_error *err)
+{
+	if (r == -EACCES || r == -EPERM)
+		jsonrpc_error_set(err, ALR_ERR_PERMISSION, "permission denied: %s", msg);
+	else
+		jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "invalid params: %s", msg);
+	return r;
+}
+
 /* -32003 while a restore or the shutdown runs. */
 int api_refuse_busy(struct daemon *d, struct jsonrpc_error *err)
 {

@@ -26,6 +26,10 @@ int api_alr_register(struct control *c);
 
 /* -EBUSY with error -32003 while a restore or the shutdown runs; else 0. */
 int api_refuse_busy(struct daemon *d, struct jsonrpc_error *err);
+/* @err for a failure @r of daemon/userfile.c with its message @msg: what
+ * the caller's own open() would have said (-32001 for EACCES and EPERM,
+ * else -32602).  Returns @r. */
+int api_file_error(int r, const char *msg, struct jsonrpc_error *err);
 /* Params {"id": N} or {"name": "..."}: exactly one of them (borrowed). */
 int api_params_id_or_name(struct json_object *params, struct jsonrpc_error *err,
 			  struct json_object **ret_id, struct json_object **ret_name);

@@ -10,6 +10,7 @@
 #include "alr/types.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "daemon/api.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/jsonrpc.h"
@@ -37,22 +38,19 @@ static void unlink_backup(struct pending_backup *pb)
 		}
 }
 
-/* Answer and free; @code 0: the result, else the error @msg. */
-static void backup_end(struct pending_backup *pb, int code, const char *msg)
+/* Answer (@err, or the result when @err is NULL) and free. */
+static void backup_end(struct pending_backup *pb, struct jsonrpc_error *err)
 {
-	struct jsonrpc_error err = { 0 };
 	struct json_object *res = NULL;
 
 	ev_idle_stop(pb->d->loop, &pb->idle);
 	unlink_backup(pb);
-	if (code) {
-		jsonrpc_error_set(&err, code, "%s", msg);
-	} else {
+	if (!err) {
 		res = json_object_new_object();
 		json_object_object_add(res, "path", json_object_new_string(pb->path));
 		json_object_object_add(res, "secrets", json_object_new_boolean(pb->secrets));
 	}
-	control_deferred_reply(pb->reply, res, &err);
+	control_deferred_reply(pb->reply, res, err);
 	store_backup_abort(pb->sb);
 	if (pb->nf.dirfd >= 0)
 		userfile_abort(&pb->cred, &pb->nf);
@@ -62,10 +60,10 @@ static void backup_end(struct pending_backup *pb, int code, const char *msg)
 
 static void backup_failed(struct pending_backup *pb, const char *msg)
 {
-	char text[600];
+	struct jsonrpc_error err = { 0 };
 
-	snprintf(text, sizeof(text), "backup failed: %s", msg);
-	backup_end(pb, ALR_ERR_INTERNAL, text);
+	jsonrpc_error_set(&err, ALR_ERR_INTERNAL, "backup failed: %s", msg);
+	backup_end(pb, &err);
 }
 
 static void backup_turn_cb(struct ev_loop *loop, ev_idle *w, int revents)
@@ -93,18 +91,16 @@ static void backup_turn_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	r = userfile_commit(&pb->cred, &pb->nf, msg, sizeof(msg));
 	pb->nf.dirfd = -1;              /* released either way */
 	if (r < 0) {
-		char text[600];
-		bool perm = r == -EACCES || r == -EPERM;
+		struct jsonrpc_error err = { 0 };
 
-		snprintf(text, sizeof(text), "%s: %s", perm ? "permission denied" :
-			 "invalid params", msg);
-		backup_end(pb, perm ? ALR_ERR_PERMISSION : ALR_ERR_INVALID_PARAMS, text);
+		api_file_error(r, msg, &err);
+		backup_end(pb, &err);
 		return;
 	}
 	log_notice("control: client uid %u backed the store up to %s%s (%u loop turns)",
 		   (unsigned)pb->cred.uid, pb->path, pb->secrets ? " with its secrets" : "",
 		   pb->turns);
-	backup_end(pb, 0, NULL);
+	backup_end(pb, NULL);
 }
 
 int backup_start(struct daemon *d, struct control_client *cl, const struct userfile_cred *cred,
@@ -123,10 +119,7 @@ int backup_start(struct daemon *d, struct control_client *cl, const struct userf
 	pb->secrets = secrets;
 	r = userfile_create(cred, path, &pb->nf, msg, sizeof(msg));
 	if (r < 0) {
-		if (r == -EACCES || r == -EPERM)
-			jsonrpc_error_set(err, ALR_ERR_PERMISSION, "permission denied: %s", msg);
-		else
-			jsonrpc_error_set(err, ALR_ERR_INVALID_PARAMS, "invalid params: %s", msg);
+		api_file_error(r, msg, err);
 		free(pb->path);
 		free(pb);
 		return r;
@@ -154,11 +147,6 @@ int backup_start(struct daemon *d, struct control_client *cl, const struct userf
 	return 0;
 }
 
-bool backup_running(const struct daemon *d)
-{
-	return d->backups != NULL;
-}
-
 size_t backup_count(const struct daemon *d)
 {
 	size_t n = 0;
@@ -170,7 +158,11 @@ size_t backup_count(const struct daemon *d)
 
 void backup_cancel_all(struct daemon *d)
 {
-	while (d->backups)
-		backup_end(d->backups, ALR_ERR_BUSY, "alrd is stopping: the backup was not "
-			   "written");
+	while (d->backups) {
+		struct jsonrpc_error err = { 0 };
+
+		jsonrpc_error_set(&err, ALR_ERR_BUSY, "alrd is stopping: the backup was not "
+				  "written");
+		backup_end(d->backups, &err);
+	}
 }

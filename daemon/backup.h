@@ -23,8 +23,7 @@ struct jsonrpc_error;
 int backup_start(struct daemon *d, struct control_client *cl, const struct userfile_cred *cred,
 		 const char *path, bool secrets, struct jsonrpc_error *err);
 
-/* Backups being written (a restore waits for none: it is refused). */
-bool backup_running(const struct daemon *d);
+/* Backups being written (a restore during one is refused). */
 size_t backup_count(const struct daemon *d);
 
 /* Cancel every backup being written, answering each (alrd is stopping). */
