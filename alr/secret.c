@@ -42,14 +42,6 @@ static const char *digest_user(const struct profile *p, const struct profile_ser
 	return *ret_owned;
 }
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
 int secret_open(const char *record, char **ret_user, struct digest_ha1 *ret)
 {
 	const char *f[4], *p;
@@ -124,10 +116,10 @@ static int seal_server(const struct profile *p, struct profile_server *sv,
 		free(owned);
 		if (n < 0)
 			return -ENOMEM;
-		wipe_free(sv->ha1);
+		/* profile_set_string() wipes what it replaces */
+		profile_set_string(&sv->ha1, NULL, true);
 		sv->ha1 = rec;
-		wipe_free(sv->password);
-		sv->password = NULL;
+		profile_set_string(&sv->password, NULL, true);
 		return 0;
 	}
 	if (!sv->ha1) {
