@@ -37,6 +37,7 @@
 #include "base/log.h"
 #include "sip/binding.h"
 #include "store/store.h"
+#include "backup-to.h"
 
 #define UP_RUNNING (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)
 #define PASSWORD "Reg1stry-Secret"
@@ -721,22 +722,6 @@ static const char *contact_uri_of(const struct fsent *s, char *buf, size_t size)
 }
 
 /* ---- tests ---------------------------------------------------------------- */
-
-/* store_backup_fd() into a new file at @file, as the daemon's store.backup
- * does through daemon/userfile.c. */
-static int backup_to(struct store *s, const char *file, bool secrets, char *err, size_t size)
-{
-	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), r;
-
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, size, "%s: %s", file, strerror(-r));
-		return r;
-	}
-	r = store_backup_fd(s, fd, secrets, err, size);
-	close(fd);
-	return r;
-}
 
 static void test_auto_profile_registers(void **state)
 {

@@ -24,6 +24,7 @@
 #include "alr/profile.h"
 #include "daemon/profile-json.h"
 #include "store/store.h"
+#include "backup-to.h"
 
 static char dir[64];
 static char path[128];
@@ -156,22 +157,6 @@ static void collect_free(struct collect *c)
 	for (size_t i = 0; i < c->n; i++)
 		profile_free(c->v[i]);
 	c->n = 0;
-}
-
-/* store_backup_fd() into a new file at @file, as the daemon's store.backup
- * does through daemon/userfile.c. */
-static int backup_to(struct store *s, const char *file, bool secrets, char *err, size_t size)
-{
-	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), r;
-
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, size, "%s: %s", file, strerror(-r));
-		return r;
-	}
-	r = store_backup_fd(s, fd, secrets, err, size);
-	close(fd);
-	return r;
 }
 
 static void test_crud(void **state)
