@@ -1,17 +1,28 @@
-/* The profile registry: profiles in memory, their registration machine,
- * the plugins' host side, restart cleanup, backup and restore (see
- * registry.h).
+/* The profile registry: profiles in memory, their users and lifecycle
+ * inputs, the plugins' host side, the binding driver (the engine's SIP
+ * ops), restart cleanup, backup and restore (see registry.h).
  *
- * XXX Over 1,200 lines because it still holds a second machine and the
- * engine's adapter; issue 12 #2/#3 fold and split it (docs/roaming.md,
- * "One profile, one machine", "Left").  The contacts are alr/contacts.c.
+ * One machine.  A profile's state is the roaming engine's (alr/roam.h,
+ * docs/roaming.md): the registry computes whether a profile is wanted
+ * and enables or disables it there (reconcile()), carries out the
+ * engine's SIP ops on the profile's binding, and turns the binding's
+ * outcomes into the engine's roam_sip_*() inputs.  The engine logs each
+ * edge and emits profile.registered / profile.deregistered /
+ * profile.updated, which the registry passes on with the contact.
  *
- * Ordering rule.  Binding calls (start, move, stop, remove) can report
- * back synchronously, from inside the call.  Every path that calls one
- * holds the profile (hold()/release()): binding events that arrive
- * meanwhile are queued and handled when the outermost hold is released,
- * so a transition never runs inside another one, and each logs and
- * notifies in the order it happened.
+ * XXX Over 1,200 lines: the binding driver and the plugin host are to
+ * leave for a file of their own (docs/roaming.md, "One profile, one
+ * machine", "Left").  The contacts are alr/contacts.c.
+ *
+ * The one re-entrancy rule: run to completion.  Every way into the
+ * registry (a public call, an IAP event, a binding event, a timer, the
+ * housekeeping idle) is bracketed by enter()/leave().  Binding events are
+ * queued where they arise (a binding may report from inside
+ * binding_start()), and the engine's ops never call back into the
+ * engine: they only act on bindings and note what is left to do.  The
+ * queued events and the follow-up of a profile the engine left
+ * UNREGISTERED run when the outermost leave() is reached, in the order
+ * they arose, each again inside the registry.
  *
  * Deletions and the end of a restore or shutdown run from an ev_idle
  * ("housekeeping"), never from inside a binding or IAP callback, so no
@@ -60,42 +71,6 @@ _Static_assert((int)PROFILE_PARAM_INT == (int)ALR_PARAM_INT &&
 	       (int)PROFILE_PARAM_STRING_LIST == (int)ALR_PARAM_STRING_LIST,
 	       "parameter types agree");
 
-static const char *const state_names[_REGISTRY_STATE_MAX] = {
-	[REGISTRY_UNREGISTERED] = "UNREGISTERED",
-	[REGISTRY_WAIT_FOR_IAP] = "WAIT_FOR_IAP",
-	[REGISTRY_REGISTERING] = "REGISTERING",
-	[REGISTRY_REGISTERED] = "REGISTERED",
-	[REGISTRY_UNREGISTERING] = "UNREGISTERING",
-};
-
-static const char *const registration_names[_REGISTRY_STATE_MAX] = {
-	[REGISTRY_UNREGISTERED] = "unregistered",
-	[REGISTRY_WAIT_FOR_IAP] = "registering",
-	[REGISTRY_REGISTERING] = "registering",
-	[REGISTRY_REGISTERED] = "registered",
-	[REGISTRY_UNREGISTERING] = "unregistering",
-};
-
-static const char *const phase_names[_REGISTRY_STATE_MAX] = {
-	[REGISTRY_UNREGISTERED] = "unregistered",
-	[REGISTRY_WAIT_FOR_IAP] = "wait-for-iap",
-	[REGISTRY_REGISTERING] = "registering",
-	[REGISTRY_REGISTERED] = "registered",
-	[REGISTRY_UNREGISTERING] = "unregistering",
-};
-
-static const char *const reason_names[_REGISTRY_REASON_MAX] = {
-	[REGISTRY_REASON_DISABLED] = "disabled",
-	[REGISTRY_REASON_NETWORK_LOST] = "network-lost",
-	[REGISTRY_REASON_DELETED] = "deleted",
-	[REGISTRY_REASON_FORCED] = "forced",
-	[REGISTRY_REASON_ERROR] = "error",
-	[REGISTRY_REASON_UPDATE] = "update",
-	[REGISTRY_REASON_RESTORE] = "restore",
-	[REGISTRY_REASON_SHUTDOWN] = "shutdown",
-	[REGISTRY_REASON_MIGRATION] = "migration",
-};
-
 static const char *const event_names[_REGISTRY_EVENT_MAX] = {
 	[REGISTRY_EVENT_CREATED] = "profile.created",
 	[REGISTRY_EVENT_UPDATED] = "profile.updated",
@@ -105,26 +80,6 @@ static const char *const event_names[_REGISTRY_EVENT_MAX] = {
 	[REGISTRY_EVENT_FORCIBLY_DISABLED] = "profile.forcibly-disabled",
 	[REGISTRY_EVENT_ERROR] = "profile.error",
 };
-
-const char *registry_state_to_str(enum registry_state s)
-{
-	return (unsigned)s < _REGISTRY_STATE_MAX ? state_names[s] : "?";
-}
-
-const char *registry_state_to_registration(enum registry_state s)
-{
-	return (unsigned)s < _REGISTRY_STATE_MAX ? registration_names[s] : "?";
-}
-
-const char *registry_state_to_phase(enum registry_state s)
-{
-	return (unsigned)s < _REGISTRY_STATE_MAX ? phase_names[s] : "?";
-}
-
-const char *registry_reason_to_str(enum registry_reason r)
-{
-	return (unsigned)r < _REGISTRY_REASON_MAX ? reason_names[r] : "?";
-}
 
 const char *registry_event_to_str(enum registry_event_type t)
 {
@@ -152,7 +107,7 @@ struct alr_sip_message {
 	char expires[16];
 };
 
-/* A binding event, copied: handled when the profile is not held. */
+/* A binding event, copied: handled at the outermost leave(). */
 struct bevent {
 	unsigned int binding_id;
 	enum binding_event_type type;
@@ -173,29 +128,34 @@ enum barrier_kind {
 struct reg_profile {
 	struct registry *r;
 	struct profile *p;
-	enum registry_state state;
 	const struct alr_plugin *plugin;        /* NULL: none serves the type */
 	struct alr_plugin_reg handle;
 	char contact_user[48];
 	char instance[64];
 
+	/* Inputs of wanted() beside the profile's auto_register. */
 	uint64_t *users;
 	size_t n_users;
 	bool suspended;                 /* force-disabled */
 	bool failed;                    /* permanent error: wait for a change */
-	bool announced;                 /* profile.registered sent */
 	bool deleting;
-	bool restart_after_stop;        /* a major update: a new binding next */
-	bool missing_reported;          /* profile.error for a missing plugin sent */
-	bool start_pending;             /* REGISTERING: start after the removals */
-	enum registry_reason dereg_reason;      /* for the next profile.deregistered */
 	registry_done_fn delete_done;
 	void *delete_data;
+
+	bool missing_reported;          /* profile.error for a missing plugin sent */
+	bool in_engine;                 /* enabled in the engine (wanted there) */
+	struct roam_profile_config roam_cfg;    /* ... with this (name unset) */
+	bool restart_after_stop;        /* a new binding once the engine stopped it */
+	bool stopped;                   /* the engine left it UNREGISTERED: follow-up due */
 
 	struct binding *binding;
 	unsigned int binding_id;
 	char *call_id;                  /* continue with these (persisted) */
 	uint32_t cseq;
+	bool start_pending;             /* the REGISTER waits for the removals */
+	bool deregistering;             /* binding_stop() for the engine is out */
+	bool removing_old;              /* the engine waits for roam_sip_old_removed() */
+	int old_error;                  /* the first failed removal while removing_old */
 
 	unsigned int iap_id;            /* where the binding is (0: nowhere) */
 	char ifname[IFNAMSIZ];
@@ -214,17 +174,10 @@ struct reg_profile {
 	char err_kind[32];
 	char err_message[256];
 
-	ev_timer stop_timer;
 	ev_timer roam_timer;            /* the engine's one timer for this profile */
-	bool roam_enabled;              /* enabled in r->roam */
-	struct roam_profile_config roam_cfg;    /* ... with this (name unset) */
-	bool breaking;                  /* the break of break-before-make is out */
-	bool removing_old;              /* the engine waits for roam_sip_old_removed() */
-	int old_error;                  /* the first failed removal while removing_old */
-	unsigned int hold;
-	/* Binding events waiting for the hold to end: [q_head, q_head + q_n)
-	 * of q_cap slots.  Grows; never drops one (a lost edge would put the
-	 * registry and the binding out of step). */
+	/* Binding events waiting for the outermost leave(): [q_head, q_head
+	 * + q_n) of q_cap slots.  Grows; never drops one (a lost edge would
+	 * put the engine and the binding out of step). */
 	struct bevent *queue;
 	size_t q_head, q_n, q_cap;
 };
@@ -239,7 +192,6 @@ struct registry {
 	void *ops_env;
 	unsigned char *key;
 	size_t key_len;
-	double stop_timeout;
 	unsigned int max_profiles;      /* 0: no limit */
 
 	struct reg_profile **v;         /* by id */
@@ -251,13 +203,10 @@ struct registry {
 	struct snap_iap_view *views;
 	size_t n_views_cap;
 
-	/* The roaming engine (alr/roam.h) picks each profile's IAP; the
-	 * registry keeps the lifecycle (users, deregistration, stale
-	 * contacts, plugins) and acts for it with the bindings. */
+	/* The one machine (alr/roam.h): each wanted profile's state. */
 	struct roam *roam;
 	struct policy_set *own_set;     /* the default SNAP alone, until registry_set_snaps() */
-	unsigned int in_roam;           /* inside a roam_*() call: binding outcomes wait */
-	bool roam_sync_pending;
+	unsigned int depth;             /* enter()/leave() nesting */
 	registry_roam_fn roam_fn;
 	void *roam_data;
 
@@ -271,36 +220,63 @@ struct registry {
 };
 
 static void reconcile(struct reg_profile *rp);
-static void drain(struct reg_profile *rp);
 static void handle_bevent(struct reg_profile *rp, const struct bevent *ev);
 static void cleanup_stale(struct reg_profile *rp);
 static void schedule_housekeeping(struct registry *r);
-static void roam_sync(struct reg_profile *rp);
-static void roam_enter(struct registry *r);
-static void roam_leave(struct registry *r);
-static void roam_report_registered(struct reg_profile *rp);
-static void roam_report_old_removed(struct reg_profile *rp, int status, const char *reason)
+static void stopped(struct reg_profile *rp);
+
+static void enter(struct registry *r)
 {
-	if (!rp->roam_enabled)
+	r->depth++;
+}
+
+/* The outermost leave() runs what was left to do (the rule above). */
+static void leave(struct registry *r)
+{
+	bool again = true;
+
+	assert(r->depth > 0);
+	if (r->depth > 1) {
+		r->depth--;
 		return;
-	roam_enter(rp->r);
-	roam_sip_old_removed(rp->r->roam, rp->p->id, status, reason);
-	roam_leave(rp->r);
+	}
+	while (again) {
+		again = false;
+		for (size_t i = 0; i < r->n; i++) {
+			struct reg_profile *rp = r->v[i];
+
+			if (rp->q_n) {
+				struct bevent ev = rp->queue[rp->q_head];
+
+				rp->q_head = --rp->q_n ? rp->q_head + 1 : 0;
+				handle_bevent(rp, &ev);
+				again = true;
+			}
+			if (rp->stopped) {
+				rp->stopped = false;
+				stopped(rp);
+				again = true;
+			}
+		}
+	}
+	r->depth--;
 }
 
-static void roam_report_failed(struct reg_profile *rp, int status, const char *reason);
-static void roam_report_deregistered(struct reg_profile *rp, int status, const char *reason);
-static void roam_report_old_removed(struct reg_profile *rp, int status, const char *reason);
-
-static void hold(struct reg_profile *rp)
+/* The engine's view of a profile (ROAM_UNREGISTERED when it has none). */
+static enum roam_state phase(const struct reg_profile *rp)
 {
-	rp->hold++;
+	return roam_profile_state(rp->r->roam, rp->p->id);
 }
 
-static void release(struct reg_profile *rp)
+static enum roam_registration registration(const struct reg_profile *rp)
 {
-	if (--rp->hold == 0)
-		drain(rp);
+	return roam_profile_registration_state(rp->r->roam, rp->p->id);
+}
+
+/* Neither in the engine nor on the way out of it. */
+static bool idle(const struct reg_profile *rp)
+{
+	return !rp->in_engine && phase(rp) == ROAM_UNREGISTERED;
 }
 
 static const char *pname(const struct reg_profile *rp)
@@ -782,9 +758,11 @@ static void on_persist(struct binding *b, const struct binding_persist *pe, void
 
 /* ---- bindings ----------------------------------------------------------- */
 
+/* Queued, never handled here (the rule at the top). */
 static void on_binding_event(struct binding *b, const struct binding_event *ev, void *ud)
 {
 	struct reg_profile *rp = ud;
+	struct registry *r = rp->r;
 	struct bevent *q;
 
 	if (rp->q_head + rp->q_n == rp->q_cap) {
@@ -797,7 +775,7 @@ static void on_binding_event(struct binding *b, const struct binding_event *ev, 
 
 			if (!v) {
 				/* Out of memory: the binding's edge cannot be
-				 * kept; say so loudly, the machines may disagree. */
+				 * kept; say so loudly, the engine may disagree. */
 				log_err("profile %u (%s): out of memory queueing a binding event",
 					rp->p->id, pname(rp));
 				return;
@@ -819,22 +797,22 @@ static void on_binding_event(struct binding *b, const struct binding_event *ev, 
 	util_strlcpy(q->reason, ev->reason ? ev->reason : "", sizeof(q->reason));
 	util_strlcpy(q->contact, ev->contact ? ev->contact : "", sizeof(q->contact));
 	rp->q_n++;
-	if (rp->hold == 0)
-		drain(rp);
+	if (r->depth == 0) {
+		enter(r);
+		leave(r);
+	}
 }
 
-static void drain(struct reg_profile *rp)
+/* A failure known at once, handled as the binding's own (queued). */
+static void binding_failed_now(struct reg_profile *rp, int code)
 {
-	/* Inside a roam_*() call the outcomes wait: an op must not call
-	 * back into the engine (roam_leave() drains). */
-	while (rp->q_n && rp->hold == 0 && rp->r->in_roam == 0) {
-		struct bevent ev = rp->queue[rp->q_head];
+	struct binding_event ev = {
+		.type = BINDING_EVENT_STATE, .old_state = BINDING_IDLE,
+		.new_state = BINDING_IDLE, .error = BINDING_ERROR_INTERNAL,
+		.code = code, .reason = "cannot start the registration",
+	};
 
-		rp->q_head = --rp->q_n ? rp->q_head + 1 : 0;
-		hold(rp);
-		handle_bevent(rp, &ev);
-		rp->hold--;
-	}
+	on_binding_event(rp->binding, &ev, rp);
 }
 
 /* Stop using the binding: its contacts become stale (removed later), its
@@ -851,6 +829,8 @@ static void release_binding(struct reg_profile *rp)
 	contacts_reset_pending(&rp->contacts);
 	rp->binding = binding_free(rp->binding);
 	rp->binding_id = 0;
+	rp->start_pending = false;
+	rp->deregistering = false;
 }
 
 /*
@@ -1016,9 +996,7 @@ static void plugin_deregistered(struct reg_profile *rp)
 	scratch_release(&rp->handle);
 }
 
-/* ---- the machine -------------------------------------------------------- */
-
-static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+/* ---- inputs of the machine ---------------------------------------------- */
 
 static const char *iap_label(struct registry *r, unsigned int id, char *buf, size_t size)
 {
@@ -1031,103 +1009,22 @@ static const char *iap_label(struct registry *r, unsigned int id, char *buf, siz
 	return buf;
 }
 
-/*
- * The one place a profile's state changes: timers, the edge in the log,
- * then observers.  profile.deregistered goes out when a registration that
- * was announced ends (entering UNREGISTERED, REGISTERING or WAIT_FOR_IAP),
- * with rp->dereg_reason; profile.registered when REGISTERED is entered.
- */
-static void registry_enter_state(struct reg_profile *rp, enum registry_state state)
-{
-	struct registry *r = rp->r;
-	enum registry_state old = rp->state;
-	struct registry_event ev = { .id = rp->p->id };
-	bool deregistered = false, registered = false;
-	char detail[256] = "", where[96];
-
-	hold(rp);
-	rp->state = state;
-	switch (state) {
-	case REGISTRY_UNREGISTERED:
-		ev_timer_stop(r->loop, &rp->stop_timer);
-		deregistered = rp->announced;
-		free(rp->contact);
-		rp->contact = NULL;
-		rp->expires = 0;
-		rp->iap_id = 0;
-		profile_set_registered(rp->p, NULL, 0, NULL);
-		break;
-	case REGISTRY_WAIT_FOR_IAP:
-		deregistered = rp->announced;
-		rp->iap_id = 0;
-		snprintf(detail, sizeof(detail), " (no IAP to register over)");
-		break;
-	case REGISTRY_REGISTERING:
-		deregistered = rp->announced;
-		snprintf(detail, sizeof(detail), " (over %s, %s)",
-			 iap_label(r, rp->iap_id, where, sizeof(where)), rp->local);
-		break;
-	case REGISTRY_REGISTERED:
-		registered = true;
-		snprintf(detail, sizeof(detail), " (over %s, expires %u)",
-			 iap_label(r, rp->iap_id, where, sizeof(where)), rp->expires);
-		break;
-	case REGISTRY_UNREGISTERING:
-		ev_timer_stop(r->loop, &rp->stop_timer);
-		ev_timer_set(&rp->stop_timer, r->stop_timeout, 0.);
-		ev_timer_start(r->loop, &rp->stop_timer);
-		snprintf(detail, sizeof(detail), " (%s)", registry_reason_to_str(rp->dereg_reason));
-		break;
-	case _REGISTRY_STATE_MAX:
-		assert(!"no such state");
-		break;
-	}
-	if (deregistered && state != REGISTRY_UNREGISTERED)
-		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), "; %s",
-			 registry_reason_to_str(rp->dereg_reason));
-	if (old != state)
-		log_info("profile %u (%s): %s -> %s%s", rp->p->id, pname(rp),
-			 registry_state_to_str(old), registry_state_to_str(state), detail);
-
-	if (deregistered) {
-		rp->announced = false;
-		ev.type = REGISTRY_EVENT_DEREGISTERED;
-		ev.reason = rp->dereg_reason;
-		log_notice("profile %u (%s): deregistered (%s)", rp->p->id, pname(rp),
-			   registry_reason_to_str(rp->dereg_reason));
-		emit(r, &ev);
-	}
-	if (registered) {
-		rp->announced = true;
-		ev = (struct registry_event){
-			.type = REGISTRY_EVENT_REGISTERED, .id = rp->p->id, .iap_id = rp->iap_id,
-			.contact = rp->contact, .expires = rp->expires,
-		};
-		log_notice("profile %u (%s): registered over %s as %s", rp->p->id, pname(rp),
-			   iap_label(r, rp->iap_id, where, sizeof(where)),
-			   rp->contact ? rp->contact : "?");
-		emit(r, &ev);
-	}
-	if (state == REGISTRY_UNREGISTERED)
-		schedule_housekeeping(r);
-	release(rp);
-	roam_sync(rp);
-}
-
 /* Why the profile is being stopped, from what is going on. */
-static enum registry_reason stop_reason(const struct reg_profile *rp)
+static enum roam_reason stop_reason(const struct reg_profile *rp)
 {
 	if (rp->r->stopping)
-		return REGISTRY_REASON_SHUTDOWN;
+		return ROAM_REASON_SHUTDOWN;
 	if (rp->r->restoring)
-		return REGISTRY_REASON_RESTORE;
+		return ROAM_REASON_RESTORE;
 	if (rp->deleting)
-		return REGISTRY_REASON_DELETED;
+		return ROAM_REASON_DELETED;
 	if (rp->suspended)
-		return REGISTRY_REASON_FORCED;
+		return ROAM_REASON_FORCED;
+	if (rp->failed)
+		return ROAM_REASON_ERROR;
 	if (rp->restart_after_stop)
-		return REGISTRY_REASON_UPDATE;
-	return REGISTRY_REASON_DISABLED;
+		return ROAM_REASON_UPDATE;
+	return ROAM_REASON_DISABLED;
 }
 
 static bool user_wanted(const struct reg_profile *rp)
@@ -1148,89 +1045,6 @@ static bool stale_pending(const struct reg_profile *rp)
 	return contacts_any_pending(&rp->contacts);
 }
 
-/* The REGISTER of go(), once the removals before it are done. */
-static int start_binding(struct reg_profile *rp)
-{
-	rp->start_pending = false;
-	return binding_start(rp->binding, rp->ifname, rp->local);
-}
-
-/* Register over @iap: start the binding, or move it there. */
-static void go(struct reg_profile *rp, const struct iap *iap)
-{
-	char where[96];
-	int ret;
-
-	if (!rp->binding && make_binding(rp) < 0) {
-		rp->failed = true;
-		rp->dereg_reason = REGISTRY_REASON_ERROR;
-		registry_enter_state(rp, REGISTRY_UNREGISTERED);
-		return;
-	}
-	rp->iap_id = iap->id;
-	util_strlcpy(rp->ifname, iap->ifname, sizeof(rp->ifname));
-	pick_local(iap, dest_family(rp->p), rp->local, sizeof(rp->local));
-	hold(rp);
-	if (binding_get_state(rp->binding) == BINDING_IDLE) {
-		/* What an earlier run (or binding) left is removed before
-		 * registering anew (DESIGN §3.8); the REGISTER follows the
-		 * last removal's outcome (on_contact_removed()).  XXX after
-		 * a major update whose deregistration did not finish, the
-		 * removal goes to the new AOR and registrar: the old
-		 * registrar keeps the old contact until it expires. */
-		for (size_t i = 0; i < rp->contacts.n; i++) {
-			struct contact *s = &rp->contacts.v[i];
-
-			if (!s->stale || s->pending ||
-			    binding_remove_contact(rp->binding, s->uri, rp->ifname, rp->local) < 0)
-				continue;
-			s->pending = true;
-			log_info("profile %u (%s): removing contact %s left at the registrar",
-				 rp->p->id, pname(rp), s->uri);
-		}
-		rp->start_pending = true;
-		ret = stale_pending(rp) ? 0 : start_binding(rp);
-	} else {
-		rp->start_pending = false;
-		ret = binding_move(rp->binding, rp->ifname, rp->local);
-	}
-	if (ret < 0 && ret != -EALREADY) {
-		/* Handled like the binding's own failure, after the edge. */
-		struct binding_event ev = {
-			.type = BINDING_EVENT_STATE, .old_state = BINDING_IDLE,
-			.new_state = BINDING_IDLE, .error = BINDING_ERROR_INTERNAL,
-			.code = ret, .reason = "cannot start the registration",
-		};
-
-		log_warning("profile %u (%s): cannot register over %s: %s", rp->p->id, pname(rp),
-			    iap_label(rp->r, iap->id, where, sizeof(where)), strerror(-ret));
-		on_binding_event(rp->binding, &ev, rp);
-	}
-	registry_enter_state(rp, REGISTRY_REGISTERING);
-	release(rp);
-}
-
-/* Not wanted any more: deregister (bounded by the stop timer). */
-static void stop(struct reg_profile *rp)
-{
-	rp->dereg_reason = stop_reason(rp);
-	rp->start_pending = false;
-	if (rp->binding && binding_get_state(rp->binding) != BINDING_IDLE) {
-		hold(rp);
-		binding_stop(rp->binding);
-		registry_enter_state(rp, REGISTRY_UNREGISTERING);
-		release(rp);
-		return;
-	}
-	if (rp->restart_after_stop) {
-		release_binding(rp);
-		rp->restart_after_stop = false;
-	}
-	registry_enter_state(rp, REGISTRY_UNREGISTERED);
-	plugin_deregistered(rp);
-	cleanup_stale(rp);
-}
-
 static void report_missing_plugin(struct reg_profile *rp)
 {
 	char type[PROFILE_MAX_NAME + 16];
@@ -1245,54 +1059,115 @@ static void report_missing_plugin(struct reg_profile *rp)
 		  profile_type_str(rp->p, type, sizeof(type)));
 }
 
-/* Bring the profile where it should be. */
-static void reconcile(struct reg_profile *rp)
+static unsigned int bearer_mask(enum profile_bearer b)
 {
-	hold(rp);
-	report_missing_plugin(rp);
-	switch (rp->state) {
-	case REGISTRY_UNREGISTERED:
-		/* The engine registers it over the best IAP at once
-		 * (roam_sync() from the edge), or it waits there. */
-		if (wanted(rp))
-			registry_enter_state(rp, REGISTRY_WAIT_FOR_IAP);
-		else
-			cleanup_stale(rp);
-		break;
-	case REGISTRY_WAIT_FOR_IAP:
-		if (!wanted(rp))
-			stop(rp);
-		else
-			roam_sync(rp);
-		break;
-	case REGISTRY_REGISTERING:
-	case REGISTRY_REGISTERED:
-		if (!wanted(rp))
-			stop(rp);
-		break;
-	case REGISTRY_UNREGISTERING:
-		break;
-	case _REGISTRY_STATE_MAX:
-		assert(!"no such state");
+	switch (b) {
+	case PROFILE_BEARER_ANY:
+		return 0;
+	case PROFILE_BEARER_WIFI:
+		return POLICY_KIND_BIT(IAP_KIND_WIFI);
+	case PROFILE_BEARER_CELLULAR:
+		return POLICY_KIND_BIT(IAP_KIND_CELLULAR);
+	case _PROFILE_BEARER_MAX:
 		break;
 	}
-	release(rp);
+	return 0;
 }
 
+/* What the engine knows of the profile. */
+static void roam_config_of(const struct reg_profile *rp, struct roam_profile_config *ret)
+{
+	const struct registry *r = rp->r;
+
+	*ret = (struct roam_profile_config){
+		/* A SNAP that is not loaded: the default one, as profile
+		 * validation allows. */
+		.snap_id = rp->p->iap_id || (r->snaps && policy_set_find_by_id(r->snaps,
+									      rp->p->snap_id)) ?
+			   rp->p->snap_id : POLICY_DEFAULT_ID,
+		.iap_id = rp->p->iap_id,
+		.bearers = bearer_mask(rp->p->bearer),
+		.name = pname(rp),
+	};
+}
+
+/*
+ * Bring the engine in line with the inputs: a wanted profile is enabled
+ * there (with its SNAP, fixed IAP and bearer; a new one re-registers), a
+ * profile no longer wanted is disabled with the reason of its
+ * profile.deregistered.  Outside the engine, the stale contacts go.
+ */
+static void reconcile(struct reg_profile *rp)
+{
+	struct registry *r = rp->r;
+	struct roam_profile_config cfg;
+	bool was;
+	size_t n;
+	int ret;
+
+	assert(r->depth > 0);
+	report_missing_plugin(rp);
+	if (!wanted(rp)) {
+		if (rp->in_engine) {
+			rp->in_engine = false;
+			roam_profile_disable(r->roam, rp->p->id, stop_reason(rp));
+		} else if (idle(rp)) {
+			cleanup_stale(rp);
+		}
+		return;
+	}
+	roam_config_of(rp, &cfg);
+	if (rp->in_engine && cfg.snap_id == rp->roam_cfg.snap_id &&
+	    cfg.iap_id == rp->roam_cfg.iap_id && cfg.bearers == rp->roam_cfg.bearers)
+		return;
+	/* The engine's views may be older than the table (a first
+	 * profile, an IAP event being handled). */
+	if (build_views(r, &n) == 0)
+		roam_iaps_changed(r->roam, r->views, n);
+	if (rp->in_engine)
+		log_info("profile %u (%s): roaming now over SNAP %u, iap %u, bearers 0x%x",
+			 rp->p->id, pname(rp), cfg.snap_id, cfg.iap_id, cfg.bearers);
+	/* In the engine from here: its ops act on the profile at once. */
+	was = rp->in_engine;
+	rp->in_engine = true;
+	ret = roam_profile_enable(r->roam, rp->p->id, &cfg);
+	if (ret < 0) {
+		log_warning("profile %u (%s): cannot roam: %s", rp->p->id, pname(rp),
+			    strerror(-ret));
+		rp->in_engine = was;
+		return;
+	}
+	rp->roam_cfg = cfg;
+	rp->roam_cfg.name = NULL;
+}
+
+/* The engine left the profile UNREGISTERED: the plugin hears of it, and
+ * the inputs are looked at again (wanted again, stale contacts). */
+static void stopped(struct reg_profile *rp)
+{
+	plugin_deregistered(rp);
+	reconcile(rp);
+	schedule_housekeeping(rp->r);
+}
+
+/* ---- binding outcomes -> the engine ------------------------------------- */
+
 /* Remove the stale contacts, over the current IAP when registered, else
- * over any available one. */
+ * (outside the engine) over any available one. */
 static void cleanup_stale(struct reg_profile *rp)
 {
 	const struct iap *iap = NULL;
 	const char *ifname = NULL;
 	char local[INET6_ADDRSTRLEN];
 	const char *current;
+	bool bound;
 
 	if (!contacts_count_stale(&rp->contacts) || rp->r->restoring)
 		return;
-	if (rp->state != REGISTRY_UNREGISTERED && rp->state != REGISTRY_REGISTERED)
+	bound = registration(rp) == ROAM_REG_REGISTERED && rp->binding;
+	if (!bound && !idle(rp))
 		return;
-	if (rp->state == REGISTRY_UNREGISTERED) {
+	if (!bound) {
 		iap = any_iap(rp);
 		if (!iap)
 			return;         /* again when an IAP comes up */
@@ -1301,8 +1176,7 @@ static void cleanup_stale(struct reg_profile *rp)
 		if (!rp->binding && make_binding(rp) < 0)
 			return;
 	}
-	current = rp->state == REGISTRY_REGISTERED ? binding_get_contact(rp->binding) : NULL;
-	hold(rp);
+	current = bound ? binding_get_contact(rp->binding) : NULL;
 	for (size_t i = 0; i < rp->contacts.n;) {
 		struct contact *s = &rp->contacts.v[i];
 		const char *via = ifname, *via_local = ifname ? local : NULL;
@@ -1328,7 +1202,7 @@ static void cleanup_stale(struct reg_profile *rp)
 			continue;
 		/* Over the IAP it was registered over while that is up (DESIGN
 		 * §3.3), else over the current one. */
-		if (rp->state == REGISTRY_REGISTERED && s->iap_id && s->iap_id != rp->iap_id &&
+		if (bound && s->iap_id && s->iap_id != rp->iap_id &&
 		    (old = iap_table_find_by_id(rp->r->iaps, s->iap_id)) && iap_available(old) &&
 		    pick_local(old, dest_family(rp->p), old_local, sizeof(old_local))) {
 			via = old->ifname;
@@ -1340,12 +1214,18 @@ static void cleanup_stale(struct reg_profile *rp)
 				  s->uri, strerror(-ret));
 			continue;
 		}
-		/* Its outcome is queued (we hold the profile): @s stays. */
+		/* Its outcome is queued (the rule at the top): @s stays. */
 		s->pending = true;
 		log_info("profile %u (%s): removing contact %s left at the registrar (via %s)",
 			 rp->p->id, pname(rp), s->uri, via ? via : rp->ifname);
 	}
-	release(rp);
+}
+
+/* The REGISTER of op_sip_go(), once the removals before it are done. */
+static int start_binding(struct reg_profile *rp)
+{
+	rp->start_pending = false;
+	return binding_start(rp->binding, rp->ifname, rp->local);
 }
 
 static void on_contact_removed(struct reg_profile *rp, const struct bevent *ev)
@@ -1366,29 +1246,21 @@ static void on_contact_removed(struct reg_profile *rp, const struct bevent *ev)
 
 		rp->removing_old = false;
 		rp->old_error = 0;
-		hold(rp);
-		roam_report_old_removed(rp, status, status ? ev->reason : NULL);
-		release(rp);
+		roam_sip_old_removed(rp->r->roam, rp->p->id, status, status ? ev->reason : NULL);
 	}
-	if (!rp->start_pending || stale_pending(rp) || rp->state != REGISTRY_REGISTERING ||
+	if (!rp->start_pending || stale_pending(rp) || !rp->binding ||
 	    binding_get_state(rp->binding) != BINDING_IDLE)
 		return;
 	/* The removals are done (or failed: they are tried again later):
 	 * now the registration. */
 	ret = start_binding(rp);
-	if (ret < 0) {
-		struct binding_event e = {
-			.type = BINDING_EVENT_STATE, .old_state = BINDING_IDLE,
-			.new_state = BINDING_IDLE, .error = BINDING_ERROR_INTERNAL,
-			.code = ret, .reason = "cannot start the registration",
-		};
-
-		on_binding_event(rp->binding, &e, rp);
-	}
+	if (ret < 0)
+		binding_failed_now(rp, ret);
 }
 
 static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 {
+	enum roam_state st = phase(rp);
 	bool changed = !rp->contact || strcmp(rp->contact, ev->contact) != 0;
 	const char *uri, *ifname;
 
@@ -1405,43 +1277,28 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 	profile_set_registered(rp->p, (const char *const *)rp->p->registered_aors.v,
 			       rp->p->registered_aors.n, rp->contact);
 	plugin_message(rp, ev->code >= 200 && ev->code < 300 ? ev->code : 200);
-	switch (rp->state) {
-	case REGISTRY_WAIT_FOR_IAP:
-		/* The lost IAP carried it after all (it came back). */
-		rp->iap_id = iap_id_of_ifname(rp->r, binding_get_ifname(rp->binding));
-		registry_enter_state(rp, REGISTRY_REGISTERED);
-		break;
-	case REGISTRY_REGISTERING:
-		registry_enter_state(rp, REGISTRY_REGISTERED);
-		break;
-	case REGISTRY_REGISTERED:
-		if (changed) {
-			/* A new contact for the same registration (a minor
-			 * update over a new socket): say so again. */
-			struct registry_event e = {
-				.type = REGISTRY_EVENT_REGISTERED, .id = rp->p->id,
-				.iap_id = rp->iap_id, .contact = rp->contact,
-				.expires = rp->expires,
-			};
+	if (changed && registration(rp) == ROAM_REG_REGISTERED && st != ROAM_MIGRATING) {
+		/* A new contact for the same registration (a minor update,
+		 * a new address on the same IAP): say so again. */
+		struct registry_event e = {
+			.type = REGISTRY_EVENT_REGISTERED, .id = rp->p->id,
+			.iap_id = rp->iap_id, .contact = rp->contact,
+			.expires = rp->expires,
+		};
 
-			emit(rp->r, &e);
-		}
-		break;
-	case REGISTRY_UNREGISTERED:
-	case REGISTRY_UNREGISTERING:
-		return;
-	case _REGISTRY_STATE_MAX:
-		assert(!"no such state");
-		return;
+		emit(rp->r, &e);
 	}
-	/* Our contacts over other IAPs (a failover) are stale now. */
+	/* Our contacts over other IAPs (a failover, a move) are stale now;
+	 * the engine has them removed (op_sip_remove_old()), or they go
+	 * below. */
 	for (size_t i = 0; rp->binding &&
 	     (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
 		if (strcmp(uri, ev->contact) != 0 && strcmp(ifname, rp->ifname) != 0)
 			contacts_mark_stale(&rp->contacts, uri,
 					    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	if (rp->in_engine)
+		roam_sip_registered(rp->r->roam, rp->p->id, rp->iap_id);
 	cleanup_stale(rp);
-	roam_report_registered(rp);
 }
 
 static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
@@ -1451,73 +1308,48 @@ static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 		  ev->code > 0 ? ", " : "",
 		  ev->code > 0 ? "SIP status" : "");
 	plugin_message(rp, ev->code);
-	if (rp->state == REGISTRY_REGISTERED) {
-		rp->dereg_reason = REGISTRY_REASON_ERROR;
-		registry_enter_state(rp, REGISTRY_REGISTERING);
-	}
-	roam_report_failed(rp, ev->code > 0 ? ev->code : -EIO, ev->reason);
+	if (rp->in_engine)
+		roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
+				ev->code > 0 ? ev->code : -EIO, ev->reason);
 }
 
 static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 {
-	if (rp->breaking && (rp->state == REGISTRY_REGISTERED ||
-			     rp->state == REGISTRY_REGISTERING)) {
-		/* The break of break-before-make is done: the engine
-		 * registers over the new IAP (op_sip_go()). */
-		rp->breaking = false;
-		roam_report_deregistered(rp, ev->error == BINDING_ERROR_NONE ? 0 :
-					 ev->code ? ev->code : -EIO, ev->reason);
-		return;
-	}
-	rp->breaking = false;
-	switch (rp->state) {
-	case REGISTRY_UNREGISTERING:
+	if (rp->deregistering) {
+		/* The deregistration the engine asked for (a stop, or the
+		 * break of break-before-make). */
+		rp->deregistering = false;
 		if (ev->error != BINDING_ERROR_NONE)
 			log_info("profile %u (%s): deregistration incomplete (%s); the contacts "
 				 "left are removed later", rp->p->id, pname(rp), ev->reason);
-		if (rp->restart_after_stop) {
-			release_binding(rp);
-			rp->restart_after_stop = false;
-		}
-		registry_enter_state(rp, REGISTRY_UNREGISTERED);
-		plugin_deregistered(rp);
-		reconcile(rp);
-		break;
-	case REGISTRY_REGISTERING:
-	case REGISTRY_REGISTERED:
-	case REGISTRY_WAIT_FOR_IAP:
-		if (ev->error == BINDING_ERROR_NONE)
-			break;          /* idled on purpose: binding_abandon() */
-		if (rp->state == REGISTRY_REGISTERED && rp->roam_enabled &&
-		    roam_profile_state(rp->r->roam, rp->p->id) == ROAM_MIGRATING) {
-			/* A make-before-break move refused for good (e.g. 403
-			 * from the new network): the old contact is still at
-			 * the registrar, so this is the migration's failure,
-			 * not the profile's.  The engine names the IAP in
-			 * alr.error and moves back (op_sip_go()). */
-			log_info("profile %u (%s): move to iap %u refused (%s); staying",
-				 rp->p->id, pname(rp), rp->iap_id, ev->reason);
-			roam_report_failed(rp, ev->code > 0 ? ev->code : -EIO, ev->reason);
-			break;
-		}
-		/* The binding gave up: a permanent error. */
-		set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
-			  "registration refused (%s); not retried until the profile changes, is "
-			  "enabled again, or a network comes up", ev->reason);
-		log_warning("profile %u (%s): %s", rp->p->id, pname(rp), rp->err_message);
-		plugin_message(rp, ev->code);
-		rp->failed = true;
-		rp->dereg_reason = REGISTRY_REASON_ERROR;
-		registry_enter_state(rp, REGISTRY_UNREGISTERED);
-		plugin_deregistered(rp);
-		reconcile(rp);
-		break;
-	case REGISTRY_UNREGISTERED:
-		break;
-	case _REGISTRY_STATE_MAX:
-		assert(!"no such state");
-		break;
+		roam_sip_deregistered(rp->r->roam, rp->p->id,
+				      ev->error == BINDING_ERROR_NONE ? 0 :
+				      ev->code ? ev->code : -EIO, ev->reason);
+		return;
 	}
+	if (ev->error == BINDING_ERROR_NONE || !rp->in_engine)
+		return;         /* idled on purpose: binding_abandon() */
+	if (phase(rp) == ROAM_MIGRATING) {
+		/* A make-before-break move refused for good (e.g. 403 from
+		 * the new network): the old contact is still at the
+		 * registrar, so this is the migration's failure, not the
+		 * profile's.  The engine names the IAP in alr.error and
+		 * moves back (op_sip_go()). */
+		log_info("profile %u (%s): move to iap %u refused (%s); staying",
+			 rp->p->id, pname(rp), rp->iap_id, ev->reason);
+		roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
+				ev->code > 0 ? ev->code : -EIO, ev->reason);
+		return;
+	}
+	/* The binding gave up: a permanent error; not wanted until the
+	 * profile changes, is enabled again, or a network comes up. */
+	set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
+		  "registration refused (%s); not retried until the profile changes, is "
+		  "enabled again, or a network comes up", ev->reason);
+	log_warning("profile %u (%s): %s", rp->p->id, pname(rp), rp->err_message);
+	plugin_message(rp, ev->code);
+	rp->failed = true;
+	reconcile(rp);
 }
 
 static void handle_bevent(struct reg_profile *rp, const struct bevent *ev)
@@ -1553,135 +1385,10 @@ static void handle_bevent(struct reg_profile *rp, const struct bevent *ev)
 	}
 }
 
-/* A deregistration took too long: give up on it; the contacts it leaves
- * are stale and removed at the next chance. */
-static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct reg_profile *rp = container_of(w, struct reg_profile, stop_timer);
-
-	if (rp->state != REGISTRY_UNREGISTERING)
-		return;
-	log_info("profile %u (%s): deregistration not finished after %.1f s; going on",
-		 rp->p->id, pname(rp), rp->r->stop_timeout);
-	hold(rp);
-	release_binding(rp);
-	rp->restart_after_stop = false;
-	registry_enter_state(rp, REGISTRY_UNREGISTERED);
-	plugin_deregistered(rp);
-	reconcile(rp);
-	release(rp);
-}
-
-/* ---- the roaming engine's adapter (docs/roaming.md, "For the registry") - */
-
-/* Calls into the engine nest (an op may enter a registry state that
- * enables another profile); binding outcomes wait until the outermost
- * call returns, then every profile catches up. */
-static void roam_enter(struct registry *r)
-{
-	r->in_roam++;
-}
-
-static void roam_leave(struct registry *r)
-{
-	if (--r->in_roam > 0)
-		return;
-	while (r->roam_sync_pending) {
-		r->roam_sync_pending = false;
-		for (size_t i = 0; i < r->n; i++)
-			roam_sync(r->v[i]);
-	}
-	for (size_t i = 0; i < r->n && r->in_roam == 0; i++)
-		if (r->v[i]->hold == 0)
-			drain(r->v[i]);
-}
-
-static unsigned int bearer_mask(enum profile_bearer b)
-{
-	switch (b) {
-	case PROFILE_BEARER_ANY:
-		return 0;
-	case PROFILE_BEARER_WIFI:
-		return POLICY_KIND_BIT(IAP_KIND_WIFI);
-	case PROFILE_BEARER_CELLULAR:
-		return POLICY_KIND_BIT(IAP_KIND_CELLULAR);
-	case _PROFILE_BEARER_MAX:
-		break;
-	}
-	return 0;
-}
-
-/* What the engine knows of the profile. */
-static void roam_config_of(const struct reg_profile *rp, struct roam_profile_config *ret)
-{
-	const struct registry *r = rp->r;
-
-	*ret = (struct roam_profile_config){
-		/* A SNAP that is not loaded: the default one, as profile
-		 * validation allows. */
-		.snap_id = rp->p->iap_id || (r->snaps && policy_set_find_by_id(r->snaps,
-									      rp->p->snap_id)) ?
-			   rp->p->snap_id : POLICY_DEFAULT_ID,
-		.iap_id = rp->p->iap_id,
-		.bearers = bearer_mask(rp->p->bearer),
-		.name = pname(rp),
-	};
-}
-
-/* A profile is in the engine while the registry wants it registered and
- * is not deregistering it. */
-static void roam_sync(struct reg_profile *rp)
-{
-	struct registry *r = rp->r;
-	bool want = wanted(rp) && (rp->state == REGISTRY_WAIT_FOR_IAP ||
-				   rp->state == REGISTRY_REGISTERING ||
-				   rp->state == REGISTRY_REGISTERED);
-	struct roam_profile_config cfg;
-	bool changed;
-	int ret;
-
-	roam_config_of(rp, &cfg);
-	if (r->in_roam) {
-		r->roam_sync_pending = true;
-		return;
-	}
-	/* A new SNAP, fixed IAP or bearer while the engine has the profile
-	 * (an update while it waits for an IAP; a SNAP file removed): the
-	 * engine takes it at once. */
-	changed = want && rp->roam_enabled &&
-		  (cfg.snap_id != rp->roam_cfg.snap_id || cfg.iap_id != rp->roam_cfg.iap_id ||
-		   cfg.bearers != rp->roam_cfg.bearers);
-	if (want == rp->roam_enabled && !changed)
-		return;
-	rp->roam_enabled = want;
-	hold(rp);
-	roam_enter(r);
-	if (want) {
-		size_t n;
-
-		/* The engine's views may be older than the table (a first
-		 * profile, an IAP event being handled). */
-		if (build_views(r, &n) == 0)
-			roam_iaps_changed(r->roam, r->views, n);
-		if (changed)
-			log_info("profile %u (%s): roaming now over SNAP %u, iap %u, bearers 0x%x",
-				 rp->p->id, pname(rp), cfg.snap_id, cfg.iap_id, cfg.bearers);
-		ret = roam_profile_enable(r->roam, rp->p->id, &cfg);
-		if (ret < 0) {
-			log_warning("profile %u (%s): cannot roam: %s", rp->p->id, pname(rp),
-				    strerror(-ret));
-			rp->roam_enabled = false;
-		} else {
-			rp->roam_cfg = cfg;
-			rp->roam_cfg.name = NULL;
-		}
-	} else {
-		roam_profile_disable(r->roam, rp->p->id);
-		ev_timer_stop(r->loop, &rp->roam_timer);
-	}
-	roam_leave(r);
-	release(rp);
-}
+/* ---- the engine's ops: its SIP requests on the binding ------------------ *
+ *
+ * Called from inside the engine: they act on the binding and note what is
+ * left to do; they never call the engine (the rule at the top). */
 
 static uint64_t op_now_ms(void *ud)
 {
@@ -1721,66 +1428,87 @@ static void roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	hold(rp);
-	roam_enter(r);
+	enter(r);
 	roam_timer_fired(r->roam, rp->p->id);
-	roam_leave(r);
-	release(rp);
+	leave(r);
 }
 
-/* sip_register and sip_move: the binding registers over @iap_id.  The
- * registry's state follows: a move while the current IAP is still there
- * (a migration) keeps REGISTERED; otherwise (initial registration,
- * failover) it is REGISTERING. */
+/* sip_register and sip_move: the binding registers over @iap_id.  While
+ * it is registered elsewhere (a migration, make-before-break) the old
+ * contact stays until the new one is registered (binding_move()). */
 static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 {
 	struct registry *r = ud;
 	struct reg_profile *rp = find(r, profile);
-	const struct iap *iap, *cur;
-	char local[INET6_ADDRSTRLEN];
+	char local[INET6_ADDRSTRLEN], where[96];
+	const struct iap *iap;
 	int ret;
 
-	if (!rp || rp->state == REGISTRY_UNREGISTERED || rp->state == REGISTRY_UNREGISTERING)
+	if (!rp || !rp->in_engine)
 		return -ESHUTDOWN;
+	if (rp->failed)
+		return -EIO;            /* not wanted any more: reconcile() follows */
 	iap = iap_table_find_by_id(r->iaps, iap_id);
 	if (!iap || !iap_available(iap) || !pick_local(iap, dest_family(rp->p), local,
 						       sizeof(local)))
 		return -ENETUNREACH;
-	if (rp->binding && rp->iap_id == iap_id && strcmp(rp->ifname, iap->ifname) == 0 &&
-	    strcmp(rp->local, local) == 0 && binding_get_state(rp->binding) != BINDING_IDLE &&
-	    (rp->state == REGISTRY_REGISTERING || rp->state == REGISTRY_REGISTERED)) {
-		/* Already there (or on the way): the outcome comes. */
-		if (rp->state == REGISTRY_REGISTERED &&
-		    binding_get_state(rp->binding) == BINDING_REGISTERED)
-			return ROAM_OP_DONE;
-		return ROAM_OP_STARTED;
-	}
-	cur = rp->iap_id ? iap_table_find_by_id(r->iaps, rp->iap_id) : NULL;
-	if (rp->state == REGISTRY_REGISTERED && rp->binding && cur && iap_available(cur) &&
+	if (rp->binding && !rp->deregistering && rp->iap_id == iap_id &&
+	    strcmp(rp->ifname, iap->ifname) == 0 && strcmp(rp->local, local) == 0 &&
 	    binding_get_state(rp->binding) != BINDING_IDLE) {
-		/* A migration: the old contact stays until the new one is
-		 * registered (make-before-break, DESIGN §3.4). */
-		ret = binding_move(rp->binding, iap->ifname, local);
-		if (ret < 0 && ret != -EALREADY)
-			return ret;
-		log_info("profile %u (%s): moving from iap %u to iap %u", rp->p->id, pname(rp),
-			 rp->iap_id, iap->id);
-		rp->iap_id = iap->id;
-		util_strlcpy(rp->ifname, iap->ifname, sizeof(rp->ifname));
-		util_strlcpy(rp->local, local, sizeof(rp->local));
-		return ROAM_OP_STARTED;
+		/* Already there (or on the way): the outcome comes. */
+		return binding_get_state(rp->binding) == BINDING_REGISTERED ? ROAM_OP_DONE :
+										 ROAM_OP_STARTED;
 	}
-	if (rp->breaking && rp->binding &&
+	if (rp->deregistering && rp->binding &&
 	    binding_get_state(rp->binding) == BINDING_UNREGISTERING) {
-		/* The break is still out (its IAP went): let that binding
-		 * go; what it registered is removed as stale contacts
-		 * (binding_start() would answer -EBUSY). */
+		/* The break of break-before-make is still out (its IAP
+		 * went): let that binding go; what it registered is removed
+		 * as stale contacts (binding_start() would answer -EBUSY). */
 		release_binding(rp);
 	}
-	rp->breaking = false;
-	rp->dereg_reason = REGISTRY_REASON_NETWORK_LOST;
-	go(rp, iap);
-	return rp->state == REGISTRY_UNREGISTERED ? -EIO : ROAM_OP_STARTED;
+	rp->deregistering = false;
+	if (!rp->binding && make_binding(rp) < 0) {
+		rp->failed = true;
+		rp->stopped = true;     /* reconcile() once the engine returns */
+		return -EINVAL;
+	}
+	if (rp->iap_id && rp->iap_id != iap->id)
+		log_info("profile %u (%s): moving from iap %u to iap %u", rp->p->id, pname(rp),
+			 rp->iap_id, iap->id);
+	rp->iap_id = iap->id;
+	util_strlcpy(rp->ifname, iap->ifname, sizeof(rp->ifname));
+	util_strlcpy(rp->local, local, sizeof(rp->local));
+	if (binding_get_state(rp->binding) == BINDING_IDLE) {
+		/* What an earlier run (or binding) left is removed before
+		 * registering anew (DESIGN §3.8); the REGISTER follows the
+		 * last removal's outcome (on_contact_removed()).  XXX after
+		 * a major update whose deregistration did not finish, the
+		 * removal goes to the new AOR and registrar: the old
+		 * registrar keeps the old contact until it expires. */
+		for (size_t i = 0; i < rp->contacts.n; i++) {
+			struct contact *s = &rp->contacts.v[i];
+
+			if (!s->stale || s->pending ||
+			    binding_remove_contact(rp->binding, s->uri, rp->ifname, rp->local) < 0)
+				continue;
+			s->pending = true;
+			log_info("profile %u (%s): removing contact %s left at the registrar",
+				 rp->p->id, pname(rp), s->uri);
+		}
+		rp->start_pending = true;
+		ret = stale_pending(rp) ? 0 : start_binding(rp);
+	} else {
+		rp->start_pending = false;
+		ret = binding_move(rp->binding, rp->ifname, rp->local);
+	}
+	if (ret < 0 && ret != -EALREADY) {
+		/* Handled like the binding's own failure, once the engine
+		 * returns: a permanent error. */
+		log_warning("profile %u (%s): cannot register over %s: %s", rp->p->id, pname(rp),
+			    iap_label(r, iap->id, where, sizeof(where)), strerror(-ret));
+		binding_failed_now(rp, ret);
+	}
+	return ROAM_OP_STARTED;
 }
 
 static int op_sip_register(void *ud, unsigned int profile, unsigned int iap)
@@ -1793,18 +1521,17 @@ static int op_sip_move(void *ud, unsigned int profile, unsigned int iap)
 	return op_sip_go(ud, profile, iap);
 }
 
-/* The registry removes the contacts over other IAPs by itself once the
- * new one is registered (on_registered(): stale contacts, each over the
- * IAP it was registered over while that is up, else over the current
- * one; the engine's @via_iap is the same rule).  The engine hears the
- * outcome when the last removal is answered (on_contact_removed()). */
+/* The stale contacts (on_registered() marked those over other IAPs), each
+ * over the IAP it was registered over while that is up, else over the
+ * current one: the engine's @via_iap is the same rule.  The engine hears
+ * the outcome when the last removal is answered (on_contact_removed()). */
 static int op_sip_remove_old(void *ud, unsigned int profile, unsigned int old_iap,
 			     unsigned int via_iap)
 {
 	struct registry *r = ud;
 	struct reg_profile *rp = find(r, profile);
 
-	if (!rp || rp->state != REGISTRY_REGISTERED)
+	if (!rp || !rp->binding)
 		return ROAM_OP_DONE;
 	cleanup_stale(rp);
 	if (!stale_pending(rp)) {
@@ -1818,43 +1545,35 @@ static int op_sip_remove_old(void *ud, unsigned int profile, unsigned int old_ia
 	return ROAM_OP_STARTED;
 }
 
-/* The registry deregisters on its own when a profile leaves the engine
- * (stop(), bounded by the stop timer): then there is nothing to do.  A
- * profile the registry still wants is at the break of break-before-make:
- * every contact is removed (binding_stop()), then the engine registers
- * over the new IAP.  XXX binding_stop() goes over the binding's IAP, not
- * @via_iap: when that IAP is gone the break fails and the contact is
- * left to the stale cleanup. */
+/* Every contact of the binding is removed, then it idles (binding_stop()):
+ * a stop, or the break of break-before-make.  XXX binding_stop() goes over
+ * the binding's IAP, not @via_iap: when that IAP is gone the deregistration
+ * fails and the contact is left to the stale cleanup. */
 static int op_sip_deregister(void *ud, unsigned int profile, unsigned int via_iap)
 {
 	struct registry *r = ud;
 	struct reg_profile *rp = find(r, profile);
 	int ret;
 
-	if (!rp || !rp->binding || !wanted(rp) ||
-	    (rp->state != REGISTRY_REGISTERED && rp->state != REGISTRY_REGISTERING) ||
-	    binding_get_state(rp->binding) == BINDING_IDLE) {
-		log_debug("profile %u: deregistration left to the registry", profile);
+	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
 		return ROAM_OP_DONE;
-	}
+	if (rp->deregistering)
+		return ROAM_OP_STARTED;         /* out already; its outcome comes */
 	ret = binding_stop(rp->binding);
 	if (ret < 0)
 		return ret;
-	log_info("profile %u (%s): break-before-make: removing the contact over iap %u first",
-		 rp->p->id, pname(rp), via_iap);
-	rp->breaking = true;
-	/* Unregistered from now until the make (DESIGN §4): clients see
-	 * profile.deregistered (migration), then profile.registered. */
-	if (rp->state == REGISTRY_REGISTERED) {
-		rp->dereg_reason = REGISTRY_REASON_MIGRATION;
-		registry_enter_state(rp, REGISTRY_REGISTERING);
-	}
+	rp->deregistering = true;
+	rp->start_pending = false;
+	log_info("profile %u (%s): deregistering (contact over iap %u)", rp->p->id, pname(rp),
+		 via_iap);
 	return ROAM_OP_STARTED;
 }
 
-/* No IAP left: the binding idles without a request instead of retrying
- * over a network that is gone; its contacts stay known and persisted and
- * are removed after the next registration (on_registered()). */
+/* No IAP left (or the stop timeout): the binding idles without a request
+ * instead of retrying over a network that is gone; its contacts stay
+ * known and persisted and are removed after the next registration
+ * (on_registered()).  A deregistration still out ends by itself, or is
+ * let go when the engine leaves the profile (op_state_changed()). */
 static void op_sip_abandon(void *ud, unsigned int profile)
 {
 	struct registry *r = ud;
@@ -1863,20 +1582,59 @@ static void op_sip_abandon(void *ud, unsigned int profile)
 	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
 		return;
 	if (binding_abandon(rp->binding) < 0)
-		return;         /* unregistering: that ends by itself */
+		return;
 	rp->start_pending = false;
 	log_info("profile %u (%s): no IAP left; the binding idles until one comes", rp->p->id,
 		 pname(rp));
 }
 
+/* The engine's events: its profile.* ones become the registry's (with
+ * the contact), the alr.* ones go to the daemon's handler. */
 static void op_event(void *ud, const struct roam_event *ev)
 {
 	struct registry *r = ud;
+	struct reg_profile *rp = find(r, ev->profile);
+	struct registry_event e = { .id = ev->profile };
+	char where[96];
 
+	switch (ev->type) {
+	case ROAM_EVENT_REGISTERED:
+		if (!rp)
+			return;
+		e.type = REGISTRY_EVENT_REGISTERED;
+		e.iap_id = ev->iap;
+		e.contact = rp->contact;
+		e.expires = rp->expires;
+		log_notice("profile %u (%s): registered over %s as %s", rp->p->id, pname(rp),
+			   iap_label(r, ev->iap, where, sizeof(where)),
+			   rp->contact ? rp->contact : "?");
+		emit(r, &e);
+		return;
+	case ROAM_EVENT_DEREGISTERED:
+		e.type = REGISTRY_EVENT_DEREGISTERED;
+		e.reason = ev->reason;
+		log_notice("profile %u (%s): deregistered (%s)", ev->profile,
+			   rp ? pname(rp) : "?", roam_reason_to_str(ev->reason));
+		emit(r, &e);
+		return;
+	case ROAM_EVENT_UPDATED:
+		/* Its IAP changed (a migration, DESIGN §3.3). */
+		e.type = REGISTRY_EVENT_UPDATED;
+		emit(r, &e);
+		return;
+	case ROAM_EVENT_IAP_AVAILABLE:
+	case ROAM_EVENT_MIGRATION_STARTED:
+	case ROAM_EVENT_MIGRATION_COMPLETED:
+	case ROAM_EVENT_ERROR:
+	case ROAM_EVENT_NO_IAP:
+	case _ROAM_EVENT_MAX:
+		break;
+	}
 	if (r->roam_fn)
 		r->roam_fn(ev, r->roam_data);
 }
 
+/* What an edge means for the binding and the profile's registered view. */
 static void op_state_changed(void *ud, unsigned int profile, enum roam_state old_state,
 			     enum roam_state new_state)
 {
@@ -1884,11 +1642,38 @@ static void op_state_changed(void *ud, unsigned int profile, enum roam_state old
 	struct reg_profile *rp = find(r, profile);
 
 	(void)old_state;
-	if (!rp || new_state != ROAM_WAIT_FOR_IAP)
+	if (!rp)
 		return;
-	if (rp->state == REGISTRY_REGISTERING || rp->state == REGISTRY_REGISTERED) {
-		rp->dereg_reason = REGISTRY_REASON_NETWORK_LOST;
-		registry_enter_state(rp, REGISTRY_WAIT_FOR_IAP);
+	switch (new_state) {
+	case ROAM_UNREGISTERED:
+		/* A major update needs a new binding; a deregistration the
+		 * stop timeout gave up on is let go (its contacts stale). */
+		if (rp->binding && (rp->restart_after_stop ||
+				    binding_get_state(rp->binding) == BINDING_UNREGISTERING))
+			release_binding(rp);
+		rp->restart_after_stop = false;
+		rp->deregistering = false;
+		rp->start_pending = false;
+		rp->removing_old = false;
+		free(rp->contact);
+		rp->contact = NULL;
+		rp->expires = 0;
+		rp->iap_id = 0;
+		profile_set_registered(rp->p, NULL, 0, NULL);
+		rp->stopped = true;
+		break;
+	case ROAM_WAIT_FOR_IAP:
+		rp->iap_id = 0;
+		rp->start_pending = false;
+		break;
+	case ROAM_REGISTERING:
+	case ROAM_REGISTERED:
+	case ROAM_WAIT_FOR_PERMISSION:
+	case ROAM_MIGRATING:
+	case ROAM_UNREGISTERING_OLD:
+	case ROAM_UNREGISTERING:
+	case _ROAM_STATE_MAX:
+		break;
 	}
 }
 
@@ -1905,34 +1690,6 @@ static const struct roam_ops roam_ops = {
 	.state_changed = op_state_changed,
 };
 
-/* Binding outcomes, for the engine (after the registry handled them). */
-static void roam_report_registered(struct reg_profile *rp)
-{
-	if (!rp->roam_enabled)
-		return;
-	roam_enter(rp->r);
-	roam_sip_registered(rp->r->roam, rp->p->id, rp->iap_id);
-	roam_leave(rp->r);
-}
-
-static void roam_report_deregistered(struct reg_profile *rp, int status, const char *reason)
-{
-	if (!rp->roam_enabled)
-		return;
-	roam_enter(rp->r);
-	roam_sip_deregistered(rp->r->roam, rp->p->id, status, reason);
-	roam_leave(rp->r);
-}
-
-static void roam_report_failed(struct reg_profile *rp, int status, const char *reason)
-{
-	if (!rp->roam_enabled)
-		return;
-	roam_enter(rp->r);
-	roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id, status, reason);
-	roam_leave(rp->r);
-}
-
 /* Every IAP now for the engine, without @skip (the old IAP of an identity
  * switch while both are in the table). */
 static void roam_feed_iaps(struct registry *r, unsigned int skip)
@@ -1946,10 +1703,8 @@ static void roam_feed_iaps(struct registry *r, unsigned int skip)
 	for (size_t i = 0; i < n; i++)
 		if (r->views[i].id != skip)
 			r->views[k++] = r->views[i];
-	roam_enter(r);
 	if (roam_iaps_changed(r->roam, r->views, k) < 0)
 		log_warning("roam: cannot take the IAP views");
-	roam_leave(r);
 }
 
 /* ---- IAP events --------------------------------------------------------- */
@@ -1958,6 +1713,7 @@ static void on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 {
 	struct registry *r = ud;
 
+	enter(r);
 	if (event == IAP_EVENT_ADDED && iap->replaces) {
 		/* An identity switch: the same link under a new id; nothing
 		 * moves (docs/roaming.md, "Identity switches"). */
@@ -1967,48 +1723,36 @@ static void on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 					 r->v[i]->p->id, pname(r->v[i]), iap->id, iap->ifname);
 				r->v[i]->iap_id = iap->id;
 			}
-		roam_enter(r);
 		roam_iap_replaced(r->roam, iap->replaces, iap->id);
-		roam_leave(r);
 	}
 	/* The old IAP of an identity switch leaves the views at once.  A
 	 * lost IAP fails over inside this call. */
 	roam_feed_iaps(r, iap->replaces ? iap->replaces : iap->replaced_by ? iap->id : 0);
 	for (size_t i = 0; i < r->n; i++) {
 		struct reg_profile *rp = r->v[i];
+		enum roam_registration reg = registration(rp);
+		int ret;
 
-		hold(rp);
-		switch (rp->state) {
-		case REGISTRY_REGISTERING:
-		case REGISTRY_REGISTERED:
-			/* A loss is the engine's (roam_iaps_changed() below);
-			 * a new address on the same IAP registers again. */
-			if (rp->iap_id == iap->id && iap_available(iap) &&
-			    !has_local(iap, rp->local)) {
-				rp->dereg_reason = REGISTRY_REASON_NETWORK_LOST;
-				roam_enter(r);
-				go(rp, iap);
-				roam_leave(r);
-			}
-			break;
-		case REGISTRY_WAIT_FOR_IAP:
-			break;
-		case REGISTRY_UNREGISTERED:
-			if (event == IAP_EVENT_UP) {
-				/* A new network: a permanent error may not
-				 * hold there; leftovers may now be removed. */
-				rp->failed = false;
-				reconcile(rp);
-			}
-			break;
-		case REGISTRY_UNREGISTERING:
-			break;
-		case _REGISTRY_STATE_MAX:
-			assert(!"no such state");
-			break;
+		if (rp->in_engine && rp->binding && !rp->deregistering && rp->iap_id == iap->id &&
+		    (reg == ROAM_REG_REGISTERING || reg == ROAM_REG_REGISTERED) &&
+		    iap_available(iap) && !has_local(iap, rp->local) &&
+		    binding_get_state(rp->binding) != BINDING_IDLE) {
+			/* A new address on the same IAP: register again from
+			 * it (a loss is the engine's, above). */
+			pick_local(iap, dest_family(rp->p), rp->local, sizeof(rp->local));
+			log_info("profile %u (%s): new address %s on iap %u; registering again",
+				 rp->p->id, pname(rp), rp->local, iap->id);
+			ret = binding_move(rp->binding, rp->ifname, rp->local);
+			if (ret < 0 && ret != -EALREADY)
+				binding_failed_now(rp, ret);
+		} else if (idle(rp) && event == IAP_EVENT_UP) {
+			/* A new network: a permanent error may not hold
+			 * there; leftovers may now be removed. */
+			rp->failed = false;
+			reconcile(rp);
 		}
-		release(rp);
 	}
+	leave(r);
 }
 
 /* ---- profile objects ---------------------------------------------------- */
@@ -2021,11 +1765,9 @@ static struct reg_profile *rp_new(struct registry *r, struct profile *p)
 		return NULL;
 	rp->r = r;
 	rp->p = p;
-	rp->state = REGISTRY_UNREGISTERED;
 	rp->handle.rp = rp;
 	contacts_init(&rp->contacts, r->store, p->id);
 	rp->plugin = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
-	ev_timer_init(&rp->stop_timer, stop_timer_cb, r->stop_timeout, 0.);
 	ev_timer_init(&rp->roam_timer, roam_timer_cb, 0., 0.);
 	derive_identity(rp);
 	return rp;
@@ -2035,7 +1777,6 @@ static void rp_free(struct reg_profile *rp)
 {
 	if (!rp)
 		return;
-	ev_timer_stop(rp->r->loop, &rp->stop_timer);
 	ev_timer_stop(rp->r->loop, &rp->roam_timer);
 	binding_free(rp->binding);
 	host_set_data(&rp->handle, NULL, NULL);
@@ -2145,7 +1886,7 @@ static void finish_delete(struct registry *r, struct reg_profile *rp)
 static bool all_unregistered(const struct registry *r)
 {
 	for (size_t i = 0; i < r->n; i++)
-		if (r->v[i]->state != REGISTRY_UNREGISTERED)
+		if (!idle(r->v[i]))
 			return false;
 	return true;
 }
@@ -2192,10 +1933,11 @@ static void housekeeping_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	struct registry *r = container_of(w, struct registry, housekeeping);
 
 	ev_idle_stop(loop, w);
+	enter(r);
 	for (size_t i = 0; i < r->n;) {
 		struct reg_profile *rp = r->v[i];
 
-		if (rp->deleting && rp->state == REGISTRY_UNREGISTERED && rp->hold == 0) {
+		if (rp->deleting && idle(rp)) {
 			finish_delete(r, rp);
 			i = 0;          /* the list changed */
 			continue;
@@ -2214,6 +1956,7 @@ static void housekeeping_cb(struct ev_loop *loop, ev_idle *w, int revents)
 				done(0, NULL, r->barrier_data);
 		}
 	}
+	leave(r);
 }
 
 static void schedule_housekeeping(struct registry *r)
@@ -2243,7 +1986,6 @@ struct registry *registry_new(const struct registry_config *cfg)
 	r->stack = cfg->stack;
 	r->ops = cfg->binding_ops;
 	r->ops_env = cfg->ops_env;
-	r->stop_timeout = cfg->stop_timeout > 0 ? cfg->stop_timeout : STOP_TIMEOUT_DEFAULT;
 	r->max_profiles = cfg->max_profiles;
 	if (cfg->install_key_len) {
 		r->key = malloc(cfg->install_key_len);
@@ -2257,6 +1999,8 @@ struct registry *registry_new(const struct registry_config *cfg)
 	r->roam = roam_new(&roam_ops, r);
 	if (!r->own_set || !r->roam || roam_snap_set(r->roam, r->own_set, NULL, 0) < 0)
 		goto fail;
+	roam_set_stop_timeout(r->roam, cfg->stop_timeout > 0 ?
+				       (uint64_t)(cfg->stop_timeout * 1000.) : 0);
 	r->iap_watch = iap_table_watch(r->iaps, on_iap_event, r, NULL);
 	if (!r->iap_watch)
 		goto fail;
@@ -2299,7 +2043,12 @@ struct registry *registry_free(struct registry *r)
 
 int registry_load(struct registry *r)
 {
-	return load_profiles(r);
+	int ret;
+
+	enter(r);
+	ret = load_profiles(r);
+	leave(r);
+	return ret;
 }
 
 void registry_set_max_profiles(struct registry *r, unsigned int max)
@@ -2314,10 +2063,10 @@ void registry_set_snaps(struct registry *r, const struct policy_set *set)
 
 	r->snaps = set;
 	views = registry_iap_views(r, &n);
-	roam_enter(r);
+	enter(r);
 	if (roam_snap_set(r->roam, set ? set : r->own_set, views, views ? n : 0) < 0)
 		log_warning("roam: out of memory taking the SNAPs; the old ones stay");
-	roam_leave(r);
+	leave(r);
 }
 
 void registry_set_roam_handler(struct registry *r, registry_roam_fn fn, void *user_data)
@@ -2335,7 +2084,7 @@ int registry_alr(struct registry *r, enum registry_alr_op op, unsigned int id,
 		snprintf(ret_message, ret_size, "no profile with id %u", id);
 		return -ENOENT;
 	}
-	roam_enter(r);
+	enter(r);
 	switch (op) {
 	case REGISTRY_ALR_CONTROL:
 		ret = roam_control(r->roam, id, client, ret_message, ret_size);
@@ -2353,15 +2102,15 @@ int registry_alr(struct registry *r, enum registry_alr_op op, unsigned int id,
 		ret = roam_refresh(r->roam, id, client, ret_message, ret_size);
 		break;
 	}
-	roam_leave(r);
+	leave(r);
 	return ret;
 }
 
 void registry_alr_client_gone(struct registry *r, unsigned int client)
 {
-	roam_enter(r);
+	enter(r);
 	roam_client_gone(r->roam, client);
-	roam_leave(r);
+	leave(r);
 }
 
 bool registry_alr_is_controller(const struct registry *r, unsigned int id, unsigned int client)
@@ -2399,11 +2148,9 @@ const struct profile *registry_find(const struct registry *r, unsigned int id)
 	return rp ? rp->p : NULL;
 }
 
-enum registry_state registry_get_state(const struct registry *r, unsigned int id)
+enum roam_state registry_get_state(const struct registry *r, unsigned int id)
 {
-	struct reg_profile *rp = find(r, id);
-
-	return rp ? rp->state : REGISTRY_UNREGISTERED;
+	return roam_profile_state(r->roam, id);
 }
 
 size_t registry_get_users(const struct registry *r, unsigned int id)
@@ -2451,11 +2198,12 @@ int registry_profile_status(struct registry *r, unsigned int id,
 	if (!rp)
 		return -ENOENT;
 	memset(ret, 0, sizeof(*ret));
-	registered = rp->state == REGISTRY_REGISTERED || rp->state == REGISTRY_UNREGISTERING;
 	ret->profile = rp->p;
-	ret->state = rp->state;
-	ret->registration = registry_state_to_registration(rp->state);
-	ret->phase = registry_state_to_phase(rp->state);
+	ret->state = phase(rp);
+	ret->registration = roam_registration_to_name(registration(rp));
+	ret->phase = roam_state_to_phase(ret->state);
+	registered = registration(rp) == ROAM_REG_REGISTERED ||
+		     registration(rp) == ROAM_REG_UNREGISTERING;
 	ret->iap_id = rp->iap_id;
 	ret->contact = registered ? rp->contact : NULL;
 	ret->expires = registered ? rp->expires : 0;
@@ -2542,7 +2290,7 @@ static void drop_other_defaults(struct registry *r, unsigned int keep)
 	}
 }
 
-int registry_create(struct registry *r, const struct profile_patch *patch,
+static int do_create(struct registry *r, const struct profile_patch *patch,
 		    unsigned int *ret_id, struct profile_error *err)
 {
 	struct profile_validate_ctx ctx = validate_ctx(r);
@@ -2672,7 +2420,6 @@ static void reregister(struct reg_profile *rp)
 		rp->binding_id = old_id;
 		return;
 	}
-	hold(rp);
 	ret = binding_start(rp->binding, rp->ifname, rp->local);
 	if (ret < 0)
 		log_warning("profile %u (%s): re-REGISTER failed to start: %s", rp->p->id,
@@ -2686,19 +2433,11 @@ static void reregister(struct reg_profile *rp)
 	binding_free(old);
 	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,
 		 pname(rp), rp->binding_id);
-	if (ret < 0) {
-		struct binding_event ev = {
-			.type = BINDING_EVENT_STATE, .new_state = BINDING_IDLE,
-			.error = BINDING_ERROR_INTERNAL, .code = ret,
-			.reason = "cannot start the registration",
-		};
-
-		on_binding_event(rp->binding, &ev, rp);
-	}
-	release(rp);
+	if (ret < 0)
+		binding_failed_now(rp, ret);
 }
 
-int registry_update(struct registry *r, unsigned int id, const struct profile_patch *patch,
+static int do_update(struct registry *r, unsigned int id, const struct profile_patch *patch,
 		    struct profile_error *err)
 {
 	struct profile_validate_ctx ctx = validate_ctx(r);
@@ -2735,7 +2474,6 @@ int registry_update(struct registry *r, unsigned int id, const struct profile_pa
 		err_set(err, "profile", "the store could not save it; see alrd's log");
 		return ret == -ENOENT ? -EIO : ret;
 	}
-	hold(rp);
 	old = rp->p;
 	rp->p = p;
 	rp->plugin = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
@@ -2752,37 +2490,45 @@ int registry_update(struct registry *r, unsigned int id, const struct profile_pa
 	profile_free(old);
 	emit_simple(rp, REGISTRY_EVENT_UPDATED);
 
-	switch (rp->state) {
-	case REGISTRY_REGISTERING:
-	case REGISTRY_REGISTERED:
-		if (change == PROFILE_CHANGE_MAJOR) {
-			rp->restart_after_stop = true;
-			stop(rp);
-		} else if (change == PROFILE_CHANGE_MINOR && wanted(rp)) {
-			reregister(rp);
-		}
-		break;
-	case REGISTRY_WAIT_FOR_IAP:
-	case REGISTRY_UNREGISTERED:
+	switch (phase(rp)) {
+	case ROAM_UNREGISTERED:
+	case ROAM_WAIT_FOR_IAP:
 		/* The next binding takes the new values; what the old one
 		 * may have left (a registration over a lost IAP) is stale. */
 		if (change != PROFILE_CHANGE_NONE)
 			release_binding(rp);
 		break;
-	case REGISTRY_UNREGISTERING:
+	case ROAM_UNREGISTERING:
 		if (change != PROFILE_CHANGE_NONE)
 			rp->restart_after_stop = true;
 		break;
-	case _REGISTRY_STATE_MAX:
+	case ROAM_REGISTERING:
+	case ROAM_REGISTERED:
+	case ROAM_WAIT_FOR_PERMISSION:
+	case ROAM_MIGRATING:
+	case ROAM_UNREGISTERING_OLD:
+		if (change == PROFILE_CHANGE_MAJOR) {
+			/* Deregistered (reason update), then registered anew
+			 * with a new binding (op_state_changed()). */
+			rp->restart_after_stop = true;
+			if (rp->in_engine) {
+				rp->in_engine = false;
+				roam_profile_disable(r->roam, id, ROAM_REASON_UPDATE);
+			}
+		} else if (change == PROFILE_CHANGE_MINOR && wanted(rp) && rp->binding &&
+			   !rp->deregistering) {
+			reregister(rp);
+		}
+		break;
+	case _ROAM_STATE_MAX:
 		assert(!"no such state");
 		break;
 	}
 	reconcile(rp);
-	release(rp);
 	return 0;
 }
 
-int registry_delete(struct registry *r, unsigned int id, registry_done_fn done, void *user_data)
+static int do_delete(struct registry *r, unsigned int id, registry_done_fn done, void *user_data)
 {
 	struct reg_profile *rp = find(r, id);
 
@@ -2810,7 +2556,7 @@ static bool has_user(const struct reg_profile *rp, uint64_t user, size_t *ret_i)
 	return false;
 }
 
-int registry_enable(struct registry *r, unsigned int id, uint64_t user)
+static int do_enable(struct registry *r, unsigned int id, uint64_t user)
 {
 	struct reg_profile *rp = find(r, id);
 
@@ -2844,7 +2590,7 @@ static void drop_user(struct reg_profile *rp, size_t i)
 	log_info("profile %u (%s): a user left (%zu left)", rp->p->id, pname(rp), rp->n_users);
 }
 
-int registry_disable(struct registry *r, unsigned int id, uint64_t user)
+static int do_disable(struct registry *r, unsigned int id, uint64_t user)
 {
 	struct reg_profile *rp = find(r, id);
 	size_t i;
@@ -2860,7 +2606,7 @@ int registry_disable(struct registry *r, unsigned int id, uint64_t user)
 	return 0;
 }
 
-void registry_release_user(struct registry *r, uint64_t user)
+static void do_release_user(struct registry *r, uint64_t user)
 {
 	for (size_t k = 0; k < r->n; k++) {
 		struct reg_profile *rp = r->v[k];
@@ -2873,7 +2619,7 @@ void registry_release_user(struct registry *r, uint64_t user)
 	}
 }
 
-int registry_force_disable(struct registry *r, unsigned int id)
+static int do_force_disable(struct registry *r, unsigned int id)
 {
 	struct reg_profile *rp = find(r, id);
 
@@ -2881,13 +2627,11 @@ int registry_force_disable(struct registry *r, unsigned int id)
 		return -ENOENT;
 	if (registry_busy(r, NULL))
 		return -EBUSY;
-	hold(rp);
 	rp->n_users = 0;
 	rp->suspended = true;
 	log_notice("profile %u (%s): forcibly disabled", id, pname(rp));
 	emit_simple(rp, REGISTRY_EVENT_FORCIBLY_DISABLED);
 	reconcile(rp);
-	release(rp);
 	return 0;
 }
 
@@ -2924,7 +2668,7 @@ struct profile_validate_ctx registry_validate_ctx(struct registry *r)
 	return validate_ctx(r);
 }
 
-int registry_import(struct registry *r, struct profile **ps, size_t n, unsigned int **ret_ids,
+static int do_import(struct registry *r, struct profile **ps, size_t n, unsigned int **ret_ids,
 		    char *errbuf, size_t errsize)
 {
 	struct reg_profile **rps = NULL;
@@ -3021,7 +2765,7 @@ undo:
 	return ret;
 }
 
-int registry_restore(struct registry *r, const char *path, registry_done_fn done,
+static int do_restore(struct registry *r, const char *path, registry_done_fn done,
 		     void *user_data, char *errbuf, size_t errsize)
 {
 	int ret;
@@ -3052,7 +2796,7 @@ int registry_restore(struct registry *r, const char *path, registry_done_fn done
 	return 0;
 }
 
-void registry_shutdown(struct registry *r, registry_done_fn done, void *user_data)
+static void do_shutdown(struct registry *r, registry_done_fn done, void *user_data)
 {
 	if (r->barrier == BARRIER_RESTORE && r->barrier_done)
 		r->barrier_done(-ECANCELED, "alrd is stopping", r->barrier_data);
@@ -3064,4 +2808,105 @@ void registry_shutdown(struct registry *r, registry_done_fn done, void *user_dat
 	for (size_t i = 0; i < r->n; i++)
 		reconcile(r->v[i]);
 	schedule_housekeeping(r);
+}
+
+/* ---- public: the changing calls, each inside the registry (the rule at
+ * the top) ---------------------------------------------------------------- */
+
+int registry_create(struct registry *r, const struct profile_patch *patch,
+		    unsigned int *ret_id, struct profile_error *err)
+{
+	int ret;
+
+	enter(r);
+	ret = do_create(r, patch, ret_id, err);
+	leave(r);
+	return ret;
+}
+
+int registry_update(struct registry *r, unsigned int id, const struct profile_patch *patch,
+		    struct profile_error *err)
+{
+	int ret;
+
+	enter(r);
+	ret = do_update(r, id, patch, err);
+	leave(r);
+	return ret;
+}
+
+int registry_delete(struct registry *r, unsigned int id, registry_done_fn done, void *user_data)
+{
+	int ret;
+
+	enter(r);
+	ret = do_delete(r, id, done, user_data);
+	leave(r);
+	return ret;
+}
+
+int registry_enable(struct registry *r, unsigned int id, uint64_t user)
+{
+	int ret;
+
+	enter(r);
+	ret = do_enable(r, id, user);
+	leave(r);
+	return ret;
+}
+
+int registry_disable(struct registry *r, unsigned int id, uint64_t user)
+{
+	int ret;
+
+	enter(r);
+	ret = do_disable(r, id, user);
+	leave(r);
+	return ret;
+}
+
+void registry_release_user(struct registry *r, uint64_t user)
+{
+	enter(r);
+	do_release_user(r, user);
+	leave(r);
+}
+
+int registry_force_disable(struct registry *r, unsigned int id)
+{
+	int ret;
+
+	enter(r);
+	ret = do_force_disable(r, id);
+	leave(r);
+	return ret;
+}
+
+int registry_import(struct registry *r, struct profile **ps, size_t n, unsigned int **ret_ids,
+		    char *errbuf, size_t errsize)
+{
+	int ret;
+
+	enter(r);
+	ret = do_import(r, ps, n, ret_ids, errbuf, errsize);
+	leave(r);
+	return ret;
+}
+
+int registry_restore(struct registry *r, const char *path, registry_done_fn done,
+		     void *user_data, char *errbuf, size_t errsize)
+{
+	int ret;
+
+	enter(r);
+	ret = do_restore(r, path, done, user_data, errbuf, errsize);
+	leave(r);
+	return ret;
+}
+
+void registry_shutdown(struct registry *r, registry_done_fn done, void *user_data)
+{
+	enter(r);
+	do_shutdown(r, done, user_data);
+	leave(r);
 }

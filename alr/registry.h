@@ -9,17 +9,16 @@
  * plugin.h) over one IAP, chosen by the roaming engine (alr/roam.h): the
  * registry enables the profile in it and carries out its SIP requests.
  *
- * Per profile, one machine (only registry_enter_state() assigns it):
- *
- *   UNREGISTERED --wanted--> WAIT_FOR_IAP --IAP--> REGISTERING --2xx--> REGISTERED
- *        ^                        |  ^                 |  ^               |
- *        |                        |  +--- IAP lost ----+--+---------------+
- *        +---- binding IDLE --- UNREGISTERING <--- not wanted, update ----+
- *
- * Clients see UNREGISTERED, REGISTERING (WAIT_FOR_IAP included),
- * REGISTERED and UNREGISTERING.  A permanent failure (403, 404, wrong
- * credentials) leaves the profile UNREGISTERED with its error until it is
- * updated, enabled again, or a network comes up.
+ * One machine: a profile's state is the engine's (alr/roam.h, the eight
+ * states of docs/roaming.md).  The registry decides whether a profile is
+ * wanted (auto or users, not force-disabled, not failed, not being
+ * deleted, no restore or shutdown running, a plugin serves its type) and
+ * enables or disables it there with the reason of its
+ * profile.deregistered.  Clients see UNREGISTERED, REGISTERING
+ * (WAIT_FOR_IAP included), REGISTERED and UNREGISTERING
+ * (roam_profile_registration_state()).  A permanent failure (403, 404,
+ * wrong credentials) leaves the profile UNREGISTERED with its error until
+ * it is updated, enabled again, or a network comes up.
  *
  * What alrd registered is persisted (store_contact_*) from the binding's
  * persistence hook.  At start the registry reads it back: every stored
@@ -36,6 +35,7 @@
 
 #include "alr/plugin.h"
 #include "alr/profile.h"
+#include "alr/roam.h"
 
 struct ev_loop;
 struct store;
@@ -45,38 +45,6 @@ struct plugin_loader;
 struct sip_stack;
 struct binding_ops;
 struct registry;
-
-enum registry_state {
-	REGISTRY_UNREGISTERED,
-	REGISTRY_WAIT_FOR_IAP,
-	REGISTRY_REGISTERING,
-	REGISTRY_REGISTERED,
-	REGISTRY_UNREGISTERING,
-	_REGISTRY_STATE_MAX,
-};
-
-/* "UNREGISTERED", ... for logs; "unregistered", "registering",
- * "registered", "unregistering" as clients see it (registration);
- * "unregistered", "wait-for-iap", ... (phase). */
-const char *registry_state_to_str(enum registry_state s);
-const char *registry_state_to_registration(enum registry_state s);
-const char *registry_state_to_phase(enum registry_state s);
-
-/* Why a profile was deregistered (profile.deregistered "reason"). */
-enum registry_reason {
-	REGISTRY_REASON_DISABLED,       /* its last user left, auto-registration off */
-	REGISTRY_REASON_NETWORK_LOST,   /* its IAP went away */
-	REGISTRY_REASON_DELETED,
-	REGISTRY_REASON_FORCED,         /* profile.force-disable */
-	REGISTRY_REASON_ERROR,          /* the registrar refused or failed */
-	REGISTRY_REASON_UPDATE,         /* a major update: registered again */
-	REGISTRY_REASON_RESTORE,        /* store.restore */
-	REGISTRY_REASON_SHUTDOWN,       /* alrd stops */
-	REGISTRY_REASON_MIGRATION,      /* the break of a break-before-make move */
-	_REGISTRY_REASON_MAX,
-};
-
-const char *registry_reason_to_str(enum registry_reason r);
 
 enum registry_event_type {
 	REGISTRY_EVENT_CREATED,
@@ -99,7 +67,7 @@ struct registry_event {
 	unsigned int iap_id;            /* REGISTERED */
 	const char *contact;            /* REGISTERED */
 	unsigned int expires;           /* REGISTERED: granted seconds */
-	enum registry_reason reason;    /* DEREGISTERED */
+	enum roam_reason reason;        /* DEREGISTERED */
 	int code;                       /* ERROR: SIP status, or 0 */
 	const char *kind;               /* ERROR: "authentication", "no-plugin", ... */
 	const char *message;            /* ERROR: for people */
@@ -167,7 +135,9 @@ size_t registry_count(const struct registry *r);
 /* The i-th profile in id order, or NULL. */
 const struct profile *registry_profile_at(const struct registry *r, size_t i);
 const struct profile *registry_find(const struct registry *r, unsigned int id);
-enum registry_state registry_get_state(const struct registry *r, unsigned int id);
+/* The engine's state of profile @id (ROAM_UNREGISTERED: none, or not
+ * wanted and done). */
+enum roam_state registry_get_state(const struct registry *r, unsigned int id);
 size_t registry_get_users(const struct registry *r, unsigned int id);
 #define REGISTRY_REPORT_MAX 512
 
@@ -176,9 +146,9 @@ size_t registry_get_users(const struct registry *r, unsigned int id);
  * Pointers are borrowed until the next registry call. */
 struct registry_profile_status {
 	const struct profile *profile;
-	enum registry_state state;
-	const char *registration;       /* registry_state_to_registration() */
-	const char *phase;              /* registry_state_to_phase() */
+	enum roam_state state;          /* the engine's (the one machine) */
+	const char *registration;       /* roam_registration_to_name() */
+	const char *phase;              /* roam_state_to_phase() */
 	unsigned int iap_id;            /* where the binding is; 0: nowhere */
 	const char *contact;            /* NULL unless registered */
 	unsigned int expires;           /* 0 unless registered */

@@ -41,6 +41,7 @@
 #include "base/log.h"
 
 #define SETTLE_MAX_PASSES       64
+#define STOP_TIMEOUT_MS         2000u
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -60,6 +61,24 @@ static const char *const registration_names[_ROAM_REG_MAX] = {
 	[ROAM_REG_REGISTERING] = "REGISTERING",
 	[ROAM_REG_REGISTERED] = "REGISTERED",
 	[ROAM_REG_UNREGISTERING] = "UNREGISTERING",
+};
+
+static const char *const phase_names[_ROAM_STATE_MAX] = {
+	[ROAM_UNREGISTERED] = "unregistered",
+	[ROAM_WAIT_FOR_IAP] = "wait-for-iap",
+	[ROAM_REGISTERING] = "registering",
+	[ROAM_REGISTERED] = "registered",
+	[ROAM_WAIT_FOR_PERMISSION] = "wait-for-permission",
+	[ROAM_MIGRATING] = "migrating",
+	[ROAM_UNREGISTERING_OLD] = "unregistering-old",
+	[ROAM_UNREGISTERING] = "unregistering",
+};
+
+static const char *const registration_wire_names[_ROAM_REG_MAX] = {
+	[ROAM_REG_UNREGISTERED] = "unregistered",
+	[ROAM_REG_REGISTERING] = "registering",
+	[ROAM_REG_REGISTERED] = "registered",
+	[ROAM_REG_UNREGISTERING] = "unregistering",
 };
 
 static const char *const event_names[_ROAM_EVENT_MAX] = {
@@ -83,9 +102,15 @@ static const char *const error_names[_ROAM_ERROR_MAX] = {
 };
 
 static const char *const reason_names[_ROAM_REASON_MAX] = {
-	[ROAM_REASON_NETWORK_LOST] = "network-lost",
-	[ROAM_REASON_REGISTRATION_FAILED] = "registration-failed",
 	[ROAM_REASON_DISABLED] = "disabled",
+	[ROAM_REASON_NETWORK_LOST] = "network-lost",
+	[ROAM_REASON_DELETED] = "deleted",
+	[ROAM_REASON_FORCED] = "forced",
+	[ROAM_REASON_ERROR] = "error",
+	[ROAM_REASON_UPDATE] = "update",
+	[ROAM_REASON_RESTORE] = "restore",
+	[ROAM_REASON_SHUTDOWN] = "shutdown",
+	[ROAM_REASON_MIGRATION] = "migration",
 };
 
 const char *roam_state_to_str(enum roam_state s)
@@ -96,6 +121,16 @@ const char *roam_state_to_str(enum roam_state s)
 const char *roam_registration_to_str(enum roam_registration reg)
 {
 	return (unsigned)reg < _ROAM_REG_MAX ? registration_names[reg] : "unknown";
+}
+
+const char *roam_state_to_phase(enum roam_state s)
+{
+	return (unsigned)s < _ROAM_STATE_MAX ? phase_names[s] : "unknown";
+}
+
+const char *roam_registration_to_name(enum roam_registration reg)
+{
+	return (unsigned)reg < _ROAM_REG_MAX ? registration_wire_names[reg] : "unknown";
 }
 
 const char *roam_event_type_to_str(enum roam_event_type t)
@@ -180,6 +215,8 @@ struct roam_profile {
 	unsigned int old_iap;           /* the last of them was over it */
 	unsigned int remove_via;        /* UNREGISTERING_OLD */
 	unsigned int dereg_via;         /* UNREGISTERING */
+	uint64_t stop_deadline_ms;      /* UNREGISTERING: abandoned after it */
+	enum roam_reason stop_reason;   /* the profile.deregistered of a stop */
 
 	/* A migration under way (MIGRATING, UNREGISTERING_OLD after one). */
 	unsigned int from, to;
@@ -238,6 +275,7 @@ struct roam {
 	size_t cap_controllers;
 
 	uint64_t last_round;
+	uint64_t stop_timeout_ms;
 	bool busy;                      /* inside an input: ops must not re-enter */
 };
 
@@ -739,12 +777,13 @@ static uint64_t next_wake(const struct roam *r, struct roam_profile *p)
 			wake = min_nonzero(wake, until);
 		}
 		return wake;
+	case ROAM_UNREGISTERING:
+		return p->stop_deadline_ms;
 	case ROAM_UNREGISTERED:
 	case ROAM_WAIT_FOR_IAP:
 	case ROAM_REGISTERING:
 	case ROAM_MIGRATING:
 	case ROAM_UNREGISTERING_OLD:
-	case ROAM_UNREGISTERING:
 		return 0;
 	case _ROAM_STATE_MAX:
 		break;
@@ -839,6 +878,7 @@ static void roam_enter_state(struct roam *r, struct roam_profile *p,
 		p->offer = ROAM_IAP_NONE;
 		p->bbm = p->breaking = false;
 		p->pending.op = OP_NONE;
+		p->stop_deadline_ms = 0;
 		break;
 	case ROAM_WAIT_FOR_IAP:
 		/* Nothing to send over: the binding idles instead of retrying
@@ -877,7 +917,11 @@ static void roam_enter_state(struct roam *r, struct roam_profile *p,
 		break;
 	case ROAM_UNREGISTERING_OLD:
 		if (p->breaking) {
-			/* Break-before-make: every contact goes first. */
+			/* Break-before-make: every contact goes first; clients
+			 * see the registration end (profile.registered over
+			 * the new IAP follows). */
+			if (old != ROAM_UNREGISTERING_OLD)
+				emit_deregistered(r, p, ROAM_REASON_MIGRATION);
 			p->binding_iap = ROAM_IAP_NONE;
 			p->binding_lost = false;
 			issue(r, p, OP_DEREGISTER, 0, p->from);
@@ -893,6 +937,8 @@ static void roam_enter_state(struct roam *r, struct roam_profile *p,
 		 * without the outcome abandons it (entry of UNREGISTERED). */
 		p->from = p->to = ROAM_IAP_NONE;
 		p->offer = ROAM_IAP_NONE;
+		if (old != ROAM_UNREGISTERING)
+			p->stop_deadline_ms = now_ms(r) + r->stop_timeout_ms;
 		issue(r, p, OP_DEREGISTER, 0, p->dereg_via);
 		snprintf(detail, sizeof(detail), " (via iap %u)", p->dereg_via);
 		break;
@@ -1072,7 +1118,7 @@ static void stop(struct roam *r, struct roam_profile *p, const char *why)
 	if (via == ROAM_IAP_NONE) {
 		/* Nothing to send it over: what is registered stays
 		 * persisted and is removed later (DESIGN §3.8). */
-		emit_deregistered(r, p, ROAM_REASON_DISABLED);
+		emit_deregistered(r, p, p->stop_reason);
 		roam_enter_state(r, p, ROAM_UNREGISTERED, why);
 		return;
 	}
@@ -1102,6 +1148,13 @@ static void handle_registered(struct roam *r, struct roam_profile *p, unsigned i
 	case ROAM_MIGRATING:
 		if (iap != p->to)
 			break;
+		if (!p->registered)
+			/* Break-before-make: registered again. */
+			emit(r, p, (struct roam_event){
+				.type = ROAM_EVENT_REGISTERED,
+				.to = ROAM_TO_CONTROLLERS | ROAM_TO_OBSERVERS,
+				.iap = p->to,
+			});
 		emit(r, p, (struct roam_event){
 			.type = ROAM_EVENT_MIGRATION_COMPLETED,
 			.to = ROAM_TO_CONTROLLERS | ROAM_TO_OBSERVERS,
@@ -1185,12 +1238,12 @@ static void handle_register_failed(struct roam *r, struct roam_profile *p, unsig
 			   "REGISTER over iap %u failed: %s", iap, what);
 		block(p, iap);
 		snprintf(why, sizeof(why), "registration over iap %u failed", iap);
-		lose_current(r, p, ROAM_REASON_REGISTRATION_FAILED, why);
+		lose_current(r, p, ROAM_REASON_ERROR, why);
 		return;
 	case ROAM_MIGRATING:
 		if (iap != p->to)
 			break;
-		migration_failed(r, p, status, reason, true, ROAM_REASON_REGISTRATION_FAILED);
+		migration_failed(r, p, status, reason, true, ROAM_REASON_ERROR);
 		return;
 	case ROAM_UNREGISTERED:
 	case ROAM_WAIT_FOR_IAP:
@@ -1261,7 +1314,7 @@ static void handle_deregistered(struct roam *r, struct roam_profile *p, int stat
 		p->binding_iap = ROAM_IAP_NONE;
 		p->binding_lost = false;
 		p->stale = false;
-		emit_deregistered(r, p, ROAM_REASON_DISABLED);
+		emit_deregistered(r, p, p->stop_reason);
 		roam_enter_state(r, p, ROAM_UNREGISTERED, "deregistered");
 		return;
 	case ROAM_UNREGISTERED:
@@ -1489,7 +1542,13 @@ struct roam *roam_new(const struct roam_ops *ops, void *user_data)
 		return NULL;
 	r->ops = ops;
 	r->user_data = user_data;
+	r->stop_timeout_ms = STOP_TIMEOUT_MS;
 	return r;
+}
+
+void roam_set_stop_timeout(struct roam *r, uint64_t ms)
+{
+	r->stop_timeout_ms = ms ? ms : STOP_TIMEOUT_MS;
 }
 
 static void snap_ctx_clear(struct roam_snap *s)
@@ -1657,7 +1716,7 @@ static void check_losses(struct roam *r, struct roam_profile *p)
 		if (p->dereg_via != ROAM_IAP_NONE) {
 			roam_enter_state(r, p, ROAM_UNREGISTERING, "iap lost while deregistering");
 		} else {
-			emit_deregistered(r, p, ROAM_REASON_DISABLED);
+			emit_deregistered(r, p, p->stop_reason);
 			roam_enter_state(r, p, ROAM_UNREGISTERED, "no iap left to deregister over");
 		}
 		return;
@@ -1857,6 +1916,8 @@ int roam_profile_enable(struct roam *r, unsigned int profile,
 			p->want = true;
 			p->renew = true;
 			p->want_cfg = cfg;
+			if (p->state != ROAM_UNREGISTERING)
+				p->stop_reason = ROAM_REASON_UPDATE;
 			stop(r, p, "configuration changed");
 		} else {
 			p->want = true;
@@ -1898,7 +1959,7 @@ int roam_profile_enable(struct roam *r, unsigned int profile,
 	return 0;
 }
 
-int roam_profile_disable(struct roam *r, unsigned int profile)
+int roam_profile_disable(struct roam *r, unsigned int profile, enum roam_reason reason)
 {
 	struct roam_profile *p;
 
@@ -1910,7 +1971,9 @@ int roam_profile_disable(struct roam *r, unsigned int profile)
 	}
 	p->want = false;
 	p->renew = false;
-	stop(r, p, "disabled");
+	if (p->state != ROAM_UNREGISTERING)
+		p->stop_reason = reason;
+	stop(r, p, roam_reason_to_str(reason));
 	END(r);
 	return 0;
 }
@@ -2192,6 +2255,15 @@ void roam_timer_fired(struct roam *r, unsigned int profile)
 		goto out;
 	p->timer_at = 0;                /* the adapter's timer is one-shot */
 	now = now_ms(r);
+	if (p->state == ROAM_UNREGISTERING && p->stop_deadline_ms && now >= p->stop_deadline_ms) {
+		/* Entry of UNREGISTERED abandons the binding: what it
+		 * registered stays persisted, removed at the next chance. */
+		log_info(PFMT ": deregistration not finished after %.1f s; going on", PARGS(p),
+			 (double)r->stop_timeout_ms / 1000.);
+		emit_deregistered(r, p, p->stop_reason);
+		roam_enter_state(r, p, ROAM_UNREGISTERED, "stop timeout");
+		goto out;
+	}
 	if (p->state != ROAM_WAIT_FOR_PERMISSION || now < p->deadline_ms)
 		goto out;               /* a wake-up: settle() looks again */
 	s = snap_of(r, p);

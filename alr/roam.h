@@ -86,11 +86,20 @@ enum roam_error {
 	_ROAM_ERROR_MAX,
 };
 
-/** profile.deregistered reasons. */
+/** Why a registration that was announced ended (profile.deregistered
+ * "reason", docs/protocol.md).  The input that stops a profile names it
+ * (roam_profile_disable()); the engine's own edges use network-lost,
+ * error and migration. */
 enum roam_reason {
+	ROAM_REASON_DISABLED,           /* "disabled": its last user left, auto-registration off */
 	ROAM_REASON_NETWORK_LOST,       /* "network-lost": its IAP went away */
-	ROAM_REASON_REGISTRATION_FAILED,        /* "registration-failed": a refresh failed */
-	ROAM_REASON_DISABLED,           /* "disabled": deregistered on request */
+	ROAM_REASON_DELETED,            /* "deleted" */
+	ROAM_REASON_FORCED,             /* "forced": profile.force-disable */
+	ROAM_REASON_ERROR,              /* "error": the registrar refused or a refresh failed */
+	ROAM_REASON_UPDATE,             /* "update": a major update, registered anew */
+	ROAM_REASON_RESTORE,            /* "restore": store.restore */
+	ROAM_REASON_SHUTDOWN,           /* "shutdown": alrd stops */
+	ROAM_REASON_MIGRATION,          /* "migration": the break of break-before-make */
 	_ROAM_REASON_MAX,
 };
 
@@ -107,6 +116,10 @@ const char *roam_registration_to_str(enum roam_registration r); /* "REGISTERED" 
 const char *roam_event_type_to_str(enum roam_event_type t);     /* "alr.iap-available" */
 const char *roam_error_to_str(enum roam_error e);               /* "access-denied" */
 const char *roam_reason_to_str(enum roam_reason r);             /* "network-lost" */
+/* As the control protocol shows them (docs/protocol.md, a profile's
+ * "state"): "wait-for-permission", and "registered", ... */
+const char *roam_state_to_phase(enum roam_state s);
+const char *roam_registration_to_name(enum roam_registration r);
 
 /** One event.  Pointers are valid during the call only; fields that the
  * type does not carry are 0 / NULL. */
@@ -245,8 +258,15 @@ void roam_iap_replaced(struct roam *r, unsigned int old_id, unsigned int new_id)
  */
 int roam_profile_enable(struct roam *r, unsigned int profile,
 			const struct roam_profile_config *config);
-/** Deregister and forget the profile.  0, -ENOENT (not enabled). */
-int roam_profile_disable(struct roam *r, unsigned int profile);
+/** Deregister and forget the profile; @reason goes into its
+ * profile.deregistered.  The deregistration is bounded by the stop
+ * timeout (roam_set_stop_timeout()): after it the binding is abandoned
+ * (what it registered stays persisted, DESIGN §3.8).  0, -ENOENT (not
+ * enabled). */
+int roam_profile_disable(struct roam *r, unsigned int profile, enum roam_reason reason);
+/** How long UNREGISTERING may wait for the deregistration's outcome
+ * (default 2000 ms; 0 keeps the default). */
+void roam_set_stop_timeout(struct roam *r, uint64_t ms);
 
 /* ---- inputs: controllers (alr.control, alr.allow, ...) -------------------
  *

@@ -201,7 +201,7 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 	case REGISTRY_EVENT_DEREGISTERED:
 		json_object_object_add(params, "id", json_object_new_int64(ev->id));
 		json_object_object_add(params, "reason",
-				       json_object_new_string(registry_reason_to_str(ev->reason)));
+				       json_object_new_string(roam_reason_to_str(ev->reason)));
 		break;
 	case REGISTRY_EVENT_ERROR:
 		json_object_object_add(params, "id", json_object_new_int64(ev->id));
@@ -218,13 +218,10 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 	control_broadcast(d->control, method, params);
 }
 
-/* Roaming events (docs/roaming.md, "Events") -> control socket.  The
- * engine's profile.registered and profile.deregistered are not sent: the
- * registry announces registrations itself (a migration is a
- * profile.registered with the new iap_id).  The engine's profile.updated
- * (its IAP changed by a migration, DESIGN §3.3) goes out as the
- * registry's profile.updated does, to its subscribers, {"profile":
- * PROFILE}, whose state names the new IAP. */
+/* Roaming events (docs/roaming.md, "Events") -> control socket: the
+ * alr.* ones.  The engine's profile.registered, profile.deregistered and
+ * profile.updated reach the daemon as the registry's events (with the
+ * contact; on_registry_event()), never from here. */
 struct roam_pick {
 	struct daemon *d;
 	const struct roam_event *ev;
@@ -252,15 +249,9 @@ static void on_roam_event(const struct roam_event *ev, void *ud)
 	switch (ev->type) {
 	case ROAM_EVENT_REGISTERED:
 	case ROAM_EVENT_DEREGISTERED:
+	case ROAM_EVENT_UPDATED:
 	case _ROAM_EVENT_MAX:
-		return;
-	case ROAM_EVENT_UPDATED: {
-		/* Rendered and sent as the registry's own profile.updated. */
-		struct registry_event up = { .type = REGISTRY_EVENT_UPDATED, .id = ev->profile };
-
-		on_registry_event(&up, d);
-		return;
-	}
+		return;         /* the registry's events (on_registry_event()) */
 	case ROAM_EVENT_IAP_AVAILABLE:
 	case ROAM_EVENT_MIGRATION_STARTED:
 	case ROAM_EVENT_MIGRATION_COMPLETED:

@@ -235,20 +235,22 @@ def state_of(c, pid):
 
 
 def migrated(c, reg, pid, frm, to, host, user="alice"):
-    """migration-started, -completed and profile.registered frm -> to,
-    then the registrar holds one binding of user, from host."""
+    """migration-started, -completed and profile.updated frm -> to, then
+    the registrar holds one binding of user, from host."""
     ev = alr_event(c, "alr.migration-started", pid)
     check_eq((ev["params"]["from"], ev["params"]["to"]), (frm, to),
              "migration-started from -> to")
     ev = alr_event(c, "alr.migration-completed", pid)
     check_eq((ev["params"]["from"], ev["params"]["to"]), (frm, to),
              "migration-completed from -> to")
-    # The registry announces the new registration too (docs/protocol.md).
-    ev = profile_event(c, "profile.registered", pid)
-    check_eq(ev["params"]["iap_id"], to, "profile.registered's IAP after "
-             "the migration")
-    check_eq(host_of(ev["params"]["contact"]), host, "contact host after "
-             "the migration")
+    # One event for the edge (docs/protocol.md): profile.updated, whose
+    # state names the new IAP and contact.
+    ev = c.wait_event(lambda e: e["method"] == "profile.updated" and
+                      e["params"]["profile"]["id"] == pid, T(20),
+                      f"profile.updated({pid})")
+    state = ev["params"]["profile"]["state"]
+    check_eq(state["iap_id"], to, "profile.updated's IAP after the migration")
+    check_eq(host_of(state["contact"]), host, "contact host after the migration")
     check_eq(state_of(c, pid), ("registered", to), "alrd's state after "
              "the migration")
     return wait_bindings(reg, user, 1, host=host)

@@ -507,6 +507,8 @@ static void test_names(void **state)
 	assert_int_equal(ROAM_ERROR_REMOVAL_FAILED, 6);
 	assert_string_equal(roam_event_type_to_str(ROAM_EVENT_IAP_AVAILABLE), "alr.iap-available");
 	assert_string_equal(roam_reason_to_str(ROAM_REASON_NETWORK_LOST), "network-lost");
+	assert_string_equal(roam_reason_to_str(ROAM_REASON_ERROR), "error");
+	assert_string_equal(roam_reason_to_str(ROAM_REASON_MIGRATION), "migration");
 	assert_null(roam_new(NULL, NULL));
 	roam_free(NULL);
 }
@@ -1106,7 +1108,7 @@ static void test_registration_failure(void **state)
 	registered_over(w, P1, S_MBB, WLAN);
 	roam_sip_failed(w->r, P1, WLAN, 408, "Request Timeout");
 	EXPECT(w, "alr.error p1 s1 iap2 registration-failed >CO",
-	       "profile.deregistered p1 iap2 registration-failed >CO", "move p1 iap3",
+	       "profile.deregistered p1 iap2 error >CO", "move p1 iap3",
 	       "p1 REGISTERED -> REGISTERING");
 	roam_sip_registered(w->r, P1, WWAN);
 	EXPECT(w, "profile.registered p1 iap3 >CO", "remove-old p1 old2 via2",
@@ -1123,7 +1125,9 @@ static void test_break_before_make(void **state)
 	registered_over(w, P1, S_BBM, WWAN);
 	up(w, WLAN);
 	advance(w, 2000);
-	EXPECT(w, "alr.migration-started p1 s3 3->2 >CO", "deregister p1 via3",
+	/* Clients see the registration end and begin again. */
+	EXPECT(w, "alr.migration-started p1 s3 3->2 >CO",
+	       "profile.deregistered p1 iap3 migration >CO", "deregister p1 via3",
 	       "p1 REGISTERED -> UNREGISTERING_OLD");
 	expect_registration(w, P1, ROAM_REG_REGISTERING);
 	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
@@ -1132,8 +1136,8 @@ static void test_break_before_make(void **state)
 	EXPECT(w, "register p1 iap2", "p1 UNREGISTERING_OLD -> MIGRATING");
 	expect_registration(w, P1, ROAM_REG_REGISTERING);
 	roam_sip_registered(w->r, P1, WLAN);
-	EXPECT(w, "alr.migration-completed p1 s3 3->2 >CO", "profile.updated p1 iap2 >CO",
-	       "p1 MIGRATING -> REGISTERED");
+	EXPECT(w, "profile.registered p1 iap2 >CO", "alr.migration-completed p1 s3 3->2 >CO",
+	       "profile.updated p1 iap2 >CO", "p1 MIGRATING -> REGISTERED");
 	world_free(w);
 
 	/* With a controller. */
@@ -1144,14 +1148,15 @@ static void test_break_before_make(void **state)
 	advance(w, 2000);
 	assert_int_equal(allow(w, P1, WLAN, C1), 0);
 	EXPECT(w, "alr.iap-available p1 s3 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION",
-	       "alr.migration-started p1 s3 3->2 >CO", "deregister p1 via3",
+	       "alr.migration-started p1 s3 3->2 >CO",
+	       "profile.deregistered p1 iap3 migration >CO", "deregister p1 via3",
 	       "p1 WAIT_FOR_PERMISSION -> UNREGISTERING_OLD");
-	/* The make fails: nothing is registered; back over the best IAP. */
+	/* The make fails: nothing is registered (clients were told at the
+	 * break); back over the best IAP. */
 	roam_sip_deregistered(w->r, P1, 200, "OK");
 	w->n_trace = 0;
 	roam_sip_failed(w->r, P1, WLAN, 486, "Busy Here");
-	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO",
-	       "profile.deregistered p1 iap3 registration-failed >CO", "move p1 iap3",
+	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO", "move p1 iap3",
 	       "p1 MIGRATING -> REGISTERING");
 	world_free(w);
 
@@ -1161,7 +1166,8 @@ static void test_break_before_make(void **state)
 	roam_sip_deregistered(w->r, P1, 408, "Request Timeout");
 	EXPECT(w, "register p1 iap2", "p1 UNREGISTERING_OLD -> MIGRATING");
 	roam_sip_registered(w->r, P1, WLAN);
-	EXPECT(w, "alr.migration-completed p1 s3 3->2 >CO", "profile.updated p1 iap2 >CO",
+	EXPECT(w, "profile.registered p1 iap2 >CO", "alr.migration-completed p1 s3 3->2 >CO",
+	       "profile.updated p1 iap2 >CO",
 	       "remove-old p1 old3 via3", "p1 MIGRATING -> UNREGISTERING_OLD");
 	world_free(w);
 
@@ -1174,8 +1180,7 @@ static void test_break_before_make(void **state)
 	/* The new IAP goes during the break: register over the best one. */
 	w = migrating(S_BBM);
 	down(w, WLAN);
-	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO",
-	       "profile.deregistered p1 iap3 network-lost >CO", "register p1 iap3",
+	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO", "register p1 iap3",
 	       "p1 UNREGISTERING_OLD -> REGISTERING");
 	world_free(w);
 
@@ -1185,8 +1190,7 @@ static void test_break_before_make(void **state)
 	w->n_trace = 0;
 	set_iap(w, WWAN, false);
 	down(w, WLAN);
-	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO",
-	       "profile.deregistered p1 iap3 network-lost >CO", "alr.no-iap p1 s3 >CO",
+	EXPECT(w, "alr.error p1 s3 iap2 migration-failed >CO", "alr.no-iap p1 s3 >CO",
 	       "abandon p1", "p1 MIGRATING -> WAIT_FOR_IAP");
 	world_free(w);
 }
@@ -1640,19 +1644,48 @@ static void test_reconfigure(void **state)
 	enable_fixed(w, P1, WLAN, 0);
 	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING");
 	roam_sip_deregistered(w->r, P1, 200, "OK");
-	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED",
+	EXPECT(w, "profile.deregistered p1 iap3 update >CO", "p1 UNREGISTERING -> UNREGISTERED",
 	       "register p1 iap2", "p1 UNREGISTERED -> REGISTERING");
 	world_free(w);
 
 	/* Disabled, then enabled again before the deregistration is done. */
 	w = world_new();
 	registered_over(w, P1, S_MBB, WWAN);
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	enable(w, P1, S_MBB);
 	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING");
 	roam_sip_deregistered(w->r, P1, 200, "OK");
 	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED",
 	       "register p1 iap3", "p1 UNREGISTERED -> REGISTERING");
+	world_free(w);
+}
+
+/* A deregistration that gets no outcome is given up after the stop
+ * timeout: the binding is abandoned (what it registered stays persisted),
+ * clients are told with the reason the input gave, and the profile is
+ * forgotten.  A registry that waited forever would hold a delete, a
+ * restore or alrd's shutdown. */
+static void test_stop_timeout(void **state)
+{
+	struct world *w = world_new();
+	struct roam_profile_info info;
+
+	roam_set_stop_timeout(w->r, 1500);
+	registered_over(w, P1, S_MBB, WWAN);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DELETED), 0);
+	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING");
+	assert_int_equal(w->timer_at[P1], w->now + 1500);
+	/* An IAP event meanwhile does not push the deadline back. */
+	up(w, WLAN);
+	advance(w, 1499);
+	EXPECT_NONE(w);
+	advance(w, 1);
+	EXPECT(w, "profile.deregistered p1 iap3 deleted >CO", "abandon p1",
+	       "p1 UNREGISTERING -> UNREGISTERED");
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), -ENOENT);
+	/* The late outcome is dropped. */
+	roam_sip_deregistered(w->r, P1, 200, "OK");
+	EXPECT_NONE(w);
 	world_free(w);
 }
 
@@ -1665,14 +1698,14 @@ static void test_disable_everywhere(void **state)
 
 	/* UNREGISTERED: not enabled. */
 	w = world_new();
-	assert_int_equal(roam_profile_disable(w->r, P1), -ENOENT);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), -ENOENT);
 	world_free(w);
 
 	/* WAIT_FOR_IAP, never registered: nothing to send. */
 	w = world_new();
 	enable(w, P1, S_MBB);
 	w->n_trace = 0;
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "p1 WAIT_FOR_IAP -> UNREGISTERED");
 	assert_int_equal(roam_profile_get_info(w->r, P1, &info), -ENOENT);
 	world_free(w);
@@ -1685,7 +1718,7 @@ static void test_disable_everywhere(void **state)
 	down(w, WWAN);
 	assert_true(traced(w, "abandon p1"));
 	w->n_trace = 0;
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "p1 WAIT_FOR_IAP -> UNREGISTERED");
 	world_free(w);
 
@@ -1703,11 +1736,11 @@ static void test_disable_everywhere(void **state)
 	up(w, WWAN);
 	enable(w, P1, S_MBB);
 	w->n_trace = 0;
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "deregister p1 via3", "p1 REGISTERING -> UNREGISTERING");
 	expect_registration(w, P1, ROAM_REG_UNREGISTERING);
 	/* Disabling twice: it is going already. */
-	assert_int_equal(roam_profile_disable(w->r, P1), -ENOENT);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), -ENOENT);
 	roam_sip_deregistered(w->r, P1, 200, "OK");
 	EXPECT(w, "p1 UNREGISTERING -> UNREGISTERED");
 	assert_int_equal(roam_profile_get_info(w->r, P1, &info), -ENOENT);
@@ -1716,7 +1749,7 @@ static void test_disable_everywhere(void **state)
 	/* REGISTERED. */
 	w = world_new();
 	registered_over(w, P1, S_MBB, WWAN);
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING");
 	roam_sip_deregistered(w->r, P1, 200, "OK");
 	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
@@ -1725,10 +1758,11 @@ static void test_disable_everywhere(void **state)
 
 	/* WAIT_FOR_PERMISSION. */
 	w = offered(false);
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "alr.error p1 s1 iap2 offer-withdrawn >C", "deregister p1 via3",
 	       "p1 WAIT_FOR_PERMISSION -> UNREGISTERING");
-	assert_int_equal(w->timer_at[P1], 0);
+	/* The offer's deadline is gone; the stop timeout is armed. */
+	assert_int_equal(w->timer_at[P1], w->now + 2000);
 	roam_sip_deregistered(w->r, P1, 200, "OK");
 	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
 	/* The controller stays a controller of the (now disabled) profile. */
@@ -1737,7 +1771,7 @@ static void test_disable_everywhere(void **state)
 
 	/* MIGRATING: over the IAP the binding is moving to. */
 	w = migrating(S_MBB);
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "alr.error p1 s1 iap2 migration-aborted >CO", "deregister p1 via2",
 	       "p1 MIGRATING -> UNREGISTERING");
 	roam_sip_deregistered(w->r, P1, 200, "OK");
@@ -1748,7 +1782,7 @@ static void test_disable_everywhere(void **state)
 	w = migrating(S_MBB);
 	roam_sip_registered(w->r, P1, WLAN);
 	w->n_trace = 0;
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "deregister p1 via2", "p1 UNREGISTERING_OLD -> UNREGISTERING");
 	/* The removal's late outcome changes nothing. */
 	roam_sip_old_removed(w->r, P1, 200, "OK");
@@ -1759,11 +1793,12 @@ static void test_disable_everywhere(void **state)
 
 	/* UNREGISTERING_OLD, the break of break-before-make. */
 	w = migrating(S_BBM);
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "alr.error p1 s3 iap2 migration-aborted >CO", "deregister p1 via3",
 	       "p1 UNREGISTERING_OLD -> UNREGISTERING");
+	/* Deregistered already at the break (reason migration). */
 	roam_sip_deregistered(w->r, P1, 200, "OK");
-	EXPECT(w, "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
+	EXPECT(w, "p1 UNREGISTERING -> UNREGISTERED");
 	world_free(w);
 
 	/* UNREGISTERING: its IAP goes; over another one, or abandoned. */
@@ -1771,7 +1806,7 @@ static void test_disable_everywhere(void **state)
 	up(w, WLAN);
 	registered_over(w, P1, S_MBB, WLAN);
 	up(w, WWAN);
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	w->n_trace = 0;
 	down(w, WLAN);
 	EXPECT(w, "deregister p1 via3", "p1 UNREGISTERING -> UNREGISTERING");
@@ -1803,7 +1838,7 @@ static void test_immediate_outcomes(void **state)
 
 	/* A deregistration with nothing to send. */
 	w->next_result = ROAM_OP_DONE;
-	assert_int_equal(roam_profile_disable(w->r, P1), 0);
+	assert_int_equal(roam_profile_disable(w->r, P1, ROAM_REASON_DISABLED), 0);
 	EXPECT(w, "deregister p1 via3", "p1 REGISTERED -> UNREGISTERING",
 	       "profile.deregistered p1 iap3 disabled >CO", "p1 UNREGISTERING -> UNREGISTERED");
 	world_free(w);
@@ -1913,6 +1948,7 @@ static const struct CMUnitTest edge_tests[] = {
 		cmocka_unit_test(test_fixed_iap),
 		cmocka_unit_test(test_reconfigure),
 		cmocka_unit_test(test_disable_everywhere),
+		cmocka_unit_test(test_stop_timeout),
 		cmocka_unit_test(test_immediate_outcomes),
 		cmocka_unit_test(test_dropped_inputs),
 		cmocka_unit_test(test_no_allocation),
