@@ -1,43 +1,42 @@
-/* The profile registry: profiles in memory, their users and lifecycle
- * inputs, the plugins' host side, the binding driver (the engine's SIP
- * ops), restart cleanup, backup and restore (see registry.h).
+/* The profile registry: the list of profiles, their users and the inputs
+ * of their one machine (registry_impl.h says which half is where; the
+ * engine's SIP side is alr/registry_driver.c).
  *
  * One machine.  A profile's state is the roaming engine's (alr/roam.h,
  * docs/roaming.md): the registry computes whether a profile is wanted
- * and enables or disables it there (reconcile()), carries out the
- * engine's SIP ops on the profile's binding, and turns the binding's
- * outcomes into the engine's roam_sip_*() inputs.  The engine logs each
- * edge and emits profile.registered / profile.deregistered /
- * profile.updated, which the registry passes on with the contact.
+ * and enables or disables it there (rp_reconcile()); the driver carries
+ * out the engine's SIP ops and turns the binding's outcomes into engine
+ * inputs.  The engine logs each edge and emits profile.registered /
+ * profile.deregistered / profile.updated, which the driver passes on
+ * with the contact.
  *
- * XXX Over 1,200 lines: the binding driver and the plugin host are to
- * leave for a file of their own (docs/roaming.md, "One profile, one
- * machine", "Left").  The contacts are alr/contacts.c.
+ * XXX Over 1,200 lines: create, update and import validate against the
+ * running daemon's plugins, SNAPs and IAPs and keep the store in step;
+ * restore and shutdown wait for every profile to deregister.  A further
+ * split (import and restore on their own) is noted in docs/roaming.md.
  *
  * The one re-entrancy rule: run to completion.  Every way into the
  * registry (a public call, an IAP event, a binding event, a timer, the
- * housekeeping idle) is bracketed by enter()/leave().  Binding events are
- * queued where they arise (a binding may report from inside
- * binding_start()), and the engine's ops never call back into the
+ * housekeeping idle) is bracketed by registry_enter()/registry_leave().
+ * Binding events are queued where they arise (a binding may report from
+ * inside binding_start()), and the engine's ops never call back into the
  * engine: they only act on bindings and note what is left to do.  The
  * queued events and the follow-up of a profile the engine left
- * UNREGISTERED run when the outermost leave() is reached, in the order
- * they arose, each again inside the registry.
+ * UNREGISTERED run when the outermost registry_leave() is reached, in the
+ * order they arose, each again inside the registry.
  *
  * Deletions and the end of a restore or shutdown run from an ev_idle
  * ("housekeeping"), never from inside a binding or IAP callback, so no
  * caller up the stack holds a profile that goes away. */
-#include "alr/registry.h"
+#include "alr/registry_impl.h"
+
+static void rp_stopped(struct reg_profile *rp);
 #include "alr/secret.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <ev.h>
-#include <net/if.h>
 #include <openssl/evp.h>
-#include <osipparser2/osip_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +54,6 @@
 #include "base/watchlist.h"
 #include "policy/policy.h"
 #include "sip/binding.h"
-#include "sip/sipmsg.h"
 #include "store/store.h"
 
 #define STOP_TIMEOUT_DEFAULT    2.0
@@ -86,152 +84,13 @@ const char *registry_event_to_str(enum registry_event_type t)
 	return (unsigned)t < _REGISTRY_EVENT_MAX ? event_names[t] : "profile.unknown";
 }
 
-/* ---- objects ------------------------------------------------------------ */
-
-struct reg_profile;
-
-/* The plugin's handle on a profile (include/alr/plugin.h). */
-struct alr_plugin_reg {
-	struct reg_profile *rp;
-	void *data;
-	void (*destroy)(void *);
-	void **scratch;
-	size_t n_scratch;
-};
-
-/* What plugins read of a SIP message (XXX only what binding events carry). */
-struct alr_sip_message {
-	int status;
-	const char *method;
-	const char *contact;
-	char expires[16];
-};
-
-/* A binding event, copied: handled at the outermost leave(). */
-struct bevent {
-	unsigned int binding_id;
-	enum binding_event_type type;
-	enum binding_state old_state, new_state;
-	enum binding_error error;
-	int code;
-	char reason[SIPMSG_REASON_MAX + 1];
-	char contact[SIPMSG_URI_MAX + 1];
-	unsigned int expires;
-};
-
-enum barrier_kind {
-	BARRIER_NONE,
-	BARRIER_RESTORE,
-	BARRIER_SHUTDOWN,
-};
-
-struct reg_profile {
-	struct registry *r;
-	struct profile *p;
-	const struct alr_plugin *plugin;        /* NULL: none serves the type */
-	struct alr_plugin_reg handle;
-	char contact_user[48];
-	char instance[64];
-
-	/* Inputs of wanted() beside the profile's auto_register. */
-	uint64_t *users;
-	size_t n_users;
-	bool suspended;                 /* force-disabled */
-	bool failed;                    /* permanent error: wait for a change */
-	bool deleting;
-	registry_done_fn delete_done;
-	void *delete_data;
-
-	bool missing_reported;          /* profile.error for a missing plugin sent */
-	bool in_engine;                 /* enabled in the engine (wanted there) */
-	struct roam_profile_config roam_cfg;    /* ... with this (name unset) */
-	bool restart_after_stop;        /* a new binding once the engine stopped it */
-	bool stopped;                   /* the engine left it UNREGISTERED: follow-up due */
-
-	struct binding *binding;
-	unsigned int binding_id;
-	char *call_id;                  /* continue with these (persisted) */
-	uint32_t cseq;
-	bool start_pending;             /* the REGISTER waits for the removals */
-	bool deregistering;             /* binding_stop() for the engine is out */
-	bool removing_old;              /* the engine waits for roam_sip_old_removed() */
-	int old_error;                  /* the first failed removal while removing_old */
-
-	unsigned int iap_id;            /* where the binding is (0: nowhere) */
-	char ifname[IFNAMSIZ];
-	char local[INET6_ADDRSTRLEN];
-	char *contact;                  /* registered */
-	unsigned int expires;
-
-	/* Every contact alrd registered and has not seen removed, written
-	 * through to the store; the stale ones (left by an earlier run, an
-	 * older binding, another IAP) are removed with expires=0 when a
-	 * path allows. */
-	struct contacts contacts;
-
-	bool has_error;
-	int err_code;
-	char err_kind[32];
-	char err_message[256];
-
-	ev_timer roam_timer;            /* the engine's one timer for this profile */
-	/* Binding events waiting for the outermost leave(): [q_head, q_head
-	 * + q_n) of q_cap slots.  Grows; never drops one (a lost edge would
-	 * put the engine and the binding out of step). */
-	struct bevent *queue;
-	size_t q_head, q_n, q_cap;
-};
-
-struct registry {
-	struct ev_loop *loop;
-	struct store *store;
-	struct iap_table *iaps;
-	struct plugin_loader *plugins;
-	struct sip_stack *stack;
-	const struct binding_ops *ops;
-	void *ops_env;
-	unsigned char *key;
-	size_t key_len;
-	unsigned int max_profiles;      /* 0: no limit */
-
-	struct reg_profile **v;         /* by id */
-	size_t n, cap;
-	struct watchlist watches;
-	unsigned int iap_watch;
-
-	const struct policy_set *snaps;         /* borrowed: the daemon's SNAPs, or NULL */
-	struct snap_iap_view *views;
-	size_t n_views_cap;
-
-	/* The one machine (alr/roam.h): each wanted profile's state. */
-	struct roam *roam;
-	struct policy_set *own_set;     /* the default SNAP alone, until registry_set_snaps() */
-	unsigned int depth;             /* enter()/leave() nesting */
-	registry_roam_fn roam_fn;
-	void *roam_data;
-
-	ev_idle housekeeping;
-	bool restoring;
-	bool stopping;
-	enum barrier_kind barrier;
-	registry_done_fn barrier_done;
-	void *barrier_data;
-	char *restore_path;
-};
-
-static void reconcile(struct reg_profile *rp);
-static void handle_bevent(struct reg_profile *rp, const struct bevent *ev);
-static void cleanup_stale(struct reg_profile *rp);
-static void schedule_housekeeping(struct registry *r);
-static void stopped(struct reg_profile *rp);
-
-static void enter(struct registry *r)
+void registry_enter(struct registry *r)
 {
 	r->depth++;
 }
 
-/* The outermost leave() runs what was left to do (the rule above). */
-static void leave(struct registry *r)
+/* The outermost registry_leave() runs what was left to do (the rule above). */
+void registry_leave(struct registry *r)
 {
 	bool again = true;
 
@@ -249,12 +108,12 @@ static void leave(struct registry *r)
 				struct bevent ev = rp->queue[rp->q_head];
 
 				rp->q_head = --rp->q_n ? rp->q_head + 1 : 0;
-				handle_bevent(rp, &ev);
+				driver_handle_bevent(rp, &ev);
 				again = true;
 			}
 			if (rp->stopped) {
 				rp->stopped = false;
-				stopped(rp);
+				rp_stopped(rp);
 				again = true;
 			}
 		}
@@ -263,23 +122,23 @@ static void leave(struct registry *r)
 }
 
 /* The engine's view of a profile (ROAM_UNREGISTERED when it has none). */
-static enum roam_state phase(const struct reg_profile *rp)
+enum roam_state rp_phase(const struct reg_profile *rp)
 {
 	return roam_profile_state(rp->r->roam, rp->p->id);
 }
 
-static enum roam_registration registration(const struct reg_profile *rp)
+enum roam_registration rp_registration(const struct reg_profile *rp)
 {
 	return roam_profile_registration_state(rp->r->roam, rp->p->id);
 }
 
 /* Neither in the engine nor on the way out of it. */
-static bool idle(const struct reg_profile *rp)
+bool rp_idle(const struct reg_profile *rp)
 {
-	return !rp->in_engine && phase(rp) == ROAM_UNREGISTERED;
+	return !rp->in_engine && rp_phase(rp) == ROAM_UNREGISTERED;
 }
 
-static const char *pname(const struct reg_profile *rp)
+const char *rp_name(const struct reg_profile *rp)
 {
 	const char *aor = rp->p->aor ? rp->p->aor : "?";
 
@@ -287,23 +146,23 @@ static const char *pname(const struct reg_profile *rp)
 	       strncasecmp(aor, "sips:", 5) == 0 ? aor + 5 : aor;
 }
 
-static void emit(struct registry *r, const struct registry_event *ev)
+void registry_emit(struct registry *r, const struct registry_event *ev)
 {
 	WATCHLIST_NOTIFY(&r->watches, registry_event_fn, ev);
 }
 
-static void emit_simple(struct reg_profile *rp, enum registry_event_type type)
+static void rp_emit(struct reg_profile *rp, enum registry_event_type type)
 {
 	struct registry_event ev = { .type = type, .id = rp->p->id };
 
-	emit(rp->r, &ev);
+	registry_emit(rp->r, &ev);
 }
 
 /* Remember the last error and tell observers (profile.error). */
-static void set_error(struct reg_profile *rp, int code, const char *kind, const char *fmt, ...)
+void rp_set_error(struct reg_profile *rp, int code, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static void set_error(struct reg_profile *rp, int code, const char *kind, const char *fmt, ...)
+void rp_set_error(struct reg_profile *rp, int code, const char *kind, const char *fmt, ...)
 {
 	struct registry_event ev = { .type = REGISTRY_EVENT_ERROR, .id = rp->p->id };
 	va_list ap;
@@ -317,109 +176,7 @@ static void set_error(struct reg_profile *rp, int code, const char *kind, const 
 	ev.code = code;
 	ev.kind = rp->err_kind;
 	ev.message = rp->err_message;
-	emit(rp->r, &ev);
-}
-
-/* ---- the plugin host ---------------------------------------------------- */
-
-static void *host_scratch(struct alr_plugin_reg *reg, size_t size)
-{
-	void **v, *p;
-
-	if (!reg || size > 1024 * 1024)
-		return NULL;
-	v = realloc(reg->scratch, (reg->n_scratch + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	reg->scratch = v;
-	p = calloc(1, size ? size : 1);
-	if (!p)
-		return NULL;
-	reg->scratch[reg->n_scratch++] = p;
-	return p;
-}
-
-static void scratch_release(struct alr_plugin_reg *reg)
-{
-	for (size_t i = 0; i < reg->n_scratch; i++)
-		free(reg->scratch[i]);
-	free(reg->scratch);
-	reg->scratch = NULL;
-	reg->n_scratch = 0;
-}
-
-static void *host_get_data(struct alr_plugin_reg *reg)
-{
-	return reg ? reg->data : NULL;
-}
-
-static void host_set_data(struct alr_plugin_reg *reg, void *data, void (*destroy)(void *))
-{
-	void *old;
-	void (*old_destroy)(void *);
-
-	if (!reg)
-		return;
-	old = reg->data;
-	old_destroy = reg->destroy;
-	reg->data = data;
-	reg->destroy = destroy;
-	if (old && old != data && old_destroy)
-		old_destroy(old);
-}
-
-static int host_message_status(const struct alr_sip_message *msg)
-{
-	return msg ? msg->status : 0;
-}
-
-static const char *host_message_method(const struct alr_sip_message *msg)
-{
-	return msg ? msg->method : NULL;
-}
-
-static const char *host_message_header(const struct alr_sip_message *msg, const char *name,
-				       size_t i)
-{
-	if (!msg || !name || i > 0)
-		return NULL;
-	if ((strcasecmp(name, "Contact") == 0 || strcasecmp(name, "m") == 0) && msg->contact)
-		return msg->contact;
-	if (strcasecmp(name, "Expires") == 0 && msg->expires[0])
-		return msg->expires;
-	return NULL;
-}
-
-static int host_set_registered_aors(struct alr_plugin_reg *reg, const char *const *aors, size_t n)
-{
-	if (!reg || !reg->rp || (n && !aors) || n > PROFILE_MAX_LIST)
-		return -EINVAL;
-	return profile_set_registered(reg->rp->p, aors, n, reg->rp->contact);
-}
-
-static void host_report_error(struct alr_plugin_reg *reg, int code, const char *message)
-{
-	if (!reg || !reg->rp)
-		return;
-	set_error(reg->rp, code, "plugin", "%s", message ? message : "plugin error");
-}
-
-static const struct alr_plugin_host plugin_host = {
-	.api_version = ALR_PLUGIN_API_VERSION,
-	.log = plugin_loader_host_log,
-	.scratch = host_scratch,
-	.get_data = host_get_data,
-	.set_data = host_set_data,
-	.message_status = host_message_status,
-	.message_method = host_message_method,
-	.message_header = host_message_header,
-	.set_registered_aors = host_set_registered_aors,
-	.report_error = host_report_error,
-};
-
-const struct alr_plugin_host *registry_plugin_host(void)
-{
-	return &plugin_host;
+	registry_emit(rp->r, &ev);
 }
 
 /* ---- validation against the running daemon ------------------------------ */
@@ -547,7 +304,7 @@ static void derive_identity(struct reg_profile *rp)
 		 md[24], md[25], md[26], md[27], md[28], md[29], md[30], md[31]);
 }
 
-static struct reg_profile *find(const struct registry *r, unsigned int id)
+struct reg_profile *registry_lookup(const struct registry *r, unsigned int id)
 {
 	size_t lo = 0, hi = r->n;
 
@@ -596,48 +353,8 @@ static void list_remove(struct registry *r, struct reg_profile *rp)
 
 /* ---- the IAP seam ------------------------------------------------------- */
 
-/* Family of the first hop (outbound proxy, else registrar) when it is an
- * IP literal, else AF_UNSPEC. */
-static int dest_family(const struct profile *p)
-{
-	struct sipmsg_target t;
-	const char *uri = p->outbound_proxy.uri ? p->outbound_proxy.uri : p->registrar.uri;
-
-	if (!uri || sipmsg_target_parse(uri, &t) < 0)
-		return AF_UNSPEC;
-	return t.literal_family;
-}
-
-/* A usable address of @iap: of @family when given, else IPv4 first. */
-static bool pick_local(const struct iap *iap, int family, char *buf, size_t size)
-{
-	int order[2] = { AF_INET, AF_INET6 };
-
-	if (family == AF_INET6) {
-		order[0] = AF_INET6;
-		order[1] = AF_UNSPEC;
-	} else if (family == AF_INET) {
-		order[1] = AF_UNSPEC;
-	}
-	for (int k = 0; k < 2; k++)
-		for (size_t i = 0; i < iap->n_addrs; i++)
-			if (iap->addrs[i].family == order[k] && iap_addr_usable(&iap->addrs[i])) {
-				util_strlcpy(buf, iap->addrs[i].local, size);
-				return true;
-			}
-	return false;
-}
-
-static bool has_local(const struct iap *iap, const char *local)
-{
-	for (size_t i = 0; i < iap->n_addrs; i++)
-		if (strcmp(iap->addrs[i].local, local) == 0 && iap_addr_usable(&iap->addrs[i]))
-			return true;
-	return false;
-}
-
 /* Every IAP now, as the SNAP rules see it (r->views). */
-static int build_views(struct registry *r, size_t *ret_n)
+int registry_build_views(struct registry *r, size_t *ret_n)
 {
 	size_t n = iap_table_count(r->iaps);
 
@@ -671,7 +388,7 @@ static int build_views(struct registry *r, size_t *ret_n)
 
 const struct snap_iap_view *registry_iap_views(struct registry *r, size_t *ret_n)
 {
-	if (build_views(r, ret_n) < 0)
+	if (registry_build_views(r, ret_n) < 0)
 		return NULL;
 	return r->views;
 }
@@ -681,333 +398,9 @@ const struct snap_ranking *registry_snap_ranking(struct registry *r, unsigned in
 	return roam_snap_ranking(r->roam, snap_id);
 }
 
-static void roam_config_of(const struct reg_profile *rp, struct roam_profile_config *ret);
-
-/* Any available IAP with an address, for removing contacts: the best the
- * engine would register the profile over (the one IAP chooser, its
- * ranking), else any. */
-static const struct iap *any_iap(struct reg_profile *rp)
-{
-	struct registry *r = rp->r;
-	const struct profile *p = rp->p;
-	struct roam_profile_config cfg;
-	char local[INET6_ADDRSTRLEN];
-	const struct iap *iap;
-	unsigned int id;
-	size_t k = 0;
-
-	roam_config_of(rp, &cfg);
-	while ((id = roam_next_candidate(r->roam, &cfg, &k)) != ROAM_IAP_NONE) {
-		iap = iap_table_find_by_id(r->iaps, id);
-		if (iap && iap_available(iap) && pick_local(iap, dest_family(p), local, sizeof(local)))
-			return iap;
-	}
-	for (size_t i = 0; i < iap_table_count(r->iaps); i++) {
-		iap = iap_table_at(r->iaps, i);
-		if (iap_available(iap) && pick_local(iap, dest_family(p), local, sizeof(local)))
-			return iap;
-	}
-	return NULL;
-}
-
-static unsigned int iap_id_of_ifname(struct registry *r, const char *ifname)
-{
-	for (size_t i = 0; ifname && i < iap_table_count(r->iaps); i++) {
-		const struct iap *iap = iap_table_at(r->iaps, i);
-
-		if (strcmp(iap->ifname, ifname) == 0)
-			return iap->id;
-	}
-	return 0;
-}
-
-/* ---- contacts ----------------------------------------------------------- */
-
-/* The binding's persistence hook: what is at the registrar, and the
- * Call-ID and CSeq a restarted alrd continues with. */
-static void on_persist(struct binding *b, const struct binding_persist *pe, void *ud)
-{
-	struct reg_profile *rp = ud;
-
-	if (pe->call_id && (!rp->call_id || strcmp(rp->call_id, pe->call_id) != 0)) {
-		char *c = strdup(pe->call_id);
-
-		if (c) {
-			free(rp->call_id);
-			rp->call_id = c;
-		}
-	}
-	rp->cseq = pe->cseq;
-	if (pe->contact) {
-		if (pe->expires > 0) {
-			if (contacts_registered(&rp->contacts,
-						iap_id_of_ifname(rp->r, pe->ifname) ?: rp->iap_id,
-						pe->contact, rp->call_id, rp->cseq,
-						(int64_t)time(NULL) + pe->expires) < 0)
-				log_warning("profile %u (%s): cannot record contact %s; it may "
-					    "outlive a crash", rp->p->id, pname(rp), pe->contact);
-		} else {
-			contacts_unrecorded(&rp->contacts, pe->contact);
-		}
-		return;
-	}
-	/* Only the CSeq moved: every contact of this Call-ID follows, so
-	 * that the next run starts above it. */
-	contacts_set_cseq(&rp->contacts, rp->call_id, rp->cseq);
-}
-
-/* ---- bindings ----------------------------------------------------------- */
-
-/* Queued, never handled here (the rule at the top). */
-static void on_binding_event(struct binding *b, const struct binding_event *ev, void *ud)
-{
-	struct reg_profile *rp = ud;
-	struct registry *r = rp->r;
-	struct bevent *q;
-
-	if (rp->q_head + rp->q_n == rp->q_cap) {
-		if (rp->q_head > 0) {
-			memmove(rp->queue, rp->queue + rp->q_head, rp->q_n * sizeof(*rp->queue));
-			rp->q_head = 0;
-		} else {
-			size_t cap = rp->q_cap ? 2 * rp->q_cap : 8;
-			struct bevent *v = reallocarray(rp->queue, cap, sizeof(*v));
-
-			if (!v) {
-				/* Out of memory: the binding's edge cannot be
-				 * kept; say so loudly, the engine may disagree. */
-				log_err("profile %u (%s): out of memory queueing a binding event",
-					rp->p->id, pname(rp));
-				return;
-			}
-			rp->queue = v;
-			rp->q_cap = cap;
-		}
-	}
-	q = &rp->queue[rp->q_head + rp->q_n];
-	*q = (struct bevent){
-		.binding_id = binding_get_id(b),
-		.type = ev->type,
-		.old_state = ev->old_state,
-		.new_state = ev->new_state,
-		.error = ev->error,
-		.code = ev->code,
-		.expires = ev->expires,
-	};
-	util_strlcpy(q->reason, ev->reason ? ev->reason : "", sizeof(q->reason));
-	util_strlcpy(q->contact, ev->contact ? ev->contact : "", sizeof(q->contact));
-	rp->q_n++;
-	if (r->depth == 0) {
-		enter(r);
-		leave(r);
-	}
-}
-
-/* A failure known at once, handled as the binding's own (queued). */
-static void binding_failed_now(struct reg_profile *rp, int code)
-{
-	struct binding_event ev = {
-		.type = BINDING_EVENT_STATE, .old_state = BINDING_IDLE,
-		.new_state = BINDING_IDLE, .error = BINDING_ERROR_INTERNAL,
-		.code = code, .reason = "cannot start the registration",
-	};
-
-	on_binding_event(rp->binding, &ev, rp);
-}
-
-/* Stop using the binding: its contacts become stale (removed later), its
- * requests are forgotten. */
-static void release_binding(struct reg_profile *rp)
-{
-	const char *uri, *ifname;
-
-	if (!rp->binding)
-		return;
-	for (size_t i = 0; (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
-		contacts_mark_stale(&rp->contacts, uri,
-				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	contacts_reset_pending(&rp->contacts);
-	rp->binding = binding_free(rp->binding);
-	rp->binding_id = 0;
-	rp->start_pending = false;
-	rp->deregistering = false;
-}
-
-/*
- * A binding shaped by the plugin (or, for removing old contacts of a
- * profile whose plugin is missing, with the profile's own values),
- * continuing rp->call_id and rp->cseq.  0, or a negative errno with the
- * profile's error set.
- */
-static int make_binding(struct reg_profile *rp)
-{
-	struct registry *r = rp->r;
-	const struct profile *p = rp->p;
-	const struct alr_plugin *pl = rp->plugin;
-	struct alr_registration reg;
-	struct binding_config bc;
-	struct digest_ha1 ha1;
-	char *ha1_user = NULL;
-	struct sipmsg_header *hdrs = NULL;
-	char *registrar = NULL, *proxy = NULL, *raw = NULL;
-	struct profile_agent_info in;
-	int ret;
-
-	ret = profile_agent_info_build(&in, p);
-	if (ret < 0)
-		goto out;
-	if (p->registrar.uri)
-		ret = profile_agent_uri_with_transport(p->registrar.uri, p->registrar.transport, &registrar);
-	else {
-		ret = profile_agent_registrar_of_aor(p->aor, &raw);
-		if (ret == 0)
-			ret = profile_agent_uri_with_transport(raw, p->registrar.transport, &registrar);
-	}
-	if (ret == 0 && p->outbound_proxy.uri)
-		ret = profile_agent_uri_with_transport(p->outbound_proxy.uri, p->outbound_proxy.transport,
-					 &proxy);
-	if (ret < 0) {
-		set_error(rp, 0, "config", "cannot make a Request-URI of the registrar");
-		goto out;
-	}
-	reg = (struct alr_registration){
-		.aor = p->aor,
-		.registrar = registrar,
-		.outbound_proxy = proxy,
-		.instance = rp->instance,
-		.expires = p->expires,
-		.contact_params = in.info.contact_params,
-		.n_contact_params = in.info.n_contact_params,
-		.extra_headers = in.info.extra_headers,
-		.n_extra_headers = in.info.n_extra_headers,
-	};
-	if (pl && pl->build_registration) {
-		plugin_loader_call_begin(pl);
-		ret = pl->build_registration(&in.info, &reg, &rp->handle);
-		plugin_loader_call_end();
-		if (ret < 0) {
-			if (!rp->has_error || strcmp(rp->err_kind, "plugin") != 0)
-				set_error(rp, 0, "plugin", "plugin %s cannot build the registration: %s",
-					  pl->name, strerror(-ret));
-			goto out;
-		}
-	}
-	hdrs = calloc(reg.n_extra_headers ? reg.n_extra_headers : 1, sizeof(*hdrs));
-	if (!hdrs) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < reg.n_extra_headers; i++)
-		hdrs[i] = (struct sipmsg_header){ reg.extra_headers[i].name,
-						  reg.extra_headers[i].value };
-	bc = (struct binding_config){
-		.aor = reg.aor,
-		.registrar = reg.registrar,
-		.outbound_proxy = reg.outbound_proxy,
-		.username = p->registrar.digest_user ? p->registrar.digest_user :
-			    p->private_identity,
-		.realm = p->registrar.realm,
-		.password = p->registrar.password && *p->registrar.password ?
-			    p->registrar.password : NULL,
-		.expires = reg.expires,
-		.contact_user = rp->contact_user,
-		.instance = reg.instance,
-		.contact_params = reg.contact_params,
-		.n_contact_params = reg.n_contact_params,
-		.extra_headers = hdrs,
-		.n_extra_headers = reg.n_extra_headers,
-		.call_id = rp->call_id,
-		.cseq = rp->cseq,
-	};
-	/* A sealed password (alr/secret.h): HA1, sent for the user it was
-	 * made for. */
-	if (!bc.password && p->registrar.ha1) {
-		ret = secret_open(p->registrar.ha1, &ha1_user, &ha1);
-		if (ret < 0) {
-			set_error(rp, 0, "config", "the stored form of the registrar's password is "
-				  "damaged; set the password again");
-			goto out;
-		}
-		bc.ha1 = &ha1;
-		bc.username = ha1_user;
-	}
-	errno = 0;
-	rp->binding = r->ops ? binding_new_with_ops(r->ops, r->ops_env, &bc) :
-			       binding_new(r->stack, &bc);
-	if (!rp->binding) {
-		ret = errno ? -errno : -ENOMEM;
-		/* sip/ logged which part it refused; never the password. */
-		set_error(rp, 0, "config", "the SIP engine refuses this profile's registration "
-			  "(%s); see alrd's log", strerror(-ret));
-		goto out;
-	}
-	rp->binding_id = binding_get_id(rp->binding);
-	binding_add_observer(rp->binding, on_binding_event, rp, NULL);
-	binding_set_persist(rp->binding, on_persist, rp);
-	log_debug("profile %u (%s): binding %u for %s at %s, contact user %s", p->id, pname(rp),
-		  rp->binding_id, reg.aor, reg.registrar, rp->contact_user);
-	ret = 0;
-out:
-	OPENSSL_cleanse(&ha1, sizeof(ha1));
-	free(ha1_user);
-	scratch_release(&rp->handle);
-	profile_agent_info_free(&in);
-	free(hdrs);
-	free(registrar);
-	free(proxy);
-	free(raw);
-	return ret;
-}
-
-/* ---- plugin calls around a registration --------------------------------- */
-
-static void plugin_message(struct reg_profile *rp, int status)
-{
-	struct alr_sip_message msg = {
-		.status = status, .method = "REGISTER", .contact = rp->contact,
-	};
-	struct profile_agent_info in;
-
-	if (!rp->plugin || !rp->plugin->handle_message || status < 100 || status > 699)
-		return;
-	if (status / 100 == 2 && rp->expires)
-		snprintf(msg.expires, sizeof(msg.expires), "%u", rp->expires);
-	if (profile_agent_info_build(&in, rp->p) == 0) {
-		plugin_loader_call_begin(rp->plugin);
-		rp->plugin->handle_message(&in.info, &msg, &rp->handle);
-		plugin_loader_call_end();
-	}
-	profile_agent_info_free(&in);
-	scratch_release(&rp->handle);
-}
-
-static void plugin_deregistered(struct reg_profile *rp)
-{
-	struct profile_agent_info in;
-
-	if (!rp->plugin || !rp->plugin->deregistered)
-		return;
-	if (profile_agent_info_build(&in, rp->p) == 0) {
-		plugin_loader_call_begin(rp->plugin);
-		rp->plugin->deregistered(&in.info, &rp->handle);
-		plugin_loader_call_end();
-	}
-	profile_agent_info_free(&in);
-	scratch_release(&rp->handle);
-}
+void rp_roam_config(const struct reg_profile *rp, struct roam_profile_config *ret);
 
 /* ---- inputs of the machine ---------------------------------------------- */
-
-static const char *iap_label(struct registry *r, unsigned int id, char *buf, size_t size)
-{
-	const struct iap *iap = iap_table_find_by_id(r->iaps, id);
-
-	if (iap)
-		snprintf(buf, size, "iap %u (%s)", id, iap->name);
-	else
-		snprintf(buf, size, "iap %u", id);
-	return buf;
-}
 
 /* Why the profile is being stopped, from what is going on. */
 static enum roam_reason stop_reason(const struct reg_profile *rp)
@@ -1032,17 +425,12 @@ static bool user_wanted(const struct reg_profile *rp)
 	return !rp->suspended && (rp->p->auto_register || rp->n_users > 0);
 }
 
-static bool wanted(const struct reg_profile *rp)
+bool rp_wanted(const struct reg_profile *rp)
 {
 	const struct registry *r = rp->r;
 
 	return !r->stopping && !r->restoring && !rp->deleting && !rp->failed && rp->plugin &&
 	       user_wanted(rp);
-}
-
-static bool stale_pending(const struct reg_profile *rp)
-{
-	return contacts_any_pending(&rp->contacts);
 }
 
 static void report_missing_plugin(struct reg_profile *rp)
@@ -1053,8 +441,8 @@ static void report_missing_plugin(struct reg_profile *rp)
 		return;
 	rp->missing_reported = true;
 	log_warning("profile %u (%s): no plugin serves type %s; it cannot register", rp->p->id,
-		    pname(rp), profile_type_str(rp->p, type, sizeof(type)));
-	set_error(rp, 0, "no-plugin", "no plugin serves type '%s'; the profile cannot register "
+		    rp_name(rp), profile_type_str(rp->p, type, sizeof(type)));
+	rp_set_error(rp, 0, "no-plugin", "no plugin serves type '%s'; the profile cannot register "
 		  "(is the plugin installed in alrd's plugin-dir?)",
 		  profile_type_str(rp->p, type, sizeof(type)));
 }
@@ -1075,7 +463,7 @@ static unsigned int bearer_mask(enum profile_bearer b)
 }
 
 /* What the engine knows of the profile. */
-static void roam_config_of(const struct reg_profile *rp, struct roam_profile_config *ret)
+void rp_roam_config(const struct reg_profile *rp, struct roam_profile_config *ret)
 {
 	const struct registry *r = rp->r;
 
@@ -1087,7 +475,7 @@ static void roam_config_of(const struct reg_profile *rp, struct roam_profile_con
 			   rp->p->snap_id : POLICY_DEFAULT_ID,
 		.iap_id = rp->p->iap_id,
 		.bearers = bearer_mask(rp->p->bearer),
-		.name = pname(rp),
+		.name = rp_name(rp),
 	};
 }
 
@@ -1097,7 +485,7 @@ static void roam_config_of(const struct reg_profile *rp, struct roam_profile_con
  * profile no longer wanted is disabled with the reason of its
  * profile.deregistered.  Outside the engine, the stale contacts go.
  */
-static void reconcile(struct reg_profile *rp)
+void rp_reconcile(struct reg_profile *rp)
 {
 	struct registry *r = rp->r;
 	struct roam_profile_config cfg;
@@ -1107,32 +495,32 @@ static void reconcile(struct reg_profile *rp)
 
 	assert(r->depth > 0);
 	report_missing_plugin(rp);
-	if (!wanted(rp)) {
+	if (!rp_wanted(rp)) {
 		if (rp->in_engine) {
 			rp->in_engine = false;
 			roam_profile_disable(r->roam, rp->p->id, stop_reason(rp));
-		} else if (idle(rp)) {
-			cleanup_stale(rp);
+		} else if (rp_idle(rp)) {
+			driver_cleanup_stale(rp);
 		}
 		return;
 	}
-	roam_config_of(rp, &cfg);
+	rp_roam_config(rp, &cfg);
 	if (rp->in_engine && cfg.snap_id == rp->roam_cfg.snap_id &&
 	    cfg.iap_id == rp->roam_cfg.iap_id && cfg.bearers == rp->roam_cfg.bearers)
 		return;
 	/* The engine's views may be older than the table (a first
 	 * profile, an IAP event being handled). */
-	if (build_views(r, &n) == 0)
+	if (registry_build_views(r, &n) == 0)
 		roam_iaps_changed(r->roam, r->views, n);
 	if (rp->in_engine)
 		log_info("profile %u (%s): roaming now over SNAP %u, iap %u, bearers 0x%x",
-			 rp->p->id, pname(rp), cfg.snap_id, cfg.iap_id, cfg.bearers);
+			 rp->p->id, rp_name(rp), cfg.snap_id, cfg.iap_id, cfg.bearers);
 	/* In the engine from here: its ops act on the profile at once. */
 	was = rp->in_engine;
 	rp->in_engine = true;
 	ret = roam_profile_enable(r->roam, rp->p->id, &cfg);
 	if (ret < 0) {
-		log_warning("profile %u (%s): cannot roam: %s", rp->p->id, pname(rp),
+		log_warning("profile %u (%s): cannot roam: %s", rp->p->id, rp_name(rp),
 			    strerror(-ret));
 		rp->in_engine = was;
 		return;
@@ -1143,617 +531,21 @@ static void reconcile(struct reg_profile *rp)
 
 /* The engine left the profile UNREGISTERED: the plugin hears of it, and
  * the inputs are looked at again (wanted again, stale contacts). */
-static void stopped(struct reg_profile *rp)
+static void rp_stopped(struct reg_profile *rp)
 {
-	plugin_deregistered(rp);
-	reconcile(rp);
-	schedule_housekeeping(rp->r);
+	driver_plugin_deregistered(rp);
+	rp_reconcile(rp);
+	registry_schedule_housekeeping(rp->r);
 }
 
 /* ---- binding outcomes -> the engine ------------------------------------- */
-
-/* Remove the stale contacts, over the current IAP when registered, else
- * (outside the engine) over any available one. */
-static void cleanup_stale(struct reg_profile *rp)
-{
-	const struct iap *iap = NULL;
-	const char *ifname = NULL;
-	char local[INET6_ADDRSTRLEN];
-	const char *current;
-	bool bound;
-
-	if (!contacts_count_stale(&rp->contacts) || rp->r->restoring)
-		return;
-	bound = registration(rp) == ROAM_REG_REGISTERED && rp->binding;
-	if (!bound && !idle(rp))
-		return;
-	if (!bound) {
-		iap = any_iap(rp);
-		if (!iap)
-			return;         /* again when an IAP comes up */
-		ifname = iap->ifname;
-		pick_local(iap, dest_family(rp->p), local, sizeof(local));
-		if (!rp->binding && make_binding(rp) < 0)
-			return;
-	}
-	current = bound ? binding_get_contact(rp->binding) : NULL;
-	for (size_t i = 0; i < rp->contacts.n;) {
-		struct contact *s = &rp->contacts.v[i];
-		const char *via = ifname, *via_local = ifname ? local : NULL;
-		char old_local[INET6_ADDRSTRLEN];
-		const struct iap *old;
-		int ret;
-
-		if (!s->stale) {
-			i++;
-			continue;
-		}
-		if (current && strcmp(s->uri, current) == 0) {
-			/* What we register now is not stale (it stays in the
-			 * list, recorded, or leaves it). */
-			bool stays = s->recorded;
-
-			contacts_unmark_stale(&rp->contacts, s->uri);
-			i += stays;
-			continue;
-		}
-		i++;
-		if (s->pending)
-			continue;
-		/* Over the IAP it was registered over while that is up (DESIGN
-		 * §3.3), else over the current one. */
-		if (bound && s->iap_id && s->iap_id != rp->iap_id &&
-		    (old = iap_table_find_by_id(rp->r->iaps, s->iap_id)) && iap_available(old) &&
-		    pick_local(old, dest_family(rp->p), old_local, sizeof(old_local))) {
-			via = old->ifname;
-			via_local = old_local;
-		}
-		ret = binding_remove_contact(rp->binding, s->uri, via, via_local);
-		if (ret < 0) {
-			log_debug("profile %u (%s): cannot remove %s now: %s", rp->p->id, pname(rp),
-				  s->uri, strerror(-ret));
-			continue;
-		}
-		/* Its outcome is queued (the rule at the top): @s stays. */
-		s->pending = true;
-		log_info("profile %u (%s): removing contact %s left at the registrar (via %s)",
-			 rp->p->id, pname(rp), s->uri, via ? via : rp->ifname);
-	}
-}
-
-/* The REGISTER of op_sip_go(), once the removals before it are done. */
-static int start_binding(struct reg_profile *rp)
-{
-	rp->start_pending = false;
-	return binding_start(rp->binding, rp->ifname, rp->local);
-}
-
-static void on_contact_removed(struct reg_profile *rp, const struct bevent *ev)
-{
-	struct contact *s = contacts_find(&rp->contacts, ev->contact);
-	int ret;
-
-	if (s && !s->stale)
-		s = NULL;
-	if (s && ev->error == BINDING_ERROR_NONE) {
-		contacts_removed(&rp->contacts, s->uri);
-	} else if (s) {
-		s->pending = false;     /* tried again at the next chance */
-		rp->old_error = ev->code > 0 ? ev->code : -EIO;
-	}
-	if (rp->removing_old && !stale_pending(rp)) {
-		int status = rp->old_error;
-
-		rp->removing_old = false;
-		rp->old_error = 0;
-		roam_sip_old_removed(rp->r->roam, rp->p->id, status, status ? ev->reason : NULL);
-	}
-	if (!rp->start_pending || stale_pending(rp) || !rp->binding ||
-	    binding_get_state(rp->binding) != BINDING_IDLE)
-		return;
-	/* The removals are done (or failed: they are tried again later):
-	 * now the registration. */
-	ret = start_binding(rp);
-	if (ret < 0)
-		binding_failed_now(rp, ret);
-}
-
-static void on_registered(struct reg_profile *rp, const struct bevent *ev)
-{
-	enum roam_state st = phase(rp);
-	bool changed = !rp->contact || strcmp(rp->contact, ev->contact) != 0;
-	const char *uri, *ifname;
-
-	if (changed) {
-		char *c = strdup(ev->contact);
-
-		if (c) {
-			free(rp->contact);
-			rp->contact = c;
-		}
-	}
-	rp->expires = ev->expires;
-	rp->has_error = false;
-	profile_set_registered(rp->p, (const char *const *)rp->p->registered_aors.v,
-			       rp->p->registered_aors.n, rp->contact);
-	plugin_message(rp, ev->code >= 200 && ev->code < 300 ? ev->code : 200);
-	if (changed && registration(rp) == ROAM_REG_REGISTERED && st != ROAM_MIGRATING) {
-		/* A new contact for the same registration (a minor update,
-		 * a new address on the same IAP): say so again. */
-		struct registry_event e = {
-			.type = REGISTRY_EVENT_REGISTERED, .id = rp->p->id,
-			.iap_id = rp->iap_id, .contact = rp->contact,
-			.expires = rp->expires,
-		};
-
-		emit(rp->r, &e);
-	}
-	/* Our contacts over other IAPs (a failover, a move) are stale now;
-	 * the engine has them removed (op_sip_remove_old()), or they go
-	 * below. */
-	for (size_t i = 0; rp->binding &&
-	     (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
-		if (strcmp(uri, ev->contact) != 0 && strcmp(ifname, rp->ifname) != 0)
-			contacts_mark_stale(&rp->contacts, uri,
-					    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	if (rp->in_engine)
-		roam_sip_registered(rp->r->roam, rp->p->id, rp->iap_id);
-	cleanup_stale(rp);
-}
-
-static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
-{
-	set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
-		  "registration failed (%s%s%s); retrying", ev->reason,
-		  ev->code > 0 ? ", " : "",
-		  ev->code > 0 ? "SIP status" : "");
-	plugin_message(rp, ev->code);
-	if (rp->in_engine)
-		roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
-				ev->code > 0 ? ev->code : -EIO, ev->reason);
-}
-
-static void on_idle(struct reg_profile *rp, const struct bevent *ev)
-{
-	if (rp->deregistering) {
-		/* The deregistration the engine asked for (a stop, or the
-		 * break of break-before-make). */
-		rp->deregistering = false;
-		if (ev->error != BINDING_ERROR_NONE)
-			log_info("profile %u (%s): deregistration incomplete (%s); the contacts "
-				 "left are removed later", rp->p->id, pname(rp), ev->reason);
-		roam_sip_deregistered(rp->r->roam, rp->p->id,
-				      ev->error == BINDING_ERROR_NONE ? 0 :
-				      ev->code ? ev->code : -EIO, ev->reason);
-		return;
-	}
-	if (ev->error == BINDING_ERROR_NONE || !rp->in_engine)
-		return;         /* idled on purpose: binding_abandon() */
-	if (phase(rp) == ROAM_MIGRATING) {
-		/* A make-before-break move refused for good (e.g. 403 from
-		 * the new network): the old contact is still at the
-		 * registrar, so this is the migration's failure, not the
-		 * profile's.  The engine names the IAP in alr.error and
-		 * moves back (op_sip_go()). */
-		log_info("profile %u (%s): move to iap %u refused (%s); staying",
-			 rp->p->id, pname(rp), rp->iap_id, ev->reason);
-		roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
-				ev->code > 0 ? ev->code : -EIO, ev->reason);
-		return;
-	}
-	/* The binding gave up: a permanent error; not wanted until the
-	 * profile changes, is enabled again, or a network comes up. */
-	set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
-		  "registration refused (%s); not retried until the profile changes, is "
-		  "enabled again, or a network comes up", ev->reason);
-	log_warning("profile %u (%s): %s", rp->p->id, pname(rp), rp->err_message);
-	plugin_message(rp, ev->code);
-	rp->failed = true;
-	reconcile(rp);
-}
-
-static void handle_bevent(struct reg_profile *rp, const struct bevent *ev)
-{
-	if (!rp->binding || ev->binding_id != rp->binding_id)
-		return;         /* from a binding we let go */
-	switch (ev->type) {
-	case BINDING_EVENT_CONTACT_REMOVED:
-		on_contact_removed(rp, ev);
-		return;
-	case BINDING_EVENT_QUERY:
-		return;
-	case BINDING_EVENT_STATE:
-		break;
-	case _BINDING_EVENT_MAX:
-		return;
-	}
-	switch (ev->new_state) {
-	case BINDING_REGISTERED:
-		on_registered(rp, ev);
-		break;
-	case BINDING_BACKOFF:
-		on_backoff(rp, ev);
-		break;
-	case BINDING_IDLE:
-		on_idle(rp, ev);
-		break;
-	case BINDING_RESOLVING:
-	case BINDING_REGISTERING:
-	case BINDING_UNREGISTERING:
-	case _BINDING_STATE_MAX:
-		break;
-	}
-}
 
 /* ---- the engine's ops: its SIP requests on the binding ------------------ *
  *
  * Called from inside the engine: they act on the binding and note what is
  * left to do; they never call the engine (the rule at the top). */
 
-static uint64_t op_now_ms(void *ud)
-{
-	struct timespec ts;
-
-	(void)ud;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void op_timer_start(void *ud, unsigned int profile, uint64_t at_ms)
-{
-	struct registry *r = ud;
-	struct reg_profile *rp = find(r, profile);
-	uint64_t now = op_now_ms(ud);
-
-	if (!rp)
-		return;
-	ev_timer_stop(r->loop, &rp->roam_timer);
-	ev_timer_set(&rp->roam_timer, at_ms > now ? (double)(at_ms - now) / 1000. : 0., 0.);
-	ev_timer_start(r->loop, &rp->roam_timer);
-}
-
-static void op_timer_stop(void *ud, unsigned int profile)
-{
-	struct registry *r = ud;
-	struct reg_profile *rp = find(r, profile);
-
-	if (rp)
-		ev_timer_stop(r->loop, &rp->roam_timer);
-}
-
-static void roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct reg_profile *rp = container_of(w, struct reg_profile, roam_timer);
-	struct registry *r = rp->r;
-
-	(void)loop;
-	(void)revents;
-	enter(r);
-	roam_timer_fired(r->roam, rp->p->id);
-	leave(r);
-}
-
-/* sip_register and sip_move: the binding registers over @iap_id.  While
- * it is registered elsewhere (a migration, make-before-break) the old
- * contact stays until the new one is registered (binding_move()). */
-static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
-{
-	struct registry *r = ud;
-	struct reg_profile *rp = find(r, profile);
-	char local[INET6_ADDRSTRLEN], where[96];
-	const struct iap *iap;
-	int ret;
-
-	if (!rp || !rp->in_engine)
-		return -ESHUTDOWN;
-	if (rp->failed)
-		return -EIO;            /* not wanted any more: reconcile() follows */
-	iap = iap_table_find_by_id(r->iaps, iap_id);
-	if (!iap || !iap_available(iap) || !pick_local(iap, dest_family(rp->p), local,
-						       sizeof(local)))
-		return -ENETUNREACH;
-	if (rp->binding && !rp->deregistering && rp->iap_id == iap_id &&
-	    strcmp(rp->ifname, iap->ifname) == 0 && strcmp(rp->local, local) == 0 &&
-	    binding_get_state(rp->binding) != BINDING_IDLE) {
-		/* Already there (or on the way): the outcome comes. */
-		return binding_get_state(rp->binding) == BINDING_REGISTERED ? ROAM_OP_DONE :
-										 ROAM_OP_STARTED;
-	}
-	if (rp->deregistering && rp->binding &&
-	    binding_get_state(rp->binding) == BINDING_UNREGISTERING) {
-		/* The break of break-before-make is still out (its IAP
-		 * went): let that binding go; what it registered is removed
-		 * as stale contacts (binding_start() would answer -EBUSY). */
-		release_binding(rp);
-	}
-	rp->deregistering = false;
-	if (!rp->binding && make_binding(rp) < 0) {
-		rp->failed = true;
-		rp->stopped = true;     /* reconcile() once the engine returns */
-		return -EINVAL;
-	}
-	if (rp->iap_id && rp->iap_id != iap->id)
-		log_info("profile %u (%s): moving from iap %u to iap %u", rp->p->id, pname(rp),
-			 rp->iap_id, iap->id);
-	rp->iap_id = iap->id;
-	util_strlcpy(rp->ifname, iap->ifname, sizeof(rp->ifname));
-	util_strlcpy(rp->local, local, sizeof(rp->local));
-	if (binding_get_state(rp->binding) == BINDING_IDLE) {
-		/* What an earlier run (or binding) left is removed before
-		 * registering anew (DESIGN §3.8); the REGISTER follows the
-		 * last removal's outcome (on_contact_removed()).  XXX after
-		 * a major update whose deregistration did not finish, the
-		 * removal goes to the new AOR and registrar: the old
-		 * registrar keeps the old contact until it expires. */
-		for (size_t i = 0; i < rp->contacts.n; i++) {
-			struct contact *s = &rp->contacts.v[i];
-
-			if (!s->stale || s->pending ||
-			    binding_remove_contact(rp->binding, s->uri, rp->ifname, rp->local) < 0)
-				continue;
-			s->pending = true;
-			log_info("profile %u (%s): removing contact %s left at the registrar",
-				 rp->p->id, pname(rp), s->uri);
-		}
-		rp->start_pending = true;
-		ret = stale_pending(rp) ? 0 : start_binding(rp);
-	} else {
-		rp->start_pending = false;
-		ret = binding_move(rp->binding, rp->ifname, rp->local);
-	}
-	if (ret < 0 && ret != -EALREADY) {
-		/* Handled like the binding's own failure, once the engine
-		 * returns: a permanent error. */
-		log_warning("profile %u (%s): cannot register over %s: %s", rp->p->id, pname(rp),
-			    iap_label(r, iap->id, where, sizeof(where)), strerror(-ret));
-		binding_failed_now(rp, ret);
-	}
-	return ROAM_OP_STARTED;
-}
-
-static int op_sip_register(void *ud, unsigned int profile, unsigned int iap)
-{
-	return op_sip_go(ud, profile, iap);
-}
-
-static int op_sip_move(void *ud, unsigned int profile, unsigned int iap)
-{
-	return op_sip_go(ud, profile, iap);
-}
-
-/* The stale contacts (on_registered() marked those over other IAPs), each
- * over the IAP it was registered over while that is up, else over the
- * current one: the engine's @via_iap is the same rule.  The engine hears
- * the outcome when the last removal is answered (on_contact_removed()). */
-static int op_sip_remove_old(void *ud, unsigned int profile, unsigned int old_iap,
-			     unsigned int via_iap)
-{
-	struct registry *r = ud;
-	struct reg_profile *rp = find(r, profile);
-
-	if (!rp || !rp->binding)
-		return ROAM_OP_DONE;
-	cleanup_stale(rp);
-	if (!stale_pending(rp)) {
-		log_debug("profile %u: no contact left over iap %u", profile, old_iap);
-		return contacts_count_stale(&rp->contacts) ? -EAGAIN : ROAM_OP_DONE;
-	}
-	log_debug("profile %u: removing the old contacts (last over iap %u; new iap %u)",
-		  profile, old_iap, via_iap);
-	rp->removing_old = true;
-	rp->old_error = 0;
-	return ROAM_OP_STARTED;
-}
-
-/* Every contact of the binding is removed, then it idles (binding_stop()):
- * a stop, or the break of break-before-make.  XXX binding_stop() goes over
- * the binding's IAP, not @via_iap: when that IAP is gone the deregistration
- * fails and the contact is left to the stale cleanup. */
-static int op_sip_deregister(void *ud, unsigned int profile, unsigned int via_iap)
-{
-	struct registry *r = ud;
-	struct reg_profile *rp = find(r, profile);
-	int ret;
-
-	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
-		return ROAM_OP_DONE;
-	if (rp->deregistering)
-		return ROAM_OP_STARTED;         /* out already; its outcome comes */
-	ret = binding_stop(rp->binding);
-	if (ret < 0)
-		return ret;
-	rp->deregistering = true;
-	rp->start_pending = false;
-	log_info("profile %u (%s): deregistering (contact over iap %u)", rp->p->id, pname(rp),
-		 via_iap);
-	return ROAM_OP_STARTED;
-}
-
-/* No IAP left (or the stop timeout): the binding idles without a request
- * instead of retrying over a network that is gone; its contacts stay
- * known and persisted and are removed after the next registration
- * (on_registered()).  A deregistration still out ends by itself, or is
- * let go when the engine leaves the profile (op_state_changed()). */
-static void op_sip_abandon(void *ud, unsigned int profile)
-{
-	struct registry *r = ud;
-	struct reg_profile *rp = find(r, profile);
-
-	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
-		return;
-	if (binding_abandon(rp->binding) < 0)
-		return;
-	rp->start_pending = false;
-	log_info("profile %u (%s): no IAP left; the binding idles until one comes", rp->p->id,
-		 pname(rp));
-}
-
-/* The engine's events: its profile.* ones become the registry's (with
- * the contact), the alr.* ones go to the daemon's handler. */
-static void op_event(void *ud, const struct roam_event *ev)
-{
-	struct registry *r = ud;
-	struct reg_profile *rp = find(r, ev->profile);
-	struct registry_event e = { .id = ev->profile };
-	char where[96];
-
-	switch (ev->type) {
-	case ROAM_EVENT_REGISTERED:
-		if (!rp)
-			return;
-		e.type = REGISTRY_EVENT_REGISTERED;
-		e.iap_id = ev->iap;
-		e.contact = rp->contact;
-		e.expires = rp->expires;
-		log_notice("profile %u (%s): registered over %s as %s", rp->p->id, pname(rp),
-			   iap_label(r, ev->iap, where, sizeof(where)),
-			   rp->contact ? rp->contact : "?");
-		emit(r, &e);
-		return;
-	case ROAM_EVENT_DEREGISTERED:
-		e.type = REGISTRY_EVENT_DEREGISTERED;
-		e.reason = ev->reason;
-		log_notice("profile %u (%s): deregistered (%s)", ev->profile,
-			   rp ? pname(rp) : "?", roam_reason_to_str(ev->reason));
-		emit(r, &e);
-		return;
-	case ROAM_EVENT_UPDATED:
-		/* Its IAP changed (a migration, DESIGN §3.3). */
-		e.type = REGISTRY_EVENT_UPDATED;
-		emit(r, &e);
-		return;
-	case ROAM_EVENT_IAP_AVAILABLE:
-	case ROAM_EVENT_MIGRATION_STARTED:
-	case ROAM_EVENT_MIGRATION_COMPLETED:
-	case ROAM_EVENT_ERROR:
-	case ROAM_EVENT_NO_IAP:
-	case _ROAM_EVENT_MAX:
-		break;
-	}
-	if (r->roam_fn)
-		r->roam_fn(ev, r->roam_data);
-}
-
-/* What an edge means for the binding and the profile's registered view. */
-static void op_state_changed(void *ud, unsigned int profile, enum roam_state old_state,
-			     enum roam_state new_state)
-{
-	struct registry *r = ud;
-	struct reg_profile *rp = find(r, profile);
-
-	(void)old_state;
-	if (!rp)
-		return;
-	switch (new_state) {
-	case ROAM_UNREGISTERED:
-		/* A major update needs a new binding; a deregistration the
-		 * stop timeout gave up on is let go (its contacts stale). */
-		if (rp->binding && (rp->restart_after_stop ||
-				    binding_get_state(rp->binding) == BINDING_UNREGISTERING))
-			release_binding(rp);
-		rp->restart_after_stop = false;
-		rp->deregistering = false;
-		rp->start_pending = false;
-		rp->removing_old = false;
-		free(rp->contact);
-		rp->contact = NULL;
-		rp->expires = 0;
-		rp->iap_id = 0;
-		profile_set_registered(rp->p, NULL, 0, NULL);
-		rp->stopped = true;
-		break;
-	case ROAM_WAIT_FOR_IAP:
-		rp->iap_id = 0;
-		rp->start_pending = false;
-		break;
-	case ROAM_REGISTERING:
-	case ROAM_REGISTERED:
-	case ROAM_WAIT_FOR_PERMISSION:
-	case ROAM_MIGRATING:
-	case ROAM_UNREGISTERING_OLD:
-	case ROAM_UNREGISTERING:
-	case _ROAM_STATE_MAX:
-		break;
-	}
-}
-
-static const struct roam_ops roam_ops = {
-	.now_ms = op_now_ms,
-	.timer_start = op_timer_start,
-	.timer_stop = op_timer_stop,
-	.sip_register = op_sip_register,
-	.sip_move = op_sip_move,
-	.sip_remove_old = op_sip_remove_old,
-	.sip_deregister = op_sip_deregister,
-	.sip_abandon = op_sip_abandon,
-	.event = op_event,
-	.state_changed = op_state_changed,
-};
-
-/* Every IAP now for the engine, without @skip (the old IAP of an identity
- * switch while both are in the table). */
-static void roam_feed_iaps(struct registry *r, unsigned int skip)
-{
-	size_t n, k = 0;
-
-	if (build_views(r, &n) < 0) {
-		log_warning("roam: out of memory building the IAP views");
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (r->views[i].id != skip)
-			r->views[k++] = r->views[i];
-	if (roam_iaps_changed(r->roam, r->views, k) < 0)
-		log_warning("roam: cannot take the IAP views");
-}
-
 /* ---- IAP events --------------------------------------------------------- */
-
-static void on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
-{
-	struct registry *r = ud;
-
-	enter(r);
-	if (event == IAP_EVENT_ADDED && iap->replaces) {
-		/* An identity switch: the same link under a new id; nothing
-		 * moves (docs/roaming.md, "Identity switches"). */
-		for (size_t i = 0; i < r->n; i++)
-			if (r->v[i]->iap_id == iap->replaces) {
-				log_info("profile %u (%s): now over iap %u (same interface %s)",
-					 r->v[i]->p->id, pname(r->v[i]), iap->id, iap->ifname);
-				r->v[i]->iap_id = iap->id;
-			}
-		roam_iap_replaced(r->roam, iap->replaces, iap->id);
-	}
-	/* The old IAP of an identity switch leaves the views at once.  A
-	 * lost IAP fails over inside this call. */
-	roam_feed_iaps(r, iap->replaces ? iap->replaces : iap->replaced_by ? iap->id : 0);
-	for (size_t i = 0; i < r->n; i++) {
-		struct reg_profile *rp = r->v[i];
-		enum roam_registration reg = registration(rp);
-		int ret;
-
-		if (rp->in_engine && rp->binding && !rp->deregistering && rp->iap_id == iap->id &&
-		    (reg == ROAM_REG_REGISTERING || reg == ROAM_REG_REGISTERED) &&
-		    iap_available(iap) && !has_local(iap, rp->local) &&
-		    binding_get_state(rp->binding) != BINDING_IDLE) {
-			/* A new address on the same IAP: register again from
-			 * it (a loss is the engine's, above). */
-			pick_local(iap, dest_family(rp->p), rp->local, sizeof(rp->local));
-			log_info("profile %u (%s): new address %s on iap %u; registering again",
-				 rp->p->id, pname(rp), rp->local, iap->id);
-			ret = binding_move(rp->binding, rp->ifname, rp->local);
-			if (ret < 0 && ret != -EALREADY)
-				binding_failed_now(rp, ret);
-		} else if (idle(rp) && event == IAP_EVENT_UP) {
-			/* A new network: a permanent error may not hold
-			 * there; leftovers may now be removed. */
-			rp->failed = false;
-			reconcile(rp);
-		}
-	}
-	leave(r);
-}
 
 /* ---- profile objects ---------------------------------------------------- */
 
@@ -1768,7 +560,7 @@ static struct reg_profile *rp_new(struct registry *r, struct profile *p)
 	rp->handle.rp = rp;
 	contacts_init(&rp->contacts, r->store, p->id);
 	rp->plugin = plugin_loader_find(r->plugins, (int)p->type_class, p->type_name);
-	ev_timer_init(&rp->roam_timer, roam_timer_cb, 0., 0.);
+	ev_timer_init(&rp->roam_timer, driver_roam_timer_cb, 0., 0.);
 	derive_identity(rp);
 	return rp;
 }
@@ -1779,8 +571,8 @@ static void rp_free(struct reg_profile *rp)
 		return;
 	ev_timer_stop(rp->r->loop, &rp->roam_timer);
 	binding_free(rp->binding);
-	host_set_data(&rp->handle, NULL, NULL);
-	scratch_release(&rp->handle);
+	driver_host_set_data(&rp->handle, NULL, NULL);
+	driver_scratch_release(&rp->handle);
 	contacts_clear(&rp->contacts);
 	free(rp->queue);
 	free(rp->users);
@@ -1798,7 +590,7 @@ static void load_contacts(struct reg_profile *rp)
 
 	if (n)
 		log_info("profile %u (%s): %zu contact%s of an earlier run to clean up (Call-ID %s, "
-			 "CSeq %u)", rp->p->id, pname(rp), n, n == 1 ? "" : "s",
+			 "CSeq %u)", rp->p->id, rp_name(rp), n, n == 1 ? "" : "s",
 			 rp->call_id ? rp->call_id : "?", rp->cseq);
 }
 
@@ -1828,7 +620,7 @@ static int load_one(struct profile *p, void *ud)
 		return -ENOMEM;
 	}
 	load_contacts(rp);
-	emit_simple(rp, REGISTRY_EVENT_CREATED);
+	rp_emit(rp, REGISTRY_EVENT_CREATED);
 	return 0;
 }
 
@@ -1845,7 +637,7 @@ static int load_profiles(struct registry *r)
 			    "but no profile can be created until fewer remain", r->n,
 			    r->max_profiles);
 	for (size_t i = 0; i < r->n; i++)
-		reconcile(r->v[i]);
+		rp_reconcile(r->v[i]);
 	return 0;
 }
 
@@ -1869,15 +661,15 @@ static void finish_delete(struct registry *r, struct reg_profile *rp)
 	if (contacts_count_stale(&rp->contacts))
 		/* XXX their removal would need the profile; they expire. */
 		log_info("profile %u (%s): %zu contact%s left at the registrar until it expires",
-			 id, pname(rp), contacts_count_stale(&rp->contacts),
+			 id, rp_name(rp), contacts_count_stale(&rp->contacts),
 			 contacts_count_stale(&rp->contacts) == 1 ? "" : "s");
 	list_remove(r, rp);
-	log_notice("profile %u (%s) deleted", id, pname(rp));
+	log_notice("profile %u (%s) deleted", id, rp_name(rp));
 	rp_free(rp);
 	{
 		struct registry_event ev = { .type = REGISTRY_EVENT_DESTROYED, .id = id };
 
-		emit(r, &ev);
+		registry_emit(r, &ev);
 	}
 	if (done)
 		done(0, NULL, data);
@@ -1886,7 +678,7 @@ static void finish_delete(struct registry *r, struct reg_profile *rp)
 static bool all_unregistered(const struct registry *r)
 {
 	for (size_t i = 0; i < r->n; i++)
-		if (!idle(r->v[i]))
+		if (!rp_idle(r->v[i]))
 			return false;
 	return true;
 }
@@ -1901,7 +693,7 @@ static void destroy_all(struct registry *r)
 		if (rp->deleting && rp->delete_done)
 			rp->delete_done(-ECANCELED, "a restore replaced the profiles", rp->delete_data);
 		rp_free(rp);
-		emit(r, &ev);
+		registry_emit(r, &ev);
 	}
 }
 
@@ -1933,11 +725,11 @@ static void housekeeping_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	struct registry *r = container_of(w, struct registry, housekeeping);
 
 	ev_idle_stop(loop, w);
-	enter(r);
+	registry_enter(r);
 	for (size_t i = 0; i < r->n;) {
 		struct reg_profile *rp = r->v[i];
 
-		if (rp->deleting && idle(rp)) {
+		if (rp->deleting && rp_idle(rp)) {
 			finish_delete(r, rp);
 			i = 0;          /* the list changed */
 			continue;
@@ -1956,10 +748,10 @@ static void housekeeping_cb(struct ev_loop *loop, ev_idle *w, int revents)
 				done(0, NULL, r->barrier_data);
 		}
 	}
-	leave(r);
+	registry_leave(r);
 }
 
-static void schedule_housekeeping(struct registry *r)
+void registry_schedule_housekeeping(struct registry *r)
 {
 	ev_idle_start(r->loop, &r->housekeeping);
 }
@@ -1996,12 +788,12 @@ struct registry *registry_new(const struct registry_config *cfg)
 	}
 	ev_idle_init(&r->housekeeping, housekeeping_cb);
 	r->own_set = policy_set_new();
-	r->roam = roam_new(&roam_ops, r);
+	r->roam = roam_new(&driver_roam_ops, r);
 	if (!r->own_set || !r->roam || roam_snap_set(r->roam, r->own_set, NULL, 0) < 0)
 		goto fail;
 	roam_set_stop_timeout(r->roam, cfg->stop_timeout > 0 ?
 				       (uint64_t)(cfg->stop_timeout * 1000.) : 0);
-	r->iap_watch = iap_table_watch(r->iaps, on_iap_event, r, NULL);
+	r->iap_watch = iap_table_watch(r->iaps, driver_on_iap_event, r, NULL);
 	if (!r->iap_watch)
 		goto fail;
 	return r;
@@ -2045,9 +837,9 @@ int registry_load(struct registry *r)
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = load_profiles(r);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
@@ -2063,10 +855,10 @@ void registry_set_snaps(struct registry *r, const struct policy_set *set)
 
 	r->snaps = set;
 	views = registry_iap_views(r, &n);
-	enter(r);
+	registry_enter(r);
 	if (roam_snap_set(r->roam, set ? set : r->own_set, views, views ? n : 0) < 0)
 		log_warning("roam: out of memory taking the SNAPs; the old ones stay");
-	leave(r);
+	registry_leave(r);
 }
 
 void registry_set_roam_handler(struct registry *r, registry_roam_fn fn, void *user_data)
@@ -2080,11 +872,11 @@ int registry_alr(struct registry *r, enum registry_alr_op op, unsigned int id,
 {
 	int ret = -EINVAL;
 
-	if (!find(r, id)) {
+	if (!registry_lookup(r, id)) {
 		snprintf(ret_message, ret_size, "no profile with id %u", id);
 		return -ENOENT;
 	}
-	enter(r);
+	registry_enter(r);
 	switch (op) {
 	case REGISTRY_ALR_CONTROL:
 		ret = roam_control(r->roam, id, client, ret_message, ret_size);
@@ -2102,15 +894,15 @@ int registry_alr(struct registry *r, enum registry_alr_op op, unsigned int id,
 		ret = roam_refresh(r->roam, id, client, ret_message, ret_size);
 		break;
 	}
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
 void registry_alr_client_gone(struct registry *r, unsigned int client)
 {
-	enter(r);
+	registry_enter(r);
 	roam_client_gone(r->roam, client);
-	leave(r);
+	registry_leave(r);
 }
 
 bool registry_alr_is_controller(const struct registry *r, unsigned int id, unsigned int client)
@@ -2143,7 +935,7 @@ const struct profile *registry_profile_at(const struct registry *r, size_t i)
 
 const struct profile *registry_find(const struct registry *r, unsigned int id)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 
 	return rp ? rp->p : NULL;
 }
@@ -2155,7 +947,7 @@ enum roam_state registry_get_state(const struct registry *r, unsigned int id)
 
 size_t registry_get_users(const struct registry *r, unsigned int id)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 
 	return rp ? rp->n_users : 0;
 }
@@ -2163,7 +955,7 @@ size_t registry_get_users(const struct registry *r, unsigned int id)
 int registry_identity(const struct registry *r, unsigned int id, const char **ret_user,
 		      const char **ret_instance)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 
 	if (!rp)
 		return -ENOENT;
@@ -2192,18 +984,18 @@ bool registry_busy(const struct registry *r, const char **ret_why)
 int registry_profile_status(struct registry *r, unsigned int id,
 			    struct registry_profile_status *ret)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 	bool registered;
 
 	if (!rp)
 		return -ENOENT;
 	memset(ret, 0, sizeof(*ret));
 	ret->profile = rp->p;
-	ret->state = phase(rp);
-	ret->registration = roam_registration_to_name(registration(rp));
+	ret->state = rp_phase(rp);
+	ret->registration = roam_registration_to_name(rp_registration(rp));
 	ret->phase = roam_state_to_phase(ret->state);
-	registered = registration(rp) == ROAM_REG_REGISTERED ||
-		     registration(rp) == ROAM_REG_UNREGISTERING;
+	registered = rp_registration(rp) == ROAM_REG_REGISTERED ||
+		     rp_registration(rp) == ROAM_REG_UNREGISTERING;
 	ret->iap_id = rp->iap_id;
 	ret->contact = registered ? rp->contact : NULL;
 	ret->expires = registered ? rp->expires : 0;
@@ -2226,7 +1018,7 @@ int registry_profile_status(struct registry *r, unsigned int id,
 			ret->report[sizeof(ret->report) - 1] = '\0';
 		}
 		profile_agent_info_free(&in);
-		scratch_release(&rp->handle);
+		driver_scratch_release(&rp->handle);
 	}
 	ret->contact_user = rp->contact_user;
 	ret->instance = rp->instance;
@@ -2285,7 +1077,7 @@ static void drop_other_defaults(struct registry *r, unsigned int keep)
 
 		if (o->p->id != keep && o->p->is_default) {
 			o->p->is_default = false;
-			emit_simple(o, REGISTRY_EVENT_UPDATED);
+			rp_emit(o, REGISTRY_EVENT_UPDATED);
 		}
 	}
 }
@@ -2365,13 +1157,13 @@ static int do_create(struct registry *r, const struct profile_patch *patch,
 			profile_free(p);
 		return -ENOMEM;
 	}
-	log_notice("profile %u (%s) created", p->id, pname(rp));
+	log_notice("profile %u (%s) created", p->id, rp_name(rp));
 	if (p->is_default)
 		drop_other_defaults(r, p->id);
-	emit_simple(rp, REGISTRY_EVENT_CREATED);
+	rp_emit(rp, REGISTRY_EVENT_CREATED);
 	if (ret_id)
 		*ret_id = p->id;
-	reconcile(rp);
+	rp_reconcile(rp);
 	return 0;
 fail:
 	profile_free(p);
@@ -2403,45 +1195,11 @@ static enum profile_change classify(struct reg_profile *rp, const struct profile
 	return c;
 }
 
-/* A minor update of a registered profile: a re-REGISTER with the new
- * values, same Call-ID, next CSeq, same socket (so the same contact). */
-static void reregister(struct reg_profile *rp)
-{
-	struct binding *old = rp->binding;
-	unsigned int old_id = rp->binding_id;
-	const char *uri, *ifname;
-	int ret;
-
-	rp->binding = NULL;
-	rp->start_pending = false;
-	if (make_binding(rp) < 0) {
-		/* Keep what runs; the error is reported. */
-		rp->binding = old;
-		rp->binding_id = old_id;
-		return;
-	}
-	ret = binding_start(rp->binding, rp->ifname, rp->local);
-	if (ret < 0)
-		log_warning("profile %u (%s): re-REGISTER failed to start: %s", rp->p->id,
-			    pname(rp), strerror(-ret));
-	/* What the old binding registered and the new one does not is
-	 * removed once the new one is registered. */
-	for (size_t i = 0; (uri = binding_get_known_contact(old, i, &ifname)); i++)
-		contacts_mark_stale(&rp->contacts, uri,
-				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	contacts_reset_pending(&rp->contacts);
-	binding_free(old);
-	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,
-		 pname(rp), rp->binding_id);
-	if (ret < 0)
-		binding_failed_now(rp, ret);
-}
-
 static int do_update(struct registry *r, unsigned int id, const struct profile_patch *patch,
 		    struct profile_error *err)
 {
 	struct profile_validate_ctx ctx = validate_ctx(r);
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 	struct profile *old, *p;
 	enum profile_change change;
 	int ret;
@@ -2480,7 +1238,7 @@ static int do_update(struct registry *r, unsigned int id, const struct profile_p
 	rp->suspended = false;
 	rp->failed = false;
 	rp->missing_reported = false;
-	log_notice("profile %u (%s) updated (%s change)", id, pname(rp),
+	log_notice("profile %u (%s) updated (%s change)", id, rp_name(rp),
 		   profile_change_to_str(change));
 	if (p->is_default && !old->is_default)
 		drop_other_defaults(r, id);
@@ -2488,15 +1246,15 @@ static int do_update(struct registry *r, unsigned int id, const struct profile_p
 	profile_set_registered(p, (const char *const *)old->registered_aors.v,
 			       old->registered_aors.n, rp->contact);
 	profile_free(old);
-	emit_simple(rp, REGISTRY_EVENT_UPDATED);
+	rp_emit(rp, REGISTRY_EVENT_UPDATED);
 
-	switch (phase(rp)) {
+	switch (rp_phase(rp)) {
 	case ROAM_UNREGISTERED:
 	case ROAM_WAIT_FOR_IAP:
 		/* The next binding takes the new values; what the old one
 		 * may have left (a registration over a lost IAP) is stale. */
 		if (change != PROFILE_CHANGE_NONE)
-			release_binding(rp);
+			driver_release_binding(rp);
 		break;
 	case ROAM_UNREGISTERING:
 		if (change != PROFILE_CHANGE_NONE)
@@ -2515,22 +1273,22 @@ static int do_update(struct registry *r, unsigned int id, const struct profile_p
 				rp->in_engine = false;
 				roam_profile_disable(r->roam, id, ROAM_REASON_UPDATE);
 			}
-		} else if (change == PROFILE_CHANGE_MINOR && wanted(rp) && rp->binding &&
+		} else if (change == PROFILE_CHANGE_MINOR && rp_wanted(rp) && rp->binding &&
 			   !rp->deregistering) {
-			reregister(rp);
+			driver_reregister(rp);
 		}
 		break;
 	case _ROAM_STATE_MAX:
 		assert(!"no such state");
 		break;
 	}
-	reconcile(rp);
+	rp_reconcile(rp);
 	return 0;
 }
 
 static int do_delete(struct registry *r, unsigned int id, registry_done_fn done, void *user_data)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 
 	if (!rp)
 		return -ENOENT;
@@ -2539,9 +1297,9 @@ static int do_delete(struct registry *r, unsigned int id, registry_done_fn done,
 	rp->deleting = true;
 	rp->delete_done = done;
 	rp->delete_data = user_data;
-	log_info("profile %u (%s): deleting", id, pname(rp));
-	reconcile(rp);
-	schedule_housekeeping(r);
+	log_info("profile %u (%s): deleting", id, rp_name(rp));
+	rp_reconcile(rp);
+	registry_schedule_housekeeping(r);
 	return 0;
 }
 
@@ -2558,7 +1316,7 @@ static bool has_user(const struct reg_profile *rp, uint64_t user, size_t *ret_i)
 
 static int do_enable(struct registry *r, unsigned int id, uint64_t user)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 
 	if (!rp)
 		return -ENOENT;
@@ -2574,25 +1332,25 @@ static int do_enable(struct registry *r, unsigned int id, uint64_t user)
 			return -ENOMEM;
 		rp->users = v;
 		v[rp->n_users++] = user;
-		log_info("profile %u (%s): enabled by user %llu (%zu user%s)", id, pname(rp),
+		log_info("profile %u (%s): enabled by user %llu (%zu user%s)", id, rp_name(rp),
 			 (unsigned long long)user, rp->n_users, rp->n_users == 1 ? "" : "s");
 	}
 	rp->suspended = false;
 	rp->failed = false;
 	rp->missing_reported = false;
-	reconcile(rp);
+	rp_reconcile(rp);
 	return 0;
 }
 
 static void drop_user(struct reg_profile *rp, size_t i)
 {
 	rp->users[i] = rp->users[--rp->n_users];
-	log_info("profile %u (%s): a user left (%zu left)", rp->p->id, pname(rp), rp->n_users);
+	log_info("profile %u (%s): a user left (%zu left)", rp->p->id, rp_name(rp), rp->n_users);
 }
 
 static int do_disable(struct registry *r, unsigned int id, uint64_t user)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 	size_t i;
 
 	if (!rp)
@@ -2602,7 +1360,7 @@ static int do_disable(struct registry *r, unsigned int id, uint64_t user)
 	if (!has_user(rp, user, &i))
 		return -ENOENT;
 	drop_user(rp, i);
-	reconcile(rp);
+	rp_reconcile(rp);
 	return 0;
 }
 
@@ -2615,13 +1373,13 @@ static void do_release_user(struct registry *r, uint64_t user)
 		if (!has_user(rp, user, &i))
 			continue;
 		drop_user(rp, i);
-		reconcile(rp);
+		rp_reconcile(rp);
 	}
 }
 
 static int do_force_disable(struct registry *r, unsigned int id)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 
 	if (!rp)
 		return -ENOENT;
@@ -2629,15 +1387,15 @@ static int do_force_disable(struct registry *r, unsigned int id)
 		return -EBUSY;
 	rp->n_users = 0;
 	rp->suspended = true;
-	log_notice("profile %u (%s): forcibly disabled", id, pname(rp));
-	emit_simple(rp, REGISTRY_EVENT_FORCIBLY_DISABLED);
-	reconcile(rp);
+	log_notice("profile %u (%s): forcibly disabled", id, rp_name(rp));
+	rp_emit(rp, REGISTRY_EVENT_FORCIBLY_DISABLED);
+	rp_reconcile(rp);
 	return 0;
 }
 
 int registry_set_default(struct registry *r, unsigned int id)
 {
-	struct reg_profile *rp = find(r, id);
+	struct reg_profile *rp = registry_lookup(r, id);
 	int ret;
 
 	if (!rp)
@@ -2650,9 +1408,9 @@ int registry_set_default(struct registry *r, unsigned int id)
 	if (ret < 0)
 		return ret == -ENOENT ? -EIO : ret;
 	rp->p->is_default = true;
-	log_info("profile %u (%s) is the default", id, pname(rp));
+	log_info("profile %u (%s) is the default", id, rp_name(rp));
 	drop_other_defaults(r, id);
-	emit_simple(rp, REGISTRY_EVENT_UPDATED);
+	rp_emit(rp, REGISTRY_EVENT_UPDATED);
 	return 0;
 }
 
@@ -2737,13 +1495,13 @@ static int do_import(struct registry *r, struct profile **ps, size_t n, unsigned
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		log_notice("profile %u (%s) imported", rps[i]->p->id, pname(rps[i]));
+		log_notice("profile %u (%s) imported", rps[i]->p->id, rp_name(rps[i]));
 		if (rps[i]->p->is_default)
 			drop_other_defaults(r, rps[i]->p->id);
-		emit_simple(rps[i], REGISTRY_EVENT_CREATED);
+		rp_emit(rps[i], REGISTRY_EVENT_CREATED);
 	}
 	for (size_t i = 0; i < n; i++)
-		reconcile(rps[i]);
+		rp_reconcile(rps[i]);
 	free(rps);
 	free(ps);
 	*ret_ids = ids;
@@ -2791,8 +1549,8 @@ static int do_restore(struct registry *r, const char *path, registry_done_fn don
 	r->barrier_done = done;
 	r->barrier_data = user_data;
 	for (size_t i = 0; i < r->n; i++)
-		reconcile(r->v[i]);
-	schedule_housekeeping(r);
+		rp_reconcile(r->v[i]);
+	registry_schedule_housekeeping(r);
 	return 0;
 }
 
@@ -2806,8 +1564,8 @@ static void do_shutdown(struct registry *r, registry_done_fn done, void *user_da
 	r->barrier_done = done;
 	r->barrier_data = user_data;
 	for (size_t i = 0; i < r->n; i++)
-		reconcile(r->v[i]);
-	schedule_housekeeping(r);
+		rp_reconcile(r->v[i]);
+	registry_schedule_housekeeping(r);
 }
 
 /* ---- public: the changing calls, each inside the registry (the rule at
@@ -2818,9 +1576,9 @@ int registry_create(struct registry *r, const struct profile_patch *patch,
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = do_create(r, patch, ret_id, err);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
@@ -2829,9 +1587,9 @@ int registry_update(struct registry *r, unsigned int id, const struct profile_pa
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = do_update(r, id, patch, err);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
@@ -2839,9 +1597,9 @@ int registry_delete(struct registry *r, unsigned int id, registry_done_fn done, 
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = do_delete(r, id, done, user_data);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
@@ -2849,9 +1607,9 @@ int registry_enable(struct registry *r, unsigned int id, uint64_t user)
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = do_enable(r, id, user);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
@@ -2859,26 +1617,26 @@ int registry_disable(struct registry *r, unsigned int id, uint64_t user)
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = do_disable(r, id, user);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
 void registry_release_user(struct registry *r, uint64_t user)
 {
-	enter(r);
+	registry_enter(r);
 	do_release_user(r, user);
-	leave(r);
+	registry_leave(r);
 }
 
 int registry_force_disable(struct registry *r, unsigned int id)
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = do_force_disable(r, id);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
@@ -2887,9 +1645,9 @@ int registry_import(struct registry *r, struct profile **ps, size_t n, unsigned 
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = do_import(r, ps, n, ret_ids, errbuf, errsize);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
@@ -2898,15 +1656,15 @@ int registry_restore(struct registry *r, const char *path, registry_done_fn done
 {
 	int ret;
 
-	enter(r);
+	registry_enter(r);
 	ret = do_restore(r, path, done, user_data, errbuf, errsize);
-	leave(r);
+	registry_leave(r);
 	return ret;
 }
 
 void registry_shutdown(struct registry *r, registry_done_fn done, void *user_data)
 {
-	enter(r);
+	registry_enter(r);
 	do_shutdown(r, done, user_data);
-	leave(r);
+	registry_leave(r);
 }
