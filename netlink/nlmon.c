@@ -1,6 +1,9 @@
 /*
  * Netlink route monitor.
  *
+ * Just over 1,200 lines: the libnl cache manager, the address trees kept
+ * beside it and the snapshot batching are one boundary (rtnetlink).
+ *
  * libnl-3's cache manager keeps two caches (route/link, route/route) up to
  * date from the rtnetlink multicast groups.  Addresses, the bulk of any
  * storm, are kept here instead: per link, a tsearch() tree keyed as the

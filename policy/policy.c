@@ -12,6 +12,10 @@
  * reaches inih as "[LINE:name]": each [rule] becomes a section of its own
  * that carries the line of its header.  The rest of the grammar (comments,
  * "key = value", quotes are ours) stays inih's.
+ *
+ * Over 1,200 lines: the grammar of every key of docs/policy.md, each
+ * with the message a person can act on, and the checks of a SNAP as a
+ * whole; they are one file format.
  */
 #include "policy/policy.h"
 

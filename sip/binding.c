@@ -16,7 +16,13 @@
  * carrying them is sent until the registrar says they are gone (a 2xx that
  * lists the AOR's bindings without them, a successful removal) or their
  * time runs out; each change goes to the persistence hook, so that nothing
- * is left behind after a crash (DESIGN §3.8). */
+ * is left behind after a crash (DESIGN §3.8).
+ *
+ * Over 1,200 lines: one object, its machine and the one request slot its
+ * side requests share; splitting the REGISTER builder from the machine
+ * would put the slot's rules in two files.  XXX the "known" list is a
+ * second list of contacts beside the registry's (alr/contacts.c): the
+ * registry could hand binding_stop() the contacts to remove. */
 #include "sip/binding.h"
 
 #include <arpa/inet.h>

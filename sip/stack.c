@@ -1,5 +1,9 @@
 /* The SIP stack on the libev loop (see stack.h).
  *
+ * Over 1,200 lines: the libosip2 glue is one boundary (callbacks,
+ * transactions, the batching run, transports), and the rules below refer
+ * to each other.
+ *
  * What libosip2 needs from us, and how we give it (osip 5.3):
  *  - It runs nothing by itself.  osip_timers_*_execute() turn due timers
  *    into events, osip_*_execute() run each transaction's event queue;
