@@ -36,8 +36,9 @@ static void unbecome(struct saved_ids *s)
 		return;
 	setfsuid(s->fsuid);
 	setfsgid(s->fsgid);
-	/* Cannot fail for root, which we were a moment ago; going on as
-	 * somebody else would be worse than stopping. */
+	/* Cannot fail: we hold what let us switch a moment ago (root, or
+	 * CAP_SETUID and CAP_SETGID, which a changed fsuid does not drop);
+	 * going on as somebody else would be worse than stopping. */
 	if ((uid_t)setfsuid((uid_t)-1) != s->fsuid || (gid_t)setfsgid((gid_t)-1) != s->fsgid ||
 	    thread_setgroups((size_t)s->n_groups, s->groups) < 0) {
 		log_msg(LOG_CRIT, "userfile: cannot return to uid %u after acting for a client; stopping",
@@ -47,22 +48,18 @@ static void unbecome(struct saved_ids *s)
 	s->switched = false;
 }
 
-/* Take @cred's filesystem identity on this thread.  Root acting for root
- * changes nothing; a non-root alrd can act only for its own uid. */
+/* Take @cred's filesystem identity on this thread.  alrd acting for its
+ * own uid changes nothing.  Otherwise it needs CAP_SETGID (setgroups) and
+ * CAP_SETUID (setfsuid): root has them, and so has the user alrd under
+ * contrib/alrd.service (AmbientCapabilities=); without them the kernel
+ * refuses and so do we. */
 static int become(const struct userfile_cred *cred, struct saved_ids *s, char *errbuf,
 		  size_t errsize)
 {
 	int r;
 
 	s->switched = false;
-	if (geteuid() != 0) {
-		if (cred->uid == geteuid())
-			return 0;
-		snprintf(errbuf, errsize, "alrd runs as uid %u and cannot open files as uid %u",
-			 (unsigned)geteuid(), (unsigned)cred->uid);
-		return -EPERM;
-	}
-	if (cred->uid == 0)
+	if (cred->uid == geteuid())
 		return 0;
 	s->n_groups = getgroups(USERFILE_MAX_GROUPS, s->groups);
 	if (s->n_groups < 0) {
@@ -73,6 +70,11 @@ static int become(const struct userfile_cred *cred, struct saved_ids *s, char *e
 	s->fsuid = geteuid();
 	s->fsgid = getegid();
 	r = thread_setgroups(cred->n_groups, cred->groups);
+	if (r == -EPERM) {
+		snprintf(errbuf, errsize, "alrd runs as uid %u without CAP_SETUID and CAP_SETGID "
+			 "and cannot open files as uid %u", (unsigned)geteuid(), (unsigned)cred->uid);
+		return r;
+	}
 	if (r < 0) {
 		snprintf(errbuf, errsize, "cannot take the client's groups: %s", strerror(-r));
 		return r;

@@ -1,13 +1,14 @@
 /* Files named by a control client, opened with the client's own rights.
  *
- * alrd runs as root; a path in a request (store.backup, store.restore) is
+ * alrd runs as root, or as the user alrd with CAP_SETUID and CAP_SETGID
+ * (contrib/alrd.service); a path in a request (store.backup, store.restore) is
  * the client's word, and a path checked by name and used again later can
  * be swapped in between (a symlink, renameat2(RENAME_EXCHANGE)).  So
  * every name is resolved once, by the kernel, as the client: this thread
  * takes the client's filesystem uid, gid and supplementary groups
  * (setfsuid, setfsgid and the raw setgroups syscall, which, unlike glibc's
  * wrapper, changes only the calling thread, so libnm's GLib threads keep
- * root), opens what it needs, and returns to root.  From then on alrd
+ * alrd's), opens what it needs, and returns to alrd's own.  From then on alrd
  * works on the file descriptors only.  A file alrd creates this way is
  * the client's from the start: no chown() afterwards.
  * See docs/security.md, "Paths given by clients". */

@@ -530,8 +530,13 @@ class Daemon:
         return self.proc.pid if self.proc else None
 
     def argv(self, *extra):
-        return self.world.exec_argv([alrd_path(), "-f", "-c", self.conf_path]
-                                    + list(extra))
+        # ALR_ALRD_WRAPPER: a command (and its arguments, blank-separated)
+        # that execs alrd, e.g. "setpriv --bounding-set=-all" to run the
+        # tests with fewer capabilities (contrib/alrd.service.in says what
+        # that showed).
+        wrapper = os.environ.get("ALR_ALRD_WRAPPER", "").split()
+        return self.world.exec_argv(wrapper + [alrd_path(), "-f", "-c",
+                                               self.conf_path] + list(extra))
 
     def start(self, timeout=None):
         if not os.access(alrd_path(), os.X_OK):
