@@ -161,23 +161,73 @@ static void settle(struct world *w)
 		ev_run(w->loop, EVRUN_NOWAIT);
 }
 
-/* Run the loop for ms milliseconds of real time. */
-static void run_for(struct world *w, unsigned ms)
+struct until {
+	ev_prepare prepare;
+	ev_timer deadline;
+	struct world *w;
+	bool (*done)(struct world *w, const void *arg);
+	const void *arg;
+};
+
+/* Before the loop blocks, after the stack's own ev_prepare has sent what
+ * its timers and callbacks queued (a lower priority runs later). */
+static void until_prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
-	uint64_t end = util_now_monotonic_us() + (uint64_t)ms * 1000u;
-	ev_timer t;
+	struct until *u = p->data;
 
-	ev_timer_init(&t, NULL, 0., 0.);
-	while (util_now_monotonic_us() < end) {
-		ev_now_update(w->loop);
-		ev_run(w->loop, EVRUN_ONCE | EVRUN_NOWAIT);
-		{
-			struct timespec ts = { 0, 2000000 };
+	if (u->done(u->w, u->arg))
+		ev_break(loop, EVBREAK_ONE);
+}
 
-			nanosleep(&ts, NULL);
-		}
-	}
-	(void)t;
+static void until_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	ev_break(loop, EVBREAK_ONE);
+}
+
+/* Run the loop, blocking between events, until done(w, arg) holds.  The
+ * stack's timers are libev timers on the real clock (osip's Timer E is
+ * 500 ms of it), so this waits as long as the event takes and no longer;
+ * the deadline only bounds a failure.  Returns whether done(w, arg)
+ * holds. */
+static bool run_until(struct world *w,
+		      bool (*done)(struct world *w, const void *arg),
+		      const void *arg, double deadline_s)
+{
+	struct until u = { .w = w, .done = done, .arg = arg };
+
+	ev_prepare_init(&u.prepare, until_prepare_cb);
+	u.prepare.data = &u;
+	ev_set_priority(&u.prepare, EV_MINPRI);
+	ev_prepare_start(w->loop, &u.prepare);
+	ev_now_update(w->loop);
+	ev_timer_init(&u.deadline, until_deadline_cb, deadline_s, 0.);
+	ev_timer_start(w->loop, &u.deadline);
+	ev_run(w->loop, 0);
+	ev_prepare_stop(w->loop, &u.prepare);
+	ev_timer_stop(w->loop, &u.deadline);
+	return done(w, arg);
+}
+
+/* run_until() conditions: a transport has sent n messages; the stack has
+ * sent n requests (first transmissions). */
+struct sends {
+	const struct ftp *t;
+	int n;
+};
+
+static bool has_sent(struct world *w, const void *arg)
+{
+	const struct sends *c = arg;
+
+	return c->t->sends >= c->n;
+}
+
+static bool requests_sent(struct world *w, const void *arg)
+{
+	struct sip_stack_stats st;
+
+	sip_stack_get_stats(w->s, &st);
+	return st.requests_sent >= *(const unsigned long *)arg;
 }
 
 /* The answer to the request last sent over t with code (a 200 grants the
@@ -410,31 +460,52 @@ static void test_response_from_elsewhere(void **state)
 	world_free(w);
 }
 
+/* RFC 3261 §17.1.2.2: Timer E = T1 (500 ms) over UDP only.  What must
+ * not happen is checked when a UDP retransmission due after it has gone:
+ * the stack runs every due osip timer in one pass, so a retransmission
+ * due earlier would have gone by then. */
 static void test_udp_retransmits_tcp_does_not(void **state)
 {
 	struct world *w = world_new();
 	struct sip_stack_stats st;
+	struct ftp *tcp, *udp;
 
 	add_binding(w, 0, "dev-a", "sip:10.0.9.1");
 	add_binding(w, 1, "dev-b", "sip:10.0.9.1;transport=tcp");
-	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	add_binding(w, 2, "dev-c", "sip:10.0.9.1");
+	/* TCP first: a Timer E of its transaction would be due before the
+	 * UDP one's. */
 	assert_int_equal(binding_start(w->b[1], "wlan0", "10.0.1.2"), 0);
 	settle(w);
-	assert_int_equal(tps[0]->sends, 1);
-	assert_int_equal(tps[1]->sends, 1);
-	/* RFC 3261 §17.1.2.2: Timer E = T1 (500 ms) over UDP only. */
-	run_for(w, 700);
-	assert_int_equal(tps[0]->sends, 2);
-	assert_int_equal(tps[1]->sends, 1);
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	assert_int_equal(n_tps, 2);
+	tcp = tps[0];
+	udp = tps[1];
+	assert_int_equal(tcp->base.proto, SIP_PROTO_TCP);
+	assert_int_equal(udp->base.proto, SIP_PROTO_UDP);
+	assert_int_equal(tcp->sends, 1);
+	assert_int_equal(udp->sends, 1);
+	assert_true(run_until(w, has_sent, &(struct sends){ udp, 2 }, 5.));
+	assert_int_equal(tcp->sends, 1);
 	sip_stack_get_stats(w->s, &st);
 	assert_int_equal(st.requests_sent, 2);
 	assert_int_equal(st.retransmissions, 1);
-	/* Answered: no more retransmissions. */
-	answer(w, tps[0], 401, "Unauthorized");
-	assert_int_equal(tps[0]->sends, 3);     /* the one with credentials */
-	answer(w, tps[0], 200, "OK");
-	run_for(w, 700);
-	assert_int_equal(tps[0]->sends, 3);
+	/* Answered: no more retransmissions.  A binding started after the
+	 * answer on another UDP socket retransmits after the answered
+	 * transaction would have. */
+	answer(w, udp, 401, "Unauthorized");
+	assert_int_equal(udp->sends, 3);        /* the one with credentials */
+	answer(w, udp, 200, "OK");
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERED);
+	assert_int_equal(binding_start(w->b[2], "wwan0", "10.0.2.2"), 0);
+	settle(w);
+	assert_int_equal(n_tps, 3);
+	assert_true(run_until(w, has_sent, &(struct sends){ tps[2], 2 }, 5.));
+	assert_int_equal(udp->sends, 3);
+	assert_int_equal(tcp->sends, 1);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.retransmissions, 2);
 	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERED);
 	world_free(w);
 }
@@ -547,11 +618,9 @@ static void test_register_pacing(void **state)
 	sip_stack_get_register_pacing(w->s, &pc);
 	assert_int_equal(pc.waiting, 2);
 	/* The second goes a token later (50 ms), not before. */
-	do {
-		run_for(w, 2);
-		sip_stack_get_stats(w->s, &st);
-	} while (st.requests_sent < 2 && util_now_monotonic_us() - t0 < 5000000);
+	assert_true(run_until(w, requests_sent, &(unsigned long){ 2 }, 5.));
 	waited_us = util_now_monotonic_us() - t0;
+	sip_stack_get_stats(w->s, &st);
 	assert_int_equal(st.requests_sent, 2);
 	assert_true(waited_us >= 49000);
 	/* Unlimited now: the last one goes at once. */
