@@ -1060,7 +1060,12 @@ static void registry_enter_state(struct reg_profile *rp, enum registry_state sta
 	case REGISTRY_WAIT_FOR_IAP:
 		deregistered = rp->announced;
 		rp->iap_id = 0;
-		snprintf(detail, sizeof(detail), " (no IAP to register over)");
+		/* From UNREGISTERED this is the hand-over to the roaming
+		 * engine, which picks the IAP at once (its own log line says
+		 * which) or finds none (alr.no-iap). */
+		snprintf(detail, sizeof(detail), old == REGISTRY_UNREGISTERED
+			 ? " (enabled; the roaming engine picks the IAP)"
+			 : " (no IAP to register over)");
 		break;
 	case REGISTRY_REGISTERING:
 		deregistered = rp->announced;

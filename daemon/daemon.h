@@ -16,6 +16,7 @@ struct store;
 struct nlmon;
 struct nmmon;
 struct iap_table;
+struct iap_events;
 struct control;
 struct sip_stack;
 struct plugin_loader;
@@ -40,6 +41,7 @@ struct daemon {
 	struct nlmon *nlmon;
 	struct nmmon *nmmon;            /* NULL when networkmanager = no */
 	struct iap_table *iaps;
+	struct iap_events *iap_events;  /* what the iap.* events showed */
 	struct policy_set *snaps;       /* SNAP policies from config->snap_dir */
 	struct sip_stack *sip;
 	struct plugin_loader *plugins;

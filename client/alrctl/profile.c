@@ -152,9 +152,14 @@ static int cmd_profile_list(struct ctl *ctl, int argc, char **argv)
 		struct json_object *p = json_object_array_get_idx(profiles, i);
 		struct json_object *error = jget(jget(p, "state"), "error");
 
-		if (error)
-			printf("profile %s: %s (%s)\n", jtext(p, "id"),
-			       jtext(error, "message"), jtext(error, "code"));
+		int64_t code;
+
+		/* the SIP status when there is one; 0 means none */
+		if (error && jint64(error, "code", &code) && code > 0)
+			printf("profile %s: %s (%" PRId64 ")\n", jtext(p, "id"),
+			       jtext(error, "message"), code);
+		else if (error)
+			printf("profile %s: %s\n", jtext(p, "id"), jtext(error, "message"));
 	}
 	json_object_put(list);
 	json_object_put(snaplist);
