@@ -148,19 +148,46 @@ static int install_key(const char *state_dir, unsigned char *key)
 	return 0;
 }
 
+static void snap_reject(struct snap_rejects *rejects, const struct policy_error *e)
+{
+	struct policy_error *v;
+
+	if (!rejects)
+		return;
+	v = realloc(rejects->v, (rejects->n + 1) * sizeof(*v));
+	if (!v)
+		return;                 /* the log says it anyway */
+	v[rejects->n++] = *e;
+	rejects->v = v;
+}
+
 static void snap_error_cb(const struct policy_error *e, void *ud)
 {
 	char buf[PATH_MAX + 300];
 
 	log_warning("snap: %s; file skipped", policy_error_to_str(e, buf, sizeof(buf)));
+	snap_reject(ud, e);
 }
 
-int daemon_load_snaps(const char *dir, struct policy_set **ret)
+int daemon_load_snaps(const char *dir, struct policy_set **ret,
+		      struct snap_rejects *rejects)
 {
-	int r = policy_load_dir(dir, ret, snap_error_cb, NULL);
+	int r;
 
-	if (r < 0)
+	if (rejects) {
+		free(rejects->v);
+		*rejects = (struct snap_rejects){ 0 };
+	}
+	r = policy_load_dir(dir, ret, snap_error_cb, rejects);
+	if (r < 0) {
+		struct policy_error e = { .line = 0 };
+
+		snprintf(e.file, sizeof(e.file), "%s", dir);
+		snprintf(e.problem, sizeof(e.problem), "cannot read the directory: %s; "
+			 "the running SNAPs stay", strerror(-r));
+		snap_reject(rejects, &e);
 		return log_errno(LOG_ERR, r, "snap: cannot read %s: %m", dir);
+	}
 	log_info("snap: %zu SNAP%s loaded from %s%s", policy_set_count(*ret) - 1,
 		 policy_set_count(*ret) == 2 ? "" : "s", dir,
 		 r > 0 ? " (some files skipped)" : "");
@@ -487,7 +514,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	{
 		struct policy_set *set;
 
-		if (daemon_load_snaps(c->snap_dir, &set) >= 0) {
+		if (daemon_load_snaps(c->snap_dir, &set, &d->snap_rejects) >= 0) {
 			registry_set_snaps(d->registry, set);
 			policy_set_free(d->snaps);
 			d->snaps = set;
@@ -612,7 +639,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 
 	/* SNAP policies: bad files are logged and skipped, an unreadable
 	 * directory leaves the built-in default SNAP only. */
-	if (daemon_load_snaps(config->snap_dir, &d->snaps) < 0) {
+	if (daemon_load_snaps(config->snap_dir, &d->snaps, &d->snap_rejects) < 0) {
 		d->snaps = policy_set_new();
 		if (!d->snaps)
 			return log_errno(LOG_ERR, -ENOMEM, "out of memory");
@@ -713,6 +740,8 @@ void daemon_stop(struct daemon *d)
 	backup_cancel_all(d);
 	d->registry = registry_free(d->registry);
 	d->snaps = policy_set_free(d->snaps);
+	free(d->snap_rejects.v);
+	d->snap_rejects = (struct snap_rejects){ 0 };
 	d->plugins = plugin_loader_free(d->plugins);
 	d->sip = sip_stack_free(d->sip);
 	d->control = control_free(d->control);

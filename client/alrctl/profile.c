@@ -145,7 +145,10 @@ static int cmd_profile_list(struct ctl *ctl, int argc, char **argv)
 	}
 	table_print(&t, "");
 	table_free(&t);
-	/* errors below: a message does not fit a column */
+	/* errors below: a message does not fit a column (not with -t or
+	 * -f: the lines are the table's; profile show has the error) */
+	if (ctl->terse || ctl->fields)
+		errors = false;
 	if (errors)
 		putchar('\n');
 	for (size_t i = 0; errors && i < n; i++) {
@@ -180,9 +183,9 @@ static int cmd_profile_show(struct ctl *ctl, int argc, char **argv)
 	if (status != EX_OK || ctl->json)
 		return status;
 	show_flatten(&l, "", jget(result, "profile"), true);
-	kv_print(&l);
+	status = kv_print(&l);
 	json_object_put(result);
-	return EX_OK;
+	return status;
 }
 
 /* --- profile add and set: options --- */
@@ -900,6 +903,7 @@ static int cmd_profile_enable(struct ctl *ctl, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "profile", "list", 0, 0, "", cmd_profile_list,
+	  .fields = "ID NAME TYPE AOR WHERE AUTO STATE IAP CONTACT",
 	  .help =
 	  "One line per profile: ID (a '*' marks the default profile),\n"
 	  "NAME (the provider name), TYPE, AOR, WHERE it registers\n"
@@ -907,7 +911,7 @@ static const struct command commands[] = {
 	  "runs), STATE (unregistered, registering, registered,\n"
 	  "unregistering), the IAP it is registered over and its CONTACT.\n"
 	  "Profiles with an error are listed below the table.\n" },
-	{ "profile", "show", 1, 1, " ID", cmd_profile_show,
+	{ "profile", "show", 1, 1, " ID", cmd_profile_show, .fields = "",
 	  .help =
 	  "Every field of one profile, one per line: servers as\n"
 	  "registrar.uri, lists as contact_params[0], extension parameters as\n"
