@@ -1090,16 +1090,20 @@ static void registry_enter_state(struct reg_profile *rp, enum registry_state sta
 	if (deregistered && state != REGISTRY_UNREGISTERED)
 		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), "; %s",
 			 registry_reason_to_str(rp->dereg_reason));
+	/* entering WAIT_FOR_IAP on enable is the hand-over to the roaming
+	 * engine, whose own line says what it decided */
 	if (old != state)
-		log_info("profile %u (%s): %s -> %s%s", rp->p->id, pname(rp),
-			 registry_state_to_str(old), registry_state_to_str(state), detail);
+		log_profile(old == REGISTRY_UNREGISTERED && state == REGISTRY_WAIT_FOR_IAP
+			    ? LOG_DEBUG : LOG_INFO, rp->p->id, rp->iap_id,
+			    "profile %u (%s): %s -> %s%s", rp->p->id, pname(rp),
+			    registry_state_to_str(old), registry_state_to_str(state), detail);
 
 	if (deregistered) {
 		rp->announced = false;
 		ev.type = REGISTRY_EVENT_DEREGISTERED;
 		ev.reason = rp->dereg_reason;
-		log_notice("profile %u (%s): deregistered (%s)", rp->p->id, pname(rp),
-			   registry_reason_to_str(rp->dereg_reason));
+		log_profile(LOG_NOTICE, rp->p->id, 0, "profile %u (%s): deregistered (%s)",
+			    rp->p->id, pname(rp), registry_reason_to_str(rp->dereg_reason));
 		emit(r, &ev);
 	}
 	if (registered) {
@@ -1108,9 +1112,10 @@ static void registry_enter_state(struct reg_profile *rp, enum registry_state sta
 			.type = REGISTRY_EVENT_REGISTERED, .id = rp->p->id, .iap_id = rp->iap_id,
 			.contact = rp->contact, .expires = rp->expires,
 		};
-		log_notice("profile %u (%s): registered over %s as %s", rp->p->id, pname(rp),
-			   iap_label(r, rp->iap_id, where, sizeof(where)),
-			   rp->contact ? rp->contact : "?");
+		log_profile(LOG_NOTICE, rp->p->id, rp->iap_id,
+			    "profile %u (%s): registered over %s as %s", rp->p->id, pname(rp),
+			    iap_label(r, rp->iap_id, where, sizeof(where)),
+			    rp->contact ? rp->contact : "?");
 		emit(r, &ev);
 	}
 	if (state == REGISTRY_UNREGISTERED)
