@@ -131,8 +131,8 @@ static size_t edit_distance(const char *a, const char *b)
 }
 
 /* Close enough to be a typo: at most 1 edit for words up to 4
- * characters, 2 up to 8, 3 beyond; or the start of exactly one
- * candidate (checked by the caller's tie rule). */
+ * characters, 2 up to 8, 3 beyond; a start of 3 characters or more
+ * ("prof") counts as 1.  Two candidates as close: no guess. */
 const char *ctl_suggest(const char *word, const char *const *cands, size_t n)
 {
 	size_t len = strlen(word), limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;

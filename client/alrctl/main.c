@@ -310,7 +310,7 @@ static const char *suggest_option(const char *arg, const struct command *cmd,
 				  char *buf, size_t size)
 {
 	const char *cands[128];
-	char dashed[128][64], word[64];
+	char dashed[80], word[64];
 	const char *found;
 	size_t n = 0;
 
@@ -323,8 +323,8 @@ static const char *suggest_option(const char *arg, const struct command *cmd,
 	found = ctl_suggest(word, cands, n);
 	if (!found)
 		return "";
-	snprintf(dashed[0], sizeof(dashed[0]), "--%s", found);
-	return ctl_did_you_mean(dashed[0], buf, size);
+	snprintf(dashed, sizeof(dashed), "--%s", found);
+	return ctl_did_you_mean(dashed, buf, size);
 }
 
 /* "list, show, ..." for a usage message. */
