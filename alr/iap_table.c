@@ -174,7 +174,7 @@ static void remove_at(struct iap_table *t, size_t i)
 
 	memmove(&t->iaps[i], &t->iaps[i + 1], (t->n - i - 1) * sizeof(*t->iaps));
 	t->n--;
-	log_info("iap %u (%s): removed", iap->id, iap->name);
+	log_iap(LOG_INFO, iap->id, "iap %u (%s): removed", iap->id, iap->name);
 	/* A link that is gone is as down as one set down: one reason for
 	 * both events. */
 	if (iap_available(iap)) {
@@ -262,10 +262,10 @@ static int desire(const struct iap_table *t, const struct nlmon_link *l, struct 
 static void log_availability(const struct iap *iap)
 {
 	if (iap_available(iap))
-		log_info("iap %u (%s): available", iap->id, iap->name);
+		log_iap(LOG_INFO, iap->id, "iap %u (%s): available", iap->id, iap->name);
 	else
-		log_info("iap %u (%s): unavailable (%s)", iap->id, iap->name,
-			 iap_reason_to_str(iap->reason));
+		log_iap(LOG_INFO, iap->id, "iap %u (%s): unavailable (%s)", iap->id, iap->name,
+			iap_reason_to_str(iap->reason));
 }
 
 /* A new IAP for @l as @d says, not yet in the table.  NULL on failure
@@ -301,9 +301,9 @@ static void add_link(struct iap_table *t, const struct nlmon_link *l, const stru
 		iap_free(iap);
 		return;
 	}
-	log_info("iap %u (%s): added, kind %s, interface %s (ifindex %d)%s%s", iap->id,
-		 iap->name, iap_kind_to_str(iap->kind), l->name, l->ifindex,
-		 iap->nm ? ", NetworkManager connection " : "", iap->nm ? iap->nm->uuid : "");
+	log_iap(LOG_INFO, iap->id, "iap %u (%s): added, kind %s, interface %s (ifindex %d)%s%s",
+		iap->id, iap->name, iap_kind_to_str(iap->kind), l->name, l->ifindex,
+		iap->nm ? ", NetworkManager connection " : "", iap->nm ? iap->nm->uuid : "");
 	log_availability(iap);
 	notify(t, IAP_EVENT_ADDED, iap);
 	if (iap_available(iap))
@@ -334,8 +334,9 @@ static void replace_at(struct iap_table *t, size_t i, const struct nlmon_link *l
 		insert_sorted(t, old);
 		return;
 	}
-	log_info("iap %u (%s) is now iap %u (%s): %s", old->id, old->name, new->id, new->name,
-		 new->nm ? "NetworkManager connection active" : "no NetworkManager connection");
+	log_iap(LOG_INFO, new->id, "iap %u (%s) is now iap %u (%s): %s", old->id, old->name,
+		new->id, new->name,
+		new->nm ? "NetworkManager connection active" : "no NetworkManager connection");
 	new->replaces = old->id;
 	old->replaced_by = new->id;
 	notify(t, IAP_EVENT_ADDED, new);

@@ -898,16 +898,17 @@ static void op_event(void *ud, const struct roam_event *ev)
 		e.iap_id = ev->iap;
 		e.contact = rp->contact;
 		e.expires = rp->expires;
-		log_notice("profile %u (%s): registered over %s as %s", rp->p->id, rp_name(rp),
-			   iap_label(r, ev->iap, where, sizeof(where)),
-			   rp->contact ? rp->contact : "?");
+		log_profile(LOG_NOTICE, rp->p->id, ev->iap,
+			    "profile %u (%s): registered over %s as %s", rp->p->id, rp_name(rp),
+			    iap_label(r, ev->iap, where, sizeof(where)),
+			    rp->contact ? rp->contact : "?");
 		registry_emit(r, &e);
 		return;
 	case ROAM_EVENT_DEREGISTERED:
 		e.type = REGISTRY_EVENT_DEREGISTERED;
 		e.reason = ev->reason;
-		log_notice("profile %u (%s): deregistered (%s)", ev->profile,
-			   rp ? rp_name(rp) : "?", roam_reason_to_str(ev->reason));
+		log_profile(LOG_NOTICE, ev->profile, ev->iap, "profile %u (%s): deregistered (%s)",
+			    ev->profile, rp ? rp_name(rp) : "?", roam_reason_to_str(ev->reason));
 		registry_emit(r, &e);
 		return;
 	case ROAM_EVENT_UPDATED:

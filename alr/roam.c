@@ -948,8 +948,10 @@ static void roam_enter_state(struct roam *r, struct roam_profile *p,
 	}
 
 	arm_timer(r, p);
-	log_info(PFMT ": %s -> %s%s%s%s", PARGS(p), roam_state_to_str(old),
-		 roam_state_to_str(state), detail, why ? ": " : "", why ? why : "");
+	/* ALR_PROFILE= and ALR_IAP= in the journal: the profile's story */
+	log_profile(LOG_INFO, p->id, p->cur, PFMT ": %s -> %s%s%s%s", PARGS(p),
+		    roam_state_to_str(old), roam_state_to_str(state), detail,
+		    why ? ": " : "", why ? why : "");
 	if (r->ops->state_changed)
 		r->ops->state_changed(r->user_data, p->id, old, state);
 }

@@ -122,6 +122,23 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 	return 0;
 }
 
+/* [{"file", "line", "problem"}]: the SNAP files the reload skipped */
+static struct json_object *api_snap_rejects_to_json(const struct snap_rejects *rejects)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < rejects->n; i++) {
+		const struct policy_error *e = &rejects->v[i];
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "file", json_object_new_string(e->file));
+		json_object_object_add(o, "line", e->line ? json_object_new_int64(e->line) : NULL);
+		json_object_object_add(o, "problem", json_object_new_string(e->problem));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static int method_daemon_reload(void *ud, struct control_client *cl, struct json_object *params,
 				struct json_object **ret, struct jsonrpc_error *err)
 {
@@ -146,6 +163,7 @@ static int method_daemon_reload(void *ud, struct control_client *cl, struct json
 	}
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, "reloaded", json_object_new_boolean(1));
+	json_object_object_add(*ret, "rejected", api_snap_rejects_to_json(&d->snap_rejects));
 	return 0;
 }
 

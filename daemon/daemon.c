@@ -23,7 +23,7 @@
 #include "alr/roam.h"
 #include "daemon/control.h"
 #include "daemon/api.h"
-#include "daemon/iap-json.h"
+#include "daemon/iap-events.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "netlink/nlmon.h"
@@ -148,20 +148,48 @@ static int install_key(const char *state_dir, unsigned char *key)
 	return 0;
 }
 
+static void snap_reject(struct snap_rejects *rejects, const struct policy_error *e)
+{
+	struct policy_error *v;
+
+	if (!rejects)
+		return;
+	v = realloc(rejects->v, (rejects->n + 1) * sizeof(*v));
+	if (!v)
+		return;                 /* the log says it anyway */
+	v[rejects->n++] = *e;
+	rejects->v = v;
+}
+
 static void snap_error_cb(const struct policy_error *e, void *ud)
 {
 	char buf[PATH_MAX + 300];
 
 	log_warning("snap: %s; file skipped", policy_error_to_str(e, buf, sizeof(buf)));
+	snap_reject(ud, e);
 }
 
-int daemon_load_snaps(const char *dir, struct policy_set **ret)
+int daemon_load_snaps(const char *dir, struct policy_set **ret,
+		      struct snap_rejects *rejects)
 {
-	int r = policy_load_dir(dir, ret, snap_error_cb, NULL);
+	int r;
 
-	if (r < 0)
+	if (rejects) {
+		free(rejects->v);
+		*rejects = (struct snap_rejects){ 0 };
+	}
+	r = policy_load_dir(dir, ret, snap_error_cb, rejects);
+	if (r < 0) {
+		struct policy_error e = { .line = 0 };
+
+		snprintf(e.file, sizeof(e.file), "%s", dir);
+		snprintf(e.problem, sizeof(e.problem), "cannot read the directory: %s; "
+			 "the running SNAPs stay", strerror(-r));
+		snap_reject(rejects, &e);
 		return log_errno(LOG_ERR, r, "snap: cannot read %s: %m", dir);
-	log_info("snap: %zu SNAPs loaded from %s%s", policy_set_count(*ret) - 1, dir,
+	}
+	log_info("snap: %zu SNAP%s loaded from %s%s", policy_set_count(*ret) - 1,
+		 policy_set_count(*ret) == 2 ? "" : "s", dir,
 		 r > 0 ? " (some files skipped)" : "");
 	return r;
 }
@@ -332,11 +360,15 @@ static const struct nlmon_ops nlmon_ops = {
 };
 
 /* NetworkManager -> IAP table: connection names and attributes.  Netlink
- * stays the source of availability. */
+ * stays the source of availability, and what the netlink socket holds
+ * goes first: NetworkManager reacts to the same kernel events (a link
+ * deleted), and an IAP must not switch identity for an interface that is
+ * already gone. */
 static void on_nm_running(bool running, void *ud)
 {
 	struct daemon *d = ud;
 
+	nlmon_sync(d->nlmon);       /* the kernel's word first */
 	iap_table_nm_running(d->iaps, running);
 }
 
@@ -344,6 +376,7 @@ static void on_nm_conn_changed(const struct nmmon_conn *c, void *ud)
 {
 	struct daemon *d = ud;
 
+	nlmon_sync(d->nlmon);       /* the kernel's word first */
 	iap_table_nm_conn_changed(d->iaps, c);
 }
 
@@ -351,6 +384,7 @@ static void on_nm_conn_removed(const char *uuid, void *ud)
 {
 	struct daemon *d = ud;
 
+	nlmon_sync(d->nlmon);       /* the kernel's word first */
 	iap_table_nm_conn_removed(d->iaps, uuid);
 }
 
@@ -367,11 +401,15 @@ static void on_iap_event(enum iap_event ev, const struct iap *iap, void *ud)
 	const char *method = iap_event_to_str(ev);
 	struct json_object *params;
 
-	if (!d->control || !control_wants(d->control, method))
+	/* rendered even when nobody listens: an iap.changed is compared
+	 * with what the IAP's previous event showed */
+	params = iap_events_render(d->iap_events, ev, iap, util_now_realtime());
+	if (!params)
 		return;
-	params = json_object_new_object();
-	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
-	json_object_object_add(params, "iap", iap_to_json(iap));
+	if (!d->control || !control_wants(d->control, method)) {
+		json_object_put(params);
+		return;
+	}
 	control_broadcast(d->control, method, params);
 }
 
@@ -467,7 +505,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	{
 		struct policy_set *set;
 
-		if (daemon_load_snaps(c->snap_dir, &set) >= 0) {
+		if (daemon_load_snaps(c->snap_dir, &set, &d->snap_rejects) >= 0) {
 			registry_set_snaps(d->registry, set);
 			policy_set_free(d->snaps);
 			d->snaps = set;
@@ -567,6 +605,9 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	d->iaps = iap_table_new(d->store, kind_rule, (void *)config, "/sys/class/net");
 	if (!d->iaps)
 		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
+	d->iap_events = iap_events_new();
+	if (!d->iap_events)
+		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
 	iap_table_watch(d->iaps, on_iap_event, d, NULL);
 
 	d->nlmon = nlmon_new(d->loop, &nlmon_ops, d, config->netlink_rcvbuf);
@@ -589,7 +630,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 
 	/* SNAP policies: bad files are logged and skipped, an unreadable
 	 * directory leaves the built-in default SNAP only. */
-	if (daemon_load_snaps(config->snap_dir, &d->snaps) < 0) {
+	if (daemon_load_snaps(config->snap_dir, &d->snaps, &d->snap_rejects) < 0) {
 		d->snaps = policy_set_new();
 		if (!d->snaps)
 			return log_errno(LOG_ERR, -ENOMEM, "out of memory");
@@ -654,10 +695,13 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	ev_signal_start(d->loop, &sig_int);
 	ev_signal_start(d->loop, &sig_hup);
 
-	log_notice("alrd %s started: %zu IAPs, %zu profiles, %zu plugins, socket %s, state %s",
-		   ALR_VERSION, iap_table_count(d->iaps), registry_count(d->registry),
-		   plugin_loader_count(d->plugins), config->socket_path, config->state_dir);
-	sd_notifyf(0, "READY=1\nSTATUS=%zu IAPs\nMAINPID=%d", iap_table_count(d->iaps),
+	log_notice("alrd %s started: %zu IAP%s, %zu profile%s, %zu plugin%s, socket %s, state %s",
+		   ALR_VERSION, iap_table_count(d->iaps), iap_table_count(d->iaps) == 1 ? "" : "s",
+		   registry_count(d->registry), registry_count(d->registry) == 1 ? "" : "s",
+		   plugin_loader_count(d->plugins), plugin_loader_count(d->plugins) == 1 ? "" : "s",
+		   config->socket_path, config->state_dir);
+	sd_notifyf(0, "READY=1\nSTATUS=%zu IAP%s\nMAINPID=%d", iap_table_count(d->iaps),
+		   iap_table_count(d->iaps) == 1 ? "" : "s",
 		   (int)getpid());
 	return 0;
 }
@@ -687,12 +731,15 @@ void daemon_stop(struct daemon *d)
 	backup_cancel_all(d);
 	d->registry = registry_free(d->registry);
 	d->snaps = policy_set_free(d->snaps);
+	free(d->snap_rejects.v);
+	d->snap_rejects = (struct snap_rejects){ 0 };
 	d->plugins = plugin_loader_free(d->plugins);
 	d->sip = sip_stack_free(d->sip);
 	d->control = control_free(d->control);
 	d->nmmon = nmmon_free(d->nmmon);
 	d->nlmon = nlmon_free(d->nlmon);
 	d->iaps = iap_table_free(d->iaps);
+	d->iap_events = iap_events_free(d->iap_events);
 	d->store = store_close(d->store);
 	if (d->lock_fd >= 0) {
 		/* The lock file stays (its pid is stale but harmless); only

@@ -10,12 +10,14 @@
 
 #include "daemon/config.h"
 #include "daemon/control.h"
+#include "policy/policy.h"
 
 struct ev_loop;
 struct store;
 struct nlmon;
 struct nmmon;
 struct iap_table;
+struct iap_events;
 struct control;
 struct sip_stack;
 struct plugin_loader;
@@ -29,6 +31,13 @@ struct daemon_options {
 	struct config_overrides overrides;
 };
 
+/* The SNAP files the last load of snap-dir rejected (file, line, problem),
+ * for the answer of daemon.reload. */
+struct snap_rejects {
+	struct policy_error *v;
+	size_t n;
+};
+
 struct daemon {
 	struct ev_loop *loop;
 	struct daemon_options opts;
@@ -40,7 +49,9 @@ struct daemon {
 	struct nlmon *nlmon;
 	struct nmmon *nmmon;            /* NULL when networkmanager = no */
 	struct iap_table *iaps;
+	struct iap_events *iap_events;  /* what the iap.* events showed */
 	struct policy_set *snaps;       /* SNAP policies from config->snap_dir */
+	struct snap_rejects snap_rejects;  /* files the last load skipped */
 	struct sip_stack *sip;
 	struct plugin_loader *plugins;
 	struct registry *registry;
@@ -68,9 +79,11 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error);
 
 /*
  * Load the SNAP policies of @dir in full.  Files that do not parse are
- * logged (FILE:LINE: problem) and skipped.  Returns the number skipped
- * (>= 0) with *@ret set, or a negative errno (logged) when @dir cannot be
- * read.
+ * logged (FILE:LINE: problem) and skipped, and listed in @rejects (emptied
+ * first; may be NULL); a directory that cannot be read is one entry there
+ * too.  Returns the number skipped (>= 0) with *@ret set, or a negative
+ * errno (logged) when @dir cannot be read.
  */
-int daemon_load_snaps(const char *dir, struct policy_set **ret);
+int daemon_load_snaps(const char *dir, struct policy_set **ret,
+		      struct snap_rejects *rejects);
 

@@ -1055,6 +1055,22 @@ static void nlmon_read(struct nlmon *m)
 	}
 }
 
+void nlmon_sync(struct nlmon *m)
+{
+	if (!m || !m->started || ev_is_active(&m->resync_timer))
+		return;
+	nlmon_read(m);
+	/* as nlmon_process(), without waiting for the interval */
+	if (!m->need_resync && (m->dirty_head || m->routes_stale)) {
+		ev_timer_stop(m->loop, &m->flush_timer);
+		m->last_flush = ev_now(m->loop);
+		nlmon_flush(m);
+	}
+	ev_io_start(m->loop, &m->io);
+	if (m->need_resync)
+		nlmon_schedule_resync(m);
+}
+
 static void nlmon_flush_timer_cb(struct ev_loop *loop, ev_timer *w,
 				 int revents)
 {

@@ -79,4 +79,14 @@ struct nlmon *nlmon_new(struct ev_loop *loop, const struct nlmon_ops *ops,
  * every link before it returns.  0 or negative errno. */
 int nlmon_start(struct nlmon *m);
 struct nlmon *nlmon_free(struct nlmon *m);
+/*
+ * Deliver now what the socket holds and what waits for the batch
+ * interval.  For news derived from the kernel's by another process
+ * (NetworkManager deactivating a connection because its link went away):
+ * the kernel multicast the same event to us before that process could
+ * react, so syncing first puts the kernel's word before the derived one.
+ * Nothing happens before nlmon_start() or while a resync waits.  Must not
+ * be called from the monitor's own callbacks.
+ */
+void nlmon_sync(struct nlmon *m);
 void nlmon_get_stats(const struct nlmon *m, struct nlmon_stats *ret);

@@ -811,12 +811,12 @@ static void binding_enter_state(struct binding *b, enum binding_state state,
 
 	if (cause->error != BINDING_ERROR_NONE &&
 	    binding_error_is_permanent(cause->error))
-		log_warning("binding %u (%s via %s): %s -> %s%s", b->id,
-			    b->name, iap_name(b), binding_state_to_str(old),
-			    binding_state_to_str(state), detail);
+		log_call(LOG_WARNING, 0, b->call_id, "binding %u (%s via %s): %s -> %s%s",
+			 b->id, b->name, iap_name(b), binding_state_to_str(old),
+			 binding_state_to_str(state), detail);
 	else
-		log_info("binding %u (%s via %s): %s -> %s%s", b->id, b->name,
-			 iap_name(b), binding_state_to_str(old),
+		log_call(LOG_INFO, 0, b->call_id, "binding %u (%s via %s): %s -> %s%s",
+			 b->id, b->name, iap_name(b), binding_state_to_str(old),
 			 binding_state_to_str(state), detail);
 	notify(b, &ev);
 }

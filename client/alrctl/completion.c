@@ -97,7 +97,7 @@ static void print_bash(FILE *f)
 	      "_alrctl()\n"
 	      "{\n"
 	      "\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev= word noun= cmd= i\n"
-	      "\tlocal opts= argopts= fileopts= args= words=\n"
+	      "\tlocal opts= argopts= fileopts= args= words= fields=\n"
 	      "\tlocal gopts='", f);
 	put_options(f, ctl_global_options, false);
 	fputs("'\n\tlocal gargopts='", f);
@@ -152,17 +152,26 @@ static void print_bash(FILE *f)
 		case ARGS_WORDS:
 			fprintf(f, " args=words; words='%s';", cmd->words);
 			break;
+		case ARGS_COMMANDS:
+			fputs(" args=commands;", f);
+			break;
 		}
+		if (cmd->fields && *cmd->fields)
+			fprintf(f, " fields='%s';", cmd->fields);
 		/* "'status') ;;", "'restore') args=file;;" */
-		fputs(cmd->options || cmd->file_options || cmd->complete != ARGS_NONE
-		      ? ";\n" : " ;;\n", f);
+		fputs(cmd->options || cmd->file_options || cmd->complete != ARGS_NONE ||
+		      (cmd->fields && *cmd->fields) ? ";\n" : " ;;\n", f);
 	}
 	fputs("\tesac\n"
 	      "\n"
 	      "\tCOMPREPLY=()\n"
 	      "\tif [[ -n $prev && \" $gargopts $argopts \" == *\" $prev \"* ]]; then\n"
 	      "\t\t# the value of an option\n"
-	      "\t\tif [[ \" $gfileopts $fileopts \" == *\" $prev \"* ]]; then\n"
+	      "\t\tif [[ $prev == -f || $prev == --fields ]]; then\n"
+	      "\t\t\t# FIELD,FIELD,...: complete the last one\n"
+	      "\t\t\tlocal done_=${cur%${cur##*,}}\n"
+	      "\t\t\tCOMPREPLY=($(compgen -P \"$done_\" -W \"$fields\" -- \"${cur##*,}\"))\n"
+	      "\t\telif [[ \" $gfileopts $fileopts \" == *\" $prev \"* ]]; then\n"
 	      "\t\t\tcompopt -o filenames 2>/dev/null\n"
 	      "\t\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n"
 	      "\t\tfi\n"
@@ -177,6 +186,10 @@ static void print_bash(FILE *f)
 	      "\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n"
 	      "\telif [[ $args == words ]]; then\n"
 	      "\t\tCOMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+	      "\telif [[ $args == commands && $prev == \"$noun\" ]]; then\n"
+	      "\t\tCOMPREPLY=($(compgen -W \"$nouns\" -- \"$cur\"))\n"
+	      "\telif [[ $args == commands ]]; then\n"
+	      "\t\tCOMPREPLY=($(compgen -W \"$(_alrctl_subcommands \"$prev\")\" -- \"$cur\"))\n"
 	      "\tfi\n"
 	      "}\n"
 	      "\n"
@@ -193,7 +206,8 @@ static const struct command commands[] = {
 	{ "completion", "bash", 0, 0, "", cmd_completion_bash,
 	  .help =
 	  "Print a bash completion script for alrctl, made from the same\n"
-	  "table of commands as this help.  Source it (source <(alrctl\n"
+	  "table of commands as this help (commands, options, -f's fields,\n"
+	  "help's words).  Source it (source <(alrctl\n"
 	  "completion bash)) or install it as\n"
 	  "/usr/share/bash-completion/completions/alrctl.\n" },
 };

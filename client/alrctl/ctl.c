@@ -3,14 +3,17 @@
  * connection and its calls, reading the daemon's JSON, aligned tables and
  * "key: value" lines, input files and lines.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -18,13 +21,55 @@
 
 /* --- messages, the connection and its calls --- */
 
-static void verrorf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+struct ctl_output ctl_output;
 
-static void verrorf(const char *fmt, va_list ap)
+/*
+ * An error: "alrctl: MESSAGE" on stderr, or with -j one JSON object on a
+ * line of its own, {"error": {"message": ..., "code": ...}}, where code is
+ * alrd's JSON-RPC error code when alrd refused (@code != 0), and
+ * "usage": true for a usage error (docs/alrctl.md, "JSON errors").
+ */
+static void vreport(int code, bool usage, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vreport(int code, bool usage, const char *fmt, va_list ap)
 {
-	fputs("alrctl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	struct json_object *o, *e;
+	char *msg;
+
+	if (!ctl_output.json_errors) {
+		fputs("alrctl: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		return;
+	}
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fputs("{\"error\":{\"message\":\"out of memory\"}}\n", stderr);
+		return;
+	}
+	o = json_object_new_object();
+	e = json_object_new_object();
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	if (code)
+		json_object_object_add(e, "code", json_object_new_int(code));
+	if (usage)
+		json_object_object_add(e, "usage", json_object_new_boolean(1));
+	json_object_object_add(o, "error", e);
+	fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	free(msg);
+}
+
+static void report(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void report(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(code, false, fmt, ap);
+	va_end(ap);
 }
 
 void errorf(const char *fmt, ...)
@@ -32,7 +77,7 @@ void errorf(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	verrorf(fmt, ap);
+	vreport(0, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -47,17 +92,120 @@ int usage_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	verrorf(fmt, ap);
+	vreport(0, true, fmt, ap);
 	va_end(ap);
-	fputs("Try 'alrctl --help' for more information.\n", stderr);
+	if (!ctl_output.json_errors)
+		fputs("Try 'alrctl --help' for more information.\n", stderr);
 	return EX_USAGE;
+}
+
+/* Optimal string alignment distance: insertions, deletions,
+ * substitutions and transpositions of neighbours each cost 1
+ * ("stauts" is 1 from "status"). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[64][64];
+
+	if (la >= 64 || lb >= 64)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t v = d[i - 1][j] + 1;
+
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < v)
+				v = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[la][lb];
+}
+
+/* Close enough to be a typo: at most 1 edit for words up to 4
+ * characters, 2 up to 8, 3 beyond; a start of 3 characters or more
+ * ("prof") counts as 1.  Two candidates as close: no guess. */
+const char *ctl_suggest(const char *word, const char *const *cands, size_t n)
+{
+	size_t len = strlen(word), limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
+	size_t best = SIZE_MAX;
+	const char *found = NULL;
+	bool tie = false;
+
+	if (len == 0)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = edit_distance(word, cands[i]);
+
+		/* a prefix ("prof") is as good as one edit */
+		if (dist > 1 && len >= 3 && !strncmp(cands[i], word, len))
+			dist = 1;
+		if (dist == 0 || dist > limit)
+			continue;
+		if (dist < best) {
+			best = dist;
+			found = cands[i];
+			tie = false;
+		} else if (dist == best && strcmp(found, cands[i]) != 0) {
+			tie = true;
+		}
+	}
+	return tie ? NULL : found;
+}
+
+const char *ctl_did_you_mean(const char *suggestion, char *buf, size_t size)
+{
+	if (!suggestion)
+		return "";
+	snprintf(buf, size, "; did you mean '%s'?", suggestion);
+	return buf;
+}
+
+/* "iap list" field names: "ID NAME ... DEFAULT-ROUTE" */
+int ctl_check_fields(const char *fields, const char *known, const char *what)
+{
+	const char *cands[64];
+	char copy[512], one[128], hint[160];
+	size_t n = 0;
+
+	snprintf(copy, sizeof(copy), "%s", known);
+	for (char *save = NULL, *w = strtok_r(copy, " ", &save); w && n < 64;
+	     w = strtok_r(NULL, " ", &save))
+		cands[n++] = w;
+	for (const char *f = fields; *f; ) {
+		size_t len = strcspn(f, ",");
+		bool ok = false;
+
+		snprintf(one, sizeof(one), "%.*s", (int)len, f);
+		for (size_t i = 0; i < n && !ok; i++)
+			ok = !strcasecmp(one, cands[i]);
+		if (!ok) {
+			char upper[128];
+
+			for (size_t i = 0; i <= strlen(one) && i < sizeof(upper); i++)
+				upper[i] = (char)toupper((unsigned char)one[i]);
+			return usage_error("%s has no field '%s'%s (fields: %s)", what, one,
+					   ctl_did_you_mean(ctl_suggest(upper, cands, n),
+							    hint, sizeof(hint)), known);
+		}
+		f += len + (f[len] == ',');
+	}
+	return EX_OK;
 }
 
 /* The exit status for a failed library call, after saying why. */
 int report_failure(int r, const struct alr_error *e)
 {
 	if (e->message[0])
-		errorf("%s", e->message);
+		report(r == -EPROTO ? e->code : 0, "%s", e->message);
 	else
 		errorf("%s", strerror(-r));
 
@@ -335,27 +483,83 @@ void table_add(struct table *t, const char *fmt, ...)
 	t->cells[t->ncells++] = s;
 }
 
+char *terse_escape(const char *s)
+{
+	char *out = malloc(2 * strlen(s) + 1), *p = out;
+
+	if (!out)
+		oom();
+	for (; *s; s++) {
+		if (*s == ':' || *s == '\\')
+			*p++ = '\\';
+		*p++ = *s;
+	}
+	*p = '\0';
+	return out;
+}
+
+/* A header as a field name: blanks as '-' ("DEFAULT-ROUTE"). */
+static bool field_is(const char *header, const char *field, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && header[i]; i++) {
+		char h = header[i] == ' ' ? '-' : header[i];
+
+		if (toupper((unsigned char)h) != toupper((unsigned char)field[i]))
+			return false;
+	}
+	return i == len && !header[i];
+}
+
 void table_print(struct table *t, const char *indent)
 {
-	size_t ncells = t->ncells;
-	size_t width[16] = { 0 };
+	size_t ncells = t->ncells, nrows = t->ncols ? ncells / t->ncols : 0;
+	size_t width[16] = { 0 }, cols[16], n = 0;
 
-	for (size_t i = 0; i < ncells; i++) {
-		size_t col = i % t->ncols, len = strlen(t->cells[i]);
+	/* the columns shown, in order */
+	if (ctl_output.fields) {
+		for (const char *f = ctl_output.fields; *f && n < 16; ) {
+			size_t len = strcspn(f, ",");
 
-		if (col < 16 && len > width[col])
-			width[col] = len;
+			for (size_t c = 0; c < t->ncols; c++)
+				if (field_is(t->cells[c], f, len)) {
+					cols[n++] = c;
+					break;
+				}
+			f += len + (f[len] == ',');
+		}
+	} else {
+		for (size_t c = 0; c < t->ncols && c < 16; c++)
+			cols[n++] = c;
 	}
-	for (size_t i = 0; i < ncells; i++) {
-		size_t col = i % t->ncols;
-		bool last = col == t->ncols - 1 || i == ncells - 1;
+	if (ctl_output.terse) {
+		for (size_t r = 1; r < nrows; r++)
+			for (size_t k = 0; k < n; k++) {
+				char *cell = terse_escape(t->cells[r * t->ncols + cols[k]]);
 
-		if (col == 0)
-			fputs(indent, stdout);
-		if (last)
-			printf("%s\n", t->cells[i]);
-		else
-			printf("%-*s  ", (int)width[col], t->cells[i]);
+				printf("%s%s", cell, k + 1 < n ? ":" : "\n");
+				free(cell);
+			}
+		return;
+	}
+	for (size_t r = 0; r < nrows; r++)
+		for (size_t k = 0; k < n; k++) {
+			size_t len = strlen(t->cells[r * t->ncols + cols[k]]);
+
+			if (len > width[k])
+				width[k] = len;
+		}
+	for (size_t r = 0; r < nrows; r++) {
+		fputs(indent, stdout);
+		for (size_t k = 0; k < n; k++) {
+			const char *cell = t->cells[r * t->ncols + cols[k]];
+
+			if (k + 1 == n)
+				printf("%s\n", cell);
+			else
+				printf("%-*s  ", (int)width[k], cell);
+		}
 	}
 }
 
@@ -407,22 +611,64 @@ bool kv_add_scalar(struct kvlist *l, const char *key, struct json_object *val)
 	return false;
 }
 
-/* "key: value" lines, the values aligned; frees the list. */
-void kv_print(struct kvlist *l)
+/* Whether -f selects @key: named, or under a name ("registrar" selects
+ * registrar.uri and registrar.params[0]). */
+static bool kv_selected(const char *key)
+{
+	if (!ctl_output.fields)
+		return true;
+	for (const char *f = ctl_output.fields; *f; ) {
+		size_t len = strcspn(f, ",");
+
+		if (!strncasecmp(key, f, len) && (key[len] == '\0' || key[len] == '.' ||
+						  key[len] == '['))
+			return true;
+		f += len + (f[len] == ',');
+	}
+	return false;
+}
+
+/* "key: value" lines, the values aligned (-t: KEY:VALUE); frees the list.
+ * A field of -f that selects nothing is a usage error. */
+int kv_print(struct kvlist *l)
 {
 	size_t width = 0;
+	int status = EX_OK;
 
+	for (const char *f = ctl_output.fields; f && *f; ) {
+		size_t len = strcspn(f, ",");
+		bool found = false;
+
+		for (size_t i = 0; i < l->n && !found; i++)
+			found = !strncasecmp(l->v[i].key, f, len) &&
+				(l->v[i].key[len] == '\0' || l->v[i].key[len] == '.' ||
+				 l->v[i].key[len] == '[');
+		if (!found && status == EX_OK)
+			status = usage_error("no field '%.*s' in the answer", (int)len, f);
+		f += len + (f[len] == ',');
+	}
 	for (size_t i = 0; i < l->n; i++)
-		if (strlen(l->v[i].key) > width)
+		if (kv_selected(l->v[i].key) && strlen(l->v[i].key) > width)
 			width = strlen(l->v[i].key);
 	for (size_t i = 0; i < l->n; i++) {
-		printf("%s:%*s %s\n", l->v[i].key,
-		       (int)(width - strlen(l->v[i].key)), "", l->v[i].value);
+		if (status == EX_OK && kv_selected(l->v[i].key)) {
+			if (ctl_output.terse) {
+				char *k = terse_escape(l->v[i].key), *v = terse_escape(l->v[i].value);
+
+				printf("%s:%s\n", k, v);
+				free(k);
+				free(v);
+			} else {
+				printf("%s:%*s %s\n", l->v[i].key,
+				       (int)(width - strlen(l->v[i].key)), "", l->v[i].value);
+			}
+		}
 		free(l->v[i].key);
 		free(l->v[i].value);
 	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+	return status;
 }
 
 /* Text of an export-format value (docs/profiles.md): bare, or a JSON

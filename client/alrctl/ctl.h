@@ -65,6 +65,8 @@ enum {
 struct ctl {
 	const char *socket;
 	bool json;
+	bool terse;              /* -t */
+	const char *fields;      /* -f, or NULL */
 	int timeout_ms;          /* -1: for ever */
 	struct alr_client *client;
 
@@ -98,6 +100,7 @@ enum command_args {
 	ARGS_NONE,               /* nothing to offer */
 	ARGS_FILE,               /* file names */
 	ARGS_WORDS,              /* the words of struct command.words */
+	ARGS_COMMANDS,           /* alrctl's own commands (help) */
 };
 
 /* An entry gives the first six members in order, the others by name. */
@@ -118,6 +121,10 @@ struct command {
 	enum command_args complete;
 	const char *words;
 	const char *file_options;
+	/* -f: the columns of its table, blank-separated as in the header
+	 * (a blank inside a header is '-'); "" for the keys of "key: value"
+	 * lines (checked against the answer); NULL: no fields, -f refused */
+	const char *fields;
 };
 
 /* One noun's commands, in the order of the help. */
@@ -143,12 +150,30 @@ extern const struct command_family store_family;
 extern const struct command_family snap_family;
 extern const struct command_family alr_family;
 extern const struct command_family completion_family;
+extern const struct command_family help_family;
 
 /* --with-passwords (also spelt --passwords): profile export and backup */
 extern const struct option with_passwords_options[];
 int with_passwords_option(struct ctl *ctl, int opt, const char *arg);
 
 /* --- messages and the connection --- */
+
+/* How errors and tables are printed: set from the command line once. */
+struct ctl_output {
+	bool json_errors;        /* -j: errors as JSON objects on stderr */
+	bool terse;              /* -t: tables and key: value lines for scripts */
+	const char *fields;      /* -f FIELDS, comma-separated, or NULL */
+};
+extern struct ctl_output ctl_output;
+
+/* The candidate of @cands (@n of them) closest to @word by edit distance,
+ * when close enough to be a typo of it; NULL otherwise. */
+const char *ctl_suggest(const char *word, const char *const *cands, size_t n);
+/* ", did you mean 'X'?" for a message, or "" */
+const char *ctl_did_you_mean(const char *suggestion, char *buf, size_t size);
+/* Check -f's field names against @known (blank-separated); EX_OK or a
+ * usage error naming the unknown one. */
+int ctl_check_fields(const char *fields, const char *known, const char *what);
 
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void oom(void) __attribute__((noreturn));
@@ -213,7 +238,12 @@ void table_init(struct table *t, size_t ncols, const char *const *headers);
 /* Add a cell to the current row; a new row starts after ncols cells. */
 void table_add(struct table *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* With -f only the named columns, in that order; with -t without the
+ * header and the alignment, the cells joined by ':' (':' and '\' escaped
+ * with '\', as nmcli -t does). */
 void table_print(struct table *t, const char *indent);
+/* A cell for -t: ':' and '\' escaped; the caller frees it. */
+char *terse_escape(const char *s);
 void table_free(struct table *t);
 
 /* "key: value" lines, the values aligned */
@@ -231,8 +261,11 @@ void kv_add(struct kvlist *l, const char *key, const char *value);
 /* A scalar: null as "-", booleans as yes and no, numbers and strings as
  * they are; false, adding nothing, for an object or an array. */
 bool kv_add_scalar(struct kvlist *l, const char *key, struct json_object *val);
-/* Print the lines and free the list. */
-void kv_print(struct kvlist *l);
+/* Print the lines and free the list.  With -f only the keys named (or
+ * under a name: "registrar" selects registrar.*); with -t as KEY:VALUE,
+ * ':' and '\' escaped.  A field that matches no key is an error: EX_USAGE
+ * after saying so, else EX_OK. */
+int kv_print(struct kvlist *l);
 /* Every member of @o, in alrd's order, as "a.b: value" (profile show,
  * snap show).  In a profile, server passwords show only whether one is
  * set, and extension parameters as TYPE VALUE. */

@@ -264,11 +264,45 @@ static int cmd_iap_show(struct ctl *ctl, int argc, char **argv)
 
 	iap = jget(result, "iap");
 	kv_flatten(&l, "", iap);
+	addrs = jget(iap, "addresses");
+	if (ctl->terse || ctl->fields) {
+		/* for scripts: the addresses as lines of their own,
+		 * addresses[N]: ADDRESS/PREFIX FAMILY SCOPE usable|unusable FLAGS */
+		for (size_t i = 0; addrs && json_object_is_type(addrs, json_type_array) &&
+		     i < json_object_array_length(addrs); i++) {
+			struct json_object *a = json_object_array_get_idx(addrs, i);
+			struct json_object *flags = jget(a, "flags");
+			char key[32], buf[128], *value = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&value, &len);
+
+			if (!f)
+				oom();
+			if (!addr_text(a, buf, sizeof(buf)))
+				snprintf(buf, sizeof(buf), "-");
+			fprintf(f, "%s %s %s %s ", buf, jtext(a, "family"), jtext(a, "scope"),
+				jbool(a, "usable") ? "usable" : "unusable");
+			for (size_t j = 0; flags && json_object_is_type(flags, json_type_array) &&
+			     j < json_object_array_length(flags); j++)
+				fprintf(f, "%s%s", j ? "," : "",
+					json_object_get_string(json_object_array_get_idx(flags, j)));
+			if (!flags || json_object_array_length(flags) == 0)
+				fputs("-", f);
+			fclose(f);
+			if (!value)
+				oom();
+			snprintf(key, sizeof(key), "addresses[%zu]", i);
+			kv_add(&l, key, value);
+			free(value);
+		}
+		status = kv_print(&l);
+		json_object_put(result);
+		return status;
+	}
 	for (size_t i = 0; i < l.n; i++)
 		if (strlen(l.v[i].key) > width)
 			width = strlen(l.v[i].key);
 	kv_print(&l);
-	addrs = jget(iap, "addresses");
 	if (addrs && json_object_is_type(addrs, json_type_array)) {
 		size_t n = json_object_array_length(addrs);
 
@@ -282,13 +316,15 @@ static int cmd_iap_show(struct ctl *ctl, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "iap", "list", 0, 0, "", cmd_iap_list,
+	  .fields = "ID NAME INTERFACE KIND STATE REASON SSID SIGNAL METERED ADDRESSES "
+		    "DEFAULT-ROUTE",
 	  .help =
 	  "One line per IAP: id, name (the NetworkManager connection, else\n"
 	  "the interface), interface, kind, state (up or down), the reason\n"
 	  "when down, SSID, signal and metered (from NetworkManager, '-'\n"
 	  "without a connection), the usable addresses, and the address\n"
 	  "families whose default route leaves through it.\n" },
-	{ "iap", "show", 1, 1, " ID|NAME", cmd_iap_show,
+	{ "iap", "show", 1, 1, " ID|NAME", cmd_iap_show, .fields = "",
 	  .help =
 	  "Every field of one IAP, one per line (NetworkManager's as nm.*),\n"
 	  "then its addresses with their flags.  A number is taken as an id,\n"

@@ -33,6 +33,7 @@ const struct command_family *const ctl_families[] = {
 	&store_family,
 	&snap_family,
 	&alr_family,
+	&help_family,
 	&completion_family,
 	NULL,
 };
@@ -40,7 +41,9 @@ const struct command_family *const ctl_families[] = {
 const struct option ctl_global_options[] = {
 	{ "socket",  required_argument, NULL, 's' },
 	{ "json",    no_argument,       NULL, 'j' },
-	{ "timeout", required_argument, NULL, 't' },
+	{ "terse",   no_argument,       NULL, 't' },
+	{ "fields",  required_argument, NULL, 'f' },
+	{ "timeout", required_argument, NULL, 'w' },
 	{ "help",    no_argument,       NULL, 'h' },
 	{ "version", no_argument,       NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -80,14 +83,31 @@ static void print_help_tail(void)
 	"    -j, --json\n"
 	"        Print the daemon's JSON result on one line instead of text;\n"
 	"        commands that follow events print each event as one JSON object\n"
-	"        per line.\n"
+	"        per line.  Errors are JSON too: one object per error on standard\n"
+	"        error, {\"error\": {\"message\": ..., \"code\": ...}} (code: alrd's\n"
+	"        error code, when alrd refused; \"usage\": true for a bad command\n"
+	"        line); the exit status is the same.\n"
 	"\n"
-	"    -t, --timeout MS\n"
+	"    -t, --terse\n"
+	"        For scripts, as nmcli -t: tables without header and alignment,\n"
+	"        their cells separated by ':'; \"key: value\" lines (status, iap\n"
+	"        show, profile show, snap show) as KEY:VALUE.  ':' and '\\' in a\n"
+	"        value are escaped with '\\'.\n"
+	"\n"
+	"    -f, --fields FIELD[,FIELD...]\n"
+	"        Show only these columns of a table, in this order (the header's\n"
+	"        names, a blank as '-': ID,NAME,DEFAULT-ROUTE), or these keys of\n"
+	"        \"key: value\" lines (a key, or a prefix of keys: registrar).\n"
+	"        Case does not matter.  A field the command does not have is a\n"
+	"        usage error.\n"
+	"\n"
+	"    -w, --timeout MS\n"
 	"        Wait at most MS milliseconds for each answer (default %d; 0 waits\n"
 	"        for ever).  Events are awaited for ever.\n"
 	"\n"
 	"    -h, --help\n"
-	"        Print this help and exit.\n"
+	"        Print this help and exit; after a command, that command's help\n"
+	"        (alrctl profile --help, alrctl profile add --help).\n"
 	"\n"
 	"    --version\n"
 	"        Print the version and exit.\n"
@@ -113,11 +133,14 @@ static void print_help_tail(void)
 	"    75  no answer in time, or alrd is busy (EX_TEMPFAIL)\n"
 	"    76  alrd sent something that is not its protocol (EX_PROTOCOL)\n"
 	"    77  permission denied (EX_NOPERM)\n"
-	"    78  reload found an invalid configuration (EX_CONFIG)\n"
+	"    78  reload found an invalid configuration, or rejected a SNAP file\n"
+	"        (EX_CONFIG)\n"
 	"\n"
 	"EXAMPLES\n"
 	"    alrctl status\n"
+	"    alrctl help profile\n"
 	"    alrctl iap show wlan0\n"
+	"    alrctl -t -f name,state iap list\n"
 	"    alrctl -j iap list | jq -r '.iaps[] | select(.available) | .name'\n"
 	"    alrctl monitor 'profile.*' 'alr.*'\n"
 	"    alrctl log-level debug\n"
@@ -132,6 +155,64 @@ static void print_help_tail(void)
 	       CTL_DEFAULT_SOCKET, DEFAULT_TIMEOUT_MS);
 }
 
+/* "    profile add [PROFILE OPTIONS]" and its help, indented. */
+static void print_command_paragraph(const struct command *cmd)
+{
+	printf("    %s%s%s%s\n", cmd->name, cmd->sub ? " " : "",
+	       cmd->sub ? cmd->sub : "", cmd->args);
+	for (const char *line = cmd->help; *line; ) {
+		size_t len = strcspn(line, "\n");
+
+		printf("        %.*s\n", (int)len, line);
+		line += len + (line[len] == '\n');
+	}
+	if (cmd->fields && *cmd->fields)
+		printf("        Fields (-f): %s.\n", cmd->fields);
+	putchar('\n');
+}
+
+static const char help_global_short[] =
+	"GLOBAL OPTIONS\n"
+	"    -s, --socket PATH; -j, --json; -t, --terse; -f, --fields FIELDS;\n"
+	"    -w, --timeout MS; -h, --help.  'alrctl --help' says more, with the\n"
+	"    exit statuses.\n";
+
+/*
+ * The help of one noun (alrctl help profile, alrctl profile --help), or of
+ * one command when @sub is given: its usage, paragraph and options.
+ */
+static void print_noun_help(const char *name, const char *sub)
+{
+	const struct command_family *fam = NULL;
+
+	printf("USAGE\n");
+	for (size_t f = 0; ctl_families[f]; f++)
+		for (size_t i = 0; i < ctl_families[f]->n_commands; i++) {
+			const struct command *cmd = &ctl_families[f]->commands[i];
+
+			if (strcmp(cmd->name, name) != 0 ||
+			    (sub && (!cmd->sub || strcmp(cmd->sub, sub) != 0)))
+				continue;
+			printf("    alrctl %s%s%s%s\n", cmd->name, cmd->sub ? " " : "",
+			       cmd->sub ? cmd->sub : "", cmd->args);
+		}
+	printf("\nCOMMANDS\n");
+	for (size_t f = 0; ctl_families[f]; f++)
+		for (size_t i = 0; i < ctl_families[f]->n_commands; i++) {
+			const struct command *cmd = &ctl_families[f]->commands[i];
+
+			if (strcmp(cmd->name, name) != 0 ||
+			    (sub && (!cmd->sub || strcmp(cmd->sub, sub) != 0)))
+				continue;
+			print_command_paragraph(cmd);
+			if (ctl_families[f]->options_help && cmd->options)
+				fam = ctl_families[f];
+		}
+	if (fam)
+		fputs(fam->options_help, stdout);
+	fputs(help_global_short, stdout);
+}
+
 static void print_help(void)
 {
 	const char *caption = NULL;
@@ -143,19 +224,8 @@ static void print_help(void)
 		if (!caption || strcmp(caption, fam->caption) != 0)
 			printf("  %s\n", fam->caption);
 		caption = fam->caption;
-		for (size_t i = 0; i < fam->n_commands; i++) {
-			const struct command *cmd = &fam->commands[i];
-
-			printf("    %s%s%s%s\n", cmd->name, cmd->sub ? " " : "",
-			       cmd->sub ? cmd->sub : "", cmd->args);
-			for (const char *line = cmd->help; *line; ) {
-				size_t len = strcspn(line, "\n");
-
-				printf("        %.*s\n", (int)len, line);
-				line += len + (line[len] == '\n');
-			}
-			putchar('\n');
-		}
+		for (size_t i = 0; i < fam->n_commands; i++)
+			print_command_paragraph(&fam->commands[i]);
 	}
 	for (size_t f = 0; ctl_families[f]; f++)
 		if (ctl_families[f]->options_help)
@@ -188,6 +258,73 @@ static const struct command *find_command(int argc, char **argv, int *ret_words)
 	}
 	*ret_words = known_name ? 1 : 0;
 	return NULL;
+}
+
+/* The nouns (@sub NULL) or @sub's subcommands, each once, for a
+ * suggestion; returns how many. */
+static size_t command_words(const char *noun, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t f = 0; ctl_families[f]; f++)
+		for (size_t i = 0; i < ctl_families[f]->n_commands && n < max; i++) {
+			const struct command *cmd = &ctl_families[f]->commands[i];
+			const char *w = noun ? cmd->sub : cmd->name;
+			bool seen = false;
+
+			if (!w || (noun && strcmp(cmd->name, noun) != 0))
+				continue;
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = !strcmp(out[k], w);
+			if (!seen)
+				out[n++] = w;
+		}
+	return n;
+}
+
+/* "; did you mean 'status'?" for the unknown noun @word, or "" */
+static const char *suggest_noun(const char *word, char *buf, size_t size)
+{
+	const char *cands[64];
+	size_t n = command_words(NULL, cands, 64);
+
+	return ctl_did_you_mean(ctl_suggest(word, cands, n), buf, size);
+}
+
+/* "; did you mean 'profile list'?" for the unknown subcommand @word */
+static const char *suggest_sub(const char *noun, const char *word, char *buf, size_t size)
+{
+	const char *cands[64], *found;
+	char both[128];
+	size_t n = command_words(noun, cands, 64);
+
+	found = ctl_suggest(word, cands, n);
+	if (!found)
+		return "";
+	snprintf(both, sizeof(both), "%s %s", noun, found);
+	return ctl_did_you_mean(both, buf, size);
+}
+
+/* "; did you mean '--json'?" for the unknown long option @arg */
+static const char *suggest_option(const char *arg, const struct command *cmd,
+				  char *buf, size_t size)
+{
+	const char *cands[128];
+	char dashed[80], word[64];
+	const char *found;
+	size_t n = 0;
+
+	for (size_t i = 0; ctl_global_options[i].name && n < 128; i++)
+		cands[n++] = ctl_global_options[i].name;
+	for (size_t i = 0; cmd && cmd->options && cmd->options[i].name && n < 128; i++)
+		if (cmd->options[i].has_arg != optional_argument)
+			cands[n++] = cmd->options[i].name;
+	snprintf(word, sizeof(word), "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+	found = ctl_suggest(word, cands, n);
+	if (!found)
+		return "";
+	snprintf(dashed, sizeof(dashed), "--%s", found);
+	return ctl_did_you_mean(dashed, buf, size);
 }
 
 /* "list, show, ..." for a usage message. */
@@ -255,8 +392,10 @@ static int parse_options(struct ctl *ctl, int argc, char **argv,
 
 	/* our own messages, prefixed "alrctl: " whatever argv[0] is */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, cmd ? ":s:jt:h" : "+:s:jt:h", all,
+	while ((c = getopt_long(argc, argv, cmd ? ":s:jtf:w:h" : "+:s:jtf:w:h", all,
 				NULL)) != -1) {
+		char hint[160];
+
 		switch (c) {
 		case 's':
 			if (!*optarg)
@@ -265,14 +404,29 @@ static int parse_options(struct ctl *ctl, int argc, char **argv,
 			break;
 		case 'j':
 			ctl->json = true;
+			ctl_output.json_errors = true;
 			break;
 		case 't':
+			ctl->terse = true;
+			ctl_output.terse = true;
+			break;
+		case 'f':
+			if (!*optarg || optarg[strspn(optarg, ",")] == '\0' ||
+			    strstr(optarg, ",,") || optarg[strlen(optarg) - 1] == ',')
+				return usage_error("-f needs field names separated by ','");
+			ctl->fields = optarg;
+			ctl_output.fields = optarg;
+			break;
+		case 'w':
 			if (parse_timeout(optarg, &ctl->timeout_ms) < 0)
 				return usage_error("invalid timeout '%s': milliseconds, "
 						   "0 for ever", optarg);
 			break;
 		case 'h':
-			print_help();
+			if (cmd)
+				print_noun_help(cmd->name, cmd->sub);
+			else
+				print_help();
 			*ret_done = true;
 			return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 		case OPT_VERSION:
@@ -290,6 +444,9 @@ static int parse_options(struct ctl *ctl, int argc, char **argv,
 			if (optopt)
 				return usage_error("option '%s' takes no value",
 						   option_name(argv[optind - 1]));
+			if (*suggest_option(argv[optind - 1], cmd, hint, sizeof(hint)))
+				return usage_error("invalid option '%s'%s",
+						   option_name(argv[optind - 1]), hint);
 			return usage_error("invalid option '%s'%s",
 					   option_name(argv[optind - 1]),
 					   cmd && cmd->options ? "" :
@@ -307,6 +464,40 @@ static int parse_options(struct ctl *ctl, int argc, char **argv,
 	return EX_OK;
 }
 
+/* alrctl help [COMMAND [SUBCOMMAND]] */
+static int cmd_help(struct ctl *ctl, int argc, char **argv)
+{
+	char hint[160];
+	int words;
+
+	if (argc == 0) {
+		print_help();
+		return EX_OK;
+	}
+	if (!find_command(argc, argv, &words) && words == 0)
+		return usage_error("unknown command '%s'%s", argv[0],
+				   suggest_noun(argv[0], hint, sizeof(hint)));
+	if (argc == 2 && !find_command(argc, argv, &words))
+		return usage_error("unknown command '%s %s'%s", argv[0], argv[1],
+				   suggest_sub(argv[0], argv[1], hint, sizeof(hint)));
+	print_noun_help(argv[0], argc == 2 ? argv[1] : NULL);
+	return EX_OK;
+}
+
+static const struct command help_commands[] = {
+	{ "help", NULL, 0, 2, " [COMMAND [SUBCOMMAND]]", cmd_help,
+	  .complete = ARGS_COMMANDS,
+	  .help =
+	  "Print this help, or the help of one command: its usage, what it\n"
+	  "does, its options and fields (alrctl help profile, alrctl help\n"
+	  "profile add; the same as alrctl profile --help).\n" },
+};
+
+const struct command_family help_family = {
+	.caption = "Help",
+	.commands = help_commands, .n_commands = ARRAY_SIZE(help_commands),
+};
+
 int main(int argc, char **argv)
 {
 	struct ctl ctl = {
@@ -318,25 +509,42 @@ int main(int argc, char **argv)
 	int words, nargs, status, sub_argc;
 	char **sub_argv;
 
+	/* -j anywhere: the errors of the command line are JSON too */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (!strcmp(argv[i], "--json") ||
+		    (argv[i][0] == '-' && argv[i][1] != '-' &&
+		     strspn(argv[i] + 1, "jth") == strlen(argv[i] + 1) && strchr(argv[i], 'j')))
+			ctl_output.json_errors = true;
+
 	/* global options before the command */
 	status = parse_options(&ctl, argc, argv, NULL, &done);
 	if (status != EX_OK || done)
 		return status;
 	if (optind >= argc)
-		return usage_error("no command given; usage: alrctl [OPTIONS] COMMAND [ARGUMENTS]");
+		return usage_error("no command given; usage: alrctl [OPTIONS] COMMAND [ARGUMENTS] "
+				   "(alrctl help lists the commands)");
 
 	cmd = find_command(argc - optind, argv + optind, &words);
 	if (!cmd) {
-		char subs[256];
+		char subs[256], hint[160];
 
+		/* alrctl profile --help: the noun's help */
+		for (int i = optind + 1; words == 1 && i < argc; i++)
+			if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+				print_noun_help(argv[optind], NULL);
+				return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+			}
 		if (words == 1 && optind + 1 < argc && argv[optind + 1][0] != '-')
-			return usage_error("unknown command '%s %s'", argv[optind],
-					   argv[optind + 1]);
+			return usage_error("unknown command '%s %s'%s", argv[optind],
+					   argv[optind + 1],
+					   suggest_sub(argv[optind], argv[optind + 1],
+						       hint, sizeof(hint)));
 		if (words == 1) {
 			subcommands(argv[optind], subs, sizeof(subs));
 			return usage_error("'%s' needs a subcommand (%s)", argv[optind], subs);
 		}
-		return usage_error("unknown command '%s'", argv[optind]);
+		return usage_error("unknown command '%s'%s", argv[optind],
+				   suggest_noun(argv[optind], hint, sizeof(hint)));
 	}
 
 	/* the command's options and the global ones, among its arguments;
@@ -347,6 +555,20 @@ int main(int argc, char **argv)
 	status = parse_options(&ctl, sub_argc, sub_argv, cmd, &done);
 	if (status != EX_OK || done)
 		goto out;
+	if (ctl.fields && !cmd->fields) {
+		status = usage_error("-f: '%s%s%s' shows no fields", cmd->name,
+				     cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
+		goto out;
+	}
+	if (ctl.fields && *cmd->fields) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s%s%s", cmd->name, cmd->sub ? " " : "",
+			 cmd->sub ? cmd->sub : "");
+		status = ctl_check_fields(ctl.fields, cmd->fields, what);
+		if (status != EX_OK)
+			goto out;
+	}
 	nargs = sub_argc - optind;
 	if (nargs < cmd->min_args || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
 		status = usage_error("wrong number of arguments; usage: alrctl %s%s%s%s%s",

@@ -63,6 +63,33 @@ static void put_value(FILE *f, struct json_object *v)
 						     JSON_C_TO_STRING_NOSLASHESCAPE), f);
 }
 
+/*
+ * What an iap.changed changed, from alrd's list of members: changed=link,
+ * addresses, nm.state.  Availability and reason are on the line already;
+ * link.* and default_route.* are said once, as link and default_route;
+ * NetworkManager's members by name, since they say what NetworkManager
+ * did.
+ */
+static void print_changed(struct json_object *changed)
+{
+	const char *sep = " changed=";
+	char last[64] = "";
+
+	for (size_t i = 0; changed && i < json_object_array_length(changed); i++) {
+		const char *path = json_object_get_string(json_object_array_get_idx(changed, i));
+		size_t len;
+
+		if (!path || !strcmp(path, "available") || !strcmp(path, "reason"))
+			continue;
+		len = strncmp(path, "nm.", 3) == 0 ? strlen(path) : strcspn(path, ".");
+		if (len < sizeof(last) && strlen(last) == len && !strncmp(last, path, len))
+			continue;
+		printf("%s%.*s", sep, (int)len, path);
+		snprintf(last, sizeof(last), "%.*s", (int)len, path);
+		sep = ",";
+	}
+}
+
 /* An object stands for itself by its id and name (or AOR): 7 (HomeNet). */
 static void put_ref(FILE *f, struct json_object *v)
 {
@@ -195,6 +222,7 @@ void print_event(struct ctl *ctl, const char *method,
 			printf(" replaces=%" PRId64, other);
 		if (jint64(iap, "replaced_by", &other))
 			printf(" replaced_by=%" PRId64, other);
+		print_changed(result_array(params, "changed"));
 		putchar('\n');
 	} else {
 		char *summary = event_summary(method, params);
@@ -345,10 +373,12 @@ static const struct command commands[] = {
 	  "patterns such as 'iap.*' or 'profile.*'; default '*'), one line\n"
 	  "each: local time, event, then what it is about: for IAP events\n"
 	  "the IAP's id, name, kind, availability and reason, and in an\n"
-	  "identity switch replaces=ID or replaced_by=ID; for the others\n"
-	  "the fields it carries as NAME=VALUE (profile, snap, iap, from,\n"
-	  "to, contact, expires, reason, code, message).  Runs until SIGINT\n"
-	  "or SIGTERM (exit status 0) or until alrd goes away (69).\n" },
+	  "identity switch replaces=ID or replaced_by=ID, in iap.changed\n"
+	  "changed=MEMBER,... (what changed: nm.state, addresses, ...);\n"
+	  "for the others the fields it carries as NAME=VALUE (profile,\n"
+	  "snap, iap, from, to, contact, expires, reason, code, message).\n"
+	  "Runs until SIGINT or SIGTERM (exit status 0) or until alrd goes\n"
+	  "away (69).\n" },
 };
 
 const struct command_family monitor_family = {

@@ -145,16 +145,24 @@ static int cmd_profile_list(struct ctl *ctl, int argc, char **argv)
 	}
 	table_print(&t, "");
 	table_free(&t);
-	/* errors below: a message does not fit a column */
+	/* errors below: a message does not fit a column (not with -t or
+	 * -f: the lines are the table's; profile show has the error) */
+	if (ctl->terse || ctl->fields)
+		errors = false;
 	if (errors)
 		putchar('\n');
 	for (size_t i = 0; errors && i < n; i++) {
 		struct json_object *p = json_object_array_get_idx(profiles, i);
 		struct json_object *error = jget(jget(p, "state"), "error");
 
-		if (error)
-			printf("profile %s: %s (%s)\n", jtext(p, "id"),
-			       jtext(error, "message"), jtext(error, "code"));
+		int64_t code;
+
+		/* the SIP status when there is one; 0 means none */
+		if (error && jint64(error, "code", &code) && code > 0)
+			printf("profile %s: %s (%" PRId64 ")\n", jtext(p, "id"),
+			       jtext(error, "message"), code);
+		else if (error)
+			printf("profile %s: %s\n", jtext(p, "id"), jtext(error, "message"));
 	}
 	json_object_put(list);
 	json_object_put(snaplist);
@@ -175,9 +183,9 @@ static int cmd_profile_show(struct ctl *ctl, int argc, char **argv)
 	if (status != EX_OK || ctl->json)
 		return status;
 	show_flatten(&l, "", jget(result, "profile"), true);
-	kv_print(&l);
+	status = kv_print(&l);
 	json_object_put(result);
-	return EX_OK;
+	return status;
 }
 
 /* --- profile add and set: options --- */
@@ -895,6 +903,7 @@ static int cmd_profile_enable(struct ctl *ctl, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "profile", "list", 0, 0, "", cmd_profile_list,
+	  .fields = "ID NAME TYPE AOR WHERE AUTO STATE IAP CONTACT",
 	  .help =
 	  "One line per profile: ID (a '*' marks the default profile),\n"
 	  "NAME (the provider name), TYPE, AOR, WHERE it registers\n"
@@ -902,7 +911,7 @@ static const struct command commands[] = {
 	  "runs), STATE (unregistered, registering, registered,\n"
 	  "unregistering), the IAP it is registered over and its CONTACT.\n"
 	  "Profiles with an error are listed below the table.\n" },
-	{ "profile", "show", 1, 1, " ID", cmd_profile_show,
+	{ "profile", "show", 1, 1, " ID", cmd_profile_show, .fields = "",
 	  .help =
 	  "Every field of one profile, one per line: servers as\n"
 	  "registrar.uri, lists as contact_params[0], extension parameters as\n"

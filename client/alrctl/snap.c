@@ -148,19 +148,20 @@ static int cmd_snap_show(struct ctl *ctl, int argc, char **argv)
 	if (status != EX_OK || ctl->json)
 		return status;
 	show_flatten(&l, "", jget(result, "snap"), false);
-	kv_print(&l);
+	status = kv_print(&l);
 	json_object_put(result);
-	return EX_OK;
+	return status;
 }
 
 static const struct command commands[] = {
 	{ "snap", "list", 0, 0, "", cmd_snap_list,
+	  .fields = "ID NAME MIGRATION STABLE TIMEOUT/ON-TIMEOUT RULES RANKING",
 	  .help =
 	  "One line per SNAP: ID, NAME, MIGRATION (make-before-break or\n"
 	  "break-before-make), STABLE (stable-time), TIMEOUT/ON-TIMEOUT\n"
 	  "(approval-timeout and what happens then), RULES (how many) and\n"
 	  "RANKING (the available member IAPs, best first).\n" },
-	{ "snap", "show", 1, 1, " ID|NAME", cmd_snap_show,
+	{ "snap", "show", 1, 1, " ID|NAME", cmd_snap_show, .fields = "",
 	  .help =
 	  "Every setting of one SNAP, its file, its rules (rules[0].kind,\n"
 	  "...) and its ranking.\n" },

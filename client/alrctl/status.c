@@ -24,6 +24,42 @@ static void format_uptime(double secs, char *buf, size_t size)
 		snprintf(buf, size, "%lus", s);
 }
 
+/* For -t and -f: one key: value line per fact, named for scripts. */
+static int status_fields(struct json_object *info, struct json_object *iaps,
+			 const char *up)
+{
+	struct json_object *caller = jget(info, "caller"), *nl = jget(info, "netlink");
+	struct kvlist l = { 0 };
+	size_t n = iaps ? json_object_array_length(iaps) : 0, up_count = 0;
+	char buf[32];
+
+	for (size_t i = 0; i < n; i++)
+		if (jbool(json_object_array_get_idx(iaps, i), "available"))
+			up_count++;
+	kv_add(&l, "version", jtext(info, "version"));
+	kv_add(&l, "pid", jtext(info, "pid"));
+	kv_add(&l, "uptime", up);
+	kv_add(&l, "socket", jtext(info, "socket"));
+	kv_add(&l, "config", jtext(info, "config_file"));
+	kv_add(&l, "state-dir", jtext(info, "state_dir"));
+	kv_add(&l, "log-level", jtext(info, "log_level"));
+	kv_add(&l, "clients", jtext(info, "clients"));
+	if (caller) {
+		kv_add(&l, "uid", jtext(caller, "uid"));
+		kv_add(&l, "can-control", jbool(caller, "can_control") ? "yes" : "no");
+	}
+	if (nl) {
+		kv_add(&l, "netlink.messages", jtext(nl, "messages"));
+		kv_add(&l, "netlink.snapshots", jtext(nl, "snapshots"));
+		kv_add(&l, "netlink.resyncs", jtext(nl, "resyncs"));
+	}
+	snprintf(buf, sizeof(buf), "%zu", n);
+	kv_add(&l, "iaps", buf);
+	snprintf(buf, sizeof(buf), "%zu", up_count);
+	kv_add(&l, "iaps-up", buf);
+	return kv_print(&l);
+}
+
 static int cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	struct json_object *info = NULL, *list = NULL, *iaps, *caller, *nl;
@@ -43,6 +79,12 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 
 	uptime = jget(info, "uptime");
 	format_uptime(uptime ? json_object_get_double(uptime) : 0, up, sizeof(up));
+	if (ctl->terse || ctl->fields) {
+		status = status_fields(info, iaps, up);
+		json_object_put(info);
+		json_object_put(list);
+		return status;
+	}
 	printf("version:    %s\n", jtext(info, "version"));
 	printf("pid:        %s\n", jtext(info, "pid"));
 	printf("uptime:     %s\n", up);
@@ -80,7 +122,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{ "status", NULL, 0, 0, "", cmd_status,
+	{ "status", NULL, 0, 0, "", cmd_status, .fields = "",
 	  .help =
 	  "The daemon's version, pid, uptime, socket, state directory, log\n"
 	  "level and clients, and a short table of its IAPs.\n" },

@@ -687,7 +687,7 @@ def test_sighup_reload(fx):
     # set-log-level lasts until the next reload.
     check_eq(c.call("daemon.set-log-level", {"level": "debug"}),
              {"level": "debug", "previous": "notice"}, "set-log-level")
-    check_eq(c.call("daemon.reload"), {"reloaded": True}, "daemon.reload")
+    check_eq(c.call("daemon.reload"), {"reloaded": True, "rejected": []}, "daemon.reload")
     check_eq(c.info()["log_level"], "notice", "log level after reload")
 
     # A broken file on SIGHUP: logged, old configuration kept, alive.
@@ -722,7 +722,7 @@ def test_reload_broken_file(fx):
     check_eq(sorted(c.iaps()), ["wlan0", "wwan0"], "still serving")
     # Fixing the file makes reload work again.
     write(d.conf_path, text.replace("log-level = debug", "log-level = info"))
-    check_eq(c.call("daemon.reload"), {"reloaded": True}, "reload")
+    check_eq(c.call("daemon.reload"), {"reloaded": True, "rejected": []}, "reload")
     check_eq(c.info()["log_level"], "info", "new log level")
 
 

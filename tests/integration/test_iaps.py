@@ -366,5 +366,35 @@ def test_ignored_kind_is_not_an_iap(fx):
              "ignored")
 
 
+def test_no_changed_event_without_a_visible_change(fx):
+    """A change the IAP object does not show (IFF_PROMISC, IFF_ALLMULTI)
+    sends no iap.changed; a visible one names what changed."""
+    w, d, c = fx.setup()
+    c.subscribe(["iap.*"])
+    w.ipd("link", "set", "wlan0", "promisc", "on")
+    w.ipd("link", "set", "wlan0", "allmulticast", "on")
+    # wwan0's change comes after wlan0's on the same netlink socket, and
+    # each link is delivered on its own.
+    netlink_barrier(w, c)
+    check(not any(e["method"] == "iap.changed"
+                  and e["params"]["iap"].get("name") == "wlan0"
+                  for e in c.events),
+          "iap.changed for wlan0 without a visible change: %r",
+          [(e["method"], e["params"].get("changed")) for e in c.events])
+
+    c.clear_events()
+    w.ipd("link", "set", "wlan0", "mtu", "1400")
+    ev = wait_iap_event(c, "iap.changed", "wlan0")
+    check_eq(ev["params"]["iap"]["link"]["mtu"], 1400, "link.mtu")
+    check_eq(ev["params"].get("changed"), ["link.mtu"], "changed")
+    # the barrier's own events say what they changed
+    netlink_barrier(w, c)
+    check(all(e["params"].get("changed") == ["addresses"]
+              for e in c.events if e["method"] == "iap.changed"
+              and e["params"]["iap"].get("name") == "wwan0"),
+          "barrier events: %r", [e["params"].get("changed")
+                                 for e in c.events])
+
+
 if __name__ == "__main__":
     main()

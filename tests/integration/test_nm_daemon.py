@@ -387,6 +387,60 @@ def test_nm_carrier_loss(fx):
         raise alrtest.TestFailure(f"{e}\n{show_logs(st)}") from None
 
 
+def test_nm_deleted_link(fx):
+    """(f) An interface NetworkManager holds as an external connection is
+    deleted: its IAP is removed as it is, never first switched back to
+    the interface's name (iap.added replaces=) for an interface that is
+    gone.  NetworkManager deactivates the connection because of the same
+    kernel events alrd reads, so alrd applies what its netlink socket
+    holds first.  Three rounds: the race was lost about every other time
+    (alrd held the kernel's deletion for its 20 ms batch while
+    NetworkManager's word went through)."""
+    st, world, bus, nm = nm_world(fx, "deleted")
+    try:
+        nm.start()
+        nm.wait_activated(nm.uuids(), T(30))
+        d = start_daemon(fx, world.dev, bus)
+        c = fx.client(d)
+        c.subscribe(["iap.*"])
+        for n in range(1, 4):
+            name = f"wired{n}"
+            c.clear_events()
+            alrtest.run(["ip", "link", "add", "name", name, "netns",
+                         world.dev.name, "type", "veth", "peer", "name",
+                         name + "p", "netns", world.net.name])
+            world.net.ip("link", "set", name + "p", "up")
+            world.dev.ip("addr", "add", f"10.96.{n}.2/24", "dev", name)
+            world.dev.ip("link", "set", name, "up")
+
+            def external(ev, name=name):
+                return (ev.get("method") == "iap.added"
+                        and iap_of(ev).get("interface") == name
+                        and iap_of(ev).get("identity", "").startswith("nm:"))
+            ext = iap_of(c.wait_event(external, T(30),
+                                      what=f"{name} as a connection"))
+            if ext.get("replaces"):
+                # the interface's own IAP, switched to the connection
+                wait_ev(c, "iap.removed", T(10), id=ext["replaces"])
+            drain(c)
+            c.clear_events()
+            world.dev.ip("link", "del", name)
+            gone = iap_of(wait_ev(c, "iap.removed", T(20), id=ext["id"]))
+            events = drain(c)
+            added = [iap_of(e) for e in events if e["method"] == "iap.added"]
+            check(not added, f"round {n}: iap.added for a deleted "
+                  f"interface: {[(a['id'], a['name'], a.get('replaces')) for a in added]}")
+            check("replaced_by" not in gone,
+                  f"round {n}: the deleted interface's IAP was replaced: "
+                  f"{gone.get('replaced_by')}")
+            others = [iap_of(e)["id"] for e in events
+                      if e["method"] == "iap.removed"
+                      and iap_of(e)["id"] != ext["id"]]
+            check(not others, f"round {n}: other IAPs removed: {others}")
+    except (alrtest.TestFailure, nmfix.FixtureError) as e:
+        raise alrtest.TestFailure(f"{e}\n{show_logs(st)}") from None
+
+
 def test_nm_mock(fx):
     """(e) Wi-Fi and a modem from python3-dbusmock on veths named like the
     mock's devices (alrd resolves the mock's interface names in its own

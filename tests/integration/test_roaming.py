@@ -14,6 +14,7 @@ Needs root and Kamailio; exits 77 (skipped) without them.
 Usage: test_roaming.py [-b BUILD_DIR] [NAME_SUBSTRING ...]
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -191,9 +192,35 @@ def test_reload_swaps_the_snaps(fx):
     c = fx.client(d)
     write_snap(d, '20-cell.conf', CELLULAR_FIRST)
     os.unlink(os.path.join(snap_dir(d), '10-mobile.conf'))
-    c.call('daemon.reload')
+    check_eq(c.call('daemon.reload'), {'reloaded': True, 'rejected': []},
+             'daemon.reload with every file valid')
     check_eq([s['name'] for s in c.call('snap.list')['snaps']], ['default', 'cellfirst'],
              'SNAPs after daemon.reload')
+
+    # A broken file: the reload goes on without it, and says so; alrctl
+    # fails (EX_CONFIG) naming it (issue 16: it printed "configuration
+    # reloaded" and exited 0).
+    bad = write_snap(d, '30-bad.conf', '[snap]\nid = 7\nname = bad\nstabel-time = 1s\n')
+    res = c.call('daemon.reload')
+    check_eq([(r['file'], r['line']) for r in res['rejected']], [(bad, 4)],
+             'daemon.reload rejected %r' % res['rejected'])
+    check('stabel-time' in res['rejected'][0]['problem'], 'problem: %r', res['rejected'])
+    argv = [alrtest.alrctl_path(), '-s', d.socket_path, 'reload']
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=T(20))
+    check_eq(p.returncode, 78, 'alrctl reload with a broken SNAP file (%s)' % p.stderr)
+    check(p.stderr.startswith('alrctl: %s:4: ' % bad) and 'file rejected' in p.stderr,
+          'alrctl reload stderr: %r', p.stderr)
+    check('1 SNAP file rejected' in p.stdout, 'alrctl reload stdout: %r', p.stdout)
+    p = subprocess.run(argv[:3] + ['-j', 'reload'], capture_output=True, text=True,
+                       timeout=T(20))
+    check_eq(p.returncode, 78, 'alrctl -j reload')
+    err = json.loads(p.stderr)
+    check(bad in err['error']['message'], 'alrctl -j reload stderr: %r', p.stderr)
+    check_eq(json.loads(p.stdout)['rejected'][0]['file'], bad, 'alrctl -j reload stdout')
+    os.unlink(bad)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=T(20))
+    check_eq((p.returncode, p.stdout, p.stderr), (0, 'configuration reloaded\n', ''),
+             'alrctl reload once the file is gone')
     # SIGHUP too.
     write_snap(d, '10-mobile.conf', WIFI_FIRST)
     d.signal(1)

@@ -1289,8 +1289,8 @@ static void test_alrctl_command_line(void **state)
 		{ { "status", "extra" }, EX_USAGE, NULL },
 		{ { "log-level" }, EX_USAGE, NULL },
 		{ { "call" }, EX_USAGE, NULL },
-		{ { "-t", "soon", "status" }, EX_USAGE, NULL },
-		{ { "-t", "-5", "status" }, EX_USAGE, NULL },
+		{ { "-w", "soon", "status" }, EX_USAGE, NULL },
+		{ { "-w", "-5", "status" }, EX_USAGE, NULL },
 		{ { "-s" }, EX_USAGE, NULL },
 		{ { "call", "daemon.info", "{not json" }, EX_USAGE, NULL },
 		{ { "iap", "show", "99999999999" }, EX_USAGE, NULL },
@@ -1317,6 +1317,24 @@ static void test_alrctl_command_line(void **state)
 		{ { "backup", "" }, EX_USAGE, NULL },
 		{ { "snap" }, EX_USAGE, NULL },
 		{ { "profile", "add", "-h" }, EX_OK, "PROFILE OPTIONS" },
+		/* help: whole, per noun, per command, and after a noun */
+		{ { "help" }, EX_OK, "\nCOMMANDS\n" },
+		{ { "help", "profile" }, EX_OK, "alrctl profile import FILE|-\n" },
+		{ { "help", "profile", "add" }, EX_OK, "PROFILE OPTIONS" },
+		{ { "profile", "--help" }, EX_OK, "alrctl profile export" },
+		{ { "alr", "-h" }, EX_OK, "alrctl alr refresh PROFILE" },
+		{ { "iap", "list", "--help" }, EX_OK, "Fields (-f): ID NAME" },
+		{ { "help", "frob" }, EX_USAGE, NULL },
+		{ { "help", "profile", "frob" }, EX_USAGE, NULL },
+		{ { "help", "a", "b", "c" }, EX_USAGE, NULL },
+		/* fields are checked before connecting */
+		{ { "-f", "name", "reload" }, EX_USAGE, NULL },
+		{ { "-f", "bogus", "iap", "list" }, EX_USAGE, NULL },
+		{ { "-f", "", "iap", "list" }, EX_USAGE, NULL },
+		{ { "-f", "id,,name", "iap", "list" }, EX_USAGE, NULL },
+		{ { "-f", "Default-Route,id", "iap", "list" }, EX_UNAVAILABLE, NULL },
+		{ { "-t", "profile", "list", "-f", "aor" }, EX_UNAVAILABLE, NULL },
+		{ { "-f", "anything", "profile", "show", "3" }, EX_UNAVAILABLE, NULL },
 		/* arguments are fine: only then the missing daemon */
 		{ { "profile", "list" }, EX_UNAVAILABLE, NULL },
 		{ { "profile", "show", "3", "-j" }, EX_UNAVAILABLE, NULL },
@@ -1333,7 +1351,62 @@ static void test_alrctl_command_line(void **state)
 		if (rows[i].out && !strstr(r.out, rows[i].out))
 			fail_msg("row %zu: stdout lacks '%s'", i, rows[i].out);
 		if (rows[i].status == EX_USAGE)
-			assert_true(!strncmp(r.err, "alrctl: ", 8));
+			assert_true(!strncmp(r.err, "alrctl: ", 8) ||
+				    /* -j, --json: the error is JSON too */
+				    !strncmp(r.err, "{\"error\":", 9));
+		run_free(&r);
+	}
+}
+
+/* Typos get a suggestion by edit distance against the table; with -j an
+ * error is a JSON object on stderr, with the same exit status. */
+static void test_alrctl_suggestions_and_json_errors(void **state)
+{
+	static const struct {
+		const char *args[6];
+		const char *err;         /* stderr, whole */
+	} rows[] = {
+		{ { "stauts" }, "alrctl: unknown command 'stauts'; did you mean 'status'?\n"
+		  "Try 'alrctl --help' for more information.\n" },
+		{ { "porfile", "list" }, "alrctl: unknown command 'porfile'; did you mean "
+		  "'profile'?\nTry 'alrctl --help' for more information.\n" },
+		{ { "prof" }, "alrctl: unknown command 'prof'; did you mean 'profile'?\n"
+		  "Try 'alrctl --help' for more information.\n" },
+		{ { "profile", "lst" }, "alrctl: unknown command 'profile lst'; did you mean "
+		  "'profile list'?\nTry 'alrctl --help' for more information.\n" },
+		{ { "iap", "list", "--jsno" }, "alrctl: invalid option '--jsno'; did you mean "
+		  "'--json'?\nTry 'alrctl --help' for more information.\n" },
+		{ { "profile", "add", "--registar", "x" }, "alrctl: invalid option "
+		  "'--registar'; did you mean '--registrar'?\n"
+		  "Try 'alrctl --help' for more information.\n" },
+		{ { "-f", "stat", "iap", "list" }, "alrctl: iap list has no field 'stat'; did "
+		  "you mean 'STATE'? (fields: ID NAME INTERFACE KIND STATE REASON SSID SIGNAL "
+		  "METERED ADDRESSES DEFAULT-ROUTE)\nTry 'alrctl --help' for more "
+		  "information.\n" },
+		{ { "help", "snpa" }, "alrctl: unknown command 'snpa'; did you mean 'snap'?\n"
+		  "Try 'alrctl --help' for more information.\n" },
+		/* nothing close: no guess */
+		{ { "xyzzy" }, "alrctl: unknown command 'xyzzy'\n"
+		  "Try 'alrctl --help' for more information.\n" },
+		/* -j, before or after: JSON, no "Try" line */
+		{ { "-j", "stauts" }, "{\"error\":{\"message\":\"unknown command 'stauts'; "
+		  "did you mean 'status'?\",\"usage\":true}}\n" },
+		{ { "profile", "lst", "--json" }, "{\"error\":{\"message\":\"unknown command "
+		  "'profile lst'; did you mean 'profile list'?\",\"usage\":true}}\n" },
+		{ { "-j", "status" }, "{\"error\":{\"message\":\"cannot connect to "
+		  "/nonexistent/alrd.sock: No such file or directory (is alrd running? use -s "
+		  "or $ALRD_SOCKET)\"}}\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct run r = run_alrctl("/nonexistent/alrd.sock", rows[i].args);
+
+		if (strcmp(r.err, rows[i].err))
+			fail_msg("row %zu (%s): stderr '%s', want '%s'", i, rows[i].args[0],
+				 r.err, rows[i].err);
+		assert_int_equal(r.status, strstr(rows[i].err, "cannot connect")
+				 ? EX_UNAVAILABLE : EX_USAGE);
+		assert_string_equal(r.out, "");
 		run_free(&r);
 	}
 }
@@ -1600,7 +1673,7 @@ static void test_alrctl_errors(void **state)
 		{ { "status" }, "daemon.info", "", -32603, EX_SOFTWARE },
 		{ { "call", "x.y", "{\"a\":[1]}" }, "x.y", "{\"a\":[1]}", -32601, EX_SOFTWARE },
 		{ { "monitor" }, "events.subscribe", "{\"topics\":[\"*\"]}", -32003, EX_TEMPFAIL },
-		{ { "-t", "100", "status" }, "daemon.info", "", 0, EX_TEMPFAIL },
+		{ { "-w", "100", "status" }, "daemon.info", "", 0, EX_TEMPFAIL },
 	};
 
 	if (!alrctl_path())
@@ -1627,6 +1700,139 @@ static void test_alrctl_errors(void **state)
 		assert_string_equal(r.out, "");
 		run_free(&r);
 	}
+}
+
+/* With -j: alrd's error as a JSON object with its code, the same status. */
+static void test_alrctl_json_errors(void **state)
+{
+	static const char *const args[] = { "-j", "reload", NULL };
+	struct run r;
+
+	if (!alrctl_path())
+		skip();
+	answer.method = "daemon.reload";
+	answer.params = "";
+	answer.result = NULL;
+	answer.error = -32004;
+	fake_start(script_answer_once);
+	r = run_alrctl(fx.fake.path, args);
+	fake_stop();
+	assert_int_equal(r.status, EX_CONFIG);
+	assert_string_equal(r.err, "{\"error\":{\"message\":\"boom -32004\",\"code\":-32004}}\n");
+	assert_string_equal(r.out, "");
+	run_free(&r);
+}
+
+/* A SNAP file alrd rejected fails the reload (EX_CONFIG), named. */
+static void test_alrctl_reload_rejected(void **state)
+{
+#define REJECTED_RESULT \
+		"{\"reloaded\":true,\"rejected\":[" \
+		"{\"file\":\"/etc/alrd/snap.d/20-bad.conf\",\"line\":4," \
+		"\"problem\":\"unknown key 'stabel-time'\"}," \
+		"{\"file\":\"/etc/alrd/snap.d/30-open.conf\",\"line\":null," \
+		"\"problem\":\"writable by others\"}]}"
+	static const char result[] = REJECTED_RESULT;
+	static const struct {
+		const char *args[3];
+		const char *result;
+		int status;
+		const char *out, *err;
+	} rows[] = {
+		{ { "reload" }, result, EX_CONFIG,
+		  "configuration reloaded, but 2 SNAP files rejected: their SNAPs are not "
+		  "in force\n",
+		  "alrctl: /etc/alrd/snap.d/20-bad.conf:4: unknown key 'stabel-time'; file "
+		  "rejected\n"
+		  "alrctl: /etc/alrd/snap.d/30-open.conf: writable by others; file rejected\n" },
+		{ { "-j", "reload" }, result, EX_CONFIG, REJECTED_RESULT "\n",
+		  "{\"error\":{\"message\":\"/etc/alrd/snap.d/20-bad.conf:4: unknown key "
+		  "'stabel-time'; file rejected\"}}\n"
+		  "{\"error\":{\"message\":\"/etc/alrd/snap.d/30-open.conf: writable by "
+		  "others; file rejected\"}}\n" },
+		{ { "reload" }, "{\"reloaded\":true,\"rejected\":[]}", EX_OK,
+		  "configuration reloaded\n", "" },
+	};
+
+	if (!alrctl_path())
+		skip();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct run r;
+
+		answer.method = "daemon.reload";
+		answer.params = "";
+		answer.result = rows[i].result;
+		fake_start(script_answer_once);
+		r = run_alrctl(fx.fake.path, rows[i].args);
+		fake_stop();
+		assert_int_equal(r.status, rows[i].status);
+		/* -j: the result itself on stdout */
+		assert_string_equal(r.out, rows[i].out);
+		assert_string_equal(r.err, rows[i].err);
+		run_free(&r);
+	}
+}
+
+/* -t and -f: nmcli's terse form, ':' and '\\' escaped; columns chosen. */
+static void test_alrctl_terse_and_fields(void **state)
+{
+	static const struct {
+		const char *args[8];
+		const char *method, *params;
+		int status;
+		const char *out;
+	} rows[] = {
+		{ { "-t", "iap", "list" }, "iap.list", "", EX_OK,
+		  "1:eth0:eth0:ethernet:up:-:-:-:-:10.0.0.2/24,fd00\\:\\:2/64:ipv4,ipv6\n"
+		  "12:wlan0:wlan0:wifi:down:no-carrier:-:-:-:-:-\n" },
+		{ { "iap", "list", "-t", "-f", "name,ADDRESSES" }, "iap.list", "", EX_OK,
+		  "eth0:10.0.0.2/24,fd00\\:\\:2/64\nwlan0:-\n" },
+		{ { "-f", "state,id,default-route", "iap", "list" }, "iap.list", "", EX_OK,
+		  "STATE  ID  DEFAULT ROUTE\nup     1   ipv4,ipv6\ndown   12  -\n" },
+		{ { "-t", "-f", "link.mac,link.mtu,addresses", "iap", "show", "eth0" },
+		  "iap.get", "{\"name\":\"eth0\"}", EX_OK,
+		  "link.mtu:1500\n"
+		  "link.mac:02\\:00\\:00\\:00\\:00\\:01\n"
+		  "addresses[0]:10.0.0.2/24 ipv4 global usable permanent\n"
+		  "addresses[1]:fd00\\:\\:2/64 ipv6 global usable permanent,noprefixroute\n"
+		  "addresses[2]:fe80\\:\\:1/64 ipv6 link unusable permanent\n" },
+		{ { "-f", "link", "iap", "show", "eth0" }, "iap.get", "{\"name\":\"eth0\"}",
+		  EX_OK,
+		  "link.up:        yes\n"
+		  "link.running:   yes\n"
+		  "link.lower_up:  yes\n"
+		  "link.operstate: up\n"
+		  "link.mtu:       1500\n"
+		  "link.mac:       02:00:00:00:00:01\n"
+		  "link.type:      veth\n" },
+		{ { "-f", "nosuch", "iap", "show", "eth0" }, "iap.get", "{\"name\":\"eth0\"}",
+		  EX_USAGE, "" },
+	};
+	char *get;
+
+	if (!alrctl_path())
+		skip();
+	{
+		const char *first = iap_list_result + strlen("{\"iaps\":[");
+		const char *end = strstr(iap_list_result, ",{\"id\":12");
+
+		assert_true(asprintf(&get, "{\"iap\":%.*s}", (int)(end - first), first) > 0);
+	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct run r;
+
+		answer.method = rows[i].method;
+		answer.params = rows[i].params;
+		answer.result = !strcmp(rows[i].method, "iap.get") ? get : iap_list_result;
+		fake_start(script_answer_once);
+		r = run_alrctl(fx.fake.path, rows[i].args);
+		fake_stop();
+		if (r.status != rows[i].status || strcmp(r.out, rows[i].out) != 0)
+			fail_msg("row %zu: exit status %d, stdout '%s' want '%s', stderr '%s'",
+				 i, r.status, r.out, rows[i].out, r.err);
+		run_free(&r);
+	}
+	free(get);
 }
 
 static void test_alrctl_simple_commands(void **state)
@@ -1831,7 +2037,8 @@ static void test_alrctl_monitor(void **state)
 	assert_non_null(strstr(lines, "\n{\"jsonrpc\":\"2.0\",\"method\":\"iap.up\","));
 	fseek(err, 0, SEEK_END);
 	lines = slurp(err);
-	assert_string_equal(lines, "alrctl: alrd closed the connection\n");
+	/* -j: the error is JSON too */
+	assert_string_equal(lines, "{\"error\":{\"message\":\"alrd closed the connection\"}}\n");
 	free(lines);
 }
 
@@ -2761,8 +2968,8 @@ static void test_alrctl_profile_enable_forced(void **state)
 	assert_int_equal(WEXITSTATUS(status), EX_UNAVAILABLE);
 	fseek(err, 0, SEEK_END);
 	e = slurp(err);
-	assert_string_equal(e, "alrctl: profile 3 was disabled by force: every use "
-			    "of it ended\n");
+	assert_string_equal(e, "{\"error\":{\"message\":\"profile 3 was disabled by force: "
+			    "every use of it ended\"}}\n");
 	free(e);
 }
 
@@ -2995,7 +3202,7 @@ static const char *const alrctl_commands[] = {
 	"profile rm", "profile enable", "profile disable",
 	"profile force-disable", "profile default", "profile export",
 	"profile import", "backup", "restore", "snap list", "snap show",
-	"alr control", "alr refresh", "completion bash",
+	"alr control", "alr refresh", "help", "completion bash",
 };
 
 /* The help's line for @cmd: "    CMD ARGS", without the indent and the
@@ -3118,13 +3325,20 @@ static void test_alrctl_completion(void **state)
 		const char *want;        /* COMPREPLY, blank-separated */
 	} rows[] = {
 		{ "''", "status iap monitor reload log-level call profile backup "
-		  "restore snap alr completion" },
+		  "restore snap alr help completion" },
+		{ "help ''", "status iap monitor reload log-level call profile backup "
+		  "restore snap alr help completion" },
+		{ "help profile e", "enable export" },
+		{ "-t iap l", "list" },
+		{ "iap list -f N", "NAME" },
+		{ "iap list --fields ID,S", "ID,STATE ID,SSID ID,SIGNAL" },
+		{ "-f ''", "" },
 		{ "pro", "profile" },
 		{ "profile ''", "list show add set rm enable disable force-disable "
 		  "default export import" },
 		{ "-j profile s", "show set" },
 		{ "-s /run/x.sock ia", "iap" },
-		{ "-t 100 snap ''", "list show" },
+		{ "-w 100 snap ''", "list show" },
 		{ "--ver", "--version" },
 		{ "profile add --from", "--from-json" },
 		/* --password exists only to be refused: not offered */
@@ -3256,6 +3470,10 @@ int main(void)
 		T(test_exports),
 		T(test_alrctl_no_daemon),
 		T(test_alrctl_command_line),
+		T(test_alrctl_json_errors),
+		T(test_alrctl_reload_rejected),
+		T(test_alrctl_terse_and_fields),
+		T(test_alrctl_suggestions_and_json_errors),
 		T(test_alrctl_iap_list),
 		T(test_alrctl_iap_show),
 		T(test_alrctl_iap_show_nm),
