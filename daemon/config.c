@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/enums.h"
+#include "edge/addr.h"
 #include "edge/edge.h"
 #include "base/util.h"
 #include "sip/pacer.h"

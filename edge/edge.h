@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "edge/addr.h"
 #include "edge/locreg.h"
 
 struct ev_loop;
@@ -36,18 +37,11 @@ struct edge;
  * reach it. */
 #define EDGE_REGISTRY_USER      (UINT64_C(1) << 63)
 
-#define EDGE_DEFAULT_PORT       5062
 #define EDGE_MAX_LISTEN         8       /* addresses in [edge] listen */
 #define EDGE_MAX_CONNECTIONS    64      /* TCP connections at once */
 #define EDGE_DEFAULT_MAX_PER_PROFILE 8
 #define EDGE_DEFAULT_MIN_EXPIRES 60
 #define EDGE_DEFAULT_MAX_EXPIRES 3600
-
-/* "127.0.0.1:5062", "[::1]:5062", "127.0.0.1" (port EDGE_DEFAULT_PORT):
- * an IP literal, never a name.  0 or -EINVAL. */
-int edge_addr_parse(const char *s, struct sockaddr_storage *ret);
-/* 127.0.0.0/8 or ::1 (or ::ffff:127.x). */
-bool edge_addr_is_loopback(const struct sockaddr *sa);
 
 enum edge_event_type {
 	EDGE_EVENT_LOCAL_REGISTERED,    /* a new local registration */
