@@ -581,6 +581,26 @@ int profile_validate(const struct profile *p, const struct profile_validate_ctx 
 			return r;
 	}
 
+	/* User names as useradd(8) makes them (a trailing $ for Samba's
+	 * machine accounts); they need not exist yet (docs/profiles.md). */
+	r = validate_strv_count(&p->local_users, "local_users", e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < p->local_users.n; i++) {
+		const char *u = p->local_users.v[i];
+		size_t len = strlen(u), ok = strspn(u, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						   "abcdefghijklmnopqrstuvwxyz0123456789._-");
+
+		snprintf(field, sizeof(field), "local_users[%zu]", i);
+		if (len == 0 || len > 32 || u[0] == '-' ||
+		    !(ok == len || (ok == len - 1 && u[len - 1] == '$')))
+			return profile_error_set(e, field, "'%.64s' is not a user name (1 to 32 of "
+				    "A-Z a-z 0-9 . _ -, not starting with -)", u);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->local_users.v[j], u) == 0)
+				return profile_error_set(e, field, "user '%s' is given twice", u);
+	}
+
 	if (p->expires < PROFILE_EXPIRES_MIN || p->expires > PROFILE_EXPIRES_MAX)
 		return profile_error_set(e, "expires", "%u is out of range (%d to %u seconds)", p->expires,
 			    PROFILE_EXPIRES_MIN, PROFILE_EXPIRES_MAX);
@@ -687,6 +707,7 @@ enum profile_change profile_diff(const struct profile *a, const struct profile *
 	    a->auto_register != b->auto_register || a->is_default != b->is_default ||
 	    !strv_eq(&a->contact_params, &b->contact_params) ||
 	    !strv_eq(&a->extra_headers, &b->extra_headers) ||
+	    !strv_eq(&a->local_users, &b->local_users) ||
 	    a->expires != b->expires || a->dscp != b->dscp || a->locked != b->locked ||
 	    !params_eq(&a->params, &b->params))
 		minor = true;

@@ -288,6 +288,7 @@ struct profile *profile_free(struct profile *p)
 	free(p->private_identity);
 	profile_strv_clear(&p->contact_params);
 	profile_strv_clear(&p->extra_headers);
+	profile_strv_clear(&p->local_users);
 	profile_params_clear(&p->params);
 	free(p);
 	return NULL;
@@ -307,6 +308,7 @@ struct profile *profile_dup(const struct profile *p)
 	memset(&d->registered_aors, 0, sizeof(d->registered_aors));
 	memset(&d->contact_params, 0, sizeof(d->contact_params));
 	memset(&d->extra_headers, 0, sizeof(d->extra_headers));
+	memset(&d->local_users, 0, sizeof(d->local_users));
 	memset(&d->params, 0, sizeof(d->params));
 	memset(&d->registrar, 0, sizeof(d->registrar));
 	memset(&d->outbound_proxy, 0, sizeof(d->outbound_proxy));
@@ -318,6 +320,7 @@ struct profile *profile_dup(const struct profile *p)
 	    strv_copy(&d->registered_aors, &p->registered_aors) < 0 ||
 	    strv_copy(&d->contact_params, &p->contact_params) < 0 ||
 	    strv_copy(&d->extra_headers, &p->extra_headers) < 0 ||
+	    strv_copy(&d->local_users, &p->local_users) < 0 ||
 	    params_copy(&d->params, &p->params) < 0 ||
 	    server_copy(&d->registrar, &p->registrar) < 0 ||
 	    server_copy(&d->outbound_proxy, &p->outbound_proxy) < 0)

@@ -20,7 +20,8 @@
 /* Limits: every size a user controls is bounded. */
 #define PROFILE_MAX_STRING        1024    /* any one string, in bytes */
 #define PROFILE_MAX_NAME          64      /* parameter and type names */
-#define PROFILE_MAX_LIST          32      /* contact_params, extra_headers, registered_aors */
+#define PROFILE_MAX_LIST          32      /* contact_params, extra_headers, registered_aors,
+						   local_users */
 #define PROFILE_MAX_PARAMS        64      /* extension parameters per list */
 #define PROFILE_MAX_PARAM_ITEMS   64      /* items of one string-list parameter */
 #define PROFILE_EXPIRES_DEFAULT   3600
@@ -131,6 +132,9 @@ struct profile {
 	uint32_t expires;               /* requested, seconds */
 	unsigned int dscp;              /* signalling DSCP, 0..63 */
 	bool locked;
+	/* Users (login names) who may register the profile locally at the
+	 * SIP edge besides root and the control groups (docs/edge.md). */
+	struct profile_strv local_users;
 
 	struct profile_params params;
 };

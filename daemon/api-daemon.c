@@ -16,6 +16,7 @@
 #include "base/util.h"
 #include "daemon/daemon.h"
 #include "daemon/jsonrpc.h"
+#include "edge/edge.h"
 #include "netlink/nlmon.h"
 #include "sip/stack.h"
 
@@ -109,6 +110,25 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 		json_object_object_add(sp, "most_waiting",
 				       json_object_new_int64((int64_t)pc.max_waiting));
 		json_object_object_add(o, "sip", sp);
+	}
+
+	{
+		struct json_object *eo = json_object_new_object(), *ls = json_object_new_array();
+		struct edge_stats es = { 0 };
+
+		for (size_t i = 0; i < edge_listen_count(d->edge); i++)
+			json_object_array_add(ls, json_object_new_string(edge_listen_name(d->edge, i)));
+		if (d->edge)
+			edge_get_stats(d->edge, &es);
+		json_object_object_add(eo, "enabled", json_object_new_boolean(d->edge != NULL));
+		json_object_object_add(eo, "listen", ls);
+		json_object_object_add(eo, "local_registrations",
+				       json_object_new_int64((int64_t)edge_local_count(d->edge, 0)));
+		json_object_object_add(eo, "requests", json_object_new_int64((int64_t)es.requests));
+		json_object_object_add(eo, "dropped", json_object_new_int64((int64_t)es.dropped));
+		json_object_object_add(eo, "connections",
+				       json_object_new_int64((int64_t)es.connections));
+		json_object_object_add(o, "edge", eo);
 	}
 
 	caller = json_object_new_object();

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alr/registry.h"
 #include "alr/types.h"
@@ -17,6 +18,7 @@
 #include "daemon/jsonrpc.h"
 #include "daemon/profile-json.h"
 #include "daemon/profile-text.h"
+#include "edge/edge.h"
 
 /* ---- the profile object with its state, export and import ------------- */
 
@@ -131,12 +133,34 @@ static int profile_refused(int r, const struct profile_error *pe, struct jsonrpc
 	return r;
 }
 
+struct json_object *api_locreg_to_json(const struct locreg *reg)
+{
+	struct json_object *o = json_object_new_object();
+	int64_t left = reg->expires_at - (int64_t)time(NULL);
+
+	json_object_object_add(o, "contact", json_object_new_string(reg->contact));
+	json_object_object_add(o, "user_agent",
+			       reg->user_agent ? json_object_new_string(reg->user_agent) : NULL);
+	json_object_object_add(o, "uid", json_object_new_int64(reg->uid));
+	json_object_object_add(o, "source", json_object_new_string(reg->source));
+	json_object_object_add(o, "expires_at", json_object_new_int64(reg->expires_at));
+	json_object_object_add(o, "expires", json_object_new_int64(left > 0 ? left : 0));
+	return o;
+}
+
 static int result_profile(struct daemon *d, unsigned int id, struct json_object **ret)
 {
-	struct json_object *p = api_profile_to_json(d->registry, id);
+	struct json_object *p = api_profile_to_json(d->registry, id), *st, *a;
 
 	if (!p)
 		return -ENOMEM;
+	/* The local registrations at the edge (docs/edge.md), in its state. */
+	if (json_object_object_get_ex(p, "state", &st)) {
+		a = json_object_new_array();
+		for (size_t i = 0; i < edge_local_count(d->edge, id); i++)
+			json_object_array_add(a, api_locreg_to_json(edge_local_at(d->edge, id, i)));
+		json_object_object_add(st, "local_registrations", a);
+	}
 	*ret = json_object_new_object();
 	json_object_object_add(*ret, "profile", p);
 	return 0;

@@ -38,6 +38,11 @@ int api_params_id_or_name(struct json_object *params, struct jsonrpc_error *err,
  * and the profile events show it; NULL if there is none, or on ENOMEM. */
 struct json_object *api_profile_to_json(struct registry *r, unsigned int id);
 
+/* One local registration at the edge (docs/protocol.md): contact,
+ * user_agent, uid, source, expires_at, expires (seconds left). */
+struct locreg;
+struct json_object *api_locreg_to_json(const struct locreg *reg);
+
 /* The export text of every profile (daemon/profile-text.h); free() it,
  * explicit_bzero() first when @with_passwords.  0 or -ENOMEM. */
 int api_profile_export(struct registry *r, bool with_passwords, char **ret_text);

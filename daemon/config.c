@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "base/enums.h"
+#include "edge/addr.h"
+#include "edge/edge.h"
 #include "base/util.h"
 #include "sip/pacer.h"
 
@@ -31,9 +33,16 @@ struct config *config_new_defaults(void)
 	c->snap_dir = strdup(ALR_DEFAULT_SNAP_DIR);
 	c->control_groups[0] = strdup("alrd");
 	c->n_control_groups = 1;
+	c->edge_listen[0] = strdup("127.0.0.1:5062");
+	c->edge_listen[1] = strdup("[::1]:5062");
+	c->n_edge_listen = 2;
 	if (!c->state_dir || !c->socket_path || !c->plugin_dir || !c->snap_dir ||
-	    !c->control_groups[0])
+	    !c->control_groups[0] || !c->edge_listen[0] || !c->edge_listen[1])
 		return config_free(c);
+	c->edge_enable = true;
+	c->edge_max_local_registrations = EDGE_DEFAULT_MAX_PER_PROFILE;
+	c->edge_min_expires = EDGE_DEFAULT_MIN_EXPIRES;
+	c->edge_max_expires = EDGE_DEFAULT_MAX_EXPIRES;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_AUTO;
 	c->max_profiles = CONFIG_DEFAULT_MAX_PROFILES;
@@ -50,6 +59,13 @@ struct config *config_new_defaults(void)
 	c->register_rate = PACER_DEFAULT_RATE;
 	c->register_burst = PACER_DEFAULT_BURST;
 	return c;
+}
+
+static void clear_edge_listen(struct config *c)
+{
+	for (size_t i = 0; i < c->n_edge_listen; i++)
+		free(c->edge_listen[i]);
+	c->n_edge_listen = 0;
 }
 
 static void clear_groups(struct config *c)
@@ -70,6 +86,7 @@ struct config *config_free(struct config *c)
 	free(c->socket_path);
 	free(c->socket_group);
 	clear_groups(c);
+	clear_edge_listen(c);
 	for (size_t i = 0; i < c->n_kind_rules; i++) {
 		free(c->kind_rules[i].pattern);
 		free(c->kind_rules[i].kind);
@@ -97,6 +114,7 @@ struct parse_ctx {
 	int line;               /* the line inih is handling now */
 	int problem_line;       /* where problem[] was found; 0: none */
 	bool enomem;
+	int edge_listen_line;   /* where [edge] listen was, for the check at the end */
 	char problem[256];
 	size_t n_seen;
 	size_t cap_seen;
@@ -425,6 +443,118 @@ static int handle_sip(struct parse_ctx *p, const char *key, const char *value)
 	return fail(p, "unknown key '%s' in [sip]", key);
 }
 
+static int parse_bool_value(struct parse_ctx *p, const char *key, const char *value,
+			    bool *ret)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+		*ret = true;
+	else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+		*ret = false;
+	else
+		return fail(p, "%s: '%s' is not one of yes, no", key, value);
+	return 1;
+}
+
+/* "127.0.0.1:5062, [::1]:5062": IP literals (a name would need a lookup
+ * at start), each with an optional port; printed back as given. */
+static int parse_edge_listen(struct parse_ctx *p, const char *value)
+{
+	struct config *c = p->c;
+	char *copy = strdup(value), *save = NULL, *tok;
+	size_t printed = strlen("listen = ");
+
+	if (!copy)
+		return fail_enomem(p);
+	clear_edge_listen(c);
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		struct sockaddr_storage ss;
+
+		if (edge_addr_parse(tok, &ss) < 0) {
+			fail(p, "listen: '%s' is not ADDRESS[:PORT] with an IP address "
+			     "(IPv6 in brackets: [::1]:5062)", tok);
+			free(copy);
+			return 0;
+		}
+		if (c->n_edge_listen == CONFIG_MAX_EDGE_LISTEN) {
+			free(copy);
+			return fail(p, "listen: more than %d addresses", CONFIG_MAX_EDGE_LISTEN);
+		}
+		printed += strlen(tok) + (c->n_edge_listen ? 2 : 0);
+		if (printed > CONFIG_LINE_MAX) {
+			free(copy);
+			return fail(p, "listen: longer than %d characters once written as "
+				    "'a, b'", CONFIG_LINE_MAX);
+		}
+		c->edge_listen[c->n_edge_listen] = strdup(tok);
+		if (!c->edge_listen[c->n_edge_listen]) {
+			free(copy);
+			return fail_enomem(p);
+		}
+		c->n_edge_listen++;
+	}
+	free(copy);
+	p->edge_listen_line = p->line;
+	return 1;
+}
+
+static int handle_edge(struct parse_ctx *p, const char *key, const char *value)
+{
+	struct config *c = p->c;
+	unsigned long v;
+
+	if (strcmp(key, "enable") == 0)
+		return parse_bool_value(p, key, value, &c->edge_enable);
+	if (strcmp(key, "listen") == 0)
+		return parse_edge_listen(p, value);
+	if (strcmp(key, "allow-non-loopback") == 0)
+		return parse_bool_value(p, key, value, &c->edge_allow_non_loopback);
+	if (strcmp(key, "max-local-registrations") == 0) {
+		if (!parse_uint(p, key, value, 10, 1, 1024, &v))
+			return 0;
+		c->edge_max_local_registrations = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "min-expires") == 0) {
+		if (!parse_uint(p, key, value, 10, 1, 3600, &v))
+			return 0;
+		c->edge_min_expires = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "max-expires") == 0) {
+		if (!parse_uint(p, key, value, 10, 1, 86400, &v))
+			return 0;
+		c->edge_max_expires = (unsigned int)v;
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [edge]", key);
+}
+
+/* What needs the whole file: keys that depend on each other. */
+static void check_edge(struct parse_ctx *p)
+{
+	struct config *c = p->c;
+
+	if (p->problem_line)
+		return;
+	if (c->edge_min_expires > c->edge_max_expires) {
+		fail(p, "[edge] min-expires %u is above max-expires %u", c->edge_min_expires,
+		     c->edge_max_expires);
+		return;
+	}
+	for (size_t i = 0; i < c->n_edge_listen; i++) {
+		struct sockaddr_storage ss;
+
+		if (edge_addr_parse(c->edge_listen[i], &ss) == 0 &&
+		    !edge_addr_is_loopback((struct sockaddr *)&ss) && !c->edge_allow_non_loopback) {
+			p->line = p->edge_listen_line;
+			fail(p, "[edge] listen: %s is not a loopback address: applications on "
+			     "other hosts could use the profiles; set allow-non-loopback = yes "
+			     "to mean it", c->edge_listen[i]);
+			return;
+		}
+	}
+}
+
 static int handle_kinds(struct parse_ctx *p, const char *key, const char *value)
 {
 	struct config *c = p->c;
@@ -482,6 +612,8 @@ static int config_ini_cb(void *user, const char *section, const char *key,
 		return handle_sip(p, key, value);
 	if (strcmp(section, "iap-kinds") == 0)
 		return handle_kinds(p, key, value);
+	if (strcmp(section, "edge") == 0)
+		return handle_edge(p, key, value);
 	return fail(p, "unknown section [%s]", section);
 }
 
@@ -563,6 +695,8 @@ int config_parse_string(const char *file, const char *text, size_t len,
 	}
 	r = ini_parse_stream(config_read_line, &p, config_ini_cb, &p);
 	clear_seen(&p);
+	if (r == 0)
+		check_edge(&p);
 	if (r < 0 && !p.problem_line) {
 		p.enomem = true;
 		util_strlcpy(p.problem, "out of memory", sizeof(p.problem));
@@ -718,6 +852,16 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "\n[sip]\n");
 	fprintf(f, "register-rate = %u\n", c->register_rate);
 	fprintf(f, "register-burst = %u\n", c->register_burst);
+	fprintf(f, "\n[edge]\n");
+	fprintf(f, "enable = %s\n", c->edge_enable ? "yes" : "no");
+	fprintf(f, "listen = ");
+	for (size_t i = 0; i < c->n_edge_listen; i++)
+		fprintf(f, "%s%s", i ? ", " : "", c->edge_listen[i]);
+	fprintf(f, "\n");
+	fprintf(f, "allow-non-loopback = %s\n", c->edge_allow_non_loopback ? "yes" : "no");
+	fprintf(f, "max-local-registrations = %u\n", c->edge_max_local_registrations);
+	fprintf(f, "min-expires = %u\n", c->edge_min_expires);
+	fprintf(f, "max-expires = %u\n", c->edge_max_expires);
 	fprintf(f, "\n[iap-kinds]\n");
 	for (size_t i = 0; i < c->n_kind_rules; i++)
 		fprintf(f, "%s = %s\n", c->kind_rules[i].pattern, c->kind_rules[i].kind);

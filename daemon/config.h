@@ -20,6 +20,7 @@
 #define CONFIG_MAX_FILE_SIZE (64 * 1024)
 #define CONFIG_DEFAULT_MAX_PROFILES 1000u
 #define CONFIG_MAX_PROFILES_MAX 1000000u
+#define CONFIG_MAX_EDGE_LISTEN 8
 
 enum config_read_access {
 	CONFIG_READ_ALL,        /* anyone who can open the socket may read */
@@ -66,6 +67,15 @@ struct config {
 	/* [sip] REGISTER pacing (sip/pacer.h) */
 	unsigned int register_rate;     /* attempts per second; 0: unlimited */
 	unsigned int register_burst;    /* attempts at once */
+
+	/* [edge] the SIP edge (docs/edge.md) */
+	bool edge_enable;
+	size_t n_edge_listen;
+	char *edge_listen[CONFIG_MAX_EDGE_LISTEN];
+	bool edge_allow_non_loopback;
+	unsigned int edge_max_local_registrations;      /* per profile */
+	unsigned int edge_min_expires;
+	unsigned int edge_max_expires;
 
 	/* [iap-kinds] in file order: first match wins */
 	size_t n_kind_rules;

@@ -24,6 +24,8 @@
 #include "daemon/control.h"
 #include "daemon/api.h"
 #include "daemon/iap-events.h"
+#include "daemon/iap-json.h"
+#include "edge/edge.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "netlink/nlmon.h"
@@ -244,6 +246,66 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 		return;
 	}
 	control_broadcast(d->control, method, params);
+}
+
+/* The edge's local registrations -> control socket (docs/protocol.md). */
+static void on_edge_event(const struct edge_event *ev, void *ud)
+{
+	struct daemon *d = ud;
+	const char *method = ev->type == EDGE_EVENT_LOCAL_REGISTERED ?
+			     "profile.local-registered" : "profile.local-unregistered";
+	struct json_object *params;
+
+	if (!d->control || !control_wants(d->control, method))
+		return;
+	params = json_object_new_object();
+	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
+	json_object_object_add(params, "id", json_object_new_int64(ev->reg->profile_id));
+	json_object_object_add(params, "registration", api_locreg_to_json(ev->reg));
+	if (ev->reason)
+		json_object_object_add(params, "reason", json_object_new_string(ev->reason));
+	control_broadcast(d->control, method, params);
+}
+
+static void edge_limits(const struct config *c, struct locreg_limits *ret)
+{
+	*ret = (struct locreg_limits){
+		.min_expires = c->edge_min_expires,
+		.max_expires = c->edge_max_expires,
+		.default_expires = c->edge_max_expires,
+		.max_per_profile = c->edge_max_local_registrations,
+	};
+}
+
+/* The SIP edge (docs/edge.md).  An address that cannot be bound stops
+ * the start: it is configured, applications are set up to use it, and a
+ * daemon that runs without it would leave them failing with nothing but a
+ * log line to say why (as sshd or a web server refuses to start). */
+static int start_edge(struct daemon *d, const struct config *c)
+{
+	struct edge_config ec = {
+		.loop = d->loop, .registry = d->registry, .store = d->store,
+		.listen = (const char *const *)c->edge_listen, .n_listen = c->n_edge_listen,
+		.control_groups = (const char *const *)c->control_groups,
+		.n_control_groups = c->n_control_groups,
+	};
+	char err[300];
+	int r;
+
+	if (!c->edge_enable) {
+		log_info("edge: off ([edge] enable = no)");
+		return 0;
+	}
+	edge_limits(c, &ec.limits);
+	d->edge = edge_new(&ec);
+	if (!d->edge)
+		return log_errno(LOG_ERR, -ENOMEM, "edge: cannot create it: %m");
+	edge_set_event_handler(d->edge, on_edge_event, d);
+	r = edge_listen(d->edge, err, sizeof(err));
+	if (r < 0)
+		return log_errno(LOG_ERR, r, "edge: %s; free the port, change [edge] listen, "
+				 "or set [edge] enable = no", err);
+	return 0;
 }
 
 /* Roaming events (docs/roaming.md, "Events") -> control socket: the
@@ -514,6 +576,24 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	log_set_level(c->log_level);
 	sip_stack_set_register_pacing(d->sip, c->register_rate, c->register_burst);
 	registry_set_max_profiles(d->registry, c->max_profiles);
+	if (c->edge_enable != d->config->edge_enable ||
+	    c->n_edge_listen != d->config->n_edge_listen ||
+	    c->edge_allow_non_loopback != d->config->edge_allow_non_loopback)
+		log_warning("[edge] enable and listen changes need a restart");
+	else
+		for (size_t i = 0; i < c->n_edge_listen; i++)
+			if (strcmp(c->edge_listen[i], d->config->edge_listen[i]) != 0) {
+				log_warning("[edge] enable and listen changes need a restart");
+				break;
+			}
+	if (d->edge) {
+		struct locreg_limits lim;
+
+		edge_limits(c, &lim);
+		edge_set_limits(d->edge, &lim);
+		edge_set_control_groups(d->edge, (const char *const *)c->control_groups,
+					c->n_control_groups);
+	}
 	control_set_config(d->control, c);
 	iap_table_set_kind_rule(d->iaps, kind_rule, (void *)c);
 	config_free(d->config);
@@ -671,6 +751,10 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 		registry_set_roam_handler(d->registry, on_roam_event, d);
 	}
 
+	r = start_edge(d, config);
+	if (r < 0)
+		return r;
+
 	/* The socket comes last: a client that can connect sees a complete
 	 * IAP table. */
 	d->control = control_new(d->loop, config, NULL, 0, d);
@@ -729,6 +813,7 @@ void daemon_stop(struct daemon *d)
 	if (d->control && d->disconnect_watch)
 		control_unwatch_disconnect(d->control, d->disconnect_watch);
 	backup_cancel_all(d);
+	d->edge = edge_free(d->edge);
 	d->registry = registry_free(d->registry);
 	d->snaps = policy_set_free(d->snaps);
 	free(d->snap_rejects.v);

@@ -23,6 +23,7 @@ struct sip_stack;
 struct plugin_loader;
 struct registry;
 struct policy_set;
+struct edge;
 
 struct daemon_options {
 	const char *config_file;        /* NULL: the default */
@@ -55,6 +56,7 @@ struct daemon {
 	struct sip_stack *sip;
 	struct plugin_loader *plugins;
 	struct registry *registry;
+	struct edge *edge;              /* NULL when [edge] enable = no */
 	struct control *control;
 	unsigned int disconnect_watch;
 

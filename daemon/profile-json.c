@@ -121,6 +121,7 @@ struct json_object *profile_to_json(const struct profile *p, bool include_secret
 	json_object_object_add(o, "expires", json_object_new_int64(p->expires));
 	json_object_object_add(o, "dscp", json_object_new_int64(p->dscp));
 	json_object_object_add(o, "locked", json_object_new_boolean(p->locked));
+	json_object_object_add(o, "local_users", strv_to_json(&p->local_users));
 	json_object_object_add(o, "params", params_to_json(&p->params));
 	return o;
 }
@@ -608,6 +609,7 @@ static const struct member profile_members[] = {
 	{ "expires", apply_u32, offsetof(struct profile, expires) },
 	{ "dscp", apply_uint, offsetof(struct profile, dscp) },
 	{ "locked", apply_bool, offsetof(struct profile, locked) },
+	{ "local_users", apply_strv, offsetof(struct profile, local_users) },
 	{ "params", apply_params, offsetof(struct profile, params) },
 	{ NULL, NULL, 0 },
 };

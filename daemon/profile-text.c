@@ -164,6 +164,9 @@ static int write_profile(FILE *f, const struct profile *p, bool passwords)
 	fprintf(f, "expires = %u\n", p->expires);
 	fprintf(f, "dscp = %u\n", p->dscp);
 	fprintf(f, "locked = %s\n", bool_str(p->locked));
+	for (size_t i = 0; i < p->local_users.n; i++)
+		if (write_kv(f, "", "local_users", p->local_users.v[i]) < 0)
+			return -ENOMEM;
 	return write_params(f, "", &p->params);
 }
 
@@ -237,6 +240,7 @@ static const struct key {
 	{ "expires", KEY_INT },
 	{ "dscp", KEY_INT },
 	{ "locked", KEY_BOOL },
+	{ "local_users", KEY_LIST },
 };
 
 static const char *const param_prefixes[] = {

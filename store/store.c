@@ -98,6 +98,21 @@ static const char *const migrations[] = {
 	/* 2 -> 3: HA1 instead of the password where the realm is known
 	 * (docs/security.md); the daemon converts the passwords at start. */
 	"ALTER TABLE profile_server ADD COLUMN ha1 TEXT;",
+
+	/* 3 -> 4: the SIP edge (docs/edge.md): who may register a profile
+	 * locally, and the local registrations, kept across restarts. */
+	"ALTER TABLE profile ADD COLUMN local_users TEXT NOT NULL DEFAULT '[]';"
+	"CREATE TABLE local_registration ("
+	"  profile_id INTEGER NOT NULL REFERENCES profile (id) ON DELETE CASCADE,"
+	"  contact TEXT NOT NULL,"
+	"  call_id TEXT NOT NULL,"
+	"  cseq INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  user_agent TEXT,"
+	"  source TEXT NOT NULL,"
+	"  PRIMARY KEY (profile_id, contact)"
+	") WITHOUT ROWID;",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,
@@ -109,8 +124,12 @@ static const char *const tables_v1[] = { "iap", NULL };
 static const char *const tables_v2[] = {
 	"iap", "profile", "profile_server", "profile_param", "registered_contact", NULL,
 };
+static const char *const tables_v4[] = {
+	"iap", "profile", "profile_server", "profile_param", "registered_contact",
+	"local_registration", NULL,
+};
 static const char *const *const schema_tables[STORE_SCHEMA_VERSION + 1] = {
-	[1] = tables_v1, [2] = tables_v2, [3] = tables_v2,
+	[1] = tables_v1, [2] = tables_v2, [3] = tables_v2, [4] = tables_v4,
 };
 
 int store_sqlite_errno(int rc)

@@ -27,7 +27,7 @@
 struct store;
 struct profile;
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* PRAGMA application_id of alrd databases: "alrd". */
 #define STORE_APPLICATION_ID 0x616c7264
 
@@ -109,6 +109,32 @@ int store_contact_delete(struct store *s, unsigned int profile_id, unsigned int 
 int store_contact_list(struct store *s, unsigned int profile_id,
 		       struct store_contact **ret, size_t *ret_n);
 void store_contacts_free(struct store_contact *c, size_t n);
+
+/* ---- local registrations (the SIP edge, docs/edge.md) ---------------- */
+
+/* One local application's registration of a profile's AOR at alrd's
+ * edge: kept across restarts, so that the profile stays in use. */
+struct store_locreg {
+	unsigned int profile_id;
+	char *contact;                  /* the application's Contact URI */
+	char *call_id;
+	uint32_t cseq;
+	int64_t expires_at;             /* wall clock, seconds since the epoch */
+	uint32_t uid;                   /* the sending socket's owner */
+	char *user_agent;               /* or NULL */
+	char *source;                   /* "udp:127.0.0.1:5060" */
+};
+
+/* Insert or replace (profile_id, contact); -ENOENT if no such profile.
+ * Synced like the contacts (store_sync()). */
+int store_locreg_upsert(struct store *s, const struct store_locreg *r);
+/* -ENOENT if there was none. */
+int store_locreg_delete(struct store *s, unsigned int profile_id, const char *contact);
+/* Those of @profile_id (0: all), ordered by profile and expiry.  Free
+ * with store_locregs_free(). */
+int store_locreg_list(struct store *s, unsigned int profile_id, struct store_locreg **ret,
+		      size_t *ret_n);
+void store_locregs_free(struct store_locreg *r, size_t n);
 
 /* ---- durability -------------------------------------------------------- */
 

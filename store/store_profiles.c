@@ -90,7 +90,7 @@ static int bind_strv(struct store *s, sqlite3_stmt *st, int i, const struct prof
 	"provider_name, type_class, type_name, aor, registered_aors, registered_contact, " \
 	"snap_id, iap_id, bearer, proxy_from_dhcp, auto_register, is_default, " \
 	"private_identity, security_negotiation, sigcomp, contact_params, extra_headers, " \
-	"expires, dscp, locked"
+	"expires, dscp, locked, local_users"
 
 static int bind_profile(struct store *s, sqlite3_stmt *st, const struct profile *p)
 {
@@ -116,6 +116,8 @@ static int bind_profile(struct store *s, sqlite3_stmt *st, const struct profile 
 	sqlite3_bind_int64(st, 18, p->expires);
 	sqlite3_bind_int64(st, 19, p->dscp);
 	sqlite3_bind_int(st, 20, p->locked);
+	if (bind_strv(s, st, 21, &p->local_users) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -248,7 +250,7 @@ int store_profile_insert(struct store *s, struct profile *p)
 	if (r == 0)
 		r = store_prepare(s, "INSERT INTO profile (" PROFILE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, "
 			    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-			    "?20)", &st);
+			    "?20, ?21)", &st);
 	if (r == 0)
 		r = bind_profile(s, st, p);
 	if (r == 0)
@@ -281,12 +283,12 @@ int store_profile_update(struct store *s, const struct profile *p)
 		r = clear_default(s, p->id);
 	if (r == 0)
 		r = store_prepare(s, "UPDATE profile SET (" PROFILE_COLUMNS ") = (?1, ?2, ?3, ?4, ?5, "
-			    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) "
-			    "WHERE id = ?21", &st);
+			    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+			    "?21) WHERE id = ?22", &st);
 	if (r == 0)
 		r = bind_profile(s, st, p);
 	if (r == 0) {
-		sqlite3_bind_int64(st, 21, p->id);
+		sqlite3_bind_int64(st, 22, p->id);
 		r = store_step_done(s, st, "updating a profile");
 	}
 	sqlite3_finalize(st);
@@ -496,6 +498,8 @@ static int profile_from_row(struct loader *l, sqlite3_stmt *st, struct profile *
 		r = text_to_strv(l->s, (const char *)sqlite3_column_text(st, 16), &p->contact_params);
 	if (r == 0)
 		r = text_to_strv(l->s, (const char *)sqlite3_column_text(st, 17), &p->extra_headers);
+	if (r == 0)
+		r = text_to_strv(l->s, (const char *)sqlite3_column_text(st, 21), &p->local_users);
 	if (r == -EBADMSG)
 		r = bad_row(l->s, p->id, "string list", "(not a JSON array of strings)");
 	if (r < 0)

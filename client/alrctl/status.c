@@ -102,6 +102,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 		printf("netlink:    %s messages, %s snapshots, %s resyncs\n",
 		       jtext(nl, "messages"), jtext(nl, "snapshots"),
 		       jtext(nl, "resyncs"));
+	if ((nl = jget(info, "edge")))         /* docs/edge.md */
+		printf("edge:       %s\n", jbool(nl, "enabled") ? json_object_to_json_string_ext(jget(nl, "listen"), JSON_C_TO_STRING_PLAIN) : "off");
 	if (iaps) {
 		size_t n = json_object_array_length(iaps), up_count = 0;
 

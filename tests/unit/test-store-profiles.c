@@ -555,8 +555,13 @@ static void test_newer_and_foreign_refused(void **state)
 	profile_free(p);
 	/* a future alrd's database, with data */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA user_version = 4",
-				      NULL, NULL, NULL), SQLITE_OK);
+	{
+		char sql[80];
+
+		snprintf(sql, sizeof(sql), "PRAGMA journal_mode=DELETE; PRAGMA user_version = %d",
+			 STORE_SCHEMA_VERSION + 1);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	}
 	sqlite3_close(db);
 	assert_refused_untouched(path, -EPROTO, "newer than this alrd");
 

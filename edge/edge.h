@@ -1,0 +1,100 @@
+/*
+ * The SIP edge (DESIGN §8, docs/edge.md): where local applications
+ * (softphones) speak SIP to alrd, on loopback UDP and TCP sockets.
+ *
+ * This increment answers REGISTERs: one whose To is a profile's AOR is a
+ * local registration (edge/locreg.h), answered by alrd itself and never
+ * forwarded; while a profile has one, the edge is one of its users
+ * (registry_enable(), as a control client's profile.enable), so alrd
+ * keeps the profile registered at the network's registrar.  Who may
+ * register a profile is the sending socket's owner (edge/sockdiag.h):
+ * root, a member of the control groups, or a user the profile's
+ * local_users names.  Local registrations are kept in the store and
+ * survive a restart.  OPTIONS gets 200; every other request 501 until
+ * alrd routes requests (the next increments: docs/edge.md, "Not yet").
+ *
+ * Requests run through libosip2's server transactions (NIST, IST) on an
+ * osip_t of the edge's own, so that a retransmitted REGISTER gets the same
+ * answer again rather than a second application of it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "edge/addr.h"
+#include "edge/locreg.h"
+
+struct ev_loop;
+struct registry;
+struct store;
+struct edge;
+
+/* The registry user that the edge's uses of a profile are counted under.
+ * Control clients are numbered from 1 up (daemon/control.c) and never
+ * reach it. */
+#define EDGE_REGISTRY_USER      (UINT64_C(1) << 63)
+
+#define EDGE_MAX_LISTEN         8       /* addresses in [edge] listen */
+#define EDGE_MAX_CONNECTIONS    64      /* TCP connections at once */
+#define EDGE_DEFAULT_MAX_PER_PROFILE 8
+#define EDGE_DEFAULT_MIN_EXPIRES 60
+#define EDGE_DEFAULT_MAX_EXPIRES 3600
+
+enum edge_event_type {
+	EDGE_EVENT_LOCAL_REGISTERED,    /* a new local registration */
+	EDGE_EVENT_LOCAL_UNREGISTERED,  /* removed, expired, or its profile gone */
+};
+
+struct edge_event {
+	enum edge_event_type type;
+	const struct locreg *reg;       /* valid during the call */
+	const char *reason;             /* UNREGISTERED: "unregistered", "expired", "dropped" */
+};
+
+typedef void (*edge_event_fn)(const struct edge_event *ev, void *user_data);
+
+struct edge_config {
+	struct ev_loop *loop;
+	struct registry *registry;
+	struct store *store;
+	/* Addresses (edge_addr_parse()), each listened on over UDP and TCP. */
+	const char *const *listen;
+	size_t n_listen;
+	struct locreg_limits limits;
+	/* Group names whose members may register any profile (as on the
+	 * control socket). */
+	const char *const *control_groups;
+	size_t n_control_groups;
+};
+
+/* NULL with errno set. */
+struct edge *edge_new(const struct edge_config *cfg);
+struct edge *edge_free(struct edge *e);
+
+/* Bind every address.  0, or a negative errno with @errbuf naming the
+ * address that failed and why (nothing stays bound then). */
+int edge_listen(struct edge *e, char *errbuf, size_t errsize);
+
+void edge_set_event_handler(struct edge *e, edge_event_fn fn, void *user_data);
+/* A reload: new limits (for the next REGISTERs) and control groups. */
+void edge_set_limits(struct edge *e, const struct locreg_limits *limits);
+void edge_set_control_groups(struct edge *e, const char *const *groups, size_t n);
+
+/* The sockets, "udp:127.0.0.1:5062", "tcp:[::1]:5062", in order. */
+size_t edge_listen_count(const struct edge *e);
+const char *edge_listen_name(const struct edge *e, size_t i);
+
+/* The local registrations of profile @profile_id (0: all). */
+size_t edge_local_count(const struct edge *e, unsigned int profile_id);
+const struct locreg *edge_local_at(const struct edge *e, unsigned int profile_id, size_t i);
+
+struct edge_stats {
+	unsigned long requests;         /* parsed requests received */
+	unsigned long responses;        /* sent (retransmissions included) */
+	unsigned long dropped;          /* malformed, or not for us */
+	unsigned long connections;      /* TCP connections now */
+};
+void edge_get_stats(const struct edge *e, struct edge_stats *ret);

@@ -1,0 +1,409 @@
+#!/usr/bin/python3
+"""The SIP edge (docs/edge.md): alrd's listener for local applications
+and local registrations, against a real softphone (baresip) and a real
+registrar (Kamailio), in network namespaces.
+
+The world is test_profiles.py's: the device namespace holds alrd, the
+softphone and the small SIP sender (peers/sipsend.py); Kamailio runs in
+the network namespace on 10.99.100.1.  The registrar's own bindings
+(kamcmd ul.lookup) say what is registered there; the answers a sender
+gets say what the edge did.
+
+Needs root and Kamailio; exits 77 (skipped) without them.
+
+Usage: test_edge.py [-b BUILD_DIR] [NAME_SUBSTRING ...]
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, 'peers'))
+
+import alrtest  # noqa: E402
+from alrtest import T, TestFailure, check, check_eq  # noqa: E402
+from test_profiles import (WLAN, daemon, deregistered, host_of,  # noqa: E402
+                           profile, registered, sip_world, wait_bindings)
+
+SIPSEND = os.path.join(HERE, 'peers', 'sipsend.py')
+EDGE4 = ['127.0.0.1', 5062]
+EDGE6 = ['::1', 5062]
+AOR = 'sip:alice@example.test'
+BARESIP_MODULES = '/usr/lib/baresip/modules'
+
+
+def sipsend(w, messages, proto='udp', dest=EDGE4, as_nobody=False, expect=None,
+            timeout=5):
+    """Send messages to the edge from one socket in the device namespace;
+    the answers (sipsend.py)."""
+    argv = ['/usr/bin/python3', SIPSEND]
+    if as_nobody:
+        argv = alrtest.as_nobody_argv(argv)
+    req = {'proto': proto, 'dest': dest, 'messages': messages,
+           'timeout': timeout, 'expect': expect}
+    r = alrtest.run(w.exec_argv(argv), input=json.dumps(req))
+    return json.loads(r.stdout)
+
+
+def header(resp, name):
+    return [v for n, v in resp['headers'] if n.lower() == name.lower()]
+
+
+def register(aor=AOR, call_id=None, cseq=1, contacts=None, expires=None,
+             proto='UDP', host='127.0.0.1', ua='alrtest-sipsend'):
+    """A REGISTER as a softphone with the edge as outbound proxy sends it
+    (Request-URI: the registrar's domain).  contacts: ['<uri>;params'] or
+    ['*']; by default one contact at the sender's own port."""
+    if contacts is None:
+        contacts = ['<sip:alice@%s:@LOCAL_PORT@%s>' % (
+            host if ':' not in host else '[%s]' % host,
+            ';transport=tcp' if proto == 'TCP' else '')]
+    lines = [
+        'REGISTER sip:example.test SIP/2.0',
+        'Via: SIP/2.0/%s %s:@LOCAL_PORT@;branch=z9hG4bK%s;rport'
+        % (proto, host if ':' not in host else '[%s]' % host, uuid.uuid4().hex),
+        'Max-Forwards: 70',
+        'From: <%s>;tag=%s' % (aor, uuid.uuid4().hex[:8]),
+        'To: <%s>' % aor,
+        'Call-ID: %s' % (call_id or uuid.uuid4().hex),
+        'CSeq: %d REGISTER' % cseq,
+    ]
+    lines += ['Contact: %s' % c for c in contacts]
+    if expires is not None:
+        lines.append('Expires: %d' % expires)
+    if ua:
+        lines.append('User-Agent: %s' % ua)
+    lines.append('Content-Length: 0')
+    return '\r\n'.join(lines) + '\r\n\r\n'
+
+
+def options(proto='UDP', host='127.0.0.1'):
+    return '\r\n'.join([
+        'OPTIONS sip:127.0.0.1:5062 SIP/2.0',
+        'Via: SIP/2.0/%s %s:@LOCAL_PORT@;branch=z9hG4bK%s;rport'
+        % (proto, host if ':' not in host else '[%s]' % host, uuid.uuid4().hex),
+        'Max-Forwards: 70',
+        'From: <sip:probe@localhost>;tag=1',
+        'To: <sip:127.0.0.1:5062>',
+        'Call-ID: %s' % uuid.uuid4().hex,
+        'CSeq: 1 OPTIONS',
+        'Content-Length: 0', '', ''])
+
+
+def local_regs(c, pid):
+    return c.call('profile.get', {'id': pid})['profile']['state']['local_registrations']
+
+
+def edge_daemon(fx, w, **config):
+    return daemon(fx, w, **config)
+
+
+def new_profile(c, user='alice', **kw):
+    return c.call('profile.create', {'profile': profile(user, **kw)})['profile']['id']
+
+
+def local_event(c, method, pid, timeout=None):
+    return c.wait_event(lambda e: e['method'] == method and e['params']['id'] == pid,
+                        timeout or T(20), '%s(%d)' % (method, pid))
+
+
+class Baresip:
+    """baresip (Debian's baresip-core), unmodified, in the device
+    namespace; its only SIP server is alrd's edge (outbound proxy)."""
+
+    def __init__(self, fx, w, regint=600):
+        if not shutil.which('baresip'):
+            raise alrtest.Skip('no baresip (apt install baresip-core)')
+        self.home = tempfile.mkdtemp(prefix='alrt-baresip-')
+        d = os.path.join(self.home, '.baresip')
+        os.makedirs(d)
+        with open(os.path.join(d, 'config'), 'w') as f:
+            f.write('poll_method\t\tepoll\n'
+                    'sip_listen\t\t127.0.0.1:5070\n'
+                    'audio_player\t\tnone\n'
+                    'audio_source\t\tnone\n'
+                    'audio_alert\t\tnone\n'
+                    'module_path\t\t%s\n'
+                    'module\t\t\tg711.so\n'
+                    'module_tmp\t\taccount.so\n' % BARESIP_MODULES)
+        with open(os.path.join(d, 'accounts'), 'w') as f:
+            f.write('<%s>;outbound="sip:127.0.0.1:5062;lr";regint=%d\n' % (AOR, regint))
+        self.out_path = os.path.join(self.home, 'out.log')
+        self.out = open(self.out_path, 'wb')
+        env = dict(os.environ, HOME=self.home)
+        self.proc = fx.popen(w.exec_argv(['baresip', '-f', d]), stdin=subprocess.DEVNULL,
+                             stdout=self.out, stderr=subprocess.STDOUT, env=env,
+                             start_new_session=True)
+        fx._objs.append(self)
+
+    def output(self):
+        with open(self.out_path, errors='replace') as f:
+            return f.read()
+
+    def stop(self):
+        """SIGTERM: baresip unregisters and exits, like a user quitting."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(T(15))
+            except subprocess.TimeoutExpired:
+                raise TestFailure('baresip did not stop on SIGTERM:\n' + self.output()[-2000:])
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.out.close()
+        if not os.environ.get('ALR_KEEP'):
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_listens_on_loopback_udp_and_tcp(fx):
+    w = fx.world()
+    d = fx.daemon(w)
+    c = fx.client(d)
+    edge = c.info()['edge']
+    check_eq(edge['listen'], ['udp:127.0.0.1:5062', 'tcp:127.0.0.1:5062',
+                              'udp:[::1]:5062', 'tcp:[::1]:5062'], 'daemon.info edge.listen')
+    # The sockets answer, each of them (the kernel's view, not the claim).
+    for proto in ('udp', 'tcp'):
+        for dest, host in ((EDGE4, '127.0.0.1'), (EDGE6, '::1')):
+            r = sipsend(w, [options(proto.upper(), host)], proto=proto, dest=dest)[0]
+            check(r and r['status'] == 200, 'OPTIONS over %s to %s: %r', proto, dest, r)
+    # Nothing but loopback: the edge is not reachable from the links.
+    out = alrtest.run(w.exec_argv(['ss', '-Hlnuta', 'sport', '=', ':5062'])).stdout
+    for line in out.splitlines():
+        local = line.split()[4]
+        check(local.startswith('127.0.0.1:') or local.startswith('[::1]:'),
+              'edge socket not on loopback: %s', line)
+    r = alrtest.run([alrtest.alrctl_path(), '-s', d.socket_path, 'status'])
+    check('udp:127.0.0.1:5062' in r.stdout and 'tcp:[::1]:5062' in r.stdout,
+          'alrctl status shows the edge:\n%s', r.stdout)
+
+
+def test_edge_off_and_refusals(fx):
+    w = fx.world()
+    d = fx.daemon(w, {'edge': {'enable': 'no'}})
+    c = fx.client(d)
+    check_eq(c.info()['edge'], {'enabled': False, 'listen': [], 'local_registrations': 0,
+                                'requests': 0, 'dropped': 0, 'connections': 0},
+             'edge off')
+    check_eq(sipsend(w, [options()], timeout=1), [None], 'no answer with the edge off')
+    d.stop()
+    # A non-loopback address needs allow-non-loopback.
+    d.config['edge'] = {'listen': '10.99.1.2:5062'}
+    d.write_config()
+    r = alrtest.run([alrtest.alrd_path(), '--check-config', '-c', d.conf_path], check=False)
+    check(r.returncode != 0 and 'not a loopback address' in r.stderr + r.stdout,
+          'non-loopback refused: %s', r.stderr + r.stdout)
+    # A port someone else holds: alrd refuses to start, naming it.
+    d.config['edge'] = {'listen': '127.0.0.1:5099'}
+    d.write_config()
+    holder = fx.popen(w.exec_argv(['/usr/bin/python3', '-c',
+                                   'import socket,sys,time\n'
+                                   's=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n'
+                                   's.bind(("127.0.0.1",5099)); print("ok", flush=True)\n'
+                                   'sys.stdin.read()']),
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    check_eq(holder.stdout.readline().strip(), b'ok', 'port holder ready')
+    p = subprocess.run(d.argv(), capture_output=True, text=True, timeout=T(60))
+    holder.stdin.close()
+    check(p.returncode != 0, 'alrd started although udp:127.0.0.1:5099 is taken')
+    check('cannot listen on udp:127.0.0.1:5099' in p.stderr, 'error names the address: %s',
+          p.stderr[-1500:])
+
+
+def test_baresip_registers_through_the_edge(fx):
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c)
+    check_eq(reg.bindings('alice'), [], 'bindings before any use')
+    phone = Baresip(fx, w, regint=600)
+    ev = local_event(c, 'profile.local-registered', pid)
+    check(ev['params']['registration']['contact'].startswith('sip:alice'),
+          'contact of the local registration: %r', ev['params'])
+    registered(c, pid)
+    b = wait_bindings(reg, 'alice', 1, host=WLAN)
+    check('127.0.0.1' not in b[0]['contact'] and '::1' not in b[0]['contact'],
+          'registrar holds a loopback contact: %r', b)
+    alrtest.wait_until(lambda: '200 OK' in phone.output(), T(10), "baresip's 200 OK")
+    regs = local_regs(c, pid)
+    check_eq(len(regs), 1, 'local registrations')
+    check('baresip' in (regs[0]['user_agent'] or ''), 'user agent: %r', regs[0])
+    check_eq(regs[0]['uid'], 0, 'uid of the registration (root ran baresip)')
+    check('127.0.0.1:5070' in regs[0]['contact'], 'contact: %r', regs[0])
+    check(500 <= regs[0]['expires'] <= 600, 'expires granted: %r', regs[0])
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq(st['registration'], 'registered', 'profile registered while used')
+
+    # baresip quits: its REGISTER expires=0 ends the use, alrd deregisters.
+    phone.stop()
+    ev = local_event(c, 'profile.local-unregistered', pid)
+    check_eq(ev['params']['reason'], 'unregistered', 'reason')
+    deregistered(c, pid)
+    wait_bindings(reg, 'alice', 0)
+    check_eq(local_regs(c, pid), [], 'local registrations after baresip quit')
+
+
+def test_who_may_register(fx):
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid = new_profile(c)
+    # An AOR no profile has: 404, whatever the Request-URI.
+    r = sipsend(w, [register(aor='sip:nobody-here@example.test', expires=600)])[0]
+    check_eq(r['status'], 404, 'unknown AOR')
+    check('sip:nobody-here@example.test' in r['reason'], '404 reason: %r', r['reason'])
+    # uid nobody: not root, not in a control group, not in local_users.
+    r = sipsend(w, [register(expires=600)], as_nobody=True)[0]
+    check_eq(r['status'], 403, 'REGISTER from nobody')
+    check('nobody' in r['reason'] and 'local_users' in r['reason'] and
+          'alice@example.test' in r['reason'], '403 reason: %r', r['reason'])
+    check_eq(local_regs(c, pid), [], 'nothing registered by the refusals')
+    check_eq(reg.bindings('alice'), [], 'registrar untouched by the refusals')
+    # Named in local_users: taken.
+    c.call('profile.update', {'id': pid, 'profile': {'local_users': ['nobody']}})
+    check_eq(c.call('profile.get', {'id': pid})['profile']['local_users'], ['nobody'],
+             'local_users stored')
+    r = sipsend(w, [register(expires=600)], as_nobody=True)[0]
+    check_eq(r['status'], 200, 'REGISTER from nobody, now a local user')
+    regs = local_regs(c, pid)
+    check_eq([x['uid'] for x in regs], [65534], 'uid recorded')
+    # A bad user name is refused with the field named.
+    e = c.expect_error(-32602, 'profile.update',
+                       {'id': pid, 'profile': {'local_users': ['-rf']}})
+    check_eq(e['data']['field'], 'local_users[0]', 'field of the refusal')
+
+
+def test_registration_rules_and_limits(fx):
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w, edge={'max-local-registrations': '2', 'min-expires': '60',
+                                 'max-expires': '900'})
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c)
+    cid = uuid.uuid4().hex
+    a = '<sip:alice@127.0.0.1:7001>'
+    b = '<sip:alice@127.0.0.1:7002>'
+    x = '<sip:alice@127.0.0.1:7003>'
+    r = sipsend(w, [
+        register(call_id=cid, cseq=1, contacts=[a], expires=10),          # too brief
+        register(call_id=cid, cseq=2, contacts=[a + ';expires=7200']),    # capped
+        register(call_id=cid, cseq=2, contacts=[a], expires=600),         # CSeq not higher
+        register(call_id=cid, cseq=3, contacts=[b], expires=600),
+        register(call_id=cid, cseq=4, contacts=[x], expires=600),         # a third: limit
+        register(call_id=cid, cseq=5, contacts=[]),                       # a query
+    ])
+    check_eq(r[0]['status'], 423, 'expires 10')
+    check_eq(header(r[0], 'Min-Expires'), ['60'], 'Min-Expires')
+    check_eq(r[1]['status'], 200, 'expires=7200')
+    check(header(r[1], 'Contact') and 'expires=900' in header(r[1], 'Contact')[0],
+          'granted expiry capped at 900: %r', header(r[1], 'Contact'))
+    # RFC 3261 §10.3 step 7: the same Call-ID with a CSeq not above the
+    # binding's fails (a new contact with it would be taken).
+    check_eq(r[2]['status'], 400, 'CSeq not above the stored one')
+    check_eq(r[3]['status'], 200, 'second contact')
+    check_eq(r[4]['status'], 503, 'third contact beyond max-local-registrations 2')
+    check('at most 2' in r[4]['reason'], '503 reason: %r', r[4]['reason'])
+    check_eq(len(header(r[5], 'Contact')), 2, 'the query lists both bindings')
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    check_eq([x['contact'] for x in local_regs(c, pid)],
+             ['sip:alice@127.0.0.1:7001', 'sip:alice@127.0.0.1:7002'], 'bindings')
+    # One removed by expires=0: still in use.
+    r = sipsend(w, [register(call_id=cid, cseq=6, contacts=[a], expires=0)])[0]
+    check_eq(r['status'], 200, 'removal of one')
+    check_eq(len(header(r, 'Contact')), 1, 'one left')
+    local_event(c, 'profile.local-unregistered', pid)
+    check_eq(c.call('profile.get', {'id': pid})['profile']['state']['registration'],
+             'registered', 'still used by the other')
+    # Contact: * needs Expires: 0; with it, the last one goes and the use ends.
+    r = sipsend(w, [register(call_id=cid, cseq=7, contacts=['*'], expires=60),
+                    register(call_id=cid, cseq=8, contacts=['*'], expires=0)])
+    check_eq(r[0]['status'], 400, 'Contact: * with Expires 60')
+    check_eq(r[1]['status'], 200, 'Contact: * with Expires 0')
+    deregistered(c, pid)
+    wait_bindings(reg, 'alice', 0)
+    check_eq(local_regs(c, pid), [], 'after Contact: *')
+
+
+def test_registration_over_tcp_and_ipv6(fx):
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid = new_profile(c)
+    r = sipsend(w, [register(proto='TCP', expires=600)], proto='tcp')[0]
+    check_eq(r['status'], 200, 'REGISTER over TCP')
+    r = sipsend(w, [register(host='::1', expires=600)], dest=EDGE6)[0]
+    check_eq(r['status'], 200, 'REGISTER over UDP/IPv6')
+    r = sipsend(w, [register(host='::1', expires=600)], as_nobody=True, dest=EDGE6)[0]
+    check_eq(r['status'], 403, 'nobody over IPv6')
+    check_eq(len(local_regs(c, pid)), 2, 'two local registrations')
+
+
+def test_local_registrations_survive_a_restart(fx):
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c)
+    r = sipsend(w, [register(contacts=['<sip:alice@127.0.0.1:7010>'], expires=600)])[0]
+    check_eq(r['status'], 200, 'REGISTER')
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    before = local_regs(c, pid)
+    d.kill()
+    d.start()
+    c = fx.client(d)
+    got = alrtest.wait_until(lambda: local_regs(c, pid), T(10),
+                             'local registration read back')
+    check_eq([(x['contact'], x['uid'], x['user_agent'], x['expires_at']) for x in got],
+             [(x['contact'], x['uid'], x['user_agent'], x['expires_at']) for x in before],
+             'local registrations after the restart')
+    alrtest.wait_until(lambda: c.call('profile.get', {'id': pid})['profile']['state']
+                       ['registration'] == 'registered', T(20), 'profile registered again')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    # And the use ends as before: the application's removal.
+    c.subscribe(['profile.*'])
+    r = sipsend(w, [register(contacts=['*'], expires=0, cseq=2,
+                             call_id=None)])[0]
+    check_eq(r['status'], 200, 'Contact: * after the restart')
+    deregistered(c, pid)
+    wait_bindings(reg, 'alice', 0)
+
+
+def test_garbage_is_dropped(fx):
+    w = fx.world()
+    d = fx.daemon(w)
+    c = fx.client(d)
+    junk = ['\x00\x01garbage\r\n\r\n', 'REGISTER\r\n\r\n', 'SIP/2.0 200 OK\r\n\r\n',
+            'X' * 60000, 'INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n']
+    sipsend(w, junk, expect=[0] * len(junk))
+    # A stream that cannot be framed is closed, not waited on.
+    sipsend(w, ['REGISTER sip:x SIP/2.0\r\nContent-Length: -5\r\n\r\n'], proto='tcp',
+            expect=[0])
+    r = sipsend(w, [options()])[0]
+    check(r and r['status'] == 200, 'OPTIONS after the garbage: %r', r)
+    info = c.info()['edge']
+    check(info['dropped'] >= 3, 'garbage counted as dropped: %r', info)
+    check(d.alive(), 'alrd alive after the garbage')
+    # An INVITE is not routed yet: a clear 501, not silence.
+    inv = options().replace('OPTIONS', 'INVITE')
+    r = sipsend(w, [inv])[0]
+    check_eq(r['status'], 501, 'INVITE at the edge')
+
+
+if __name__ == '__main__':
+    alrtest.main()
