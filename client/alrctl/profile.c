@@ -43,6 +43,8 @@ enum {
 	OPT_NO_CONTACT_PARAMS,
 	OPT_HEADER,
 	OPT_NO_HEADERS,
+	OPT_LOCAL_USER,
+	OPT_NO_LOCAL_USERS,
 	OPT_IMPI,
 	OPT_SEC_AGREE,
 	OPT_NO_SEC_AGREE,
@@ -276,6 +278,8 @@ static const struct option edit_options[] = {
 	{ "no-contact-params", no_argument,       NULL, OPT_NO_CONTACT_PARAMS },
 	{ "header",            required_argument, NULL, OPT_HEADER },
 	{ "no-headers",        no_argument,       NULL, OPT_NO_HEADERS },
+	{ "local-user",        required_argument, NULL, OPT_LOCAL_USER },
+	{ "no-local-users",    no_argument,       NULL, OPT_NO_LOCAL_USERS },
 	{ "impi",              required_argument, NULL, OPT_IMPI },
 	{ "sec-agree",         no_argument,       NULL, OPT_SEC_AGREE },
 	{ "no-sec-agree",      no_argument,       NULL, OPT_NO_SEC_AGREE },
@@ -358,6 +362,17 @@ static int edit_option(struct ctl *ctl, int opt, const char *arg)
 		if (ctl->headers_cleared)
 			return usage_error("--header and --no-headers exclude each other");
 		edit_append(ctl, "extra_headers", arg);
+		break;
+	case OPT_LOCAL_USER:
+		if (ctl->local_users_cleared)
+			return usage_error("--local-user and --no-local-users exclude each other");
+		edit_append(ctl, "local_users", arg);
+		break;
+	case OPT_NO_LOCAL_USERS:
+		if (jget(ctl->edit, "local_users") && !ctl->local_users_cleared)
+			return usage_error("--local-user and --no-local-users exclude each other");
+		ctl->local_users_cleared = true;
+		edit_set(ctl, NULL, "local_users", json_object_new_array());
 		break;
 	case OPT_NO_HEADERS:
 		if (jget(ctl->edit, "extra_headers") && !ctl->headers_cleared)
@@ -988,6 +1003,9 @@ const struct command_family profile_family = {
 	"                              (repeatable); --no-contact-params: none\n"
 	"    --header 'NAME: VALUE'    an extra REGISTER header field\n"
 	"                              (repeatable); --no-headers: none\n"
+	"    --local-user NAME         a user whose softphones may register the\n"
+	"                              profile at alrd's edge (repeatable);\n"
+	"                              --no-local-users: none (docs/edge.md)\n"
 	"    --impi ID                 the IMS private identity\n"
 	"    --sec-agree, --no-sec-agree\n"
 	"                              RFC 3329 security agreement\n"

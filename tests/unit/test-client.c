@@ -1308,6 +1308,7 @@ static void test_alrctl_command_line(void **state)
 		{ { "profile", "add", "--snap", "1", "--iap", "2" }, EX_USAGE, NULL },
 		{ { "profile", "add", "--expires", "soon" }, EX_USAGE, NULL },
 		{ { "profile", "add", "--no-headers", "--header", "X: y" }, EX_USAGE, NULL },
+		{ { "profile", "set", "3", "--local-user", "a", "--no-local-users" }, EX_USAGE, NULL },
 		{ { "profile", "export", "a", "b" }, EX_USAGE, NULL },
 		{ { "profile", "rm", "--with-passwords", "3" }, EX_USAGE, NULL },
 		{ { "iap", "list", "--aor", "x" }, EX_USAGE, NULL },
@@ -2230,6 +2231,17 @@ static void test_alrctl_profile_set(void **state)
 		      "{\"id\":3,\"profile\":{\"aor\":\"sip:bob@example.org\","
 		      "\"registrar\":{\"uri\":\"sip:example.org\",\"transport\":\"tls\"},"
 		      "\"expires\":600,\"provider_name\":\"\",\"snap_id\":0,\"iap_id\":null}}",
+		      "{\"profile\":{\"id\":3}}", 0, NULL } },
+		  "updated profile 3\n" },
+		/* the users whose softphones may register it (docs/edge.md) */
+		{ { "profile", "set", "3", "--local-user", "alice", "--local-user", "bob" },
+		  { { "profile.update",
+		      "{\"id\":3,\"profile\":{\"local_users\":[\"alice\",\"bob\"]}}",
+		      "{\"profile\":{\"id\":3}}", 0, NULL } },
+		  "updated profile 3\n" },
+		{ { "profile", "set", "3", "--no-local-users" },
+		  { { "profile.update",
+		      "{\"id\":3,\"profile\":{\"local_users\":[]}}",
 		      "{\"profile\":{\"id\":3}}", 0, NULL } },
 		  "updated profile 3\n" },
 		/* an IAP by name */
