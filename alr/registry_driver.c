@@ -612,6 +612,30 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 		roam_sip_registered(rp->r->roam, rp->p->id, rp->iap_id);
 	driver_cleanup_stale(rp);
 }
+/* No answer, an ICMP error, a refused or reset connection, a name that
+ * does not resolve: the network (or the way to the registrar over it). */
+static bool network_failure(enum binding_error e)
+{
+	switch (e) {
+	case BINDING_ERROR_TIMEOUT:
+	case BINDING_ERROR_TRANSPORT:
+	case BINDING_ERROR_RESOLVE:
+	case BINDING_ERROR_INTERNAL:
+		return true;
+	case BINDING_ERROR_NONE:
+	case BINDING_ERROR_AUTH:
+	case BINDING_ERROR_FORBIDDEN:
+	case BINDING_ERROR_NOT_FOUND:
+	case BINDING_ERROR_REJECTED:
+	case BINDING_ERROR_PROTOCOL:
+	case BINDING_ERROR_SERVER:
+	case BINDING_ERROR_REDIRECT:
+	case _BINDING_ERROR_MAX:
+		break;
+	}
+	return false;
+}
+
 static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 {
 	rp_set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
@@ -619,9 +643,16 @@ static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 		  ev->code > 0 ? ", " : "",
 		  ev->code > 0 ? "SIP status" : "");
 	driver_plugin_message(rp, ev->code);
-	if (rp->in_engine)
+	if (!rp->in_engine)
+		return;
+	/* Only transport evidence says anything about the IAP: the same
+	 * registrar answers the same over every network (issue 15). */
+	if (network_failure(ev->error))
 		roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
 				ev->code > 0 ? ev->code : -EIO, ev->reason);
+	else
+		roam_sip_server_error(rp->r->roam, rp->p->id, rp->iap_id,
+				      ev->code > 0 ? ev->code : -EIO, ev->reason);
 }
 static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 {

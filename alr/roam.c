@@ -2203,6 +2203,36 @@ void roam_sip_registered(struct roam *r, unsigned int profile, unsigned int iap)
 	END(r);
 }
 
+/* The registrar's own error over iap: the network is fine (see roam.h). */
+static void handle_server_error(struct roam *r, struct roam_profile *p, unsigned int iap,
+				int status, const char *reason)
+{
+	char what[ROAM_MESSAGE_MAX];
+
+	/* Also in a migration: the same registrar would answer the move
+	 * back the same, and failing the move would offer it again at once;
+	 * the binding retries it after Retry-After, the old contact still
+	 * registered (make-before-break). */
+	describe(what, sizeof(what), status, reason);
+	log_info(PFMT ": the registrar answered %s over iap %u in %s: a server error, not the "
+		 "network's; staying (the binding retries)", PARGS(p), what, iap,
+		 roam_state_to_str(p->state));
+}
+
+void roam_sip_server_error(struct roam *r, unsigned int profile, unsigned int iap,
+			   int status, const char *reason)
+{
+	struct roam_profile *p;
+
+	BEGIN(r);
+	p = input_profile(r, profile, "server error");
+	if (p) {
+		p->pending.op = OP_NONE;
+		handle_server_error(r, p, iap, status, reason ? reason : "");
+	}
+	END(r);
+}
+
 void roam_sip_failed(struct roam *r, unsigned int profile, unsigned int iap,
 		     int status, const char *reason)
 {

@@ -305,10 +305,21 @@ int roam_refresh(struct roam *r, unsigned int profile, unsigned int client,
 
 /** A REGISTER over iap got its 2xx (also a later refresh). */
 void roam_sip_registered(struct roam *r, unsigned int profile, unsigned int iap);
-/** A REGISTER over iap failed: status is the SIP status or -errno; the
- * binding retries on its own if it can. */
+/** A REGISTER over iap failed for want of the network (no answer, ICMP,
+ * refused, reset, DNS): status is the SIP status the binding made of it
+ * or -errno; the binding retries on its own if it can. */
 void roam_sip_failed(struct roam *r, unsigned int profile, unsigned int iap,
 		     int status, const char *reason);
+/** The registrar answered a REGISTER over iap with an error (5xx, 6xx, a
+ * 4xx that is not final, 408 from the server): the network carried it,
+ * so nothing about the IAP is learnt.  The binding honours Retry-After and
+ * retries over the same IAP; the engine stays where it is (no alr.error
+ * for the IAP, no mark, no move; a migration goes on when the
+ * registrar answers again).
+ * Transport evidence (no answer, ICMP, refused, reset, DNS) is
+ * roam_sip_failed(). */
+void roam_sip_server_error(struct roam *r, unsigned int profile, unsigned int iap,
+			   int status, const char *reason);
 /** sip_remove_old finished: status 0 (or 2xx) removed, else why not. */
 void roam_sip_old_removed(struct roam *r, unsigned int profile, int status,
 			  const char *reason);

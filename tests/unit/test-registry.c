@@ -1375,6 +1375,34 @@ static void test_snaps(void **state)
 /* The roaming engine through the registry: an offer to the controller,
  * a disallow, a refresh, an allow and the migration (make-before-break),
  * checked at the fake registrar. */
+/* A registrar's 503 is not the network's failure (issue 15): the profile
+ * stays on the Wi-Fi it registers over, no alr.error names the IAP, and
+ * nothing goes over cellular; when the registrar answers, it registers
+ * there.  Before, the 503 marked the Wi-Fi failed and the profile moved to
+ * cellular (and stayed there). */
+static void test_server_error_keeps_the_iap(void **state)
+{
+	static const char wifi_first[] =
+		"[snap]\nid = 5\nname = mobile\nstable-time = 0\n\n"
+		"[rule]\npriority = 10\nkind = wifi\n\n"
+		"[rule]\npriority = 20\nkind = cellular\n";
+	struct world *w = *state;
+	unsigned int id;
+
+	use_snaps(w, (const char *const[]){ wifi_first, NULL });
+	w->env.answer = 503;
+	id = create(w, ALICE ", \"snap_id\": 5, \"auto_register\": true}");
+	pump(w);
+	expect_state(w, id, ROAM_REGISTERING);
+	assert_true(w->env.n_sent > 0);
+	for (size_t i = 0; i < w->n_ev; i++)
+		if (strncmp(w->ev[i], "alr.error", 9) == 0)
+			fail_msg("a server error named the IAP: %s", w->ev[i]);
+	for (size_t i = 0; i < w->env.n_sent; i++)
+		assert_string_equal(w->env.sent[i].ifname, "wlan0");
+	expect_seen(w, "error 1 503 server");
+}
+
 static void test_roaming_controllers(void **state)
 {
 	static const char wifi_first[] =
@@ -1611,6 +1639,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_validation_and_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_profiles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_error_keeps_the_iap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roaming_controllers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_contact_removed_over_old_iap, setup,
 						teardown),

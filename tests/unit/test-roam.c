@@ -1660,6 +1660,54 @@ static void test_reconfigure(void **state)
 	world_free(w);
 }
 
+/* A registrar's own error (503, 500, ...) says nothing about the network
+ * it came over (issue 15): no alr.error for the IAP, no mark, no move;
+ * the binding honours Retry-After and retries.  A make-before-break
+ * migration goes on (failing it would offer the move again at once, into
+ * the same answer) and completes when the registrar answers. */
+static void test_server_error(void **state)
+{
+	struct world *w = world_new();
+	struct roam_profile_info info;
+
+	up(w, WWAN);
+	up(w, WLAN);
+	enable(w, P1, S_MBB);
+	expect_state(w, P1, ROAM_REGISTERING);
+	assert_int_equal(current_iap(w, P1), WLAN);
+	w->n_trace = 0;
+	roam_sip_server_error(w->r, P1, WLAN, 503, "Service Unavailable");
+	EXPECT_NONE(w);
+	expect_state(w, P1, ROAM_REGISTERING);
+	assert_int_equal(current_iap(w, P1), WLAN);
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "profile.registered p1 iap2 >CO", "p1 REGISTERING -> REGISTERED");
+	/* A refresh the server refuses: still registered over the IAP. */
+	roam_sip_server_error(w->r, P1, WLAN, 500, "Server Internal Error");
+	EXPECT_NONE(w);
+	expect_state(w, P1, ROAM_REGISTERED);
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.n_blocked, 0);
+	/* The same status as transport evidence (a timeout) moves it. */
+	roam_sip_failed(w->r, P1, WLAN, 408, "Request Timeout");
+	EXPECT(w, "alr.error p1 s1 iap2 registration-failed >CO",
+	       "profile.deregistered p1 iap2 error >CO", "move p1 iap3",
+	       "p1 REGISTERED -> REGISTERING");
+	world_free(w);
+
+	w = migrating(S_MBB);
+	expect_state(w, P1, ROAM_MIGRATING);
+	roam_sip_server_error(w->r, P1, WLAN, 503, "Service Unavailable");
+	EXPECT_NONE(w);
+	expect_state(w, P1, ROAM_MIGRATING);
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.n_blocked, 0);
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "alr.migration-completed p1 s1 3->2 >CO", "profile.updated p1 iap2 >CO",
+	       "remove-old p1 old3 via3", "p1 MIGRATING -> UNREGISTERING_OLD");
+	world_free(w);
+}
+
 /* A deregistration that gets no outcome is given up after the stop
  * timeout: the binding is abandoned (what it registered stays persisted),
  * clients are told with the reason the input gave, and the profile is
@@ -1949,6 +1997,7 @@ static const struct CMUnitTest edge_tests[] = {
 		cmocka_unit_test(test_reconfigure),
 		cmocka_unit_test(test_disable_everywhere),
 		cmocka_unit_test(test_stop_timeout),
+		cmocka_unit_test(test_server_error),
 		cmocka_unit_test(test_immediate_outcomes),
 		cmocka_unit_test(test_dropped_inputs),
 		cmocka_unit_test(test_no_allocation),
