@@ -605,5 +605,53 @@ def test_registrar_refuses_wifi_migration_fails_not_offered_again(fx):
     still_on_cellular(reg)
 
 
+
+def test_registrar_503_is_not_the_networks_failure(fx):
+    """The registrar answers 503 + Retry-After (issue 15): the same server
+    answers the same over every network, so the profile stays on Wi-Fi,
+    its REGISTERs keep to Retry-After, no alr.error names the IAP, nothing
+    goes over cellular; once the registrar heals it registers over Wi-Fi.
+    Before, the first 503 marked Wi-Fi failed and the profile registered
+    over cellular in the same millisecond, and stayed there."""
+    w, reg = sip_world(fx, timestamps=True)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    reg.set_register_failure(503, retry_after=2)
+    pid = c.call('profile.create', {'profile': profile(
+        'alice', snap_id=5, auto_register=True)})['profile']['id']
+
+    def refused():
+        got = [r for r in reg.registers() if 503 in r['replies']]
+        return got if len(got) >= 3 else None
+    try:
+        regs = reg.wait_until(refused, T(30))
+    except TimeoutError:
+        check(False, 'three REGISTERs answered 503: %s', reg.registers())
+    check_eq({r.get('src') for r in reg.registers()}, {WLAN},
+             'where the REGISTERs came from')
+    times = [float(r['t']) for r in regs]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    check(all(g >= 1.9 for g in gaps), 'REGISTERs closer than Retry-After '
+          '(2 s): %s', gaps)
+    check(not any(e['method'] == 'alr.error' for e in c.events),
+          'alr.error for a server error: %s',
+          [e for e in c.events if e['method'] == 'alr.error'])
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq((st['registration'], st['iap_id'], st['error']['kind']),
+             ('registering', iap_id(c, 'wlan0'), 'server'),
+             "alrd's state while the registrar refuses")
+
+    # The registrar heals: registered over Wi-Fi, never over cellular.
+    reg.set_register_failure(0)
+    ev = registered(c, pid, T(30))
+    check_eq(ev['params']['iap_id'], iap_id(c, 'wlan0'), 'registered over')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    check(not any(r.get('src') == WWAN for r in reg.registers()),
+          'a REGISTER went over cellular: %s', reg.registers())
+    check(not any(e['method'] == 'alr.error' for e in c.events),
+          'alr.error: %s', [e for e in c.events if e['method'] == 'alr.error'])
+
+
 if __name__ == '__main__':
     alrtest.main()

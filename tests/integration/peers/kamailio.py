@@ -523,6 +523,12 @@ class Registrar:
                 events.append(event)
         return events
 
+    def set_register_failure(self, code, retry_after=0):
+        """Answer every REGISTER with @code ("Service Unavailable"; 0:
+        normally again), with Retry-After: @retry_after when > 0."""
+        self.kamcmd('pv.shvSet', 'retry_after', 'int', str(int(retry_after)))
+        self.kamcmd('pv.shvSet', 'fail_register', 'int', str(int(code)))
+
     def registers(self):
         """One dict per REGISTER received (src, port, proto, callid, cseq,
         to, contact, expires, auth) with the codes replied to it in
