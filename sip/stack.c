@@ -352,6 +352,23 @@ static void cb_kill(int type, osip_transaction_t *tr)
 }
 
 /* A request for us: answer it from its NIST. */
+/* What a request gets when nobody takes it: OPTIONS 200; an INVITE 480 at
+ * once, never silence (issue 13: no call reaches an application through
+ * alrd yet, and a caller must not wait 32 s for a 408); a CANCEL 481 (its
+ * INVITE was answered already); anything else 501. */
+static int default_answer(const osip_message_t *msg)
+{
+	if (MSG_IS_OPTIONS(msg))
+		return 200;
+	if (MSG_IS_INVITE(msg))
+		return 480;
+	if (MSG_IS_CANCEL(msg))
+		return 481;
+	return 501;
+}
+
+/* A request that starts a server transaction (NIST, or IST for an
+ * INVITE): the handler's answer, or default_answer(). */
 static void cb_nist_request(int type, osip_transaction_t *tr,
 			    osip_message_t *msg)
 {
@@ -370,7 +387,7 @@ static void cb_nist_request(int type, osip_transaction_t *tr,
 	if (s->on_request)
 		code = s->on_request(s, msg, s->on_request_data);
 	if (code < 200 || code > 699)
-		code = MSG_IS_OPTIONS(msg) ? 200 : 501;
+		code = default_answer(msg);
 	reason = osip_message_get_reason(code);
 	{
 		unsigned char rnd[8];
@@ -421,6 +438,7 @@ static void set_callbacks(osip_t *o)
 	for (size_t i = 0; i < ARRAY_SIZE(nist_request_types); i++)
 		osip_set_message_callback(o, nist_request_types[i],
 					  cb_nist_request);
+	osip_set_message_callback(o, OSIP_IST_INVITE_RECEIVED, cb_nist_request);
 	osip_set_kill_transaction_callback(o, OSIP_NICT_KILL_TRANSACTION, cb_kill);
 	osip_set_kill_transaction_callback(o, OSIP_NIST_KILL_TRANSACTION, cb_kill);
 	osip_set_kill_transaction_callback(o, OSIP_ICT_KILL_TRANSACTION, cb_kill);
@@ -428,6 +446,8 @@ static void set_callbacks(osip_t *o)
 	osip_set_transport_error_callback(o, OSIP_NICT_TRANSPORT_ERROR,
 					  cb_transport_error);
 	osip_set_transport_error_callback(o, OSIP_NIST_TRANSPORT_ERROR,
+					  cb_transport_error);
+	osip_set_transport_error_callback(o, OSIP_IST_TRANSPORT_ERROR,
 					  cb_transport_error);
 }
 
@@ -520,13 +540,16 @@ static void stack_run(struct sip_stack *s)
 		 * due (each walks every transaction), then what they fired. */
 		osip_nict_execute(s->osip);
 		osip_nist_execute(s->osip);
+		osip_ist_execute(s->osip);
 		if (s->timers_due ||
 		    util_now_monotonic_us() / 1000u >= s->timer_at) {
 			s->timers_due = false;
 			osip_timers_nict_execute(s->osip);
 			osip_timers_nist_execute(s->osip);
+			osip_timers_ist_execute(s->osip);
 			osip_nict_execute(s->osip);
 			osip_nist_execute(s->osip);
+			osip_ist_execute(s->osip);
 		}
 		deliver_failed_transports(s);
 		deliver_queries(s);
@@ -684,8 +707,9 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 		kick(s);                /* a retransmission */
 		goto out;
 	}
-	if (!EVT_IS_RCV_REQUEST(evt)) {
-		/* XXX INVITE and ACK: no calls through alrd yet. */
+	if (!EVT_IS_RCV_REQUEST(evt) && !EVT_IS_RCV_INVITE(evt)) {
+		/* An ACK outside a transaction (for a 2xx: alrd sends none
+		 * yet), or a response to nothing. */
 		s->stats.dropped++;
 		log_debug("sip %s %s: %s dropped", sip_proto_to_param(tp->proto),
 			  tp->ifname, evt->sip->sip_method ? evt->sip->sip_method : "?");

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(HERE, 'peers'))
 
 import alrtest  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
-from test_profiles import (WLAN, daemon, deregistered, host_of,  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, daemon, deregistered, host_of,  # noqa: E402
                            profile, registered, sip_world, wait_bindings)
 
 SIPSEND = os.path.join(HERE, 'peers', 'sipsend.py')
@@ -403,6 +403,44 @@ def test_garbage_is_dropped(fx):
     inv = options().replace('OPTIONS', 'INVITE')
     r = sipsend(w, [inv])[0]
     check_eq(r['status'], 501, 'INVITE at the edge')
+
+
+
+def test_call_to_the_contact_is_answered_480(fx):
+    """A caller's INVITE at the contact alrd registered gets 480 at once
+    (issue 13: "never silence"; calls do not reach applications through
+    alrd yet), and so does its retransmission; before, alrd dropped it and
+    the caller waited 32 s for its own 408."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c, auto_register=True)
+    registered(c, pid)
+    contact = wait_bindings(reg, 'alice', 1, host=WLAN)[0]['contact']
+    hostport = contact.split('@', 1)[1].split(';', 1)[0].split('>', 1)[0]
+    host, port = hostport.rsplit(':', 1)
+    branch = 'z9hG4bK' + uuid.uuid4().hex
+    invite = '\r\n'.join([
+        'INVITE %s SIP/2.0' % contact.split(';', 1)[0].strip('<>'),
+        'Via: SIP/2.0/UDP %s:@LOCAL_PORT@;branch=%s;rport' % (REG_ADDR, branch),
+        'Max-Forwards: 70',
+        'From: <sip:bob@example.test>;tag=b1',
+        'To: <%s>' % AOR,
+        'Call-ID: %s' % uuid.uuid4().hex,
+        'CSeq: 1 INVITE',
+        'Contact: <sip:bob@%s:@LOCAL_PORT@>' % REG_ADDR,
+        'Content-Length: 0', '', ''])
+    # From the network namespace, from the registrar's address (as a
+    # proxy relaying the call would send it).
+    req = {'proto': 'udp', 'dest': [host, int(port)], 'bind': [REG_ADDR, 0],
+           'messages': [invite, invite], 'timeout': 5, 'expect': None}
+    r = alrtest.run(['ip', 'netns', 'exec', w.net, '/usr/bin/python3', SIPSEND],
+                    input=json.dumps(req))
+    got = json.loads(r.stdout)
+    check(all(x and x['status'] == 480 for x in got),
+          'answers to the INVITE and its retransmission: %r', got)
+    check(d.alive(), 'alrd alive')
 
 
 if __name__ == '__main__':

@@ -588,6 +588,27 @@ static void test_requests_answered(void **state)
 	sip_stack_get_stats(w->s, &st);
 	assert_int_equal(st.requests_received, 2);
 	assert_int_equal(st.responses_sent, 3);
+
+	/* An INVITE: 480 at once, never silence (no call reaches an
+	 * application through alrd yet), the same answer for its
+	 * retransmission (a server INVITE transaction), and its ACK ends
+	 * the transaction without an answer. */
+	sends = tps[0]->sends;
+	probe(w, "INVITE", "z9hG4bKi1");
+	assert_int_equal(tps[0]->sends, sends + 1);
+	assert_memory_equal(tps[0]->last, "SIP/2.0 480 ", 12);
+	assert_non_null(strstr(tps[0]->last, "CSeq: 1 INVITE"));
+	probe(w, "INVITE", "z9hG4bKi1");
+	assert_int_equal(tps[0]->sends, sends + 2);
+	assert_memory_equal(tps[0]->last, "SIP/2.0 480 ", 12);
+	probe(w, "ACK", "z9hG4bKi1");
+	assert_int_equal(tps[0]->sends, sends + 2);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.requests_received, 3);
+	assert_int_equal(st.dropped, 0);
+	/* A CANCEL for it: 481, the INVITE is answered already. */
+	probe(w, "CANCEL", "z9hG4bKi1");
+	assert_memory_equal(tps[0]->last, "SIP/2.0 481 ", 12);
 	world_free(w);
 }
 
