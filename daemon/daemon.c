@@ -23,6 +23,7 @@
 #include "alr/roam.h"
 #include "daemon/control.h"
 #include "daemon/api.h"
+#include "daemon/dbus.h"
 #include "daemon/iap-events.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -274,6 +275,7 @@ static void on_roam_event(const struct roam_event *ev, void *ud)
 	struct roam_pick pick = { .d = d, .ev = ev };
 	struct json_object *params;
 
+	dbus_roam_event(d->dbus, ev);
 	switch (ev->type) {
 	case ROAM_EVENT_REGISTERED:
 	case ROAM_EVENT_DEREGISTERED:
@@ -680,6 +682,8 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	r = control_listen(d->control);
 	if (r < 0)
 		return r;
+	/* D-Bus beside the socket; without a bus alrd runs on. */
+	d->dbus = dbus_start(d);
 
 	/* Registering comes after the last step that can fail, so that a
 	 * failed start leaves nothing at any registrar.  No client is served
@@ -729,6 +733,7 @@ void daemon_stop(struct daemon *d)
 	if (d->control && d->disconnect_watch)
 		control_unwatch_disconnect(d->control, d->disconnect_watch);
 	backup_cancel_all(d);
+	d->dbus = dbus_free(d->dbus);
 	d->registry = registry_free(d->registry);
 	d->snaps = policy_set_free(d->snaps);
 	free(d->snap_rejects.v);

@@ -23,6 +23,7 @@ struct sip_stack;
 struct plugin_loader;
 struct registry;
 struct policy_set;
+struct alr_dbus;
 
 struct daemon_options {
 	const char *config_file;        /* NULL: the default */
@@ -57,6 +58,7 @@ struct daemon {
 	struct registry *registry;
 	struct control *control;
 	unsigned int disconnect_watch;
+	struct alr_dbus *dbus;          /* NULL: no bus (daemon/dbus.h) */
 
 	struct pending_backup *backups; /* store.backup being written */
 	ev_prepare store_check;         /* anything for the disk?  then ... */
