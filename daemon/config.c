@@ -746,7 +746,8 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "enable = %s\n", c->networkmanager ? "yes" : "no");
 	fprintf(f, "\n[dbus]\n");
 	fprintf(f, "enable = %s\n", c->dbus ? "yes" : "no");
-	fprintf(f, "address = %s\n", c->dbus_address ? c->dbus_address : "");
+	if (c->dbus_address)
+		fprintf(f, "address = %s\n", c->dbus_address);
 	fprintf(f, "\n[sip]\n");
 	fprintf(f, "register-rate = %u\n", c->register_rate);
 	fprintf(f, "register-burst = %u\n", c->register_burst);

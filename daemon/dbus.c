@@ -988,7 +988,7 @@ static const sd_bus_vtable profile_vtable[] = {
 	PROP("IAP", "u", get_profile, CHANGES),
 	PROP("Contact", "s", get_profile, CHANGES),
 	PROP("Expires", "u", get_profile, CHANGES),
-	PROP("Users", "u", get_profile, CHANGES),
+	PROP("Users", "u", get_profile, 0),     /* profile.enable sends no event */
 	PROP("Suspended", "b", get_profile, CHANGES),
 	PROP("Plugin", "s", get_profile, CHANGES),
 	PROP("Error", "(iss)", get_profile, CHANGES),

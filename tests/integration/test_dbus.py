@@ -82,6 +82,41 @@ OPEN_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC
 """
 
 
+# The system bus's own defaults (Debian's /usr/share/dbus-1/system.conf:
+# method calls denied unless a policy allows them) and the policy file
+# alrd ships.
+SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC
+ "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<!-- written by tests/integration/test_dbus.py -->
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+  <include>POLICY</include>
+</busconfig>
+"""
+POLICY_FILE = os.path.join(HERE, "..", "..", "contrib", "org.alrd.Roaming1.conf")
+
+
 class _Cleanup:
     def __init__(self, fn):
         self.fn = fn
@@ -90,7 +125,7 @@ class _Cleanup:
         self.fn()
 
 
-def private_bus(fx):
+def private_bus(fx, config=OPEN_BUS_CONFIG):
     """A dbus-daemon on a socket in a directory uid nobody can reach;
     stopped (by pid) after the test."""
     if dbus is None:
@@ -99,7 +134,7 @@ def private_bus(fx):
         raise Skip("no dbus-daemon")
     tmp = tempfile.mkdtemp(prefix="alrt-dbus-")
     os.chmod(tmp, 0o755)
-    bus = nmfix.SystemBus(tmp, config=OPEN_BUS_CONFIG)
+    bus = nmfix.SystemBus(tmp, config=config)
 
     def stop():
         bus.stop()
@@ -400,6 +435,47 @@ def test_profile_objects(fx):
     c.call("profile.delete", {"id": pid})
     conn.wait_signal(lambda s: s.get("member") == "InterfacesRemoved" and
                      str(s["args"][0]) == path, T(10), "InterfacesRemoved of the profile")
+
+
+def test_policy_file(fx):
+    """contrib/org.alrd.Roaming1.conf on a bus with the system bus's
+    defaults: root owns the name and may change things, uid nobody reads
+    but the bus refuses its changing calls (before alrd sees them)."""
+    bus = private_bus(fx, SYSTEM_BUS_CONFIG.replace(
+        "POLICY", os.path.abspath(POLICY_FILE)))
+    w = fx.world()
+    d = dbus_daemon(fx, w, bus, {"daemon": {"plugin-dir": alrtest.plugin_dir()}})
+    c = fx.client(d)
+    check_eq(c.info()["dbus"]["connected"], True, "alrd owns the name under the policy")
+    pid = c.call("profile.create", {"profile": simple_profile("alice")})["profile"]["id"]
+    path = profile_path(pid)
+    # Reading: anyone.
+    r = busctl(bus, "get-property", NAME, path, IFACE_PROFILE, "AOR", as_nobody=True)
+    check_eq(r.stdout.strip(), 's "sip:alice@example.test"', "nobody reads AOR")
+    r = busctl(bus, "call", NAME, ROOT, OM, "GetManagedObjects", as_nobody=True)
+    check(path in r.stdout, "nobody's GetManagedObjects lacks %s", path)
+    busctl(bus, "introspect", NAME, path, as_nobody=True)
+    # Changing: refused by the bus for nobody, every method of the policy.
+    for iface, obj, method, args in ((NAME, ROOT, "Reload", []),
+                                     (IFACE_PROFILE, path, "Enable", []),
+                                     (IFACE_PROFILE, path, "Disable", []),
+                                     (IFACE_PROFILE, path, "Control", []),
+                                     (IFACE_PROFILE, path, "Release", []),
+                                     (IFACE_PROFILE, path, "Allow", ["u", "1"]),
+                                     (IFACE_PROFILE, path, "Disallow", ["u", "1"]),
+                                     (IFACE_PROFILE, path, "Refresh", [])):
+        r = busctl(bus, "call", NAME, obj, iface, method, *args, as_nobody=True,
+                   check=False)
+        check(r.returncode != 0 and "Access denied" in r.stderr,
+              "nobody's %s under the policy: rc %d %s", method, r.returncode, r.stderr)
+    check("refused: no permission" not in d.log_since_start(),
+          "a call of nobody reached alrd through the policy")
+    # root may.
+    busctl(bus, "call", NAME, path, IFACE_PROFILE, "Enable")
+    # busctl has left the bus: its use ended.
+    alrtest.wait_until(lambda: c.call("profile.get", {"id": pid})["profile"]["state"]
+                       ["users"] == 0, T(10), "the use of busctl, which left, ended")
+    busctl(bus, "call", NAME, ROOT, NAME, "Reload")
 
 
 # ---- controllers, with Kamailio ------------------------------------------
