@@ -628,6 +628,8 @@ static int on_creds(sd_bus_message *reply, void *ud, sd_bus_error *ret_error)
 	int r;
 
 	p->creds_call = sd_bus_slot_unref(p->creds_call);
+	if (p->state == PEER_GONE)
+		return 0;       /* left in the meantime: its calls go unanswered */
 	if (sd_bus_message_is_method_error(reply, NULL)) {
 		peer_gone(p, "no credentials (gone)");
 		return 0;
@@ -1280,7 +1282,8 @@ static void close_bus(struct alr_dbus *b)
 		peer_gone(p, "the bus connection closed");
 	reap_peers(b);
 	b->owned = false;
-	sd_bus_flush_close_unref(b->bus);
+	/* not sd_bus_flush_close_unref(): flushing could wait for the bus */
+	sd_bus_close_unref(b->bus);
 	b->bus = NULL;
 }
 
