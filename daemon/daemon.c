@@ -679,11 +679,20 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	if (!d->control || api_register(d->control) < 0)
 		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
 	d->disconnect_watch = control_watch_disconnect(d->control, on_client_disconnect, d, NULL);
+	/* D-Bus beside the socket; without a bus alrd runs on. */
+	d->dbus = dbus_start(d);
+	/* Caught before a client can connect: a client that stops alrd as
+	 * soon as the socket accepts must not find SIGTERM's default action
+	 * (the callbacks run once the loop does). */
+	ev_signal_init(&sig_term, sig_stop_cb, SIGTERM);
+	ev_signal_init(&sig_int, sig_stop_cb, SIGINT);
+	ev_signal_init(&sig_hup, sig_hup_cb, SIGHUP);
+	ev_signal_start(d->loop, &sig_term);
+	ev_signal_start(d->loop, &sig_int);
+	ev_signal_start(d->loop, &sig_hup);
 	r = control_listen(d->control);
 	if (r < 0)
 		return r;
-	/* D-Bus beside the socket; without a bus alrd runs on. */
-	d->dbus = dbus_start(d);
 
 	/* Registering comes after the last step that can fail, so that a
 	 * failed start leaves nothing at any registrar.  No client is served
@@ -691,13 +700,6 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	r = registry_load(d->registry);
 	if (r < 0)
 		return r;
-
-	ev_signal_init(&sig_term, sig_stop_cb, SIGTERM);
-	ev_signal_init(&sig_int, sig_stop_cb, SIGINT);
-	ev_signal_init(&sig_hup, sig_hup_cb, SIGHUP);
-	ev_signal_start(d->loop, &sig_term);
-	ev_signal_start(d->loop, &sig_int);
-	ev_signal_start(d->loop, &sig_hup);
 
 	log_notice("alrd %s started: %zu IAP%s, %zu profile%s, %zu plugin%s, socket %s, state %s",
 		   ALR_VERSION, iap_table_count(d->iaps), iap_table_count(d->iaps) == 1 ? "" : "s",
