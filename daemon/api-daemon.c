@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "daemon/daemon.h"
+#include "daemon/dbus.h"
 #include "daemon/jsonrpc.h"
 #include "edge/edge.h"
 #include "netlink/nlmon.h"
@@ -129,6 +130,20 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 		json_object_object_add(eo, "connections",
 				       json_object_new_int64((int64_t)es.connections));
 		json_object_object_add(o, "edge", eo);
+	}
+	{
+		struct json_object *db = json_object_new_object();
+		struct dbus_info di;
+
+		dbus_get_info(d->dbus, &di);
+		json_object_object_add(db, "enabled", json_object_new_boolean(d->config->dbus));
+		json_object_object_add(db, "connected", json_object_new_boolean(di.connected));
+		json_object_object_add(db, "bus", !d->config->dbus ? NULL :
+				       json_object_new_string(d->config->dbus_address ?
+							      d->config->dbus_address : "system"));
+		json_object_object_add(db, "name", json_object_new_string(DBUS_NAME));
+		json_object_object_add(db, "clients", json_object_new_int64(di.clients));
+		json_object_object_add(o, "dbus", db);
 	}
 
 	caller = json_object_new_object();

@@ -56,6 +56,7 @@ struct config *config_new_defaults(void)
 	c->max_output_queue = 4 * 1024 * 1024;
 	c->netlink_rcvbuf = 4 * 1024 * 1024;
 	c->networkmanager = true;
+	c->dbus = true;
 	c->register_rate = PACER_DEFAULT_RATE;
 	c->register_burst = PACER_DEFAULT_BURST;
 	return c;
@@ -85,6 +86,7 @@ struct config *config_free(struct config *c)
 	free(c->snap_dir);
 	free(c->socket_path);
 	free(c->socket_group);
+	free(c->dbus_address);
 	clear_groups(c);
 	clear_edge_listen(c);
 	for (size_t i = 0; i < c->n_kind_rules; i++) {
@@ -411,6 +413,31 @@ static int handle_networkmanager(struct parse_ctx *p, const char *key, const cha
 	return fail(p, "unknown key '%s' in [networkmanager]", key);
 }
 
+static int handle_dbus(struct parse_ctx *p, const char *key, const char *value)
+{
+	if (strcmp(key, "enable") == 0) {
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+			p->c->dbus = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+			p->c->dbus = false;
+		else
+			return fail(p, "enable: '%s' is not one of yes, no", value);
+		return 1;
+	}
+	if (strcmp(key, "address") == 0) {
+		/* sd-bus checks the syntax when it connects; empty: the
+		 * system bus */
+		if (strlen(value) > 4096)
+			return fail(p, "address: longer than 4096 bytes");
+		free(p->c->dbus_address);
+		p->c->dbus_address = value[0] ? strdup(value) : NULL;
+		if (value[0] && !p->c->dbus_address)
+			return fail_enomem(p);
+		return 1;
+	}
+	return fail(p, "unknown key '%s' in [dbus]", key);
+}
+
 static int handle_netlink(struct parse_ctx *p, const char *key, const char *value)
 {
 	unsigned long v;
@@ -608,6 +635,8 @@ static int config_ini_cb(void *user, const char *section, const char *key,
 		return handle_netlink(p, key, value);
 	if (strcmp(section, "networkmanager") == 0)
 		return handle_networkmanager(p, key, value);
+	if (strcmp(section, "dbus") == 0)
+		return handle_dbus(p, key, value);
 	if (strcmp(section, "sip") == 0)
 		return handle_sip(p, key, value);
 	if (strcmp(section, "iap-kinds") == 0)
@@ -849,6 +878,10 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "receive-buffer = %d\n", c->netlink_rcvbuf);
 	fprintf(f, "\n[networkmanager]\n");
 	fprintf(f, "enable = %s\n", c->networkmanager ? "yes" : "no");
+	fprintf(f, "\n[dbus]\n");
+	fprintf(f, "enable = %s\n", c->dbus ? "yes" : "no");
+	if (c->dbus_address)
+		fprintf(f, "address = %s\n", c->dbus_address);
 	fprintf(f, "\n[sip]\n");
 	fprintf(f, "register-rate = %u\n", c->register_rate);
 	fprintf(f, "register-burst = %u\n", c->register_burst);

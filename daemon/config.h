@@ -64,6 +64,10 @@ struct config {
 	/* [networkmanager] */
 	bool networkmanager;            /* name IAPs by NetworkManager connections */
 
+	/* [dbus] (docs/dbus.md) */
+	bool dbus;                      /* offer org.alrd.Roaming1 on a bus */
+	char *dbus_address;             /* NULL: the system bus */
+
 	/* [sip] REGISTER pacing (sip/pacer.h) */
 	unsigned int register_rate;     /* attempts per second; 0: unlimited */
 	unsigned int register_burst;    /* attempts at once */

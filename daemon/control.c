@@ -560,6 +560,11 @@ static bool gid_is_control(const struct control *c, gid_t gid)
 	return false;
 }
 
+bool control_gid_is_control(const struct control *c, gid_t gid)
+{
+	return c && gid_is_control(c, gid);
+}
+
 static bool peer_can_control(const struct control *c, int fd, const struct ucred *cred)
 {
 	gid_t groups[MAX_PEER_GROUPS];

@@ -77,6 +77,9 @@ pid_t control_client_pid(const struct control_client *cl);
  * negative errno (-ERANGE: more than @max). */
 int control_client_groups(const struct control_client *cl, gid_t *ret, size_t max);
 bool control_client_can_control(const struct control_client *cl);
+/* Whether @gid is one of control-groups (as resolved at the last start or
+ * reload): the D-Bus interface's check is the socket's (daemon/dbus.c). */
+bool control_gid_is_control(const struct control *c, gid_t gid);
 /* A number that identifies the client for the daemon's life (never 0,
  * never reused). */
 uint64_t control_client_id(const struct control_client *cl);

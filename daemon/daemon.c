@@ -23,6 +23,7 @@
 #include "alr/roam.h"
 #include "daemon/control.h"
 #include "daemon/api.h"
+#include "daemon/dbus.h"
 #include "daemon/iap-events.h"
 #include "daemon/iap-json.h"
 #include "edge/edge.h"
@@ -336,6 +337,7 @@ static void on_roam_event(const struct roam_event *ev, void *ud)
 	struct roam_pick pick = { .d = d, .ev = ev };
 	struct json_object *params;
 
+	dbus_roam_event(d->dbus, ev);
 	switch (ev->type) {
 	case ROAM_EVENT_REGISTERED:
 	case ROAM_EVENT_DEREGISTERED:
@@ -761,6 +763,17 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	if (!d->control || api_register(d->control) < 0)
 		return log_errno(LOG_ERR, -ENOMEM, "out of memory");
 	d->disconnect_watch = control_watch_disconnect(d->control, on_client_disconnect, d, NULL);
+	/* D-Bus beside the socket; without a bus alrd runs on. */
+	d->dbus = dbus_start(d);
+	/* Caught before a client can connect: a client that stops alrd as
+	 * soon as the socket accepts must not find SIGTERM's default action
+	 * (the callbacks run once the loop does). */
+	ev_signal_init(&sig_term, sig_stop_cb, SIGTERM);
+	ev_signal_init(&sig_int, sig_stop_cb, SIGINT);
+	ev_signal_init(&sig_hup, sig_hup_cb, SIGHUP);
+	ev_signal_start(d->loop, &sig_term);
+	ev_signal_start(d->loop, &sig_int);
+	ev_signal_start(d->loop, &sig_hup);
 	r = control_listen(d->control);
 	if (r < 0)
 		return r;
@@ -771,13 +784,6 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 	r = registry_load(d->registry);
 	if (r < 0)
 		return r;
-
-	ev_signal_init(&sig_term, sig_stop_cb, SIGTERM);
-	ev_signal_init(&sig_int, sig_stop_cb, SIGINT);
-	ev_signal_init(&sig_hup, sig_hup_cb, SIGHUP);
-	ev_signal_start(d->loop, &sig_term);
-	ev_signal_start(d->loop, &sig_int);
-	ev_signal_start(d->loop, &sig_hup);
 
 	log_notice("alrd %s started: %zu IAP%s, %zu profile%s, %zu plugin%s, socket %s, state %s",
 		   ALR_VERSION, iap_table_count(d->iaps), iap_table_count(d->iaps) == 1 ? "" : "s",
@@ -814,6 +820,7 @@ void daemon_stop(struct daemon *d)
 		control_unwatch_disconnect(d->control, d->disconnect_watch);
 	backup_cancel_all(d);
 	d->edge = edge_free(d->edge);
+	d->dbus = dbus_free(d->dbus);
 	d->registry = registry_free(d->registry);
 	d->snaps = policy_set_free(d->snaps);
 	free(d->snap_rejects.v);

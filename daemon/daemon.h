@@ -24,6 +24,7 @@ struct plugin_loader;
 struct registry;
 struct policy_set;
 struct edge;
+struct alr_dbus;
 
 struct daemon_options {
 	const char *config_file;        /* NULL: the default */
@@ -59,6 +60,7 @@ struct daemon {
 	struct edge *edge;              /* NULL when [edge] enable = no */
 	struct control *control;
 	unsigned int disconnect_watch;
+	struct alr_dbus *dbus;          /* NULL: no bus (daemon/dbus.h) */
 
 	struct pending_backup *backups; /* store.backup being written */
 	ev_prepare store_check;         /* anything for the disk?  then ... */

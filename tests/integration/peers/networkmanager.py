@@ -381,7 +381,8 @@ class SystemBus:
     everything allowed for root.  The socket's directory (self.dir) is
     created by start(), so a client started before can see it appear."""
 
-    def __init__(self, tmp, netns=None, name="bus"):
+    def __init__(self, tmp, netns=None, name="bus", config=BUS_CONFIG):
+        self.config = config
         self.netns = netns
         self.dir = os.path.join(tmp, name)
         self.socket = os.path.join(self.dir, "system_bus_socket")
@@ -399,7 +400,7 @@ class SystemBus:
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
         with open(self.conf_path, "w") as f:
-            f.write(BUS_CONFIG.format(socket=self.socket))
+            f.write(self.config.format(socket=self.socket))
         argv = [DBUS_DAEMON, f"--config-file={self.conf_path}", "--nofork",
                 "--print-address=1"]
         if self.netns:
