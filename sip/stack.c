@@ -352,6 +352,21 @@ static void cb_kill(int type, osip_transaction_t *tr)
 }
 
 /* A request for us: answer it from its NIST. */
+/* A To tag for our answers: 16 hex digits. */
+static void random_tag(char tag[static 17])
+{
+	unsigned char rnd[8];
+	static const char hex[] = "0123456789abcdef";
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		tag[2 * i] = hex[rnd[i] >> 4];
+		tag[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	tag[16] = '\0';
+}
+
 /* What a request gets when nobody takes it: OPTIONS 200; an INVITE 480 at
  * once, never silence (issue 13: no call reaches an application through
  * alrd yet, and a caller must not wait 32 s for a 408); a CANCEL 481 (its
@@ -367,8 +382,8 @@ static int default_answer(const osip_message_t *msg)
 	return 501;
 }
 
-/* A request that starts a server transaction (NIST, or IST for an
- * INVITE): the handler's answer, or default_answer(). */
+/* A request that starts a server transaction (NIST): the handler's
+ * answer, or default_answer(). */
 static void cb_nist_request(int type, osip_transaction_t *tr,
 			    osip_message_t *msg)
 {
@@ -389,18 +404,7 @@ static void cb_nist_request(int type, osip_transaction_t *tr,
 	if (code < 200 || code > 699)
 		code = default_answer(msg);
 	reason = osip_message_get_reason(code);
-	{
-		unsigned char rnd[8];
-		static const char hex[] = "0123456789abcdef";
-
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-			memset(rnd, 0, sizeof(rnd));
-		for (size_t i = 0; i < sizeof(rnd); i++) {
-			tag[2 * i] = hex[rnd[i] >> 4];
-			tag[2 * i + 1] = hex[rnd[i] & 15];
-		}
-		tag[16] = '\0';
-	}
+	random_tag(tag);
 	if (sipmsg_build_response(msg, code, reason ? reason : "Unknown",
 				  tag, &resp) < 0)
 		return;
@@ -438,7 +442,6 @@ static void set_callbacks(osip_t *o)
 	for (size_t i = 0; i < ARRAY_SIZE(nist_request_types); i++)
 		osip_set_message_callback(o, nist_request_types[i],
 					  cb_nist_request);
-	osip_set_message_callback(o, OSIP_IST_INVITE_RECEIVED, cb_nist_request);
 	osip_set_kill_transaction_callback(o, OSIP_NICT_KILL_TRANSACTION, cb_kill);
 	osip_set_kill_transaction_callback(o, OSIP_NIST_KILL_TRANSACTION, cb_kill);
 	osip_set_kill_transaction_callback(o, OSIP_ICT_KILL_TRANSACTION, cb_kill);
@@ -446,8 +449,6 @@ static void set_callbacks(osip_t *o)
 	osip_set_transport_error_callback(o, OSIP_NICT_TRANSPORT_ERROR,
 					  cb_transport_error);
 	osip_set_transport_error_callback(o, OSIP_NIST_TRANSPORT_ERROR,
-					  cb_transport_error);
-	osip_set_transport_error_callback(o, OSIP_IST_TRANSPORT_ERROR,
 					  cb_transport_error);
 }
 
@@ -540,16 +541,13 @@ static void stack_run(struct sip_stack *s)
 		 * due (each walks every transaction), then what they fired. */
 		osip_nict_execute(s->osip);
 		osip_nist_execute(s->osip);
-		osip_ist_execute(s->osip);
 		if (s->timers_due ||
 		    util_now_monotonic_us() / 1000u >= s->timer_at) {
 			s->timers_due = false;
 			osip_timers_nict_execute(s->osip);
 			osip_timers_nist_execute(s->osip);
-			osip_timers_ist_execute(s->osip);
 			osip_nict_execute(s->osip);
 			osip_nist_execute(s->osip);
-			osip_ist_execute(s->osip);
 		}
 		deliver_failed_transports(s);
 		deliver_queries(s);
@@ -656,6 +654,40 @@ static osip_transaction_t *response_transaction(struct sip_stack *s,
 	return tr;
 }
 
+/*
+ * An INVITE nobody takes is answered statelessly, as Kamailio's sl module
+ * does: one final answer per INVITE received (a retransmission gets it
+ * again), no server transaction, and the ACK for it is dropped (it matches
+ * nothing).  A server INVITE transaction would retransmit the answer for
+ * 32 s until the ACK (RFC 3261 §17.2.1): a flood of INVITEs, or INVITEs
+ * from spoofed sources, would hold a transaction each and have alrd send
+ * each answer up to ten times to whoever the Via names.
+ */
+static void reject_invite(struct sip_stack *s, struct sip_transport *tp,
+			  const struct sockaddr *from, osip_message_t *msg)
+{
+	osip_message_t *resp = NULL;
+	const char *reason;
+	char tag[17], *out = NULL;
+	size_t len = 0;
+	int code = 0;
+
+	s->stats.requests_received++;
+	if (s->on_request)
+		code = s->on_request(s, msg, s->on_request_data);
+	if (code < 300 || code > 699)
+		code = default_answer(msg);
+	reason = osip_message_get_reason(code);
+	random_tag(tag);
+	if (sipmsg_build_response(msg, code, reason ? reason : "Unknown", tag, &resp) < 0)
+		return;
+	if (osip_message_to_str(resp, &out, &len) == 0 && out &&
+	    tp->cls->send(tp, from, out, len) >= 0)
+		s->stats.responses_sent++;
+	osip_free(out);
+	osip_message_free(resp);
+}
+
 void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 		       const char *buf, size_t len, const struct sockaddr *from)
 {
@@ -707,7 +739,12 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 		kick(s);                /* a retransmission */
 		goto out;
 	}
-	if (!EVT_IS_RCV_REQUEST(evt) && !EVT_IS_RCV_INVITE(evt)) {
+	if (EVT_IS_RCV_INVITE(evt)) {
+		reject_invite(s, tp, from, evt->sip);
+		osip_event_free(evt);
+		goto out;
+	}
+	if (!EVT_IS_RCV_REQUEST(evt)) {
 		/* An ACK outside a transaction (for a 2xx: alrd sends none
 		 * yet), or a response to nothing. */
 		s->stats.dropped++;

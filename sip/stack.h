@@ -70,8 +70,9 @@ void sip_stack_get_register_pacing(const struct sip_stack *s,
  * returns the status to answer with, 0 for the default: 200 for OPTIONS,
  * 480 for an INVITE (at once, never silence: calls do not reach
  * applications through alrd yet, docs/edge.md), 481 for a CANCEL, 501 for
- * the rest.  An INVITE runs in a server INVITE transaction (the final
- * answer retransmitted until its ACK). */
+ * the rest.  An INVITE is answered statelessly (one answer per INVITE,
+ * no transaction: no retransmissions to a spoofed source; a handler may
+ * only refuse it, 300..699). */
 typedef int (*sip_request_fn)(struct sip_stack *s, const osip_message_t *req,
 			      void *user_data);
 void sip_stack_set_request_handler(struct sip_stack *s, sip_request_fn fn,
