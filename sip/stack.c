@@ -382,6 +382,25 @@ static int default_answer(const osip_message_t *msg)
 	return 501;
 }
 
+/* A request reached us: count it and build its answer, the handler's
+ * (from @min_code to 699) or default_answer().  0 or -errno. */
+static int answer_request(struct sip_stack *s, osip_message_t *msg, int min_code,
+			  osip_message_t **ret)
+{
+	const char *reason;
+	char tag[17];
+	int code = 0;
+
+	s->stats.requests_received++;
+	if (s->on_request)
+		code = s->on_request(s, msg, s->on_request_data);
+	if (code < min_code || code > 699)
+		code = default_answer(msg);
+	reason = osip_message_get_reason(code);
+	random_tag(tag);
+	return sipmsg_build_response(msg, code, reason ? reason : "Unknown", tag, ret);
+}
+
 /* A request that starts a server transaction (NIST): the handler's
  * answer, or default_answer(). */
 static void cb_nist_request(int type, osip_transaction_t *tr,
@@ -391,22 +410,11 @@ static void cb_nist_request(int type, osip_transaction_t *tr,
 	struct sip_stack *s;
 	osip_message_t *resp = NULL;
 	osip_event_t *evt;
-	char tag[17];
-	int code = 0;
-	const char *reason;
 
 	if (!tx || tx->killed)
 		return;
 	s = tx->s;
-	s->stats.requests_received++;
-	if (s->on_request)
-		code = s->on_request(s, msg, s->on_request_data);
-	if (code < 200 || code > 699)
-		code = default_answer(msg);
-	reason = osip_message_get_reason(code);
-	random_tag(tag);
-	if (sipmsg_build_response(msg, code, reason ? reason : "Unknown",
-				  tag, &resp) < 0)
+	if (answer_request(s, msg, 200, &resp) < 0)
 		return;
 	evt = osip_new_outgoing_sipmessage(resp);
 	if (!evt) {
@@ -667,19 +675,10 @@ static void reject_invite(struct sip_stack *s, struct sip_transport *tp,
 			  const struct sockaddr *from, osip_message_t *msg)
 {
 	osip_message_t *resp = NULL;
-	const char *reason;
-	char tag[17], *out = NULL;
+	char *out = NULL;
 	size_t len = 0;
-	int code = 0;
 
-	s->stats.requests_received++;
-	if (s->on_request)
-		code = s->on_request(s, msg, s->on_request_data);
-	if (code < 300 || code > 699)
-		code = default_answer(msg);
-	reason = osip_message_get_reason(code);
-	random_tag(tag);
-	if (sipmsg_build_response(msg, code, reason ? reason : "Unknown", tag, &resp) < 0)
+	if (answer_request(s, msg, 300, &resp) < 0)
 		return;
 	if (osip_message_to_str(resp, &out, &len) == 0 && out &&
 	    tp->cls->send(tp, from, out, len) >= 0)

@@ -177,6 +177,13 @@ static const char help_global_short[] =
 	"    -w, --timeout MS; -h, --help.  'alrctl --help' says more, with the\n"
 	"    exit statuses.\n";
 
+/* @cmd is noun @name (and, when @sub is given, its command @sub). */
+static bool command_is(const struct command *cmd, const char *name, const char *sub)
+{
+	return strcmp(cmd->name, name) == 0 &&
+	       (!sub || (cmd->sub && strcmp(cmd->sub, sub) == 0));
+}
+
 /*
  * The help of one noun (alrctl help profile, alrctl profile --help), or of
  * one command when @sub is given: its usage, paragraph and options.
@@ -190,8 +197,7 @@ static void print_noun_help(const char *name, const char *sub)
 		for (size_t i = 0; i < ctl_families[f]->n_commands; i++) {
 			const struct command *cmd = &ctl_families[f]->commands[i];
 
-			if (strcmp(cmd->name, name) != 0 ||
-			    (sub && (!cmd->sub || strcmp(cmd->sub, sub) != 0)))
+			if (!command_is(cmd, name, sub))
 				continue;
 			printf("    alrctl %s%s%s%s\n", cmd->name, cmd->sub ? " " : "",
 			       cmd->sub ? cmd->sub : "", cmd->args);
@@ -201,8 +207,7 @@ static void print_noun_help(const char *name, const char *sub)
 		for (size_t i = 0; i < ctl_families[f]->n_commands; i++) {
 			const struct command *cmd = &ctl_families[f]->commands[i];
 
-			if (strcmp(cmd->name, name) != 0 ||
-			    (sub && (!cmd->sub || strcmp(cmd->sub, sub) != 0)))
+			if (!command_is(cmd, name, sub))
 				continue;
 			print_command_paragraph(cmd);
 			if (ctl_families[f]->options_help && cmd->options)

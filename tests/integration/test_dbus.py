@@ -62,38 +62,35 @@ PROPS = "org.freedesktop.DBus.Properties"
 OM = "org.freedesktop.DBus.ObjectManager"
 BUSCTL = "/usr/bin/busctl"
 
+def bus_config(policy, extra=''):
+    """A dbus-daemon configuration listening on {socket} (left for
+    str.format) with @policy as its default policy."""
+    return ('<!DOCTYPE busconfig PUBLIC\n'
+            ' "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"\n'
+            ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
+            '<!-- written by tests/integration/test_dbus.py -->\n'
+            '<busconfig>\n'
+            '  <type>system</type>\n'
+            '  <listen>unix:path={socket}</listen>\n'
+            '  <auth>EXTERNAL</auth>\n'
+            + policy + '  </policy>\n' + extra + '</busconfig>\n')
+
+
 # Everyone may own, send and receive: alrd's own check is what is tested.
-OPEN_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC
- "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<!-- written by tests/integration/test_dbus.py -->
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
+OPEN_BUS_CONFIG = bus_config("""  <policy context="default">
     <allow user="*"/>
     <allow own="*"/>
     <allow send_destination="*"/>
     <allow send_type="method_call"/>
     <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
+""")
+
 
 
 # The system bus's own defaults (Debian's /usr/share/dbus-1/system.conf:
 # method calls denied unless a policy allows them) and the policy file
 # alrd ships.
-SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC
- "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<!-- written by tests/integration/test_dbus.py -->
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
+SYSTEM_BUS_CONFIG = bus_config("""  <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
     <deny send_type="method_call"/>
@@ -110,10 +107,7 @@ SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC
            send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus"
            send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <include>POLICY</include>
-</busconfig>
-"""
+""", '  <include>POLICY</include>\n')
 POLICY_FILE = os.path.join(HERE, "..", "..", "contrib", "org.alrd.Roaming1.conf")
 
 

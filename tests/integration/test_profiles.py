@@ -143,6 +143,20 @@ def deregistered(c, pid, reason=None, timeout=None):
     return ev
 
 
+def state_once(c, pid, pred, timeout=None):
+    """alrd's state of profile pid once pred(state) holds, else its state
+    at the deadline (for the caller's check to report).  For what the
+    registrar shows before alrd knows it: Kamailio stores a binding before
+    its 200 OK leaves, and alrd says registered once it has read it."""
+    def get():
+        return c.call('profile.get', {'id': pid})['profile']['state']
+    try:
+        return alrtest.wait_until(lambda: (lambda s: s if pred(s) else None)(get()),
+                                  timeout or T(10), 'state of profile %d' % pid)
+    except alrtest.TestFailure:
+        return get()
+
+
 def iap_id(c, name):
     return c.iap(name)['id']
 
@@ -170,15 +184,7 @@ def test_auto_registration_profile_registered_at_start(fx):
     d.start()
     c = fx.client(d)
     b = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
-    # Kamailio stores the binding before its 200 OK leaves: alrd says
-    # registered once it has read that answer.
-    try:
-        st = alrtest.wait_until(
-            lambda: (lambda s: s if s['registration'] == 'registered' else None)(
-                c.call('profile.get', {'id': p['id']})['profile']['state']),
-            T(10), 'alrd registered after start')
-    except alrtest.TestFailure:
-        st = c.call('profile.get', {'id': p['id']})['profile']['state']
+    st = state_once(c, p['id'], lambda s: s['registration'] == 'registered')
     check_eq(st['registration'], 'registered', 'state after start')
     check_eq(b['contact'], st['contact'], "registrar's contact vs alrd's")
     check(b['contact'].startswith('sip:%s@' % p['state']['contact_user']),
@@ -358,14 +364,7 @@ def test_kill9_restart_leaves_one_binding_per_profile(fx):
             check_eq(got[0]['callid'], call_ids[u], 'Call-ID of %s after restart %d'
                      % (u, i + 1))
             last_cseq[u] = got[0]['cseq']
-            # Kamailio stores the binding before its 200 OK leaves:
-            # alrd knows the contact once it has read that answer.
-            def alrd_contact():
-                return c.call('profile.get', {'id': pid})['profile']['state']['contact']
-            try:
-                mine = alrtest.wait_until(alrd_contact, T(10), "alrd's contact of %s" % u)
-            except alrtest.TestFailure:
-                mine = None
+            mine = state_once(c, pid, lambda s: s['contact'])['contact']
             check_eq(mine, got[0]['contact'], "alrd's contact of %s" % u)
         c.close()
 

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(HERE, 'peers'))
 import alrtest  # noqa: E402
 from alrtest import T, check, check_eq  # noqa: E402
 from test_profiles import (WLAN, WWAN, deregistered, host_of, iap_id,  # noqa: E402
-                           profile, registered, sip_world, wait_bindings)
+                           profile, registered, sip_world, state_once, wait_bindings)
 
 WIFI_FIRST = """\
 [snap]
@@ -527,15 +527,8 @@ def test_flapping_wifi_bounded_migrations_failover_always(fx):
     # migration leaves the window the profile moves there (or it is
     # there already): one binding, over wifi.
     wait_bindings(reg, 'alice', 1, timeout=T(FLAP_WINDOW_S + 15), host=WLAN)
-    # Kamailio stores the binding before its 200 OK leaves: alrd's view
-    # follows once it has read that answer.
-    def over_wifi():
-        st = obs.call('profile.get', {'id': pid})['profile']['state']
-        return st if (st['registration'], st['iap_id']) == ('registered', wlan) else None
-    try:
-        state = alrtest.wait_until(over_wifi, T(10), 'alrd registered over wifi')
-    except alrtest.TestFailure:
-        state = obs.call('profile.get', {'id': pid})['profile']['state']
+    state = state_once(obs, pid, lambda s: (s['registration'], s['iap_id']) ==
+                       ('registered', wlan))
     check_eq((state['registration'], state['iap_id']), ('registered', wlan),
              'alrd: registered over wifi at the end')
     wait_bindings(reg, 'alice', 1, host=WLAN)
