@@ -626,19 +626,23 @@ static void keep_idle_asleep(struct ev_loop *loop)
 
 
 /* The store's commits from netlink and SIP callbacks (IAP ids, contacts)
- * reach the disk here, once per burst, and never inside the callback
- * that made them (store/store.h, "durability"). */
-static void store_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+ * reach the disk here, STORE_SYNC_DELAY after the first of a burst, and
+ * never inside the callback that made them (store/store.h,
+ * "durability").  Not from an idle watcher: the loop is idle right after
+ * a failover's REGISTER went out, and the checkpoint's two fsyncs (about
+ * a millisecond) would then stand between the registrar's 200 OK and
+ * alrd (docs/benchmarks.md, "the failover regression"). */
+static void store_sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct daemon *d = container_of(w, struct daemon, store_idle);
+	struct daemon *d = container_of(w, struct daemon, store_sync);
 	int r;
 
+	(void)loop;
 	(void)revents;
-	ev_idle_stop(loop, w);
 	r = store_sync(d->store);
 	if (r < 0)
-		log_warning("store: cannot write to disk: %s; retrying when idle again",
-			    strerror(-r));
+		log_warning("store: cannot write to disk: %s; retrying in %.0f ms",
+			    strerror(-r), STORE_SYNC_DELAY * 1000);
 }
 
 static void store_check_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -646,8 +650,12 @@ static void store_check_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct daemon *d = container_of(w, struct daemon, store_check);
 
 	(void)revents;
-	if (d->store && store_unsynced(d->store) && !ev_is_active(&d->store_idle))
-		ev_idle_start(loop, &d->store_idle);
+	/* Set again each time: a stopped ev_timer restarts with what was
+	 * left of it, which is nothing once it has fired. */
+	if (d->store && store_unsynced(d->store) && !ev_is_active(&d->store_sync)) {
+		ev_timer_set(&d->store_sync, STORE_SYNC_DELAY, 0.);
+		ev_timer_start(loop, &d->store_sync);
+	}
 }
 
 int daemon_start(struct daemon *d, struct config *config, const struct daemon_options *opts)
@@ -682,7 +690,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 		return log_errno(LOG_ERR, r, "store: %s", err);
 	ev_prepare_init(&d->store_check, store_check_cb);
 	ev_prepare_start(d->loop, &d->store_check);
-	ev_idle_init(&d->store_idle, store_idle_cb);
+	ev_timer_init(&d->store_sync, store_sync_cb, STORE_SYNC_DELAY, 0.);
 
 	d->iaps = iap_table_new(d->store, kind_rule, (void *)config, "/sys/class/net");
 	if (!d->iaps)
@@ -812,7 +820,7 @@ void daemon_stop(struct daemon *d)
 		ev_signal_stop(d->loop, &sig_hup);
 		ev_timer_stop(d->loop, &d->stop_deadline);
 		ev_prepare_stop(d->loop, &d->store_check);
-		ev_idle_stop(d->loop, &d->store_idle);
+		ev_timer_stop(d->loop, &d->store_sync);
 	}
 	/* Clients leaving now must not reach the registry; the registry's
 	 * pending answers go out while the control server still exists. */

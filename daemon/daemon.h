@@ -64,7 +64,7 @@ struct daemon {
 
 	struct pending_backup *backups; /* store.backup being written */
 	ev_prepare store_check;         /* anything for the disk?  then ... */
-	ev_idle store_idle;             /* ... sync it once the loop is idle */
+	ev_timer store_sync;            /* ... sync it STORE_SYNC_DELAY later */
 
 	bool stopping;                  /* deregistering before the loop ends */
 	ev_timer stop_deadline;

@@ -835,7 +835,7 @@ static int profile_id(struct alr_dbus *b, sd_bus_message *m, unsigned int *ret,
 static int run_use(struct alr_dbus *b, struct dbus_peer *p, sd_bus_message *m,
 		   sd_bus_error *err, bool enable)
 {
-	unsigned int id;
+	unsigned int id = 0;
 	int r = profile_id(b, m, &id, err);
 
 	if (r < 0)
@@ -872,7 +872,7 @@ static int run_alr(struct alr_dbus *b, struct dbus_peer *p, sd_bus_message *m,
 		   sd_bus_error *err, enum registry_alr_op op)
 {
 	char message[ROAM_MESSAGE_MAX] = "";
-	unsigned int id;
+	unsigned int id = 0;
 	uint32_t iap = 0;
 	int r = profile_id(b, m, &id, err);
 
@@ -1152,7 +1152,7 @@ static int roam_signal(struct alr_dbus *b, const struct roam_event *ev, const ch
 {
 	sd_bus_message *m = NULL;
 	int snap = ev->snap == ROAM_SNAP_NONE ? -1 : ev->snap;
-	int r;
+	int r = -EINVAL;
 
 	switch (ev->type) {
 	case ROAM_EVENT_IAP_AVAILABLE:

@@ -142,9 +142,13 @@ void store_locregs_free(struct store_locreg *r, size_t n);
  * Commits reach the kernel at once and the disk at a checkpoint: profile
  * changes checkpoint before they return; IAP ids and contacts, written
  * from netlink and SIP callbacks, wait for store_sync(), which the daemon
- * calls from an idle watcher while store_unsynced() says there is
- * something to sync.  No fsync on the hot path (docs/profiles.md).
+ * calls STORE_SYNC_DELAY seconds after store_unsynced() first says there
+ * is something to sync: one sync per burst, and not in the middle of a
+ * SIP exchange that a callback has just started.  No fsync on the hot
+ * path (docs/profiles.md).  A kill loses nothing (the commits are in the
+ * kernel); a power cut can lose the last STORE_SYNC_DELAY of them.
  */
+#define STORE_SYNC_DELAY 0.05
 bool store_unsynced(const struct store *s);
 int store_sync(struct store *s);
 

@@ -10,7 +10,7 @@
 
 /* Written with every REGISTER a local application sends (a refresh each
  * minute or so per application): synced like the registered contacts, by
- * store_sync() once the loop is idle, never with an fsync of its own. */
+ * store_sync() STORE_SYNC_DELAY later, never with an fsync of its own. */
 int store_locreg_upsert(struct store *s, const struct store_locreg *r)
 {
 	sqlite3_stmt *st;
