@@ -966,6 +966,23 @@ int registry_identity(const struct registry *r, unsigned int id, const char **re
 	return 0;
 }
 
+unsigned int registry_find_by_contact_user(const struct registry *r, const char *user)
+{
+	if (!r || !user)
+		return 0;
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i]->contact_user, user) == 0)
+			return r->v[i]->p->id;
+	return 0;
+}
+
+struct binding *registry_binding(const struct registry *r, unsigned int id)
+{
+	struct reg_profile *rp = registry_lookup(r, id);
+
+	return rp ? rp->binding : NULL;
+}
+
 bool registry_busy(const struct registry *r, const char **ret_why)
 {
 	if (r->restoring) {

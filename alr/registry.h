@@ -171,6 +171,13 @@ int registry_profile_status(struct registry *r, unsigned int id,
 int registry_identity(const struct registry *r, unsigned int id, const char **ret_user,
 		      const char **ret_instance);
 
+/* The profile whose contact user part is @user (registry_identity()):
+ * requests that reach alrd's contacts are routed by it.  0: none. */
+unsigned int registry_find_by_contact_user(const struct registry *r, const char *user);
+/* Profile @id's binding (its dialogs go where it registers:
+ * binding_get_route(), binding_authorize()), or NULL. */
+struct binding *registry_binding(const struct registry *r, unsigned int id);
+
 /* A restore or shutdown is running: changes are refused. */
 bool registry_busy(const struct registry *r, const char **ret_why);
 

@@ -26,6 +26,7 @@
 #include "daemon/dbus.h"
 #include "daemon/iap-events.h"
 #include "daemon/iap-json.h"
+#include "edge/call.h"
 #include "edge/edge.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -290,6 +291,7 @@ static int start_edge(struct daemon *d, const struct config *c)
 		.control_groups = (const char *const *)c->control_groups,
 		.n_control_groups = c->n_control_groups,
 	};
+	struct call_config cc;
 	char err[300];
 	int r;
 
@@ -306,6 +308,12 @@ static int start_edge(struct daemon *d, const struct config *c)
 	if (r < 0)
 		return log_errno(LOG_ERR, r, "edge: %s; free the port, change [edge] listen, "
 				 "or set [edge] enable = no", err);
+	cc = (struct call_config){
+		.loop = d->loop, .registry = d->registry, .stack = d->sip, .edge = d->edge,
+	};
+	d->calls = calls_new(&cc);
+	if (!d->calls)
+		return log_errno(LOG_ERR, -ENOMEM, "edge: cannot set up calls: %m");
 	return 0;
 }
 
@@ -827,6 +835,7 @@ void daemon_stop(struct daemon *d)
 	if (d->control && d->disconnect_watch)
 		control_unwatch_disconnect(d->control, d->disconnect_watch);
 	backup_cancel_all(d);
+	d->calls = calls_free(d->calls);
 	d->edge = edge_free(d->edge);
 	d->dbus = dbus_free(d->dbus);
 	d->registry = registry_free(d->registry);

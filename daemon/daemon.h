@@ -58,6 +58,7 @@ struct daemon {
 	struct plugin_loader *plugins;
 	struct registry *registry;
 	struct edge *edge;              /* NULL when [edge] enable = no */
+	struct calls *calls;            /* calls through the edge (edge/call.h) */
 	struct control *control;
 	unsigned int disconnect_watch;
 	struct alr_dbus *dbus;          /* NULL: no bus (daemon/dbus.h) */

@@ -23,6 +23,7 @@
 #include "sip/sip_osip.h"
 #include "sip/sipframe.h"
 #include "sip/sipmsg.h"
+#include "sip/stack.h"
 #include "sip/transport.h"
 #include "store/store.h"
 
@@ -55,10 +56,17 @@ struct edge_conn {
 	struct edge_conn *next;
 };
 
-/* One server transaction of ours (NIST or IST). */
+/* One transaction of ours: a server one (NIST, IST), or a client one of a
+ * call (ICT, NICT: edge_request()). */
 struct edge_tx {
 	struct edge *e;
+	uint64_t id;
 	osip_transaction_t *tr;
+	bool server;
+	bool taken;                     /* the calls answer it (edge_respond()) */
+	bool finished;                  /* final answer sent, or outcome told */
+	const struct sip_client_cbs *cbs;       /* client: NULL once forgotten */
+	void *cb_data;
 	enum sip_proto proto;
 	struct edge_listener *l;        /* UDP: the socket it came in on */
 	struct edge_conn *conn;         /* TCP: NULL once the connection went */
@@ -102,10 +110,14 @@ struct edge {
 
 	edge_event_fn on_event;
 	void *on_event_data;
+	const struct edge_call_ops *call_ops;
+	void *call_data;
+	uint64_t next_id;
 	struct edge_stats stats;
 };
 
 static void edge_run(struct edge *e);
+static const struct profile *find_profile(struct edge *e, const osip_uri_t *to);
 
 /* "udp:127.0.0.1:5060", "tcp:[::1]:40000" */
 static void addr_name(enum sip_proto proto, const struct sockaddr *sa, char *buf, size_t size)
@@ -356,6 +368,11 @@ static bool aor_matches(const char *aor, const osip_uri_t *to)
 		same = true;
 	osip_uri_free(u);
 	return same;
+}
+
+const struct profile *edge_find_profile(struct edge *e, const osip_uri_t *uri)
+{
+	return find_profile(e, uri);
 }
 
 static const struct profile *find_profile(struct edge *e, const osip_uri_t *to)
@@ -700,11 +717,44 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *msg, char *host, int 
 	}
 	osip_free(buf);
 	if (r < 0) {
-		log_debug("edge: cannot send a response: %s", strerror(-r));
+		log_debug("edge: cannot send a %s: %s", tx->server ? "response" : "request",
+			  strerror(-r));
 		return -1;
 	}
-	tx->e->stats.responses++;
+	if (tx->server)
+		tx->e->stats.responses++;
 	return 0;
+}
+
+/* A request for the calls (edge/call.c): the sender's uid, then take(). */
+static void offer(struct edge *e, struct edge_tx *tx, const osip_message_t *msg)
+{
+	struct edge_peer from = { .proto = tx->proto };
+	uid_t uid = 0;
+	int code;
+
+	if (!e->call_ops) {
+		respond(e, tx->tr, msg, 501, "Not Implemented (alrd routes no requests "
+			"from local applications: no call handling)", NULL);
+		return;
+	}
+	if (sockdiag_owner_uid(tx->proto == SIP_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP,
+			       (struct sockaddr *)&tx->peer, (struct sockaddr *)&tx->local,
+			       &uid) < 0) {
+		respond(e, tx->tr, msg, 403, "Forbidden (alrd cannot tell which local user "
+			"sent this: only local applications may use alrd's profiles)", NULL);
+		return;
+	}
+	memcpy(&from.addr, &tx->peer, sizeof(from.addr));
+	from.uid = uid;
+	/* Taken while it is offered: the calls may answer it at once. */
+	tx->taken = true;
+	code = e->call_ops->take(e->call_data, tx->id, &from, msg);
+	if (code == 0)
+		return;
+	tx->taken = false;
+	respond(e, tx->tr, msg, code >= 300 && code <= 699 ? code : 500,
+		osip_message_get_reason(code >= 300 && code <= 699 ? code : 500), NULL);
 }
 
 static void cb_request(int type, osip_transaction_t *tr, osip_message_t *msg)
@@ -715,12 +765,37 @@ static void cb_request(int type, osip_transaction_t *tr, osip_message_t *msg)
 		return;
 	if (MSG_IS_REGISTER(msg))
 		handle_register(tx->e, tx, msg);
-	else if (MSG_IS_OPTIONS(msg))
+	else if (MSG_IS_OPTIONS(msg) &&
+		 (!tx->e->call_ops || !msg->req_uri || !msg->req_uri->username))
+		/* to alrd itself (a keepalive): answered here */
 		respond(tx->e, tr, msg, 200, "OK", NULL);
 	else
-		/* XXX the next increments route requests (docs/edge.md). */
-		respond(tx->e, tr, msg, 501, "Not Implemented (alrd does not route requests "
-			"from local applications yet)", NULL);
+		offer(tx->e, tx, msg);
+}
+
+/* ---- client transactions of the calls ---- */
+
+static void cb_client_response(int type, osip_transaction_t *tr, osip_message_t *msg)
+{
+	struct edge_tx *tx = tx_of(tr);
+
+	if (!tx || tx->killed || tx->finished)
+		return;
+	if (msg->status_code >= 200)
+		tx->finished = true;
+	if (tx->cbs)
+		tx->cbs->response(tx->cb_data, tx->id, msg);
+}
+
+static void cb_client_timeout(int type, osip_transaction_t *tr, osip_message_t *msg)
+{
+	struct edge_tx *tx = tx_of(tr);
+
+	if (!tx || tx->killed || tx->finished)
+		return;
+	tx->finished = true;
+	if (tx->cbs)
+		tx->cbs->failed(tx->cb_data, tx->id, -ETIMEDOUT);
 }
 
 static void kill_tx(struct edge *e, struct edge_tx *tx)
@@ -743,8 +818,13 @@ static void cb_transport_error(int type, osip_transaction_t *tr, int error)
 {
 	struct edge_tx *tx = tx_of(tr);
 
-	if (tx)
-		kill_tx(tx->e, tx);
+	if (!tx)
+		return;
+	if (!tx->server && !tx->finished && tx->cbs) {
+		tx->finished = true;
+		tx->cbs->failed(tx->cb_data, tx->id, -EIO);
+	}
+	kill_tx(tx->e, tx);
 }
 
 static void set_callbacks(osip_t *o)
@@ -759,11 +839,28 @@ static void set_callbacks(osip_t *o)
 	osip_set_cb_send_message(o, cb_send);
 	for (size_t i = 0; i < ARRAY_SIZE(nist); i++)
 		osip_set_message_callback(o, nist[i], cb_request);
+	static const int client[] = {
+		OSIP_ICT_STATUS_1XX_RECEIVED, OSIP_ICT_STATUS_2XX_RECEIVED,
+		OSIP_ICT_STATUS_3XX_RECEIVED, OSIP_ICT_STATUS_4XX_RECEIVED,
+		OSIP_ICT_STATUS_5XX_RECEIVED, OSIP_ICT_STATUS_6XX_RECEIVED,
+		OSIP_NICT_STATUS_1XX_RECEIVED, OSIP_NICT_STATUS_2XX_RECEIVED,
+		OSIP_NICT_STATUS_3XX_RECEIVED, OSIP_NICT_STATUS_4XX_RECEIVED,
+		OSIP_NICT_STATUS_5XX_RECEIVED, OSIP_NICT_STATUS_6XX_RECEIVED,
+	};
+
 	osip_set_message_callback(o, OSIP_IST_INVITE_RECEIVED, cb_request);
+	for (size_t i = 0; i < ARRAY_SIZE(client); i++)
+		osip_set_message_callback(o, client[i], cb_client_response);
+	osip_set_message_callback(o, OSIP_ICT_STATUS_TIMEOUT, cb_client_timeout);
+	osip_set_message_callback(o, OSIP_NICT_STATUS_TIMEOUT, cb_client_timeout);
 	osip_set_kill_transaction_callback(o, OSIP_NIST_KILL_TRANSACTION, cb_kill);
 	osip_set_kill_transaction_callback(o, OSIP_IST_KILL_TRANSACTION, cb_kill);
+	osip_set_kill_transaction_callback(o, OSIP_NICT_KILL_TRANSACTION, cb_kill);
+	osip_set_kill_transaction_callback(o, OSIP_ICT_KILL_TRANSACTION, cb_kill);
 	osip_set_transport_error_callback(o, OSIP_NIST_TRANSPORT_ERROR, cb_transport_error);
 	osip_set_transport_error_callback(o, OSIP_IST_TRANSPORT_ERROR, cb_transport_error);
+	osip_set_transport_error_callback(o, OSIP_NICT_TRANSPORT_ERROR, cb_transport_error);
+	osip_set_transport_error_callback(o, OSIP_ICT_TRANSPORT_ERROR, cb_transport_error);
 }
 
 /* ---- running ------------------------------------------------------------------ */
@@ -827,10 +924,16 @@ static void edge_run(struct edge *e)
 	e->running = true;
 	do {
 		e->again = false;
+		osip_nict_execute(e->osip);
+		osip_ict_execute(e->osip);
 		osip_nist_execute(e->osip);
 		osip_ist_execute(e->osip);
+		osip_timers_nict_execute(e->osip);
+		osip_timers_ict_execute(e->osip);
 		osip_timers_nist_execute(e->osip);
 		osip_timers_ist_execute(e->osip);
+		osip_nict_execute(e->osip);
+		osip_ict_execute(e->osip);
 		osip_nist_execute(e->osip);
 		osip_ist_execute(e->osip);
 	} while (e->again && ++rounds < 16);
@@ -846,6 +949,37 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- receiving ------------------------------------------------------------------ */
 
+/* A response from a local application: to one of the calls' client
+ * transactions, from the socket its request went to; a 2xx to an INVITE
+ * whose transaction ended is the dialog's (stray()). */
+static void receive_response(struct edge *e, enum sip_proto proto, struct edge_conn *c,
+			     osip_event_t *evt, const struct sockaddr *from)
+{
+	bool invite = MSG_IS_RESPONSE_FOR(evt->sip, "INVITE");
+	osip_transaction_t *tr = osip_transaction_find(invite ? &e->osip->osip_ict_transactions :
+						       &e->osip->osip_nict_transactions, evt);
+	struct edge_tx *tx = tx_of(tr);
+
+	if (tx && !tx->server && !tx->killed && tx->proto == proto &&
+	    (proto == SIP_PROTO_UDP ? sip_sockaddr_equal(from, (struct sockaddr *)&tx->peer) :
+	     tx->conn == c)) {
+		osip_transaction_add_event(tr, evt);
+		edge_run(e);
+		return;
+	}
+	if (!tx && invite && MSG_IS_STATUS_2XX(evt->sip) && e->call_ops) {
+		struct edge_peer peer = { .proto = proto };
+
+		memcpy(&peer.addr, from, sip_sockaddr_len(from));
+		e->call_ops->stray(e->call_data, &peer, evt->sip);
+	} else {
+		e->stats.dropped++;
+		log_debug("edge: a %d response from a local application matches no request; "
+			  "dropped", evt->sip->status_code);
+	}
+	osip_event_free(evt);
+}
+
 static void receive(struct edge *e, enum sip_proto proto, struct edge_listener *l,
 		    struct edge_conn *c, const char *buf, size_t len,
 		    const struct sockaddr *from, const struct sockaddr *local)
@@ -856,10 +990,16 @@ static void receive(struct edge *e, enum sip_proto proto, struct edge_listener *
 	char host[INET6_ADDRSTRLEN];
 	uint16_t port = 0;
 
+	if (evt && evt->sip && MSG_IS_RESPONSE(evt->sip) && sipmsg_has_mandatory(evt->sip) &&
+	    osip_list_size(&evt->sip->vias) && evt->sip->status_code >= 100 &&
+	    evt->sip->status_code <= 699) {
+		receive_response(e, proto, c, evt, from);
+		return;
+	}
 	if (!evt || !evt->sip || !MSG_IS_REQUEST(evt->sip) || !sipmsg_has_mandatory(evt->sip) ||
 	    !osip_list_size(&evt->sip->vias)) {
-		/* Garbage, a response (we send no requests yet), or a request
-		 * that cannot be answered (no Via, Call-ID, CSeq, From, To). */
+		/* Garbage, or a request that cannot be answered (no Via,
+		 * Call-ID, CSeq, From, To). */
 		e->stats.dropped++;
 		log_debug("edge: %zu bytes from a local application dropped: not a request "
 			  "alrd can answer", len);
@@ -875,8 +1015,17 @@ static void receive(struct edge *e, enum sip_proto proto, struct edge_listener *
 		edge_run(e);            /* a retransmission, or an ACK */
 		return;
 	}
+	if (MSG_IS_ACK(evt->sip) && e->call_ops) {
+		/* An ACK for a 2xx: the dialog's. */
+		struct edge_peer peer = { .proto = proto };
+
+		memcpy(&peer.addr, from, sip_sockaddr_len(from));
+		e->call_ops->stray(e->call_data, &peer, evt->sip);
+		osip_event_free(evt);
+		return;
+	}
 	if (MSG_IS_ACK(evt->sip) || e->n_txs >= EDGE_MAX_TXS) {
-		/* ACK for a 2xx (none sent yet), or too much at once: the
+		/* ACK for a 2xx nobody sent, or too much at once: the
 		 * sender retransmits. */
 		e->stats.dropped++;
 		osip_event_free(evt);
@@ -893,6 +1042,8 @@ static void receive(struct edge *e, enum sip_proto proto, struct edge_listener *
 		return;
 	}
 	tx->e = e;
+	tx->id = ++e->next_id;
+	tx->server = true;
 	tx->tr = tr;
 	tx->proto = proto;
 	tx->l = l;
@@ -1277,4 +1428,194 @@ void edge_get_stats(const struct edge *e, struct edge_stats *ret)
 {
 	*ret = e->stats;
 	ret->connections = e->n_conns;
+}
+
+/* ---- for the edge's calls --------------------------------------------------------- */
+
+void edge_set_call_ops(struct edge *e, const struct edge_call_ops *ops, void *user_data)
+{
+	if (!e)
+		return;
+	e->call_ops = ops;
+	e->call_data = user_data;
+}
+
+bool edge_may_use(struct edge *e, uid_t uid, const struct profile *p, char *who,
+		  size_t who_size)
+{
+	return may_register(e, uid, p, who, who_size);
+}
+
+int edge_peer_of(const struct locreg *r, struct edge_peer *ret)
+{
+	const char *s = r ? r->source : NULL;
+
+	if (!s || !ret)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	if (strncmp(s, "udp:", 4) == 0)
+		ret->proto = SIP_PROTO_UDP;
+	else if (strncmp(s, "tcp:", 4) == 0)
+		ret->proto = SIP_PROTO_TCP;
+	else
+		return -EINVAL;
+	ret->uid = r->uid;
+	return edge_addr_parse(s + 4, &ret->addr) < 0 ? -EINVAL : 0;
+}
+
+static struct edge_tx *find_tx(struct edge *e, uint64_t id, bool server)
+{
+	for (struct edge_tx *tx = e->txs; tx; tx = tx->next)
+		if (tx->id == id && tx->server == server && !tx->killed)
+			return tx;
+	return NULL;
+}
+
+int edge_respond(struct edge *e, uint64_t id, osip_message_t *resp)
+{
+	struct edge_tx *tx = e ? find_tx(e, id, true) : NULL;
+	osip_event_t *evt;
+
+	if (!tx || !tx->taken || tx->finished) {
+		osip_message_free(resp);
+		return -ENOENT;
+	}
+	if (resp->status_code >= 200)
+		tx->finished = true;
+	osip_message_set_header(resp, "Server", "alrd/" ALR_VERSION);
+	evt = osip_new_outgoing_sipmessage(resp);
+	if (!evt) {
+		osip_message_free(resp);
+		return -ENOMEM;
+	}
+	evt->transactionid = tx->tr->transactionid;
+	osip_transaction_add_event(tx->tr, evt);
+	edge_run(e);
+	return 0;
+}
+
+/* The socket that reaches @to: a UDP listener of its family, or its TCP
+ * connection (still open). */
+static int peer_socket(struct edge *e, const struct edge_peer *to, struct edge_listener **ret_l,
+		       struct edge_conn **ret_c)
+{
+	*ret_l = NULL;
+	*ret_c = NULL;
+	if (to->proto == SIP_PROTO_TCP) {
+		for (struct edge_conn *c = e->conns; c; c = c->next)
+			if (!c->dead && sip_sockaddr_equal((struct sockaddr *)&c->peer,
+							   (struct sockaddr *)&to->addr)) {
+				*ret_c = c;
+				*ret_l = c->l;
+				return 0;
+			}
+		return -ENOTCONN;
+	}
+	for (size_t i = 0; i < e->n_ls; i++)
+		if (e->ls[i].proto == SIP_PROTO_UDP && e->ls[i].fd >= 0 &&
+		    e->ls[i].addr.ss_family == to->addr.ss_family) {
+			*ret_l = &e->ls[i];
+			return 0;
+		}
+	return -ENOTCONN;
+}
+
+int edge_local_addr(struct edge *e, const struct edge_peer *to, struct sockaddr_storage *ret)
+{
+	struct edge_listener *l;
+	struct edge_conn *c;
+	int r = e && to && ret ? peer_socket(e, to, &l, &c) : -EINVAL;
+
+	if (r < 0)
+		return r;
+	memcpy(ret, c ? &c->local : &l->addr, sizeof(*ret));
+	return 0;
+}
+
+int edge_request(struct edge *e, const struct edge_peer *to, osip_message_t *req,
+		 const struct sip_client_cbs *cbs, void *user_data, uint64_t *ret_id)
+{
+	osip_transaction_t *tr = NULL;
+	struct edge_listener *l;
+	struct edge_conn *c;
+	struct edge_tx *tx;
+	osip_event_t *evt;
+	int r;
+
+	if (!e || !to || !req || !cbs) {
+		osip_message_free(req);
+		return -EINVAL;
+	}
+	r = peer_socket(e, to, &l, &c);
+	if (r < 0) {
+		osip_message_free(req);
+		return r;
+	}
+	tx = calloc(1, sizeof(*tx));
+	if (!tx || osip_transaction_init(&tr, MSG_IS_INVITE(req) ? ICT : NICT, e->osip, req) != 0) {
+		free(tx);
+		osip_message_free(req);
+		return -ENOMEM;
+	}
+	evt = osip_new_outgoing_sipmessage(req);
+	if (!evt) {
+		osip_remove_transaction(e->osip, tr);
+		osip_transaction_free2(tr);
+		osip_message_free(req);
+		free(tx);
+		return -ENOMEM;
+	}
+	evt->transactionid = tr->transactionid;
+	tx->e = e;
+	tx->id = ++e->next_id;
+	tx->tr = tr;
+	tx->cbs = cbs;
+	tx->cb_data = user_data;
+	tx->proto = to->proto;
+	tx->l = l;
+	tx->conn = c;
+	memcpy(&tx->peer, &to->addr, sizeof(tx->peer));
+	if (l)
+		memcpy(&tx->local, &l->addr, sizeof(tx->local));
+	tx->next = e->txs;
+	e->txs = tx;
+	e->n_txs++;
+	osip_transaction_set_your_instance(tr, tx);
+	osip_transaction_add_event(tr, evt);
+	if (ret_id)
+		*ret_id = tx->id;
+	edge_run(e);
+	return 0;
+}
+
+void edge_forget(struct edge *e, uint64_t id)
+{
+	struct edge_tx *tx = e ? find_tx(e, id, false) : NULL;
+
+	if (tx)
+		tx->cbs = NULL;
+}
+
+int edge_send(struct edge *e, const struct edge_peer *to, const osip_message_t *msg)
+{
+	struct edge_listener *l;
+	struct edge_conn *c;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!e || !to || !msg)
+		return -EINVAL;
+	r = peer_socket(e, to, &l, &c);
+	if (r < 0)
+		return r;
+	if (osip_message_to_str((osip_message_t *)msg, &buf, &len) != 0 || !buf)
+		return -ENOMEM;
+	if (c)
+		r = conn_send(c, buf, len);
+	else if (sendto(l->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&to->addr,
+			sip_sockaddr_len((struct sockaddr *)&to->addr)) < 0)
+		r = -errno;
+	osip_free(buf);
+	return r;
 }

@@ -10,8 +10,9 @@
  * register a profile is the sending socket's owner (edge/sockdiag.h):
  * root, a member of the control groups, or a user the profile's
  * local_users names.  Local registrations are kept in the store and
- * survive a restart.  OPTIONS gets 200; every other request 501 until
- * alrd routes requests (the next increments: docs/edge.md, "Not yet").
+ * survive a restart.  OPTIONS to alrd itself gets 200; other requests
+ * go to the calls (edge/call.h) through edge_set_call_ops(), which also
+ * sends requests to the applications (edge_request()).
  *
  * Requests run through libosip2's server transactions (NIST, IST) on an
  * osip_t of the edge's own, so that a retransmitted REGISTER gets the same
@@ -26,9 +27,13 @@
 
 #include "edge/addr.h"
 #include "edge/locreg.h"
+#include "sip/sip_osip.h"
+#include "sip/sipmsg.h"
 
 struct ev_loop;
+struct profile;
 struct registry;
+struct sip_client_cbs;
 struct store;
 struct edge;
 
@@ -98,3 +103,51 @@ struct edge_stats {
 	unsigned long connections;      /* TCP connections now */
 };
 void edge_get_stats(const struct edge *e, struct edge_stats *ret);
+
+/* ---- for the edge's calls (edge/call.c) --------------------------------- */
+
+/* A local application's socket, as the edge reaches it. */
+struct edge_peer {
+	enum sip_proto proto;
+	struct sockaddr_storage addr;
+	uid_t uid;                      /* its owner (edge_call_ops.take) */
+};
+
+/* Requests from local applications other than REGISTER and OPTIONS go
+ * to take(): 0 to take it (answer it with edge_respond(@id) from now
+ * on), or a status 300..699 for the edge to answer.  Messages that match
+ * no transaction (an ACK for a 2xx, a 2xx retransmitted for an INVITE
+ * whose transaction ended) go to stray().  Without call ops, requests get
+ * 501. */
+struct edge_call_ops {
+	int (*take)(void *user_data, uint64_t id, const struct edge_peer *from,
+		    const osip_message_t *req);
+	void (*stray)(void *user_data, const struct edge_peer *from,
+		      const osip_message_t *msg);
+};
+void edge_set_call_ops(struct edge *e, const struct edge_call_ops *ops, void *user_data);
+
+/* The profile whose AOR is @uri (scheme, user, host), or NULL. */
+const struct profile *edge_find_profile(struct edge *e, const osip_uri_t *uri);
+/* May @uid use profile @p (root, the control groups, its local_users)?
+ * @who names the user for a reason phrase. */
+bool edge_may_use(struct edge *e, uid_t uid, const struct profile *p, char *who,
+		  size_t who_size);
+/* Where local registration @r is reached: the socket its REGISTER came
+ * from (RFC 5626's flow, and always one of this host's: the edge never
+ * sends to a Contact's host).  0, -EINVAL. */
+int edge_peer_of(const struct locreg *r, struct edge_peer *ret);
+
+/* Answer taken request @id (@resp consumed).  0, -ENOENT. */
+int edge_respond(struct edge *e, uint64_t id, osip_message_t *resp);
+/* Send @req (consumed) to @to in a client transaction; outcomes as for
+ * sip_stack_request() (sip/stack.h), from the edge's run.  -ENOTCONN:
+ * no socket reaches @to (its TCP connection is gone). */
+int edge_request(struct edge *e, const struct edge_peer *to, osip_message_t *req,
+		 const struct sip_client_cbs *cbs, void *user_data, uint64_t *ret_id);
+void edge_forget(struct edge *e, uint64_t id);
+/* The edge's own address on the socket that reaches @to (for Via and
+ * Contact).  0, -ENOTCONN. */
+int edge_local_addr(struct edge *e, const struct edge_peer *to, struct sockaddr_storage *ret);
+/* Send @msg outside any transaction (an ACK for a 2xx, a 2xx again). */
+int edge_send(struct edge *e, const struct edge_peer *to, const osip_message_t *msg);

@@ -2244,3 +2244,54 @@ int binding_query(struct binding *b, const char *ifname,
 {
 	return queue_aux(b, OP_QUERY, NULL, ifname, local_addr);
 }
+
+/* ---- for the edge's calls ------------------------------------------------ */
+
+int binding_get_route(const struct binding *b, struct binding_route *ret)
+{
+	if (!b || !ret)
+		return -EINVAL;
+	if (b->state != BINDING_REGISTERED || !b->tp || !b->contact ||
+	    !have_dest(b, b->tp_local.ss_family, &ret->dest))
+		return -ENOTCONN;
+	ret->tp = b->tp;
+	ret->contact = b->contact;
+	ret->aor = b->aor;
+	ret->ifname = b->ifname;
+	return 0;
+}
+
+int binding_authorize(const struct binding *b, const osip_message_t *challenge,
+		      osip_message_t *req)
+{
+	bool proxy = challenge->status_code == 407;
+	struct digest_session session = { 0 };
+	struct digest_input in = { 0 };
+	char *value = NULL, *uri = NULL, buf[AUTH_VALUE_MAX];
+	int r;
+
+	if (!b->password && !b->has_ha1)
+		return -EACCES;
+	r = sipmsg_best_challenge(challenge, proxy, &value);
+	if (r < 0 || !value)
+		return -ENOTSUP;
+	r = digest_session_update(&session, value, strlen(value));
+	free(value);
+	if (r < 0)
+		return -ENOTSUP;
+	if (b->realm && strcmp(session.challenge.realm, b->realm) != 0)
+		return -EACCES;
+	r = sipmsg_request_uri(req, &uri);
+	if (r < 0)
+		return r;
+	in.method = req->sip_method;
+	in.uri = uri;
+	in.username = b->username;
+	in.password = b->password;
+	in.ha1 = b->has_ha1 ? &b->ha1 : NULL;
+	r = digest_session_authorize(&session, &in, buf, sizeof(buf));
+	free(uri);
+	if (r < 0)
+		return r == -ENOENT ? -ENOTSUP : r;
+	return sipmsg_add_header(req, proxy ? "Proxy-Authorization" : "Authorization", buf);
+}

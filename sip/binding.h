@@ -277,3 +277,27 @@ void binding_handle_transport_lost(struct binding *b,
 				   struct sip_transport *tp, int error);
 /* Its turn came after pace_request() answered 1. */
 void binding_handle_paced(struct binding *b);
+
+/* ---- for the edge's calls (edge/call.c) --------------------------------- */
+
+/** Where requests of the profile's dialogs go now: over the transport the
+ * binding registers with (so that the far end sees the registered
+ * contact's address), to the registrar or outbound proxy it registers
+ * through.  Borrowed until the binding changes state.
+ * @retval -ENOTCONN not registered over an IAP now */
+struct binding_route {
+	struct sip_transport *tp;
+	struct sockaddr_storage dest;
+	const char *contact;            /* registered, as sent */
+	const char *aor;
+	const char *ifname;
+};
+int binding_get_route(const struct binding *b, struct binding_route *ret);
+/** Answer the challenge of @challenge (a 401 or 407 to an earlier @req of
+ * a dialog) with the profile's credentials: the Authorization or
+ * Proxy-Authorization header is added to @req (the next try, its CSeq
+ * already raised).  The binding's own REGISTER challenges are not touched.
+ * 0, -EACCES (no credentials, or a realm not the configured one),
+ * -ENOTSUP (no challenge we can answer), -ENOMEM. */
+int binding_authorize(const struct binding *b, const osip_message_t *challenge,
+		      osip_message_t *req);

@@ -82,12 +82,17 @@ struct stack_port {
 	struct stack_port *next;
 };
 
-/* One transaction of ours: a NICT for a binding, or a NIST. */
+/* One transaction of ours: a NICT for a binding, a NIST; for the edge's
+ * calls (sip_stack_request(), sip_stack_set_taker()) also ICT and IST. */
 struct stack_tx {
 	struct sip_stack *s;
 	uint64_t id;
 	osip_transaction_t *tr;
 	struct stack_port *port;        /* NICT; NULL once cancelled */
+	const struct sip_client_cbs *cbs;       /* a call's request; NULL once forgotten */
+	void *cb_data;
+	bool taken;                     /* a server one the taker answers */
+	bool invite;                    /* an IST: counted in n_invites */
 	struct sip_transport *tp;       /* holds a reference */
 	struct sockaddr_storage dest;
 	bool server;
@@ -138,6 +143,10 @@ struct sip_stack {
 
 	sip_request_fn on_request;
 	void *on_request_data;
+	sip_take_fn take;
+	sip_stray_fn stray;
+	void *take_data;
+	unsigned n_invites;             /* ISTs alive */
 	struct sip_stack_stats stats;
 };
 
@@ -212,6 +221,8 @@ static void stack_reap(struct sip_stack *s)
 			continue;
 		}
 		*ptx = tx->next;
+		if (tx->invite)
+			s->n_invites--;
 		osip_transaction_set_your_instance(tx->tr, NULL);
 		/* free2: kill_tx() removed it from osip's lists already */
 		osip_transaction_free2(tx->tr);
@@ -300,7 +311,9 @@ static void cb_nict_final(int type, osip_transaction_t *tr,
 		return;
 	tx->finished = true;
 	tx->s->stats.responses_received++;
-	if (port_live(tx->port))
+	if (tx->cbs)
+		tx->cbs->response(tx->cb_data, tx->id, msg);
+	else if (port_live(tx->port))
 		binding_handle_response(tx->port->b, tx->id, msg);
 }
 
@@ -309,8 +322,11 @@ static void cb_nict_provisional(int type, osip_transaction_t *tr,
 {
 	struct stack_tx *tx = tx_of(tr);
 
-	if (tx)
-		tx->s->stats.responses_received++;
+	if (!tx)
+		return;
+	tx->s->stats.responses_received++;
+	if (tx->cbs && !tx->finished && !tx->killed)
+		tx->cbs->response(tx->cb_data, tx->id, msg);
 }
 
 static void cb_nict_timeout(int type, osip_transaction_t *tr,
@@ -321,7 +337,9 @@ static void cb_nict_timeout(int type, osip_transaction_t *tr,
 	if (!tx || tx->finished || tx->killed)
 		return;
 	tx->finished = true;
-	if (port_live(tx->port))
+	if (tx->cbs)
+		tx->cbs->failed(tx->cb_data, tx->id, -ETIMEDOUT);
+	else if (port_live(tx->port))
 		binding_handle_request_failed(tx->port->b, tx->id, -ETIMEDOUT);
 }
 
@@ -337,7 +355,9 @@ static void cb_transport_error(int type, osip_transaction_t *tr, int error)
 			  strerror(tx->error ? -tx->error : EIO));
 		return;
 	}
-	if (port_live(tx->port))
+	if (tx->cbs)
+		tx->cbs->failed(tx->cb_data, tx->id, tx->error ? tx->error : -EIO);
+	else if (port_live(tx->port))
 		binding_handle_request_failed(tx->port->b, tx->id,
 					      tx->error ? tx->error : -EIO);
 }
@@ -401,8 +421,67 @@ static int answer_request(struct sip_stack *s, osip_message_t *msg, int min_code
 	return sipmsg_build_response(msg, code, reason ? reason : "Unknown", tag, ret);
 }
 
-/* A request that starts a server transaction (NIST): the handler's
- * answer, or default_answer(). */
+/* Offer a request to the taker (sip_stack_set_taker()).  True when it
+ * took it; else a status it chose is answered through the transaction. */
+static bool offer(struct sip_stack *s, struct stack_tx *tx, osip_message_t *msg)
+{
+	osip_message_t *resp = NULL;
+	const char *reason;
+	osip_event_t *evt;
+	char tag[17];
+	int code;
+
+	if (!s->take)
+		return false;
+	/* Taken while it is offered: the taker may answer it at once. */
+	tx->taken = true;
+	code = s->take(s->take_data, tx->id, tx->tp, (struct sockaddr *)&tx->dest, msg);
+	if (code == 0) {
+		s->stats.requests_received++;
+		return true;
+	}
+	tx->taken = false;
+	if (code < 300 || code > 699)
+		return false;   /* the stack's own answer */
+	s->stats.requests_received++;
+	reason = osip_message_get_reason(code);
+	random_tag(tag);
+	if (sipmsg_build_response(msg, code, reason ? reason : "Unknown", tag, &resp) < 0)
+		return true;
+	evt = osip_new_outgoing_sipmessage(resp);
+	if (!evt) {
+		osip_message_free(resp);
+		return true;
+	}
+	evt->transactionid = tx->tr->transactionid;
+	osip_transaction_add_event(tx->tr, evt);
+	s->again = true;
+	return true;
+}
+
+/* An INVITE in its IST: the taker's, or 480 (as without one). */
+static void cb_ist_invite(int type, osip_transaction_t *tr, osip_message_t *msg)
+{
+	struct stack_tx *tx = tx_of(tr);
+	osip_message_t *resp = NULL;
+	osip_event_t *evt;
+
+	if (!tx || tx->killed || offer(tx->s, tx, msg))
+		return;
+	if (answer_request(tx->s, msg, 300, &resp) < 0)
+		return;
+	evt = osip_new_outgoing_sipmessage(resp);
+	if (!evt) {
+		osip_message_free(resp);
+		return;
+	}
+	evt->transactionid = tr->transactionid;
+	osip_transaction_add_event(tr, evt);
+	tx->s->again = true;
+}
+
+/* A request that starts a server transaction (NIST): the taker's, the
+ * handler's answer, or default_answer(). */
 static void cb_nist_request(int type, osip_transaction_t *tr,
 			    osip_message_t *msg)
 {
@@ -414,6 +493,8 @@ static void cb_nist_request(int type, osip_transaction_t *tr,
 	if (!tx || tx->killed)
 		return;
 	s = tx->s;
+	if (offer(s, tx, msg))
+		return;
 	if (answer_request(s, msg, 200, &resp) < 0)
 		return;
 	evt = osip_new_outgoing_sipmessage(resp);
@@ -433,6 +514,12 @@ static const int nist_request_types[] = {
 	OSIP_NIST_SUBSCRIBE_RECEIVED, OSIP_NIST_UNKNOWN_REQUEST_RECEIVED,
 };
 
+static const int ict_final_types[] = {
+	OSIP_ICT_STATUS_2XX_RECEIVED, OSIP_ICT_STATUS_3XX_RECEIVED,
+	OSIP_ICT_STATUS_4XX_RECEIVED, OSIP_ICT_STATUS_5XX_RECEIVED,
+	OSIP_ICT_STATUS_6XX_RECEIVED,
+};
+
 static const int nict_final_types[] = {
 	OSIP_NICT_STATUS_2XX_RECEIVED, OSIP_NICT_STATUS_3XX_RECEIVED,
 	OSIP_NICT_STATUS_4XX_RECEIVED, OSIP_NICT_STATUS_5XX_RECEIVED,
@@ -447,6 +534,14 @@ static void set_callbacks(osip_t *o)
 	osip_set_message_callback(o, OSIP_NICT_STATUS_1XX_RECEIVED,
 				  cb_nict_provisional);
 	osip_set_message_callback(o, OSIP_NICT_STATUS_TIMEOUT, cb_nict_timeout);
+	/* The same for INVITEs (the edge's calls). */
+	for (size_t i = 0; i < ARRAY_SIZE(ict_final_types); i++)
+		osip_set_message_callback(o, ict_final_types[i], cb_nict_final);
+	osip_set_message_callback(o, OSIP_ICT_STATUS_1XX_RECEIVED, cb_nict_provisional);
+	osip_set_message_callback(o, OSIP_ICT_STATUS_TIMEOUT, cb_nict_timeout);
+	osip_set_message_callback(o, OSIP_IST_INVITE_RECEIVED, cb_ist_invite);
+	osip_set_transport_error_callback(o, OSIP_ICT_TRANSPORT_ERROR, cb_transport_error);
+	osip_set_transport_error_callback(o, OSIP_IST_TRANSPORT_ERROR, cb_transport_error);
 	for (size_t i = 0; i < ARRAY_SIZE(nist_request_types); i++)
 		osip_set_message_callback(o, nist_request_types[i],
 					  cb_nist_request);
@@ -549,13 +644,19 @@ static void stack_run(struct sip_stack *s)
 		 * due (each walks every transaction), then what they fired. */
 		osip_nict_execute(s->osip);
 		osip_nist_execute(s->osip);
+		osip_ict_execute(s->osip);
+		osip_ist_execute(s->osip);
 		if (s->timers_due ||
 		    util_now_monotonic_us() / 1000u >= s->timer_at) {
 			s->timers_due = false;
 			osip_timers_nict_execute(s->osip);
 			osip_timers_nist_execute(s->osip);
+			osip_timers_ict_execute(s->osip);
+			osip_timers_ist_execute(s->osip);
 			osip_nict_execute(s->osip);
 			osip_nist_execute(s->osip);
+			osip_ict_execute(s->osip);
+			osip_ist_execute(s->osip);
 		}
 		deliver_failed_transports(s);
 		deliver_queries(s);
@@ -636,8 +737,10 @@ static osip_transaction_t *response_transaction(struct sip_stack *s,
 	struct stack_tx *tx;
 	osip_via_t *via = NULL;
 
-	/* Only NICTs are ours: no other list can hold a match. */
-	tr = osip_transaction_find(&s->osip->osip_nict_transactions, evt);
+	/* Client transactions: the bindings' NICTs, the calls' ICTs and NICTs. */
+	tr = osip_transaction_find(MSG_IS_RESPONSE_FOR(evt->sip, "INVITE") ?
+				   &s->osip->osip_ict_transactions :
+				   &s->osip->osip_nict_transactions, evt);
 	tx = tx_of(tr);
 	if (!tx || tx->server || tx->killed) {
 		*ret_why = "matches no transaction";
@@ -672,14 +775,22 @@ static osip_transaction_t *response_transaction(struct sip_stack *s,
  * each answer up to ten times to whoever the Via names.
  */
 static void reject_invite(struct sip_stack *s, struct sip_transport *tp,
-			  const struct sockaddr *from, osip_message_t *msg)
+			  const struct sockaddr *from, osip_message_t *msg, int code)
 {
 	osip_message_t *resp = NULL;
 	char *out = NULL;
 	size_t len = 0;
+	char tag[17];
 
-	if (answer_request(s, msg, 300, &resp) < 0)
+	if (code) {
+		s->stats.requests_received++;
+		random_tag(tag);
+		if (sipmsg_build_response(msg, code, osip_message_get_reason(code), tag,
+					  &resp) < 0)
+			return;
+	} else if (answer_request(s, msg, 300, &resp) < 0) {
 		return;
+	}
 	if (osip_message_to_str(resp, &out, &len) == 0 && out &&
 	    tp->cls->send(tp, from, out, len) >= 0)
 		s->stats.responses_sent++;
@@ -714,6 +825,13 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 		const char *why = NULL;
 
 		tr = response_transaction(s, tp, evt, from, &why);
+		if (!tr && s->stray && MSG_IS_RESPONSE_FOR(evt->sip, "INVITE") &&
+		    MSG_IS_STATUS_2XX(evt->sip)) {
+			/* A 2xx again after its ICT ended: the dialog's. */
+			s->stray(s->take_data, tp, from, evt->sip);
+			osip_event_free(evt);
+			goto out;
+		}
 		if (!tr) {
 			s->stats.dropped++;
 			if (sipmsg_sockaddr_host(from, host, sizeof(host),
@@ -738,12 +856,21 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 		kick(s);                /* a retransmission */
 		goto out;
 	}
-	if (EVT_IS_RCV_INVITE(evt)) {
-		reject_invite(s, tp, from, evt->sip);
+	if (EVT_IS_RCV_INVITE(evt) && (!s->take || s->n_invites >= SIP_STACK_MAX_INVITES)) {
+		if (s->take)
+			log_debug("sip %s %s: %u INVITEs in progress; answered 503",
+				  sip_proto_to_param(tp->proto), tp->ifname, s->n_invites);
+		reject_invite(s, tp, from, evt->sip,
+			      s->take ? 503 : 0);
 		osip_event_free(evt);
 		goto out;
 	}
-	if (!EVT_IS_RCV_REQUEST(evt)) {
+	if (EVT_IS_RCV_ACK(evt) && s->stray) {
+		s->stray(s->take_data, tp, from, evt->sip);
+		osip_event_free(evt);
+		goto out;
+	}
+	if (!EVT_IS_RCV_REQUEST(evt) && !EVT_IS_RCV_INVITE(evt)) {
 		/* An ACK outside a transaction (for a 2xx: alrd sends none
 		 * yet), or a response to nothing. */
 		s->stats.dropped++;
@@ -766,6 +893,9 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 	tx->id = ++s->next_id;
 	tx->tr = tr;
 	tx->server = true;
+	tx->invite = EVT_IS_RCV_INVITE(evt);
+	if (tx->invite)
+		s->n_invites++;
 	tx->tp = tp;
 	tp_ref(tp);
 	memcpy(&tx->dest, from, sip_sockaddr_len(from));
@@ -1112,18 +1242,20 @@ static void op_transport_put(void *port, struct sip_transport *tp)
 		stack_reap(p->s);
 }
 
-static int op_send(void *port, struct sip_transport *tp,
-		   const struct sockaddr *dest, osip_message_t *req,
-		   uint64_t *ret_id)
+/* A client transaction for a binding (@port) or a call (@cbs): an ICT
+ * for an INVITE, else a NICT.  @req is consumed. */
+static int start_client(struct sip_stack *s, struct sip_transport *tp,
+			const struct sockaddr *dest, osip_message_t *req,
+			struct stack_port *port, const struct sip_client_cbs *cbs,
+			void *cb_data, uint64_t *ret_id)
 {
-	struct stack_port *p = port;
-	struct sip_stack *s = p->s;
 	osip_transaction_t *tr = NULL;
 	osip_event_t *evt;
 	struct stack_tx *tx;
 
 	tx = calloc(1, sizeof(*tx));
-	if (!tx || osip_transaction_init(&tr, NICT, s->osip, req) != 0) {
+	if (!tx || osip_transaction_init(&tr, MSG_IS_INVITE(req) ? ICT : NICT, s->osip,
+					 req) != 0) {
 		free(tx);
 		osip_message_free(req);
 		return -ENOMEM;
@@ -1140,7 +1272,9 @@ static int op_send(void *port, struct sip_transport *tp,
 	tx->s = s;
 	tx->id = ++s->next_id;
 	tx->tr = tr;
-	tx->port = p;
+	tx->port = port;
+	tx->cbs = cbs;
+	tx->cb_data = cb_data;
 	tx->tp = tp;
 	tp_ref(tp);
 	memcpy(&tx->dest, dest, sip_sockaddr_len(dest));
@@ -1148,9 +1282,19 @@ static int op_send(void *port, struct sip_transport *tp,
 	s->txs = tx;
 	osip_transaction_set_your_instance(tr, tx);
 	osip_transaction_add_event(tr, evt);
-	*ret_id = tx->id;
+	if (ret_id)
+		*ret_id = tx->id;
 	kick(s);
 	return 0;
+}
+
+static int op_send(void *port, struct sip_transport *tp,
+		   const struct sockaddr *dest, osip_message_t *req,
+		   uint64_t *ret_id)
+{
+	struct stack_port *p = port;
+
+	return start_client(p->s, tp, dest, req, p, NULL, NULL, ret_id);
 }
 
 static void op_cancel(void *port, uint64_t id)
@@ -1443,4 +1587,102 @@ void sip_stack_set_transport_class(struct sip_stack *s,
 {
 	if (s && cls)
 		s->tcls = cls;
+}
+
+/* ---- requests for the edge's calls -------------------------------------- */
+
+void sip_stack_set_taker(struct sip_stack *s, sip_take_fn take, sip_stray_fn stray,
+			 void *user_data)
+{
+	if (!s)
+		return;
+	s->take = take;
+	s->stray = stray;
+	s->take_data = user_data;
+}
+
+static struct stack_tx *find_tx(struct sip_stack *s, uint64_t id, bool server)
+{
+	for (struct stack_tx *tx = s->txs; tx; tx = tx->next)
+		if (tx->id == id && tx->server == server && !tx->killed)
+			return tx;
+	return NULL;
+}
+
+int sip_stack_respond(struct sip_stack *s, uint64_t id, osip_message_t *resp)
+{
+	struct stack_tx *tx = s ? find_tx(s, id, true) : NULL;
+	osip_event_t *evt;
+
+	if (!tx || !tx->taken || tx->finished) {
+		osip_message_free(resp);
+		return -ENOENT;
+	}
+	if (resp->status_code >= 200)
+		tx->finished = true;
+	evt = osip_new_outgoing_sipmessage(resp);
+	if (!evt) {
+		osip_message_free(resp);
+		return -ENOMEM;
+	}
+	evt->transactionid = tx->tr->transactionid;
+	osip_transaction_add_event(tx->tr, evt);
+	kick(s);
+	return 0;
+}
+
+int sip_stack_request(struct sip_stack *s, struct sip_transport *tp, const struct sockaddr *dest,
+		      osip_message_t *req, const struct sip_client_cbs *cbs, void *user_data,
+		      uint64_t *ret_id)
+{
+	if (!s || !tp || !dest || !req || !cbs || tp->failed) {
+		osip_message_free(req);
+		return tp && tp->failed ? (tp->error ? tp->error : -ENOTCONN) : -EINVAL;
+	}
+	return start_client(s, tp, dest, req, NULL, cbs, user_data, ret_id);
+}
+
+void sip_stack_forget(struct sip_stack *s, uint64_t id)
+{
+	struct stack_tx *tx = s ? find_tx(s, id, false) : NULL;
+
+	/* Its transaction runs on (an INVITE's ACK, retransmissions) and
+	 * ends by itself; nobody hears of it. */
+	if (tx)
+		tx->cbs = NULL;
+}
+
+int sip_stack_send(struct sip_stack *s, struct sip_transport *tp, const struct sockaddr *dest,
+		   const osip_message_t *msg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!s || !tp || !dest || !msg)
+		return -EINVAL;
+	if (tp->failed)
+		return tp->error ? tp->error : -ENOTCONN;
+	if (osip_message_to_str((osip_message_t *)msg, &buf, &len) != 0 || !buf)
+		return -ENOMEM;
+	r = tp->cls->send(tp, dest, buf, len);
+	osip_free(buf);
+	if (r >= 0)
+		s->stats.requests_sent += MSG_IS_REQUEST(msg) ? 1 : 0;
+	return r < 0 ? r : 0;
+}
+
+void sip_stack_transport_hold(struct sip_stack *s, struct sip_transport *tp)
+{
+	if (s && tp)
+		tp_ref(tp);
+}
+
+void sip_stack_transport_put(struct sip_stack *s, struct sip_transport *tp)
+{
+	if (!s || !tp)
+		return;
+	tp_unref(s, tp);
+	if (s->depth == 0)
+		stack_reap(s);
 }

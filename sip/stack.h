@@ -78,6 +78,53 @@ typedef int (*sip_request_fn)(struct sip_stack *s, const osip_message_t *req,
 void sip_stack_set_request_handler(struct sip_stack *s, sip_request_fn fn,
 				   void *user_data);
 
+/* ---- requests for the edge's calls (edge/call.c) ------------------------ */
+
+/* A request that reached alrd over an IAP, offered to the edge before
+ * anyone else: return 0 to take it (from then on it is answered only
+ * through sip_stack_respond() with @id, which stays valid until its final
+ * answer is sent), or a status 300..699 for the stack to answer with.
+ * An INVITE offered here runs in a server INVITE transaction (IST); at
+ * most SIP_STACK_MAX_INVITES at once, more get a stateless 503.  A
+ * CANCEL is offered too: its INVITE is the taker's to end with 487. */
+#define SIP_STACK_MAX_INVITES 256
+typedef int (*sip_take_fn)(void *user_data, uint64_t id, struct sip_transport *tp,
+			   const struct sockaddr *from, const osip_message_t *req);
+/* A message that matches no transaction and that only a dialog can
+ * place: an ACK (for a 2xx), a 2xx retransmitted after its INVITE
+ * transaction ended (RFC 3261 §13.2.2.4: ACK it again). */
+typedef void (*sip_stray_fn)(void *user_data, struct sip_transport *tp,
+			     const struct sockaddr *from, const osip_message_t *msg);
+void sip_stack_set_taker(struct sip_stack *s, sip_take_fn take, sip_stray_fn stray,
+			 void *user_data);
+/* Answer taken request @id with @resp (consumed, even on error): a 1xx,
+ * or the final answer.  0, -ENOENT (no such request, or answered). */
+int sip_stack_respond(struct sip_stack *s, uint64_t id, osip_message_t *resp);
+
+/* A request of the edge's calls, sent over @tp to @dest in a client
+ * transaction (ICT for an INVITE, NICT otherwise).  Outcomes come from
+ * the stack's run, never from inside sip_stack_request(). */
+struct sip_client_cbs {
+	/* Each response: provisional ones, then one final (a non-2xx to an
+	 * INVITE is acknowledged by the transaction; a 2xx is the caller's
+	 * to ACK, sip_stack_send()). */
+	void (*response)(void *user_data, uint64_t id, const osip_message_t *resp);
+	/* No final response: -ETIMEDOUT (Timer B/F), or the transport's error. */
+	void (*failed)(void *user_data, uint64_t id, int error);
+};
+/* @req is consumed.  0 with *ret_id, or -errno. */
+int sip_stack_request(struct sip_stack *s, struct sip_transport *tp, const struct sockaddr *dest,
+		      osip_message_t *req, const struct sip_client_cbs *cbs, void *user_data,
+		      uint64_t *ret_id);
+/* No more callbacks for request @id (its transaction runs out by itself). */
+void sip_stack_forget(struct sip_stack *s, uint64_t id);
+/* Send @msg outside any transaction: an ACK for a 2xx, a 2xx sent again. */
+int sip_stack_send(struct sip_stack *s, struct sip_transport *tp, const struct sockaddr *dest,
+		   const osip_message_t *msg);
+/* Keep @tp open while a dialog uses it (as a binding's hold does). */
+void sip_stack_transport_hold(struct sip_stack *s, struct sip_transport *tp);
+void sip_stack_transport_put(struct sip_stack *s, struct sip_transport *tp);
+
 /* ---- for tests and the fuzzer ------------------------------------------ */
 
 /* Make transports with another class (before any binding starts). */
