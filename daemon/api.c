@@ -61,7 +61,7 @@ int api_register(struct control *c)
 	int (*const nouns[])(struct control *) = {
 		api_daemon_register, api_iap_register, api_snap_register,
 		api_events_register, api_profile_register, api_store_register,
-		api_alr_register,
+		api_alr_register, api_call_register,
 	};
 	int r;
 

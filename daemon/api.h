@@ -1,7 +1,7 @@
 /*
  * The control methods (docs/protocol.md), one file per noun: api-daemon.c,
  * api-iap.c, api-snap.c, api-events.c, api-profile.c, api-store.c,
- * api-alr.c.  Each registers its own table with the control server.
+ * api-alr.c, api-call.c.  Each registers its own table with the control server.
  */
 #pragma once
 
@@ -23,6 +23,12 @@ int api_events_register(struct control *c);
 int api_profile_register(struct control *c);
 int api_store_register(struct control *c);
 int api_alr_register(struct control *c);
+int api_call_register(struct control *c);
+
+/* A call through the edge (edge/call.h) as call.list and the call.*
+ * events show it. */
+struct call_info;
+struct json_object *api_call_to_json(const struct call_info *ci);
 
 /* -EBUSY with error -32003 while a restore or the shutdown runs; else 0. */
 int api_refuse_busy(struct daemon *d, struct jsonrpc_error *err);

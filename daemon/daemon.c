@@ -269,6 +269,26 @@ static void on_edge_event(const struct edge_event *ev, void *ud)
 	control_broadcast(d->control, method, params);
 }
 
+/* Calls through the edge -> call.started, call.answered, call.ended. */
+static void on_call_event(const struct call_info *ci, void *ud)
+{
+	static const char *const methods[_CALL_STATE_MAX] = {
+		[CALL_RINGING] = "call.started",
+		[CALL_ANSWERED] = "call.answered",
+		[CALL_ENDED] = "call.ended",
+	};
+	struct daemon *d = ud;
+	const char *method = ci->state < _CALL_STATE_MAX ? methods[ci->state] : NULL;
+	struct json_object *params;
+
+	if (!method || !d->control || !control_wants(d->control, method))
+		return;
+	params = json_object_new_object();
+	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
+	json_object_object_add(params, "call", api_call_to_json(ci));
+	control_broadcast(d->control, method, params);
+}
+
 static void edge_limits(const struct config *c, struct locreg_limits *ret)
 {
 	*ret = (struct locreg_limits){
@@ -314,6 +334,7 @@ static int start_edge(struct daemon *d, const struct config *c)
 	d->calls = calls_new(&cc);
 	if (!d->calls)
 		return log_errno(LOG_ERR, -ENOMEM, "edge: cannot set up calls: %m");
+	calls_set_event_handler(d->calls, on_call_event, d);
 	return 0;
 }
 

@@ -34,38 +34,47 @@ def contact_of(c, pid):
     return st['contact']
 
 
-def sipp_call(fx, w, contact, scenario='uac', timeout=30, extra=()):
-    """SIPp in the network namespace calls @contact (alrd's registered
-    contact, 'sip:user@host:port') once: its default UAC scenario (INVITE
-    with SDP, 100/180 optional, 200, ACK, a pause, BYE, 200).  Returns
-    (exit status, output)."""
-    if not os.access(SIPP, os.X_OK):
-        raise alrtest.Skip('no SIPp (apt install sip-tester)')
-    user, hostport = contact[4:].split('@', 1)
-    hostport = hostport.split(';')[0]
-    tmp = tempfile.mkdtemp(prefix='alrt-sipp-')
-    fx._objs.append(alrtest_cleanup(tmp))
-    argv = ['ip', 'netns', 'exec', w.net, SIPP, hostport, '-sn', scenario, '-s', user,
-            '-i', REG_ADDR, '-p', '5099', '-m', '1', '-l', '1', '-d', '1000',
-            '-timeout', str(timeout), '-timeout_error', '-nostdin', '-trace_err',
-            '-trace_msg', '-message_file', os.path.join(tmp, 'msg.log'),
-            '-error_file', os.path.join(tmp, 'err.log')] + list(extra)
-    p = subprocess.run(argv, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=timeout + 15)
-    msgs = ''
-    if os.path.exists(os.path.join(tmp, 'msg.log')):
-        with open(os.path.join(tmp, 'msg.log'), errors='replace') as f:
-            msgs = f.read()
-    return p.returncode, p.stdout.decode(errors='replace') + msgs
+class Sipp:
+    """SIPp in the network namespace calling @contact (alrd's registered
+    contact, 'sip:user@host:port') once with its default UAC scenario
+    (INVITE with SDP, 100/180 optional, 200, ACK, a pause of @pause_ms,
+    BYE, 200)."""
 
+    def __init__(self, fx, w, contact, scenario='uac', timeout=30, pause_ms=1000,
+                 extra=()):
+        if not os.access(SIPP, os.X_OK):
+            raise alrtest.Skip('no SIPp (apt install sip-tester)')
+        user, hostport = contact[4:].split('@', 1)
+        hostport = hostport.split(';')[0]
+        self.tmp = tempfile.mkdtemp(prefix='alrt-sipp-')
+        self.timeout = timeout
+        fx._objs.append(self)
+        argv = ['ip', 'netns', 'exec', w.net, SIPP, hostport, '-sn', scenario, '-s', user,
+                '-i', REG_ADDR, '-p', '5099', '-m', '1', '-l', '1', '-d', str(pause_ms),
+                '-timeout', str(timeout), '-timeout_error', '-nostdin', '-trace_msg',
+                '-message_file', os.path.join(self.tmp, 'msg.log')] + list(extra)
+        self.proc = subprocess.Popen(argv, cwd=self.tmp, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
 
-class alrtest_cleanup:
-    def __init__(self, path):
-        self.path = path
+    def wait(self):
+        """(exit status, output and the messages SIPp sent and received)."""
+        out = self.proc.communicate(timeout=self.timeout + 15)[0]
+        msgs = ''
+        if os.path.exists(os.path.join(self.tmp, 'msg.log')):
+            with open(os.path.join(self.tmp, 'msg.log'), errors='replace') as f:
+                msgs = f.read()
+        return self.proc.returncode, out.decode(errors='replace') + msgs
 
     def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
         if not os.environ.get('ALR_KEEP'):
-            shutil.rmtree(self.path, ignore_errors=True)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def sipp_call(fx, w, contact, **kw):
+    return Sipp(fx, w, contact, **kw).wait()
 
 
 def test_call_from_the_network_reaches_baresip(fx):
@@ -79,7 +88,22 @@ def test_call_from_the_network_reaches_baresip(fx):
     registered(c, pid)
     wait_bindings(reg, 'alice', 1, host=WLAN)
     contact = contact_of(c, pid)
-    rc, out = sipp_call(fx, w, contact)
+    c.subscribe(['profile.*', 'call.*'])
+    sipp = Sipp(fx, w, contact, pause_ms=3000)
+    # The call as control clients see it: events, then call.list.
+    started = c.wait_event(lambda e: e['method'] == 'call.started', T(10), 'call.started')
+    call = started['params']['call']
+    check_eq((call['profile'], call['direction'], call['state'], call['interface']),
+             (pid, 'incoming', 'ringing', 'wlan0'), 'call.started')
+    check_eq(call['peer'], 'sip:sipp@%s:5099' % REG_ADDR, 'the caller')
+    ans = c.wait_event(lambda e: e['method'] == 'call.answered', T(10), 'call.answered')
+    check_eq(ans['params']['call']['id'], call['id'], 'the same call answered')
+    listed = c.call('call.list', {'profile': pid})['calls']
+    check_eq([(x['id'], x['state']) for x in listed], [(call['id'], 'answered')],
+             'call.list during the call')
+    check_eq(c.call('call.list', {'profile': pid + 1})['calls'], [],
+             "call.list of another profile")
+    rc, out = sipp.wait()
     if rc != 0:
         raise TestFailure('SIPp call to %s failed (exit %d):\n%s\nbaresip:\n%s\nalrd:\n%s' % (
             contact, rc, out[-4000:], phone.output()[-2000:], d.log_tail(60)))
@@ -90,6 +114,10 @@ def test_call_from_the_network_reaches_baresip(fx):
           'baresip did not answer the call from SIPp:\n%s', out[-2000:])
     alrtest.wait_until(lambda: 'terminated' in phone.output(), T(10),
                        "baresip's call ending after SIPp's BYE")
+    ended = c.wait_event(lambda e: e['method'] == 'call.ended', T(10), 'call.ended')
+    check_eq((ended['params']['call']['id'], ended['params']['call']['end_reason']),
+             (call['id'], 'bye-from-network'), 'call.ended')
+    check_eq(c.call('call.list')['calls'], [], 'call.list after the call')
 
 
 def test_no_local_registration_is_480_at_once(fx):
