@@ -1115,7 +1115,7 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 		return 480;
 	}
 	if (!message && cs->n >= cs->max_calls) {
-		log_notice("profile %u: INVITE refused: %zu calls, [edge] max-calls", pid, cs->n);
+		log_debug("profile %u: INVITE refused: %zu calls at once", pid, cs->n);
 		return 503;
 	}
 	if (!message && !has_body(req))

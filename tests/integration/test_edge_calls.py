@@ -11,6 +11,7 @@ the registrar.  What is checked is the peers' own view: SIPp's exit status
 baresip's own output.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -131,6 +132,37 @@ def test_no_local_registration_is_480_at_once(fx):
     rc, out = sipp_call(fx, w, contact, timeout=10)
     check(rc != 0, 'a call without a softphone succeeded:\n%s', out[-2000:])
     check('SIP/2.0 480' in out, 'no 480 from alrd:\n%s', out[-3000:])
+
+
+SIPFLOOD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipflood.py')
+
+
+def test_a_flood_of_invites_is_bounded(fx):
+    """200 INVITEs at once at alrd's contact, for a local application that
+    never answers: at most 64 calls are taken (100 Trying, ringing), every
+    other INVITE gets 503 at once; none is left without an answer."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c)
+    app = fx.popen(w.exec_argv(['/usr/bin/python3', SIPFLOOD, 'silent-app', '5081',
+                                'sip:alice@example.test']),
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    check_eq(app.stdout.readline().decode().strip(), 'registered', 'the silent application')
+    registered(c, pid)
+    contact = contact_of(c, pid)
+    user, hostport = contact[4:].split('@', 1)
+    host, port = hostport.split(';')[0].rsplit(':', 1)
+    r = alrtest.run(['ip', 'netns', 'exec', w.net, '/usr/bin/python3', SIPFLOOD, 'flood',
+                     user, host, port, REG_ADDR, '200', '3'])
+    got = json.loads(r.stdout)
+    check_eq(got['silent'], 0, 'INVITEs without any answer: %r' % got)
+    check_eq(got['finals'].get('503', 0), 200 - 64, 'INVITEs refused with 503: %r' % got)
+    check_eq(got['provisional'], 64, 'INVITEs taken (ringing): %r' % got)
+    calls = c.call('call.list')['calls']
+    check_eq(len(calls), 64, 'calls alrd holds')
+    check(d.alive(), 'alrd alive after the flood')
 
 
 if __name__ == '__main__':
