@@ -614,6 +614,150 @@ static void test_requests_answered(void **state)
 	world_free(w);
 }
 
+/* ---- the edge's calls: taker, strays, client INVITEs ---- */
+
+struct taker {
+	int code;                       /* what take() returns */
+	uint64_t id;
+	char method[16];
+	int taken, strays;
+	char stray_first[32];
+	int responses, failures;
+	int last_status;
+};
+
+static int take_cb(void *ud, uint64_t id, struct sip_transport *tp,
+		   const struct sockaddr *from, const osip_message_t *req)
+{
+	struct taker *t = ud;
+
+	t->taken++;
+	t->id = id;
+	snprintf(t->method, sizeof(t->method), "%s", req->sip_method);
+	return t->code;
+}
+
+static void stray_cb(void *ud, struct sip_transport *tp, const struct sockaddr *from,
+		     const osip_message_t *m)
+{
+	struct taker *t = ud;
+
+	t->strays++;
+	snprintf(t->stray_first, sizeof(t->stray_first), "%s",
+		 MSG_IS_REQUEST(m) ? m->sip_method : "response");
+}
+
+static void c_response(void *ud, uint64_t id, const osip_message_t *resp)
+{
+	struct taker *t = ud;
+
+	t->responses++;
+	t->last_status = resp->status_code;
+}
+
+static void c_failed(void *ud, uint64_t id, int error)
+{
+	((struct taker *)ud)->failures++;
+}
+
+static const struct sip_client_cbs c_cbs = { .response = c_response, .failed = c_failed };
+
+static void test_taker_and_client_invites(void **state)
+{
+	struct world *w = world_new();
+	struct taker t = { .code = 0 };
+	struct sockaddr_in far = { .sin_family = AF_INET, .sin_port = htons(5099) };
+	osip_message_t *resp = NULL, *req = NULL;
+	uint64_t id = 0;
+	char text[1024];
+	int sends, n;
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1");
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	settle(w);
+	sip_stack_set_taker(w->s, take_cb, stray_cb, &t);
+
+	/* An INVITE is offered and taken: no answer until the taker gives
+	 * one; a retransmission is absorbed by the IST, not offered again. */
+	sends = tps[0]->sends;
+	probe(w, "INVITE", "z9hG4bKt1");
+	assert_int_equal(t.taken, 1);
+	assert_string_equal(t.method, "INVITE");
+	assert_int_equal(tps[0]->sends, sends);
+	probe(w, "INVITE", "z9hG4bKt1");
+	assert_int_equal(t.taken, 1);
+	/* The taker's 180 and 200 go out through the transaction. */
+	n = snprintf(text, sizeof(text),
+		     "INVITE sip:dev-a@10.0.1.2:6000 SIP/2.0\r\n"
+		     "Via: SIP/2.0/UDP 10.0.9.1:5099;branch=z9hG4bKt1\r\n"
+		     "From: <sip:probe@example.test>;tag=p\r\n"
+		     "To: <sip:dev-a@10.0.1.2>\r\n"
+		     "Call-ID: probe-z9hG4bKt1\r\nCSeq: 1 INVITE\r\n"
+		     "Content-Length: 0\r\n\r\n");
+	assert_int_equal(osip_message_init(&req), 0);
+	assert_int_equal(osip_message_parse(req, text, (size_t)n), 0);
+	assert_int_equal(sipmsg_build_response(req, 180, "Ringing", "ourtag", &resp), 0);
+	assert_int_equal(sip_stack_respond(w->s, t.id, resp), 0);
+	settle(w);
+	assert_memory_equal(tps[0]->last, "SIP/2.0 180 ", 12);
+	assert_int_equal(sipmsg_build_response(req, 200, "OK", "ourtag", &resp), 0);
+	assert_int_equal(sip_stack_respond(w->s, t.id, resp), 0);
+	settle(w);
+	assert_memory_equal(tps[0]->last, "SIP/2.0 200 ", 12);
+	/* Answered: the id is spent. */
+	assert_int_equal(sipmsg_build_response(req, 200, "OK", "ourtag", &resp), 0);
+	assert_int_equal(sip_stack_respond(w->s, t.id, resp), -ENOENT);
+	osip_message_free(req);
+	/* The ACK for the 2xx matches no transaction: the dialog's (a stray). */
+	probe(w, "ACK", "z9hG4bKt2");
+	assert_int_equal(t.strays, 1);
+	assert_string_equal(t.stray_first, "ACK");
+
+	/* A taker's refusal is answered by the stack. */
+	t.code = 486;
+	probe(w, "INVITE", "z9hG4bKt3");
+	assert_memory_equal(tps[0]->last, "SIP/2.0 486 ", 12);
+
+	/* A client INVITE: an ICT; its 2xx reaches the caller once, and the
+	 * same 2xx again (the ICT is gone) is a stray, for the dialog to ACK. */
+	inet_pton(AF_INET, "10.0.9.1", &far.sin_addr);
+	n = snprintf(text, sizeof(text),
+		     "INVITE sip:bob@10.0.9.1:5099 SIP/2.0\r\n"
+		     "Via: SIP/2.0/UDP 10.0.1.2:6000;branch=z9hG4bKc1;rport\r\n"
+		     "From: <sip:dev-a@example.test>;tag=ours\r\n"
+		     "To: <sip:bob@example.test>\r\n"
+		     "Call-ID: out-1\r\nCSeq: 1 INVITE\r\n"
+		     "Content-Length: 0\r\n\r\n");
+	assert_int_equal(osip_message_init(&req), 0);
+	assert_int_equal(osip_message_parse(req, text, (size_t)n), 0);
+	sends = tps[0]->sends;
+	assert_int_equal(sip_stack_request(w->s, &tps[0]->base, (struct sockaddr *)&far, req,
+					   &c_cbs, &t, &id), 0);
+	settle(w);
+	assert_int_equal(tps[0]->sends, sends + 1);
+	assert_memory_equal(tps[0]->last, "INVITE sip:bob@", 15);
+	n = snprintf(text, sizeof(text),
+		     "SIP/2.0 200 OK\r\n"
+		     "Via: SIP/2.0/UDP 10.0.1.2:6000;branch=z9hG4bKc1;rport\r\n"
+		     "From: <sip:dev-a@example.test>;tag=ours\r\n"
+		     "To: <sip:bob@example.test>;tag=theirs\r\n"
+		     "Call-ID: out-1\r\nCSeq: 1 INVITE\r\n"
+		     "Content-Length: 0\r\n\r\n");
+	sip_stack_receive(w->s, &tps[0]->base, text, (size_t)n, (struct sockaddr *)&far);
+	settle(w);
+	assert_int_equal(t.responses, 1);
+	assert_int_equal(t.last_status, 200);
+	t.strays = 0;
+	sip_stack_receive(w->s, &tps[0]->base, text, (size_t)n, (struct sockaddr *)&far);
+	settle(w);
+	assert_int_equal(t.responses, 1);
+	assert_int_equal(t.strays, 1);
+	assert_string_equal(t.stray_first, "response");
+	assert_int_equal(t.failures, 0);
+	sip_stack_set_taker(w->s, NULL, NULL, NULL);
+	world_free(w);
+}
+
 /* Pacing: the stack holds one line for all its bindings and lets them go
  * from its own timer; a binding freed while waiting leaves the line; a
  * new setting applies to those waiting. */
@@ -671,6 +815,7 @@ int main(void)
 		cmocka_unit_test(test_connection_loss),
 		cmocka_unit_test(test_requests_answered),
 		cmocka_unit_test(test_register_pacing),
+		cmocka_unit_test(test_taker_and_client_invites),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
