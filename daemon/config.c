@@ -17,6 +17,7 @@
 
 #include "base/enums.h"
 #include "edge/addr.h"
+#include "edge/call.h"
 #include "edge/edge.h"
 #include "base/util.h"
 #include "sip/pacer.h"
@@ -41,6 +42,7 @@ struct config *config_new_defaults(void)
 		return config_free(c);
 	c->edge_enable = true;
 	c->edge_max_local_registrations = EDGE_DEFAULT_MAX_PER_PROFILE;
+	c->edge_max_calls = CALL_DEFAULT_MAX;
 	c->edge_min_expires = EDGE_DEFAULT_MIN_EXPIRES;
 	c->edge_max_expires = EDGE_DEFAULT_MAX_EXPIRES;
 	c->log_level = LOG_INFO;
@@ -541,6 +543,12 @@ static int handle_edge(struct parse_ctx *p, const char *key, const char *value)
 		c->edge_max_local_registrations = (unsigned int)v;
 		return 1;
 	}
+	if (strcmp(key, "max-calls") == 0) {
+		if (!parse_uint(p, key, value, 10, 1, 4096, &v))
+			return 0;
+		c->edge_max_calls = (unsigned int)v;
+		return 1;
+	}
 	if (strcmp(key, "min-expires") == 0) {
 		if (!parse_uint(p, key, value, 10, 1, 3600, &v))
 			return 0;
@@ -893,6 +901,7 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "\n");
 	fprintf(f, "allow-non-loopback = %s\n", c->edge_allow_non_loopback ? "yes" : "no");
 	fprintf(f, "max-local-registrations = %u\n", c->edge_max_local_registrations);
+	fprintf(f, "max-calls = %u\n", c->edge_max_calls);
 	fprintf(f, "min-expires = %u\n", c->edge_min_expires);
 	fprintf(f, "max-expires = %u\n", c->edge_max_expires);
 	fprintf(f, "\n[iap-kinds]\n");

@@ -78,6 +78,7 @@ struct config {
 	char *edge_listen[CONFIG_MAX_EDGE_LISTEN];
 	bool edge_allow_non_loopback;
 	unsigned int edge_max_local_registrations;      /* per profile */
+	unsigned int edge_max_calls;    /* calls through the edge at once */
 	unsigned int edge_min_expires;
 	unsigned int edge_max_expires;
 

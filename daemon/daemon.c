@@ -330,6 +330,7 @@ static int start_edge(struct daemon *d, const struct config *c)
 				 "or set [edge] enable = no", err);
 	cc = (struct call_config){
 		.loop = d->loop, .registry = d->registry, .stack = d->sip, .edge = d->edge,
+		.max_calls = c->edge_max_calls,
 	};
 	d->calls = calls_new(&cc);
 	if (!d->calls)
@@ -624,6 +625,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 		edge_set_limits(d->edge, &lim);
 		edge_set_control_groups(d->edge, (const char *const *)c->control_groups,
 					c->n_control_groups);
+		calls_set_max(d->calls, c->edge_max_calls);
 	}
 	control_set_config(d->control, c);
 	iap_table_set_kind_rule(d->iaps, kind_rule, (void *)c);

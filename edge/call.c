@@ -1453,6 +1453,12 @@ void calls_set_event_handler(struct calls *cs, call_event_fn fn, void *user_data
 	cs->on_event_data = user_data;
 }
 
+void calls_set_max(struct calls *cs, unsigned max)
+{
+	if (cs)
+		cs->max_calls = max ? max : CALL_DEFAULT_MAX;
+}
+
 size_t calls_count(const struct calls *cs)
 {
 	size_t n = 0;

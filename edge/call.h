@@ -92,6 +92,8 @@ struct calls *calls_free(struct calls *c);
 
 /* Called on every state change (started: RINGING, ANSWERED, ENDED). */
 void calls_set_event_handler(struct calls *c, call_event_fn fn, void *user_data);
+/* A reload: new INVITEs are refused past @max (those up go on). */
+void calls_set_max(struct calls *c, unsigned max);
 
 size_t calls_count(const struct calls *c);
 /* The i-th call (oldest first), valid until the next loop turn. */
