@@ -148,6 +148,7 @@ extern const struct command_family profile_family;
 extern const struct command_family export_family;
 extern const struct command_family store_family;
 extern const struct command_family snap_family;
+extern const struct command_family call_family;
 extern const struct command_family alr_family;
 extern const struct command_family completion_family;
 extern const struct command_family help_family;

@@ -33,6 +33,7 @@ const struct command_family *const ctl_families[] = {
 	&store_family,
 	&snap_family,
 	&alr_family,
+	&call_family,
 	&help_family,
 	&completion_family,
 	NULL,

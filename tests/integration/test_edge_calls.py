@@ -163,6 +163,12 @@ def test_a_flood_of_invites_is_bounded(fx):
     check_eq(got['provisional'], 40, 'INVITEs taken (ringing): %r' % got)
     calls = c.call('call.list')['calls']
     check_eq(len(calls), 40, 'calls alrd holds')
+    # alrctl calls: a header and one line per call, all ringing over wlan0.
+    r = alrtest.run([alrtest.alrctl_path(), '-s', d.socket_path, 'calls', str(pid)])
+    lines = r.stdout.strip().splitlines()
+    check_eq(len(lines), 41, 'alrctl calls lines:\n%s' % r.stdout[:500])
+    check(all(' incoming ' in x and ' ringing ' in x and 'wlan0' in x for x in lines[1:]),
+          'alrctl calls:\n%s', r.stdout[:800])
     check(d.alive(), 'alrd alive after the flood')
 
 
