@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pee
 import alrtest  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
 from test_edge import Baresip, edge_daemon, local_event, new_profile  # noqa: E402
-from test_profiles import (REG_ADDR, WLAN, registered, sip_world,  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, WWAN, registered, sip_world,  # noqa: E402
                            wait_bindings)
 
 SIPP = '/usr/bin/sipp'
@@ -132,6 +132,39 @@ def test_no_local_registration_is_480_at_once(fx):
     rc, out = sipp_call(fx, w, contact, timeout=10)
     check(rc != 0, 'a call without a softphone succeeded:\n%s', out[-2000:])
     check('SIP/2.0 480' in out, 'no 480 from alrd:\n%s', out[-3000:])
+
+
+def test_after_failover_the_next_call_comes_over_cellular(fx):
+    """Wi-Fi loses carrier: alrd registers the profile over cellular
+    (the registrar's own view: one binding, from wwan0's address, never a
+    loopback one), and the next call to the AOR's contact reaches baresip
+    over wwan0."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'call.*'])
+    pid = new_profile(c)
+    phone = Baresip(fx, w, regint=600, answer=True)
+    local_event(c, 'profile.local-registered', pid)
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    w.carrier_down('wlan0')
+    b = wait_bindings(reg, 'alice', 1, host=WWAN)
+    check('127.0.0.1' not in b[0]['contact'], 'a loopback contact at the registrar: %r', b)
+    ev = c.wait_event(lambda e: e['method'] == 'profile.registered' and
+                      WWAN in (e['params'].get('contact') or ''), T(10),
+                      'profile.registered over wwan0')
+    contact = ev['params']['contact']
+    sipp = Sipp(fx, w, contact)
+    started = c.wait_event(lambda e: e['method'] == 'call.started', T(10), 'call.started')
+    check_eq(started['params']['call']['interface'], 'wwan0', 'the network leg after failover')
+    rc, out = sipp.wait()
+    if rc != 0:
+        raise TestFailure('SIPp call over wwan0 failed (exit %d):\n%s\nalrd:\n%s' % (
+            rc, out[-3000:], d.log_tail(60)))
+    check('Call established: sip:sipp@%s' % REG_ADDR in phone.output(),
+          'baresip did not answer:\n%s', phone.output()[-2000:])
+    check_eq(len(reg.bindings('alice')), 1, 'bindings at the registrar after the call')
 
 
 SIPFLOOD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipflood.py')
