@@ -550,8 +550,14 @@ static void reaper_cb(struct ev_loop *loop, ev_idle *w, int revents)
 				 edge_forget(cs->edge, call->br[i].tx));
 			osip_message_free(call->br[i].req);
 		}
-		for (size_t i = 0; i < MAX_PASS; i++)
-			osip_message_free(call->pass[i].req);
+		for (size_t i = 0; i < MAX_PASS; i++) {
+			struct pass *ps = &call->pass[i];
+
+			if (ps->used)   /* no answer for a call that is gone */
+				(ps->from->kind == LEG_APP ? sip_stack_forget(cs->stack, ps->client) :
+				 edge_forget(cs->edge, ps->client));
+			osip_message_free(ps->req);
+		}
 		osip_message_free(call->best_resp);
 		free(call->peer_uri);
 		free(call);
