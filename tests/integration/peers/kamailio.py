@@ -202,7 +202,7 @@ class Registrar:
                  domain='example.test', min_expires=None, deny_subnets=(),
                  min_expires_raise=False, algorithm='MD5', qop=True,
                  nonce_expire=None, nonce_count=False, timestamps=False,
-                 shm_mb=32):
+                 shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -228,6 +228,14 @@ class Registrar:
         self.timestamps = timestamps
         # shared memory for usrloc, transactions and the like (-m)
         self.shm_mb = int(shm_mb)
+        # Calls (route[CALLS] of the template): call_auth makes an INVITE
+        # or MESSAGE from one of `users` authenticate (407) as a REGISTER
+        # does; fr_timer and fr_inv_timer (seconds) are how long a relayed
+        # request waits for any reply, and an INVITE that rings for a
+        # final one.
+        self.call_auth = call_auth
+        self.fr_timer = fr_timer
+        self.fr_inv_timer = fr_inv_timer
         for value in [domain] + list(self.users):
             if not re.fullmatch(r'[A-Za-z0-9._~+-]+', value):
                 raise ValueError('unsafe name for a config: %r' % value)
@@ -257,7 +265,11 @@ class Registrar:
             % (0 if self.min_expires_raise else 1),
             '#!define ALR_QOP_FLAGS %d' % qop_flags,
             '#!define ALR_QOP_FLAGS_STALE %d' % (qop_flags | 16),
+            '#!define ALR_FR_TIMER %d' % int(self.fr_timer * 1000),
+            '#!define ALR_FR_INV_TIMER %d' % int(self.fr_inv_timer * 1000),
         ]
+        if self.call_auth:
+            lines.append('#!define WITH_CALL_AUTH')
         if self.deny_subnets:
             lines.append('#!define WITH_DENY_SUBNETS')
             lines.append(substdef('ALR_DENY_SUBNETS',
