@@ -137,6 +137,50 @@ def test_baresip_calls_bob(fx):
     check('10.99.100.3' in (inv[0].get('dst') or ''), 'relayed to bob: %r', inv)
 
 
+def test_hangups_on_request(fx):
+    """hangup() of each SIPp peer: the caller's BYE reaches baresip; bob's
+    BYE reaches baresip, who called him."""
+    w, reg = world(fx)
+    bob = Callee(fx, w.net, 'bob', USERS['bob'])
+    phone = phone_at_kamailio(fx, w)
+    call = Caller(fx, w.net, ALICE, talk=None, wait=60)
+    call.wait_answered()
+    phone.wait_call('CALL_ESTABLISHED')
+    call.hangup()
+    r = call.wait_done(T(20))
+    check_eq((r['ended_by'], r['bye_status']), ('caller', 200), 'the caller\'s BYE')
+    phone.wait_call('CALL_CLOSED')
+
+    phone.dial(BOB)
+    phone.wait_call('CALL_ESTABLISHED')
+    c = bob.wait_call(lambda c: c['answered'], what='an answered call')
+    bob.hangup(c['call_id'])
+    phone.wait_call('CALL_CLOSED')
+    c = bob.wait_call(lambda c: c['bye_status'], what='the answer to bob\'s BYE')
+    check_eq((c['ended_by'], c['bye_status']), ('callee', 200), 'bob\'s BYE')
+
+
+def test_call_auth(fx):
+    """With call_auth, Kamailio challenges alice's INVITE (407) and baresip
+    answers the challenge; a caller from elsewhere is not challenged."""
+    w, reg = world(fx, call_auth=True)
+    bob = Callee(fx, w.net, 'bob', USERS['bob'])
+    phone = phone_at_kamailio(fx, w)
+    phone.dial(BOB)
+    phone.wait_call('CALL_ESTABLISHED')
+    bob.wait_call(lambda c: c['answered'], what='an answered call')
+    phone.hangup()
+    phone.wait_call('CALL_CLOSED')
+    auth = [e for e in reg.log_events() if e['kind'] == 'ALR-AUTH']
+    check(auth and auth[0]['result'] == '-5', 'a challenge for the INVITE: %r', auth)
+    check_eq([e['result'] for e in routes(reg, 'INVITE')], ['relay'],
+             'relayed once authenticated')
+    call = Caller(fx, w.net, ALICE, talk=1)
+    check_eq(call.wait_status(), 200, 'a call from elsewhere, unchallenged')
+    call.wait_done()
+    phone.wait_call('CALL_CLOSED')
+
+
 def test_messages_both_ways(fx):
     w, reg = world(fx)
     bob = Callee(fx, w.net, 'bob', USERS['bob'])
@@ -167,6 +211,22 @@ def test_unreachable_callees(fx):
     call.wait_done(T(20))
     res = [e['result'] for e in routes(reg, 'INVITE')]
     check_eq(res, ['404', '480'], 'Kamailio\'s log')
+
+
+def test_vanished_callee_is_480(fx):
+    """A binding whose user agent is gone (killed, no unregistration):
+    nothing answers the relayed INVITE, and after fr_timer Kamailio answers
+    480 rather than 408."""
+    w, reg = world(fx, fr_timer=2)
+    phone = phone_at_kamailio(fx, w)
+    phone.proc.kill()
+    phone.proc.wait()
+    check_eq(len(reg.bindings('alice')), 1, 'the binding outlives baresip')
+    call = Caller(fx, w.net, ALICE, talk=1)
+    check_eq(call.wait_status(T(20)), 480, 'call to a vanished contact')
+    call.wait_done(T(20))
+    res = [(e['result'], e.get('timeout')) for e in routes(reg, 'INVITE')]
+    check_eq(res, [('relay', None), ('480', '1')], 'Kamailio\'s log')
 
 
 if __name__ == '__main__':
