@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(HERE, 'peers'))
 
 import alrtest  # noqa: E402
 from alrtest import T, check, check_eq  # noqa: E402
-from callpeers import Baresip, Callee, Caller  # noqa: E402
+from callpeers import Baresip, Callee, Caller, Linphonec, send_message  # noqa: E402
 from test_profiles import REG_ADDR, USERS, WLAN, sip_world, wait_bindings  # noqa: E402
 
 ALICE = 'sip:alice@example.test'
@@ -188,14 +188,50 @@ def test_messages_both_ways(fx):
     phone.send_message(BOB, 'hello bob from baresip')
     m = bob.wait_message('hello bob from baresip')
     check('alice@example.test' in m['from'], 'bob: MESSAGE from %r', m)
-    # And to alice: SIPp is not needed for a MESSAGE; bob's own socket is.
-    # (sent by a caller-side helper: the Kamailio route is what matters)
-    from callpeers import send_message
+    # And to alice, from the network namespace through Kamailio.
     status = send_message(w.net, '10.99.100.2', (REG_ADDR, 5060), ALICE,
                           'hello alice from the network')
     check_eq(status, 200, 'MESSAGE to alice through Kamailio')
     m = phone.wait_message('hello alice from the network')
     check_eq(routes(reg, 'MESSAGE')[-1]['result'], 'relay', 'Kamailio routed it')
+
+
+def test_linphonec_calls(fx):
+    """linphonec, registered directly at Kamailio: called by SIPp (answers
+    by itself; its Contact in the dialog is a GRUU Kamailio resolves),
+    calls bob, and MESSAGE both ways."""
+    w, reg = world(fx)
+    bob = Callee(fx, w.net, 'bob', USERS['bob'])
+    phone = Linphonec(fx, w, aor=ALICE, password=USERS['alice'], proxy=REG_ADDR,
+                      sip_port=5060)
+    phone.wait_registered()
+    b = wait_bindings(reg, 'alice', 1)
+    check(WLAN in b[0]['received'], 'linphonec registered over wlan0: %r', b)
+    call = Caller(fx, w.net, ALICE, talk=TALK)
+    check_eq(call.wait_status(), 200, 'answer to the INVITE (caller)')
+    phone.wait_output('connected')
+    r = call.wait_done()
+    check_eq((r['ended_by'], r['bye_status'], r['exit_code']), ('caller', 200, 0),
+             'the caller\'s BYE through Kamailio')
+    phone.wait_output('ended')
+    check(r['rtp_received'] >= MIN_RTP, 'RTP at the caller: %r', r)
+    check(phone.rtp_received() >= MIN_RTP, 'RTP at linphonec: %d',
+          phone.rtp_received())
+
+    phone.dial(BOB)
+    phone.wait_output('connected', 2)
+    bob.wait_call(lambda c: c['answered'], what='an answered call')
+    alrtest.wait_until(lambda: bob.rtp_received() >= MIN_RTP, T(10), 'RTP at bob')
+    phone.hangup()
+    phone.wait_output('ended', 2)
+    c = bob.wait_call(lambda c: c['ended_by'], what='the end of the call')
+    check_eq(c['ended_by'], 'caller', 'bob: who hung up')
+
+    phone.send_message(BOB, 'hello-bob-from-linphonec')
+    bob.wait_message('hello-bob-from-linphonec')
+    check_eq(send_message(w.net, '10.99.100.2', (REG_ADDR, 5060), ALICE,
+                          'hello linphonec'), 200, 'MESSAGE to alice')
+    phone.wait_message('hello linphonec')
 
 
 def test_unreachable_callees(fx):

@@ -1071,3 +1071,219 @@ class Baresip:
             self.proc.wait()
         self.out.close()
         _rmtree(self.home)
+
+
+class Linphonec:
+    """linphonec (Debian's linphone-cli), unmodified, in namespace ns (the
+    world's device namespace by default), driven by commands on its stdin
+    and read from its output, one account:
+
+      aor, password  its identity and digest password (None: none)
+      proxy      the outbound proxy, host[:port]: alrd's edge
+                 '127.0.0.1:5062' (default) or the registrar
+                 ('10.99.100.1'); every request goes through it
+      sip_port   its own SIP port
+      answer     'auto' (-a: answers every call) or 'manual'
+      rtp_ports  (lo, hi): its media ports (rtp_received() counts them)
+
+    It sends a 440 Hz tone during calls (use_files, a WAV file).  The
+    constructor starts it.
+
+    Facts (linphonec 5.1, as bench/softphones.py found them too): it needs
+    a pseudo-terminal (script -qfc), and script's stdin must stay open; no
+    sound card here: `soundcard use files` then `play FILE` makes it send
+    the file in every call.  Its output says "Call N with URI connected.",
+    "Call N with URI ended (...).", "Message received from URI: text"; an
+    outgoing call is refused with "Terminate or hold on the current call
+    first." while another is up.  It registers with +sip.instance and
+    takes the registrar's pub-gruu as its Contact in dialogs (Kamailio's
+    route[WITHINDLG] looks a GRUU up)."""
+
+    def __init__(self, fx, w, aor='sip:alice@example.test', password=None,
+                 proxy='127.0.0.1:5062', sip_port=5070, answer='auto',
+                 rtp_ports=(32000, 32099), expires=600, ns=None):
+        need(LINPHONEC, 'linphone-cli')
+        import math
+        import struct
+        import wave
+        self.ns = ns or w.dev
+        self.aor = aor
+        user, domain = aor.split(':', 1)[1].split('@', 1)
+        self.home = _tmpdir('linphonec')
+        os.makedirs(os.path.join(self.home, '.local', 'share', 'linphone'))
+        self.tone = os.path.join(self.home, 'tone.wav')
+        wf = wave.open(self.tone, 'wb')
+        wf.setnchannels(1)
+        wf.setsampwidth(2)
+        wf.setframerate(8000)
+        wf.writeframes(b''.join(struct.pack('<h', int(
+            8000 * math.sin(2 * math.pi * 440 * i / 8000)))
+            for i in range(8000 * 120)))
+        wf.close()
+        self.rc = os.path.join(self.home, 'linphonerc')
+        auth = ''
+        if password:
+            auth = ('[auth_info_0]\nusername=%s\npasswd=%s\nrealm=%s\n'
+                    'domain=%s\n' % (user, password, domain, domain))
+        with open(self.rc, 'w') as f:
+            f.write('# written by tests/integration/peers/callpeers.py\n'
+                    '[sip]\nsip_port=%d\nsip_tcp_port=0\nsip_tls_port=0\n'
+                    'default_proxy=0\n'
+                    '[rtp]\naudio_rtp_port=%d-%d\n'
+                    '[sound]\nechocancellation=0\n'
+                    '[proxy_0]\nreg_proxy=<sip:%s;transport=udp>\n'
+                    'reg_route=<sip:%s;transport=udp;lr>\n'
+                    'reg_identity=%s\nreg_expires=%d\nreg_sendregister=1\n'
+                    'publish=0\n%s'
+                    % (sip_port, rtp_ports[0], rtp_ports[1], proxy, proxy, aor,
+                       expires, auth))
+        os.chmod(self.rc, 0o600)
+        self.rtp_counter = RtpCounter(fx, self.ns, rtp_ports, name='linphonec')
+        self.out_path = os.path.join(self.home, 'out.log')
+        self.out = open(self.out_path, 'wb')
+        env = {'HOME': self.home, 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin',
+               'TERM': 'dumb', 'LANG': 'C.UTF-8'}
+        # exec: without it a SIGTERM would reach sh -c, not linphonec.
+        inner = 'exec %s -c %s -d 0%s' % (LINPHONEC, self.rc,
+                                          ' -a' if answer == 'auto' else '')
+        # Not fx.popen(): the fixture would end script first and leave
+        # linphonec to the namespace's sweep; cleanup() ends both.
+        self.proc = subprocess.Popen(ns_argv(self.ns, ['script', '-qfc', inner,
+                                                       '/dev/null']),
+                                     stdin=subprocess.PIPE, stdout=self.out,
+                                     stderr=subprocess.STDOUT, env=env,
+                                     cwd=self.home, start_new_session=True)
+        fx._objs.append(self)
+        self.send('soundcard use files')
+        self.send('play %s' % self.tone)
+
+    def send(self, line):
+        """One command on linphonec's stdin."""
+        if self.proc.poll() is not None:
+            raise TestFailure('linphonec exited with %s:\n%s'
+                              % (self.proc.returncode, self.output()[-3000:]))
+        self.proc.stdin.write(line.encode() + b'\n')
+        self.proc.stdin.flush()
+
+    def output(self):
+        with open(self.out_path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace').replace('\r', '')
+
+    def events(self):
+        """What its output said so far: a list of (kind, id, uri, extra)
+        with kind 'connected', 'ended' (extra: the reason), 'incoming',
+        'message' (extra: the text)."""
+        out = []
+        for line in self.output().split('\n'):
+            m = re.search(r'Call (\d+) (?:with|to) (\S+) connected\.', line)
+            if m:
+                out.append(('connected', int(m.group(1)), m.group(2), None))
+            m = re.search(r'Call (\d+) (?:with|to) (\S+) ended \((.*)\)\.', line)
+            if m:
+                out.append(('ended', int(m.group(1)), m.group(2), m.group(3)))
+            m = re.search(r'Receiving new incoming call from (\S+), '
+                          r'assigned id (\d+)', line)
+            if m:
+                out.append(('incoming', int(m.group(2)), m.group(1), None))
+            m = re.search(r'Message received from (\S+): (.*)$', line)
+            if m:
+                out.append(('message', None, m.group(1), m.group(2)))
+        return out
+
+    def wait_output(self, kind, n=1, timeout=None):
+        """Until its output holds n events of kind; returns the n-th."""
+        def got():
+            if self.proc.poll() is not None:
+                raise TestFailure('linphonec exited with %s:\n%s'
+                                  % (self.proc.returncode,
+                                     self.output()[-3000:]))
+            e = [x for x in self.events() if x[0] == kind]
+            return e[n - 1] if len(e) >= n else None
+        try:
+            return alrtest.wait_until(got, timeout or T(20),
+                                      'linphonec: %d "%s"' % (n, kind))
+        except TestFailure as e:
+            raise TestFailure('%s\noutput:\n%s' % (e, self.output()[-2500:]))
+
+    def registered(self):
+        """Whether linphonec says it is registered (`status register`)."""
+        start = len(self.output())
+        self.send('status register')
+        line = alrtest.wait_until(
+            lambda: re.search(r'(?m)^(?:linphonec> )*((?:un)?registered.*)$',
+                              self.output()[start:]), T(5),
+            'an answer to linphonec\'s status register')
+        return line.group(1).startswith('registered')
+
+    def wait_registered(self, timeout=None):
+        return alrtest.wait_until(self.registered, timeout or T(20),
+                                  'linphonec registered as %s' % self.aor,
+                                  interval=0.3)
+
+    def dial(self, uri):
+        self.send('call %s' % uri)
+
+    def hangup(self):
+        self.send('terminate')
+
+    def accept(self):
+        self.send('answer')
+
+    def send_message(self, uri, text):
+        self.send('chat %s %s' % (uri, text))
+
+    def messages(self):
+        return [{'from': e[2], 'body': e[3]} for e in self.events()
+                if e[0] == 'message']
+
+    def wait_message(self, body, timeout=None):
+        return alrtest.wait_until(
+            lambda: [m for m in self.messages() if m['body'] == body],
+            timeout or T(20), 'MESSAGE %r at linphonec' % body)[0]
+
+    def rtp_received(self):
+        return self.rtp_counter.packets()
+
+    def wait_rtp(self, n, timeout=None):
+        return self.rtp_counter.wait_packets(n, timeout)
+
+    def _pids(self):
+        """script and its descendants (linphonec is script's child)."""
+        pids = [self.proc.pid]
+        i = 0
+        while i < len(pids):
+            try:
+                with open('/proc/%d/task/%d/children' % (pids[i], pids[i])) as f:
+                    pids += [int(p) for p in f.read().split()]
+            except OSError:
+                pass
+            i += 1
+        return pids
+
+    def stop(self):
+        """SIGTERM to linphonec itself: it unregisters and exits; script
+        follows."""
+        if self.proc.poll() is None:
+            for pid in self._pids()[1:]:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(T(15))
+            except subprocess.TimeoutExpired:
+                raise TestFailure('linphonec did not stop on SIGTERM:\n'
+                                  + self.output()[-2000:])
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            for pid in reversed(self._pids()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.wait()
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.out.close()
+        _rmtree(self.home)
