@@ -1,6 +1,6 @@
-"""Real SIP peers for call tests: a caller and a callee (SIPp) in the
-network namespace, softphones (baresip, linphonec) in the device
-namespace, and the media each of them received, counted by the kernel of
+"""Real SIP peers for call tests: a caller and a callee (SIPp: Caller,
+Callee) in the network namespace, softphones (Baresip, Linphonec) in the
+device namespace, and the media each of them received, counted by the kernel of
 its own namespace.
 
     from callpeers import Baresip, Callee, Caller, RtpCounter
@@ -36,11 +36,14 @@ SIPp
   bytes :" after a line of dashes and the time), which is where the
   peers read what happened: the status of the INVITE, who sent the BYE,
   the bodies of MESSAGEs.
-- recv timeout="MS" ontimeout="LABEL" bounds the talk time; an optional
-  recv of INFO before it is the test's "hang up now": hangup() sends an
-  INFO with the call's Call-ID (fixed with -cid_str) to SIPp's SIP port
-  from the same namespace.  It is a control message from the test,
-  never from the peer under test.
+- recv timeout="MS" ontimeout="LABEL" bounds the talk time; SIPp arms
+  the timeout of the recv it waits at, which is the first of a group of
+  optional ones, so the timeout sits on the optional recv of INFO that
+  is the test's "hang up now": hangup() sends an INFO with the call's
+  Call-ID (fixed with -cid_str) to SIPp's SIP port from the same
+  namespace.  It is a control message from the test, never from the peer
+  under test, and it is not answered: a client SIPp sends every message,
+  answers too, to its remote host (the proxy).
 - A scenario that begins with a send is a client, one with a recv a
   server; a server cannot send the REGISTER that makes it reachable, so
   Callee registers first with a short client run from the same address

@@ -66,6 +66,16 @@ Facts verified against Kamailio 5.6.3 (Debian 12) while writing this:
   `kamailio -c` does not catch fixup errors (e.g. an unknown pseudo
   variable): only a real start does, which is why start() watches for an
   early exit and shows the log tail.
+- Calls (route[CALLS], peers/callpeers.py's peers): is_subscriber()'s
+  flags are bit 1 "use the URI's domain", bit 2 "do not load the
+  credentials"; with 1 alone it answered false for alice here, with 3 it
+  is right.  t_precheck_trans() is tmx's (not loaded): t_check_trans()
+  alone absorbs a retransmitted INVITE.  t_branch_timeout() and
+  t_branch_replied() (tm) tell a contact that never answered (480) from
+  one that did.  A phone that sends +sip.instance gets a pub-gruu in the
+  200 OK and linphonec then uses it as its Contact, so in-dialog
+  requests arrive with our own domain in the Request-URI and need
+  lookup() after loose_route().
 - The 200 OK lists each binding as <uri>;expires=N;received="sip:ip:port;
   transport=udp" because we set received_avp (so ul shows the source of the
   REGISTER as "Received"); the script builds it from $siz, which brackets
