@@ -777,7 +777,8 @@ class Baresip:
       listen     sip_listen, the address and port it sends from
       regint     the Expires of its REGISTERs (0: it does not register)
       answer     'auto' (answermode=auto: answers every call at once) or
-                 'manual' (rings; accept() answers)
+                 'manual' (rings; accept() answers); True and False say
+                 the same
       rtp_ports  (lo, hi): its media ports; rtp_received() counts packets
                  arriving on them in ns
       contacts   URIs it may send a MESSAGE to (send_message())
@@ -829,6 +830,10 @@ class Baresip:
                     'module_app\t\tctrl_tcp.so\n'
                     % (listen, rtp_ports[0], rtp_ports[1], tone, ctrl_port,
                        BARESIP_MODULES))
+        if answer in (True, False):
+            answer = 'auto' if answer else 'manual'
+        if answer not in ('auto', 'manual'):
+            raise ValueError('answer: auto or manual, not %r' % (answer,))
         params = ['outbound="%s"' % outbound, 'regint=%d' % regint,
                   'answermode=%s' % answer]
         if password:
