@@ -16,11 +16,8 @@ Usage: test_edge.py [-b BUILD_DIR] [NAME_SUBSTRING ...]
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,12 +28,12 @@ import alrtest  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
 from test_profiles import (REG_ADDR, WLAN, daemon, deregistered, host_of,  # noqa: E402
                            profile, registered, sip_world, wait_bindings)
+from callpeers import Baresip  # noqa: E402
 
 SIPSEND = os.path.join(HERE, 'peers', 'sipsend.py')
 EDGE4 = ['127.0.0.1', 5062]
 EDGE6 = ['::1', 5062]
 AOR = 'sip:alice@example.test'
-BARESIP_MODULES = '/usr/lib/baresip/modules'
 
 
 def sipsend(w, messages, proto='udp', dest=EDGE4, as_nobody=False, expect=None,
@@ -112,58 +109,6 @@ def new_profile(c, user='alice', **kw):
 def local_event(c, method, pid, timeout=None):
     return c.wait_event(lambda e: e['method'] == method and e['params']['id'] == pid,
                         timeout or T(20), '%s(%d)' % (method, pid))
-
-
-class Baresip:
-    """baresip (Debian's baresip-core), unmodified, in the device
-    namespace; its only SIP server is alrd's edge (outbound proxy)."""
-
-    def __init__(self, fx, w, regint=600, answer=False):
-        if not shutil.which('baresip'):
-            raise alrtest.Skip('no baresip (apt install baresip-core)')
-        self.home = tempfile.mkdtemp(prefix='alrt-baresip-')
-        d = os.path.join(self.home, '.baresip')
-        os.makedirs(d)
-        with open(os.path.join(d, 'config'), 'w') as f:
-            f.write('poll_method\t\tepoll\n'
-                    'sip_listen\t\t127.0.0.1:5070\n'
-                    'audio_player\t\tnone\n'
-                    'audio_source\t\tnone\n'
-                    'audio_alert\t\tnone\n'
-                    'module_path\t\t%s\n'
-                    'module\t\t\tg711.so\n'
-                    'module_tmp\t\taccount.so\n' % BARESIP_MODULES)
-        with open(os.path.join(d, 'accounts'), 'w') as f:
-            f.write('<%s>;outbound="sip:127.0.0.1:5062;lr";regint=%d%s\n'
-                    % (AOR, regint, ';answermode=auto' if answer else ''))
-        self.out_path = os.path.join(self.home, 'out.log')
-        self.out = open(self.out_path, 'wb')
-        env = dict(os.environ, HOME=self.home)
-        self.proc = fx.popen(w.exec_argv(['baresip', '-f', d]), stdin=subprocess.DEVNULL,
-                             stdout=self.out, stderr=subprocess.STDOUT, env=env,
-                             start_new_session=True)
-        fx._objs.append(self)
-
-    def output(self):
-        with open(self.out_path, errors='replace') as f:
-            return f.read()
-
-    def stop(self):
-        """SIGTERM: baresip unregisters and exits, like a user quitting."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(T(15))
-            except subprocess.TimeoutExpired:
-                raise TestFailure('baresip did not stop on SIGTERM:\n' + self.output()[-2000:])
-
-    def cleanup(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.out.close()
-        if not os.environ.get('ALR_KEEP'):
-            shutil.rmtree(self.home, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------

@@ -66,6 +66,16 @@ Facts verified against Kamailio 5.6.3 (Debian 12) while writing this:
   `kamailio -c` does not catch fixup errors (e.g. an unknown pseudo
   variable): only a real start does, which is why start() watches for an
   early exit and shows the log tail.
+- Calls (route[CALLS], peers/callpeers.py's peers): is_subscriber()'s
+  flags are bit 1 "use the URI's domain", bit 2 "do not load the
+  credentials"; with 1 alone it answered false for alice here, with 3 it
+  is right.  t_precheck_trans() is tmx's (not loaded): t_check_trans()
+  alone absorbs a retransmitted INVITE.  t_branch_timeout() and
+  t_branch_replied() (tm) tell a contact that never answered (480) from
+  one that did.  A phone that sends +sip.instance gets a pub-gruu in the
+  200 OK and linphonec then uses it as its Contact, so in-dialog
+  requests arrive with our own domain in the Request-URI and need
+  lookup() after loose_route().
 - The 200 OK lists each binding as <uri>;expires=N;received="sip:ip:port;
   transport=udp" because we set received_avp (so ul shows the source of the
   REGISTER as "Received"); the script builds it from $siz, which brackets
@@ -202,7 +212,7 @@ class Registrar:
                  domain='example.test', min_expires=None, deny_subnets=(),
                  min_expires_raise=False, algorithm='MD5', qop=True,
                  nonce_expire=None, nonce_count=False, timestamps=False,
-                 shm_mb=32):
+                 shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -228,6 +238,14 @@ class Registrar:
         self.timestamps = timestamps
         # shared memory for usrloc, transactions and the like (-m)
         self.shm_mb = int(shm_mb)
+        # Calls (route[CALLS] of the template): call_auth makes an INVITE
+        # or MESSAGE from one of `users` authenticate (407) as a REGISTER
+        # does; fr_timer and fr_inv_timer (seconds) are how long a relayed
+        # request waits for any reply, and an INVITE that rings for a
+        # final one.
+        self.call_auth = call_auth
+        self.fr_timer = fr_timer
+        self.fr_inv_timer = fr_inv_timer
         for value in [domain] + list(self.users):
             if not re.fullmatch(r'[A-Za-z0-9._~+-]+', value):
                 raise ValueError('unsafe name for a config: %r' % value)
@@ -257,7 +275,11 @@ class Registrar:
             % (0 if self.min_expires_raise else 1),
             '#!define ALR_QOP_FLAGS %d' % qop_flags,
             '#!define ALR_QOP_FLAGS_STALE %d' % (qop_flags | 16),
+            '#!define ALR_FR_TIMER %d' % int(self.fr_timer * 1000),
+            '#!define ALR_FR_INV_TIMER %d' % int(self.fr_inv_timer * 1000),
         ]
+        if self.call_auth:
+            lines.append('#!define WITH_CALL_AUTH')
         if self.deny_subnets:
             lines.append('#!define WITH_DENY_SUBNETS')
             lines.append(substdef('ALR_DENY_SUBNETS',
