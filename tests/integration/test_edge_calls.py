@@ -22,10 +22,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
 
 import alrtest  # noqa: E402
+import callpeers  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
-from test_edge import Baresip, edge_daemon, local_event, new_profile  # noqa: E402
-from test_profiles import (REG_ADDR, WLAN, WWAN, registered, sip_world,  # noqa: E402
-                           wait_bindings)
+from callpeers import Callee, Caller, Baresip  # noqa: E402
+from test_edge import edge_daemon, local_event, new_profile  # noqa: E402
+from test_profiles import (REG_ADDR, USERS, WLAN, WWAN, registered,  # noqa: E402
+                           sip_world, wait_bindings)
 
 SIPP = '/usr/bin/sipp'
 
@@ -165,6 +167,86 @@ def test_after_failover_the_next_call_comes_over_cellular(fx):
     check('Call established: sip:sipp@%s' % REG_ADDR in phone.output(),
           'baresip did not answer:\n%s', phone.output()[-2000:])
     check_eq(len(reg.bindings('alice')), 1, 'bindings at the registrar after the call')
+
+
+def phone_through_alrd(fx, w, reg, c, **kw):
+    """alice's profile, and baresip registered at alrd's edge for it; the
+    registrar holds alrd's one binding over wlan0."""
+    c.subscribe(['profile.*', 'call.*'])
+    pid = new_profile(c)
+    phone = Baresip(fx, w, **kw)
+    phone.wait_registered()
+    local_event(c, 'profile.local-registered', pid)
+    registered(c, pid)
+    b = wait_bindings(reg, 'alice', 1, host=WLAN)
+    check('127.0.0.1' not in b[0]['contact'], 'a loopback contact at the registrar: %r', b)
+    return pid, phone
+
+
+def test_call_through_kamailio_both_ways(fx):
+    """A caller in the network calls alice's AOR through Kamailio: Kamailio
+    routes it to alrd's contact, alrd to baresip, which answers; the
+    caller hangs up.  Then baresip calls bob (a SIPp callee registered at
+    Kamailio): the INVITE leaves over wlan0 from alrd's contact, bob
+    answers, baresip hangs up.  Each peer's own view is checked."""
+    w, reg = sip_world(fx, call_auth=True)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    bob = Callee(fx, w.net, 'bob', USERS['bob'])
+
+    caller = Caller(fx, w.net, 'sip:alice@example.test', talk=2)
+    phone.wait_call('CALL_ESTABLISHED')
+    started = c.wait_event(lambda e: e['method'] == 'call.started', T(10), 'call.started')
+    check_eq((started['params']['call']['direction'], started['params']['call']['interface']),
+             ('incoming', 'wlan0'), 'the incoming call')
+    res = caller.wait_done()
+    check_eq((res['status'], res['answered'], res['ended_by'], res['bye_status']),
+             (200, True, 'caller', 200), "the caller's view of the call")
+    phone.wait_call('CALL_CLOSED')
+    c.wait_event(lambda e: e['method'] == 'call.ended', T(10), 'call.ended (in)')
+
+    # Out: Kamailio challenges alice's INVITE (call_auth) and alrd answers
+    # with the profile's credentials; baresip holds no password.
+    off = reg.log_size()
+    phone.dial('sip:bob@example.test')
+    call = bob.wait_call(lambda x: x['answered'], what='bob answered')
+    check(call['from'] and 'alice@example.test' in call['from'],
+          "bob's caller is alice: %r", call)
+    phone.wait_call('CALL_ESTABLISHED')
+    out = c.wait_event(lambda e: e['method'] == 'call.answered' and
+                       e['params']['call']['direction'] == 'outgoing', T(10),
+                       'call.answered (out)')
+    check_eq(out['params']['call']['interface'], 'wlan0', 'the outgoing call over wlan0')
+    ev = reg.log_events(off)
+    challenged = {e.get('callid') for e in ev if e['kind'] == 'ALR-AUTH'}
+    relayed = [e for e in ev if e['kind'] == 'ALR-ROUTE' and e.get('method') == 'INVITE'
+               and e.get('result') == 'relay' and 'alice@' in (e.get('from') or '')]
+    check(relayed and relayed[0].get('callid') in challenged,
+          "Kamailio's view: alice's INVITE challenged, then relayed: %r", ev)
+    phone.hangup()
+    bob.wait_call(lambda x: x['ended_by'] == 'caller', what='bob saw the BYE')
+    c.wait_event(lambda e: e['method'] == 'call.ended' and
+                 e['params']['call']['end_reason'] == 'bye-from-application', T(10),
+                 'call.ended (out)')
+
+
+def test_messages_both_ways(fx):
+    """MESSAGE from the network to alice reaches baresip; baresip's MESSAGE
+    to bob leaves through alrd (challenged, answered by alrd) and reaches
+    bob."""
+    w, reg = sip_world(fx, call_auth=True)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, contacts=['sip:bob@example.test'])
+    bob = Callee(fx, w.net, 'bob', USERS['bob'])
+    st = callpeers.send_message(w.net, '10.99.100.2', (REG_ADDR, 5060),
+                                'sip:alice@example.test', 'hello alice from the network')
+    check_eq(st, 200, 'MESSAGE to alice: the status the network sender got')
+    phone.wait_message('hello alice from the network')
+    phone.send_message('sip:bob@example.test', 'hello bob from alice')
+    m = bob.wait_message('hello bob from alice')
+    check('alice@example.test' in (m.get('from') or ''), "bob's MESSAGE is from alice: %r", m)
 
 
 SIPFLOOD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipflood.py')
