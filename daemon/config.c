@@ -19,6 +19,7 @@
 #include "edge/addr.h"
 #include "edge/call.h"
 #include "edge/edge.h"
+#include "edge/relay.h"
 #include "base/util.h"
 #include "sip/pacer.h"
 
@@ -45,6 +46,8 @@ struct config *config_new_defaults(void)
 	c->edge_max_calls = CALL_DEFAULT_MAX;
 	c->edge_min_expires = EDGE_DEFAULT_MIN_EXPIRES;
 	c->edge_max_expires = EDGE_DEFAULT_MAX_EXPIRES;
+	c->edge_relay_port_min = RELAY_DEFAULT_PORT_MIN;
+	c->edge_relay_port_max = RELAY_DEFAULT_PORT_MAX;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_AUTO;
 	c->max_profiles = CONFIG_DEFAULT_MAX_PROFILES;
@@ -526,6 +529,35 @@ static int parse_edge_listen(struct parse_ctx *p, const char *value)
 	return 1;
 }
 
+/* "30000-30999": the relay's ports (edge/relay.h), RTP on the even ones
+ * (RFC 3550 §11) and RTCP on the next, so the range starts even and holds
+ * at least one pair; not below 1024 (alrd does not run as root). */
+static int parse_relay_ports(struct parse_ctx *p, const char *key, const char *value)
+{
+	unsigned long lo, hi;
+	char *dash, *end;
+
+	dash = strchr(value, '-');
+	if (!dash || dash == value || !dash[1] || value[0] == '+' || dash[1] == '+' ||
+	    dash[1] == '-')
+		return fail(p, "%s: '%s' is not FIRST-LAST (30000-30999)", key, value);
+	errno = 0;
+	lo = strtoul(value, &end, 10);
+	if (errno || end != dash)
+		return fail(p, "%s: '%s' is not FIRST-LAST (30000-30999)", key, value);
+	hi = strtoul(dash + 1, &end, 10);
+	if (errno || *end)
+		return fail(p, "%s: '%s' is not FIRST-LAST (30000-30999)", key, value);
+	if (lo < 1024 || hi > 65535 || hi <= lo)
+		return fail(p, "%s: %lu-%lu is not a range within 1024-65535", key, lo, hi);
+	if (lo % 2)
+		return fail(p, "%s: the first port %lu is odd (RTP takes the even ports, RTCP "
+			    "the next)", key, lo);
+	p->c->edge_relay_port_min = (uint16_t)lo;
+	p->c->edge_relay_port_max = (uint16_t)hi;
+	return 1;
+}
+
 static int handle_edge(struct parse_ctx *p, const char *key, const char *value)
 {
 	struct config *c = p->c;
@@ -561,6 +593,8 @@ static int handle_edge(struct parse_ctx *p, const char *key, const char *value)
 		c->edge_max_expires = (unsigned int)v;
 		return 1;
 	}
+	if (strcmp(key, "relay-ports") == 0)
+		return parse_relay_ports(p, key, value);
 	return fail(p, "unknown key '%s' in [edge]", key);
 }
 
@@ -904,6 +938,7 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "max-calls = %u\n", c->edge_max_calls);
 	fprintf(f, "min-expires = %u\n", c->edge_min_expires);
 	fprintf(f, "max-expires = %u\n", c->edge_max_expires);
+	fprintf(f, "relay-ports = %u-%u\n", c->edge_relay_port_min, c->edge_relay_port_max);
 	fprintf(f, "\n[iap-kinds]\n");
 	for (size_t i = 0; i < c->n_kind_rules; i++)
 		fprintf(f, "%s = %s\n", c->kind_rules[i].pattern, c->kind_rules[i].kind);

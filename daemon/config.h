@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -81,6 +82,9 @@ struct config {
 	unsigned int edge_max_calls;    /* calls through the edge at once */
 	unsigned int edge_min_expires;
 	unsigned int edge_max_expires;
+	/* the calls' RTP/RTCP relay (edge/relay.h): its port pairs */
+	uint16_t edge_relay_port_min;   /* even */
+	uint16_t edge_relay_port_max;
 
 	/* [iap-kinds] in file order: first match wins */
 	size_t n_kind_rules;

@@ -68,6 +68,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c->max_clients_per_user, 16);
 	assert_int_equal(c->reserved_clients, 8);
 	assert_int_equal(c->request_timeout_ms, 30000);
+	assert_int_equal(c->edge_relay_port_min, 30000);
+	assert_int_equal(c->edge_relay_port_max, 30999);
 	config_free(c);
 }
 
@@ -164,6 +166,16 @@ static void test_errors(void **state)
 		{ "[sip]\nregister-burst = 0\n", 2, "register-burst: 0 is out of range (1..100000)" },
 		{ "[sip]\nregister-burst =\n", 2, "register-burst" },
 		{ "[sip]\nregister-pace = 3\n", 2, "unknown key 'register-pace' in [sip]" },
+		{ "[edge]\nrelay-ports = 30001-30999\n", 2, "relay-ports: the first port 30001 is odd" },
+		{ "[edge]\nrelay-ports = 30000\n", 2, "relay-ports: '30000' is not FIRST-LAST" },
+		{ "[edge]\nrelay-ports = 30000-\n", 2, "is not FIRST-LAST" },
+		{ "[edge]\nrelay-ports = -30000\n", 2, "is not FIRST-LAST" },
+		{ "[edge]\nrelay-ports = 30000--3\n", 2, "is not FIRST-LAST" },
+		{ "[edge]\nrelay-ports = 30000-3x\n", 2, "is not FIRST-LAST" },
+		{ "[edge]\nrelay-ports = 100-200\n", 2, "100-200 is not a range within 1024-65535" },
+		{ "[edge]\nrelay-ports = 30000-70000\n", 2, "not a range within" },
+		{ "[edge]\nrelay-ports = 30000-30000\n", 2, "not a range within" },
+		{ "[edge]\nrelay-ports = 99999999999999999999-3\n", 2, "is not FIRST-LAST" },
 		{ "x = 1\n", 1, "outside any section" },
 		/* found by fuzz-config: "a, ;b" reads back as "a" */
 		{ "[control]\ncontrol-groups = a,;b\n", 2, "control-groups: ';b' is not a group name" },
@@ -364,7 +376,8 @@ static void test_print_roundtrip(void **state)
 	struct config *c = load_ok(
 		"[daemon]\nlog-level = warning\n[control]\nsocket-group = adm\n"
 		"read-access = control\n[sip]\nregister-rate = 75\nregister-burst = 9\n"
-		"[iap-kinds]\nwl* = wifi\nppp0 = cellular\n[daemon]\nmax-profiles = 77\n");
+		"[iap-kinds]\nwl* = wifi\nppp0 = cellular\n[daemon]\nmax-profiles = 77\n"
+		"[edge]\nrelay-ports = 40000-40198\n");
 	char *text = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
@@ -379,6 +392,8 @@ static void test_print_roundtrip(void **state)
 	assert_int_equal(again->register_rate, 75);
 	assert_int_equal(again->register_burst, 9);
 	assert_int_equal(again->max_profiles, 77);
+	assert_int_equal(again->edge_relay_port_min, 40000);
+	assert_int_equal(again->edge_relay_port_max, 40198);
 	assert_int_equal(again->n_kind_rules, 2);
 	assert_string_equal(again->kind_rules[1].pattern, "ppp0");
 	assert_string_equal(again->kind_rules[1].kind, "cellular");
