@@ -331,6 +331,7 @@ static int start_edge(struct daemon *d, const struct config *c)
 	cc = (struct call_config){
 		.loop = d->loop, .registry = d->registry, .stack = d->sip, .edge = d->edge,
 		.max_calls = c->edge_max_calls,
+		.relay_port_min = c->edge_relay_port_min, .relay_port_max = c->edge_relay_port_max,
 	};
 	d->calls = calls_new(&cc);
 	if (!d->calls)

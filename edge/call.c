@@ -35,6 +35,8 @@
 #include "base/profile.h"
 #include "base/util.h"
 #include "edge/edge.h"
+#include "edge/media.h"
+#include "edge/relay.h"
 #include "sip/binding.h"
 #include "sip/sipmsg.h"
 #include "sip/stack.h"
@@ -140,6 +142,7 @@ struct call {
 	int best_code;
 	osip_message_t *best_resp;
 	struct pass pass[MAX_PASS];
+	struct media *media;            /* the relays of the call's SDP */
 	char *peer_uri;
 	char ifname[IFNAMSIZ];
 	int64_t started_us, answered_us;
@@ -161,9 +164,11 @@ struct calls {
 	call_event_fn on_event;
 	void *on_event_data;
 	ev_idle reaper;
+	struct relay_pool *pool;
 };
 
 static void call_end(struct call *call, int code, const char *reason, bool bye_both);
+static void send_bye(struct leg *l);
 
 /* ---- small helpers ------------------------------------------------------------- */
 
@@ -277,6 +282,52 @@ static void set_body(osip_message_t *m, const osip_message_t *from)
 	m->content_length = NULL;
 	snprintf(len, sizeof(len), "%zu", b->length);
 	osip_message_set_content_length(m, len);
+}
+
+static bool is_sdp(const osip_message_t *m)
+{
+	const osip_content_type_t *ct = m->content_type;
+
+	return ct && ct->type && ct->subtype && strcasecmp(ct->type, "application") == 0 &&
+	       strcasecmp(ct->subtype, "sdp") == 0;
+}
+
+/* The body of @from for @m, a message alrd makes on leg @to of @call:
+ * an SDP goes through the call's media relay (rewritten for the side it
+ * goes to); anything else is copied.  0, or -errno with nothing set
+ * (an SDP alrd cannot relay: logged). */
+static int put_body(struct call *call, bool to_app, osip_message_t *m,
+		    const osip_message_t *from)
+{
+	osip_body_t *b = NULL;
+	const char *why = "";
+	char *out = NULL, len[16];
+	size_t out_len = 0;
+	int r;
+
+	if (!from || osip_message_get_body(from, 0, &b) < 0 || !b || !b->body)
+		return 0;
+	if (!call || !call->media || !is_sdp(from)) {
+		set_body(m, from);
+		return 0;
+	}
+	r = to_app ? media_from_net(call->media, b->body, b->length, &out, &out_len, &why) :
+		     media_from_app(call->media, b->body, b->length, &out, &out_len, &why);
+	if (r < 0) {
+		log_notice("call %u: the %s's SDP cannot be relayed: %s", call->id,
+			   to_app ? "network" : "application", why);
+		return r;
+	}
+	osip_content_type_free(m->content_type);
+	m->content_type = NULL;
+	osip_content_type_clone(from->content_type, &m->content_type);
+	osip_message_set_body(m, out, out_len);
+	osip_content_length_free(m->content_length);
+	m->content_length = NULL;
+	snprintf(len, sizeof(len), "%zu", out_len);
+	osip_message_set_content_length(m, len);
+	free(out);
+	return 0;
 }
 
 static bool has_body(const osip_message_t *m)
@@ -449,7 +500,10 @@ static osip_message_t *leg_response(struct leg *l, const osip_message_t *req, in
 				osip_list_add(&resp->record_routes, copy, -1);
 		}
 	}
-	set_body(resp, body_from);
+	if (put_body(l->call, l->kind == LEG_APP, resp, body_from) < 0) {
+		osip_message_free(resp);
+		return NULL;
+	}
 	return resp;
 }
 
@@ -494,8 +548,13 @@ static void uas_answer_2xx(struct call *call, const osip_message_t *resp)
 	if (!l->invite_req || !l->invite_server)
 		return;
 	ok = leg_response(l, l->invite_req, resp->status_code, resp->reason_phrase, resp);
-	if (!ok)
+	if (!ok) {
+		/* The answer's SDP cannot be relayed (logged): the other leg
+		 * is confirmed already, it gets a BYE; this one a 488. */
+		send_bye(call->uac);
+		call_end(call, 488, "media-refused", false);
 		return;
+	}
 	osip_message_free(l->last_2xx);
 	l->last_2xx = NULL;
 	osip_message_clone(ok, &l->last_2xx);
@@ -559,6 +618,7 @@ static void reaper_cb(struct ev_loop *loop, ev_idle *w, int revents)
 			osip_message_free(ps->req);
 		}
 		osip_message_free(call->best_resp);
+		media_free(call->media);
 		free(call->peer_uri);
 		free(call);
 		cs->n--;
@@ -1021,12 +1081,14 @@ static int uas_setup(struct leg *l, uint64_t server, const osip_message_t *req)
  * leg's INVITE or MESSAGE: the body, Subject, Allow, Supported without
  * 100rel (alrd does not relay reliable provisionals: RFC 3262 is
  * stripped consistently, docs/edge.md). */
-static void copy_headers(osip_message_t *to, const osip_message_t *from)
+static int copy_headers(struct call *call, bool to_app, osip_message_t *to,
+			const osip_message_t *from)
 {
 	static const char *const names[] = { "subject", "allow", "accept", "supported" };
 	osip_header_t *h = NULL;
 
-	set_body(to, from);
+	if (put_body(call, to_app, to, from) < 0)
+		return -EPROTO;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		for (int pos = 0; (pos = osip_message_header_get_byname(from, names[i], pos, &h)) >= 0;
 		     pos++) {
@@ -1058,6 +1120,7 @@ static void copy_headers(osip_message_t *to, const osip_message_t *from)
 			}
 			osip_message_set_header(to, h->hname, h->hvalue);
 		}
+	return 0;
 }
 
 static int start_branch(struct call *call, const struct edge_peer *peer, const char *target,
@@ -1086,7 +1149,10 @@ static int start_branch(struct call *call, const struct edge_peer *peer, const c
 	req = leg_request(l, method, l->local_cseq, branch);
 	if (!req)
 		return -ENOMEM;
-	copy_headers(req, orig);
+	if (copy_headers(call, l->kind == LEG_APP, req, orig) < 0) {
+		osip_message_free(req);
+		return -EPROTO;
+	}
 	memset(b, 0, sizeof(*b));
 	if (peer)
 		b->peer = *peer;
@@ -1101,6 +1167,24 @@ static int start_branch(struct call *call, const struct edge_peer *peer, const c
 	return 0;
 }
 
+/* The call's relays: the network side on the IAP's address and
+ * interface (@tp's), the application's on loopback of @family. */
+static struct media *new_media(struct calls *cs, struct call *call, struct sip_transport *tp,
+			       int family)
+{
+	struct sockaddr_storage lo = { .ss_family = (sa_family_t)family };
+	struct media *m;
+
+	if (family == AF_INET6)
+		((struct sockaddr_in6 *)&lo)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)&lo)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	m = media_new(cs->pool, tp->ifname, (struct sockaddr *)&tp->local, (struct sockaddr *)&lo);
+	if (m)
+		media_set_name(m, call->profile_id, call->net.call_id);
+	return m;
+}
+
 /* An INVITE or MESSAGE from the network to one of alrd's contacts. */
 static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport *tp,
 			     const struct sockaddr *from, const osip_message_t *req)
@@ -1112,6 +1196,7 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 	bool message = MSG_IS_MESSAGE(req);
 	struct binding_route route;
 	struct call *call;
+	int err = 0, code;
 
 	if (!p)
 		return 404;     /* not one of alrd's contacts: never relayed on */
@@ -1142,6 +1227,8 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 	util_strlcpy(call->ifname, tp->ifname, sizeof(call->ifname));
 	if (uas_setup(&call->net, id, req) < 0)
 		goto fail;
+	if (!message && !(call->media = new_media(cs, call, tp, AF_INET)))
+		goto fail;
 	call->peer_uri = uri_string(req->from->url);
 	/* The application leg: a dialog of its own. */
 	{
@@ -1165,8 +1252,13 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 		struct edge_peer peer;
 
 		if (r && edge_peer_of(r, &peer) == 0 &&
-		    start_branch(call, &peer, r->contact, req->sip_method, req) < 0)
-			log_info("call %u: cannot ring %s", call->id, r->contact);
+		    (err = start_branch(call, &peer, r->contact, req->sip_method, req)) < 0)
+			log_info("call %u: cannot ring %s: %s", call->id, r->contact,
+				 strerror(-err));
+	}
+	if (call->n_br == 0 && err == -EPROTO) {
+		code = 488;     /* an SDP the relay cannot take (logged) */
+		goto refuse;
 	}
 	if (call->n_br == 0)
 		goto fail_480;
@@ -1182,10 +1274,12 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 	}
 	return 0;
 fail_480:
+	code = 480;
+refuse:
 	call->net.invite_server = 0;
 	call->dead = true;
 	ev_idle_start(cs->loop, &cs->reaper);
-	return 480;
+	return code;
 fail:
 	call->net.invite_server = 0;
 	call->dead = true;
@@ -1249,12 +1343,21 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 		util_strlcpy(call->ifname, route.ifname, sizeof(call->ifname));
 		if (!call->net.call_id || !call->net.local_id || !call->net.remote_id)
 			goto fail;
+		if (!message && !(call->media = new_media(cs, call, route.tp,
+							  from->addr.ss_family)))
+			goto fail;
 	}
 	{
 		char *target = uri_string(req->req_uri);
 		int r = target ? start_branch(call, NULL, target, req->sip_method, req) : -ENOMEM;
 
 		free(target);
+		if (r == -EPROTO) {
+			call->app.invite_server = 0;
+			call->dead = true;
+			ev_idle_start(cs->loop, &cs->reaper);
+			return 488;
+		}
 		if (r < 0)
 			goto fail;
 	}
@@ -1312,7 +1415,10 @@ static int take_in_dialog(struct calls *cs, enum leg_kind kind, uint64_t id,
 	out = leg_request(o, req->sip_method, ++o->local_cseq, branch);
 	if (!out)
 		return 500;
-	set_body(out, req);
+	if (put_body(call, o->kind == LEG_APP, out, req) < 0) {
+		osip_message_free(out);
+		return 488;
+	}
 	memset(p, 0, sizeof(*p));
 	p->used = true;
 	p->from = l;
@@ -1432,6 +1538,13 @@ struct calls *calls_new(const struct call_config *cfg)
 	cs->stack = cfg->stack;
 	cs->edge = cfg->edge;
 	cs->max_calls = cfg->max_calls ? cfg->max_calls : CALL_DEFAULT_MAX;
+	cs->pool = relay_pool_new(cfg->loop, cfg->relay_port_min ? cfg->relay_port_min :
+				  RELAY_DEFAULT_PORT_MIN,
+				  cfg->relay_port_max ? cfg->relay_port_max : RELAY_DEFAULT_PORT_MAX);
+	if (!cs->pool) {
+		free(cs);
+		return NULL;
+	}
 	ev_idle_init(&cs->reaper, reaper_cb);
 	sip_stack_set_taker(cs->stack, net_take_cb, net_stray_cb, cs);
 	edge_set_call_ops(cs->edge, &edge_ops, cs);
@@ -1447,6 +1560,7 @@ struct calls *calls_free(struct calls *cs)
 	sip_stack_set_taker(cs->stack, NULL, NULL, NULL);
 	edge_set_call_ops(cs->edge, NULL, NULL);
 	reaper_cb(cs->loop, &cs->reaper, 0);
+	relay_pool_free(cs->pool);
 	free(cs);
 	return NULL;
 }

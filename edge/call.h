@@ -80,6 +80,8 @@ struct call_config {
 	struct sip_stack *stack;
 	struct edge *edge;
 	unsigned max_calls;             /* 0: CALL_DEFAULT_MAX */
+	uint16_t relay_port_min;        /* the media relay's ports (edge/relay.h); */
+	uint16_t relay_port_max;        /* ... 0: RELAY_DEFAULT_PORT_* */
 };
 
 struct calls;
