@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pee
 import alrtest  # noqa: E402
 import callpeers  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
-from callpeers import Callee, Caller, Baresip  # noqa: E402
+from callpeers import Baresip, Callee, Caller, Linphonec  # noqa: E402
 from test_edge import edge_daemon, local_event, new_profile  # noqa: E402
 from test_profiles import (REG_ADDR, USERS, WLAN, WWAN, registered,  # noqa: E402
                            sip_world, wait_bindings)
@@ -256,6 +256,50 @@ def test_messages_both_ways(fx):
     phone.send_message('sip:bob@example.test', 'hello bob from alice')
     m = bob.wait_message('hello bob from alice')
     check('alice@example.test' in (m.get('from') or ''), "bob's MESSAGE is from alice: %r", m)
+
+
+def test_linphonec_through_alrd(fx):
+    """linphonec (Debian's linphone-cli, unmodified) with alrd's edge as its
+    proxy and no password: called through Kamailio and alrd (answers by
+    itself, media both ways through the relay), calls bob (challenged by
+    Kamailio, answered by alrd), MESSAGE both ways."""
+    w, reg = sip_world(fx, call_auth=True)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'call.*'])
+    pid = new_profile(c)
+    bob = Callee(fx, w.net, 'bob', USERS['bob'])
+    phone = Linphonec(fx, w, aor='sip:alice@example.test')
+    phone.wait_registered()
+    local_event(c, 'profile.local-registered', pid)
+    registered(c, pid)
+    b = wait_bindings(reg, 'alice', 1, host=WLAN)
+    check('127.0.0.1' not in b[0]['contact'], 'a loopback contact at the registrar: %r', b)
+
+    call = Caller(fx, w.net, 'sip:alice@example.test', talk=2)
+    check_eq(call.wait_status(), 200, "the caller's answer")
+    phone.wait_output('connected')
+    r = call.wait_done()
+    check_eq((r['ended_by'], r['bye_status']), ('caller', 200), "the caller's BYE")
+    phone.wait_output('ended')
+    check(r['rtp_received'] >= 40, 'RTP at the caller: %r', r)
+    check(phone.rtp_received() >= 40, 'RTP at linphonec: %d', phone.rtp_received())
+
+    phone.dial('sip:bob@example.test')
+    phone.wait_output('connected', 2)
+    bob.wait_call(lambda x: x['answered'], what='bob answered')
+    alrtest.wait_until(lambda: bob.rtp_received() >= 40, T(10), 'RTP at bob')
+    phone.hangup()
+    phone.wait_output('ended', 2)
+    x = bob.wait_call(lambda x: x['ended_by'], what='the end of the call')
+    check_eq(x['ended_by'], 'caller', 'bob: who hung up')
+
+    phone.send_message('sip:bob@example.test', 'hello-bob-from-linphonec')
+    bob.wait_message('hello-bob-from-linphonec')
+    check_eq(callpeers.send_message(w.net, '10.99.100.2', (REG_ADDR, 5060),
+                                    'sip:alice@example.test', 'hello linphonec'),
+             200, 'MESSAGE to alice')
+    phone.wait_message('hello linphonec')
 
 
 SIPFLOOD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipflood.py')
