@@ -134,6 +134,8 @@ struct call {
 	enum call_direction dir;
 	enum call_state state;
 	bool is_message;                /* an out-of-dialog MESSAGE: no events */
+	bool is_subscription;           /* a SUBSCRIBE dialog pair: no events, no media */
+	ev_timer expiry;                /* a subscription's: ends it unless refreshed */
 	struct leg net, app;
 	struct leg *uas, *uac;
 	struct branch br[CALL_MAX_FORKS];
@@ -169,6 +171,7 @@ struct calls {
 
 static void call_end(struct call *call, int code, const char *reason, bool bye_both);
 static void send_bye(struct leg *l);
+static void expiry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* ---- small helpers ------------------------------------------------------------- */
 
@@ -490,7 +493,7 @@ static osip_message_t *leg_response(struct leg *l, const osip_message_t *req, in
 	if (sipmsg_build_response(req, code, reason ? reason : "Unknown", l->local_tag,
 				  &resp) < 0)
 		return NULL;
-	if (code > 100 && code < 300 && MSG_IS_INVITE(req)) {
+	if (code > 100 && code < 300 && (MSG_IS_INVITE(req) || MSG_IS_SUBSCRIBE(req))) {
 		snprintf(buf, sizeof(buf), "<%s>", l->contact);
 		osip_message_set_contact(resp, buf);
 		for (int i = 0; !osip_list_eol(&req->record_routes, i); i++) {
@@ -575,7 +578,7 @@ static void emit(struct call *call)
 	struct calls *cs = call->cs;
 	struct call_info info;
 
-	if (call->is_message || !cs->on_event)
+	if (call->is_message || call->is_subscription || !cs->on_event)
 		return;
 	info = (struct call_info){
 		.id = call->id, .profile_id = call->profile_id, .direction = call->dir,
@@ -643,6 +646,7 @@ static struct call *call_new(struct calls *cs, unsigned int profile_id, enum cal
 	random_hex(call->net.local_tag, 8);
 	random_hex(call->app.local_tag, 8);
 	call->net.local_cseq = call->app.local_cseq = 1;
+	ev_timer_init(&call->expiry, expiry_cb, 0., 0.);
 	ev_timer_init(&call->net.t2xx, t2xx_cb, T1, 0.);
 	ev_timer_init(&call->app.t2xx, t2xx_cb, T1, 0.);
 	call->uas = dir == CALL_INCOMING ? &call->net : &call->app;
@@ -719,8 +723,10 @@ static void call_end(struct call *call, int code, const char *reason, bool bye_b
 	call->end_code = code;
 	call->end_reason = reason;
 	if (!call->is_message)
-		log_info("call %u (profile %u, %s): ended, %s", call->id, call->profile_id,
-			 call_direction_to_str(call->dir), reason);
+		log_info("%s %u (profile %u, %s): ended, %s",
+			 call->is_subscription ? "subscription" : "call", call->id,
+			 call->profile_id, call_direction_to_str(call->dir), reason);
+	ev_timer_stop(call->cs->loop, &call->expiry);
 	emit(call);
 	call->dead = true;
 	ev_timer_stop(call->cs->loop, &call->net.t2xx);
@@ -803,6 +809,52 @@ static void ack_2xx(struct call *call, struct leg *l, const osip_message_t *resp
 	osip_message_free(l->last_ack);
 	l->last_ack = ack;
 	(void)call;
+}
+
+/* ---- subscriptions ---- */
+
+static void expiry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct call *call = container_of(w, struct call, expiry);
+
+	(void)loop;
+	(void)revents;
+	call_end(call, 0, "expired", false);
+}
+
+static void copy_expires(osip_message_t *to, const osip_message_t *from)
+{
+	osip_header_t *h = NULL;
+
+	if (osip_message_get_expires(from, 0, &h) >= 0 && h && h->hvalue)
+		osip_message_set_expires(to, h->hvalue);
+}
+
+/* A subscription lasts as long as its last 2xx granted (RFC 6665
+ * §4.1.2.1), and a minute more for the notifier's last NOTIFY; after
+ * that the pair of dialogs is forgotten without a word (both ends have
+ * let it lapse). */
+static void arm_expiry(struct call *call, const osip_message_t *resp)
+{
+	osip_header_t *h = NULL;
+	long secs = 3600;
+
+	if (osip_message_get_expires(resp, 0, &h) >= 0 && h && h->hvalue)
+		secs = strtol(h->hvalue, NULL, 10);
+	if (secs < 0 || secs > 86400)
+		secs = 3600;
+	ev_timer_stop(call->cs->loop, &call->expiry);
+	ev_timer_set(&call->expiry, (double)secs + 60., 0.);
+	ev_timer_start(call->cs->loop, &call->expiry);
+}
+
+static bool subscription_terminated(const osip_message_t *notify)
+{
+	osip_header_t *h = NULL;
+
+	return MSG_IS_NOTIFY(notify) &&
+	       osip_message_header_get_byname(notify, "subscription-state", 0, &h) >= 0 &&
+	       h && h->hvalue && strncasecmp(h->hvalue, "terminated", 10) == 0;
 }
 
 /* The ACK for a 2xx from another fork than the one that won: built in
@@ -906,7 +958,8 @@ static void uac_response(struct call *call, struct branch *b, const osip_message
 	if (code < 200) {
 		osip_message_t *prov;
 
-		if (code == 100 || call->is_message || !call->uas->invite_server)
+		if (code == 100 || call->is_message || call->is_subscription ||
+		    !call->uas->invite_server)
 			return;
 		prov = leg_response(call->uas, call->uas->invite_req, code, resp->reason_phrase,
 				    resp);
@@ -940,6 +993,19 @@ static void uac_response(struct call *call, struct branch *b, const osip_message
 		if (uac->kind == LEG_APP)
 			uac->peer = b->peer;
 		leg_set_routes(uac, resp, true);
+		if (call->is_subscription) {
+			osip_message_t *ok = leg_response(call->uas, call->uas->invite_req, code,
+							  resp->reason_phrase, NULL);
+
+			if (ok) {
+				copy_expires(ok, resp);
+				leg_respond(call->uas, call->uas->invite_server, ok);
+			}
+			call->uas->invite_server = 0;
+			call->state = CALL_ANSWERED;
+			arm_expiry(call, resp);
+			return;
+		}
 		ack_2xx(call, uac, resp);
 		for (size_t i = 0; i < call->n_br; i++)
 			if (&call->br[i] != b)
@@ -981,8 +1047,18 @@ static void pass_response(struct call *call, struct pass *p, const osip_message_
 	if (MSG_IS_RESPONSE_FOR(resp, "INVITE") && MSG_IS_STATUS_2XX(resp))
 		ack_2xx(call, other(p->from), resp);
 	out = leg_response(p->from, p->req, resp->status_code, resp->reason_phrase, resp);
+	if (out && MSG_IS_SUBSCRIBE(p->req))
+		copy_expires(out, resp);
 	if (out)
 		leg_respond(p->from, p->server, out);
+	if (call->is_subscription && MSG_IS_SUBSCRIBE(p->req) && MSG_IS_STATUS_2XX(resp))
+		arm_expiry(call, resp);
+	if (call->is_subscription && subscription_terminated(p->req)) {
+		osip_message_free(p->req);
+		memset(p, 0, sizeof(*p));
+		call_end(call, 0, "terminated", false);
+		return;
+	}
 	osip_message_free(p->req);
 	memset(p, 0, sizeof(*p));
 }
@@ -1077,14 +1153,21 @@ static int uas_setup(struct leg *l, uint64_t server, const osip_message_t *req)
 	return 0;
 }
 
-/* Copy what the far end should see of the first request to the UAC
- * leg's INVITE or MESSAGE: the body, Subject, Allow, Supported without
- * 100rel (alrd does not relay reliable provisionals: RFC 3262 is
- * stripped consistently, docs/edge.md). */
+/* Copy what the other side should see of a request alrd makes again on
+ * the other leg: the body (an SDP through the relay), the headers of its
+ * meaning (Event and Subscription-State for SUBSCRIBE and NOTIFY, RFC
+ * 6665; Refer-To for REFER, RFC 3515; Expires; Info-Package, RFC 6086),
+ * Supported without 100rel (alrd does not relay reliable provisionals:
+ * RFC 3262 is stripped consistently, docs/edge.md).  Never the dialog's
+ * own headers (Via, Route, Contact, tags, CSeq): each leg has its own. */
 static int copy_headers(struct call *call, bool to_app, osip_message_t *to,
 			const osip_message_t *from)
 {
-	static const char *const names[] = { "subject", "allow", "accept", "supported" };
+	static const char *const names[] = {
+		"subject", "allow", "accept", "supported", "event", "expires", "allow-events",
+		"subscription-state", "refer-to", "referred-by", "info-package", "recv-info",
+		"content-disposition", "priority",
+	};
 	osip_header_t *h = NULL;
 
 	if (put_body(call, to_app, to, from) < 0)
@@ -1193,7 +1276,7 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 	unsigned int pid = user ? registry_find_by_contact_user(cs->registry, user) : 0;
 	const struct profile *p = pid ? registry_find(cs->registry, pid) : NULL;
 	size_t n = p ? edge_local_count(cs->edge, pid) : 0;
-	bool message = MSG_IS_MESSAGE(req);
+	bool message = MSG_IS_MESSAGE(req), invite = MSG_IS_INVITE(req);
 	struct binding_route route;
 	struct call *call;
 	int err = 0, code;
@@ -1206,15 +1289,17 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 		return 480;
 	}
 	if (!message && cs->n >= cs->max_calls) {
-		log_debug("profile %u: INVITE refused: %zu calls at once", pid, cs->n);
+		log_debug("profile %u: %s refused: %zu calls at once", pid, req->sip_method,
+			  cs->n);
 		return 503;
 	}
-	if (!message && !has_body(req))
+	if (invite && !has_body(req))
 		return 488;     /* offerless INVITE: not relayed (docs/edge.md) */
 	call = call_new(cs, pid, CALL_INCOMING);
 	if (!call)
 		return 500;
 	call->is_message = message;
+	call->is_subscription = MSG_IS_SUBSCRIBE(req);
 	call->net.tp = tp;
 	sip_stack_transport_hold(cs->stack, tp);
 	call->net.proto = tp->proto;
@@ -1227,7 +1312,7 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 	util_strlcpy(call->ifname, tp->ifname, sizeof(call->ifname));
 	if (uas_setup(&call->net, id, req) < 0)
 		goto fail;
-	if (!message && !(call->media = new_media(cs, call, tp, AF_INET)))
+	if (invite && !(call->media = new_media(cs, call, tp, AF_INET)))
 		goto fail;
 	call->peer_uri = uri_string(req->from->url);
 	/* The application leg: a dialog of its own. */
@@ -1262,7 +1347,7 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 	}
 	if (call->n_br == 0)
 		goto fail_480;
-	if (!message) {
+	if (invite) {
 		osip_message_t *trying = leg_response(&call->net, req, 100, "Trying", NULL);
 
 		if (trying)
@@ -1292,7 +1377,7 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 			 const osip_message_t *req)
 {
 	const struct profile *p = req->from ? edge_find_profile(cs->edge, req->from->url) : NULL;
-	bool message = MSG_IS_MESSAGE(req);
+	bool message = MSG_IS_MESSAGE(req), invite = MSG_IS_INVITE(req);
 	struct binding_route route;
 	struct call *call;
 	char who[64];
@@ -1311,12 +1396,13 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 	}
 	if (!message && cs->n >= cs->max_calls)
 		return 503;
-	if (!message && !has_body(req))
+	if (invite && !has_body(req))
 		return 488;
 	call = call_new(cs, p->id, CALL_OUTGOING);
 	if (!call)
 		return 500;
 	call->is_message = message;
+	call->is_subscription = MSG_IS_SUBSCRIBE(req);
 	call->app.peer = *from;
 	call->app.proto = from->proto;
 	if (edge_local_addr(cs->edge, from, &call->app.local) < 0)
@@ -1343,8 +1429,8 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 		util_strlcpy(call->ifname, route.ifname, sizeof(call->ifname));
 		if (!call->net.call_id || !call->net.local_id || !call->net.remote_id)
 			goto fail;
-		if (!message && !(call->media = new_media(cs, call, route.tp,
-							  from->addr.ss_family)))
+		if (invite && !(call->media = new_media(cs, call, route.tp,
+							 from->addr.ss_family)))
 			goto fail;
 	}
 	{
@@ -1361,7 +1447,7 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 		if (r < 0)
 			goto fail;
 	}
-	if (!message) {
+	if (invite) {
 		osip_message_t *trying = leg_response(&call->app, req, 100, "Trying", NULL);
 
 		if (trying)
@@ -1404,7 +1490,16 @@ static int take_in_dialog(struct calls *cs, enum leg_kind kind, uint64_t id,
 			 false);
 		return 0;
 	}
-	if (call->state != CALL_ANSWERED || !o->remote_tag)
+	if (call->is_subscription && MSG_IS_NOTIFY(req) && !l->remote_tag) {
+		/* RFC 6665 §4.1.2.4: a NOTIFY may come before the 2xx to the
+		 * SUBSCRIBE; it makes the dialog. */
+		l->remote_tag = tag_of(req->from) ? strdup(tag_of(req->from)) : NULL;
+		free(l->remote_target);
+		l->remote_target = contact_uri_of(req);
+		leg_set_routes(l, req, true);
+	}
+	if ((call->state != CALL_ANSWERED && !call->is_subscription) || !o->remote_tag ||
+	    !l->remote_tag)
 		return 491;             /* §14.1: the other side is not ready */
 	for (size_t i = 0; i < MAX_PASS && !p; i++)
 		if (!call->pass[i].used)
@@ -1415,7 +1510,7 @@ static int take_in_dialog(struct calls *cs, enum leg_kind kind, uint64_t id,
 	out = leg_request(o, req->sip_method, ++o->local_cseq, branch);
 	if (!out)
 		return 500;
-	if (put_body(call, o->kind == LEG_APP, out, req) < 0) {
+	if (copy_headers(call, o->kind == LEG_APP, out, req) < 0) {
 		osip_message_free(out);
 		return 488;
 	}
@@ -1462,7 +1557,7 @@ static int take(struct calls *cs, enum leg_kind kind, uint64_t id, const osip_me
 		return take_cancel(cs, kind, id, req);
 	if (tag_of(req->to))
 		return take_in_dialog(cs, kind, id, req);
-	if (!MSG_IS_INVITE(req) && !MSG_IS_MESSAGE(req))
+	if (!MSG_IS_INVITE(req) && !MSG_IS_MESSAGE(req) && !MSG_IS_SUBSCRIBE(req))
 		return kind == LEG_NET ? 0x7fff : 405; /* the stack's default answer */
 	return kind == LEG_NET ? take_from_network(cs, id, tp, from, req) :
 				 take_from_app(cs, id, peer, req);
@@ -1584,14 +1679,14 @@ size_t calls_count(const struct calls *cs)
 	size_t n = 0;
 
 	for (const struct call *call = cs ? cs->calls : NULL; call; call = call->next)
-		n += !call->dead && !call->is_message;
+		n += !call->dead && !call->is_message && !call->is_subscription;
 	return n;
 }
 
 int calls_get(const struct calls *cs, size_t i, struct call_info *ret)
 {
 	for (const struct call *call = cs ? cs->calls : NULL; call; call = call->next) {
-		if (call->dead || call->is_message)
+		if (call->dead || call->is_message || call->is_subscription)
 			continue;
 		if (i-- > 0)
 			continue;

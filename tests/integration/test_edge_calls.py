@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pee
 import alrtest  # noqa: E402
 import callpeers  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
-from callpeers import Baresip, Callee, Caller, Linphonec  # noqa: E402
+from callpeers import Baresip, Callee, Caller, Linphonec, Notifier  # noqa: E402
 from test_edge import edge_daemon, local_event, new_profile  # noqa: E402
 from test_profiles import (REG_ADDR, USERS, WLAN, WWAN, registered,  # noqa: E402
                            sip_world, wait_bindings)
@@ -300,6 +300,33 @@ def test_linphonec_through_alrd(fx):
                                     'sip:alice@example.test', 'hello linphonec'),
              200, 'MESSAGE to alice')
     phone.wait_message('hello linphonec')
+
+
+SIPSUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipsub.py')
+
+
+def test_subscription_through_alrd(fx):
+    """A local application subscribes to bob's presence through alrd's
+    edge: alrd makes the SUBSCRIBE again from alice's registered contact
+    over wlan0 (Kamailio routes it to bob, a SIPp notifier), and passes
+    bob's two NOTIFYs back into the application's own dialog, the second
+    ending it; bob's every step was answered (SIPp's exit status)."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c, auto_register=True)
+    registered(c, pid)
+    bob = Notifier(fx, w.net, 'bob', USERS['bob'])
+    r = alrtest.run(w.exec_argv(['/usr/bin/python3', SIPSUB, 'sip:alice@example.test',
+                                 'sip:bob@example.test', '5086', str(T(20))]))
+    got = json.loads(r.stdout)
+    check_eq(got['status'], 200, "the application's SUBSCRIBE: %r" % got)
+    check_eq([(n['state'].split(';')[0], n['body'], n['same_dialog']) for n in got['notifies']],
+             [('active', 'bob-is-online', True), ('terminated', '', True)],
+             "the NOTIFYs the application got")
+    check_eq(bob.wait_done(), 0, "bob's scenario (its NOTIFYs answered):\n" + bob.tail())
+    check_eq(c.call('call.list')['calls'], [], 'a subscription is no call')
 
 
 SIPFLOOD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipflood.py')

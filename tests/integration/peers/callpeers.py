@@ -749,6 +749,42 @@ class Callee:
         return self.sipp.tail()
 
 
+class Notifier:
+    """SIPp registered at the registrar as @user (from @addr:@sip_port, as
+    Callee), taking one SUBSCRIBE (sipp-notifier.xml): 200 with Expires:
+    600, a NOTIFY "active" in the dialog, a second later a NOTIFY
+    "terminated".  wait_done() is SIPp's exit status: 0 when every step
+    happened (both NOTIFYs answered 200)."""
+
+    def __init__(self, fx, ns, user, password, registrar=('10.99.100.1', 5060),
+                 addr='10.99.100.4', sip_port=5084, domain=DOMAIN):
+        _ensure_addr(ns, addr)
+        reg = _Sipp(fx, ns, 'register-' + user)
+        scen = reg.scenario('sipp-register.xml')
+        rc = reg.run_once([
+            '%s:%d' % tuple(registrar), '-sf', scen, '-m', '1',
+            '-i', addr, '-p', str(sip_port), '-au', user, '-ap', password,
+            '-key', 'user', user, '-key', 'domain', domain, '-key', 'expires', '600',
+            '-trace_msg', '-message_file', reg.trace,
+            '-timeout', '20', '-timeout_error'], timeout=T(30))
+        if rc != 0:
+            raise TestFailure('%s did not register (sipp exit %s):\n%s'
+                              % (user, rc, reg.tail()))
+        self.sipp = _Sipp(fx, ns, 'notifier-' + user)
+        scen = self.sipp.scenario('sipp-notifier.xml')
+        self.sipp.spawn(['-sf', scen, '-i', addr, '-p', str(sip_port), '-m', '1',
+                         '-timeout', '60', '-timeout_error'])
+
+    def wait_done(self, timeout=None):
+        try:
+            return self.sipp.proc.wait(timeout or T(60))
+        except subprocess.TimeoutExpired:
+            raise TestFailure('the notifier did not finish:\n' + self.sipp.tail())
+
+    def tail(self):
+        return self.sipp.tail()
+
+
 def _ensure_addr(ns, addr):
     """addr on the loopback of namespace ns (the network namespace's
     peers each get an address of their own, so that their packets are
