@@ -52,7 +52,8 @@ class Sipp:
         self.tmp = tempfile.mkdtemp(prefix='alrt-sipp-')
         self.timeout = timeout
         fx._objs.append(self)
-        argv = ['ip', 'netns', 'exec', w.net, SIPP, hostport, '-sn', scenario, '-s', user,
+        how = ['-sf', scenario] if scenario.endswith('.xml') else ['-sn', scenario]
+        argv = ['ip', 'netns', 'exec', w.net, SIPP, hostport] + how + ['-s', user,
                 '-i', REG_ADDR, '-p', '5099', '-m', '1', '-l', '1', '-d', str(pause_ms),
                 '-timeout', str(timeout), '-timeout_error', '-nostdin', '-trace_msg',
                 '-message_file', os.path.join(self.tmp, 'msg.log')] + list(extra)
@@ -300,6 +301,31 @@ def test_linphonec_through_alrd(fx):
                                     'sip:alice@example.test', 'hello linphonec'),
              200, 'MESSAGE to alice')
     phone.wait_message('hello linphonec')
+
+
+def test_caller_gives_up_while_it_rings(fx):
+    """A caller CANCELs while baresip rings (manual answer): alrd answers
+    the CANCEL 200 and the INVITE 487 (the caller's scenario completes,
+    ACK included), cancels the application leg (baresip's own view: the
+    call closed without being established), and reports call.ended
+    'cancelled'."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='manual')
+    contact = contact_of(c, pid)
+    scen = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers',
+                        'sipp-cancel.xml')
+    sipp = Sipp(fx, w, contact, scenario=scen)
+    ended = c.wait_event(lambda e: e['method'] == 'call.ended', T(20), 'call.ended')
+    check_eq(ended['params']['call']['end_reason'], 'cancelled', 'why the call ended')
+    rc, out = sipp.wait()
+    if rc != 0:
+        raise TestFailure('the cancelling caller failed (exit %d):\n%s' % (rc, out[-3000:]))
+    check('SIP/2.0 487' in out, 'no 487 for the INVITE:\n%s', out[-2000:])
+    phone.wait_call('CALL_CLOSED')
+    check(not any(e.get('type') == 'CALL_ESTABLISHED' for e in phone.history),
+          'baresip answered a cancelled call: %r', phone.history)
 
 
 SIPSUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipsub.py')
