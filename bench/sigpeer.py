@@ -9,7 +9,8 @@
       datagram was read) and answers 486, as a softphone that is busy.
   sigpeer.py sender BIND_IP N LOG TARGET...
       Sends N INVITEs, one after the other, each to the next TARGET in
-      turn ("USER@HOST:PORT"), writing "CALL-ID TARGET-INDEX NS" (the
+      turn ("USER@HOST:PORT", or "USER@DOMAIN>HOST:PORT" through a proxy
+      that routes DOMAIN), writing "CALL-ID TARGET-INDEX NS" (the
       clock just before sendto) to LOG; waits for each final answer and
       acknowledges it before the next.
 """
@@ -83,16 +84,22 @@ def sender(bind, n, log, targets):
     s.settimeout(5)
     for i in range(n):
         k = i % len(targets)
-        user, hostport = targets[k].split('@')
-        host, port = hostport.rsplit(':', 1)
+        # "user@host:port", or "user@domain>host:port" for a proxy that
+        # routes the domain's user (the Request-URI names the domain).
+        ruri, _, dest = targets[k].partition('>')
+        user, hostport = ruri.split('@')
+        host, port = (dest or hostport).rsplit(':', 1)
+        if dest:
+            hostport = hostport
         cid = 'sig-%d-%s' % (i, uuid.uuid4().hex[:8])
         branch = 'z9hG4bK' + uuid.uuid4().hex
         body = SDP.format(ip=bind)
         via = 'SIP/2.0/UDP %s:%d;branch=%s;rport' % (bind, lport, branch)
         msg = '\r\n'.join([
-            'INVITE sip:%s@%s:%s SIP/2.0' % (user, host, port), 'Via: ' + via,
+            'INVITE sip:%s@%s SIP/2.0' % (user, hostport), 'Via: ' + via,
             'Max-Forwards: 70', 'From: <sip:bench@%s>;tag=s%d' % (bind, i),
-            'To: <sip:%s@%s>' % (user, host), 'Call-ID: %s' % cid, 'CSeq: 1 INVITE',
+            'To: <sip:%s@%s>' % (user, hostport.split(':')[0]), 'Call-ID: %s' % cid,
+            'CSeq: 1 INVITE',
             'Subject: %s' % cid, 'Contact: <sip:bench@%s:%d>' % (bind, lport), 'Content-Type: application/sdp',
             'Content-Length: %d' % len(body), '', body]).encode()
         t = time.monotonic_ns()
@@ -109,7 +116,7 @@ def sender(bind, n, log, targets):
             code = int(data.split(' ', 2)[1])
             if code >= 200:
                 ack = '\r\n'.join([
-                    'ACK sip:%s@%s:%s SIP/2.0' % (user, host, port), 'Via: ' + via,
+                    'ACK sip:%s@%s SIP/2.0' % (user, hostport), 'Via: ' + via,
                     'Max-Forwards: 70', 'From: <sip:bench@%s>;tag=s%d' % (bind, i),
                     'To: ' + header(data, 'To'), 'Call-ID: %s' % cid, 'CSeq: 1 ACK',
                     'Content-Length: 0', '', ''])
