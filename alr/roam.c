@@ -2474,7 +2474,7 @@ static void handle_probed(struct roam *r, struct roam_profile *p, unsigned int i
 	}
 	p->reprobe = *m;
 	p->reprobe_until_ms = now_ms(r) + PROBE_CAP_MS;
-	registrar_answers(p, iap, what);
+	registrar_answers(p, iap, *what ? what : "a probe answered");
 }
 
 void roam_sip_probed(struct roam *r, unsigned int profile, unsigned int iap, bool answered,

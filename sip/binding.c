@@ -1131,12 +1131,16 @@ static void aux_report(struct binding *b, struct aux_op *op,
 			log_info("binding %u (%s via %s): %zu binding(s) at "
 				 "the registrar", b->id, b->name, op->ifname,
 				 ev.n_contacts);
-	} else {
+	} else if (op->kind == OP_REMOVE) {
 		format_cause(why, sizeof(why), c);
-		log_warning("binding %u (%s via %s): %s failed (%s)", b->id,
-			    b->name, op->ifname,
-			    op->kind == OP_REMOVE ? "removing a contact" :
-						    "query", why);
+		log_warning("binding %u (%s via %s): removing a contact failed (%s)",
+			    b->id, b->name, op->ifname, why);
+	} else {
+		/* Who asked (the roaming engine's probe) says what it makes
+		 * of it. */
+		format_cause(why, sizeof(why), c);
+		log_debug("binding %u (%s via %s): query failed (%s)", b->id, b->name,
+			  op->ifname, why);
 	}
 	notify(b, &ev);
 }
