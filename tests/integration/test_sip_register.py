@@ -714,8 +714,11 @@ def test_tcp_connection_loss_is_reported(fx):
     s.wait_state('REGISTERING', T(5), old='REGISTERED')
     check(time.monotonic() - t0 < 3, 'noticed in %.1f s',
           time.monotonic() - t0)
+    # The new connection is reset (Kamailio on its way out: transport) or
+    # refused (gone: nothing listens, the server's error, docs/sip.md),
+    # depending on how far its exit got.
     ev = s.wait_state('BACKOFF', T(5))
-    check_eq(ev['error'], 'transport', 'error')
+    check(ev['error'] in ('transport', 'server'), 'error: %s', ev)
     reg.start()
     again = s.wait_state('REGISTERED', T(30))
     check(again['contact'] != first['contact'], 'a new connection, a new '
