@@ -294,6 +294,7 @@ void driver_release_binding(struct reg_profile *rp)
 	rp->binding_id = 0;
 	rp->start_pending = false;
 	rp->deregistering = false;
+	rp->probe_iap = 0;              /* the engine gives its probe up */
 }
 /*
  * A binding shaped by the plugin (or, for removing old contacts of a
@@ -612,8 +613,10 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 		roam_sip_registered(rp->r->roam, rp->p->id, rp->iap_id);
 	driver_cleanup_stale(rp);
 }
-/* No answer, an ICMP error, a refused or reset connection, a name that
- * does not resolve: the network (or the way to the registrar over it). */
+/* No answer, an ICMP host or net unreachable, a reset connection, a name
+ * that does not resolve: the network (or the way to the registrar over
+ * it).  A closed port is the server's (BINDING_ERROR_SERVER: docs/sip.md,
+ * "ICMP errors"). */
 static bool network_failure(enum binding_error e)
 {
 	switch (e) {
@@ -649,10 +652,25 @@ static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 	 * registrar answers the same over every network (issue 15). */
 	if (network_failure(ev->error))
 		roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
-				ev->code > 0 ? ev->code : -EIO, ev->reason);
+				ev->code ? ev->code : -EIO, ev->reason);
 	else
 		roam_sip_server_error(rp->r->roam, rp->p->id, rp->iap_id,
-				      ev->code > 0 ? ev->code : -EIO, ev->reason);
+				      ev->code ? ev->code : -EIO, ev->reason);
+}
+/* The engine's probe (op_sip_probe()): any answer over the IAP will do, a
+ * refusal or a challenge as much as the bindings; a closed port too (the
+ * registrar's host answered).  No answer, an ICMP error on the way, or
+ * the query given up for the binding's own REGISTER: not answered. */
+static void on_query(struct reg_profile *rp, const struct bevent *ev)
+{
+	unsigned int iap = rp->probe_iap;
+
+	if (!iap || !rp->in_engine)
+		return;
+	rp->probe_iap = 0;
+	roam_sip_probed(rp->r->roam, rp->p->id, iap, !network_failure(ev->error),
+			ev->error == BINDING_ERROR_NONE ? 0 : ev->code ? ev->code : -EIO,
+			ev->reason);
 }
 static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 {
@@ -678,8 +696,12 @@ static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 		 * moves back (op_sip_go()). */
 		log_info("profile %u (%s): move to iap %u refused (%s); staying",
 			 rp->p->id, rp_name(rp), rp->iap_id, ev->reason);
-		roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
-				ev->code > 0 ? ev->code : -EIO, ev->reason);
+		if (network_failure(ev->error))
+			roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
+					ev->code ? ev->code : -EIO, ev->reason);
+		else
+			roam_sip_refused(rp->r->roam, rp->p->id, rp->iap_id,
+					 ev->code ? ev->code : -EIO, ev->reason);
 		return;
 	}
 	/* The binding gave up: a permanent error; not wanted until the
@@ -701,6 +723,7 @@ void driver_handle_bevent(struct reg_profile *rp, const struct bevent *ev)
 		on_contact_removed(rp, ev);
 		return;
 	case BINDING_EVENT_QUERY:
+		on_query(rp, ev);
 		return;
 	case BINDING_EVENT_STATE:
 		break;
@@ -894,6 +917,31 @@ static int op_sip_deregister(void *ud, unsigned int profile, unsigned int via_ia
 		 via_iap);
 	return ROAM_OP_STARTED;
 }
+/* Does the registrar answer over @iap_id?  A query (a REGISTER without
+ * Contact, RFC 3261 §10.2.3: it changes nothing at the registrar) over
+ * that IAP, beside the registration; its outcome is on_query()'s. */
+static int op_sip_probe(void *ud, unsigned int profile, unsigned int iap_id)
+{
+	struct registry *r = ud;
+	struct reg_profile *rp = registry_lookup(r, profile);
+	char local[INET6_ADDRSTRLEN];
+	const struct iap *iap;
+	int ret;
+
+	if (!rp || !rp->in_engine || !rp->binding)
+		return -ESHUTDOWN;
+	iap = iap_table_find_by_id(r->iaps, iap_id);
+	if (!iap || !iap_available(iap) || !iap_pick_local(iap, rp_dest_family(rp->p), local,
+						       sizeof(local)))
+		return -ENETUNREACH;
+	ret = binding_query(rp->binding, iap->ifname, local);
+	if (ret < 0)
+		return ret;
+	rp->probe_iap = iap_id;
+	log_debug("profile %u (%s): does the registrar answer over iap %u?", rp->p->id,
+		  rp_name(rp), iap_id);
+	return ROAM_OP_STARTED;
+}
 /* No IAP left (or the stop timeout): the binding idles without a request
  * instead of retrying over a network that is gone; its contacts stay
  * known and persisted and are removed after the next registration
@@ -1009,6 +1057,7 @@ const struct roam_ops driver_roam_ops = {
 	.sip_remove_old = op_sip_remove_old,
 	.sip_deregister = op_sip_deregister,
 	.sip_abandon = op_sip_abandon,
+	.sip_probe = op_sip_probe,
 	.event = op_event,
 	.state_changed = op_state_changed,
 };
@@ -1101,6 +1150,7 @@ void driver_reregister(struct reg_profile *rp)
 				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
 	contacts_reset_pending(&rp->contacts);
 	binding_free(old);
+	rp->probe_iap = 0;              /* its query went with it */
 	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,
 		 rp_name(rp), rp->binding_id);
 	if (ret < 0)

@@ -97,6 +97,7 @@ struct reg_profile {
 	bool deregistering;             /* binding_stop() for the engine is out */
 	bool removing_old;              /* the engine waits for roam_sip_old_removed() */
 	int old_error;                  /* the first failed removal while removing_old */
+	unsigned int probe_iap;         /* a query for the engine's probe is out over it */
 
 	unsigned int iap_id;            /* where the binding is (0: nowhere) */
 	char ifname[IFNAMSIZ];

@@ -13,7 +13,8 @@
  *
  * One timer per profile, armed for the earliest of: the offer's deadline,
  * the moment a better IAP has been stable for stable-time, the moment
- * damping lets the next migration through.  Nothing on the loss path
+ * damping lets the next migration through, the next probe of an IAP
+ * marked unreachable (docs/roaming.md, "Marks").  Nothing on the loss path
  * waits for it: loss of the current IAP is handled inside
  * roam_iaps_changed(), and the request over the next IAP leaves before it
  * returns.
@@ -42,6 +43,13 @@
 
 #define SETTLE_MAX_PASSES       64
 #define STOP_TIMEOUT_MS         2000u
+/* Probes of an unreachable IAP (docs/roaming.md, "Marks"): the first
+ * within 5 s of the mark, then twice as far apart each time it is not
+ * answered, at most 5 min; an outcome that never comes is given up after
+ * PROBE_LOST_MS (a probe that gets no answer ends at its Timer F, 32 s). */
+#define PROBE_FIRST_MS          5000u
+#define PROBE_CAP_MS            (5u * 60u * 1000u)
+#define PROBE_LOST_MS           (2u * 60u * 1000u)
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -181,6 +189,23 @@ struct roam_controller {
 	uint64_t round;                 /* the round its allow is for; 0: none */
 };
 
+/* Why an IAP is marked, strongest last: a new mark never weakens one. */
+enum mark_kind {
+	MARK_UNREACHABLE,               /* transport evidence: no answer, ICMP, no route;
+					   cleared when the registrar answers over it */
+	MARK_REFUSED,                   /* the registrar refused us over it for good */
+	MARK_DISALLOWED,                /* the controllers said no */
+};
+
+/* An IAP not offered (nor preferred) until it changes, a refresh, or, for
+ * an unreachable one, the registrar answering over it. */
+struct roam_mark {
+	unsigned int iap;
+	enum mark_kind kind;
+	unsigned int probes;            /* UNREACHABLE: probes not answered */
+	uint64_t probe_at;              /* UNREACHABLE: the next one is due */
+};
+
 /* The SIP request a state's entry sent, for outcomes that come at once. */
 enum roam_op {
 	OP_NONE,
@@ -229,8 +254,15 @@ struct roam_profile {
 	uint64_t deadline_ms;
 
 	/* IAPs not offered (nor preferred) until they change or a refresh. */
-	unsigned int blocked[ROAM_MAX_BLOCKED];
+	struct roam_mark blocked[ROAM_MAX_BLOCKED];
 	size_t n_blocked;
+	/* The probe out (0: none) and when it went; the last unreachable
+	 * mark a probe cleared, whose backoff goes on if the IAP fails again
+	 * soon (a path that answers probes but not registrations). */
+	unsigned int probing;
+	uint64_t probe_sent_ms;
+	struct roam_mark reprobe;
+	uint64_t reprobe_until_ms;
 
 	/* Damping: start times of the last migrations, oldest first. */
 	uint64_t *history;
@@ -414,25 +446,92 @@ static bool better(const struct roam *r, const struct roam_profile *p,
 	return s && snap_ranking_better(s->rank, a, b);
 }
 
-static bool is_blocked(const struct roam_profile *p, unsigned int iap)
+static struct roam_mark *find_mark(const struct roam_profile *p, unsigned int iap)
 {
 	for (size_t i = 0; i < p->n_blocked; i++)
-		if (p->blocked[i] == iap)
-			return true;
-	return false;
+		if (p->blocked[i].iap == iap)
+			return (struct roam_mark *)&p->blocked[i];
+	return NULL;
 }
 
-static void block(struct roam_profile *p, unsigned int iap)
+static bool is_blocked(const struct roam_profile *p, unsigned int iap)
 {
-	if (iap == ROAM_IAP_NONE || is_blocked(p, iap))
+	return find_mark(p, iap) != NULL;
+}
+
+/* A deterministic spread in [0, range] for probe @n of profile @id over @iap:
+ * profiles that failed together do not probe together (the engine has no
+ * randomness of its own, and needs none to be tested). */
+static uint64_t probe_spread(unsigned int id, unsigned int iap, unsigned int n, uint64_t range)
+{
+	uint64_t x = ((uint64_t)id << 32 | iap) ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return range ? x % (range + 1) : 0;
+}
+
+/* How long after now the next probe of @m goes: in [d/2, d], d = 5 s
+ * doubled per probe not answered, at most 5 min. */
+static uint64_t probe_delay(const struct roam_profile *p, const struct roam_mark *m)
+{
+	unsigned int n = m->probes < 16 ? m->probes : 16;
+	uint64_t d = (uint64_t)PROBE_FIRST_MS << n;
+
+	if (d > PROBE_CAP_MS)
+		d = PROBE_CAP_MS;
+	return d / 2 + probe_spread(p->id, m->iap, n, d / 2);
+}
+
+static void block(const struct roam *r, struct roam_profile *p, unsigned int iap,
+		  enum mark_kind kind)
+{
+	struct roam_mark *m;
+
+	if (iap == ROAM_IAP_NONE)
 		return;
+	m = find_mark(p, iap);
+	if (m) {
+		if (kind > m->kind)
+			m->kind = kind;
+		return;
+	}
 	if (p->n_blocked == ROAM_MAX_BLOCKED) {
 		/* The oldest mark goes: at worst that IAP is offered again. */
 		memmove(&p->blocked[0], &p->blocked[1],
 			(ROAM_MAX_BLOCKED - 1) * sizeof(p->blocked[0]));
 		p->n_blocked--;
 	}
-	p->blocked[p->n_blocked++] = iap;
+	m = &p->blocked[p->n_blocked++];
+	*m = (struct roam_mark){ .iap = iap, .kind = kind };
+	if (kind == MARK_UNREACHABLE) {
+		/* Failing again soon after a probe cleared it: the backoff
+		 * goes on where it was. */
+		if (p->reprobe.iap == iap && now_ms(r) < p->reprobe_until_ms)
+			m->probes = p->reprobe.probes + 1;
+		m->probe_at = now_ms(r) + probe_delay(p, m);
+	}
+}
+
+static void unmark_at(struct roam_profile *p, size_t i)
+{
+	memmove(&p->blocked[i], &p->blocked[i + 1],
+		(p->n_blocked - i - 1) * sizeof(p->blocked[0]));
+	p->n_blocked--;
+}
+
+/* The registrar answered over @iap (a registration, its own error, a
+ * probe): whatever said it could not be reached over it is wrong now. */
+static void registrar_answers(struct roam_profile *p, unsigned int iap, const char *how)
+{
+	struct roam_mark *m = find_mark(p, iap);
+
+	if (!m || m->kind != MARK_UNREACHABLE)
+		return;
+	log_info(PFMT ": the registrar answers over iap %u again (%s); it may be "
+		 "offered again", PARGS(p), iap, how);
+	unmark_at(p, (size_t)(m - p->blocked));
 }
 
 /* Marks go when their IAP changes: it left the profile's candidates
@@ -442,11 +541,11 @@ static void unblock_changed(const struct roam *r, struct roam_profile *p)
 	size_t k = 0;
 
 	for (size_t i = 0; i < p->n_blocked; i++) {
-		if (is_candidate(r, p, p->blocked[i]))
+		if (is_candidate(r, p, p->blocked[i].iap))
 			p->blocked[k++] = p->blocked[i];
 		else
 			log_debug(PFMT ": iap %u changed, may be offered again",
-				  PARGS(p), p->blocked[i]);
+				  PARGS(p), p->blocked[i].iap);
 	}
 	p->n_blocked = k;
 }
@@ -750,6 +849,91 @@ static void ensure_binding(struct roam *r, struct roam_profile *p, unsigned int 
 	issue(r, p, op, iap, 0);
 }
 
+/* ---- probes --------------------------------------------------------------- */
+
+/* Probes go while the profile is registered and sits still: never while
+ * nothing is registered, nor in the middle of a move. */
+static bool probes_allowed(const struct roam_profile *p)
+{
+	return p->state == ROAM_REGISTERED || p->state == ROAM_WAIT_FOR_PERMISSION;
+}
+
+/* The unreachable mark worth a probe: on the best candidate better than
+ * cur that has one, whose clearing would move the profile there.  Marks
+ * on IAPs no better than cur hold nothing back (failover falls back to
+ * marked IAPs anyway): they are not probed. */
+static struct roam_mark *probe_target(const struct roam *r, const struct roam_profile *p)
+{
+	size_t i = 0;
+	unsigned int c;
+
+	if (!r->ops->sip_probe || !probes_allowed(p) || fixed(p))
+		return NULL;
+	while ((c = next_candidate(r, p, &i)) != ROAM_IAP_NONE) {
+		struct roam_mark *m;
+
+		if (!better(r, p, c, p->cur))
+			break;
+		m = find_mark(p, c);
+		if (m && m->kind == MARK_UNREACHABLE)
+			return m;
+	}
+	return NULL;
+}
+
+/* When the profile's timer must wake it for a probe (0: never). */
+static uint64_t probe_wake(const struct roam *r, const struct roam_profile *p)
+{
+	const struct roam_mark *m;
+
+	if (p->probing != ROAM_IAP_NONE)
+		return probes_allowed(p) ? p->probe_sent_ms + PROBE_LOST_MS : 0;
+	m = probe_target(r, p);
+	return m ? (m->probe_at ? m->probe_at : 1) : 0;
+}
+
+static void probe_not_answered(const struct roam *r, struct roam_profile *p,
+			       struct roam_mark *m, const char *what)
+{
+	uint64_t d;
+
+	m->probes++;
+	d = probe_delay(p, m);
+	m->probe_at = now_ms(r) + d;
+	log_info(PFMT ": the registrar does not answer over iap %u (%s); next probe in %.1f s",
+		 PARGS(p), m->iap, what, (double)d / 1000.);
+}
+
+/* Send the probe that is due, if any: an op, no edge. */
+static void probe_if_due(struct roam *r, struct roam_profile *p, uint64_t now)
+{
+	struct roam_mark *m;
+	int res;
+
+	if (p->probing != ROAM_IAP_NONE) {
+		if (now < p->probe_sent_ms + PROBE_LOST_MS)
+			return;
+		m = find_mark(p, p->probing);
+		p->probing = ROAM_IAP_NONE;
+		if (m && m->kind == MARK_UNREACHABLE)
+			probe_not_answered(r, p, m, "the probe's outcome never came");
+	}
+	m = probe_target(r, p);
+	if (!m || now < m->probe_at)
+		return;
+	res = r->ops->sip_probe(r->user_data, p->id, m->iap);
+	if (res == ROAM_OP_STARTED) {
+		log_debug(PFMT ": probing iap %u (%u not answered before)", PARGS(p), m->iap,
+			  m->probes);
+		p->probing = m->iap;
+		p->probe_sent_ms = now;
+	} else if (res == ROAM_OP_DONE) {
+		registrar_answers(p, m->iap, "probe");
+	} else {
+		probe_not_answered(r, p, m, strerror(-res));
+	}
+}
+
 /* ---- timer ---------------------------------------------------------------- */
 
 static uint64_t min_nonzero(uint64_t a, uint64_t b)
@@ -769,14 +953,14 @@ static uint64_t next_wake(const struct roam *r, struct roam_profile *p)
 	switch (p->state) {
 	case ROAM_WAIT_FOR_PERMISSION:
 		offer_target(r, p, now, &wake);
-		return min_nonzero(p->deadline_ms, wake);
+		return min_nonzero(min_nonzero(p->deadline_ms, wake), probe_wake(r, p));
 	case ROAM_REGISTERED:
 		target = offer_target(r, p, now, &wake);
 		if (target != ROAM_IAP_NONE) {
 			until = damped_until(r, p, now);
 			wake = min_nonzero(wake, until);
 		}
-		return wake;
+		return min_nonzero(wake, probe_wake(r, p));
 	case ROAM_UNREGISTERING:
 		return p->stop_deadline_ms;
 	case ROAM_UNREGISTERED:
@@ -1037,7 +1221,7 @@ static void disallowed(struct roam *r, struct roam_profile *p, const char *why)
 
 	emit_error(r, p, ROAM_TO_CONTROLLERS, ROAM_ERROR_ACCESS_DENIED, iap, 0,
 		   "migration to iap %u not allowed: %s", iap, why);
-	block(p, iap);
+	block(r, p, iap, MARK_DISALLOWED);
 	p->offer = ROAM_IAP_NONE;
 	roam_enter_state(r, p, ROAM_REGISTERED, why);
 }
@@ -1052,7 +1236,8 @@ static void remove_old(struct roam *r, struct roam_profile *p, const char *why)
 }
 
 static void migration_failed(struct roam *r, struct roam_profile *p, int status,
-			     const char *reason, bool mark, enum roam_reason dereg)
+			     const char *reason, bool mark, enum mark_kind kind,
+			     enum roam_reason dereg)
 {
 	char why[ROAM_MESSAGE_MAX], what[ROAM_MESSAGE_MAX];
 
@@ -1061,7 +1246,7 @@ static void migration_failed(struct roam *r, struct roam_profile *p, int status,
 		   p->to, status, "REGISTER over iap %u failed: %s", p->to,
 		   describe(what, sizeof(what), status, reason));
 	if (mark)
-		block(p, p->to);
+		block(r, p, p->to, kind);
 	if (!p->bbm) {
 		/* Make-before-break: the old contact is still registered;
 		 * the binding goes back to it (entry of REGISTERED). */
@@ -1201,7 +1386,7 @@ static void handle_registered(struct roam *r, struct roam_profile *p, unsigned i
 }
 
 static void handle_register_failed(struct roam *r, struct roam_profile *p, unsigned int iap,
-				   int status, const char *reason)
+				   int status, const char *reason, enum mark_kind kind)
 {
 	char why[ROAM_MESSAGE_MAX], what[ROAM_MESSAGE_MAX];
 	unsigned int c;
@@ -1214,7 +1399,7 @@ static void handle_register_failed(struct roam *r, struct roam_profile *p, unsig
 		emit_error(r, p, ROAM_TO_CONTROLLERS | ROAM_TO_OBSERVERS,
 			   ROAM_ERROR_REGISTRATION_FAILED, iap, status,
 			   "REGISTER over iap %u failed: %s", iap, what);
-		block(p, iap);
+		block(r, p, iap, kind);
 		c = best_unblocked(r, p);
 		if (c != ROAM_IAP_NONE && c != iap) {
 			snprintf(why, sizeof(why), "registration over iap %u failed", iap);
@@ -1238,14 +1423,14 @@ static void handle_register_failed(struct roam *r, struct roam_profile *p, unsig
 		emit_error(r, p, ROAM_TO_CONTROLLERS | ROAM_TO_OBSERVERS,
 			   ROAM_ERROR_REGISTRATION_FAILED, iap, status,
 			   "REGISTER over iap %u failed: %s", iap, what);
-		block(p, iap);
+		block(r, p, iap, kind);
 		snprintf(why, sizeof(why), "registration over iap %u failed", iap);
 		lose_current(r, p, ROAM_REASON_ERROR, why);
 		return;
 	case ROAM_MIGRATING:
 		if (iap != p->to)
 			break;
-		migration_failed(r, p, status, reason, true, ROAM_REASON_ERROR);
+		migration_failed(r, p, status, reason, true, kind, ROAM_REASON_ERROR);
 		return;
 	case ROAM_UNREGISTERED:
 	case ROAM_WAIT_FOR_IAP:
@@ -1351,7 +1536,7 @@ static bool run_pending(struct roam *r, struct roam_profile *p)
 		if (res > 0)
 			handle_registered(r, p, iap);
 		else
-			handle_register_failed(r, p, iap, res, reason);
+			handle_register_failed(r, p, iap, res, reason, MARK_UNREACHABLE);
 		break;
 	case OP_REMOVE_OLD:
 		handle_old_removed(r, p, res > 0 ? 0 : res, reason);
@@ -1432,6 +1617,7 @@ static bool evaluate(struct roam *r, struct roam_profile *p)
 		roam_enter_state(r, p, ROAM_REGISTERING, why);
 		return true;
 	case ROAM_REGISTERED:
+		probe_if_due(r, p, now);
 		target = offer_target(r, p, now, NULL);
 		if (target == ROAM_IAP_NONE)
 			return false;
@@ -1452,6 +1638,7 @@ static bool evaluate(struct roam *r, struct roam_profile *p)
 		}
 		return true;
 	case ROAM_WAIT_FOR_PERMISSION:
+		probe_if_due(r, p, now);
 		target = offer_target(r, p, now, NULL);
 		if (target != p->offer) {
 			if (target != ROAM_IAP_NONE) {
@@ -1677,7 +1864,7 @@ static void check_losses(struct roam *r, struct roam_profile *p)
 		if (p->breaking) {
 			if (!available(r, p->to)) {
 				migration_failed(r, p, 0, "the iap was lost", false,
-						 ROAM_REASON_NETWORK_LOST);
+						 MARK_UNREACHABLE, ROAM_REASON_NETWORK_LOST);
 			} else if (!available(r, p->from)) {
 				/* The break cannot finish over a lost IAP; the
 				 * make must not wait for it. */
@@ -1708,7 +1895,7 @@ static void check_losses(struct roam *r, struct roam_profile *p)
 			lose_current(r, p, ROAM_REASON_NETWORK_LOST, why);
 		} else if (!available(r, p->to)) {
 			migration_failed(r, p, 0, "the iap was lost", false,
-						 ROAM_REASON_NETWORK_LOST);
+					 MARK_UNREACHABLE, ROAM_REASON_NETWORK_LOST);
 		}
 		return;
 	case ROAM_UNREGISTERING:
@@ -1879,8 +2066,10 @@ void roam_iap_replaced(struct roam *r, unsigned int old_id, unsigned int new_id)
 		remap(&p->to, old_id, new_id);
 		remap(&p->offer, old_id, new_id);
 		remap(&p->pending.iap, old_id, new_id);
+		remap(&p->probing, old_id, new_id);
+		remap(&p->reprobe.iap, old_id, new_id);
 		for (size_t j = 0; j < p->n_blocked; j++)
-			remap(&p->blocked[j], old_id, new_id);
+			remap(&p->blocked[j].iap, old_id, new_id);
 	}
 	/* No settle here: the views of the switch follow at once. */
 	r->busy = false;
@@ -2198,6 +2387,9 @@ void roam_sip_registered(struct roam *r, unsigned int profile, unsigned int iap)
 	p = input_profile(r, profile, "registration");
 	if (p) {
 		p->pending.op = OP_NONE;
+		registrar_answers(p, iap, "registered");
+		if (p->reprobe.iap == iap)
+			p->reprobe_until_ms = 0;        /* success resets the backoff */
 		handle_registered(r, p, iap);
 	}
 	END(r);
@@ -2217,6 +2409,7 @@ static void handle_server_error(struct roam *r, struct roam_profile *p, unsigned
 	log_info(PFMT ": the registrar answered %s over iap %u in %s: a server error, not the "
 		 "network's; staying (the binding retries)", PARGS(p), what, iap,
 		 roam_state_to_str(p->state));
+	registrar_answers(p, iap, what);
 }
 
 void roam_sip_server_error(struct roam *r, unsigned int profile, unsigned int iap,
@@ -2242,7 +2435,59 @@ void roam_sip_failed(struct roam *r, unsigned int profile, unsigned int iap,
 	p = input_profile(r, profile, "registration failure");
 	if (p) {
 		p->pending.op = OP_NONE;
-		handle_register_failed(r, p, iap, status, reason ? reason : "");
+		handle_register_failed(r, p, iap, status, reason ? reason : "",
+				       MARK_UNREACHABLE);
+	}
+	END(r);
+}
+
+void roam_sip_refused(struct roam *r, unsigned int profile, unsigned int iap,
+		      int status, const char *reason)
+{
+	struct roam_profile *p;
+
+	BEGIN(r);
+	p = input_profile(r, profile, "registration refusal");
+	if (p) {
+		p->pending.op = OP_NONE;
+		handle_register_failed(r, p, iap, status, reason ? reason : "", MARK_REFUSED);
+	}
+	END(r);
+}
+
+/* A probe's outcome (roam_ops.sip_probe). */
+static void handle_probed(struct roam *r, struct roam_profile *p, unsigned int iap,
+			  bool answered, int status, const char *reason)
+{
+	struct roam_mark *m = find_mark(p, iap);
+	char what[ROAM_MESSAGE_MAX];
+
+	describe(what, sizeof(what), status, reason);
+	if (!m || m->kind != MARK_UNREACHABLE) {
+		log_debug(PFMT ": probe over iap %u (%s) for no mark any more", PARGS(p), iap,
+			  answered ? "answered" : what);
+		return;
+	}
+	if (!answered) {
+		probe_not_answered(r, p, m, what);
+		return;
+	}
+	p->reprobe = *m;
+	p->reprobe_until_ms = now_ms(r) + PROBE_CAP_MS;
+	registrar_answers(p, iap, *what ? what : "a probe answered");
+}
+
+void roam_sip_probed(struct roam *r, unsigned int profile, unsigned int iap, bool answered,
+		     int status, const char *reason)
+{
+	struct roam_profile *p;
+
+	BEGIN(r);
+	p = input_profile(r, profile, "probe");
+	if (p) {
+		if (p->probing == iap)
+			p->probing = ROAM_IAP_NONE;
+		handle_probed(r, p, iap, answered, status, reason ? reason : "");
 	}
 	END(r);
 }
@@ -2352,6 +2597,7 @@ int roam_profile_get_info(const struct roam *r, unsigned int profile,
 		.break_before_make = p->bbm,
 		.n_controllers = count_controllers(r, profile),
 		.n_blocked = p->n_blocked,
+		.probing = p->probing,
 		.migrations_in_window = (unsigned int)p->n_history,
 		.damped_until_ms = p->held_until_ms > now ? p->held_until_ms : 0,
 	};

@@ -178,6 +178,13 @@ struct roam_ops {
 	 * request; what it registered stays persisted for later removal
 	 * (DESIGN §3.8).  No outcome. */
 	void (*sip_abandon)(void *user_data, unsigned int profile);
+	/** Optional (NULL: no probes).  Does the registrar answer over iap,
+	 * an IAP marked unreachable while the profile is registered over
+	 * another?  One request over iap that changes nothing at the
+	 * registrar (binding_query()).  Outcome: roam_sip_probed().  While a
+	 * probe is out the engine sends no other; the binding's own
+	 * requests go first (a refresh cancels it). */
+	int (*sip_probe)(void *user_data, unsigned int profile, unsigned int iap);
 
 	/** An event for clients (see enum roam_event_type and the mask). */
 	void (*event)(void *user_data, const struct roam_event *ev);
@@ -209,6 +216,7 @@ struct roam_profile_info {
 	bool break_before_make;         /* the migration under way */
 	size_t n_controllers;
 	size_t n_blocked;               /* IAPs not offered until they change or a refresh */
+	unsigned int probing;           /* a probe is out over this IAP; 0: none */
 	unsigned int migrations_in_window;
 	uint64_t damped_until_ms;       /* 0: not held back */
 };
@@ -305,19 +313,35 @@ int roam_refresh(struct roam *r, unsigned int profile, unsigned int client,
 
 /** A REGISTER over iap got its 2xx (also a later refresh). */
 void roam_sip_registered(struct roam *r, unsigned int profile, unsigned int iap);
-/** A REGISTER over iap failed for want of the network (no answer, ICMP,
- * refused, reset, DNS): status is the SIP status the binding made of it
- * or -errno; the binding retries on its own if it can. */
+/** A REGISTER over iap failed for want of the network (no answer, ICMP
+ * host or net unreachable, reset, DNS, no local address): status is the
+ * SIP status the binding made of it or -errno; the binding retries on its
+ * own if it can.  The IAP is marked unreachable: not offered nor preferred
+ * until it changes, a refresh, or the registrar answers over it again (a
+ * registration, a server error, a probe: docs/roaming.md, "Marks"). */
 void roam_sip_failed(struct roam *r, unsigned int profile, unsigned int iap,
 		     int status, const char *reason);
+/** The registrar refused a REGISTER over iap for good (403 to that
+ * network's address, ...): the network carried it, but the registrar will
+ * not take us over it.  As roam_sip_failed(), with a mark that only a
+ * change of the IAP or a refresh clears (no probes). */
+void roam_sip_refused(struct roam *r, unsigned int profile, unsigned int iap,
+		      int status, const char *reason);
+/** A probe over iap (roam_ops.sip_probe) finished: answered when any
+ * answer came back over it (a SIP response, or the registrar's host saying
+ * its port is closed), else status and reason say what happened. */
+void roam_sip_probed(struct roam *r, unsigned int profile, unsigned int iap, bool answered,
+		     int status, const char *reason);
 /** The registrar answered a REGISTER over iap with an error (5xx, 6xx, a
- * 4xx that is not final, 408 from the server): the network carried it,
- * so nothing about the IAP is learnt.  The binding honours Retry-After and
- * retries over the same IAP; the engine stays where it is (no alr.error
- * for the IAP, no mark, no move; a migration goes on when the
- * registrar answers again).
- * Transport evidence (no answer, ICMP, refused, reset, DNS) is
- * roam_sip_failed(). */
+ * 4xx that is not final, 408 from the server), or its host said that
+ * nothing listens at its port (ICMP port unreachable from its address, a
+ * refused connection): the network carried it, so nothing bad about the
+ * IAP is learnt, and an unreachable mark on it goes.  The binding honours
+ * Retry-After and retries over the same IAP; the engine stays where it is
+ * (no alr.error for the IAP, no mark, no move; a migration goes on when
+ * the registrar answers again).
+ * Transport evidence (no answer, ICMP host or net unreachable, reset, DNS)
+ * is roam_sip_failed(). */
 void roam_sip_server_error(struct roam *r, unsigned int profile, unsigned int iap,
 			   int status, const char *reason);
 /** sip_remove_old finished: status 0 (or 2xx) removed, else why not. */

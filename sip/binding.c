@@ -54,6 +54,7 @@
 #define MAX_AUTH_ROUNDS         3
 #define REDIRECT_MAX            8
 #define AUX_MAX                 16
+#define DEST_MAX                8       /* addresses of a name (sip/stack.c gets as many) */
 #define KNOWN_MAX               16
 #define AUTH_VALUE_MAX          2048
 
@@ -228,6 +229,10 @@ struct binding {
 	struct sockaddr_storage dest4, dest6;
 	bool have4, have6;
 	bool resolved;                  /* have4/have6 are the answer */
+	/* Every address of the name, in the resolver's order (ports set):
+	 * a closed port moves on to the next one of the family (next_dest()). */
+	struct sockaddr_storage dests[DEST_MAX];
+	size_t n_dests;
 	bool resolving;
 	char *redirects[REDIRECT_MAX];  /* 3xx contacts not tried yet */
 	size_t n_redirects;
@@ -400,12 +405,21 @@ static enum binding_error classify(int code)
 	return BINDING_ERROR_REJECTED;
 }
 
+/* A request that got no response.  Only a closed port is the server's
+ * (docs/sip.md, "ICMP errors"): the registrar's host answered that
+ * nothing listens, so the network carried the request (as for a 503
+ * without Retry-After).  The rest is transport evidence against the IAP. */
 static struct cause failure_cause(int error, char *buf, size_t size)
 {
 	/* RFC 3261 §8.1.3.1: a transaction timeout is taken as a 408. */
 	if (error == -ETIMEDOUT)
 		return (struct cause){ BINDING_ERROR_TIMEOUT, 408,
 				       "Request Timeout (no response)" };
+	/* ICMP port unreachable from the registrar's address (UDP), a
+	 * connection refused (TCP) */
+	if (error == -ECONNREFUSED)
+		return (struct cause){ BINDING_ERROR_SERVER, error,
+				       "Connection refused (nothing listens at the registrar's port)" };
 	snprintf(buf, size, "%s", strerror(error < 0 ? -error : error));
 	return (struct cause){ BINDING_ERROR_TRANSPORT, error, buf };
 }
@@ -588,6 +602,7 @@ static int target_changed(struct binding *b)
 		return r;
 	b->have4 = b->have6 = false;
 	b->resolved = false;
+	b->n_dests = 0;
 	if (b->resolving) {
 		b->ops->resolve_cancel(b->port);
 		b->resolving = false;
@@ -624,6 +639,28 @@ static bool have_dest(const struct binding *b, int family,
 		if (ret)
 			*ret = b->dest6;
 		return true;
+	}
+	return false;
+}
+
+/* Nothing listens at the current address of the IAP's family: on to the
+ * next address of the name with that family (RFC 3263 §4.3: try the
+ * addresses in turn; without SRV, those of the A/AAAA answer).  False
+ * when it was the last. */
+static bool next_dest(struct binding *b)
+{
+	int family = b->local.ss_family;
+	struct sockaddr_storage *cur = family == AF_INET ? &b->dest4 : &b->dest6;
+	bool past = false;
+
+	for (size_t i = 0; i < b->n_dests; i++) {
+		if (b->dests[i].ss_family != family)
+			continue;
+		if (past) {
+			*cur = b->dests[i];
+			return true;
+		}
+		past = sockaddr_equal(&b->dests[i], cur);
 	}
 	return false;
 }
@@ -1094,12 +1131,16 @@ static void aux_report(struct binding *b, struct aux_op *op,
 			log_info("binding %u (%s via %s): %zu binding(s) at "
 				 "the registrar", b->id, b->name, op->ifname,
 				 ev.n_contacts);
-	} else {
+	} else if (op->kind == OP_REMOVE) {
 		format_cause(why, sizeof(why), c);
-		log_warning("binding %u (%s via %s): %s failed (%s)", b->id,
-			    b->name, op->ifname,
-			    op->kind == OP_REMOVE ? "removing a contact" :
-						    "query", why);
+		log_warning("binding %u (%s via %s): removing a contact failed (%s)",
+			    b->id, b->name, op->ifname, why);
+	} else {
+		/* Who asked (the roaming engine's probe) says what it makes
+		 * of it. */
+		format_cause(why, sizeof(why), c);
+		log_debug("binding %u (%s via %s): query failed (%s)", b->id, b->name,
+			  op->ifname, why);
 	}
 	notify(b, &ev);
 }
@@ -1152,10 +1193,32 @@ static void send_aux(struct binding *b, struct aux_op *op)
 	util_strlcpy(b->tx.ifname, op->ifname, sizeof(b->tx.ifname));
 }
 
+/* A query in flight over another IAP gives way to the binding's own
+ * request: one over an IAP that does not answer (the roaming engine's
+ * probe, alr/roam.c) would hold the one slot until its Timer F (32 s), and
+ * a refresh or a deregistration must not wait that long.  Its event says
+ * it was cancelled.  (A query over the binding's own IAP is as quick as
+ * the REGISTER would be: that one is waited for.) */
+static void yield_query(struct binding *b)
+{
+	static const struct cause c = { BINDING_ERROR_INTERNAL, -ECANCELED,
+					"cancelled: the registration goes first" };
+	struct tx tx = b->tx;
+
+	b->ops->cancel(b->port, tx.id);
+	b->tx.active = false;
+	b->ops->transport_put(b->port, tx.tp);
+	aux_fail(b, tx.aux, &c);
+}
+
 static void dispatch(struct binding *b)
 {
 	if (b->dying)
 		return;
+	if (b->tx.active && b->tx.kind == OP_QUERY && b->main_want != MAIN_NONE &&
+	    b->has_iap && strcmp(b->tx.ifname, b->ifname) != 0 &&
+	    !b->pace_waiting && have_dest(b, b->local.ss_family, NULL))
+		yield_query(b);
 	while (!b->tx.active && !b->dying) {
 		/* A REGISTER waiting for its turn lets side requests go. */
 		if (b->main_want != MAIN_NONE &&
@@ -1554,8 +1617,24 @@ void binding_handle_request_failed(struct binding *b, uint64_t id, int error)
 	c = failure_cause(error, errbuf, sizeof(errbuf));
 	switch (tx.kind) {
 	case OP_REGISTER:
-		if (b->state == BINDING_REGISTERING)
-			binding_enter_state(b, BINDING_BACKOFF, &c);
+		if (b->state != BINDING_REGISTERING)
+			break;
+		if (error == -ECONNREFUSED) {
+			/* It reached no registrar: nothing was registered. */
+			known_drop_unconfirmed(b);
+			if (next_dest(b)) {
+				/* Part of this attempt, like a redirect: at
+				 * once, without a turn of the pacer. */
+				log_info("binding %u (%s via %s): %s; trying the next address "
+					 "of %s", b->id, b->name, iap_name(b), c.reason,
+					 b->dest_target.host);
+				if (b->dest_target.proto != SIP_PROTO_UDP)
+					release_transport(b);   /* a connection per peer */
+				b->main_want = MAIN_REGISTER;
+				break;
+			}
+		}
+		binding_enter_state(b, BINDING_BACKOFF, &c);
 		break;
 	case OP_UNREGISTER:
 		if (b->state == BINDING_UNREGISTERING)
@@ -1583,16 +1662,25 @@ void binding_handle_resolved(struct binding *b, int error,
 	b->resolving = false;
 	b->resolved = true;
 	b->have4 = b->have6 = false;
-	for (size_t i = 0; error >= 0 && i < n; i++) {
-		if (addrs[i].ss_family == AF_INET && !b->have4) {
-			b->dest4 = addrs[i];
-			((struct sockaddr_in *)&b->dest4)->sin_port =
-				htons(b->dest_target.port);
+	b->n_dests = 0;
+	for (size_t i = 0; error >= 0 && i < n && b->n_dests < DEST_MAX; i++) {
+		struct sockaddr_storage *d = &b->dests[b->n_dests];
+
+		if (addrs[i].ss_family == AF_INET) {
+			memcpy(d, &addrs[i], sizeof(struct sockaddr_in));
+			((struct sockaddr_in *)d)->sin_port = htons(b->dest_target.port);
+		} else if (addrs[i].ss_family == AF_INET6) {
+			memcpy(d, &addrs[i], sizeof(struct sockaddr_in6));
+			((struct sockaddr_in6 *)d)->sin6_port = htons(b->dest_target.port);
+		} else {
+			continue;
+		}
+		b->n_dests++;
+		if (d->ss_family == AF_INET && !b->have4) {
+			b->dest4 = *d;
 			b->have4 = true;
-		} else if (addrs[i].ss_family == AF_INET6 && !b->have6) {
-			b->dest6 = addrs[i];
-			((struct sockaddr_in6 *)&b->dest6)->sin6_port =
-				htons(b->dest_target.port);
+		} else if (d->ss_family == AF_INET6 && !b->have6) {
+			b->dest6 = *d;
 			b->have6 = true;
 		}
 	}

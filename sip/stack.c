@@ -98,6 +98,7 @@ struct stack_tx {
 	bool server;
 	unsigned sends;
 	int error;                      /* the transport's, for cb_transport_error */
+	int unreachable;                /* an ICMP error about it (-errno), for stack_run() */
 	bool finished;                  /* outcome delivered, or cancelled */
 	bool killed;                    /* removed from osip; freed by reap() */
 	struct stack_tx *next;
@@ -128,6 +129,7 @@ struct sip_stack {
 	bool freeing;
 	/* Something for stack_reap(), per list. */
 	bool reap_txs, reap_ports, reap_transports;
+	bool unreachable_due;           /* a tx has .unreachable to deliver */
 	struct stack_query *done_queries;
 
 	ares_channel ares;
@@ -610,6 +612,23 @@ static void deliver_failed_transports(struct sip_stack *s)
 	}
 }
 
+/* Requests an ICMP error answered (tp_unreachable()): they fail now rather
+ * than at Timer F. */
+static void deliver_unreachable(struct sip_stack *s)
+{
+	if (!s->unreachable_due)
+		return;
+	s->unreachable_due = false;
+	for (struct stack_tx *tx = s->txs; tx; tx = tx->next) {
+		if (!tx->unreachable || tx->finished || tx->killed)
+			continue;
+		tx->finished = true;
+		kill_tx(s, tx);
+		if (port_live(tx->port))
+			binding_handle_request_failed(tx->port->b, tx->id, tx->unreachable);
+	}
+}
+
 static void deliver_queries(struct sip_stack *s)
 {
 	while (s->done_queries) {
@@ -659,6 +678,7 @@ static void stack_run(struct sip_stack *s)
 			osip_ist_execute(s->osip);
 		}
 		deliver_failed_transports(s);
+		deliver_unreachable(s);
 		deliver_queries(s);
 		/* Each round is work a callback queued; a binding that keeps
 		 * queueing would be a bug, not a reason to spin forever. */
@@ -924,9 +944,59 @@ static void tp_failed(void *data, struct sip_transport *tp, int error)
 	kick(s);
 }
 
+/* An ICMP error on a UDP transport: the client transactions whose
+ * request it concerns (sip_icmp_judge(), docs/sip.md) fail with it at the
+ * next run.  Maybe from inside cb_send: nothing is delivered from here. */
+static void tp_unreachable(void *data, struct sip_transport *tp,
+			   const struct sip_icmp_error *e)
+{
+	struct sip_stack *s = data;
+	char from[INET6_ADDRSTRLEN] = "?", about[INET6_ADDRSTRLEN] = "?";
+	const char *why = "matches no request";
+	enum sip_icmp_verdict v = SIP_ICMP_IGNORED;
+	uint16_t port = 0;
+
+	for (struct stack_tx *tx = s->txs; tx; tx = tx->next) {
+		osip_generic_param_t *branch = NULL;
+		const char *w = NULL;
+		int error = 0;
+
+		if (tx->tp != tp || tx->server || tx->finished || tx->killed ||
+		    tx->unreachable || !tx->tr->topvia ||
+		    osip_via_param_get_byname(tx->tr->topvia, "branch", &branch) != 0 ||
+		    !branch || !branch->gvalue)
+			continue;
+		v = sip_icmp_judge(e, (struct sockaddr *)&tx->dest, branch->gvalue,
+				   &error, &w);
+		if (v == SIP_ICMP_IGNORED) {
+			why = w;
+			continue;
+		}
+		tx->unreachable = error;
+		s->unreachable_due = true;
+		break;                  /* a branch is one transaction's */
+	}
+	if (e->offender.ss_family == AF_UNSPEC ||
+	    sipmsg_sockaddr_host((struct sockaddr *)&e->offender, from, sizeof(from), NULL) < 0)
+		snprintf(from, sizeof(from), "?");
+	sipmsg_sockaddr_host((struct sockaddr *)&e->dest, about, sizeof(about), &port);
+	if (v == SIP_ICMP_IGNORED) {
+		s->stats.dropped++;
+		log_debug("sip udp %s: ICMP%s type %u code %u from %s about %s port %u "
+			  "ignored: %s", tp->ifname, e->icmp6 ? "v6" : "", e->type, e->code,
+			  from, about, port, why);
+		return;
+	}
+	log_debug("sip udp %s: ICMP%s type %u code %u from %s about %s port %u: %s, "
+		  "its request fails", tp->ifname, e->icmp6 ? "v6" : "", e->type, e->code,
+		  from, about, port, sip_icmp_verdict_to_str(v));
+	kick(s);
+}
+
 static const struct sip_transport_cbs tp_cbs = {
 	.received = tp_received,
 	.failed = tp_failed,
+	.unreachable = tp_unreachable,
 };
 
 /* ---- c-ares on the loop ------------------------------------------------ */

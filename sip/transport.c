@@ -9,11 +9,25 @@
  *
  * A close() from inside our own callback (the stack drops the last user
  * while handling a message) only marks the transport; the callback frees
- * it on its way out. */
+ * it on its way out.
+ *
+ * ICMP errors (UDP): without IP_RECVERR an unconnected UDP socket never
+ * hears of them, and a REGISTER to a closed port waits 32 s for Timer F.
+ * With it, each ICMP error about a datagram we sent lands in the socket's
+ * error queue (read with MSG_ERRQUEUE: the sock_extended_err, the
+ * offender, the datagram's destination and its payload as quoted), and the
+ * socket turns readable with POLLERR until the queue is empty.  The
+ * kernel also keeps the last one as the socket's pending error, which the
+ * next sendto() or recvfrom() returns once in place of doing its work:
+ * an ICMP about one registrar would fail the next datagram to another.
+ * So the queue is read first on every readiness, and a sendto() that fails
+ * while errors are queued is one of those: they are read and the datagram
+ * is sent again. */
 #include "sip/transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -31,6 +45,10 @@
 /* Datagrams read per readiness event, so that one busy socket cannot
  * hold the loop. */
 #define UDP_READ_BURST  32
+/* Bytes of an ICMP error's quote we look at: RFC 1812 §4.3.2.3 routers
+ * (and Linux) quote up to 576 bytes of the IP datagram, RFC 4443 §2.4
+ * ICMPv6 up to 1280: the request line and the top Via fit in either. */
+#define ICMP_QUOTE_MAX  1280
 
 struct sock_transport {
 	struct sip_transport base;
@@ -80,6 +98,102 @@ bool sip_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
 		       ((const struct sockaddr_in *)b)->sin_port;
 	return ((const struct sockaddr_in6 *)a)->sin6_port ==
 	       ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+/* ---- ICMP errors (pure) -------------------------------------------------- */
+
+static const char *const verdict_names[_SIP_ICMP_VERDICT_MAX] = {
+	[SIP_ICMP_IGNORED] = "ignored",
+	[SIP_ICMP_PORT_CLOSED] = "port-closed",
+	[SIP_ICMP_NO_PATH] = "no-path",
+};
+
+const char *sip_icmp_verdict_to_str(enum sip_icmp_verdict v)
+{
+	return (unsigned)v < _SIP_ICMP_VERDICT_MAX ? verdict_names[v] : "?";
+}
+
+/* Destination unreachable: ICMP type 3 (RFC 792, RFC 1122 §3.2.2.1,
+ * RFC 1812 §5.2.7.1), ICMPv6 type 1 (RFC 4443 §3.1).  Fragmentation
+ * needed (code 4), time exceeded, parameter problems and packet too big
+ * say nothing about whether the registrar can be reached. */
+static enum sip_icmp_verdict icmp_kind(const struct sip_icmp_error *e, int *ret_error)
+{
+	if (e->icmp6) {
+		if (e->type != 1)
+			return SIP_ICMP_IGNORED;
+		if (e->code == 4) {             /* port unreachable */
+			*ret_error = -ECONNREFUSED;
+			return SIP_ICMP_PORT_CLOSED;
+		}
+		/* 0 no route, 1 prohibited, 2 beyond scope, 3 address
+		 * unreachable, 5 source address failed policy, 6 reject
+		 * route, and later ones */
+		*ret_error = e->code == 0 ? -ENETUNREACH : -EHOSTUNREACH;
+		return SIP_ICMP_NO_PATH;
+	}
+	if (e->type != 3)
+		return SIP_ICMP_IGNORED;
+	switch (e->code) {
+	case 2:                                 /* protocol unreachable */
+	case 3:                                 /* port unreachable */
+		*ret_error = -ECONNREFUSED;
+		return SIP_ICMP_PORT_CLOSED;
+	case 4:                                 /* fragmentation needed (PMTU) */
+		return SIP_ICMP_IGNORED;
+	case 0:                                 /* net unreachable */
+	case 6:                                 /* net unknown */
+	case 9:                                 /* net prohibited */
+	case 11:                                /* net unreachable for TOS */
+		*ret_error = -ENETUNREACH;
+		return SIP_ICMP_NO_PATH;
+	default:                                /* host unreachable, unknown,
+						   prohibited, ...; filtered (13) */
+		*ret_error = -EHOSTUNREACH;
+		return SIP_ICMP_NO_PATH;
+	}
+}
+
+enum sip_icmp_verdict sip_icmp_judge(const struct sip_icmp_error *e,
+				     const struct sockaddr *dest,
+				     const char *branch, int *ret_error,
+				     const char **ret_why)
+{
+	enum sip_icmp_verdict v;
+	const char *why;
+	int error = 0;
+
+	if (!ret_why)
+		ret_why = &why;
+	*ret_why = NULL;
+	*ret_error = 0;
+	if (!e || !dest)
+		return SIP_ICMP_IGNORED;
+	v = icmp_kind(e, &error);
+	if (v == SIP_ICMP_IGNORED) {
+		*ret_why = "says nothing about reachability";
+		return v;
+	}
+	if (!sip_sockaddr_equal((const struct sockaddr *)&e->dest, dest)) {
+		*ret_why = "is about another destination";
+		return SIP_ICMP_IGNORED;
+	}
+	/* The kernel matched our address and port; the branch is what an
+	 * off-path forger cannot know.  A quote cut before it (a router
+	 * quoting 8 bytes) proves nothing: the request times out instead. */
+	if (!branch || !*branch || !e->quote ||
+	    !memmem(e->quote, e->quote_len, branch, strlen(branch))) {
+		*ret_why = "does not quote the request's branch";
+		return SIP_ICMP_IGNORED;
+	}
+	if (v == SIP_ICMP_PORT_CLOSED &&
+	    !sip_sockaddr_same_host((const struct sockaddr *)&e->offender, dest)) {
+		/* Only the registrar's host knows what listens there. */
+		*ret_why = "says port unreachable but does not come from the destination";
+		return SIP_ICMP_IGNORED;
+	}
+	*ret_error = error;
+	return v;
 }
 
 static void sock_destroy(struct sock_transport *st)
@@ -153,10 +267,98 @@ static bool only_crlf(const char *buf, size_t len)
 	return true;
 }
 
+/* One ICMP error from the error queue, handed up.  1 when one was read,
+ * 0 when the queue is empty, -errno. */
+static int udp_read_error(struct sock_transport *st)
+{
+	static char quote[ICMP_QUOTE_MAX];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+				    sizeof(struct sockaddr_in6)) + 64];
+		struct cmsghdr align;
+	} control;
+	struct sockaddr_storage dest = { 0 };
+	struct iovec iov = { quote, sizeof(quote) };
+	struct msghdr msg = {
+		.msg_name = &dest, .msg_namelen = sizeof(dest),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct sip_icmp_error e = { 0 };
+	bool found = false;
+	ssize_t n;
+
+	n = recvmsg(st->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		struct sock_extended_err ee;
+		size_t len, off_len;
+
+		if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+		      (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+			continue;
+		len = c->cmsg_len - CMSG_LEN(0);
+		if (len < sizeof(ee))
+			continue;
+		memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+		if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6) {
+			/* A local error (EMSGSIZE, ...): sendto() said so too. */
+			log_debug("sip udp %s: local error %s queued", st->base.ifname,
+				  strerror((int)ee.ee_errno));
+			continue;
+		}
+		e.icmp6 = ee.ee_origin == SO_EE_ORIGIN_ICMP6;
+		e.type = ee.ee_type;
+		e.code = ee.ee_code;
+		e.error = (int)ee.ee_errno;
+		/* SO_EE_OFFENDER(): a sockaddr right after it */
+		off_len = len - sizeof(ee);
+		if (off_len > sizeof(e.offender))
+			off_len = sizeof(e.offender);
+		memcpy(&e.offender, CMSG_DATA(c) + sizeof(ee), off_len);
+		if ((e.offender.ss_family == AF_INET && off_len < sizeof(struct sockaddr_in)) ||
+		    (e.offender.ss_family == AF_INET6 && off_len < sizeof(struct sockaddr_in6)) ||
+		    (e.offender.ss_family != AF_INET && e.offender.ss_family != AF_INET6))
+			memset(&e.offender, 0, sizeof(e.offender));
+		found = true;
+	}
+	if (!found || msg.msg_namelen < sizeof(sa_family_t) ||
+	    (dest.ss_family != AF_INET && dest.ss_family != AF_INET6))
+		return 1;
+	memcpy(&e.dest, &dest, sizeof(dest));
+	e.quote = quote;
+	e.quote_len = (size_t)n;
+	if (st->cbs->unreachable)
+		st->cbs->unreachable(st->cb_data, &st->base, &e);
+	return 1;
+}
+
+/* Empty the error queue (up to a burst): how many were read. */
+static int udp_read_errors(struct sock_transport *st)
+{
+	int n = 0;
+
+	while (n < UDP_READ_BURST && !st->close_pending && st->fd >= 0) {
+		int r = udp_read_error(st);
+
+		if (r <= 0) {
+			if (r < 0)
+				log_debug("sip udp %s: reading the error queue: %s",
+					  st->base.ifname, strerror(-r));
+			break;
+		}
+		n++;
+	}
+	return n;
+}
+
 static void udp_read(struct sock_transport *st)
 {
 	static char buf[65536];
 
+	/* First: it also clears the pending error recvfrom() would return. */
+	udp_read_errors(st);
 	for (int i = 0; i < UDP_READ_BURST && !st->close_pending; i++) {
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);
@@ -165,10 +367,12 @@ static void udp_read(struct sock_transport *st)
 		n = recvfrom(st->fd, buf, sizeof(buf) - 1, MSG_TRUNC,
 			     (struct sockaddr *)&from, &flen);
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_debug("sip udp %s: recvfrom: %m",
-					  st->base.ifname);
-			return;
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			/* An ICMP error that came meanwhile: it waits in
+			 * the queue for the next readiness. */
+			log_debug("sip udp %s: recvfrom: %m", st->base.ifname);
+			continue;
 		}
 		if ((size_t)n >= sizeof(buf) - 1) {
 			log_debug("sip udp %s: oversized datagram dropped",
@@ -188,16 +392,23 @@ static int udp_send(struct sock_transport *st, const struct sockaddr *dest,
 		    const char *buf, size_t len)
 {
 	ssize_t n;
+	int err;
 
 	n = sendto(st->fd, buf, len, MSG_NOSIGNAL, dest, sip_sockaddr_len(dest));
-	if (n < 0) {
-		/* A full socket buffer loses the datagram as the network
-		 * could; the transaction retransmits. */
-		if (errno == EAGAIN || errno == ENOBUFS)
-			return 0;
-		return -errno;
+	err = n < 0 ? errno : 0;
+	if (err && err != EAGAIN && err != ENOBUFS && udp_read_errors(st) > 0 &&
+	    !st->close_pending) {
+		/* The socket's pending error, an ICMP error about an
+		 * earlier datagram (see the top): this one was not sent. */
+		n = sendto(st->fd, buf, len, MSG_NOSIGNAL, dest,
+			   sip_sockaddr_len(dest));
+		err = n < 0 ? errno : 0;
 	}
-	return 0;
+	/* A full socket buffer loses the datagram as the network could;
+	 * the transaction retransmits. */
+	if (err == EAGAIN || err == ENOBUFS)
+		return 0;
+	return -err;
 }
 
 /* ---- TCP --------------------------------------------------------------- */
@@ -409,6 +620,16 @@ static int sock_open(struct ev_loop *loop, enum sip_proto proto,
 	if (getsockname(st->fd, (struct sockaddr *)&st->base.local, &blen) < 0) {
 		r = -errno;
 		goto fail;
+	}
+	if (proto == SIP_PROTO_UDP) {
+		int one = 1;
+
+		/* ICMP errors into the error queue (see the top); without
+		 * them a closed port is 32 s of silence, no worse. */
+		if ((local->sa_family == AF_INET6 ?
+		     setsockopt(st->fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one)) :
+		     setsockopt(st->fd, SOL_IP, IP_RECVERR, &one, sizeof(one))) < 0)
+			log_debug("sip udp %s: IP_RECVERR: %m", ifname);
 	}
 	if (proto == SIP_PROTO_TCP) {
 		int one = 1;

@@ -9,18 +9,66 @@
  *
  * A transport is reached through its class, so that TLS (later) and the
  * fuzzer's fake are more classes of the same shape.  sip/stack.c owns the
- * transports, shares them between bindings and counts their users. */
+ * transports, shares them between bindings and counts their users.
+ *
+ * A UDP socket reads ICMP errors about what it sent (IP_RECVERR,
+ * IPV6_RECVERR: the socket's error queue) and hands each up as it came;
+ * sip_icmp_judge() says whether one concerns a given request and what it
+ * means (docs/sip.md, "ICMP errors"). */
 #pragma once
 
 #include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "sip/sipmsg.h"
 
 struct ev_loop;
 struct sip_transport;
+
+/* An ICMP error about a datagram we sent, as the kernel queued it (struct
+ * sock_extended_err and what comes with it).  Pointers are valid during
+ * the call only. */
+struct sip_icmp_error {
+	bool icmp6;                     /* ICMPv6 (else ICMP) */
+	uint8_t type, code;
+	int error;                      /* the kernel's errno for it (> 0) */
+	struct sockaddr_storage dest;   /* where the datagram went: address, port */
+	struct sockaddr_storage offender; /* who sent the ICMP; AF_UNSPEC: unknown */
+	const char *quote;              /* the datagram's UDP payload as quoted, */
+	size_t quote_len;               /* ... maybe cut short */
+};
+
+/* What an ICMP error says about one request. */
+enum sip_icmp_verdict {
+	SIP_ICMP_IGNORED,               /* not about it, or not about reachability */
+	SIP_ICMP_PORT_CLOSED,           /* the destination itself: nothing listens */
+	SIP_ICMP_NO_PATH,               /* no route, net or host unreachable, prohibited */
+	_SIP_ICMP_VERDICT_MAX,
+};
+
+const char *sip_icmp_verdict_to_str(enum sip_icmp_verdict v);
+
+/* Whether @e concerns the request sent to @dest whose top Via branch is
+ * @branch, and what it says (pure; docs/sip.md, "ICMP errors"):
+ *  - it is about a datagram to @dest (address and port), and it quotes
+ *    that request far enough to show @branch: 128 random bits that only
+ *    those on the path have seen (RFC 5927 §4.1: check what a blind
+ *    attacker cannot know);
+ *  - port or protocol unreachable counts only from @dest's own address
+ *    (SIP_ICMP_PORT_CLOSED, *ret_error -ECONNREFUSED);
+ *  - net or host unreachable, no route, administratively prohibited,
+ *    from anybody on the path (SIP_ICMP_NO_PATH, *ret_error
+ *    -ENETUNREACH or -EHOSTUNREACH);
+ *  - anything else (fragmentation needed, time exceeded, parameter
+ *    problem) says nothing about reachability: SIP_ICMP_IGNORED.
+ * *ret_why (if not NULL) says why it was ignored, for a log line. */
+enum sip_icmp_verdict sip_icmp_judge(const struct sip_icmp_error *e,
+				     const struct sockaddr *dest,
+				     const char *branch, int *ret_error,
+				     const char **ret_why);
 
 struct sip_transport_cbs {
 	/* One whole message (a datagram, or one framed from the stream). */
@@ -31,6 +79,10 @@ struct sip_transport_cbs {
 	 * reset, closed by the peer, a stream we cannot frame).  Called once;
 	 * the transport stays allocated until closed. */
 	void (*failed)(void *data, struct sip_transport *tp, int error);
+	/* UDP: an ICMP error about a datagram we sent (optional).  May be
+	 * called from inside send(): take note, act later. */
+	void (*unreachable)(void *data, struct sip_transport *tp,
+			    const struct sip_icmp_error *e);
 };
 
 struct sip_transport_class {

@@ -26,8 +26,10 @@ sys.path.insert(0, os.path.join(HERE, 'peers'))
 
 import alrtest  # noqa: E402
 from alrtest import T, check, check_eq  # noqa: E402
-from test_profiles import (WLAN, WWAN, deregistered, host_of, iap_id,  # noqa: E402
-                           profile, registered, sip_world, state_once, wait_bindings)
+from test_profiles import (REG_ADDR, WLAN, WWAN, deregistered, host_of,  # noqa: E402
+                           iap_id, profile, registered, sip_world, state_once,
+                           wait_bindings)
+from test_sip_register import nft, nft_counter, snmp  # noqa: E402
 
 WIFI_FIRST = """\
 [snap]
@@ -652,6 +654,189 @@ def test_registrar_503_is_not_the_networks_failure(fx):
           'a REGISTER went over cellular: %s', reg.registers())
     check(not any(e['method'] == 'alr.error' for e in c.events),
           'alr.error: %s', [e for e in c.events if e['method'] == 'alr.error'])
+
+
+# ---- ICMP errors and the marks they leave (issue 15 #1) -------------------
+
+def forge_icmp(w, *cases):
+    """Forge ICMP errors about alrd's next REGISTER over wlan0, from the
+    far end of wlan0 (peers/icmpforge.py); returns what it printed."""
+    argv = ['ip', 'netns', 'exec', w.net, '/usr/bin/python3',
+            os.path.join(HERE, 'peers', 'icmpforge.py'), 'wlan0p', WLAN, REG_ADDR,
+            '5060'] + list(cases)
+    return json.loads(alrtest.run(argv, timeout=T(40)).stdout)
+
+
+def sip_stats(c):
+    return c.call('daemon.info')['sip']
+
+
+def test_closed_registrar_port_is_not_the_networks_failure(fx):
+    """Nothing listens at the registrar's port (Kamailio stopped): its host
+    answers ICMP port unreachable, which alrd reads: the error reaches the
+    profile after the first datagram, before any retransmission (was: 32 s
+    of silence), as the server's error: the profile stays on Wi-Fi and
+    retries there with backoff, nothing goes over cellular, no alr.error
+    names Wi-Fi (was: registered over cellular as if Wi-Fi had failed).
+    Kamailio back: registered over Wi-Fi."""
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    wlan = iap_id(c, 'wlan0')
+    # The network's own count of what arrives at the registrar's port.
+    nft(w, 'table inet alrt {\n chain input {\n'
+           '  type filter hook input priority 0; policy accept;\n'
+           '  ip saddr %s udp dport 5060 counter\n }\n'
+           ' chain cell {\n  type filter hook input priority 1; policy accept;\n'
+           '  ip saddr %s udp dport 5060 counter\n }\n}\n' % (WLAN, WWAN))
+    reg.stop()
+    lost0 = snmp(w, 'Udp', 'NoPorts')
+    pid = c.call('profile.create', {'profile': profile(
+        'alice', snap_id=5, auto_register=True)})['profile']['id']
+
+    # Measured against Timer E rather than the clock: when the error
+    # comes, nothing was sent twice (the first retransmission is due
+    # 500 ms after the REGISTER, the last 32 s after).  A retry after the
+    # backoff is a new request, not a retransmission.
+    ev = c.wait_event(lambda e: e['method'] == 'profile.error' and
+                      e['params']['id'] == pid, T(45), 'profile.error')
+    n1 = snmp(w, 'Udp', 'NoPorts') - lost0
+    st = sip_stats(c)
+    n2 = snmp(w, 'Udp', 'NoPorts') - lost0
+    check_eq(st['retransmissions'], 0, 'retransmissions when the error came')
+    check_eq(ev['params']['kind'], 'server', 'error kind (%s)' % ev['params'])
+    check('refused' in ev['params']['message'], 'message: %s', ev['params'])
+    # Each request alrd sent was refused by the registrar's host.
+    check(1 <= n1 <= st['requests'] <= n2, 'datagrams refused at the registrar '
+          'host (%d, then %d) for %d requests', n1, n2, st['requests'])
+
+    # It retries over Wi-Fi with backoff (1-2 s, then 2-4 s): three
+    # REGISTERs refused there, none ever over cellular, no alr.error.
+    alrtest.wait_until(lambda: nft_counter(w, 'alrt', 'input') >= 3, T(20),
+                       'three REGISTERs from %s' % WLAN)
+    check_eq(nft_counter(w, 'alrt', 'cell'), 0, 'datagrams from %s' % WWAN)
+    check_eq(sip_stats(c)['retransmissions'], 0, 'retransmissions')
+    check(not any(e['method'] == 'alr.error' for e in c.events),
+          'alr.error for a closed port: %s',
+          [e for e in c.events if e['method'] == 'alr.error'])
+    state = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq((state['registration'], state['iap_id'], state['error']['kind']),
+             ('registering', wlan, 'server'), "alrd's state while the port is closed")
+
+    # Kamailio listens again: registered over Wi-Fi at the next retry.
+    reg.start()
+    ev = registered(c, pid, T(30))
+    check_eq(ev['params']['iap_id'], wlan, 'registered over')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    check_eq(nft_counter(w, 'alrt', 'cell'), 0, 'datagrams from %s' % WWAN)
+    check(not any(e['method'] == 'alr.error' for e in c.events),
+          'alr.error: %s', [e for e in c.events if e['method'] == 'alr.error'])
+
+
+def test_failed_wifi_taken_back_once_the_registrar_answers(fx):
+    """Wi-Fi's way to the registrar is broken (the far end answers every
+    datagram from it with ICMP host unreachable): its first REGISTER fails
+    at once, Wi-Fi is marked, the profile registers over cellular.  The
+    engine probes Wi-Fi (a query) with backoff; once the way is healed the
+    registrar answers the probe and the profile goes back to Wi-Fi: the
+    registrar holds exactly one binding, from wlan0's address.  Before, the
+    mark stayed until Wi-Fi's availability changed: cellular for good."""
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    wlan, wwan = iap_id(c, 'wlan0'), iap_id(c, 'wwan0')
+    nft(w, 'table inet alrt {\n chain input {\n'
+           '  type filter hook input priority 0; policy accept;\n'
+           '  iifname "wlan0p" udp dport 5060 counter reject with icmp type host-unreachable\n'
+           ' }\n}\n')
+    pid = c.call('profile.create', {'profile': profile(
+        'alice', snap_id=5, auto_register=True)})['profile']['id']
+    ev = alr_error(c, pid, 'registration-failed', T(10))
+    check_eq(ev['params']['iap'], wlan, 'the IAP that failed')
+    check('No route to host' in ev['params']['message'],
+          'not failed by the ICMP error: %s', ev['params'])
+    ev = registered(c, pid)
+    check_eq(ev['params']['iap_id'], wwan, 'registered over cellular')
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+
+    # Probed while broken: the far end refuses more than the one REGISTER.
+    alrtest.wait_until(lambda: nft_counter(w, 'alrt', 'input') >= 2, T(20),
+                       'a probe over wlan0')
+    check(not any(e['method'] == 'alr.migration-started' for e in c.events),
+          'a migration while Wi-Fi is broken: %s', c.events)
+    still_on_cellular(reg)
+
+    # Healed: the next probe is answered, the profile moves back.
+    alrtest.run(['ip', 'netns', 'exec', w.net, 'nft', 'delete', 'table', 'inet', 'alrt'])
+    migrated_to_wifi(c, reg, pid, wlan, wwan)
+    b = wait_bindings(reg, 'alice', 1, host=WLAN)
+    check_eq([host_of(x['contact']) for x in b], [WLAN], "the registrar's bindings")
+    state = state_once(c, pid, lambda s: (s['registration'], s['iap_id']) ==
+                       ('registered', wlan))
+    check_eq((state['registration'], state['iap_id']), ('registered', wlan),
+             'alrd: registered over Wi-Fi')
+    # The probe that found it was a query from Wi-Fi's address.
+    check(any(r.get('src') == WLAN and not r.get('contact') for r in reg.registers()),
+          'no query from %s at the registrar: %s', WLAN, reg.registers())
+
+
+test_failed_wifi_taken_back_once_the_registrar_answers.timeout = 150
+
+
+def test_icmp_not_about_our_request_is_ignored(fx):
+    """ICMP errors forged at the far end of wlan0 about alrd's REGISTER
+    (crafted with a raw socket in the network namespace, quoting the real
+    datagram): port unreachable from an address that is not the
+    registrar's, host unreachable about another destination, host
+    unreachable quoting another branch: alrd reads each (its log says so)
+    and ignores it: no error, no mark, the REGISTER goes on.  Then one
+    that does match (host unreachable quoting the request): Wi-Fi fails at
+    once and the profile registers over cellular, which shows the ones
+    before reached alrd as well and were ignored for what they said."""
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    wlan, wwan = iap_id(c, 'wlan0'), iap_id(c, 'wwan0')
+    # REGISTERs over Wi-Fi vanish (no ICMP): the transaction stays open,
+    # retransmitting, while the forged errors arrive.
+    nft(w, 'table inet alrt {\n chain input {\n'
+           '  type filter hook input priority 0; policy accept;\n'
+           '  iifname "wlan0p" udp dport 5060 counter drop\n }\n}\n')
+    pid = c.call('profile.create', {'profile': profile(
+        'alice', snap_id=5, auto_register=True)})['profile']['id']
+    sent = forge_icmp(w, 'port-from-router', 'host-other-dest', 'host-wrong-branch')
+    gw = w.links['wlan0']['gw']
+    lines = ['ICMP type 3 code 3 from %s about %s port 5060 ignored: says port '
+             'unreachable but does not come from the destination' % (gw, REG_ADDR),
+             'ICMP type 3 code 1 from %s about 10.99.100.9 port 5060 ignored: is about '
+             'another destination' % gw,
+             'ICMP type 3 code 1 from %s about %s port 5060 ignored: does not quote the '
+             "request's branch" % (gw, REG_ADDR)]
+    alrtest.wait_until(lambda: all(l in d.log_since_start() for l in lines), T(10),
+                       'alrd read and ignored the three forged errors')
+    # A barrier (a response follows every event sent before it): nothing
+    # happened to the profile.
+    state = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq((state['registration'], state['iap_id'], state['error']),
+             ('registering', wlan, None), "alrd's state after the forged errors")
+    check(not any(e['method'] in ('alr.error', 'profile.error') for e in c.events),
+          'an error after ignored ICMP: %s', c.events)
+
+    # The control: an error that matches the request (from a router on the
+    # path, quoting it): Wi-Fi cannot reach the registrar.
+    again = forge_icmp(w, 'host-match')
+    check_eq((again['sport'], again['branch']), (sent['sport'], sent['branch']),
+             'the same request')
+    ev = alr_error(c, pid, 'registration-failed', T(10))
+    check_eq(ev['params']['iap'], wlan, 'the IAP that failed')
+    check('No route to host' in ev['params']['message'],
+          'not failed by the forged error: %s', ev['params'])
+    ev = registered(c, pid)
+    check_eq(ev['params']['iap_id'], wwan, 'registered over cellular')
+    wait_bindings(reg, 'alice', 1, host=WWAN)
 
 
 if __name__ == '__main__':

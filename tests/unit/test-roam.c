@@ -194,6 +194,12 @@ static void f_state(void *ud, unsigned int profile, enum roam_state old, enum ro
 	trace(ud, "p%u %s -> %s", profile, roam_state_to_str(old), roam_state_to_str(new));
 }
 
+static int f_probe(void *ud, unsigned int profile, unsigned int iap)
+{
+	trace(ud, "probe p%u iap%u", profile, iap);
+	return op_result(ud);
+}
+
 static const struct roam_ops fake_ops = {
 	.now_ms = f_now,
 	.timer_start = f_timer_start,
@@ -203,6 +209,21 @@ static const struct roam_ops fake_ops = {
 	.sip_remove_old = f_remove_old,
 	.sip_deregister = f_deregister,
 	.sip_abandon = f_abandon,
+	.event = f_event,
+	.state_changed = f_state,
+};
+
+/* The same with probes of unreachable IAPs (roam_ops.sip_probe). */
+static const struct roam_ops probe_ops = {
+	.now_ms = f_now,
+	.timer_start = f_timer_start,
+	.timer_stop = f_timer_stop,
+	.sip_register = f_register,
+	.sip_move = f_move,
+	.sip_remove_old = f_remove_old,
+	.sip_deregister = f_deregister,
+	.sip_abandon = f_abandon,
+	.sip_probe = f_probe,
 	.event = f_event,
 	.state_changed = f_state,
 };
@@ -248,17 +269,22 @@ static struct policy_set *make_set(const char *mbb_rules)
 
 /* ---- driving the world ---- */
 
-static struct world *world_new(void)
+static struct world *world_new_ops(const struct roam_ops *ops)
 {
 	struct world *w = calloc(1, sizeof(*w));
 
 	assert_non_null(w);
 	w->now = 1000;
-	w->r = roam_new(&fake_ops, w);
+	w->r = roam_new(ops, w);
 	assert_non_null(w->r);
 	w->set = make_set(rules);
 	assert_int_equal(roam_snap_set(w->r, w->set, w->views, w->n_views), 0);
 	return w;
+}
+
+static struct world *world_new(void)
+{
+	return world_new_ops(&fake_ops);
 }
 
 static void world_free(struct world *w)
@@ -1708,6 +1734,248 @@ static void test_server_error(void **state)
 	world_free(w);
 }
 
+/* The profile's next wake-up is @at_least to @at_most ms from now. */
+static void expect_timer_in(struct world *w, unsigned int profile, uint64_t at_least,
+			    uint64_t at_most)
+{
+	uint64_t at = w->timer_at[profile];
+
+	if (!at || at < w->now + at_least || at > w->now + at_most)
+		fail_msg("timer of p%u at %+lld ms, not in [%llu, %llu]", profile,
+			 at ? (long long)(at - w->now) : 0LL, (unsigned long long)at_least,
+			 (unsigned long long)at_most);
+}
+
+/* P1 on S_MBB (wifi > cellular) fell from WLAN to WWAN when a refresh over
+ * WLAN got no answer (transport evidence: WLAN marked unreachable), and is
+ * registered over WWAN again, the old contact removed.  With probes. */
+static struct world *fell_to_cellular(void)
+{
+	struct world *w = world_new_ops(&probe_ops);
+
+	up(w, WWAN);
+	registered_over(w, P1, S_MBB, WLAN);
+	roam_sip_failed(w->r, P1, WLAN, 408, "Request Timeout");
+	EXPECT(w, "alr.error p1 s1 iap2 registration-failed >CO",
+	       "profile.deregistered p1 iap2 error >CO", "move p1 iap3",
+	       "p1 REGISTERED -> REGISTERING");
+	/* Nothing registered: nothing probed, no wake-up at all. */
+	assert_int_equal(w->timer_at[P1], 0);
+	advance(w, 1000);
+	EXPECT_NONE(w);
+	roam_sip_registered(w->r, P1, WWAN);
+	EXPECT(w, "profile.registered p1 iap3 >CO", "remove-old p1 old2 via2",
+	       "p1 REGISTERING -> UNREGISTERING_OLD");
+	assert_int_equal(w->timer_at[P1], 0);
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	EXPECT(w, "p1 UNREGISTERING_OLD -> REGISTERED");
+	return w;
+}
+
+/* The profile's timer fires for the probe that is due. */
+static void probe_due(struct world *w)
+{
+	assert_int_not_equal(w->timer_at[P1], 0);
+	advance(w, w->timer_at[P1] - w->now);
+	EXPECT(w, "probe p1 iap2");
+}
+
+/* Issue 15 #1: an IAP marked for transport evidence is probed (a request
+ * over it that changes nothing) while the profile is registered over a
+ * worse one, with backoff: 5 s doubling to 5 min, each in [d/2, d]; once
+ * the registrar answers over it, the mark goes and the profile moves back
+ * (here: no controllers, at once).  No wake-ups while nothing is
+ * registered or nothing is worth probing. */
+static void test_unreachable_iap_probed(void **state)
+{
+	struct world *w = fell_to_cellular();
+	struct roam_profile_info info;
+	uint64_t d = 5000;
+
+	/* The first within 5 s of the mark (1 s of it went registering). */
+	expect_timer_in(w, P1, 1500, 4000);
+	probe_due(w);
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.probing, WLAN);
+	assert_int_equal(info.n_blocked, 1);
+	/* One probe at a time: only a wake-up in case its outcome is lost. */
+	expect_timer_in(w, P1, 120000, 120000);
+	for (int n = 1; n <= 9; n++) {
+		roam_sip_probed(w->r, P1, WLAN, false, -ETIMEDOUT, NULL);
+		EXPECT_NONE(w);
+		d = d * 2 > 300000 ? 300000 : d * 2;
+		expect_timer_in(w, P1, d / 2, d);
+		probe_due(w);
+	}
+	/* The registrar answers over Wi-Fi: unmarked, and it is the better
+	 * IAP (stable for long): the profile goes back. */
+	roam_sip_probed(w->r, P1, WLAN, true, 200, "OK");
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.n_blocked, 0);
+	assert_int_equal(info.probing, 0);
+	roam_sip_registered(w->r, P1, WLAN);
+	EXPECT(w, "alr.migration-completed p1 s1 3->2 >CO", "profile.updated p1 iap2 >CO",
+	       "remove-old p1 old3 via3", "p1 MIGRATING -> UNREGISTERING_OLD");
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	EXPECT(w, "p1 UNREGISTERING_OLD -> REGISTERED");
+	/* Registered over the best IAP: nothing to probe, no wake-up. */
+	assert_int_equal(w->timer_at[P1], 0);
+	advance(w, 3600 * 1000);
+	EXPECT_NONE(w);
+	world_free(w);
+
+	/* Any answer will do (a 403 to the query still came back over it);
+	 * a probe that cannot be sent counts as not answered. */
+	w = fell_to_cellular();
+	w->next_result = -ENETUNREACH;
+	probe_due(w);
+	expect_timer_in(w, P1, 5000, 10000);
+	probe_due(w);
+	roam_sip_probed(w->r, P1, WLAN, true, 403, "Forbidden");
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+
+	/* An outcome that never comes is given up; the next probe follows
+	 * the backoff. */
+	w = fell_to_cellular();
+	probe_due(w);
+	advance(w, 120000);
+	EXPECT_NONE(w);
+	expect_timer_in(w, P1, 5000, 10000);
+	probe_due(w);
+	/* A late outcome of the given-up probe still counts. */
+	roam_sip_probed(w->r, P1, WLAN, true, 200, "OK");
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+
+	/* Probes only while registered: a probe out when the profile
+	 * starts moving is answered, but none follows until it settles. */
+	w = fell_to_cellular();
+	probe_due(w);
+	down(w, WWAN);
+	EXPECT(w, "profile.deregistered p1 iap3 network-lost >CO", "move p1 iap2",
+	       "p1 REGISTERED -> REGISTERING");
+	assert_int_equal(w->timer_at[P1], 0);
+	world_free(w);
+}
+
+/* The marks a probe does not clear: the registrar's refusal over an IAP
+ * (roam_sip_refused), the controllers' disallow; and an unreachable IAP
+ * no better than the current one holds nothing back: not probed.  The
+ * registrar answering over an IAP in any other way (a registration, its
+ * own error) clears an unreachable mark there too. */
+static void test_marks_not_probed(void **state)
+{
+	struct world *w = world_new_ops(&probe_ops);
+	struct roam_profile_info info;
+
+	/* A move to Wi-Fi refused for good: not probed, not offered. */
+	registered_over(w, P1, S_MBB, WWAN);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	roam_sip_refused(w->r, P1, WLAN, 403, "Forbidden");
+	EXPECT(w, "alr.error p1 s1 iap2 migration-failed >CO", "move p1 iap3",
+	       "p1 MIGRATING -> REGISTERED");
+	roam_sip_registered(w->r, P1, WWAN);
+	assert_int_equal(w->timer_at[P1], 0);
+	advance(w, 3600 * 1000);
+	EXPECT_NONE(w);
+	world_free(w);
+
+	/* Disallowed: not probed. */
+	w = world_new_ops(&probe_ops);
+	registered_over(w, P1, S_MBB, WWAN);
+	control(w, P1, C1);
+	up(w, WLAN);
+	advance(w, 2000);
+	assert_int_equal(disallow(w, P1, WLAN, C1), 0);
+	EXPECT(w, "alr.iap-available p1 s1 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION",
+	       "alr.error p1 s1 iap2 access-denied >C", "p1 WAIT_FOR_PERMISSION -> REGISTERED");
+	assert_int_equal(w->timer_at[P1], 0);
+	advance(w, 3600 * 1000);
+	EXPECT_NONE(w);
+	world_free(w);
+
+	/* Both IAPs failed; the registrar answers with its own error over
+	 * the one the binding retries on: that mark goes (the other stays),
+	 * and once registered there the better one is probed. */
+	w = world_new_ops(&probe_ops);
+	up(w, WWAN);
+	up(w, WLAN);
+	enable(w, P1, S_MBB);
+	roam_sip_failed(w->r, P1, WLAN, 408, "Request Timeout");
+	roam_sip_failed(w->r, P1, WWAN, -EHOSTUNREACH, NULL);
+	w->n_trace = 0;
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.n_blocked, 2);
+	roam_sip_server_error(w->r, P1, WWAN, 503, "Service Unavailable");
+	EXPECT_NONE(w);
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.n_blocked, 1);
+	assert_int_equal(w->timer_at[P1], 0);
+	roam_sip_registered(w->r, P1, WWAN);
+	EXPECT(w, "profile.registered p1 iap3 >CO", "p1 REGISTERING -> REGISTERED");
+	probe_due(w);
+	world_free(w);
+
+	/* Registered over Wi-Fi with cellular marked: nothing probed. */
+	w = world_new_ops(&probe_ops);
+	up(w, WWAN);
+	enable(w, P1, S_MBB);
+	roam_sip_failed(w->r, P1, WWAN, 408, "Request Timeout");
+	w->n_trace = 0;
+	up(w, WLAN);
+	EXPECT(w, "move p1 iap2", "p1 REGISTERING -> REGISTERING");
+	roam_sip_registered(w->r, P1, WLAN);
+	w->n_trace = 0;
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.n_blocked, 1);
+	assert_int_equal(w->timer_at[P1], 0);
+	advance(w, 3600 * 1000);
+	EXPECT_NONE(w);
+	world_free(w);
+}
+
+/* A path that answers probes but not registrations: each time the move
+ * back fails, the probes go on where their backoff was, not from 5 s. */
+static void test_probe_backoff_survives_a_failed_move(void **state)
+{
+	struct world *w = fell_to_cellular();
+
+	probe_due(w);
+	for (int n = 0; n < 3; n++) {
+		roam_sip_probed(w->r, P1, WLAN, false, -EHOSTUNREACH, NULL);
+		probe_due(w);
+	}
+	/* Three not answered; the fourth is. */
+	roam_sip_probed(w->r, P1, WLAN, true, 200, "OK");
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	roam_sip_failed(w->r, P1, WLAN, 408, "Request Timeout");
+	EXPECT(w, "alr.error p1 s1 iap2 migration-failed >CO", "move p1 iap3",
+	       "p1 MIGRATING -> REGISTERED");
+	/* The fifth probe waits as the fifth would: 80 s, in [40, 80] s. */
+	expect_timer_in(w, P1, 40000, 80000);
+	probe_due(w);
+	/* A registration over it resets that. */
+	roam_sip_probed(w->r, P1, WLAN, true, 200, "OK");
+	roam_sip_registered(w->r, P1, WLAN);
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	w->n_trace = 0;
+	roam_sip_failed(w->r, P1, WLAN, -ETIMEDOUT, NULL);
+	roam_sip_registered(w->r, P1, WWAN);
+	roam_sip_old_removed(w->r, P1, 200, "OK");
+	w->n_trace = 0;
+	expect_timer_in(w, P1, 2500, 5000);
+	world_free(w);
+}
+
 /* A deregistration that gets no outcome is given up after the stop
  * timeout: the binding is abandoned (what it registered stays persisted),
  * clients are told with the reason the input gave, and the profile is
@@ -1998,6 +2266,9 @@ static const struct CMUnitTest edge_tests[] = {
 		cmocka_unit_test(test_disable_everywhere),
 		cmocka_unit_test(test_stop_timeout),
 		cmocka_unit_test(test_server_error),
+		cmocka_unit_test(test_unreachable_iap_probed),
+		cmocka_unit_test(test_marks_not_probed),
+		cmocka_unit_test(test_probe_backoff_survives_a_failed_move),
 		cmocka_unit_test(test_immediate_outcomes),
 		cmocka_unit_test(test_dropped_inputs),
 		cmocka_unit_test(test_no_allocation),

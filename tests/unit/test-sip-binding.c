@@ -1013,9 +1013,12 @@ static void test_backoff_grows_to_cap(void **state)
 			assert_int_equal(last_event(f)->code, 408);
 			break;
 		case 4:
-			binding_handle_request_failed(f->b, last(f)->id, -ECONNREFUSED);
-			assert_int_equal(last_event(f)->error, BINDING_ERROR_TRANSPORT);
-			assert_int_equal(last_event(f)->code, -ECONNREFUSED);
+			binding_handle_request_failed(f->b, last(f)->id,
+						      n < 8 ? -EHOSTUNREACH : -ECONNREFUSED);
+			assert_int_equal(last_event(f)->error, n < 8 ?
+					 BINDING_ERROR_TRANSPORT : BINDING_ERROR_SERVER);
+			assert_int_equal(last_event(f)->code, n < 8 ? -EHOSTUNREACH :
+					 -ECONNREFUSED);
 			break;
 		}
 		total += check_backoff(f, n);
@@ -1466,6 +1469,121 @@ static void test_query(void **state)
 	assert_int_equal(last_event(f)->type, BINDING_EVENT_QUERY);
 	assert_int_equal(last_event(f)->n_contacts, 2);
 	expect_state(f, BINDING_REGISTERED);
+	fake_free(f);
+}
+
+static const struct sockaddr_in *dest4_of(const struct sent *s)
+{
+	assert_int_equal(s->dest.ss_family, AF_INET);
+	return (const struct sockaddr_in *)&s->dest;
+}
+
+/* A closed port (ICMP port unreachable from the registrar's address, a
+ * refused connection: -ECONNREFUSED) is the server's error: the next
+ * address of the name at once, within the attempt; after the last,
+ * BACKOFF as for a 503 without Retry-After.  An ICMP host unreachable
+ * (-EHOSTUNREACH) is transport evidence: BACKOFF, no next address. */
+static void test_closed_port_tries_the_next_address(void **state)
+{
+	struct binding_config cfg = base_config();
+	struct sockaddr_storage addrs[3] = { { 0 } };
+	struct sockaddr_in *a = (struct sockaddr_in *)&addrs[0];
+	struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&addrs[1];
+	struct sockaddr_in *c = (struct sockaddr_in *)&addrs[2];
+	struct fake *f;
+	size_t sent;
+
+	cfg.registrar = "sip:registrar.example.test";
+	a->sin_family = AF_INET;
+	inet_pton(AF_INET, "10.99.100.9", &a->sin_addr);
+	b6->sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "fd00::9", &b6->sin6_addr);
+	c->sin_family = AF_INET;
+	inet_pton(AF_INET, "10.99.100.8", &c->sin_addr);
+
+	f = fake_new_cfg(&cfg);
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	binding_handle_resolved(f->b, 0, addrs, 3);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(f->n_sent, 1);
+	assert_int_equal(dest4_of(last(f))->sin_addr.s_addr, a->sin_addr.s_addr);
+	assert_non_null(binding_get_known_contact(f->b, 0, NULL));
+	/* Nothing listens at the first: the next IPv4 address, at once,
+	 * with no edge (still this attempt); the contact it never
+	 * registered is forgotten. */
+	sent = f->n_ev;
+	binding_handle_request_failed(f->b, last(f)->id, -ECONNREFUSED);
+	assert_int_equal(f->n_ev, sent);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(f->n_sent, 2);
+	assert_int_equal(dest4_of(last(f))->sin_addr.s_addr, c->sin_addr.s_addr);
+	assert_int_equal(ntohs(dest4_of(last(f))->sin_port), 5060);
+	assert_int_equal(cseq_of(last(f)), cseq_of(&f->sent[0]) + 1);
+	/* Nor at the last: BACKOFF, the server's error, the usual delay. */
+	binding_handle_request_failed(f->b, last(f)->id, -ECONNREFUSED);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_SERVER);
+	assert_int_equal(last_event(f)->code, -ECONNREFUSED);
+	check_backoff(f, 0);
+	assert_int_equal(f->n_sent, 2);
+	assert_null(binding_get_known_contact(f->b, 0, NULL));
+	/* The retry looks the name up again and starts from the first. */
+	fire_timer(f);
+	expect_state(f, BINDING_RESOLVING);
+	binding_handle_resolved(f->b, 0, addrs, 3);
+	assert_int_equal(f->n_sent, 3);
+	assert_int_equal(dest4_of(last(f))->sin_addr.s_addr, a->sin_addr.s_addr);
+	/* Host unreachable: the IAP's path, not the server: no next address. */
+	binding_handle_request_failed(f->b, last(f)->id, -EHOSTUNREACH);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_TRANSPORT);
+	assert_int_equal(last_event(f)->code, -EHOSTUNREACH);
+	expect_state(f, BINDING_BACKOFF);
+	assert_int_equal(f->n_sent, 3);
+	fake_free(f);
+
+	/* An IP literal has no other address: BACKOFF at once. */
+	f = fake_new();
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	binding_handle_request_failed(f->b, last(f)->id, -ECONNREFUSED);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_SERVER);
+	check_backoff(f, 0);
+	assert_int_equal(f->n_sent, 1);
+	fake_free(f);
+}
+
+/* A query out over another IAP (the roaming engine's probe) gives way to
+ * the binding's own REGISTER: cancelled, its event says so, the refresh
+ * goes at once instead of after the query's Timer F.  (Over the binding's
+ * own IAP the REGISTER waits for it:
+ * test_pacing_deregistration_and_side_requests_do_not_wait.) */
+static void test_query_gives_way_to_the_refresh(void **state)
+{
+	struct fake *f = fake_new();
+	struct sent *q;
+
+	register_fully(f, 600);
+	assert_int_equal(binding_query(f->b, "wwan0", WWAN_ADDR), 0);
+	q = last(f);
+	assert_int_equal(n_contacts(q), 0);
+	/* Nothing comes back over wwan0; the refresh is due. */
+	fire_timer(f);
+	assert_true(q->cancelled);
+	assert_int_equal(last_event(f)->type, BINDING_EVENT_QUERY);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_INTERNAL);
+	assert_int_equal(last_event(f)->code, -ECANCELED);
+	assert_int_equal(f->ev[f->n_ev - 2].type, BINDING_EVENT_STATE);
+	assert_int_equal(f->ev[f->n_ev - 2].new_state, BINDING_REGISTERING);
+	assert_int_equal(binding_get_state(f->b), BINDING_REGISTERING);
+	assert_true(last(f) != q);
+	assert_int_equal(n_contacts(last(f)), 1);
+	assert_int_equal(q->tp->refs, 0);
+	/* A query while registered waits for nothing and is not cancelled. */
+	grant(f, 600);
+	assert_int_equal(binding_query(f->b, "wwan0", WWAN_ADDR), 0);
+	q = last(f);
+	respond(f, 200, "OK", NULL);
+	assert_false(q->cancelled);
+	assert_int_equal(last_event(f)->type, BINDING_EVENT_QUERY);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_NONE);
 	fake_free(f);
 }
 
@@ -1936,6 +2054,8 @@ int main(void)
 		cmocka_unit_test(test_abandon_keeps_contacts),
 		cmocka_unit_test(test_abandon_while_registering),
 		cmocka_unit_test(test_query),
+		cmocka_unit_test(test_closed_port_tries_the_next_address),
+		cmocka_unit_test(test_query_gives_way_to_the_refresh),
 		cmocka_unit_test(test_one_request_at_a_time),
 		cmocka_unit_test(test_tcp_connection_lost),
 		cmocka_unit_test(test_resolving),

@@ -543,6 +543,90 @@ static void test_connection_loss(void **state)
 	world_free(w);
 }
 
+/* An ICMP error read on t about what q sent last, as the UDP socket reads
+ * it (sip/transport.c): from offender, about dest:port, quoting the first
+ * quote_len bytes of the datagram (0: all of it). */
+static void icmp_on(struct ftp *t, struct ftp *q, int type, int code, const char *offender,
+		    const char *dest, unsigned port, size_t quote_len)
+{
+	struct sip_icmp_error e = { .type = (uint8_t)type, .code = (uint8_t)code,
+				    .error = EHOSTUNREACH };
+	struct sockaddr_in *d = (struct sockaddr_in *)&e.dest;
+	struct sockaddr_in *o = (struct sockaddr_in *)&e.offender;
+
+	d->sin_family = AF_INET;
+	d->sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, dest, &d->sin_addr);
+	o->sin_family = AF_INET;
+	inet_pton(AF_INET, offender, &o->sin_addr);
+	e.quote = q->last;
+	e.quote_len = quote_len ? quote_len : strlen(q->last);
+	t->cbs->unreachable(t->cb_data, &t->base, &e);
+}
+
+static void icmp(struct ftp *t, int type, int code, const char *offender,
+		 const char *dest, unsigned port, size_t quote_len)
+{
+	icmp_on(t, t, type, code, offender, dest, port, quote_len);
+}
+
+/* ICMP errors (docs/sip.md): only one about our request's destination
+ * that quotes its branch counts; port unreachable only from the
+ * registrar's own address, and then the request fails at once as the
+ * server's error (not at Timer F, no retransmission); host unreachable
+ * from a router fails it as transport evidence. */
+static void test_icmp_errors(void **state)
+{
+	struct world *w = world_new();
+	struct sip_stack_stats st;
+	int code = 0;
+
+	add_binding(w, 0, "dev-a", "sip:10.0.9.1");
+	add_binding(w, 1, "dev-b", "sip:10.0.9.1");
+	assert_int_equal(binding_start(w->b[0], "wlan0", "10.0.1.2"), 0);
+	assert_int_equal(binding_start(w->b[1], "wwan0", "10.0.2.2"), 0);
+	settle(w);
+	assert_int_equal(n_tps, 2);
+	assert_int_equal(tps[0]->sends, 1);
+	/* Not about it, or proving nothing: ignored (counted as dropped). */
+	icmp(tps[0], 3, 3, "10.0.1.1", "10.0.9.1", 5060, 0);  /* port unreachable from a router */
+	icmp(tps[0], 3, 1, "10.0.1.1", "10.0.9.2", 5060, 0);  /* another host */
+	icmp(tps[0], 3, 3, "10.0.9.1", "10.0.9.1", 5070, 0);  /* another port */
+	icmp(tps[0], 3, 1, "10.0.1.1", "10.0.9.1", 5060, 40); /* cut before the branch */
+	icmp(tps[0], 11, 0, "10.0.1.1", "10.0.9.1", 5060, 0); /* time exceeded */
+	icmp(tps[0], 3, 4, "10.0.1.1", "10.0.9.1", 5060, 0);  /* fragmentation needed */
+	icmp_on(tps[1], tps[0], 3, 3, "10.0.9.1", "10.0.9.1", 5060, 0); /* wlan0's, on wwan0 */
+	settle(w);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.dropped, 7);
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_REGISTERING);
+	assert_int_equal(binding_get_state(w->b[1]), BINDING_REGISTERING);
+	/* Port unreachable from the registrar itself: nothing listens. */
+	icmp(tps[0], 3, 3, "10.0.9.1", "10.0.9.1", 5060, 0);
+	settle(w);
+	assert_int_equal(binding_get_state(w->b[0]), BINDING_BACKOFF);
+	assert_int_equal(w->last_error[0], BINDING_ERROR_SERVER);
+	assert_int_equal(binding_get_last_error(w->b[0], NULL, NULL), -ECONNREFUSED);
+	/* Host unreachable from a router on wwan0's path. */
+	icmp(tps[1], 3, 1, "10.0.2.1", "10.0.9.1", 5060, 0);
+	settle(w);
+	assert_int_equal(binding_get_state(w->b[1]), BINDING_BACKOFF);
+	assert_int_equal(w->last_error[1], BINDING_ERROR_TRANSPORT);
+	code = binding_get_last_error(w->b[1], NULL, NULL);
+	assert_int_equal(code, -EHOSTUNREACH);
+	/* One datagram each: failed before any retransmission. */
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.retransmissions, 0);
+	assert_int_equal(tps[0]->sends, 1);
+	assert_int_equal(tps[1]->sends, 1);
+	/* Late copies of the same error find no request. */
+	icmp(tps[0], 3, 3, "10.0.9.1", "10.0.9.1", 5060, 0);
+	settle(w);
+	sip_stack_get_stats(w->s, &st);
+	assert_int_equal(st.dropped, 8);
+	world_free(w);
+}
+
 static void probe(struct world *w, const char *method, const char *branch)
 {
 	struct sockaddr_in from = { .sin_family = AF_INET, .sin_port = htons(5099) };
@@ -813,6 +897,7 @@ int main(void)
 		cmocka_unit_test(test_response_from_elsewhere),
 		cmocka_unit_test(test_udp_retransmits_tcp_does_not),
 		cmocka_unit_test(test_connection_loss),
+		cmocka_unit_test(test_icmp_errors),
 		cmocka_unit_test(test_requests_answered),
 		cmocka_unit_test(test_register_pacing),
 		cmocka_unit_test(test_taker_and_client_invites),

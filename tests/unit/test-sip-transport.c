@@ -1,0 +1,315 @@
+/* The socket transports (sip/transport.c): what sip_icmp_judge() makes of
+ * an ICMP error (table-driven), and real UDP sockets on the loopback that
+ * read ICMP port unreachable from their error queue, in the read path and
+ * when a sendto() finds the socket's pending error. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ev.h>
+
+#include "sip/transport.h"
+
+#define BRANCH  "z9hG4bK0123456789abcdef0123456789abcdef"
+#define REQUEST "REGISTER sip:10.0.9.1 SIP/2.0\r\n" \
+		"Via: SIP/2.0/UDP 10.0.1.2:6000;rport;branch=" BRANCH "\r\n" \
+		"Max-Forwards: 70\r\n\r\n"
+
+static void set4(struct sockaddr_storage *ss, const char *addr, unsigned port)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	assert_int_equal(inet_pton(AF_INET, addr, &sin->sin_addr), 1);
+}
+
+static void set6(struct sockaddr_storage *ss, const char *addr, unsigned port)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons((uint16_t)port);
+	assert_int_equal(inet_pton(AF_INET6, addr, &sin6->sin6_addr), 1);
+}
+
+/* ---- sip_icmp_judge() -------------------------------------------------- */
+
+struct judge_case {
+	const char *what;
+	bool icmp6;
+	int type, code;
+	const char *offender;           /* NULL: unknown */
+	const char *about;              /* the datagram's destination address */
+	unsigned port;
+	size_t quote;                   /* bytes of REQUEST quoted; ~0: all */
+	enum sip_icmp_verdict want;
+	int want_error;
+};
+
+#define ALL ((size_t)~0)
+
+static const struct judge_case judge_cases[] = {
+	{ "port unreachable from the registrar", false, 3, 3, "10.0.9.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_PORT_CLOSED, -ECONNREFUSED },
+	{ "protocol unreachable from the registrar", false, 3, 2, "10.0.9.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_PORT_CLOSED, -ECONNREFUSED },
+	{ "port unreachable from a router", false, 3, 3, "10.0.1.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "port unreachable, offender unknown", false, 3, 3, NULL, "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "net unreachable from a router", false, 3, 0, "10.0.1.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_NO_PATH, -ENETUNREACH },
+	{ "host unreachable from a router", false, 3, 1, "10.0.1.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_NO_PATH, -EHOSTUNREACH },
+	{ "host unreachable, offender unknown", false, 3, 1, NULL, "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_NO_PATH, -EHOSTUNREACH },
+	{ "administratively prohibited", false, 3, 13, "10.0.1.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_NO_PATH, -EHOSTUNREACH },
+	{ "net prohibited", false, 3, 9, "10.0.1.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_NO_PATH, -ENETUNREACH },
+	{ "fragmentation needed", false, 3, 4, "10.0.1.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "time exceeded", false, 11, 0, "10.0.1.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "parameter problem", false, 12, 0, "10.0.1.1", "10.0.9.1", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "about another host", false, 3, 1, "10.0.1.1", "10.0.9.2", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "about another port", false, 3, 3, "10.0.9.1", "10.0.9.1", 5061,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "quoting 8 bytes (headers only)", false, 3, 1, "10.0.1.1", "10.0.9.1", 5060,
+	  0, SIP_ICMP_IGNORED, 0 },
+	{ "quote cut inside the branch", false, 3, 3, "10.0.9.1", "10.0.9.1", 5060,
+	  sizeof(REQUEST) - 1 - 30, SIP_ICMP_IGNORED, 0 },
+	{ "ICMPv6 port unreachable from the registrar", true, 1, 4, "fd00::9", "fd00::9", 5060,
+	  ALL, SIP_ICMP_PORT_CLOSED, -ECONNREFUSED },
+	{ "ICMPv6 port unreachable from a router", true, 1, 4, "fd00:1::1", "fd00::9", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "ICMPv6 no route", true, 1, 0, "fd00:1::1", "fd00::9", 5060,
+	  ALL, SIP_ICMP_NO_PATH, -ENETUNREACH },
+	{ "ICMPv6 address unreachable", true, 1, 3, "fd00:1::1", "fd00::9", 5060,
+	  ALL, SIP_ICMP_NO_PATH, -EHOSTUNREACH },
+	{ "ICMPv6 prohibited", true, 1, 1, "fd00:1::1", "fd00::9", 5060,
+	  ALL, SIP_ICMP_NO_PATH, -EHOSTUNREACH },
+	{ "ICMPv6 packet too big", true, 2, 0, "fd00:1::1", "fd00::9", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+	{ "ICMPv6 time exceeded", true, 3, 0, "fd00:1::1", "fd00::9", 5060,
+	  ALL, SIP_ICMP_IGNORED, 0 },
+};
+
+static void test_judge(void **state)
+{
+	struct sockaddr_storage dest4, dest6;
+
+	set4(&dest4, "10.0.9.1", 5060);
+	set6(&dest6, "fd00::9", 5060);
+	for (size_t i = 0; i < sizeof(judge_cases) / sizeof(judge_cases[0]); i++) {
+		const struct judge_case *c = &judge_cases[i];
+		struct sip_icmp_error e = {
+			.icmp6 = c->icmp6, .type = (uint8_t)c->type,
+			.code = (uint8_t)c->code, .error = EHOSTUNREACH,
+			.quote = REQUEST,
+			.quote_len = c->quote == ALL ? sizeof(REQUEST) - 1 : c->quote,
+		};
+		const char *why = NULL;
+		int error = 1;
+		enum sip_icmp_verdict v;
+
+		if (c->icmp6) {
+			set6(&e.dest, c->about, c->port);
+			if (c->offender)
+				set6(&e.offender, c->offender, 0);
+		} else {
+			set4(&e.dest, c->about, c->port);
+			if (c->offender)
+				set4(&e.offender, c->offender, 0);
+		}
+		v = sip_icmp_judge(&e, (struct sockaddr *)(c->icmp6 ? &dest6 : &dest4),
+				   BRANCH, &error, &why);
+		if (v != c->want || error != c->want_error)
+			fail_msg("%s: %s (%d), want %s (%d)", c->what, sip_icmp_verdict_to_str(v),
+				 error, sip_icmp_verdict_to_str(c->want), c->want_error);
+		assert_true((v == SIP_ICMP_IGNORED) == (why != NULL));
+		/* Another request to the same place: its branch is not quoted. */
+		v = sip_icmp_judge(&e, (struct sockaddr *)(c->icmp6 ? &dest6 : &dest4),
+				   "z9hG4bKffffffffffffffffffffffffffffffff", &error, NULL);
+		assert_int_equal(v, SIP_ICMP_IGNORED);
+		assert_int_equal(error, 0);
+	}
+}
+
+/* ---- real sockets --------------------------------------------------------- */
+
+#define MAX_ERRS 8
+
+struct sink {
+	struct sip_icmp_error e[MAX_ERRS];
+	char quote[MAX_ERRS][2048];
+	size_t n;
+	bool in_send;                   /* the last one came from inside send() */
+	bool sending;
+	struct ev_loop *loop;
+};
+
+static void s_received(void *data, struct sip_transport *tp, const char *buf,
+		       size_t len, const struct sockaddr *from)
+{
+}
+
+static void s_failed(void *data, struct sip_transport *tp, int error)
+{
+	fail_msg("transport failed: %s", strerror(-error));
+}
+
+static void s_unreachable(void *data, struct sip_transport *tp,
+			  const struct sip_icmp_error *e)
+{
+	struct sink *k = data;
+	size_t n;
+
+	assert_true(k->n < MAX_ERRS);
+	n = e->quote_len < sizeof(k->quote[0]) ? e->quote_len : sizeof(k->quote[0]);
+	k->e[k->n] = *e;
+	memcpy(k->quote[k->n], e->quote, n);
+	k->e[k->n].quote = k->quote[k->n];
+	k->e[k->n].quote_len = n;
+	k->in_send = k->sending;
+	k->n++;
+	ev_break(k->loop, EVBREAK_ONE);
+}
+
+static const struct sip_transport_cbs sink_cbs = {
+	.received = s_received,
+	.failed = s_failed,
+	.unreachable = s_unreachable,
+};
+
+/* A UDP port of @family's loopback that nothing listens on (now). */
+static void closed_port(int family, struct sockaddr_storage *ret)
+{
+	socklen_t len = sizeof(*ret);
+	int fd = socket(family, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	if (family == AF_INET)
+		set4(ret, "127.0.0.1", 0);
+	else
+		set6(ret, "::1", 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)ret, sip_sockaddr_len((struct sockaddr *)ret)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)ret, &len), 0);
+	close(fd);
+}
+
+static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	ev_break(loop, EVBREAK_ONE);
+}
+
+/* Run the loop until k holds n errors (the deadline only bounds a failure). */
+static void wait_errors(struct sink *k, size_t n)
+{
+	ev_timer deadline;
+
+	ev_timer_init(&deadline, deadline_cb, 5., 0.);
+	ev_timer_start(k->loop, &deadline);
+	while (k->n < n && ev_is_active(&deadline))
+		ev_run(k->loop, EVRUN_ONCE);
+	ev_timer_stop(k->loop, &deadline);
+	assert_int_equal(k->n, n);
+}
+
+static void loopback_port_unreachable(int family)
+{
+	struct sink k = { .loop = ev_loop_new(EVFLAG_AUTO) };
+	struct sockaddr_storage local, a, b;
+	struct sip_transport *tp = NULL;
+	int error = 0, r;
+
+	if (family == AF_INET)
+		set4(&local, "127.0.0.1", 0);
+	else
+		set6(&local, "::1", 0);
+	r = sip_transport_socket_class.open(k.loop, SIP_PROTO_UDP, "lo",
+					    (struct sockaddr *)&local, NULL, &sink_cbs, &k, &tp);
+	if (r == -EADDRNOTAVAIL && family == AF_INET6) {
+		ev_loop_destroy(k.loop);
+		return;                 /* no IPv6 on this loopback */
+	}
+	if (r == -EPERM) {
+		ev_loop_destroy(k.loop);
+		skip();                 /* SO_BINDTODEVICE needs CAP_NET_RAW here */
+	}
+	assert_int_equal(r, 0);
+	closed_port(family, &a);
+	closed_port(family, &b);
+
+	/* To a: the loopback answers port unreachable before sendto()
+	 * returns; the socket holds it as its pending error. */
+	assert_int_equal(tp->cls->send(tp, (struct sockaddr *)&a, REQUEST, sizeof(REQUEST) - 1), 0);
+	/* To b: that pending error is a's, not b's: the datagram goes
+	 * anyway, and a's error is read on the way. */
+	k.sending = true;
+	r = tp->cls->send(tp, (struct sockaddr *)&b, "x", 1);
+	k.sending = false;
+	assert_int_equal(r, 0);
+	assert_int_equal(k.n, 1);
+	assert_true(k.in_send);
+	/* b's comes through the read path. */
+	wait_errors(&k, 2);
+	assert_false(k.in_send);
+
+	assert_int_equal(k.e[0].icmp6, family == AF_INET6);
+	assert_int_equal(k.e[0].type, family == AF_INET ? 3 : 1);
+	assert_int_equal(k.e[0].code, family == AF_INET ? 3 : 4);
+	assert_int_equal(k.e[0].error, ECONNREFUSED);
+	assert_true(sip_sockaddr_equal((struct sockaddr *)&k.e[0].dest, (struct sockaddr *)&a));
+	assert_true(sip_sockaddr_same_host((struct sockaddr *)&k.e[0].offender,
+					   (struct sockaddr *)&a));
+	assert_int_equal(k.e[0].quote_len, sizeof(REQUEST) - 1);
+	assert_memory_equal(k.e[0].quote, REQUEST, sizeof(REQUEST) - 1);
+	assert_int_equal(sip_icmp_judge(&k.e[0], (struct sockaddr *)&a, BRANCH, &error, NULL),
+			 SIP_ICMP_PORT_CLOSED);
+	assert_int_equal(error, -ECONNREFUSED);
+	/* a's error says nothing of a request to b */
+	assert_int_equal(sip_icmp_judge(&k.e[0], (struct sockaddr *)&b, BRANCH, &error, NULL),
+			 SIP_ICMP_IGNORED);
+	assert_true(sip_sockaddr_equal((struct sockaddr *)&k.e[1].dest, (struct sockaddr *)&b));
+	assert_int_equal(k.e[1].quote_len, 1);
+
+	tp->cls->close(tp);
+	ev_loop_destroy(k.loop);
+}
+
+static void test_udp_reads_icmp_errors(void **state)
+{
+	loopback_port_unreachable(AF_INET);
+}
+
+static void test_udp6_reads_icmp_errors(void **state)
+{
+	loopback_port_unreachable(AF_INET6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_judge),
+		cmocka_unit_test(test_udp_reads_icmp_errors),
+		cmocka_unit_test(test_udp6_reads_icmp_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
