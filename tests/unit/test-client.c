@@ -3214,7 +3214,7 @@ static const char *const alrctl_commands[] = {
 	"profile rm", "profile enable", "profile disable",
 	"profile force-disable", "profile default", "profile export",
 	"profile import", "backup", "restore", "snap list", "snap show",
-	"alr control", "alr refresh", "help", "completion bash",
+	"alr control", "alr refresh", "calls", "help", "completion bash",
 };
 
 /* The help's line for @cmd: "    CMD ARGS", without the indent and the
@@ -3337,9 +3337,9 @@ static void test_alrctl_completion(void **state)
 		const char *want;        /* COMPREPLY, blank-separated */
 	} rows[] = {
 		{ "''", "status iap monitor reload log-level call profile backup "
-		  "restore snap alr help completion" },
+		  "restore snap alr calls help completion" },
 		{ "help ''", "status iap monitor reload log-level call profile backup "
-		  "restore snap alr help completion" },
+		  "restore snap alr calls help completion" },
 		{ "help profile e", "enable export" },
 		{ "-t iap l", "list" },
 		{ "iap list -f N", "NAME" },
