@@ -180,9 +180,13 @@ static void client_close(struct control_client *cl, int level, const char *why)
 	list_unlink(&c->clients, cl);
 	c->n_clients--;
 	list_push(&c->dead, cl);
+	/* The observers (the registry: the client's uses and controls end)
+	 * hear of it from the reaper, never from here: a client is closed
+	 * when a write to it fails, which happens inside a broadcast, and
+	 * that broadcast may come from inside the engine (profile.deregistered
+	 * while a binding's answer runs): the engine must not be entered
+	 * again from its own event (roam.c's run-to-completion rule). */
 	ev_prepare_start(c->loop, &c->reaper);
-	/* Last: observers may broadcast, which must not reach @cl. */
-	WATCHLIST_NOTIFY(&c->disconnect_watches, control_disconnect_fn, cl);
 }
 
 static void reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -192,6 +196,9 @@ static void reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	while (c->dead) {
 		struct control_client *cl = c->dead;
 
+		/* Observers may broadcast (cl is off the list: not reached)
+		 * or close more clients (they join c->dead: this loop). */
+		WATCHLIST_NOTIFY(&c->disconnect_watches, control_disconnect_fn, cl);
 		list_unlink(&c->dead, cl);
 		client_free(cl);
 	}

@@ -424,6 +424,46 @@ static void test_non_reader_is_dropped(void **state)
 }
 
 /*
+ * A client whose write fails inside a broadcast is closed there, but its
+ * observers (the registry) hear of it only after the broadcast returned:
+ * the broadcast may come from inside the engine, which must not be
+ * entered again (an assertion in roam_client_gone() caught it when a test
+ * client left while alrd announced a deregistration).
+ */
+static int gone_calls;
+
+static void on_gone(struct control_client *cl, void *ud)
+{
+	gone_calls++;
+}
+
+static bool gone_seen(void *arg)
+{
+	return gone_calls > 0;
+}
+
+static void test_disconnect_told_after_the_broadcast(void **state)
+{
+	struct tclient *t;
+	struct want_lines w;
+
+	gone_calls = 0;
+	start();
+	assert_true(control_watch_disconnect(W.ctl, on_gone, NULL, NULL) > 0);
+	t = tclient_new(true);
+	tclient_sendf(t, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sub\"}\n");
+	w = (struct want_lines){ t, 1 };
+	assert_true(run_until(has_lines, &w, 10));
+	tclient_free(t);                /* gone: the next write fails */
+	control_broadcast(W.ctl, "test.event", json_object_new_object());
+	control_broadcast(W.ctl, "test.event", json_object_new_object());
+	assert_int_equal(control_client_count(W.ctl), 0);
+	assert_int_equal(gone_calls, 0);
+	assert_true(run_until(gone_seen, NULL, 10));
+	assert_int_equal(gone_calls, 1);
+}
+
+/*
  * Issue 11 #3: request-timeout.  A line that never ends is cut; a client
  * that subscribed and stays quiet longer than that is not.
  */
@@ -539,6 +579,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_non_reader_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answers_are_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_told_after_the_broadcast, setup,
+						teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
