@@ -191,11 +191,30 @@ static unsigned int iap_id_of_ifname(struct registry *r, const char *ifname)
 	}
 	return 0;
 }
-/* The binding's persistence hook: what is at the registrar, and the
- * Call-ID and CSeq a restarted alrd continues with. */
-void driver_on_persist(struct binding *b, const struct binding_persist *pe, void *ud)
+/* The interface @e was registered over, as the binding names it ("" if
+ * the IAP is gone). */
+static const char *contact_ifname(const struct reg_profile *rp, const struct contact *e)
 {
-	struct reg_profile *rp = ud;
+	const struct iap *iap = iap_table_find_by_id(rp->r->iaps, e->iap_id);
+
+	return iap ? iap->ifname : "";
+}
+/* The binding's contact list (sip/binding.h) is the profile's one list:
+ * what it reads are the recorded contacts, what it reports is written
+ * through, with the Call-ID and CSeq a restarted alrd continues with. */
+static const char *list_next(void *data, size_t *cursor, const char **ret_ifname)
+{
+	struct reg_profile *rp = data;
+	const struct contact *e = contacts_next_held(&rp->contacts, cursor, (int64_t)time(NULL));
+
+	if (!e)
+		return NULL;
+	*ret_ifname = contact_ifname(rp, e);
+	return e->uri;
+}
+static void list_update(void *data, const struct binding_persist *pe)
+{
+	struct reg_profile *rp = data;
 
 	if (pe->call_id && (!rp->call_id || strcmp(rp->call_id, pe->call_id) != 0)) {
 		char *c = strdup(pe->call_id);
@@ -210,8 +229,8 @@ void driver_on_persist(struct binding *b, const struct binding_persist *pe, void
 		if (pe->expires > 0) {
 			if (contacts_registered(&rp->contacts,
 						iap_id_of_ifname(rp->r, pe->ifname) ?: rp->iap_id,
-						pe->contact, rp->call_id, rp->cseq,
-						(int64_t)time(NULL) + pe->expires) < 0)
+						pe->contact, rp->call_id, rp->cseq, pe->expires,
+						(int64_t)time(NULL)) < 0)
 				log_warning("profile %u (%s): cannot record contact %s; it may "
 					    "outlive a crash", rp->p->id, rp_name(rp), pe->contact);
 		} else {
@@ -219,10 +238,16 @@ void driver_on_persist(struct binding *b, const struct binding_persist *pe, void
 		}
 		return;
 	}
-	/* Only the CSeq moved: every contact of this Call-ID follows, so
-	 * that the next run starts above it. */
+	/* Only the CSeq moved (a request is going out): what expired is gone
+	 * at the registrar too, and every contact of this Call-ID follows,
+	 * so that the next run starts above it. */
+	contacts_expire(&rp->contacts, (int64_t)time(NULL));
 	contacts_set_cseq(&rp->contacts, rp->call_id, rp->cseq);
 }
+static const struct binding_contacts driver_contacts = {
+	.next = list_next,
+	.update = list_update,
+};
 /* Queued, never handled here (the rule at the top). */
 static void on_binding_event(struct binding *b, const struct binding_event *ev, void *ud)
 {
@@ -282,14 +307,9 @@ static void binding_failed_now(struct reg_profile *rp, int code)
  * requests are forgotten. */
 void driver_release_binding(struct reg_profile *rp)
 {
-	const char *uri, *ifname;
-
 	if (!rp->binding)
 		return;
-	for (size_t i = 0; (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
-		contacts_mark_stale(&rp->contacts, uri,
-				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	contacts_reset_pending(&rp->contacts);
+	contacts_release(&rp->contacts);
 	rp->binding = binding_free(rp->binding);
 	rp->binding_id = 0;
 	rp->start_pending = false;
@@ -405,7 +425,7 @@ int driver_make_binding(struct reg_profile *rp)
 	}
 	rp->binding_id = binding_get_id(rp->binding);
 	binding_add_observer(rp->binding, on_binding_event, rp, NULL);
-	binding_set_persist(rp->binding, driver_on_persist, rp);
+	binding_set_contacts(rp->binding, &driver_contacts, rp);
 	log_debug("profile %u (%s): binding %u for %s at %s, contact user %s", p->id, rp_name(rp),
 		  rp->binding_id, reg.aor, reg.registrar, rp->contact_user);
 	ret = 0;
@@ -574,7 +594,6 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 {
 	enum roam_state st = rp_phase(rp);
 	bool changed = !rp->contact || strcmp(rp->contact, ev->contact) != 0;
-	const char *uri, *ifname;
 
 	if (changed) {
 		char *c = strdup(ev->contact);
@@ -603,11 +622,13 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 	/* Our contacts over other IAPs (a failover, a move) are stale now;
 	 * the engine has them removed (op_sip_remove_old()), or they go
 	 * below. */
-	for (size_t i = 0; rp->binding &&
-	     (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
-		if (strcmp(uri, ev->contact) != 0 && strcmp(ifname, rp->ifname) != 0)
-			contacts_mark_stale(&rp->contacts, uri,
-					    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	for (size_t i = 0; i < rp->contacts.n; i++) {
+		const struct contact *e = &rp->contacts.v[i];
+
+		if (e->recorded && strcmp(e->uri, ev->contact) != 0 &&
+		    strcmp(contact_ifname(rp, e), rp->ifname) != 0)
+			contacts_mark_stale(&rp->contacts, e->uri, e->iap_id);
+	}
 	if (rp->in_engine)
 		roam_sip_registered(rp->r->roam, rp->p->id, rp->iap_id);
 	driver_cleanup_stale(rp);
@@ -896,7 +917,7 @@ static int op_sip_deregister(void *ud, unsigned int profile, unsigned int via_ia
 }
 /* No IAP left (or the stop timeout): the binding idles without a request
  * instead of retrying over a network that is gone; its contacts stay
- * known and persisted and are removed after the next registration
+ * in the list (and the store) and are removed after the next registration
  * (on_registered()).  A deregistration still out ends by itself, or is
  * let go when the engine leaves the profile (op_state_changed()). */
 static void op_sip_abandon(void *ud, unsigned int profile)
@@ -1079,7 +1100,6 @@ void driver_reregister(struct reg_profile *rp)
 {
 	struct binding *old = rp->binding;
 	unsigned int old_id = rp->binding_id;
-	const char *uri, *ifname;
 	int ret;
 
 	rp->binding = NULL;
@@ -1096,10 +1116,7 @@ void driver_reregister(struct reg_profile *rp)
 			    rp_name(rp), strerror(-ret));
 	/* What the old binding registered and the new one does not is
 	 * removed once the new one is registered. */
-	for (size_t i = 0; (uri = binding_get_known_contact(old, i, &ifname)); i++)
-		contacts_mark_stale(&rp->contacts, uri,
-				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	contacts_reset_pending(&rp->contacts);
+	contacts_release(&rp->contacts);
 	binding_free(old);
 	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,
 		 rp_name(rp), rp->binding_id);

@@ -20,6 +20,7 @@
 #include "sip/binding.h"
 #include "sip/digest.h"
 #include "sip/pacer.h"
+#include "tests/tools/contact-list.h"
 
 #define PASSWORD "s3cret-Pa55"
 #define INSTANCE "urn:uuid:00000000-0000-4000-8000-00000000abcd"
@@ -89,6 +90,7 @@ struct fake {
 	size_t n_ev;
 	struct seen_persist persisted[256];
 	size_t n_persisted;
+	struct contact_list contacts;   /* the binding's: it keeps none */
 	bool free_in_observer;
 	/* REGISTER pacing (paced_ops): a place in the_pacer's line */
 	struct pacer_entry pace;
@@ -349,8 +351,7 @@ static void observer(struct binding *b, const struct binding_event *ev,
 		binding_free(b);
 }
 
-static void persist_cb(struct binding *b, const struct binding_persist *p,
-		       void *user_data)
+static void persist_cb(const struct binding_persist *p, void *user_data)
 {
 	struct fake *f = user_data;
 	struct seen_persist *s;
@@ -400,7 +401,9 @@ static struct fake *fake_new_ops(const struct binding_ops *ops,
 	assert_non_null(binding_new_with_ops(ops, f, cfg));
 	assert_non_null(f->b);
 	assert_int_not_equal(binding_add_observer(f->b, observer, f, NULL), 0);
-	binding_set_persist(f->b, persist_cb, f);
+	f->contacts.tap = persist_cb;
+	f->contacts.tap_data = f;
+	binding_set_contacts(f->b, &contact_list_ops, &f->contacts);
 	return f;
 }
 
@@ -808,7 +811,7 @@ static void test_wrong_password(void **state)
 	assert_int_equal(err, BINDING_ERROR_AUTH);
 	assert_false(f->timer_armed);
 	/* The contact never made it: nothing known, nothing to remove. */
-	assert_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
 	assert_int_equal(f->persisted[f->n_persisted - 1].expires, 0);
 	fake_free(f);
 }
@@ -1232,7 +1235,7 @@ static void test_deregister(void **state)
 	respond(f, 200, "OK", NULL);
 	expect_state(f, BINDING_IDLE);
 	assert_int_equal(last_event(f)->error, BINDING_ERROR_NONE);
-	assert_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
 	assert_int_equal(f->persisted[f->n_persisted - 1].expires, 0);
 	/* Stopping an idle binding is nothing. */
 	assert_int_equal(binding_stop(f->b), 0);
@@ -1271,7 +1274,7 @@ static void test_stop_while_registering(void **state)
 	expect_state(f, BINDING_IDLE);
 	assert_int_equal(last_event(f)->error, BINDING_ERROR_TIMEOUT);
 	/* still known (and persisted) for a later cleanup */
-	assert_non_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_non_null(contact_list_at(&f->contacts, 0, NULL));
 	fake_free(f);
 }
 
@@ -1309,8 +1312,8 @@ static void test_move_and_remove_old_contact(void **state)
 		grant_with(f, 600, others);
 	}
 	expect_state(f, BINDING_REGISTERED);
-	assert_non_null(binding_get_known_contact(f->b, 1, NULL));
-	assert_string_equal(binding_get_known_contact(f->b, 0, &ifname), old);
+	assert_non_null(contact_list_at(&f->contacts, 1, NULL));
+	assert_string_equal(contact_list_at(&f->contacts, 0, &ifname), old);
 	assert_string_equal(ifname, "wlan0");
 
 	/* Remove the old contact over the new IAP. */
@@ -1330,7 +1333,7 @@ static void test_move_and_remove_old_contact(void **state)
 	assert_int_equal(last_event(f)->error, BINDING_ERROR_NONE);
 	assert_string_equal(last_event(f)->contact, old);
 	expect_state(f, BINDING_REGISTERED);
-	assert_null(binding_get_known_contact(f->b, 1, NULL));
+	assert_null(contact_list_at(&f->contacts, 1, NULL));
 	fake_free(f);
 }
 
@@ -1347,9 +1350,9 @@ static void test_move_replaced_by_instance(void **state)
 	assert_int_equal(binding_move(f->b, "wwan0", WWAN_ADDR), 0);
 	grant(f, 600);
 	expect_state(f, BINDING_REGISTERED);
-	assert_string_equal(binding_get_known_contact(f->b, 0, NULL),
+	assert_string_equal(contact_list_at(&f->contacts, 0, NULL),
 			    binding_get_contact(f->b));
-	assert_null(binding_get_known_contact(f->b, 1, NULL));
+	assert_null(contact_list_at(&f->contacts, 1, NULL));
 	/* the hook heard that the old one is gone */
 	assert_string_equal(f->persisted[f->n_persisted - 1].contact, old);
 	assert_int_equal(f->persisted[f->n_persisted - 1].expires, 0);
@@ -1398,7 +1401,7 @@ static void test_abandon_keeps_contacts(void **state)
 	assert_int_equal(f->n_sent, sent);
 	assert_false(f->timer_armed);
 	assert_int_equal(f->n_persisted, persisted);
-	assert_string_equal(binding_get_known_contact(f->b, 0, &ifname), old);
+	assert_string_equal(contact_list_at(&f->contacts, 0, &ifname), old);
 	assert_string_equal(ifname, "wlan0");
 	assert_int_equal(binding_abandon(f->b), 0);     /* idle: nothing */
 	assert_int_equal(f->n_sent, sent);
@@ -1419,7 +1422,7 @@ static void test_abandon_keeps_contacts(void **state)
 		grant_with(f, 600, others);
 	}
 	expect_state(f, BINDING_REGISTERED);
-	assert_string_equal(binding_get_known_contact(f->b, 0, &ifname), old);
+	assert_string_equal(contact_list_at(&f->contacts, 0, &ifname), old);
 	assert_string_equal(ifname, "wlan0");
 	fake_free(f);
 }
@@ -1490,7 +1493,7 @@ static void test_one_request_at_a_time(void **state)
 	assert_int_equal(last_event(f)->type, BINDING_EVENT_QUERY);
 	assert_int_equal(last_event(f)->n_contacts, 0);
 	/* the registrar says it holds nothing: we believe it */
-	assert_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
 	assert_int_equal(f->n_sent, 4);
 	assert_string_equal(last(f)->tp->ifname, "wwan0");
 	assert_int_equal(cseq_of(last(f)), 4);
@@ -1536,7 +1539,7 @@ static void test_tcp_connection_lost(void **state)
 	free(uri);
 	grant(f, 600);
 	expect_state(f, BINDING_REGISTERED);
-	assert_null(binding_get_known_contact(f->b, 1, NULL));
+	assert_null(contact_list_at(&f->contacts, 1, NULL));
 	fake_free(f);
 }
 
