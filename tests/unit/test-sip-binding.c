@@ -1543,6 +1543,49 @@ static void test_tcp_connection_lost(void **state)
 	fake_free(f);
 }
 
+/* The binding keeps no list of its own: its de-REGISTER names what its
+ * owner's list holds at that moment, a contact the owner has from
+ * elsewhere (an earlier run) included, and a contact the owner dropped
+ * (its removal answered elsewhere) is not sent again. */
+static void test_one_list(void **state)
+{
+	static const char other[] = "sip:alice-dev@10.99.3.3:5060";
+	struct fake *f = fake_new();
+	const struct binding_persist from_before = {
+		.contact = other, .ifname = "eth0", .expires = 300,
+	};
+	struct binding_persist dropped = { .expires = 0 };
+	char ours[256], *uri;
+
+	(void)state;
+	register_fully(f, 600);
+	snprintf(ours, sizeof(ours), "%s", binding_get_contact(f->b));
+	contact_list_update(&f->contacts, &from_before);
+	assert_int_equal(binding_stop(f->b), 0);
+	assert_int_equal(n_contacts(last(f)), 2);
+	uri = uri_str(contact_at(last(f), 0)->url);
+	assert_string_equal(uri, ours);
+	free(uri);
+	uri = uri_str(contact_at(last(f), 1)->url);
+	assert_string_equal(uri, other);
+	free(uri);
+	respond(f, 200, "OK", NULL);
+	expect_state(f, BINDING_IDLE);
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
+
+	/* Registered again; the owner drops our contact: nothing to send. */
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	grant(f, 600);
+	expect_state(f, BINDING_REGISTERED);
+	dropped.contact = ours;
+	contact_list_update(&f->contacts, &dropped);
+	assert_int_equal(binding_stop(f->b), 0);
+	expect_state(f, BINDING_IDLE);
+	assert_int_equal(cseq_of(last(f)), binding_get_cseq(f->b));
+	assert_string_not_equal(hdr(last(f)->msg, "expires"), "0");
+	fake_free(f);
+}
+
 static void test_resolving(void **state)
 {
 	struct binding_config cfg = base_config();
@@ -1941,6 +1984,7 @@ int main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_one_request_at_a_time),
 		cmocka_unit_test(test_tcp_connection_lost),
+		cmocka_unit_test(test_one_list),
 		cmocka_unit_test(test_resolving),
 		cmocka_unit_test(test_outbound_proxy),
 		cmocka_unit_test(test_restart_call_id_and_cseq),
