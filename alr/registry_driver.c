@@ -2,8 +2,9 @@
  * (registry_impl.h).  The engine (alr/roam.c) decides; the ops here carry
  * its requests out on the profile's one binding (sip/binding.h, shaped by
  * the profile's plugin), and the binding's outcomes come back as the
- * engine's roam_sip_*() inputs.  Also here: the stale contacts' removal
- * (DESIGN §3.8), IAP events, and the plugins' host table.
+ * engine's roam_sip_*() inputs.  Also here: the binding's contact list,
+ * which is the profile's one list (alr/contacts.h), the stale contacts'
+ * removal (DESIGN §3.8), IAP events, and the plugins' host table.
  *
  * The ops run inside the engine: they act on bindings and note what is
  * left (rp->stopped, queued binding events); they never call the engine
