@@ -238,8 +238,9 @@ void contacts_unmark_stale(struct contacts *c, const char *uri)
 		drop(c, e);
 }
 
-void contacts_release(struct contacts *c)
+void contacts_release(struct contacts *c, int64_t now)
 {
+	contacts_expire(c, now);
 	for (size_t i = 0; i < c->n; i++) {
 		c->v[i].stale = c->v[i].stale || c->v[i].recorded;
 		c->v[i].pending = false;

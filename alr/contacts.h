@@ -69,9 +69,10 @@ void contacts_set_cseq(struct contacts *c, const char *call_id, uint32_t cseq);
 
 /* @uri (registered over @iap_id) is to be removed. */
 void contacts_mark_stale(struct contacts *c, const char *uri, unsigned int iap_id);
-/* Every recorded contact is to be removed (the binding that registered
- * them is let go), and no removal is out. */
-void contacts_release(struct contacts *c);
+/* The binding that registered them is let go: every recorded contact
+ * whose time has not run out by @now is to be removed, and no removal is
+ * out. */
+void contacts_release(struct contacts *c, int64_t now);
 /* @uri is what the profile registers now: not stale after all. */
 void contacts_unmark_stale(struct contacts *c, const char *uri);
 

@@ -239,10 +239,10 @@ static void list_update(void *data, const struct binding_persist *pe)
 		}
 		return;
 	}
-	/* Only the CSeq moved (a request is going out): what expired is gone
-	 * at the registrar too, and every contact of this Call-ID follows,
-	 * so that the next run starts above it. */
-	contacts_expire(&rp->contacts, (int64_t)time(NULL));
+	/* Only the CSeq moved: every contact of this Call-ID follows, so
+	 * that the next run starts above it.  (Nothing leaves the list
+	 * here: the registry walks it around binding_remove_contact(),
+	 * which sends at once; expired contacts go in contacts_expire().) */
 	contacts_set_cseq(&rp->contacts, rp->call_id, rp->cseq);
 }
 static const struct binding_contacts driver_contacts = {
@@ -310,7 +310,7 @@ void driver_release_binding(struct reg_profile *rp)
 {
 	if (!rp->binding)
 		return;
-	contacts_release(&rp->contacts);
+	contacts_release(&rp->contacts, (int64_t)time(NULL));
 	rp->binding = binding_free(rp->binding);
 	rp->binding_id = 0;
 	rp->start_pending = false;
@@ -622,7 +622,8 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 	}
 	/* Our contacts over other IAPs (a failover, a move) are stale now;
 	 * the engine has them removed (op_sip_remove_old()), or they go
-	 * below. */
+	 * below.  Those whose time ran out are gone already. */
+	contacts_expire(&rp->contacts, (int64_t)time(NULL));
 	for (size_t i = 0; i < rp->contacts.n; i++) {
 		const struct contact *e = &rp->contacts.v[i];
 
@@ -1117,7 +1118,7 @@ void driver_reregister(struct reg_profile *rp)
 			    rp_name(rp), strerror(-ret));
 	/* What the old binding registered and the new one does not is
 	 * removed once the new one is registered. */
-	contacts_release(&rp->contacts);
+	contacts_release(&rp->contacts, (int64_t)time(NULL));
 	binding_free(old);
 	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,
 		 rp_name(rp), rp->binding_id);

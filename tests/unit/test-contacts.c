@@ -122,7 +122,7 @@ static void test_stale_and_removal(void **state)
 	assert_non_null(contacts_find(&c, A));
 	assert_true(contacts_any_pending(&c));
 	/* the binding is let go: no removal is out */
-	contacts_release(&c);
+	contacts_release(&c, NOW);
 	assert_false(contacts_any_pending(&c));
 	/* B is registered again after all: not stale, and as it was never
 	 * recorded, not in the list either */
@@ -187,7 +187,7 @@ static void test_what_the_binding_reads(void **state)
 	/* let go: every recorded one is stale; B's removal goes out, A's
 	 * not yet; the registrar says both are gone */
 	assert_int_equal(contacts_registered(&c, f->wwan, B, "call-1", 6, 600, NOW), 0);
-	contacts_release(&c);
+	contacts_release(&c, NOW);
 	assert_int_equal(contacts_count_stale(&c), 3);
 	contacts_find(&c, B)->pending = true;
 	contacts_unrecorded(&c, A);
