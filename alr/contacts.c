@@ -128,11 +128,17 @@ size_t contacts_load(struct contacts *c, int64_t now, char **ret_call_id, uint32
 }
 
 int contacts_registered(struct contacts *c, unsigned int iap_id, const char *uri,
-			const char *call_id, uint32_t cseq, int64_t expires_at)
+			const char *call_id, uint32_t cseq, unsigned int expires, int64_t now)
 {
 	struct contact *e = contacts_find(c, uri);
-	char *id = call_id ? strdup(call_id) : NULL;
+	char *id;
 
+	if (e && e->recorded && e->iap_id == iap_id && e->cseq == cseq && e->expires == expires &&
+	    e->call_id && call_id && strcmp(e->call_id, call_id) == 0) {
+		e->expires_at = now + expires;
+		return 0;
+	}
+	id = call_id ? strdup(call_id) : NULL;
 	if (!e) {
 		e = add(c, uri);
 		if (!e) {
@@ -147,21 +153,37 @@ int contacts_registered(struct contacts *c, unsigned int iap_id, const char *uri
 	free(e->call_id);
 	e->call_id = id;
 	e->cseq = cseq;
-	e->expires_at = expires_at;
+	e->expires = expires;
+	e->expires_at = now + expires;
 	e->recorded = true;
 	return store_write(c, e);
+}
+
+/* Not recorded any more; gone unless its removal is out.  True if @e
+ * was dropped. */
+static bool unrecord(struct contacts *c, struct contact *e)
+{
+	store_delete(c, e);
+	e->recorded = false;
+	if (e->stale && e->pending)
+		return false;
+	drop(c, e);
+	return true;
 }
 
 void contacts_unrecorded(struct contacts *c, const char *uri)
 {
 	struct contact *e = contacts_find(c, uri);
 
-	if (!e)
-		return;
-	store_delete(c, e);
-	e->recorded = false;
-	if (!e->stale)
-		drop(c, e);
+	if (e)
+		unrecord(c, e);
+}
+
+void contacts_expire(struct contacts *c, int64_t now)
+{
+	for (size_t i = 0; i < c->n;)
+		if (!c->v[i].recorded || c->v[i].expires_at > now || !unrecord(c, &c->v[i]))
+			i++;
 }
 
 void contacts_removed(struct contacts *c, const char *uri)
@@ -216,10 +238,25 @@ void contacts_unmark_stale(struct contacts *c, const char *uri)
 		drop(c, e);
 }
 
-void contacts_reset_pending(struct contacts *c)
+void contacts_release(struct contacts *c, int64_t now)
 {
-	for (size_t i = 0; i < c->n; i++)
+	contacts_expire(c, now);
+	for (size_t i = 0; i < c->n; i++) {
+		c->v[i].stale = c->v[i].stale || c->v[i].recorded;
 		c->v[i].pending = false;
+	}
+}
+
+const struct contact *contacts_next_held(const struct contacts *c, size_t *cursor,
+					 int64_t now)
+{
+	while (*cursor < c->n) {
+		const struct contact *e = &c->v[(*cursor)++];
+
+		if (e->recorded && e->expires_at > now)
+			return e;
+	}
+	return NULL;
 }
 
 size_t contacts_count_stale(const struct contacts *c)

@@ -20,8 +20,9 @@
  * wrong credentials) leaves the profile UNREGISTERED with its error until
  * it is updated, enabled again, or a network comes up.
  *
- * What alrd registered is persisted (store_contact_*) from the binding's
- * persistence hook.  At start the registry reads it back: every stored
+ * What alrd registered is persisted (store_contact_*) through the
+ * profile's one contact list (alr/contacts.h), which the binding reads
+ * and reports to.  At start the registry reads it back: every stored
  * contact the registrar may still hold is removed (expires=0) over an
  * available IAP -- for a profile that registers again, before its new
  * REGISTER, which continues the stored Call-ID above the stored CSeq (so

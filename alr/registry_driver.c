@@ -2,8 +2,9 @@
  * (registry_impl.h).  The engine (alr/roam.c) decides; the ops here carry
  * its requests out on the profile's one binding (sip/binding.h, shaped by
  * the profile's plugin), and the binding's outcomes come back as the
- * engine's roam_sip_*() inputs.  Also here: the stale contacts' removal
- * (DESIGN §3.8), IAP events, and the plugins' host table.
+ * engine's roam_sip_*() inputs.  Also here: the binding's contact list,
+ * which is the profile's one list (alr/contacts.h), the stale contacts'
+ * removal (DESIGN §3.8), IAP events, and the plugins' host table.
  *
  * The ops run inside the engine: they act on bindings and note what is
  * left (rp->stopped, queued binding events); they never call the engine
@@ -191,11 +192,30 @@ static unsigned int iap_id_of_ifname(struct registry *r, const char *ifname)
 	}
 	return 0;
 }
-/* The binding's persistence hook: what is at the registrar, and the
- * Call-ID and CSeq a restarted alrd continues with. */
-void driver_on_persist(struct binding *b, const struct binding_persist *pe, void *ud)
+/* The interface @e was registered over, as the binding names it ("" if
+ * the IAP is gone). */
+static const char *contact_ifname(const struct reg_profile *rp, const struct contact *e)
 {
-	struct reg_profile *rp = ud;
+	const struct iap *iap = iap_table_find_by_id(rp->r->iaps, e->iap_id);
+
+	return iap ? iap->ifname : "";
+}
+/* The binding's contact list (sip/binding.h) is the profile's one list:
+ * what it reads are the recorded contacts, what it reports is written
+ * through, with the Call-ID and CSeq a restarted alrd continues with. */
+static const char *list_next(void *data, size_t *cursor, const char **ret_ifname)
+{
+	struct reg_profile *rp = data;
+	const struct contact *e = contacts_next_held(&rp->contacts, cursor, (int64_t)time(NULL));
+
+	if (!e)
+		return NULL;
+	*ret_ifname = contact_ifname(rp, e);
+	return e->uri;
+}
+static void list_update(void *data, const struct binding_persist *pe)
+{
+	struct reg_profile *rp = data;
 
 	if (pe->call_id && (!rp->call_id || strcmp(rp->call_id, pe->call_id) != 0)) {
 		char *c = strdup(pe->call_id);
@@ -210,8 +230,8 @@ void driver_on_persist(struct binding *b, const struct binding_persist *pe, void
 		if (pe->expires > 0) {
 			if (contacts_registered(&rp->contacts,
 						iap_id_of_ifname(rp->r, pe->ifname) ?: rp->iap_id,
-						pe->contact, rp->call_id, rp->cseq,
-						(int64_t)time(NULL) + pe->expires) < 0)
+						pe->contact, rp->call_id, rp->cseq, pe->expires,
+						(int64_t)time(NULL)) < 0)
 				log_warning("profile %u (%s): cannot record contact %s; it may "
 					    "outlive a crash", rp->p->id, rp_name(rp), pe->contact);
 		} else {
@@ -220,9 +240,15 @@ void driver_on_persist(struct binding *b, const struct binding_persist *pe, void
 		return;
 	}
 	/* Only the CSeq moved: every contact of this Call-ID follows, so
-	 * that the next run starts above it. */
+	 * that the next run starts above it.  (Nothing leaves the list
+	 * here: the registry walks it around binding_remove_contact(),
+	 * which sends at once; expired contacts go in contacts_expire().) */
 	contacts_set_cseq(&rp->contacts, rp->call_id, rp->cseq);
 }
+static const struct binding_contacts driver_contacts = {
+	.next = list_next,
+	.update = list_update,
+};
 /* Queued, never handled here (the rule at the top). */
 static void on_binding_event(struct binding *b, const struct binding_event *ev, void *ud)
 {
@@ -282,14 +308,9 @@ static void binding_failed_now(struct reg_profile *rp, int code)
  * requests are forgotten. */
 void driver_release_binding(struct reg_profile *rp)
 {
-	const char *uri, *ifname;
-
 	if (!rp->binding)
 		return;
-	for (size_t i = 0; (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
-		contacts_mark_stale(&rp->contacts, uri,
-				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	contacts_reset_pending(&rp->contacts);
+	contacts_release(&rp->contacts, (int64_t)time(NULL));
 	rp->binding = binding_free(rp->binding);
 	rp->binding_id = 0;
 	rp->start_pending = false;
@@ -406,7 +427,7 @@ int driver_make_binding(struct reg_profile *rp)
 	}
 	rp->binding_id = binding_get_id(rp->binding);
 	binding_add_observer(rp->binding, on_binding_event, rp, NULL);
-	binding_set_persist(rp->binding, driver_on_persist, rp);
+	binding_set_contacts(rp->binding, &driver_contacts, rp);
 	log_debug("profile %u (%s): binding %u for %s at %s, contact user %s", p->id, rp_name(rp),
 		  rp->binding_id, reg.aor, reg.registrar, rp->contact_user);
 	ret = 0;
@@ -575,7 +596,6 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 {
 	enum roam_state st = rp_phase(rp);
 	bool changed = !rp->contact || strcmp(rp->contact, ev->contact) != 0;
-	const char *uri, *ifname;
 
 	if (changed) {
 		char *c = strdup(ev->contact);
@@ -603,12 +623,15 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 	}
 	/* Our contacts over other IAPs (a failover, a move) are stale now;
 	 * the engine has them removed (op_sip_remove_old()), or they go
-	 * below. */
-	for (size_t i = 0; rp->binding &&
-	     (uri = binding_get_known_contact(rp->binding, i, &ifname)); i++)
-		if (strcmp(uri, ev->contact) != 0 && strcmp(ifname, rp->ifname) != 0)
-			contacts_mark_stale(&rp->contacts, uri,
-					    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
+	 * below.  Those whose time ran out are gone already. */
+	contacts_expire(&rp->contacts, (int64_t)time(NULL));
+	for (size_t i = 0; i < rp->contacts.n; i++) {
+		const struct contact *e = &rp->contacts.v[i];
+
+		if (e->recorded && strcmp(e->uri, ev->contact) != 0 &&
+		    strcmp(contact_ifname(rp, e), rp->ifname) != 0)
+			contacts_mark_stale(&rp->contacts, e->uri, e->iap_id);
+	}
 	if (rp->in_engine)
 		roam_sip_registered(rp->r->roam, rp->p->id, rp->iap_id);
 	driver_cleanup_stale(rp);
@@ -944,7 +967,7 @@ static int op_sip_probe(void *ud, unsigned int profile, unsigned int iap_id)
 }
 /* No IAP left (or the stop timeout): the binding idles without a request
  * instead of retrying over a network that is gone; its contacts stay
- * known and persisted and are removed after the next registration
+ * in the list (and the store) and are removed after the next registration
  * (on_registered()).  A deregistration still out ends by itself, or is
  * let go when the engine leaves the profile (op_state_changed()). */
 static void op_sip_abandon(void *ud, unsigned int profile)
@@ -1128,7 +1151,6 @@ void driver_reregister(struct reg_profile *rp)
 {
 	struct binding *old = rp->binding;
 	unsigned int old_id = rp->binding_id;
-	const char *uri, *ifname;
 	int ret;
 
 	rp->binding = NULL;
@@ -1145,10 +1167,7 @@ void driver_reregister(struct reg_profile *rp)
 			    rp_name(rp), strerror(-ret));
 	/* What the old binding registered and the new one does not is
 	 * removed once the new one is registered. */
-	for (size_t i = 0; (uri = binding_get_known_contact(old, i, &ifname)); i++)
-		contacts_mark_stale(&rp->contacts, uri,
-				    iap_id_of_ifname(rp->r, ifname) ?: rp->iap_id);
-	contacts_reset_pending(&rp->contacts);
+	contacts_release(&rp->contacts, (int64_t)time(NULL));
 	binding_free(old);
 	rp->probe_iap = 0;              /* its query went with it */
 	log_info("profile %u (%s): minor update, registering again (binding %u)", rp->p->id,

@@ -205,7 +205,6 @@ void driver_cleanup_stale(struct reg_profile *rp);
 void driver_handle_bevent(struct reg_profile *rp, const struct bevent *ev);
 void driver_plugin_message(struct reg_profile *rp, int status);
 void driver_plugin_deregistered(struct reg_profile *rp);
-void driver_on_persist(struct binding *b, const struct binding_persist *pe, void *ud);
 void driver_roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void driver_on_iap_event(enum iap_event event, const struct iap *iap, void *ud);
 void driver_scratch_release(struct alr_plugin_reg *reg);

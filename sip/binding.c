@@ -12,17 +12,25 @@
  * queue.  Every entry point ends with dispatch(), after any transition, so
  * a transition never happens inside another one's notification.
  *
- * Contacts we registered ("known") are tracked from the moment a REGISTER
- * carrying them is sent until the registrar says they are gone (a 2xx that
- * lists the AOR's bindings without them, a successful removal) or their
- * time runs out; each change goes to the persistence hook, so that nothing
- * is left behind after a crash (DESIGN §3.8).
+ * One contact list.  The contacts the registrar may hold for us live in
+ * one list, its owner's (struct binding_contacts: in alrd the profile's
+ * alr/contacts.c, written through to the store, DESIGN §3.8); the binding
+ * keeps only its current contact.  It reads the list whenever it builds a
+ * request (the de-REGISTER names every contact in it; a REGISTER names
+ * the older ones over the same IAP) and tells it what it learns: a
+ * contact is in it from the moment a REGISTER carrying it is sent until
+ * the registrar says it is gone (a 2xx that lists the AOR's bindings
+ * without it, a successful removal or de-REGISTER); the owner leaves out
+ * what has expired.  Why read rather than be handed the contacts (e.g. by
+ * binding_stop()): requests are built at moments the owner does not
+ * choose (a resend after a 401/407, a refresh over a new TCP connection
+ * that takes the old contact with it, a de-REGISTER that waits for the
+ * REGISTER in flight), so a list handed over earlier would be a copy
+ * that can fall out of step by then.
  *
  * Over 1,200 lines: one object, its machine and the one request slot its
  * side requests share; splitting the REGISTER builder from the machine
- * would put the slot's rules in two files.  XXX the "known" list is a
- * second list of contacts beside the registry's (alr/contacts.c): the
- * registry could hand binding_stop() the contacts to remove. */
+ * would put the slot's rules in two files. */
 #include "sip/binding.h"
 
 #include <arpa/inet.h>
@@ -55,7 +63,6 @@
 #define REDIRECT_MAX            8
 #define AUX_MAX                 16
 #define DEST_MAX                8       /* addresses of a name (sip/stack.c gets as many) */
-#define KNOWN_MAX               16
 #define AUTH_VALUE_MAX          2048
 
 static const char *const state_names[_BINDING_STATE_MAX] = {
@@ -133,7 +140,7 @@ bool binding_error_is_permanent(enum binding_error e)
 
 enum op_kind {
 	OP_REGISTER,            /* main: our contact */
-	OP_UNREGISTER,          /* main: every known contact, expires=0 */
+	OP_UNREGISTER,          /* main: every contact of the list, expires=0 */
 	OP_REMOVE,              /* side: one contact, expires=0 */
 	OP_QUERY,               /* side: no Contact */
 };
@@ -161,14 +168,6 @@ struct aux_op {
 	char ifname[IFNAMSIZ];
 	struct sockaddr_storage local;
 	struct auth_round auth;
-};
-
-struct known {
-	char *uri;
-	char ifname[IFNAMSIZ];
-	uint64_t expires_at;            /* ms */
-	unsigned expires;               /* as last told to the hook */
-	bool confirmed;                 /* a 2xx granted or listed it */
 };
 
 struct tx {
@@ -215,8 +214,8 @@ struct binding {
 	const struct binding_ops *ops;
 	void *port;
 	struct watchlist observers;
-	binding_persist_fn persist;
-	void *persist_data;
+	const struct binding_contacts *list;
+	void *list_data;
 
 	char *call_id;
 	char from_tag[17];
@@ -246,6 +245,7 @@ struct binding {
 	struct sip_transport *tp;
 	struct sockaddr_storage tp_local;
 	char *contact;
+	bool confirmed;                 /* a 2xx granted or listed it */
 	unsigned expires_req;           /* raised by 423 */
 	unsigned granted;
 	uint64_t registered_at;         /* when the REGISTER granted was sent */
@@ -266,8 +266,6 @@ struct binding {
 	struct tx tx;
 	struct aux_op *aux_head, *aux_tail;
 	size_t n_aux;
-	struct known known[KNOWN_MAX];
-	size_t n_known;
 
 	enum binding_error last_error;
 	int last_code;
@@ -424,10 +422,12 @@ static struct cause failure_cause(int error, char *buf, size_t size)
 	return (struct cause){ BINDING_ERROR_TRANSPORT, error, buf };
 }
 
-/* ---- persistence and known contacts ------------------------------------ */
+/* ---- the contact list (its owner's; see the file comment) ------------- */
 
-static void persist(struct binding *b, const char *contact,
-		    const char *ifname, unsigned expires)
+/* The CSeq moved (contact NULL), or the registrar may hold contact for
+ * expires seconds now, or no more (0). */
+static void list_update(struct binding *b, const char *contact,
+			const char *ifname, unsigned expires)
 {
 	struct binding_persist p = {
 		.call_id = b->call_id,
@@ -437,155 +437,114 @@ static void persist(struct binding *b, const char *contact,
 		.expires = expires,
 	};
 
-	if (b->persist)
-		b->persist(b, &p, b->persist_data);
+	if (b->list)
+		b->list->update(b->list_data, &p);
 }
 
-static struct known *known_find(struct binding *b, const char *uri)
+static const char *list_next(struct binding *b, size_t *cursor,
+			     const char **ret_ifname)
 {
-	for (size_t i = 0; i < b->n_known; i++)
-		if (strcmp(b->known[i].uri, uri) == 0)
-			return &b->known[i];
-	return NULL;
+	return b->list ? b->list->next(b->list_data, cursor, ret_ifname) : NULL;
 }
 
-/* Add or update. */
-static void known_set(struct binding *b, const char *uri, const char *ifname,
-		      uint64_t expires_at, unsigned expires, bool confirmed)
+/* URIs compared as contacts (a 2xx's Contacts, or one), parsed once. */
+struct uris {
+	osip_uri_t *v[SIPMSG_CONTACTS_MAX];
+	size_t n;
+};
+
+static void uris_add(struct uris *l, const char *uri)
 {
-	struct known *k = known_find(b, uri);
-	bool changed = !k;
+	osip_uri_t *u = NULL;
 
-	if (!k) {
-		char *copy;
+	if (l->n < SIPMSG_CONTACTS_MAX && osip_uri_init(&u) == 0 &&
+	    osip_uri_parse(u, uri) == 0)
+		l->v[l->n++] = u;
+	else
+		osip_uri_free(u);
+}
 
-		if (b->n_known == KNOWN_MAX) {
-			/* XXX the registrar may hold more of ours than we
-			 * track; the oldest is forgotten (it expires). */
-			log_warning("binding %u (%s): forgetting contact %s",
-				    b->id, b->name, b->known[0].uri);
-			free(b->known[0].uri);
-			memmove(&b->known[0], &b->known[1],
-				--b->n_known * sizeof(b->known[0]));
-		}
-		copy = strdup(uri);
-		if (!copy)
-			return;
-		k = &b->known[b->n_known++];
-		k->uri = copy;
-		k->confirmed = false;
+static bool uris_have(const struct uris *l, const char *uri)
+{
+	osip_uri_t *k = NULL;
+	bool found = false;
+
+	if (l->n > 0 && osip_uri_init(&k) == 0 && osip_uri_parse(k, uri) == 0)
+		for (size_t j = 0; j < l->n && !found; j++)
+			found = sipmsg_uri_same_contact(k, l->v[j]);
+	osip_uri_free(k);
+	return found;
+}
+
+static void uris_free(struct uris *l)
+{
+	for (size_t j = 0; j < l->n; j++)
+		osip_uri_free(l->v[j]);
+}
+
+/* The registrar holds none of the list's contacts that are among l
+ * (among = true) or that are not (false).  Collected first and told
+ * after the walk: an update may change the list under the cursor. */
+static void list_drop(struct binding *b, const struct uris *l, bool among)
+{
+	struct { char *uri; char ifname[IFNAMSIZ]; } *v = NULL;
+	const char *uri, *ifname;
+	size_t cursor = 0, n = 0, max = 0;
+
+	while (list_next(b, &cursor, &ifname))
+		max++;
+	if (max == 0 || !(v = calloc(max, sizeof(*v))))
+		return;
+	for (cursor = 0; n < max && (uri = list_next(b, &cursor, &ifname));)
+		if (uris_have(l, uri) == among && (v[n].uri = strdup(uri)))
+			util_strlcpy(v[n++].ifname, ifname, sizeof(v->ifname));
+	for (size_t i = 0; i < n; i++) {
+		if (b->contact && strcmp(v[i].uri, b->contact) == 0)
+			b->confirmed = false;
+		log_debug("binding %u (%s): contact %s is gone", b->id,
+			  b->name, v[i].uri);
+		list_update(b, v[i].uri, v[i].ifname, 0);
+		free(v[i].uri);
 	}
-	changed = changed || strcmp(k->ifname, ifname) != 0 ||
-		  k->expires != expires;
-	util_strlcpy(k->ifname, ifname, sizeof(k->ifname));
-	k->expires_at = expires_at;
-	k->expires = expires;
-	k->confirmed = k->confirmed || confirmed;
-	if (changed)
-		persist(b, k->uri, k->ifname, expires);
+	free(v);
 }
 
-static void known_drop(struct binding *b, size_t i)
+/* The registrar does not hold uri (its removal was answered 2xx). */
+static void drop_contact(struct binding *b, const char *uri)
 {
-	char *uri = b->known[i].uri;
-	char ifname[IFNAMSIZ];
+	struct uris one = { .n = 0 };
 
-	util_strlcpy(ifname, b->known[i].ifname, sizeof(ifname));
-	memmove(&b->known[i], &b->known[i + 1],
-		(b->n_known - i - 1) * sizeof(b->known[0]));
-	b->n_known--;
-	persist(b, uri, ifname, 0);
-	free(uri);
+	uris_add(&one, uri);
+	if (one.n > 0)
+		list_drop(b, &one, true);
+	uris_free(&one);
 }
 
 /* A REGISTER for our contact failed with a final response: the registrar
  * changed nothing (RFC 3261 §10.3), so a contact it never confirmed is
  * not there. */
-static void known_drop_unconfirmed(struct binding *b)
+static void drop_unconfirmed(struct binding *b)
 {
-	struct known *k = b->contact ? known_find(b, b->contact) : NULL;
-
-	if (k && !k->confirmed)
-		known_drop(b, (size_t)(k - b->known));
+	if (b->contact && !b->confirmed)
+		drop_contact(b, b->contact);
 }
 
-static void known_drop_uri(struct binding *b, const char *uri)
+/* A 2xx listed the AOR's bindings (RFC 3261 §10.3 step 8): the list's
+ * contacts it does not name are gone; ours, named, is confirmed.  (The
+ * times it lists are not kept: the list has what was granted, and the
+ * removal of one that expired meanwhile costs the registrar nothing.) */
+static void reconcile(struct binding *b, const struct sipmsg_response *pr)
 {
-	osip_uri_t *u = NULL, *k = NULL;
-
-	if (osip_uri_init(&u) != 0)
-		return;
-	if (osip_uri_parse(u, uri) != 0)
-		goto out;
-	for (size_t i = 0; i < b->n_known; i++) {
-		bool same;
-
-		osip_uri_init(&k);
-		same = k && osip_uri_parse(k, b->known[i].uri) == 0 &&
-		       sipmsg_uri_same_contact(u, k);
-		osip_uri_free(k);
-		k = NULL;
-		if (same) {
-			known_drop(b, i);
-			break;
-		}
-	}
-out:
-	osip_uri_free(u);
-}
-
-/* Contacts whose time ran out are gone at the registrar too. */
-static void known_expire(struct binding *b)
-{
-	uint64_t now = now_ms(b);
-
-	for (size_t i = 0; i < b->n_known;)
-		if (b->known[i].expires_at && b->known[i].expires_at <= now)
-			known_drop(b, i);
-		else
-			i++;
-}
-
-/* A 2xx listed the AOR's bindings (RFC 3261 §10.3 step 8): those of ours
- * that are not listed are gone; the others' expiry is refreshed. */
-static void known_reconcile(struct binding *b, const struct sipmsg_response *pr,
-			    uint64_t base)
-{
-	osip_uri_t *listed[SIPMSG_CONTACTS_MAX] = { NULL };
+	struct uris listed = { .n = 0 };
 
 	if (pr->contacts_truncated)
 		return;
 	for (size_t j = 0; j < pr->n_contacts; j++)
-		if (osip_uri_init(&listed[j]) != 0 ||
-		    osip_uri_parse(listed[j], pr->contacts[j].uri) != 0) {
-			osip_uri_free(listed[j]);
-			listed[j] = NULL;
-		}
-	for (size_t i = 0; i < b->n_known;) {
-		osip_uri_t *k = NULL;
-		int found = -1;
-
-		if (osip_uri_init(&k) == 0 &&
-		    osip_uri_parse(k, b->known[i].uri) == 0)
-			for (size_t j = 0; j < pr->n_contacts && found < 0; j++)
-				if (listed[j] &&
-				    sipmsg_uri_same_contact(k, listed[j]))
-					found = (int)j;
-		osip_uri_free(k);
-		if (found < 0) {
-			log_debug("binding %u (%s): contact %s is gone",
-				  b->id, b->name, b->known[i].uri);
-			known_drop(b, i);
-			continue;
-		}
-		if (pr->contacts[found].expires > 0)
-			b->known[i].expires_at = base +
-				(uint64_t)pr->contacts[found].expires * 1000u;
-		b->known[i].confirmed = true;
-		i++;
-	}
-	for (size_t j = 0; j < pr->n_contacts; j++)
-		osip_uri_free(listed[j]);
+		uris_add(&listed, pr->contacts[j].uri);
+	if (b->contact && uris_have(&listed, b->contact))
+		b->confirmed = true;
+	list_drop(b, &listed, false);
+	uris_free(&listed);
 }
 
 /* ---- where requests go ------------------------------------------------- */
@@ -890,7 +849,7 @@ static void fail_main(struct binding *b, const struct cause *c)
 			binding_enter_state(b, BINDING_BACKOFF, c);
 		break;
 	case BINDING_UNREGISTERING:
-		/* Whatever is left stays known (and persisted) for later. */
+		/* Whatever is left stays in the list for later. */
 		binding_enter_state(b, BINDING_IDLE, c);
 		break;
 	case BINDING_IDLE:
@@ -997,17 +956,18 @@ static int send_register(struct binding *b, struct sip_transport *tp,
 	}
 	/* The CSeq is spent whether or not the send works. */
 	b->cseq++;
-	persist(b, NULL, NULL, 0);
+	list_update(b, NULL, NULL, 0);
 	return b->ops->send(b->port, tp, (const struct sockaddr *)dest, req,
 			    ret_id);
 }
 
 static void send_main(struct binding *b)
 {
-	struct sipmsg_contact contacts[KNOWN_MAX + 1];
+	struct sipmsg_contact *contacts = NULL;
 	struct sockaddr_storage dest;
 	char contact[SIPMSG_URI_MAX + 1], errbuf[64];
-	size_t n = 0;
+	const char *uri, *ifname;
+	size_t n = 0, max = 1, cursor = 0;
 	uint64_t id = 0;
 	int expires, r;
 
@@ -1027,32 +987,44 @@ static void send_main(struct binding *b)
 		}
 	}
 
-	known_expire(b);
+	/* The list's URIs go into the request as they are: they hold until
+	 * send_register() tells the list the new CSeq, after building it. */
+	while (list_next(b, &cursor, &ifname))
+		max++;
+	contacts = calloc(max, sizeof(*contacts));
+	if (!contacts)
+		goto internal;
+	cursor = 0;
 	if (b->main_want == MAIN_REGISTER) {
 		r = sipmsg_contact_uri(b->contact_user,
 				       (const struct sockaddr *)&b->tp_local,
 				       b->dest_target.proto, contact,
 				       sizeof(contact));
-		if (r < 0 || set_str(&b->contact, contact) < 0)
+		if (r < 0)
 			goto internal;
+		if (!b->contact || strcmp(b->contact, contact) != 0) {
+			if (set_str(&b->contact, contact) < 0)
+				goto internal;
+			b->confirmed = false;
+		}
 		/* Our older contacts over this same IAP (an earlier socket
 		 * or connection) are stale for sure: removed in the same
 		 * request, without the instance (Kamailio would match the
 		 * instance and remove the new one). */
-		for (size_t i = 0; i < b->n_known; i++)
-			if (strcmp(b->known[i].ifname, b->ifname) == 0 &&
-			    strcmp(b->known[i].uri, b->contact) != 0)
+		while (n + 1 < max && (uri = list_next(b, &cursor, &ifname)))
+			if (strcmp(ifname, b->ifname) == 0 &&
+			    strcmp(uri, b->contact) != 0)
 				contacts[n++] = (struct sipmsg_contact){
-					b->known[i].uri, 0, false };
+					uri, 0, false };
 		contacts[n++] = (struct sipmsg_contact){
 			b->contact, (int)b->expires_req, true };
 		expires = (int)b->expires_req;
 	} else {
-		for (size_t i = 0; i < b->n_known; i++)
-			contacts[n++] = (struct sipmsg_contact){
-				b->known[i].uri, 0, false };
+		while (n < max && (uri = list_next(b, &cursor, &ifname)))
+			contacts[n++] = (struct sipmsg_contact){ uri, 0, false };
 		if (n == 0) {
 			/* Nothing of ours is left at the registrar. */
+			free(contacts);
 			binding_enter_state(b, BINDING_IDLE, &no_cause);
 			return;
 		}
@@ -1061,6 +1033,8 @@ static void send_main(struct binding *b)
 
 	r = send_register(b, b->tp, &b->tp_local, &dest, contacts, n,
 			  expires, &id);
+	free(contacts);
+	contacts = NULL;
 	if (r < 0) {
 		struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
 
@@ -1077,18 +1051,16 @@ static void send_main(struct binding *b)
 		.sent_at = now_ms(b),
 	};
 	util_strlcpy(b->tx.ifname, b->ifname, sizeof(b->tx.ifname));
-	if (b->main_want == MAIN_REGISTER) {
-		/* Known from now on: a lost response may still have
-		 * registered it. */
-		known_set(b, b->contact, b->ifname,
-			  b->tx.sent_at + (uint64_t)b->expires_req * 1000u,
-			  b->expires_req, false);
-	}
+	/* In the list from now on: a lost response may still have
+	 * registered it. */
+	if (b->main_want == MAIN_REGISTER)
+		list_update(b, b->contact, b->ifname, b->expires_req);
 	log_debug("binding %u (%s via %s): REGISTER CSeq %u sent (%s)",
 		  b->id, b->name, b->ifname, b->cseq,
 		  b->main_want == MAIN_REGISTER ? "register" : "unregister");
 	return;
 internal:
+	free(contacts);
 	{
 		struct cause c = { BINDING_ERROR_INTERNAL, -ENOMEM,
 				   "cannot build the request" };
@@ -1422,11 +1394,12 @@ static void on_registered(struct binding *b, const struct tx *tx,
 		binding_enter_state(b, BINDING_BACKOFF, &c);
 		return;
 	}
-	known_reconcile(b, pr, tx->sent_at);
+	reconcile(b, pr);
 	b->granted = (unsigned)granted;
 	b->registered_at = tx->sent_at;
-	known_set(b, b->contact, b->ifname,
-		  tx->sent_at + (uint64_t)b->granted * 1000u, b->granted, true);
+	b->confirmed = true;
+	if (b->granted != b->expires_req)       /* else as told when sent */
+		list_update(b, b->contact, b->ifname, b->granted);
 	b->auth = (struct auth_round){ 0 };
 	b->n_423 = 0;
 	b->retry_after = -1;
@@ -1447,9 +1420,9 @@ static void handle_register_response(struct binding *b, const struct tx *tx,
 		 * did at the registrar counts. */
 		if (pr->code < 300) {
 			if (pr->our_expires >= 0)
-				known_reconcile(b, pr, tx->sent_at);
+				reconcile(b, pr);
 		} else {
-			known_drop_unconfirmed(b);
+			drop_unconfirmed(b);
 		}
 		return;
 	}
@@ -1464,7 +1437,7 @@ static void handle_register_response(struct binding *b, const struct tx *tx,
 		r = on_challenge(b, resp, &b->auth, pr, &c, buf, sizeof(buf));
 		if (r > 0)
 			return;         /* dispatch() sends it again */
-		known_drop_unconfirmed(b);
+		drop_unconfirmed(b);
 		binding_enter_state(b, BINDING_IDLE, &c);
 		return;
 	case 423:
@@ -1478,7 +1451,7 @@ static void handle_register_response(struct binding *b, const struct tx *tx,
 			b->n_423++;
 			return;
 		}
-		known_drop_unconfirmed(b);
+		drop_unconfirmed(b);
 		c.error = BINDING_ERROR_PROTOCOL;
 		snprintf(buf, sizeof(buf), "%s (no usable Min-Expires)",
 			 pr->reason);
@@ -1488,7 +1461,7 @@ static void handle_register_response(struct binding *b, const struct tx *tx,
 	default:
 		break;
 	}
-	known_drop_unconfirmed(b);
+	drop_unconfirmed(b);
 	if (pr->code >= 300 && pr->code < 400) {
 		on_redirect(b, pr);
 		return;
@@ -1512,8 +1485,7 @@ static void handle_unregister_response(struct binding *b,
 		return;
 	if (pr->code < 300) {
 		/* Everything we listed is gone. */
-		while (b->n_known)
-			known_drop(b, b->n_known - 1);
+		list_drop(b, &(struct uris){ .n = 0 }, false);
 		binding_enter_state(b, BINDING_IDLE, &no_cause);
 		return;
 	}
@@ -1547,9 +1519,9 @@ static void handle_aux_response(struct binding *b, const struct tx *tx,
 		return;
 	}
 	if (op->kind == OP_REMOVE)
-		known_drop_uri(b, op->contact);
+		drop_contact(b, op->contact);
 	else
-		known_reconcile(b, pr, tx->sent_at);
+		reconcile(b, pr);
 	aux_report(b, op, &no_cause, pr);
 	aux_free(op);
 }
@@ -1621,7 +1593,7 @@ void binding_handle_request_failed(struct binding *b, uint64_t id, int error)
 			break;
 		if (error == -ECONNREFUSED) {
 			/* It reached no registrar: nothing was registered. */
-			known_drop_unconfirmed(b);
+			drop_unconfirmed(b);
 			if (next_dest(b)) {
 				/* Part of this attempt, like a redirect: at
 				 * once, without a turn of the pacer. */
@@ -2015,8 +1987,6 @@ static void binding_destroy(struct binding *b)
 		b->aux_head = op->next;
 		aux_free(op);
 	}
-	for (size_t i = 0; i < b->n_known; i++)
-		free(b->known[i].uri);
 	redirects_clear(b);
 	watchlist_clear(&b->observers);
 	digest_session_reset(&b->www);
@@ -2109,16 +2079,6 @@ int binding_get_last_error(const struct binding *b,
 	return b->last_code;
 }
 
-const char *binding_get_known_contact(const struct binding *b, size_t i,
-				      const char **ret_ifname)
-{
-	if (!b || i >= b->n_known)
-		return NULL;
-	if (ret_ifname)
-		*ret_ifname = b->known[i].ifname;
-	return b->known[i].uri;
-}
-
 unsigned binding_add_observer(struct binding *b, binding_observer_fn fn,
 			      void *user_data, watchlist_destroy_fn destroy)
 {
@@ -2132,13 +2092,13 @@ bool binding_remove_observer(struct binding *b, unsigned id)
 	return b && watchlist_remove(&b->observers, id);
 }
 
-void binding_set_persist(struct binding *b, binding_persist_fn fn,
-			 void *user_data)
+void binding_set_contacts(struct binding *b, const struct binding_contacts *list,
+			  void *data)
 {
 	if (!b)
 		return;
-	b->persist = fn;
-	b->persist_data = user_data;
+	b->list = list;
+	b->list_data = data;
 }
 
 static int set_iap(struct binding *b, const char *ifname,
@@ -2205,7 +2165,8 @@ int binding_move(struct binding *b, const char *ifname,
 		return -EALREADY;
 	hold(b);
 	if (b->tx.active && b->tx.kind == OP_REGISTER) {
-		/* Its contact stays known: it may have been registered. */
+		/* Its contact stays in the list: it may have been
+		 * registered. */
 		b->ops->cancel(b->port, b->tx.id);
 		b->tx.active = false;
 	}
@@ -2225,6 +2186,9 @@ out:
 
 int binding_stop(struct binding *b)
 {
+	const char *ifname;
+	size_t cursor = 0;
+
 	if (!b || b->dying)
 		return -EINVAL;
 	hold(b);
@@ -2236,8 +2200,7 @@ int binding_stop(struct binding *b)
 	case BINDING_REGISTERING:
 	case BINDING_REGISTERED:
 	case BINDING_BACKOFF:
-		known_expire(b);
-		if (b->n_known == 0 &&
+		if (!list_next(b, &cursor, &ifname) &&
 		    !(b->tx.active && b->tx.kind == OP_REGISTER))
 			binding_enter_state(b, BINDING_IDLE, &no_cause);
 		else
@@ -2252,7 +2215,7 @@ int binding_stop(struct binding *b)
 }
 
 /* No IAP left to send over (DESIGN §3.8): idle without a request.  The
- * contacts stay known (and persisted): they are removed once a path
+ * contacts stay in the list: they are removed once a path
  * allows, like those left by a failover. */
 int binding_abandon(struct binding *b)
 {
@@ -2266,7 +2229,8 @@ int binding_abandon(struct binding *b)
 		return 0;
 	hold(b);
 	if (b->tx.active && b->tx.kind == OP_REGISTER) {
-		/* Its contact stays known: it may have been registered. */
+		/* Its contact stays in the list: it may have been
+		 * registered. */
 		b->ops->cancel(b->port, b->tx.id);
 		b->tx.active = false;
 	}

@@ -131,9 +131,11 @@ typedef void (*binding_observer_fn)(struct binding *b,
 				    const struct binding_event *ev,
 				    void *user_data);
 
-/** What the persistence hook is told: called whenever the CSeq or a
- * contact's registration changes, so that a restarted daemon can remove
- * what the registrar still holds (same Call-ID, higher CSeq). */
+/** What the binding tells its contact list: the CSeq moved (contact
+ * NULL), or the registrar may hold a contact now (expires > 0: a REGISTER
+ * carrying it went out, or a 2xx granted it), or holds it no more
+ * (expires 0), so that a restarted daemon can remove what the registrar
+ * still holds (same Call-ID, higher CSeq). */
 struct binding_persist {
 	const char *call_id;
 	uint32_t cseq;                  /* the last one used */
@@ -142,9 +144,19 @@ struct binding_persist {
 	unsigned expires;               /* requested or granted; 0: removed */
 };
 
-typedef void (*binding_persist_fn)(struct binding *b,
-				   const struct binding_persist *p,
-				   void *user_data);
+/** The one list of the contacts the registrar may hold for this AOR
+ * (see the file comment): its owner's (in alrd, the profile's
+ * alr/contacts.c, written through to the store).  The binding keeps no
+ * list of its own: it reads this one whenever it builds a request and
+ * tells it what it learns. */
+struct binding_contacts {
+	/* The first contact at *cursor or after it (0: from the start)
+	 * that the registrar may still hold, and the interface it went over
+	 * ("" if not known); *cursor moves past it.  NULL at the end.  What
+	 * it returns is valid until the next update(). */
+	const char *(*next)(void *data, size_t *cursor, const char **ret_ifname);
+	void (*update)(void *data, const struct binding_persist *p);
+};
 
 /** The services the machine needs (see the file comment).  Times are
  * milliseconds on a monotonic clock.  `port` is what attach() returned
@@ -216,16 +228,15 @@ unsigned binding_get_expires(const struct binding *b);
 int binding_get_last_error(const struct binding *b,
 			   enum binding_error *ret_error,
 			   const char **ret_reason);
-/** Contacts this binding registered and believes the registrar still
- * holds (the current one included); i from 0; NULL past the end. */
-const char *binding_get_known_contact(const struct binding *b, size_t i,
-				      const char **ret_ifname);
 
 unsigned binding_add_observer(struct binding *b, binding_observer_fn fn,
 			      void *user_data, watchlist_destroy_fn destroy);
 bool binding_remove_observer(struct binding *b, unsigned id);
-void binding_set_persist(struct binding *b, binding_persist_fn fn,
-			 void *user_data);
+/** The contact list (struct binding_contacts, borrowed; data its
+ * argument).  Without one the binding registers, but has nothing to
+ * unregister. */
+void binding_set_contacts(struct binding *b, const struct binding_contacts *list,
+			  void *data);
 
 /** Register over the IAP (interface ifname, source address local_addr,
  * an IP literal of the family to use).
@@ -239,14 +250,14 @@ int binding_start(struct binding *b, const char *ifname,
  * it is binding_start(). */
 int binding_move(struct binding *b, const char *ifname,
 		 const char *local_addr);
-/** Deregister (RFC 3261 §10.2.2: each contact we registered with
+/** Deregister (RFC 3261 §10.2.2: every contact of the list with
  * expires=0, same Call-ID, next CSeq), then IDLE.  0 also when there was
  * nothing to remove. */
 int binding_stop(struct binding *b);
 /** No IAP left to send anything over: IDLE at once, without a request
  * (a REGISTER in flight is cancelled).  The contacts registered so far
- * stay known (binding_get_known_contact()) for a later removal; the
- * binding registers again with binding_start().  0 (also when idle),
+ * stay in the list for a later removal; the binding registers again
+ * with binding_start().  0 (also when idle),
  * -EBUSY (unregistering), -EINVAL. */
 int binding_abandon(struct binding *b);
 /** Remove one contact, e.g. one registered over an IAP that is gone, by a

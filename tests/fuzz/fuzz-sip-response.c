@@ -25,6 +25,7 @@
 #include "sip/sipframe.h"
 #include "sip/stack.h"
 #include "sip/transport.h"
+#include "tests/tools/contact-list.h"
 
 #define MAX_INPUT 16384
 #define SEPARATOR "\n=====\n"
@@ -182,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const params[] = { "+sip.ice" };
 	static char buf[MAX_INPUT * 4 + 4096];
+	static struct contact_list contacts;    /* the binding's */
 	const struct binding_config cfg = {
 		.aor = "sip:alice@example.test",
 		.registrar = "sip:192.0.2.10",
@@ -207,6 +209,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	b = binding_new(stack, &cfg);
 	if (!b)
 		return 0;
+	contacts.n = 0;
+	binding_set_contacts(b, &contact_list_ops, &contacts);
 	last_len = 0;
 	binding_start(b, "fz0", "192.0.2.1");
 	sip_stack_run(stack);

@@ -37,6 +37,7 @@
 #include "base/util.h"
 #include "sip/binding.h"
 #include "sip/stack.h"
+#include "tests/tools/contact-list.h"
 
 #define MAX_BINDINGS 8
 #define MAX_LIST 16
@@ -60,6 +61,7 @@ struct slot {
 	struct opts o;
 	char *registrar_uri;
 	struct binding *b;
+	struct contact_list contacts;   /* the binding's (sip/binding.h) */
 };
 
 static struct ev_loop *loop;
@@ -142,8 +144,7 @@ static void observer(struct binding *b, const struct binding_event *ev,
 	emit(o);
 }
 
-static void persist(struct binding *b, const struct binding_persist *p,
-		    void *user_data)
+static void persist(const struct binding_persist *p, void *user_data)
 {
 	struct slot *sl = user_data;
 	struct json_object *o = event_new("persist", sl->index);
@@ -193,8 +194,8 @@ static void info(struct slot *sl)
 	json_object_object_add(o, "last_error",
 			       json_object_new_string(binding_error_to_str(err)));
 	json_object_object_add(o, "last_reason", str_or_null(reason));
-	for (size_t i = 0;; i++) {
-		const char *uri = binding_get_known_contact(sl->b, i, &ifname);
+	for (size_t i = 0;;) {
+		const char *uri = contact_list_next(&sl->contacts, &i, &ifname);
 		struct json_object *c;
 
 		if (!uri)
@@ -469,7 +470,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		binding_add_observer(sl->b, observer, sl, NULL);
-		binding_set_persist(sl->b, persist, sl);
+		sl->contacts.tap = persist;
+		sl->contacts.tap_data = sl;
+		binding_set_contacts(sl->b, &contact_list_ops, &sl->contacts);
 	}
 	{
 		struct json_object *o = event_new("ready", -1);

@@ -82,7 +82,7 @@ static void test_write_through(void **state)
 	char buf[512];
 
 	contacts_init(&c, f->s, f->pid);
-	assert_int_equal(contacts_registered(&c, f->wlan, A, "call-1", 3, NOW + 600), 0);
+	assert_int_equal(contacts_registered(&c, f->wlan, A, "call-1", 3, 600, NOW), 0);
 	rows(f, buf, sizeof(buf));
 	assert_string_equal(buf, A "@1 3");
 	/* the CSeq moves on: every recorded contact of the Call-ID follows */
@@ -90,7 +90,7 @@ static void test_write_through(void **state)
 	rows(f, buf, sizeof(buf));
 	assert_string_equal(buf, A "@1 5");
 	/* the same contact under another IAP id: one row */
-	assert_int_equal(contacts_registered(&c, f->wwan, A, "call-1", 6, NOW + 600), 0);
+	assert_int_equal(contacts_registered(&c, f->wwan, A, "call-1", 6, 600, NOW), 0);
 	rows(f, buf, sizeof(buf));
 	assert_string_equal(buf, A "@2 6");
 	assert_int_equal(c.n, 1);
@@ -109,7 +109,7 @@ static void test_stale_and_removal(void **state)
 	char buf[512];
 
 	contacts_init(&c, f->s, f->pid);
-	assert_int_equal(contacts_registered(&c, f->wlan, A, "call-1", 3, NOW + 600), 0);
+	assert_int_equal(contacts_registered(&c, f->wlan, A, "call-1", 3, 600, NOW), 0);
 	/* the binding moved: A is stale, still recorded */
 	contacts_mark_stale(&c, A, f->wlan);
 	contacts_mark_stale(&c, B, f->wwan);    /* known to a binding, never recorded */
@@ -121,7 +121,8 @@ static void test_stale_and_removal(void **state)
 	contacts_unrecorded(&c, A);
 	assert_non_null(contacts_find(&c, A));
 	assert_true(contacts_any_pending(&c));
-	contacts_reset_pending(&c);
+	/* the binding is let go: no removal is out */
+	contacts_release(&c, NOW);
 	assert_false(contacts_any_pending(&c));
 	/* B is registered again after all: not stale, and as it was never
 	 * recorded, not in the list either */
@@ -129,6 +130,72 @@ static void test_stale_and_removal(void **state)
 	assert_null(contacts_find(&c, B));
 	contacts_removed(&c, A);
 	assert_int_equal(c.n, 0);
+	rows(f, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	contacts_clear(&c);
+}
+
+/* "uri@iap" of the entries the binding reads (recorded, unexpired). */
+static void held(const struct contacts *c, int64_t now, char *buf, size_t size)
+{
+	const struct contact *e;
+	size_t cursor = 0, off = 0;
+
+	buf[0] = '\0';
+	while ((e = contacts_next_held(c, &cursor, now)))
+		off += (size_t)snprintf(buf + off, size - off, "%s%s@%u", off ? "; " : "", e->uri,
+					e->iap_id);
+}
+
+/* What the binding reads is what was recorded and has not expired; a
+ * report that changes nothing but the time does not write; a contact the
+ * registrar no longer holds (or whose time ran out) leaves the list
+ * unless its removal is out. */
+static void test_what_the_binding_reads(void **state)
+{
+	struct fx *f = *state;
+	struct contacts c;
+	struct store_contact *v;
+	char buf[512];
+	size_t n;
+
+	contacts_init(&c, f->s, f->pid);
+	assert_int_equal(contacts_registered(&c, f->wlan, A, "call-1", 3, 600, NOW), 0);
+	assert_int_equal(contacts_registered(&c, f->wwan, B, "call-1", 4, 60, NOW), 0);
+	contacts_mark_stale(&c, "sip:never@10.0.0.3", f->wlan);        /* not recorded */
+	held(&c, NOW, buf, sizeof(buf));
+	assert_string_equal(buf, A "@1; " B "@2");
+	held(&c, NOW + 60, buf, sizeof(buf));   /* B's time ran out */
+	assert_string_equal(buf, A "@1");
+	contacts_expire(&c, NOW + 60);
+	assert_null(contacts_find(&c, B));
+	rows(f, buf, sizeof(buf));
+	assert_string_equal(buf, A "@1 3");
+
+	/* a refresh granted as long as before: the expiry moves in memory,
+	 * the row waits for the next CSeq write */
+	assert_int_equal(contacts_registered(&c, f->wlan, A, "call-1", 3, 600, NOW + 300), 0);
+	assert_int_equal(contacts_find(&c, A)->expires_at, NOW + 900);
+	assert_int_equal(store_contact_list(f->s, f->pid, &v, &n), 0);
+	assert_int_equal(v[0].expires_at, NOW + 600);
+	store_contacts_free(v, n);
+	contacts_set_cseq(&c, "call-1", 5);
+	assert_int_equal(store_contact_list(f->s, f->pid, &v, &n), 0);
+	assert_int_equal(v[0].expires_at, NOW + 900);
+	store_contacts_free(v, n);
+
+	/* let go: every recorded one is stale; B's removal goes out, A's
+	 * not yet; the registrar says both are gone */
+	assert_int_equal(contacts_registered(&c, f->wwan, B, "call-1", 6, 600, NOW), 0);
+	contacts_release(&c, NOW);
+	assert_int_equal(contacts_count_stale(&c), 3);
+	contacts_find(&c, B)->pending = true;
+	contacts_unrecorded(&c, A);
+	contacts_unrecorded(&c, B);
+	assert_null(contacts_find(&c, A));
+	assert_non_null(contacts_find(&c, B));
+	held(&c, NOW, buf, sizeof(buf));
+	assert_string_equal(buf, "");
 	rows(f, buf, sizeof(buf));
 	assert_string_equal(buf, "");
 	contacts_clear(&c);
@@ -147,8 +214,8 @@ static void test_load_after_restart(void **state)
 
 	assert_int_equal(store_contact_upsert(f->s, &old), 0);
 	contacts_init(&c, f->s, f->pid);
-	assert_int_equal(contacts_registered(&c, f->wlan, A, "call-1", 3, NOW + 600), 0);
-	assert_int_equal(contacts_registered(&c, f->wwan, B, "call-2", 9, NOW + 600), 0);
+	assert_int_equal(contacts_registered(&c, f->wlan, A, "call-1", 3, 600, NOW), 0);
+	assert_int_equal(contacts_registered(&c, f->wwan, B, "call-2", 9, 600, NOW), 0);
 	contacts_clear(&c);            /* a crash */
 
 	contacts_init(&again, f->s, f->pid);
@@ -172,6 +239,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_through, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_removal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_what_the_binding_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_after_restart, setup, teardown),
 	};
 

@@ -1623,6 +1623,153 @@ static void test_many_outcomes_while_held(void **state)
 	store_contacts_free(rows, n);
 }
 
+/* The registrar never answers @s: Timer F fires (RFC 3261 §17.1.2.2). */
+static void time_out(struct world *w, struct fsent *s)
+{
+	s->done = true;
+	binding_handle_request_failed(s->port->b, s->id, -ETIMEDOUT);
+	for (int i = 0; i < 4; i++)
+		ev_run(w->loop, EVRUN_NOWAIT);
+}
+
+/* The one request out and not answered. */
+static struct fsent *outstanding(struct world *w)
+{
+	struct fsent *found = NULL;
+
+	for (size_t i = 0; i < w->env.n_sent; i++) {
+		struct fsent *s = &w->env.sent[i];
+
+		if (!s->done && !s->cancelled && !s->port->dead) {
+			assert_null(found);
+			found = s;
+		}
+	}
+	assert_non_null(found);
+	return found;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The contacts a request removes (expires=0), sorted, "; " between. */
+static void removed_by(const struct fsent *s, char *buf, size_t size)
+{
+	char *v[8];
+	size_t n = 0, off = 0;
+
+	for (int k = 0; k < osip_list_size(&s->msg->contacts); k++) {
+		osip_contact_t *c = NULL;
+		const char *exp;
+
+		osip_message_get_contact(s->msg, k, &c);
+		exp = cparam(c, "expires");
+		if (exp && strcmp(exp, "0") == 0 && n < 8)
+			v[n++] = uri_str(c->url);
+	}
+	qsort(v, n, sizeof(v[0]), cmp_str);
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "; " : "", v[i]);
+		free(v[i]);
+	}
+}
+
+/* The store's contacts of @id, sorted, "; " between. */
+static void stored(struct world *w, unsigned int id, char *buf, size_t size)
+{
+	struct store_contact *rows;
+	char *v[8];
+	size_t n, off = 0;
+
+	assert_int_equal(store_contact_list(w->store, id, &rows, &n), 0);
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++)
+		v[i] = rows[i].contact;
+	qsort(v, n, sizeof(v[0]), cmp_str);
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "; " : "", v[i]);
+	store_contacts_free(rows, n);
+}
+
+/* One contact list: the de-REGISTER names exactly the contacts the
+ * profile's list records (the store's rows), here the one registered now
+ * and one an earlier run left whose removals timed out.  With a second
+ * list in the binding (what it registered itself), the de-REGISTER named
+ * only the current contact and the old one stayed at the registrar. */
+static void test_deregister_covers_the_list(void **state)
+{
+	static const char old[] = "sip:old@10.99.2.2:5070";
+	struct world *w = *state;
+	unsigned int b = create(w, "{\"aor\": \"sip:bob@example.test\", \"registrar\": "
+				   "{\"uri\": \"sip:10.99.100.1\"}}");
+	struct store_contact row = {
+		.profile_id = b, .iap_id = 2, .contact = (char *)old, .call_id = "old-call",
+		.cseq = 1, .expires_at = time(NULL) + 3600,
+	};
+	struct fbind *at = &w->env.reg[w->env.n_reg++];
+	struct fsent *s;
+	char want[600], got[600];
+
+	/* An earlier run registered old over cellular and crashed. */
+	w->r = registry_free(w->r);
+	assert_int_equal(store_contact_upsert(w->store, &row), 0);
+	*at = (struct fbind){ .cseq = 1, .expires = 3600 };
+	snprintf(at->aor, sizeof(at->aor), "sip:bob@example.test");
+	snprintf(at->uri, sizeof(at->uri), "%s", old);
+	snprintf(at->call_id, sizeof(at->call_id), "old-call");
+
+	/* A lossy path: its removals time out, at start and before the
+	 * registration; the REGISTER gets through. */
+	w->env.answer = 0;
+	registry_up(w);
+	s = outstanding(w);
+	removed_by(s, got, sizeof(got));
+	assert_string_equal(got, old);
+	time_out(w, s);
+	assert_int_equal(registry_enable(w->r, b, 1), 0);
+	pump(w);
+	s = outstanding(w);
+	removed_by(s, got, sizeof(got));
+	assert_string_equal(got, old);
+	time_out(w, s);
+	s = outstanding(w);
+	assert_string_equal(header(s->msg, "expires"), "3600");
+	answer(&w->env, s, 200);
+	pump(w);
+	expect_state(w, b, ROAM_REGISTERED);
+	assert_int_equal(registrar_count(&w->env, "sip:bob@example.test"), 2);
+	/* registered: old's removal goes out again, and is lost too */
+	s = outstanding(w);
+	removed_by(s, got, sizeof(got));
+	assert_string_equal(got, old);
+
+	/* Stopped: the de-REGISTER (after that removal's outcome) names
+	 * every contact of the list, which are the store's rows. */
+	assert_int_equal(registry_disable(w->r, b, 1), 0);
+	pump(w);
+	time_out(w, s);
+	s = outstanding(w);
+	assert_string_equal(header(s->msg, "expires"), "0");
+	stored(w, b, want, sizeof(want));
+	assert_non_null(strstr(want, old));
+	assert_non_null(strchr(want, ';'));     /* and the current one */
+	removed_by(s, got, sizeof(got));
+	assert_string_equal(got, want);
+	answer(&w->env, s, 200);
+	stored(w, b, got, sizeof(got));
+	assert_string_equal(got, "");
+	w->env.answer = 200;
+	pump(w);
+	expect_state(w, b, ROAM_UNREGISTERED);
+	assert_int_equal(registrar_count(&w->env, "sip:bob@example.test"), 0);
+	stored(w, b, got, sizeof(got));
+	assert_string_equal(got, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1645,6 +1792,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_snap_change_while_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_outcomes_while_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deregister_covers_the_list, setup, teardown),
 	};
 
 	log_open("test-registry", LOG_TARGET_STDERR, true);

@@ -20,6 +20,7 @@
 #include "sip/binding.h"
 #include "sip/digest.h"
 #include "sip/pacer.h"
+#include "tests/tools/contact-list.h"
 
 #define PASSWORD "s3cret-Pa55"
 #define INSTANCE "urn:uuid:00000000-0000-4000-8000-00000000abcd"
@@ -89,6 +90,7 @@ struct fake {
 	size_t n_ev;
 	struct seen_persist persisted[256];
 	size_t n_persisted;
+	struct contact_list contacts;   /* the binding's: it keeps none */
 	bool free_in_observer;
 	/* REGISTER pacing (paced_ops): a place in the_pacer's line */
 	struct pacer_entry pace;
@@ -349,8 +351,7 @@ static void observer(struct binding *b, const struct binding_event *ev,
 		binding_free(b);
 }
 
-static void persist_cb(struct binding *b, const struct binding_persist *p,
-		       void *user_data)
+static void persist_cb(const struct binding_persist *p, void *user_data)
 {
 	struct fake *f = user_data;
 	struct seen_persist *s;
@@ -400,7 +401,9 @@ static struct fake *fake_new_ops(const struct binding_ops *ops,
 	assert_non_null(binding_new_with_ops(ops, f, cfg));
 	assert_non_null(f->b);
 	assert_int_not_equal(binding_add_observer(f->b, observer, f, NULL), 0);
-	binding_set_persist(f->b, persist_cb, f);
+	f->contacts.tap = persist_cb;
+	f->contacts.tap_data = f;
+	binding_set_contacts(f->b, &contact_list_ops, &f->contacts);
 	return f;
 }
 
@@ -808,7 +811,7 @@ static void test_wrong_password(void **state)
 	assert_int_equal(err, BINDING_ERROR_AUTH);
 	assert_false(f->timer_armed);
 	/* The contact never made it: nothing known, nothing to remove. */
-	assert_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
 	assert_int_equal(f->persisted[f->n_persisted - 1].expires, 0);
 	fake_free(f);
 }
@@ -1235,7 +1238,7 @@ static void test_deregister(void **state)
 	respond(f, 200, "OK", NULL);
 	expect_state(f, BINDING_IDLE);
 	assert_int_equal(last_event(f)->error, BINDING_ERROR_NONE);
-	assert_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
 	assert_int_equal(f->persisted[f->n_persisted - 1].expires, 0);
 	/* Stopping an idle binding is nothing. */
 	assert_int_equal(binding_stop(f->b), 0);
@@ -1274,7 +1277,7 @@ static void test_stop_while_registering(void **state)
 	expect_state(f, BINDING_IDLE);
 	assert_int_equal(last_event(f)->error, BINDING_ERROR_TIMEOUT);
 	/* still known (and persisted) for a later cleanup */
-	assert_non_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_non_null(contact_list_at(&f->contacts, 0, NULL));
 	fake_free(f);
 }
 
@@ -1312,8 +1315,8 @@ static void test_move_and_remove_old_contact(void **state)
 		grant_with(f, 600, others);
 	}
 	expect_state(f, BINDING_REGISTERED);
-	assert_non_null(binding_get_known_contact(f->b, 1, NULL));
-	assert_string_equal(binding_get_known_contact(f->b, 0, &ifname), old);
+	assert_non_null(contact_list_at(&f->contacts, 1, NULL));
+	assert_string_equal(contact_list_at(&f->contacts, 0, &ifname), old);
 	assert_string_equal(ifname, "wlan0");
 
 	/* Remove the old contact over the new IAP. */
@@ -1333,7 +1336,7 @@ static void test_move_and_remove_old_contact(void **state)
 	assert_int_equal(last_event(f)->error, BINDING_ERROR_NONE);
 	assert_string_equal(last_event(f)->contact, old);
 	expect_state(f, BINDING_REGISTERED);
-	assert_null(binding_get_known_contact(f->b, 1, NULL));
+	assert_null(contact_list_at(&f->contacts, 1, NULL));
 	fake_free(f);
 }
 
@@ -1350,9 +1353,9 @@ static void test_move_replaced_by_instance(void **state)
 	assert_int_equal(binding_move(f->b, "wwan0", WWAN_ADDR), 0);
 	grant(f, 600);
 	expect_state(f, BINDING_REGISTERED);
-	assert_string_equal(binding_get_known_contact(f->b, 0, NULL),
+	assert_string_equal(contact_list_at(&f->contacts, 0, NULL),
 			    binding_get_contact(f->b));
-	assert_null(binding_get_known_contact(f->b, 1, NULL));
+	assert_null(contact_list_at(&f->contacts, 1, NULL));
 	/* the hook heard that the old one is gone */
 	assert_string_equal(f->persisted[f->n_persisted - 1].contact, old);
 	assert_int_equal(f->persisted[f->n_persisted - 1].expires, 0);
@@ -1401,7 +1404,7 @@ static void test_abandon_keeps_contacts(void **state)
 	assert_int_equal(f->n_sent, sent);
 	assert_false(f->timer_armed);
 	assert_int_equal(f->n_persisted, persisted);
-	assert_string_equal(binding_get_known_contact(f->b, 0, &ifname), old);
+	assert_string_equal(contact_list_at(&f->contacts, 0, &ifname), old);
 	assert_string_equal(ifname, "wlan0");
 	assert_int_equal(binding_abandon(f->b), 0);     /* idle: nothing */
 	assert_int_equal(f->n_sent, sent);
@@ -1422,7 +1425,7 @@ static void test_abandon_keeps_contacts(void **state)
 		grant_with(f, 600, others);
 	}
 	expect_state(f, BINDING_REGISTERED);
-	assert_string_equal(binding_get_known_contact(f->b, 0, &ifname), old);
+	assert_string_equal(contact_list_at(&f->contacts, 0, &ifname), old);
 	assert_string_equal(ifname, "wlan0");
 	fake_free(f);
 }
@@ -1507,7 +1510,7 @@ static void test_closed_port_tries_the_next_address(void **state)
 	expect_state(f, BINDING_REGISTERING);
 	assert_int_equal(f->n_sent, 1);
 	assert_int_equal(dest4_of(last(f))->sin_addr.s_addr, a->sin_addr.s_addr);
-	assert_non_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_non_null(contact_list_at(&f->contacts, 0, NULL));
 	/* Nothing listens at the first: the next IPv4 address, at once,
 	 * with no edge (still this attempt); the contact it never
 	 * registered is forgotten. */
@@ -1525,7 +1528,7 @@ static void test_closed_port_tries_the_next_address(void **state)
 	assert_int_equal(last_event(f)->code, -ECONNREFUSED);
 	check_backoff(f, 0);
 	assert_int_equal(f->n_sent, 2);
-	assert_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
 	/* The retry looks the name up again and starts from the first. */
 	fire_timer(f);
 	expect_state(f, BINDING_RESOLVING);
@@ -1608,7 +1611,7 @@ static void test_one_request_at_a_time(void **state)
 	assert_int_equal(last_event(f)->type, BINDING_EVENT_QUERY);
 	assert_int_equal(last_event(f)->n_contacts, 0);
 	/* the registrar says it holds nothing: we believe it */
-	assert_null(binding_get_known_contact(f->b, 0, NULL));
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
 	assert_int_equal(f->n_sent, 4);
 	assert_string_equal(last(f)->tp->ifname, "wwan0");
 	assert_int_equal(cseq_of(last(f)), 4);
@@ -1654,7 +1657,50 @@ static void test_tcp_connection_lost(void **state)
 	free(uri);
 	grant(f, 600);
 	expect_state(f, BINDING_REGISTERED);
-	assert_null(binding_get_known_contact(f->b, 1, NULL));
+	assert_null(contact_list_at(&f->contacts, 1, NULL));
+	fake_free(f);
+}
+
+/* The binding keeps no list of its own: its de-REGISTER names what its
+ * owner's list holds at that moment, a contact the owner has from
+ * elsewhere (an earlier run) included, and a contact the owner dropped
+ * (its removal answered elsewhere) is not sent again. */
+static void test_one_list(void **state)
+{
+	static const char other[] = "sip:alice-dev@10.99.3.3:5060";
+	struct fake *f = fake_new();
+	const struct binding_persist from_before = {
+		.contact = other, .ifname = "eth0", .expires = 300,
+	};
+	struct binding_persist dropped = { .expires = 0 };
+	char ours[256], *uri;
+
+	(void)state;
+	register_fully(f, 600);
+	snprintf(ours, sizeof(ours), "%s", binding_get_contact(f->b));
+	contact_list_update(&f->contacts, &from_before);
+	assert_int_equal(binding_stop(f->b), 0);
+	assert_int_equal(n_contacts(last(f)), 2);
+	uri = uri_str(contact_at(last(f), 0)->url);
+	assert_string_equal(uri, ours);
+	free(uri);
+	uri = uri_str(contact_at(last(f), 1)->url);
+	assert_string_equal(uri, other);
+	free(uri);
+	respond(f, 200, "OK", NULL);
+	expect_state(f, BINDING_IDLE);
+	assert_null(contact_list_at(&f->contacts, 0, NULL));
+
+	/* Registered again; the owner drops our contact: nothing to send. */
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	grant(f, 600);
+	expect_state(f, BINDING_REGISTERED);
+	dropped.contact = ours;
+	contact_list_update(&f->contacts, &dropped);
+	assert_int_equal(binding_stop(f->b), 0);
+	expect_state(f, BINDING_IDLE);
+	assert_int_equal(cseq_of(last(f)), binding_get_cseq(f->b));
+	assert_string_not_equal(hdr(last(f)->msg, "expires"), "0");
 	fake_free(f);
 }
 
@@ -2058,6 +2104,7 @@ int main(void)
 		cmocka_unit_test(test_query_gives_way_to_the_refresh),
 		cmocka_unit_test(test_one_request_at_a_time),
 		cmocka_unit_test(test_tcp_connection_lost),
+		cmocka_unit_test(test_one_list),
 		cmocka_unit_test(test_resolving),
 		cmocka_unit_test(test_outbound_proxy),
 		cmocka_unit_test(test_restart_call_id_and_cseq),

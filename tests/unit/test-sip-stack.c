@@ -21,6 +21,7 @@
 #include "sip/binding.h"
 #include "sip/stack.h"
 #include "sip/transport.h"
+#include "tests/tools/contact-list.h"
 
 /* ---- fake transports --------------------------------------------------- */
 
@@ -94,6 +95,7 @@ struct world {
 	struct ev_loop *loop;
 	struct sip_stack *s;
 	struct binding *b[4];
+	struct contact_list contacts[4];        /* each binding's */
 	enum binding_state last_state[4];
 	enum binding_error last_error[4];
 };
@@ -138,6 +140,7 @@ static struct binding *add_binding(struct world *w, int i, const char *user,
 	w->b[i] = binding_new(w->s, &cfg);
 	assert_non_null(w->b[i]);
 	binding_add_observer(w->b[i], observer, w, NULL);
+	binding_set_contacts(w->b[i], &contact_list_ops, &w->contacts[i]);
 	return w->b[i];
 }
 
