@@ -1276,7 +1276,7 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 	unsigned int pid = user ? registry_find_by_contact_user(cs->registry, user) : 0;
 	const struct profile *p = pid ? registry_find(cs->registry, pid) : NULL;
 	size_t n = p ? edge_local_count(cs->edge, pid) : 0;
-	bool message = MSG_IS_MESSAGE(req), invite = MSG_IS_INVITE(req);
+	bool invite = MSG_IS_INVITE(req), message = !invite && !MSG_IS_SUBSCRIBE(req);
 	struct binding_route route;
 	struct call *call;
 	int err = 0, code;
@@ -1377,7 +1377,7 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 			 const osip_message_t *req)
 {
 	const struct profile *p = req->from ? edge_find_profile(cs->edge, req->from->url) : NULL;
-	bool message = MSG_IS_MESSAGE(req), invite = MSG_IS_INVITE(req);
+	bool invite = MSG_IS_INVITE(req), message = !invite && !MSG_IS_SUBSCRIBE(req);
 	struct binding_route route;
 	struct call *call;
 	char who[64];
@@ -1557,8 +1557,16 @@ static int take(struct calls *cs, enum leg_kind kind, uint64_t id, const osip_me
 		return take_cancel(cs, kind, id, req);
 	if (tag_of(req->to))
 		return take_in_dialog(cs, kind, id, req);
-	if (!MSG_IS_INVITE(req) && !MSG_IS_MESSAGE(req) && !MSG_IS_SUBSCRIBE(req))
-		return kind == LEG_NET ? 0x7fff : 405; /* the stack's default answer */
+	if (MSG_IS_BYE(req) || MSG_IS_PRACK(req) || MSG_IS_UPDATE(req))
+		return 481;     /* only in a dialog (§15, RFC 3262, RFC 3311) */
+	/* From the network: calls, subscriptions, messages and unsolicited
+	 * NOTIFYs (message-summary, RFC 3842) for the applications; OPTIONS
+	 * is the stack's to answer.  From an application: anything else out
+	 * of a dialog (OPTIONS to a user, PUBLISH, REFER, ...) goes out as
+	 * MESSAGE does, one transaction made again on the network leg. */
+	if (kind == LEG_NET && !MSG_IS_INVITE(req) && !MSG_IS_MESSAGE(req) &&
+	    !MSG_IS_SUBSCRIBE(req) && !MSG_IS_NOTIFY(req))
+		return 0x7fff;  /* the stack's default answer */
 	return kind == LEG_NET ? take_from_network(cs, id, tp, from, req) :
 				 take_from_app(cs, id, peer, req);
 }

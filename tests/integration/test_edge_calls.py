@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
@@ -25,7 +26,7 @@ import alrtest  # noqa: E402
 import callpeers  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
 from callpeers import Baresip, Callee, Caller, Linphonec, Notifier  # noqa: E402
-from test_edge import edge_daemon, local_event, new_profile  # noqa: E402
+from test_edge import edge_daemon, local_event, new_profile, sipsend  # noqa: E402
 from test_profiles import (REG_ADDR, USERS, WLAN, WWAN, registered,  # noqa: E402
                            sip_world, wait_bindings)
 
@@ -326,6 +327,32 @@ def test_caller_gives_up_while_it_rings(fx):
     phone.wait_call('CALL_CLOSED')
     check(not any(e.get('type') == 'CALL_ESTABLISHED' for e in phone.history),
           'baresip answered a cancelled call: %r', phone.history)
+
+
+def test_other_requests_leave_over_the_profile(fx):
+    """An application's OPTIONS to a user leaves through alrd over the
+    profile's IAP and Kamailio's answer comes back (alrd itself would not
+    know bob: before, it answered 405); a PUBLISH gets Kamailio's 405 with
+    Kamailio's reason; a BYE outside any dialog gets 481 from alrd."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c, auto_register=True)
+    registered(c, pid)
+
+    def request(method, ruri='sip:bob@example.test'):
+        return '\r\n'.join([
+            '%s %s SIP/2.0' % (method, ruri),
+            'Via: SIP/2.0/UDP 127.0.0.1:@LOCAL_PORT@;branch=z9hG4bK%s;rport'
+            % uuid.uuid4().hex,
+            'Max-Forwards: 70', 'From: <sip:alice@example.test>;tag=o1',
+            'To: <%s>' % ruri, 'Call-ID: %s' % uuid.uuid4().hex,
+            'CSeq: 1 %s' % method, 'Event: presence',
+            'Content-Length: 0', '', ''])
+    got = sipsend(w, [request('OPTIONS'), request('PUBLISH'), request('BYE')])
+    check_eq([x and x['status'] for x in got], [200, 405, 481],
+             'answers to OPTIONS, PUBLISH and a stray BYE: %r' % got)
 
 
 SIPSUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipsub.py')
