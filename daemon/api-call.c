@@ -27,6 +27,7 @@ struct json_object *api_call_to_json(const struct call_info *ci)
 	json_object_object_add(o, "interface",
 			       ci->ifname && ci->ifname[0] ? json_object_new_string(ci->ifname) :
 			       NULL);
+	json_object_object_add(o, "moves", json_object_new_int64(ci->moves));
 	json_object_object_add(o, "duration_ms",
 			       json_object_new_int64((now - ci->started_us) / 1000));
 	json_object_object_add(o, "answered_ms_ago",

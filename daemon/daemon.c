@@ -269,16 +269,18 @@ static void on_edge_event(const struct edge_event *ev, void *ud)
 	control_broadcast(d->control, method, params);
 }
 
-/* Calls through the edge -> call.started, call.answered, call.ended. */
-static void on_call_event(const struct call_info *ci, void *ud)
+/* Calls through the edge -> call.started, call.answered, call.moved,
+ * call.ended. */
+static void on_call_event(enum call_event_kind what, const struct call_info *ci, void *ud)
 {
-	static const char *const methods[_CALL_STATE_MAX] = {
-		[CALL_RINGING] = "call.started",
-		[CALL_ANSWERED] = "call.answered",
-		[CALL_ENDED] = "call.ended",
+	static const char *const methods[_CALL_EVENT_MAX] = {
+		[CALL_EVENT_STARTED] = "call.started",
+		[CALL_EVENT_ANSWERED] = "call.answered",
+		[CALL_EVENT_MOVED] = "call.moved",
+		[CALL_EVENT_ENDED] = "call.ended",
 	};
 	struct daemon *d = ud;
-	const char *method = ci->state < _CALL_STATE_MAX ? methods[ci->state] : NULL;
+	const char *method = what < _CALL_EVENT_MAX ? methods[what] : NULL;
 	struct json_object *params;
 
 	if (!method || !d->control || !control_wants(d->control, method))
@@ -286,6 +288,9 @@ static void on_call_event(const struct call_info *ci, void *ud)
 	params = json_object_new_object();
 	json_object_object_add(params, "time", json_object_new_double(util_now_realtime()));
 	json_object_object_add(params, "call", api_call_to_json(ci));
+	if (what == CALL_EVENT_MOVED && ci->from_ifname)
+		json_object_object_add(params, "from_interface",
+				       json_object_new_string(ci->from_ifname));
 	control_broadcast(d->control, method, params);
 }
 

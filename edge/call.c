@@ -150,6 +150,13 @@ struct call {
 	int64_t started_us, answered_us;
 	int end_code;
 	const char *end_reason;
+	/* A move of the network leg (call_move()): its re-INVITE, and
+	 * another move asked for while it is out. */
+	uint64_t move_tx;
+	bool move_again;
+	unsigned int moves, glares;
+	ev_timer move_retry;            /* after a 491 (RFC 3261 §14.1) */
+	char from_ifname[IFNAMSIZ];
 	bool dead;                      /* freed at the next reap */
 	struct call *next;
 };
@@ -167,11 +174,13 @@ struct calls {
 	void *on_event_data;
 	ev_idle reaper;
 	struct relay_pool *pool;
+	unsigned int watch;             /* the registry's events */
 };
 
 static void call_end(struct call *call, int code, const char *reason, bool bye_both);
 static void send_bye(struct leg *l);
 static void expiry_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void move_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* ---- small helpers ------------------------------------------------------------- */
 
@@ -573,7 +582,7 @@ static void uas_answer_2xx(struct call *call, const osip_message_t *resp)
 
 /* ---- calls ---------------------------------------------------------------------- */
 
-static void emit(struct call *call)
+static void emit(struct call *call, enum call_event_kind what)
 {
 	struct calls *cs = call->cs;
 	struct call_info info;
@@ -585,8 +594,10 @@ static void emit(struct call *call)
 		.state = call->state, .peer = call->peer_uri, .ifname = call->ifname,
 		.started_us = call->started_us, .answered_us = call->answered_us,
 		.end_code = call->end_code, .end_reason = call->end_reason,
+		.moves = call->moves,
+		.from_ifname = what == CALL_EVENT_MOVED ? call->from_ifname : NULL,
 	};
-	cs->on_event(&info, cs->on_event_data);
+	cs->on_event(what, &info, cs->on_event_data);
 }
 
 static void reaper_cb(struct ev_loop *loop, ev_idle *w, int revents)
@@ -647,6 +658,7 @@ static struct call *call_new(struct calls *cs, unsigned int profile_id, enum cal
 	random_hex(call->app.local_tag, 8);
 	call->net.local_cseq = call->app.local_cseq = 1;
 	ev_timer_init(&call->expiry, expiry_cb, 0., 0.);
+	ev_timer_init(&call->move_retry, move_retry_cb, 0., 0.);
 	ev_timer_init(&call->net.t2xx, t2xx_cb, T1, 0.);
 	ev_timer_init(&call->app.t2xx, t2xx_cb, T1, 0.);
 	call->uas = dir == CALL_INCOMING ? &call->net : &call->app;
@@ -727,7 +739,11 @@ static void call_end(struct call *call, int code, const char *reason, bool bye_b
 			 call->is_subscription ? "subscription" : "call", call->id,
 			 call->profile_id, call_direction_to_str(call->dir), reason);
 	ev_timer_stop(call->cs->loop, &call->expiry);
-	emit(call);
+	ev_timer_stop(call->cs->loop, &call->move_retry);
+	if (call->move_tx)
+		sip_stack_forget(call->cs->stack, call->move_tx);
+	call->move_tx = 0;
+	emit(call, CALL_EVENT_ENDED);
 	call->dead = true;
 	ev_timer_stop(call->cs->loop, &call->net.t2xx);
 	ev_timer_stop(call->cs->loop, &call->app.t2xx);
@@ -744,6 +760,8 @@ static struct call *find_by_tx(struct calls *cs, uint64_t id, enum leg_kind kind
 	for (struct call *call = cs->calls; call; call = call->next) {
 		if (call->dead)
 			continue;
+		if (kind == LEG_NET && call->move_tx == id)
+			return call;    /* a move's re-INVITE: neither */
 		if (call->uac->kind == kind)
 			for (size_t i = 0; i < call->n_br; i++)
 				if (call->br[i].tx == id) {
@@ -1015,7 +1033,7 @@ static void uac_response(struct call *call, struct branch *b, const osip_message
 		call->answered_us = now_us();
 		log_info("call %u (profile %u, %s): answered", call->id, call->profile_id,
 			 call_direction_to_str(call->dir));
-		emit(call);
+		emit(call, CALL_EVENT_ANSWERED);
 		return;
 	}
 	if ((code == 401 || code == 407) && retry_with_credentials(call, b, resp)) {
@@ -1063,6 +1081,163 @@ static void pass_response(struct call *call, struct pass *p, const osip_message_
 	memset(p, 0, sizeof(*p));
 }
 
+/* ---- moving a call's network leg (issue 14) ---- */
+
+static void call_move(struct call *call);
+
+static void move_failed(struct call *call, int code)
+{
+	call->move_tx = 0;
+	media_cancel_move(call->media);
+	/* The old path is what the profile just left (its IAP lost, or its
+	 * contact being removed): the call cannot stay there.  Never a
+	 * half-call: both legs get a BYE, and the events say why. */
+	log_notice("call %u (profile %u): its network side could not move to %s (%d); "
+		   "ending it", call->id, call->profile_id, call->ifname, code);
+	call_end(call, code, "move-failed", true);
+}
+
+static void move_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct call *call = container_of(w, struct call, move_retry);
+
+	(void)loop;
+	(void)revents;
+	call_move(call);
+}
+
+static void move_response(struct call *call, const osip_message_t *resp)
+{
+	int code = resp->status_code;
+	char *target;
+
+	if (code < 200)
+		return;
+	if (code >= 300) {
+		call->move_tx = 0;
+		if (code == 491 && ++call->glares <= 3) {
+			/* Glare: the far end's re-INVITE crossed ours; again after
+			 * 2.1 to 4 s (RFC 3261 §14.1, as the Call-ID's owner or
+			 * not: the longer range either way). */
+			unsigned int r = 0;
+
+			getrandom(&r, sizeof(r), 0);
+			media_cancel_move(call->media);
+			ev_timer_set(&call->move_retry, 2.1 + (double)(r % 1900) / 1000., 0.);
+			ev_timer_start(call->cs->loop, &call->move_retry);
+			return;
+		}
+		move_failed(call, code);
+		return;
+	}
+	call->move_tx = 0;
+	/* A target refresh both ways: the far end may name a new Contact. */
+	target = contact_uri_of(resp);
+	if (target) {
+		free(call->net.remote_target);
+		call->net.remote_target = target;
+	}
+	ack_2xx(call, &call->net, resp);
+	if (resp && has_body(resp) && is_sdp(resp)) {
+		osip_body_t *b = NULL;
+		char *out = NULL;
+		size_t len = 0;
+		const char *why = "";
+
+		/* The far end's answer to the re-offer: its (maybe new)
+		 * addresses; what it makes for the application is not sent
+		 * (its SDP did not change). */
+		osip_message_get_body(resp, 0, &b);
+		if (b && media_from_net(call->media, b->body, b->length, &out, &len, &why) < 0)
+			log_notice("call %u: the far end's answer to the move: %s", call->id, why);
+		free(out);
+	}
+	media_commit_network(call->media);
+	call->moves++;
+	call->glares = 0;
+	log_info("call %u (profile %u): network side moved from %s to %s", call->id,
+		 call->profile_id, call->from_ifname, call->ifname);
+	emit(call, CALL_EVENT_MOVED);
+	if (call->move_again) {
+		call->move_again = false;
+		call_move(call);
+	}
+}
+
+/* The profile registers somewhere else now: the network leg follows,
+ * from the new contact over the new transport, with a re-INVITE carrying
+ * the relays' new addresses (make-before-break for the media: the old
+ * relays carry it until the far end answers). */
+static void call_move(struct call *call)
+{
+	struct calls *cs = call->cs;
+	struct binding_route route;
+	struct leg *l = &call->net;
+	osip_message_t *req;
+	const char *why = "";
+	char *sdp = NULL, branch[33], len[16];
+	size_t sdp_len = 0;
+	int r;
+
+	if (call->dead || call->state != CALL_ANSWERED || !call->media)
+		return;
+	if (call->move_tx) {
+		call->move_again = true;        /* after the one out */
+		return;
+	}
+	if (binding_get_route(registry_binding(cs->registry, call->profile_id), &route) < 0)
+		return;
+	if (route.tp == l->tp && strcmp(route.contact, l->contact) == 0)
+		return;                         /* already there */
+	r = media_move_network(call->media, route.tp->ifname, (struct sockaddr *)&route.tp->local,
+			       &sdp, &sdp_len, &why);
+	if (r < 0) {
+		log_notice("call %u: cannot open the media on %s: %s", call->id,
+			   route.tp->ifname, why);
+		call_end(call, 500, "move-failed", true);
+		return;
+	}
+	util_strlcpy(call->from_ifname, call->ifname, sizeof(call->from_ifname));
+	util_strlcpy(call->ifname, route.tp->ifname, sizeof(call->ifname));
+	sip_stack_transport_hold(cs->stack, route.tp);
+	sip_stack_transport_put(cs->stack, l->tp);
+	l->tp = route.tp;
+	l->proto = route.tp->proto;
+	memcpy(&l->local, &route.tp->local, sizeof(l->local));
+	util_strlcpy(l->contact, route.contact, sizeof(l->contact));
+	if (!l->n_routes && uri_address(l->remote_target, &l->dest) < 0)
+		memcpy(&l->dest, &route.dest, sizeof(l->dest));
+	random_hex(branch, 12);
+	req = leg_request(l, "INVITE", ++l->local_cseq, branch);
+	if (!req) {
+		free(sdp);
+		move_failed(call, 500);
+		return;
+	}
+	osip_message_set_content_type(req, "application/sdp");
+	osip_message_set_body(req, sdp, sdp_len);
+	osip_content_length_free(req->content_length);
+	req->content_length = NULL;
+	snprintf(len, sizeof(len), "%zu", sdp_len);
+	osip_message_set_content_length(req, len);
+	free(sdp);
+	log_info("call %u (profile %u): moving its network side from %s to %s", call->id,
+		 call->profile_id, call->from_ifname, call->ifname);
+	if (leg_send_request(l, req, &call->move_tx) < 0)
+		move_failed(call, 503);
+}
+
+static void on_registry_event(const struct registry_event *ev, void *ud)
+{
+	struct calls *cs = ud;
+
+	if (ev->type != REGISTRY_EVENT_REGISTERED)
+		return;
+	for (struct call *call = cs->calls; call; call = call->next)
+		if (call->profile_id == ev->id && !call->is_message && !call->is_subscription)
+			call_move(call);
+}
+
 static void on_response(struct calls *cs, enum leg_kind kind, uint64_t id,
 			const osip_message_t *resp)
 {
@@ -1076,6 +1251,8 @@ static void on_response(struct calls *cs, enum leg_kind kind, uint64_t id,
 		uac_response(call, b, resp);
 	else if (p)
 		pass_response(call, p, resp);
+	else
+		move_response(call, resp);
 }
 
 static void on_failed(struct calls *cs, enum leg_kind kind, uint64_t id, int error)
@@ -1093,6 +1270,8 @@ static void on_failed(struct calls *cs, enum leg_kind kind, uint64_t id, int err
 	if (b && b->req && sipmsg_build_response(b->req, 408, "Request Timeout", NULL, &fake) == 0) {
 		uac_response(call, b, fake);
 		osip_message_free(fake);
+	} else if (!b && !p) {
+		move_failed(call, error == -ETIMEDOUT ? 408 : 503);
 	} else if (p && p->req) {
 		answer(p->from, p->server, p->req, 408, "Request Timeout");
 		osip_message_free(p->req);
@@ -1355,7 +1534,7 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 		log_info("call %u (profile %u, incoming from %s over %s): ringing %zu local "
 			 "registration%s", call->id, pid, call->peer_uri ? call->peer_uri : "?",
 			 call->ifname, call->n_br, call->n_br == 1 ? "" : "s");
-		emit(call);
+		emit(call, CALL_EVENT_STARTED);
 	}
 	return 0;
 fail_480:
@@ -1454,7 +1633,7 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 			leg_respond(&call->app, id, trying);
 		log_info("call %u (profile %u, outgoing to %s over %s): calling", call->id,
 			 p->id, call->peer_uri ? call->peer_uri : "?", call->ifname);
-		emit(call);
+		emit(call, CALL_EVENT_STARTED);
 	}
 	return 0;
 fail:
@@ -1651,6 +1830,7 @@ struct calls *calls_new(const struct call_config *cfg)
 	ev_idle_init(&cs->reaper, reaper_cb);
 	sip_stack_set_taker(cs->stack, net_take_cb, net_stray_cb, cs);
 	edge_set_call_ops(cs->edge, &edge_ops, cs);
+	cs->watch = registry_watch(cs->registry, on_registry_event, cs, NULL);
 	return cs;
 }
 
@@ -1662,6 +1842,8 @@ struct calls *calls_free(struct calls *cs)
 		call_end(call, 503, "shutdown", true);
 	sip_stack_set_taker(cs->stack, NULL, NULL, NULL);
 	edge_set_call_ops(cs->edge, NULL, NULL);
+	if (cs->watch)
+		registry_unwatch(cs->registry, cs->watch);
 	reaper_cb(cs->loop, &cs->reaper, 0);
 	relay_pool_free(cs->pool);
 	free(cs);
@@ -1702,6 +1884,7 @@ int calls_get(const struct calls *cs, size_t i, struct call_info *ret)
 			.id = call->id, .profile_id = call->profile_id, .direction = call->dir,
 			.state = call->state, .peer = call->peer_uri, .ifname = call->ifname,
 			.started_us = call->started_us, .answered_us = call->answered_us,
+			.moves = call->moves,
 		};
 		return 0;
 	}

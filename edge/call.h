@@ -25,6 +25,12 @@
  *  - In a dialog: BYE, INFO, NOTIFY, REFER, UPDATE, re-INVITE and ACK are
  *    passed to the other leg's dialog; CANCEL ends the other leg's
  *    INVITE.
+ *  - When the profile registers over another IAP (a migration or a
+ *    failover), each answered call's network leg moves with it: relays
+ *    open on the new IAP (edge/media.h), a re-INVITE from the new contact
+ *    with the new SDP goes to the far end, and its 2xx switches the media;
+ *    the application leg does not change.  A move that fails ends the
+ *    call with a BYE on both legs (issue 14).
  *
  * Bounded: at most max_calls calls at once (an INVITE beyond that gets
  * 503 with Retry-After), at most CALL_MAX_FORKS local registrations rung
@@ -70,9 +76,23 @@ struct call_info {
 	int64_t answered_us;            /* 0 until answered */
 	int end_code;                   /* ENDED: the final status, or 0 after a BYE */
 	const char *end_reason;         /* ENDED: "bye-from-network", "cancelled", ... */
+	unsigned int moves;             /* times its network side moved to another IAP */
+	const char *from_ifname;        /* a move's event: the IAP it left */
 };
 
-typedef void (*call_event_fn)(const struct call_info *call, void *user_data);
+/* What happened: the call started (RINGING), was answered, moved its
+ * network side to another IAP (the profile moved; the application saw
+ * nothing), or ended. */
+enum call_event_kind {
+	CALL_EVENT_STARTED,
+	CALL_EVENT_ANSWERED,
+	CALL_EVENT_MOVED,
+	CALL_EVENT_ENDED,
+	_CALL_EVENT_MAX,
+};
+
+typedef void (*call_event_fn)(enum call_event_kind what, const struct call_info *call,
+			      void *user_data);
 
 struct call_config {
 	struct ev_loop *loop;

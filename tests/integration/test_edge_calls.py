@@ -355,6 +355,47 @@ def test_other_requests_leave_over_the_profile(fx):
              'answers to OPTIONS, PUBLISH and a stray BYE: %r' % got)
 
 
+def test_call_survives_the_failover(fx):
+    """Issue 14's promise, first part: baresip (through alrd) calls bob, a
+    second baresip in the network registered at Kamailio; media flows;
+    Wi-Fi loses carrier.  alrd registers over cellular and moves the
+    call's network side: relays on wwan0, a re-INVITE from the new
+    contact through Kamailio, bob's 2xx.  Both phones stay in the call
+    (neither saw it close) and media flows again both ways, with wlan0
+    without carrier; call.moved says wlan0 -> wwan0."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    callpeers._ensure_addr(w.net, '10.99.100.6')
+    bob = Baresip(fx, w, aor='sip:bob@example.test', password=USERS['bob'],
+                  outbound='sip:%s;lr' % REG_ADDR, listen='10.99.100.6:5070', ns=w.net,
+                  ctrl_port=4445, rtp_ports=(33000, 33099), answer='auto')
+    bob.wait_registered()
+    phone.dial('sip:bob@example.test')
+    phone.wait_call('CALL_ESTABLISHED')
+    bob.wait_call('CALL_ESTABLISHED')
+    bob.wait_rtp(40)
+    phone.wait_rtp(40)
+
+    w.carrier_down('wlan0')
+    moved = c.wait_event(lambda e: e['method'] == 'call.moved', T(15), 'call.moved')
+    check_eq((moved['params']['from_interface'], moved['params']['call']['interface']),
+             ('wlan0', 'wwan0'), 'the move')
+    check_eq(len(reg.bindings('alice')), 1, "the registrar's bindings after the failover")
+    bob.rtp_counter.reset()
+    phone.rtp_counter.reset()
+    bob.wait_rtp(40)
+    phone.wait_rtp(40)
+    for who, p in (('alice', phone), ('bob', bob)):
+        check(not any(e.get('type') == 'CALL_CLOSED' for e in p.history),
+              '%s saw the call close: %r', who, p.history)
+    check_eq([(x['state'], x['interface'], x['moves']) for x in c.call('call.list')['calls']],
+             [('answered', 'wwan0', 1)], 'call.list after the move')
+    phone.hangup()
+    bob.wait_call('CALL_CLOSED')
+
+
 SIPSUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipsub.py')
 
 
