@@ -1231,7 +1231,9 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 {
 	struct calls *cs = ud;
 
-	if (ev->type != REGISTRY_EVENT_REGISTERED)
+	/* REGISTERED after a failover, UPDATED after a migration (DESIGN
+	 * §3.3); call_move() does nothing when the route did not change. */
+	if (ev->type != REGISTRY_EVENT_REGISTERED && ev->type != REGISTRY_EVENT_UPDATED)
 		return;
 	for (struct call *call = cs->calls; call; call = call->next)
 		if (call->profile_id == ev->id && !call->is_message && !call->is_subscription)

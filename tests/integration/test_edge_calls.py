@@ -27,6 +27,7 @@ import callpeers  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
 from callpeers import Baresip, Callee, Caller, Linphonec, Notifier  # noqa: E402
 from test_edge import edge_daemon, local_event, new_profile, sipsend  # noqa: E402
+from test_roaming import WIFI_FIRST, roaming_daemon  # noqa: E402
 from test_profiles import (REG_ADDR, USERS, WLAN, WWAN, registered,  # noqa: E402
                            sip_world, wait_bindings)
 
@@ -171,11 +172,11 @@ def test_after_failover_the_next_call_comes_over_cellular(fx):
     check_eq(len(reg.bindings('alice')), 1, 'bindings at the registrar after the call')
 
 
-def phone_through_alrd(fx, w, reg, c, **kw):
-    """alice's profile, and baresip registered at alrd's edge for it; the
-    registrar holds alrd's one binding over wlan0."""
+def phone_through_alrd(fx, w, reg, c, snap_id=None, **kw):
+    """alice's profile (on SNAP @snap_id), and baresip registered at alrd's
+    edge for it; the registrar holds alrd's one binding over wlan0."""
     c.subscribe(['profile.*', 'call.*'])
-    pid = new_profile(c)
+    pid = new_profile(c, **({'snap_id': snap_id} if snap_id else {}))
     phone = Baresip(fx, w, **kw)
     phone.wait_registered()
     local_event(c, 'profile.local-registered', pid)
@@ -362,11 +363,14 @@ def test_call_survives_the_failover(fx):
     call's network side: relays on wwan0, a re-INVITE from the new
     contact through Kamailio, bob's 2xx.  Both phones stay in the call
     (neither saw it close) and media flows again both ways, with wlan0
-    without carrier; call.moved says wlan0 -> wwan0."""
+    without carrier; call.moved says wlan0 -> wwan0.  Wi-Fi comes back: the
+    profile migrates back and the call with it (wwan0 -> wlan0), media
+    flowing again."""
     w, reg = sip_world(fx)
-    d = edge_daemon(fx, w)
+    # Wi-Fi before cellular, no controller: the move back is a migration.
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
     c = fx.client(d)
-    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    pid, phone = phone_through_alrd(fx, w, reg, c, snap_id=5, answer='auto')
     callpeers._ensure_addr(w.net, '10.99.100.6')
     bob = Baresip(fx, w, aor='sip:bob@example.test', password=USERS['bob'],
                   outbound='sip:%s;lr' % REG_ADDR, listen='10.99.100.6:5070', ns=w.net,
@@ -392,6 +396,21 @@ def test_call_survives_the_failover(fx):
               '%s saw the call close: %r', who, p.history)
     check_eq([(x['state'], x['interface'], x['moves']) for x in c.call('call.list')['calls']],
              [('answered', 'wwan0', 1)], 'call.list after the move')
+
+    # Wi-Fi is back: a migration (make-before-break), and the call goes
+    # back with the profile.
+    w.carrier_up('wlan0')
+    moved = c.wait_event(lambda e: e['method'] == 'call.moved', T(20), 'call.moved back')
+    check_eq((moved['params']['from_interface'], moved['params']['call']['interface']),
+             ('wwan0', 'wlan0'), 'the move back')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    bob.rtp_counter.reset()
+    phone.rtp_counter.reset()
+    bob.wait_rtp(40)
+    phone.wait_rtp(40)
+    for who, p in (('alice', phone), ('bob', bob)):
+        check(not any(e.get('type') == 'CALL_CLOSED' for e in p.history),
+              '%s saw the call close: %r', who, p.history)
     phone.hangup()
     bob.wait_call('CALL_CLOSED')
 
