@@ -15,8 +15,12 @@
  *  - other requests in the dialog (INFO, UPDATE, NOTIFY, REFER, MESSAGE, a
  *    re-INVITE) are made again on the other leg and their final answer is
  *    given back (a re-INVITE's 2xx acknowledged there at once).
- * Over 1,200 lines would be a reason to split the pass-through out; it is
- * not there yet. */
+ * Over 1,200 lines: one object, the call, with its two legs and the rules
+ * between them (which request on one leg makes which on the other, which
+ * answer goes back, when media moves).  A split would put `struct leg`
+ * and `struct call` in a header for two files that both reach into both;
+ * the seams, when it grows further: the dialog/leg builder (leg_*), and
+ * the move of a call (call_move() and its answers). */
 #include "edge/call.h"
 
 #include <arpa/inet.h>

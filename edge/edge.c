@@ -1,5 +1,13 @@
 /* The SIP edge: local listeners, server transactions, and local
- * registrations (see edge.h, docs/edge.md). */
+ * registrations (see edge.h, docs/edge.md).
+ *
+ * Over 1,200 lines: one I/O boundary, the sockets local applications
+ * reach alrd on, with the libosip2 glue for both directions of them
+ * (server transactions for what applications send, client transactions
+ * for what the calls send them) and the local registrar that answers
+ * REGISTER there.  The registrar's table is its own module already
+ * (edge/locreg.c); the next seam is the osip glue (transactions,
+ * sockets) against the local registrar's answers. */
 #include "edge/edge.h"
 
 #include <arpa/inet.h>

@@ -2,7 +2,9 @@
  *
  * Over 1,200 lines: the libosip2 glue is one boundary (callbacks,
  * transactions, the batching run, transports), and the rules below refer
- * to each other.
+ * to each other.  The edge's calls added the other transaction kinds
+ * (IST, ICT) and the taker; name resolution (c-ares) and REGISTER pacing
+ * are the parts that could leave first.
  *
  * What libosip2 needs from us, and how we give it (osip 5.3):
  *  - It runs nothing by itself.  osip_timers_*_execute() turn due timers
