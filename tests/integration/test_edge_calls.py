@@ -415,6 +415,40 @@ def test_call_survives_the_failover(fx):
     bob.wait_call('CALL_CLOSED')
 
 
+def test_reinvites_pass_both_ways(fx):
+    """A re-INVITE from the far end (bob's baresip: 'reinvite') reaches the
+    application through alrd (baresip sees the offer: CALL_REMOTE_SDP) and
+    its answer goes back; one from the application reaches bob the same
+    way; the call stays up with media both ways."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    callpeers._ensure_addr(w.net, '10.99.100.6')
+    bob = Baresip(fx, w, aor='sip:bob@example.test', password=USERS['bob'],
+                  outbound='sip:%s;lr' % REG_ADDR, listen='10.99.100.6:5070', ns=w.net,
+                  ctrl_port=4445, rtp_ports=(33000, 33099), answer='auto')
+    bob.wait_registered()
+    phone.dial('sip:bob@example.test')
+    phone.wait_call('CALL_ESTABLISHED')
+    bob.wait_call('CALL_ESTABLISHED')
+    for sender, receiver in ((bob, phone), (phone, bob)):
+        for p in (sender, receiver):    # the call's first offer and answer
+            p.events = [e for e in p.events if e.get('type') != 'CALL_REMOTE_SDP']
+        check(sender.command('reinvite').get('ok'), '%s: reinvite refused', sender.aor)
+        receiver.wait_event('CALL_REMOTE_SDP', what='the re-INVITE at ' + receiver.aor)
+        sender.wait_event('CALL_REMOTE_SDP', what='its answer at ' + sender.aor)
+    bob.rtp_counter.reset()
+    phone.rtp_counter.reset()
+    bob.wait_rtp(40)
+    phone.wait_rtp(40)
+    for who, p in (('alice', phone), ('bob', bob)):
+        check(not any(e.get('type') == 'CALL_CLOSED' for e in p.history),
+              '%s saw the call close: %r', who, p.history)
+    phone.hangup()
+    bob.wait_call('CALL_CLOSED')
+
+
 SIPSUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipsub.py')
 
 
