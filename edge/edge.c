@@ -467,7 +467,6 @@ static void respond(struct edge *e, osip_transaction_t *tr, const osip_message_t
 {
 	char tag[17], text[512];
 	osip_message_t *resp = NULL;
-	osip_event_t *evt;
 
 	snprintf(text, sizeof(text), "%s", reason);
 	clean_text(text);
@@ -479,15 +478,11 @@ static void respond(struct edge *e, osip_transaction_t *tr, const osip_message_t
 	osip_message_set_header(resp, "Server", "alrd/" ALR_VERSION);
 	if (ret_resp)
 		*ret_resp = resp;
-	evt = osip_new_outgoing_sipmessage(resp);
-	if (!evt) {
-		osip_message_free(resp);
+	if (sip_tx_send(tr, resp) < 0) {
 		if (ret_resp)
 			*ret_resp = NULL;
 		return;
 	}
-	evt->transactionid = tr->transactionid;
-	osip_transaction_add_event(tr, evt);
 	e->again = true;
 }
 
@@ -1482,7 +1477,6 @@ static struct edge_tx *find_tx(struct edge *e, uint64_t id, bool server)
 int edge_respond(struct edge *e, uint64_t id, osip_message_t *resp)
 {
 	struct edge_tx *tx = e ? find_tx(e, id, true) : NULL;
-	osip_event_t *evt;
 
 	if (!tx || !tx->taken || tx->finished) {
 		osip_message_free(resp);
@@ -1491,13 +1485,8 @@ int edge_respond(struct edge *e, uint64_t id, osip_message_t *resp)
 	if (resp->status_code >= 200)
 		tx->finished = true;
 	osip_message_set_header(resp, "Server", "alrd/" ALR_VERSION);
-	evt = osip_new_outgoing_sipmessage(resp);
-	if (!evt) {
-		osip_message_free(resp);
+	if (sip_tx_send(tx->tr, resp) < 0)
 		return -ENOMEM;
-	}
-	evt->transactionid = tx->tr->transactionid;
-	osip_transaction_add_event(tx->tr, evt);
 	edge_run(e);
 	return 0;
 }
@@ -1547,7 +1536,6 @@ int edge_request(struct edge *e, const struct edge_peer *to, osip_message_t *req
 	struct edge_listener *l;
 	struct edge_conn *c;
 	struct edge_tx *tx;
-	osip_event_t *evt;
 	int r;
 
 	if (!e || !to || !req || !cbs) {
@@ -1560,20 +1548,14 @@ int edge_request(struct edge *e, const struct edge_peer *to, osip_message_t *req
 		return r;
 	}
 	tx = calloc(1, sizeof(*tx));
-	if (!tx || osip_transaction_init(&tr, MSG_IS_INVITE(req) ? ICT : NICT, e->osip, req) != 0) {
-		free(tx);
+	if (!tx) {
 		osip_message_free(req);
 		return -ENOMEM;
 	}
-	evt = osip_new_outgoing_sipmessage(req);
-	if (!evt) {
-		osip_remove_transaction(e->osip, tr);
-		osip_transaction_free2(tr);
-		osip_message_free(req);
+	if (sip_tx_client_new(e->osip, req, &tr) < 0) {
 		free(tx);
 		return -ENOMEM;
 	}
-	evt->transactionid = tr->transactionid;
 	tx->e = e;
 	tx->id = ++e->next_id;
 	tx->tr = tr;
@@ -1589,7 +1571,6 @@ int edge_request(struct edge *e, const struct edge_peer *to, osip_message_t *req
 	e->txs = tx;
 	e->n_txs++;
 	osip_transaction_set_your_instance(tr, tx);
-	osip_transaction_add_event(tr, evt);
 	if (ret_id)
 		*ret_id = tx->id;
 	edge_run(e);

@@ -431,7 +431,6 @@ static bool offer(struct sip_stack *s, struct stack_tx *tx, osip_message_t *msg)
 {
 	osip_message_t *resp = NULL;
 	const char *reason;
-	osip_event_t *evt;
 	char tag[17];
 	int code;
 
@@ -452,14 +451,8 @@ static bool offer(struct sip_stack *s, struct stack_tx *tx, osip_message_t *msg)
 	random_tag(tag);
 	if (sipmsg_build_response(msg, code, reason ? reason : "Unknown", tag, &resp) < 0)
 		return true;
-	evt = osip_new_outgoing_sipmessage(resp);
-	if (!evt) {
-		osip_message_free(resp);
-		return true;
-	}
-	evt->transactionid = tx->tr->transactionid;
-	osip_transaction_add_event(tx->tr, evt);
-	s->again = true;
+	if (sip_tx_send(tx->tr, resp) == 0)
+		s->again = true;
 	return true;
 }
 
@@ -468,20 +461,13 @@ static void cb_ist_invite(int type, osip_transaction_t *tr, osip_message_t *msg)
 {
 	struct stack_tx *tx = tx_of(tr);
 	osip_message_t *resp = NULL;
-	osip_event_t *evt;
 
 	if (!tx || tx->killed || offer(tx->s, tx, msg))
 		return;
 	if (answer_request(tx->s, msg, 300, &resp) < 0)
 		return;
-	evt = osip_new_outgoing_sipmessage(resp);
-	if (!evt) {
-		osip_message_free(resp);
-		return;
-	}
-	evt->transactionid = tr->transactionid;
-	osip_transaction_add_event(tr, evt);
-	tx->s->again = true;
+	if (sip_tx_send(tr, resp) == 0)
+		tx->s->again = true;
 }
 
 /* A request that starts a server transaction (NIST): the taker's, the
@@ -492,7 +478,6 @@ static void cb_nist_request(int type, osip_transaction_t *tr,
 	struct stack_tx *tx = tx_of(tr);
 	struct sip_stack *s;
 	osip_message_t *resp = NULL;
-	osip_event_t *evt;
 
 	if (!tx || tx->killed)
 		return;
@@ -501,14 +486,8 @@ static void cb_nist_request(int type, osip_transaction_t *tr,
 		return;
 	if (answer_request(s, msg, 200, &resp) < 0)
 		return;
-	evt = osip_new_outgoing_sipmessage(resp);
-	if (!evt) {
-		osip_message_free(resp);
-		return;
-	}
-	evt->transactionid = tr->transactionid;
-	osip_transaction_add_event(tr, evt);
-	s->again = true;
+	if (sip_tx_send(tr, resp) == 0)
+		s->again = true;
 }
 
 static const int nist_request_types[] = {
@@ -1322,25 +1301,17 @@ static int start_client(struct sip_stack *s, struct sip_transport *tp,
 			void *cb_data, uint64_t *ret_id)
 {
 	osip_transaction_t *tr = NULL;
-	osip_event_t *evt;
 	struct stack_tx *tx;
 
 	tx = calloc(1, sizeof(*tx));
-	if (!tx || osip_transaction_init(&tr, MSG_IS_INVITE(req) ? ICT : NICT, s->osip,
-					 req) != 0) {
-		free(tx);
+	if (!tx) {
 		osip_message_free(req);
 		return -ENOMEM;
 	}
-	evt = osip_new_outgoing_sipmessage(req);
-	if (!evt) {
-		osip_remove_transaction(s->osip, tr);
-		osip_transaction_free2(tr);
-		osip_message_free(req);
+	if (sip_tx_client_new(s->osip, req, &tr) < 0) {
 		free(tx);
 		return -ENOMEM;
 	}
-	evt->transactionid = tr->transactionid;
 	tx->s = s;
 	tx->id = ++s->next_id;
 	tx->tr = tr;
@@ -1353,7 +1324,6 @@ static int start_client(struct sip_stack *s, struct sip_transport *tp,
 	tx->next = s->txs;
 	s->txs = tx;
 	osip_transaction_set_your_instance(tr, tx);
-	osip_transaction_add_event(tr, evt);
 	if (ret_id)
 		*ret_id = tx->id;
 	kick(s);
@@ -1684,7 +1654,6 @@ static struct stack_tx *find_tx(struct sip_stack *s, uint64_t id, bool server)
 int sip_stack_respond(struct sip_stack *s, uint64_t id, osip_message_t *resp)
 {
 	struct stack_tx *tx = s ? find_tx(s, id, true) : NULL;
-	osip_event_t *evt;
 
 	if (!tx || !tx->taken || tx->finished) {
 		osip_message_free(resp);
@@ -1692,13 +1661,8 @@ int sip_stack_respond(struct sip_stack *s, uint64_t id, osip_message_t *resp)
 	}
 	if (resp->status_code >= 200)
 		tx->finished = true;
-	evt = osip_new_outgoing_sipmessage(resp);
-	if (!evt) {
-		osip_message_free(resp);
+	if (sip_tx_send(tx->tr, resp) < 0)
 		return -ENOMEM;
-	}
-	evt->transactionid = tx->tr->transactionid;
-	osip_transaction_add_event(tx->tr, evt);
 	kick(s);
 	return 0;
 }
@@ -1757,4 +1721,41 @@ void sip_stack_transport_put(struct sip_stack *s, struct sip_transport *tp)
 	tp_unref(s, tp);
 	if (s->depth == 0)
 		stack_reap(s);
+}
+
+/* ---- libosip2 transactions, for the stack and the edge ------------------ */
+
+int sip_tx_send(osip_transaction_t *tr, osip_message_t *msg)
+{
+	osip_event_t *evt = osip_new_outgoing_sipmessage(msg);
+
+	if (!evt) {
+		osip_message_free(msg);
+		return -ENOMEM;
+	}
+	evt->transactionid = tr->transactionid;
+	osip_transaction_add_event(tr, evt);
+	return 0;
+}
+
+int sip_tx_client_new(osip_t *osip, osip_message_t *req, osip_transaction_t **ret)
+{
+	osip_transaction_t *tr = NULL;
+	osip_event_t *evt;
+
+	if (osip_transaction_init(&tr, MSG_IS_INVITE(req) ? ICT : NICT, osip, req) != 0) {
+		osip_message_free(req);
+		return -ENOMEM;
+	}
+	evt = osip_new_outgoing_sipmessage(req);
+	if (!evt) {
+		osip_remove_transaction(osip, tr);
+		osip_transaction_free2(tr);
+		osip_message_free(req);
+		return -ENOMEM;
+	}
+	evt->transactionid = tr->transactionid;
+	osip_transaction_add_event(tr, evt);
+	*ret = tr;
+	return 0;
 }

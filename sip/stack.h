@@ -125,6 +125,16 @@ int sip_stack_send(struct sip_stack *s, struct sip_transport *tp, const struct s
 void sip_stack_transport_hold(struct sip_stack *s, struct sip_transport *tp);
 void sip_stack_transport_put(struct sip_stack *s, struct sip_transport *tp);
 
+/* ---- libosip2 transactions, for the stack and the edge ------------------ */
+
+/* Give transaction @tr @msg (consumed) to send at its next run.  0, or
+ * -ENOMEM (@msg freed). */
+int sip_tx_send(osip_transaction_t *tr, osip_message_t *msg);
+/* A client transaction of @osip for @req (consumed, also on error): an
+ * ICT for an INVITE, else a NICT, with @req queued as its first message.
+ * 0 or -ENOMEM. */
+int sip_tx_client_new(osip_t *osip, osip_message_t *req, osip_transaction_t **ret);
+
 /* ---- for tests and the fuzzer ------------------------------------------ */
 
 /* Make transports with another class (before any binding starts). */

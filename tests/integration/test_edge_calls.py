@@ -356,6 +356,21 @@ def test_other_requests_leave_over_the_profile(fx):
              'answers to OPTIONS, PUBLISH and a stray BYE: %r' % got)
 
 
+def call_bob_softphone(fx, w, phone):
+    """bob: a second baresip in the network namespace (10.99.100.6),
+    registered at Kamailio with its own password; @phone (through alrd)
+    calls it and both see the call established.  Returns bob."""
+    callpeers._ensure_addr(w.net, '10.99.100.6')
+    bob = Baresip(fx, w, aor='sip:bob@example.test', password=USERS['bob'],
+                  outbound='sip:%s;lr' % REG_ADDR, listen='10.99.100.6:5070', ns=w.net,
+                  ctrl_port=4445, rtp_ports=(33000, 33099), answer='auto')
+    bob.wait_registered()
+    phone.dial('sip:bob@example.test')
+    phone.wait_call('CALL_ESTABLISHED')
+    bob.wait_call('CALL_ESTABLISHED')
+    return bob
+
+
 def test_call_survives_the_failover(fx):
     """Issue 14's promise, first part: baresip (through alrd) calls bob, a
     second baresip in the network registered at Kamailio; media flows;
@@ -371,14 +386,7 @@ def test_call_survives_the_failover(fx):
     d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
     c = fx.client(d)
     pid, phone = phone_through_alrd(fx, w, reg, c, snap_id=5, answer='auto')
-    callpeers._ensure_addr(w.net, '10.99.100.6')
-    bob = Baresip(fx, w, aor='sip:bob@example.test', password=USERS['bob'],
-                  outbound='sip:%s;lr' % REG_ADDR, listen='10.99.100.6:5070', ns=w.net,
-                  ctrl_port=4445, rtp_ports=(33000, 33099), answer='auto')
-    bob.wait_registered()
-    phone.dial('sip:bob@example.test')
-    phone.wait_call('CALL_ESTABLISHED')
-    bob.wait_call('CALL_ESTABLISHED')
+    bob = call_bob_softphone(fx, w, phone)
     bob.wait_rtp(40)
     phone.wait_rtp(40)
 
@@ -424,14 +432,7 @@ def test_reinvites_pass_both_ways(fx):
     d = edge_daemon(fx, w)
     c = fx.client(d)
     pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
-    callpeers._ensure_addr(w.net, '10.99.100.6')
-    bob = Baresip(fx, w, aor='sip:bob@example.test', password=USERS['bob'],
-                  outbound='sip:%s;lr' % REG_ADDR, listen='10.99.100.6:5070', ns=w.net,
-                  ctrl_port=4445, rtp_ports=(33000, 33099), answer='auto')
-    bob.wait_registered()
-    phone.dial('sip:bob@example.test')
-    phone.wait_call('CALL_ESTABLISHED')
-    bob.wait_call('CALL_ESTABLISHED')
+    bob = call_bob_softphone(fx, w, phone)
     for sender, receiver in ((bob, phone), (phone, bob)):
         for p in (sender, receiver):    # the call's first offer and answer
             p.events = [e for e in p.events if e.get('type') != 'CALL_REMOTE_SDP']
