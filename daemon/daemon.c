@@ -400,6 +400,17 @@ static void on_roam_event(const struct roam_event *ev, void *ud)
 		json_object_object_add(params, "round", json_object_new_int64((int64_t)ev->round));
 		json_object_object_add(params, "deadline_ms",
 				       json_object_new_int64((int64_t)ev->deadline_ms));
+		/* The profile's calls (issue 14 item 3): a controller decides
+		 * with them in view; they follow the profile if it moves. */
+		{
+			struct json_object *calls = json_object_new_array();
+			struct call_info ci;
+
+			for (size_t i = 0; d->calls && calls_get(d->calls, i, &ci) == 0; i++)
+				if (ci.profile_id == ev->profile)
+					json_object_array_add(calls, api_call_to_json(&ci));
+			json_object_object_add(params, "calls", calls);
+		}
 		break;
 	case ROAM_EVENT_MIGRATION_STARTED:
 	case ROAM_EVENT_MIGRATION_COMPLETED:

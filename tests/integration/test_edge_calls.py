@@ -405,9 +405,18 @@ def test_call_survives_the_failover(fx):
     check_eq([(x['state'], x['interface'], x['moves']) for x in c.call('call.list')['calls']],
              [('answered', 'wwan0', 1)], 'call.list after the move')
 
-    # Wi-Fi is back: a migration (make-before-break), and the call goes
-    # back with the profile.
+    # Wi-Fi is back: a migration (make-before-break) offered to a
+    # controller, which sees the call in the offer and allows it; the call
+    # goes back with the profile.
+    ctl = fx.client(d)
+    ctl.subscribe(['alr.*'])
+    check_eq(ctl.call('alr.control', {'profile': pid}), {'profile': pid}, 'alr.control')
     w.carrier_up('wlan0')
+    offer = ctl.wait_event(lambda e: e['method'] == 'alr.iap-available', T(20),
+                           'alr.iap-available')
+    check_eq([(x['state'], x['interface']) for x in offer['params']['calls']],
+             [('answered', 'wwan0')], 'the calls the controller sees in the offer')
+    ctl.call('alr.allow', {'profile': pid, 'iap': offer['params']['iap']})
     moved = c.wait_event(lambda e: e['method'] == 'call.moved', T(20), 'call.moved back')
     check_eq((moved['params']['from_interface'], moved['params']['call']['interface']),
              ('wwan0', 'wlan0'), 'the move back')
