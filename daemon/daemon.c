@@ -635,6 +635,15 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 				log_warning("[edge] enable and listen changes need a restart");
 				break;
 			}
+	/* the calls' relay pool is made at start (edge/call.c) */
+	if (c->edge_relay_port_min != d->config->edge_relay_port_min ||
+	    c->edge_relay_port_max != d->config->edge_relay_port_max) {
+		log_warning("[edge] relay-ports change to %u-%u needs a restart; still using %u-%u",
+			    c->edge_relay_port_min, c->edge_relay_port_max,
+			    d->config->edge_relay_port_min, d->config->edge_relay_port_max);
+		c->edge_relay_port_min = d->config->edge_relay_port_min;
+		c->edge_relay_port_max = d->config->edge_relay_port_max;
+	}
 	if (d->edge) {
 		struct locreg_limits lim;
 

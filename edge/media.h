@@ -56,7 +56,7 @@ struct media_stats {
 	struct relay_counters to_net, to_app;   /* the streams' sums */
 };
 
-/**
+/*
  * The media of one call: relays from @pool, the network side on @net_addr
  * (the IAP's local address, port not used) bound to interface @ifname
  * (NULL: not bound), the local side on @local_addr (127.0.0.1 or ::1).
@@ -71,7 +71,7 @@ struct media *media_free(struct media *m);
  * its profile (0: none).  @call_id is copied (and cut at 127 bytes). */
 void media_set_name(struct media *m, unsigned int profile, const char *call_id);
 
-/**
+/*
  * An SDP (offer or answer) from the network side, @len bytes: its streams
  * become the far end's addresses; relays are opened as needed.  *@ret
  * (malloc'ed, NUL-terminated, *@ret_len bytes) is the SDP to give the
@@ -83,7 +83,7 @@ void media_set_name(struct media *m, unsigned int profile, const char *call_id);
  */
 int media_from_net(struct media *m, const char *sdp, size_t len, char **ret, size_t *ret_len,
 		   const char **ret_why);
-/**
+/*
  * An SDP from the application: its streams become the application's
  * addresses; *@ret is the SDP for the network: net_addr and the relays'
  * network ports (the new network's during a move).  As media_from_net().
@@ -91,7 +91,7 @@ int media_from_net(struct media *m, const char *sdp, size_t len, char **ret, siz
 int media_from_app(struct media *m, const char *sdp, size_t len, char **ret, size_t *ret_len,
 		   const char **ret_why);
 
-/**
+/*
  * Move the network side to @net_addr on @ifname: every relay opens a
  * network pair there (both pairs receive; the old one sends until the
  * commit).  *@ret is the re-offer for the far end: the application's last

@@ -86,7 +86,7 @@ struct relay_stats {
 	bool rtp_latched, rtcp_latched; /* the sending network pair's */
 };
 
-/**
+/*
  * A pool of ports [@port_min, @port_max] on @loop: @port_min even,
  * @port_max odd (or the last even port goes unused), at least one pair.
  * NULL with errno EINVAL (a bad range) or ENOMEM.  Ports another process
@@ -99,7 +99,7 @@ struct relay_pool *relay_pool_free(struct relay_pool *p);
 unsigned int relay_pool_free_pairs(const struct relay_pool *p);
 void relay_pool_range(const struct relay_pool *p, uint16_t *ret_min, uint16_t *ret_max);
 
-/**
+/*
  * A relay with its local pair on @local_addr (a loopback address; port not
  * used) and its network pair on @net_addr, bound to interface @ifname
  * (NULL: no SO_BINDTODEVICE).  @name (may be NULL) names it in log lines.
@@ -128,7 +128,7 @@ void relay_set_app(struct relay *r, const struct sockaddr *rtp, const struct soc
  * above); the same one keeps the latch. */
 void relay_set_far(struct relay *r, const struct sockaddr *rtp, const struct sockaddr *rtcp);
 
-/**
+/*
  * Open a network pair on @net_addr and @ifname beside the current one
  * (see above).  A pending move is replaced.  Returns 0 or what relay_new()
  * returns; on error nothing changed.

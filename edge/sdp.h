@@ -55,7 +55,7 @@ struct sdp_info {
 	struct sdp_stream streams[SDP_MAX_STREAMS];
 };
 
-/**
+/*
  * Read an SDP body of @len bytes (not NUL-terminated; at most SDP_MAX_LEN,
  * no NUL byte, CRLF or LF line ends) into @ret.
  *
@@ -85,7 +85,7 @@ struct sdp_rewrite {
 	const struct sockaddr *origin_addr;
 };
 
-/**
+/*
  * The body with @rw's address and ports: every c= line (session and media
  * level) gets @rw->addr, o= @rw->origin_addr -- but a c= with the unspecified address
  * stays unspecified (in the new family), to keep its meaning (hold,
