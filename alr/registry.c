@@ -74,6 +74,7 @@ static const char *const event_names[_REGISTRY_EVENT_MAX] = {
 	[REGISTRY_EVENT_UPDATED] = "profile.updated",
 	[REGISTRY_EVENT_DESTROYED] = "profile.destroyed",
 	[REGISTRY_EVENT_REGISTERED] = "profile.registered",
+	[REGISTRY_EVENT_MIGRATED] = "profile.migrated",
 	[REGISTRY_EVENT_DEREGISTERED] = "profile.deregistered",
 	[REGISTRY_EVENT_FORCIBLY_DISABLED] = "profile.forcibly-disabled",
 	[REGISTRY_EVENT_ERROR] = "profile.error",
@@ -578,6 +579,7 @@ static void rp_free(struct reg_profile *rp)
 	free(rp->users);
 	free(rp->call_id);
 	free(rp->contact);
+	free(rp->told_contact);
 	profile_free(rp->p);
 	free(rp);
 }

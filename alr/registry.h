@@ -55,6 +55,7 @@ enum registry_event_type {
 	REGISTRY_EVENT_DEREGISTERED,
 	REGISTRY_EVENT_FORCIBLY_DISABLED,
 	REGISTRY_EVENT_ERROR,
+	REGISTRY_EVENT_MIGRATED,        /* after REGISTERED or UPDATED: it moved */
 	_REGISTRY_EVENT_MAX,
 };
 
@@ -72,6 +73,11 @@ struct registry_event {
 	int code;                       /* ERROR: SIP status, or 0 */
 	const char *kind;               /* ERROR: "authentication", "no-plugin", ... */
 	const char *message;            /* ERROR: for people */
+	/* MIGRATED: where the profile was registered last (announced), and
+	 * where it is now: the IAP, its local address, the contact. */
+	unsigned int from_iap_id;
+	const char *from_local, *from_contact;
+	const char *local;              /* MIGRATED (iap_id, contact: the new) */
 };
 
 typedef void (*registry_event_fn)(const struct registry_event *ev, void *user_data);

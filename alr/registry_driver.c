@@ -983,6 +983,39 @@ static void op_sip_abandon(void *ud, unsigned int profile)
 	log_info("profile %u (%s): no IAP left; the binding idles until one comes", rp->p->id,
 		 rp_name(rp));
 }
+/* profile.migrated (issue 14 item 5): applications that run their own
+ * SIP stack and only observe alrd learn the old and new local address and
+ * contact, to send their own target refresh.  Told once the profile is
+ * registered somewhere else than clients were last told (after a
+ * failover's REGISTERED or a migration's UPDATED). */
+static void tell_where(struct registry *r, struct reg_profile *rp)
+{
+	struct registry_event e = { .type = REGISTRY_EVENT_MIGRATED, .id = rp->p->id };
+	char *copy;
+
+	if (!rp->contact || !rp->iap_id)
+		return;
+	if (rp->told_contact && rp->told_iap == rp->iap_id &&
+	    strcmp(rp->told_contact, rp->contact) == 0)
+		return;
+	copy = strdup(rp->contact);
+	if (!copy)
+		return;
+	if (rp->told_contact) {
+		e.from_iap_id = rp->told_iap;
+		e.from_local = rp->told_local;
+		e.from_contact = rp->told_contact;
+		e.iap_id = rp->iap_id;
+		e.local = rp->local;
+		e.contact = rp->contact;
+		registry_emit(r, &e);
+	}
+	free(rp->told_contact);
+	rp->told_contact = copy;
+	rp->told_iap = rp->iap_id;
+	util_strlcpy(rp->told_local, rp->local, sizeof(rp->told_local));
+}
+
 /* The engine's events: its profile.* ones become the registry's (with
  * the contact), the alr.* ones go to the daemon's handler. */
 static void op_event(void *ud, const struct roam_event *ev)
@@ -1005,6 +1038,7 @@ static void op_event(void *ud, const struct roam_event *ev)
 			    iap_label(r, ev->iap, where, sizeof(where)),
 			    rp->contact ? rp->contact : "?");
 		registry_emit(r, &e);
+		tell_where(r, rp);
 		return;
 	case ROAM_EVENT_DEREGISTERED:
 		e.type = REGISTRY_EVENT_DEREGISTERED;
@@ -1017,6 +1051,8 @@ static void op_event(void *ud, const struct roam_event *ev)
 		/* Its IAP changed (a migration, DESIGN §3.3). */
 		e.type = REGISTRY_EVENT_UPDATED;
 		registry_emit(r, &e);
+		if (rp)
+			tell_where(r, rp);
 		return;
 	case ROAM_EVENT_IAP_AVAILABLE:
 	case ROAM_EVENT_MIGRATION_STARTED:

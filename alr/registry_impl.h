@@ -104,6 +104,11 @@ struct reg_profile {
 	char local[INET6_ADDRSTRLEN];
 	char *contact;                  /* registered */
 	unsigned int expires;
+	/* Where clients were last told it is registered (profile.migrated
+	 * says from where to where when that changes). */
+	unsigned int told_iap;
+	char told_local[INET6_ADDRSTRLEN];
+	char *told_contact;
 
 	/* Every contact alrd registered and has not seen removed, written
 	 * through to the store; the stale ones (left by an earlier run, an

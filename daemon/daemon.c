@@ -243,6 +243,19 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 		json_object_object_add(params, "message",
 				       json_object_new_string(ev->message ? ev->message : ""));
 		break;
+	case REGISTRY_EVENT_MIGRATED:
+		json_object_object_add(params, "id", json_object_new_int64(ev->id));
+		p = json_object_new_object();
+		json_object_object_add(p, "iap_id", json_object_new_int64(ev->from_iap_id));
+		json_object_object_add(p, "local", json_object_new_string(ev->from_local));
+		json_object_object_add(p, "contact", json_object_new_string(ev->from_contact));
+		json_object_object_add(params, "from", p);
+		p = json_object_new_object();
+		json_object_object_add(p, "iap_id", json_object_new_int64(ev->iap_id));
+		json_object_object_add(p, "local", json_object_new_string(ev->local));
+		json_object_object_add(p, "contact", json_object_new_string(ev->contact));
+		json_object_object_add(params, "to", p);
+		break;
 	case _REGISTRY_EVENT_MAX:
 		json_object_put(params);
 		return;

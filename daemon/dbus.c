@@ -1135,6 +1135,7 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 	case REGISTRY_EVENT_DEREGISTERED:
 	case REGISTRY_EVENT_FORCIBLY_DISABLED:
 	case REGISTRY_EVENT_ERROR:
+	case REGISTRY_EVENT_MIGRATED:
 		emit_changed(b, PATH_PROFILE, IFACE_PROFILE, ev->id);
 		break;
 	case _REGISTRY_EVENT_MAX:

@@ -353,6 +353,7 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 	case REGISTRY_EVENT_REGISTERED:
 	case REGISTRY_EVENT_DEREGISTERED:
 	case REGISTRY_EVENT_ERROR:
+	case REGISTRY_EVENT_MIGRATED:
 	case _REGISTRY_EVENT_MAX:
 		break;
 	}

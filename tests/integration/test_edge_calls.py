@@ -160,6 +160,13 @@ def test_after_failover_the_next_call_comes_over_cellular(fx):
                       WWAN in (e['params'].get('contact') or ''), T(10),
                       'profile.registered over wwan0')
     contact = ev['params']['contact']
+    # For applications that run their own SIP stack: from where to where.
+    mig = c.wait_event(lambda e: e['method'] == 'profile.migrated', T(10), 'profile.migrated')
+    frm, to = mig['params']['from'], mig['params']['to']
+    check_eq((frm['local'], to['local'], to['contact']), (WLAN, WWAN, contact),
+             'profile.migrated: %r' % mig['params'])
+    check(WLAN in frm['contact'] and frm['iap_id'] != to['iap_id'],
+          'profile.migrated from: %r', frm)
     sipp = Sipp(fx, w, contact)
     started = c.wait_event(lambda e: e['method'] == 'call.started', T(10), 'call.started')
     check_eq(started['params']['call']['interface'], 'wwan0', 'the network leg after failover')

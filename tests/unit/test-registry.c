@@ -426,6 +426,11 @@ static void record(const struct registry_event *ev, void *ud)
 		assert_null(strstr(ev->message, PASSWORD));
 		snprintf(s, 200, "error %u %d %s", ev->id, ev->code, ev->kind);
 		break;
+	case REGISTRY_EVENT_MIGRATED:
+		assert_non_null(ev->from_contact);
+		assert_non_null(ev->contact);
+		snprintf(s, 200, "migrated %u iap=%u->%u", ev->id, ev->from_iap_id, ev->iap_id);
+		break;
 	case REGISTRY_EVENT_CREATED:
 	case REGISTRY_EVENT_UPDATED:
 	case REGISTRY_EVENT_DESTROYED:
@@ -846,6 +851,7 @@ static void test_failover_and_wait_for_iap(void **state)
 
 	pump(w);
 	expect_state(w, id, ROAM_REGISTERED);
+	assert_false(seen(w, "migrated 1 iap=0->1"));
 	w->n_ev = 0;
 	/* Wi-Fi loses carrier: deregistered (network lost), over cellular. */
 	w->wlan.flags = IFF_UP;
@@ -856,6 +862,10 @@ static void test_failover_and_wait_for_iap(void **state)
 	pump(w);
 	expect_state(w, id, ROAM_REGISTERED);
 	expect_seen(w, "registered 1 iap=2");
+	/* ... and where from, for applications with a SIP stack of their own
+	 * (profile.migrated, issue 14 item 5); never at the first
+	 * registration, which moved nothing. */
+	expect_seen(w, "migrated 1 iap=1->2");
 	/* Same instance: the registrar replaced the binding. */
 	assert_int_equal(registrar_count(&w->env, AOR_ALICE), 1);
 	assert_non_null(strstr(registrar_get(&w->env, AOR_ALICE)->uri, "10.99.2.2"));
