@@ -601,6 +601,12 @@ int profile_validate(const struct profile *p, const struct profile_validate_ctx 
 				return profile_error_set(e, field, "user '%s' is given twice", u);
 	}
 
+	if (p->local_password) {
+		r = check_text(e, "local_password", p->local_password, PROFILE_MAX_STRING);
+		if (r < 0)
+			return r;
+	}
+
 	if (p->expires < PROFILE_EXPIRES_MIN || p->expires > PROFILE_EXPIRES_MAX)
 		return profile_error_set(e, "expires", "%u is out of range (%d to %u seconds)", p->expires,
 			    PROFILE_EXPIRES_MIN, PROFILE_EXPIRES_MAX);
@@ -708,6 +714,7 @@ enum profile_change profile_diff(const struct profile *a, const struct profile *
 	    !strv_eq(&a->contact_params, &b->contact_params) ||
 	    !strv_eq(&a->extra_headers, &b->extra_headers) ||
 	    !strv_eq(&a->local_users, &b->local_users) ||
+	    !str_eq(a->local_password, b->local_password) ||
 	    a->expires != b->expires || a->dscp != b->dscp || a->locked != b->locked ||
 	    !params_eq(&a->params, &b->params))
 		minor = true;

@@ -289,6 +289,7 @@ struct profile *profile_free(struct profile *p)
 	profile_strv_clear(&p->contact_params);
 	profile_strv_clear(&p->extra_headers);
 	profile_strv_clear(&p->local_users);
+	wipe_free(p->local_password);
 	profile_params_clear(&p->params);
 	free(p);
 	return NULL;
@@ -304,7 +305,7 @@ struct profile *profile_dup(const struct profile *p)
 	 * failure leaves only NULLs or copies, which profile_free() takes. */
 	*d = *p;
 	d->provider_name = d->type_name = d->aor = NULL;
-	d->registered_contact = d->private_identity = NULL;
+	d->registered_contact = d->private_identity = d->local_password = NULL;
 	memset(&d->registered_aors, 0, sizeof(d->registered_aors));
 	memset(&d->contact_params, 0, sizeof(d->contact_params));
 	memset(&d->extra_headers, 0, sizeof(d->extra_headers));
@@ -321,6 +322,7 @@ struct profile *profile_dup(const struct profile *p)
 	    strv_copy(&d->contact_params, &p->contact_params) < 0 ||
 	    strv_copy(&d->extra_headers, &p->extra_headers) < 0 ||
 	    strv_copy(&d->local_users, &p->local_users) < 0 ||
+	    profile_set_string(&d->local_password, p->local_password, true) < 0 ||
 	    params_copy(&d->params, &p->params) < 0 ||
 	    server_copy(&d->registrar, &p->registrar) < 0 ||
 	    server_copy(&d->outbound_proxy, &p->outbound_proxy) < 0)

@@ -135,6 +135,10 @@ struct profile {
 	/* Users (login names) who may register the profile locally at the
 	 * SIP edge besides root and the control groups (docs/edge.md). */
 	struct profile_strv local_users;
+	/* Or, for applications the socket table cannot name, a digest
+	 * password for the AOR's user name in realm "alrd"; NULL: none.
+	 * Write-only, as the servers' passwords. */
+	char *local_password;
 
 	struct profile_params params;
 };

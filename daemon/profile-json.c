@@ -122,6 +122,11 @@ struct json_object *profile_to_json(const struct profile *p, bool include_secret
 	json_object_object_add(o, "dscp", json_object_new_int64(p->dscp));
 	json_object_object_add(o, "locked", json_object_new_boolean(p->locked));
 	json_object_object_add(o, "local_users", strv_to_json(&p->local_users));
+	json_object_object_add(o, "local_password_set",
+			       json_object_new_boolean(p->local_password != NULL));
+	if (include_secrets && p->local_password)
+		json_object_object_add(o, "local_password",
+				       json_object_new_string(p->local_password));
 	json_object_object_add(o, "params", params_to_json(&p->params));
 	return o;
 }
@@ -209,12 +214,10 @@ static int apply_string(void *base, const struct member *m, const char *field,
 	return profile_set_string(AT(base, m, char *), s, false);
 }
 
-/* Password: "" keeps the old one, null clears.  A new password or none
- * also drops the HA1 kept in its place (profile_seal_passwords). */
-static int apply_password(void *base, const struct member *m, const char *field,
-			  struct json_object *v, struct profile_error *e)
+/* A secret: "" keeps the old one, null clears.  1 when it changed. */
+static int apply_secret(void *base, const struct member *m, const char *field,
+			struct json_object *v, struct profile_error *e)
 {
-	struct profile_server *sv = base;
 	const char *s = NULL;
 	int r;
 
@@ -225,8 +228,30 @@ static int apply_password(void *base, const struct member *m, const char *field,
 		if (!*s)
 			return 0;
 	}
+	r = profile_set_string(AT(base, m, char *), s, true);
+	return r < 0 ? r : 1;
+}
+
+static int apply_local_password(void *base, const struct member *m, const char *field,
+				struct json_object *v, struct profile_error *e)
+{
+	int r = apply_secret(base, m, field, v, e);
+
+	return r < 0 ? r : 0;
+}
+
+/* A server's password, as a secret; a new password or none also drops
+ * the HA1 kept in its place (profile_seal_passwords). */
+static int apply_password(void *base, const struct member *m, const char *field,
+			  struct json_object *v, struct profile_error *e)
+{
+	struct profile_server *sv = base;
+	int r = apply_secret(base, m, field, v, e);
+
+	if (r <= 0)
+		return r;
 	r = profile_set_string(&sv->ha1, NULL, true);
-	return r < 0 ? r : profile_set_string(AT(base, m, char *), s, true);
+	return r < 0 ? r : 0;
 }
 
 static int apply_bool(void *base, const struct member *m, const char *field,
@@ -610,6 +635,8 @@ static const struct member profile_members[] = {
 	{ "dscp", apply_uint, offsetof(struct profile, dscp) },
 	{ "locked", apply_bool, offsetof(struct profile, locked) },
 	{ "local_users", apply_strv, offsetof(struct profile, local_users) },
+	{ "local_password", apply_local_password, offsetof(struct profile, local_password) },
+	{ "local_password_set", apply_readonly, 0 },
 	{ "params", apply_params, offsetof(struct profile, params) },
 	{ NULL, NULL, 0 },
 };

@@ -167,6 +167,8 @@ static int write_profile(FILE *f, const struct profile *p, bool passwords)
 	for (size_t i = 0; i < p->local_users.n; i++)
 		if (write_kv(f, "", "local_users", p->local_users.v[i]) < 0)
 			return -ENOMEM;
+	if (passwords && write_kv(f, "", "local_password", p->local_password) < 0)
+		return -ENOMEM;
 	return write_params(f, "", &p->params);
 }
 
@@ -241,6 +243,7 @@ static const struct key {
 	{ "dscp", KEY_INT },
 	{ "locked", KEY_BOOL },
 	{ "local_users", KEY_LIST },
+	{ "local_password", KEY_STRING },
 };
 
 static const char *const param_prefixes[] = {

@@ -1566,10 +1566,17 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 	struct binding_route route;
 	struct call *call;
 	char who[64];
+	int code;
 
 	if (!p)
 		return 403;
-	if (!edge_may_use(cs->edge, from->uid, p, who, sizeof(who))) {
+	code = edge_may_use(cs->edge, from, p, who, sizeof(who));
+	if (code == 401) {
+		log_info("edge: %s from %s for profile %u: challenged for its local password",
+			 req->sip_method, who, p->id);
+		return 401;
+	}
+	if (code) {
 		log_notice("edge: %s from %s for profile %u refused: may not use it",
 			   req->sip_method, who, p->id);
 		return 403;

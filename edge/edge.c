@@ -11,6 +11,7 @@
 #include "edge/edge.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #include "alr/registry.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "edge/localauth.h"
 #include "edge/sockdiag.h"
 #include "sip/sip_osip.h"
 #include "sip/sipframe.h"
@@ -122,6 +124,7 @@ struct edge {
 	void *call_data;
 	uint64_t next_id;
 	struct edge_stats stats;
+	struct localauth auth;          /* nonces of the local passwords */
 };
 
 static void edge_run(struct edge *e);
@@ -420,6 +423,10 @@ static bool may_register(struct edge *e, uid_t uid, const struct profile *p, cha
 	gid_t groups[64];
 	int ng = (int)ARRAY_SIZE(groups);
 
+	if (uid == EDGE_UID_UNKNOWN) {
+		snprintf(who, who_size, "an unknown user");
+		return false;
+	}
 	snprintf(who, who_size, "uid %u", (unsigned)uid);
 	if (uid == 0)
 		return true;
@@ -485,6 +492,47 @@ static void respond(struct edge *e, osip_transaction_t *tr, const osip_message_t
 		return;
 	}
 	e->again = true;
+}
+
+/* ---- the local password (localauth.h) ------------------------------------ */
+
+/* The Authorization of @req against @p's local password, for the AOR's
+ * user name. */
+static enum localauth_verdict check_local_password(struct edge *e, const osip_message_t *req,
+						   const struct profile *p)
+{
+	enum localauth_verdict v;
+	osip_uri_t *u = NULL;
+
+	if (osip_uri_init(&u) != 0)
+		return LOCALAUTH_BAD;
+	if (!p->aor || osip_uri_parse(u, p->aor) != 0)
+		u->username = NULL;     /* (validated: not reached) */
+	v = localauth_check(&e->auth, req, u->username, p->local_password, now_wall());
+	osip_uri_free(u);
+	return v;
+}
+
+/* 401 with a new nonce, one challenge per algorithm (RFC 3261 §22.4,
+ * RFC 8760).  MD5 first: softphones that know only MD5 often answer the
+ * first challenge whatever its algorithm. */
+static void send_challenge(struct edge *e, osip_transaction_t *tr, const osip_message_t *req,
+			   bool stale, const char *reason)
+{
+	static const enum digest_algorithm algs[] = {
+		DIGEST_ALGORITHM_MD5, DIGEST_ALGORITHM_SHA256,
+	};
+	char nonce[LOCALAUTH_NONCE_LEN + 1], v[LOCALAUTH_CHALLENGE_MAX];
+	osip_message_t *resp = NULL;
+
+	if (localauth_new_nonce(&e->auth, now_wall(), nonce) < 0) {
+		respond(e, tr, req, 500, "Server Internal Error (no entropy for a nonce)", NULL);
+		return;
+	}
+	respond(e, tr, req, 401, reason, &resp);
+	for (size_t i = 0; resp && i < ARRAY_SIZE(algs); i++)
+		if (localauth_challenge(nonce, algs[i], stale, v, sizeof(v)) == 0)
+			osip_message_set_www_authenticate(resp, v);
 }
 
 /* Parse a decimal delta-seconds; -1 when it is not one.  Larger than
@@ -609,6 +657,7 @@ static void handle_register(struct edge *e, struct edge_tx *tx, const osip_messa
 	char reason[512], who[64], source[EDGE_NAME_MAX];
 	const char *why = NULL;
 	uid_t uid = 0;
+	bool allowed;
 	int code, r;
 
 	p = to ? find_profile(e, to->url) : NULL;
@@ -623,10 +672,48 @@ static void handle_register(struct edge *e, struct edge_tx *tx, const osip_messa
 		respond(e, tr, req, 404, reason, NULL);
 		return;
 	}
+	addr_name(tx->proto, (struct sockaddr *)&tx->peer, source, sizeof(source));
 	r = sockdiag_owner_uid(tx->proto == SIP_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP,
 			       (struct sockaddr *)&tx->peer, (struct sockaddr *)&tx->local, &uid);
-	if (r < 0) {
-		addr_name(tx->proto, (struct sockaddr *)&tx->peer, source, sizeof(source));
+	if (r < 0)
+		uid = EDGE_UID_UNKNOWN;
+	allowed = may_register(e, uid, p, who, sizeof(who));
+	/* Not allowed by its owner: the local password, if the profile has
+	 * one (docs/edge.md).  A wrong one is refused at once: the 401 was
+	 * the retry. */
+	if (!allowed && p->local_password) {
+		enum localauth_verdict v = check_local_password(e, req, p);
+
+		switch (v) {
+		case LOCALAUTH_OK:
+			log_info("edge: REGISTER for profile %u from %s (%s): local password accepted",
+				 p->id, who, source);
+			allowed = true;
+			break;
+		case LOCALAUTH_NONE:
+		case LOCALAUTH_STALE:
+			snprintf(reason, sizeof(reason), "Unauthorized (give profile %u's local "
+				 "password: %.200s, realm alrd)", p->id,
+				 p->aor + (strncmp(p->aor, "sip:", 4) ? 0 : 4));
+			send_challenge(e, tr, req, v == LOCALAUTH_STALE, reason);
+			return;
+		case LOCALAUTH_WRONG:
+		case LOCALAUTH_BAD:
+			log_notice("edge: REGISTER for profile %u (%s) from %s (%s) refused: %s "
+				   "local password credentials", p->id, p->aor, who, source,
+				   v == LOCALAUTH_WRONG ? "wrong" : "malformed");
+			snprintf(reason, sizeof(reason), "Forbidden (%s for profile %.200s: the "
+				 "local password or user name is wrong)",
+				 v == LOCALAUTH_WRONG ? "wrong credentials" : "unusable Authorization",
+				 p->aor + (strncmp(p->aor, "sip:", 4) ? 0 : 4));
+			respond(e, tr, req, 403, reason, NULL);
+			return;
+		case _LOCALAUTH_VERDICT_MAX:
+			assert(!"a verdict localauth_check() does not return");
+			return;
+		}
+	}
+	if (!allowed && r < 0) {
 		log_notice("edge: REGISTER for profile %u from %s refused: its socket is not "
 			   "in this host's socket table (%s)", p->id, source, strerror(-r));
 		snprintf(reason, sizeof(reason), "Forbidden (alrd cannot tell which local user "
@@ -634,7 +721,7 @@ static void handle_register(struct edge *e, struct edge_tx *tx, const osip_messa
 		respond(e, tr, req, 403, reason, NULL);
 		return;
 	}
-	if (!may_register(e, uid, p, who, sizeof(who))) {
+	if (!allowed) {
 		log_notice("edge: REGISTER for profile %u (%s) from %s refused: not root, not in "
 			   "the control groups, not in its local_users", p->id, p->aor, who);
 		snprintf(reason, sizeof(reason), "Forbidden (user %s may not use profile %.200s; "
@@ -648,7 +735,6 @@ static void handle_register(struct edge *e, struct edge_tx *tx, const osip_messa
 		reg_parse_free(&rp);
 		return;
 	}
-	addr_name(tx->proto, (struct sockaddr *)&tx->peer, source, sizeof(source));
 	lr = (struct locreg_request){
 		.call_id = rp.call_id, .cseq = rp.cseq, .star = rp.star,
 		.contacts = rp.contacts, .n_contacts = rp.n, .expires = rp.expires,
@@ -734,6 +820,7 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *msg, char *host, int 
 static void offer(struct edge *e, struct edge_tx *tx, const osip_message_t *msg)
 {
 	struct edge_peer from = { .proto = tx->proto };
+	const struct profile *p;
 	uid_t uid = 0;
 	int code;
 
@@ -742,9 +829,19 @@ static void offer(struct edge *e, struct edge_tx *tx, const osip_message_t *msg)
 			"from local applications: no call handling)", NULL);
 		return;
 	}
+	/* The local password of the profile the From names, for
+	 * edge_may_use() (RFC 3261 §22.1: never ACK or CANCEL). */
+	p = msg->from && !MSG_IS_ACK(msg) && !MSG_IS_CANCEL(msg) ?
+	    edge_find_profile(e, msg->from->url) : NULL;
+	if (p && p->local_password) {
+		from.auth_profile = p->id;
+		from.auth = check_local_password(e, msg, p);
+	}
 	if (sockdiag_owner_uid(tx->proto == SIP_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP,
 			       (struct sockaddr *)&tx->peer, (struct sockaddr *)&tx->local,
-			       &uid) < 0) {
+			       &uid) < 0)
+		uid = EDGE_UID_UNKNOWN;
+	if (uid == EDGE_UID_UNKNOWN && !from.auth_profile) {
 		respond(e, tx->tr, msg, 403, "Forbidden (alrd cannot tell which local user "
 			"sent this: only local applications may use alrd's profiles)", NULL);
 		return;
@@ -757,6 +854,11 @@ static void offer(struct edge *e, struct edge_tx *tx, const osip_message_t *msg)
 	if (code == 0)
 		return;
 	tx->taken = false;
+	if (code == 401) {
+		send_challenge(e, tx->tr, msg, from.auth == LOCALAUTH_STALE,
+			       "Unauthorized (give the profile's local password, realm alrd)");
+		return;
+	}
 	respond(e, tx->tr, msg, code >= 300 && code <= 699 ? code : 500,
 		osip_message_get_reason(code >= 300 && code <= 699 ? code : 500), NULL);
 }
@@ -1444,10 +1546,27 @@ void edge_set_call_ops(struct edge *e, const struct edge_call_ops *ops, void *us
 	e->call_data = user_data;
 }
 
-bool edge_may_use(struct edge *e, uid_t uid, const struct profile *p, char *who,
-		  size_t who_size)
+int edge_may_use(struct edge *e, const struct edge_peer *from, const struct profile *p,
+		 char *who, size_t who_size)
 {
-	return may_register(e, uid, p, who, who_size);
+	if (may_register(e, from->uid, p, who, who_size))
+		return 0;
+	if (!p->local_password)
+		return 403;
+	if (from->auth_profile != p->id)
+		return 401;
+	switch (from->auth) {
+	case LOCALAUTH_OK:
+		return 0;
+	case LOCALAUTH_NONE:
+	case LOCALAUTH_STALE:
+		return 401;
+	case LOCALAUTH_WRONG:
+	case LOCALAUTH_BAD:
+	case _LOCALAUTH_VERDICT_MAX:
+		break;
+	}
+	return 403;
 }
 
 int edge_peer_of(const struct locreg *r, struct edge_peer *ret)

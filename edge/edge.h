@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "edge/addr.h"
+#include "edge/localauth.h"
 #include "edge/locreg.h"
 #include "sip/sip_osip.h"
 #include "sip/sipmsg.h"
@@ -106,11 +107,19 @@ void edge_get_stats(const struct edge *e, struct edge_stats *ret);
 
 /* ---- for the edge's calls (edge/call.c) --------------------------------- */
 
+/* The owner of a socket the kernel's socket table does not show. */
+#define EDGE_UID_UNKNOWN ((uid_t)-1)
+
 /* A local application's socket, as the edge reaches it. */
 struct edge_peer {
 	enum sip_proto proto;
 	struct sockaddr_storage addr;
-	uid_t uid;                      /* its owner (edge_call_ops.take) */
+	uid_t uid;                      /* its owner (edge_call_ops.take), or
+					   EDGE_UID_UNKNOWN */
+	/* What the request's Authorization proved, when the profile its From
+	 * names has a local password (edge/localauth.h). */
+	unsigned int auth_profile;      /* 0: none checked */
+	enum localauth_verdict auth;
 };
 
 /* Requests from local applications other than REGISTER and OPTIONS go
@@ -129,10 +138,13 @@ void edge_set_call_ops(struct edge *e, const struct edge_call_ops *ops, void *us
 
 /* The profile whose AOR is @uri (scheme, user, host), or NULL. */
 const struct profile *edge_find_profile(struct edge *e, const osip_uri_t *uri);
-/* May @uid use profile @p (root, the control groups, its local_users)?
- * @who names the user for a reason phrase. */
-bool edge_may_use(struct edge *e, uid_t uid, const struct profile *p, char *who,
-		  size_t who_size);
+/* May @from use profile @p: its owner is root, in the control groups or
+ * in its local_users, or its request proved the profile's local password?
+ * 0 if so; else 401 (challenge it: the profile has a local password and
+ * none, or an old nonce, was given) or 403.  @who names the user for a
+ * reason phrase. */
+int edge_may_use(struct edge *e, const struct edge_peer *from, const struct profile *p,
+		 char *who, size_t who_size);
 /* Where local registration @r is reached: the socket its REGISTER came
  * from (RFC 5626's flow, and always one of this host's: the edge never
  * sends to a Contact's host).  0, -EINVAL. */

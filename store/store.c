@@ -113,6 +113,10 @@ static const char *const migrations[] = {
 	"  source TEXT NOT NULL,"
 	"  PRIMARY KEY (profile_id, contact)"
 	") WITHOUT ROWID;",
+
+	/* 4 -> 5: the edge's local password (digest) for applications the
+	 * socket table cannot name (docs/edge.md). */
+	"ALTER TABLE profile ADD COLUMN local_password TEXT;",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,
@@ -129,7 +133,7 @@ static const char *const tables_v4[] = {
 	"local_registration", NULL,
 };
 static const char *const *const schema_tables[STORE_SCHEMA_VERSION + 1] = {
-	[1] = tables_v1, [2] = tables_v2, [3] = tables_v2, [4] = tables_v4,
+	[1] = tables_v1, [2] = tables_v2, [3] = tables_v2, [4] = tables_v4, [5] = tables_v4,
 };
 
 int store_sqlite_errno(int rc)

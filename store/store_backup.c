@@ -130,6 +130,7 @@ static int scrub_secrets(const char *path, char *errbuf, size_t errsize)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(d, "PRAGMA journal_mode=MEMORY; PRAGMA secure_delete=ON;"
 				  "UPDATE profile_server SET password = NULL, ha1 = NULL;"
+				  "UPDATE profile SET local_password = NULL;"
 				  "VACUUM;", NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(errbuf, errsize, "cannot remove the secrets from the copy: %s",

@@ -90,7 +90,7 @@ static int bind_strv(struct store *s, sqlite3_stmt *st, int i, const struct prof
 	"provider_name, type_class, type_name, aor, registered_aors, registered_contact, " \
 	"snap_id, iap_id, bearer, proxy_from_dhcp, auto_register, is_default, " \
 	"private_identity, security_negotiation, sigcomp, contact_params, extra_headers, " \
-	"expires, dscp, locked, local_users"
+	"expires, dscp, locked, local_users, local_password"
 
 static int bind_profile(struct store *s, sqlite3_stmt *st, const struct profile *p)
 {
@@ -118,6 +118,9 @@ static int bind_profile(struct store *s, sqlite3_stmt *st, const struct profile 
 	sqlite3_bind_int(st, 20, p->locked);
 	if (bind_strv(s, st, 21, &p->local_users) < 0)
 		return -ENOMEM;
+	/* SQLITE_STATIC: no copy of the password outside SQLite's pages */
+	if (p->local_password)
+		sqlite3_bind_text(st, 22, p->local_password, -1, SQLITE_STATIC);
 	return 0;
 }
 
@@ -250,7 +253,7 @@ int store_profile_insert(struct store *s, struct profile *p)
 	if (r == 0)
 		r = store_prepare(s, "INSERT INTO profile (" PROFILE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, "
 			    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-			    "?20, ?21)", &st);
+			    "?20, ?21, ?22)", &st);
 	if (r == 0)
 		r = bind_profile(s, st, p);
 	if (r == 0)
@@ -284,11 +287,11 @@ int store_profile_update(struct store *s, const struct profile *p)
 	if (r == 0)
 		r = store_prepare(s, "UPDATE profile SET (" PROFILE_COLUMNS ") = (?1, ?2, ?3, ?4, ?5, "
 			    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-			    "?21) WHERE id = ?22", &st);
+			    "?21, ?22) WHERE id = ?23", &st);
 	if (r == 0)
 		r = bind_profile(s, st, p);
 	if (r == 0) {
-		sqlite3_bind_int64(st, 22, p->id);
+		sqlite3_bind_int64(st, 23, p->id);
 		r = store_step_done(s, st, "updating a profile");
 	}
 	sqlite3_finalize(st);
@@ -489,7 +492,8 @@ static int profile_from_row(struct loader *l, sqlite3_stmt *st, struct profile *
 	    col_string(st, 3, &p->type_name, false) < 0 ||
 	    col_string(st, 4, &p->aor, false) < 0 ||
 	    col_string(st, 6, &p->registered_contact, false) < 0 ||
-	    col_string(st, 13, &p->private_identity, false) < 0) {
+	    col_string(st, 13, &p->private_identity, false) < 0 ||
+	    col_string(st, 22, &p->local_password, true) < 0) {
 		r = -ENOMEM;
 		goto fail;
 	}

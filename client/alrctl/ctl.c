@@ -791,21 +791,22 @@ static void show_value(struct kvlist *l, const char *name, struct json_object *v
 	}
 }
 
-/* Every member of @o, in alrd's order.  In a profile, server passwords
- * show only whether one is set, and extension parameters as TYPE VALUE. */
+/* Every member of @o, in alrd's order.  In a profile, passwords (the
+ * servers', the local one) show only whether one is set, and extension parameters as TYPE VALUE. */
 void show_flatten(struct kvlist *l, const char *prefix,
 		  struct json_object *o, bool profile)
 {
 	json_object_object_foreach(o, key, val) {
 		char name[512];
 
-		if (!strcmp(key, "password_set") && *prefix) {
-			snprintf(name, sizeof(name), "%spassword", prefix);
+		if ((!strcmp(key, "password_set") && *prefix) ||
+		    (profile && !strcmp(key, "local_password_set"))) {
+			snprintf(name, sizeof(name), "%s%.*s", prefix, (int)(strlen(key) - 4), key);
 			kv_add(l, name, jbool(o, key) ? "(set)" : "(not set)");
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s%s", prefix, key);
-		if (!strcmp(key, "password")) {
+		if (!strcmp(key, "password") || !strcmp(key, "local_password")) {
 			/* alrd never sends one; should it, it is not shown */
 			kv_add(l, name, val ? "(set)" : "(not set)");
 			continue;

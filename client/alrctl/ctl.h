@@ -83,6 +83,7 @@ struct ctl {
 	const char *from_json;
 	const char *snap, *iap;
 	enum password_source password;
+	enum password_source local_password;    /* the edge's (docs/edge.md) */
 	bool contact_params_cleared, headers_cleared, local_users_cleared;
 	/* profile export, backup */
 	bool with_passwords;

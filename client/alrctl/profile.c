@@ -45,6 +45,10 @@ enum {
 	OPT_NO_HEADERS,
 	OPT_LOCAL_USER,
 	OPT_NO_LOCAL_USERS,
+	OPT_LOCAL_PASSWORD,
+	OPT_LOCAL_PASSWORD_STDIN,
+	OPT_LOCAL_PASSWORD_PROMPT,
+	OPT_NO_LOCAL_PASSWORD,
 	OPT_IMPI,
 	OPT_SEC_AGREE,
 	OPT_NO_SEC_AGREE,
@@ -244,12 +248,14 @@ static int edit_int(struct ctl *ctl, const char *option, const char *key,
 	return EX_OK;
 }
 
-static int edit_password_source(struct ctl *ctl, enum password_source src)
+/* @name: "password" or "local-password", as the options spell it. */
+static int edit_password_source(enum password_source *slot, const char *name,
+				enum password_source src)
 {
-	if (ctl->password != PASSWORD_KEEP && ctl->password != src)
-		return usage_error("--password-stdin, --password-prompt and "
-				   "--no-password exclude each other");
-	ctl->password = src;
+	if (*slot != PASSWORD_KEEP && *slot != src)
+		return usage_error("--%s-stdin, --%s-prompt and --no-%s exclude each other",
+				   name, name, name);
+	*slot = src;
 	return EX_OK;
 }
 
@@ -280,6 +286,11 @@ static const struct option edit_options[] = {
 	{ "no-headers",        no_argument,       NULL, OPT_NO_HEADERS },
 	{ "local-user",        required_argument, NULL, OPT_LOCAL_USER },
 	{ "no-local-users",    no_argument,       NULL, OPT_NO_LOCAL_USERS },
+	/* only to refuse it, as --password */
+	{ "local-password",    optional_argument, NULL, OPT_LOCAL_PASSWORD },
+	{ "local-password-stdin", no_argument,    NULL, OPT_LOCAL_PASSWORD_STDIN },
+	{ "local-password-prompt", no_argument,   NULL, OPT_LOCAL_PASSWORD_PROMPT },
+	{ "no-local-password", no_argument,       NULL, OPT_NO_LOCAL_PASSWORD },
 	{ "impi",              required_argument, NULL, OPT_IMPI },
 	{ "sec-agree",         no_argument,       NULL, OPT_SEC_AGREE },
 	{ "no-sec-agree",      no_argument,       NULL, OPT_NO_SEC_AGREE },
@@ -320,17 +331,30 @@ static int edit_option(struct ctl *ctl, int opt, const char *arg)
 	}
 	switch (opt) {
 	case OPT_PASSWORD:
+	case OPT_LOCAL_PASSWORD:
 		/* never echo what follows: it is the password */
-		return usage_error("--password is refused: on the command line a "
+		return usage_error("--%s is refused: on the command line a "
 				   "password is visible to every user (ps, "
 				   "/proc/PID/cmdline) and stays in the shell's "
-				   "history; use --password-stdin or --password-prompt");
+				   "history; use --%s-stdin or --%s-prompt",
+				   opt == OPT_PASSWORD ? "password" : "local-password",
+				   opt == OPT_PASSWORD ? "password" : "local-password",
+				   opt == OPT_PASSWORD ? "password" : "local-password");
 	case OPT_PASSWORD_STDIN:
-		return edit_password_source(ctl, PASSWORD_STDIN);
+		return edit_password_source(&ctl->password, "password", PASSWORD_STDIN);
 	case OPT_PASSWORD_PROMPT:
-		return edit_password_source(ctl, PASSWORD_PROMPT);
+		return edit_password_source(&ctl->password, "password", PASSWORD_PROMPT);
 	case OPT_NO_PASSWORD:
-		return edit_password_source(ctl, PASSWORD_REMOVE);
+		return edit_password_source(&ctl->password, "password", PASSWORD_REMOVE);
+	case OPT_LOCAL_PASSWORD_STDIN:
+		return edit_password_source(&ctl->local_password, "local-password",
+					    PASSWORD_STDIN);
+	case OPT_LOCAL_PASSWORD_PROMPT:
+		return edit_password_source(&ctl->local_password, "local-password",
+					    PASSWORD_PROMPT);
+	case OPT_NO_LOCAL_PASSWORD:
+		return edit_password_source(&ctl->local_password, "local-password",
+					    PASSWORD_REMOVE);
 	case OPT_SNAP:
 		ctl->snap = arg;
 		break;
@@ -480,7 +504,7 @@ static struct json_object *server_object(struct json_object *profile,
  * SIGQUIT are held on a signalfd, so that none can leave the terminal
  * silent: the terminal is restored first, then the signal raised again.
  */
-static int prompt_password(const char *prompt, char *buf, size_t size)
+static int prompt_password(const char *name, const char *prompt, char *buf, size_t size)
 {
 	struct termios saved, quiet;
 	struct signalfd_siginfo si;
@@ -490,8 +514,8 @@ static int prompt_password(const char *prompt, char *buf, size_t size)
 
 	tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (tty < 0 || tcgetattr(tty, &saved) < 0) {
-		errorf("--password-prompt needs a terminal: /dev/tty: %s "
-		       "(--password-stdin reads a pipe)", strerror(errno));
+		errorf("--%s-prompt needs a terminal: /dev/tty: %s "
+		       "(--%s-stdin reads a pipe)", name, strerror(errno), name);
 		if (tty >= 0)
 			close(tty);
 		return EX_USAGE;
@@ -553,40 +577,42 @@ static int prompt_password(const char *prompt, char *buf, size_t size)
 	return EX_OK;
 }
 
-static int read_password(struct ctl *ctl, const char *prompt, char *buf, size_t size)
+/* @name: "password" or "local-password", as the options spell it. */
+static int read_password(enum password_source src, const char *name, const char *prompt,
+			 char *buf, size_t size)
 {
 	ssize_t n;
 	int status;
 
-	switch (ctl->password) {
+	switch (src) {
 	case PASSWORD_KEEP:
 	case PASSWORD_REMOVE:
 		return EX_OK;
 	case PASSWORD_STDIN:
 		n = read_line_fd(STDIN_FILENO, -1, buf, size);
 		if (n == -ENODATA) {
-			errorf("--password-stdin: standard input is empty");
+			errorf("--%s-stdin: standard input is empty", name);
 			return EX_DATAERR;
 		}
 		if (n == -EMSGSIZE) {
 			explicit_bzero(buf, size);
-			errorf("--password-stdin: the password is longer than %d bytes",
-			       LINE_MAX_INPUT - 1);
+			errorf("--%s-stdin: the password is longer than %d bytes",
+			       name, LINE_MAX_INPUT - 1);
 			return EX_DATAERR;
 		}
 		if (n < 0) {
-			errorf("--password-stdin: %s", strerror((int)-n));
+			errorf("--%s-stdin: %s", name, strerror((int)-n));
 			return EX_NOINPUT;
 		}
 		break;
 	case PASSWORD_PROMPT:
-		status = prompt_password(prompt, buf, size);
+		status = prompt_password(name, prompt, buf, size);
 		if (status != EX_OK)
 			return status;
 		break;
 	}
 	if (!buf[0]) {
-		errorf("the password is empty (--no-password removes a password)");
+		errorf("the password is empty (--no-%s removes a password)", name);
 		return EX_DATAERR;
 	}
 	return EX_OK;
@@ -615,25 +641,29 @@ static int resolve_name(struct ctl *ctl, const char *method, const char *key,
 /* Overwrite the passwords of a request once it has been sent.  Only a
  * shorter life for them: json-c's serialisation and libalr-client's
  * output buffer are freed without being wiped.  XXX */
+static void wipe_string(struct json_object *s)
+{
+	if (s && json_object_is_type(s, json_type_string))
+		explicit_bzero((char *)json_object_get_string(s),
+			       (size_t)json_object_get_string_len(s));
+}
+
 static void wipe_passwords(struct json_object *profile)
 {
 	static const char *const servers[] = { "registrar", "outbound_proxy" };
 
-	for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
-		struct json_object *pw = jget(jget(profile, servers[i]), "password");
-
-		if (pw && json_object_is_type(pw, json_type_string))
-			explicit_bzero((char *)json_object_get_string(pw),
-				       (size_t)json_object_get_string_len(pw));
-	}
+	for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++)
+		wipe_string(jget(jget(profile, servers[i]), "password"));
+	wipe_string(jget(profile, "local_password"));
 }
 
 /*
  * The profile object of add and set: --from-json, the options over it,
  * where it registers, the password.  Everything that needs no daemon is
- * checked before anything that does; @prompt is for --password-prompt.
+ * checked before anything that does; @prompt is for --password-prompt,
+ * @local_prompt for --local-password-prompt.
  */
-static int profile_build(struct ctl *ctl, const char *prompt,
+static int profile_build(struct ctl *ctl, const char *prompt, const char *local_prompt,
 			 struct json_object **ret)
 {
 	struct json_object *profile = NULL;
@@ -648,6 +678,10 @@ static int profile_build(struct ctl *ctl, const char *prompt,
 	    ctl->password == PASSWORD_STDIN)
 		return usage_error("--from-json - and --password-stdin cannot both "
 				   "read standard input");
+	if (ctl->local_password == PASSWORD_STDIN &&
+	    ((ctl->from_json && !strcmp(ctl->from_json, "-")) || ctl->password == PASSWORD_STDIN))
+		return usage_error("--local-password-stdin cannot share standard input "
+				   "with --password-stdin or --from-json -");
 	if (ctl->snap && !strcmp(ctl->snap, "default"))
 		snap = 0;
 	else if (ctl->snap && is_number(ctl->snap) &&
@@ -667,13 +701,24 @@ static int profile_build(struct ctl *ctl, const char *prompt,
 	if (ctl->edit)
 		json_merge(profile, ctl->edit);
 
-	status = read_password(ctl, prompt, password, sizeof(password));
+	status = read_password(ctl->password, "password", prompt, password, sizeof(password));
 	if (status != EX_OK)
 		goto fail;
 	if (ctl->password == PASSWORD_REMOVE) {
 		json_object_object_add(server_object(profile, "registrar"), "password", NULL);
 	} else if (ctl->password != PASSWORD_KEEP) {
 		json_object_object_add(server_object(profile, "registrar"), "password",
+				       json_object_new_string(password));
+		explicit_bzero(password, sizeof(password));
+	}
+	status = read_password(ctl->local_password, "local-password", local_prompt, password,
+			       sizeof(password));
+	if (status != EX_OK)
+		goto fail;
+	if (ctl->local_password == PASSWORD_REMOVE) {
+		json_object_object_add(profile, "local_password", NULL);
+	} else if (ctl->local_password != PASSWORD_KEEP) {
+		json_object_object_add(profile, "local_password",
 				       json_object_new_string(password));
 		explicit_bzero(password, sizeof(password));
 	}
@@ -725,15 +770,18 @@ static int profile_send(struct ctl *ctl, const char *method,
 static int cmd_profile_add(struct ctl *ctl, int argc, char **argv)
 {
 	struct json_object *profile = NULL, *params, *result = NULL, *p;
-	char prompt[1200];
+	char prompt[1200], local_prompt[1200];
 	const char *aor = jstr(ctl->edit, "aor");
 	int status;
 
-	if (aor)
+	if (aor) {
 		snprintf(prompt, sizeof(prompt), "Password for %s: ", aor);
-	else
+		snprintf(local_prompt, sizeof(local_prompt), "Local password for %s: ", aor);
+	} else {
 		snprintf(prompt, sizeof(prompt), "Password: ");
-	status = profile_build(ctl, prompt, &profile);
+		snprintf(local_prompt, sizeof(local_prompt), "Local password: ");
+	}
+	status = profile_build(ctl, prompt, local_prompt, &profile);
 	if (status != EX_OK)
 		return status;
 	params = new_object();
@@ -750,7 +798,7 @@ static int cmd_profile_add(struct ctl *ctl, int argc, char **argv)
 static int cmd_profile_set(struct ctl *ctl, int argc, char **argv)
 {
 	struct json_object *profile = NULL, *params, *result = NULL;
-	char prompt[64];
+	char prompt[64], local_prompt[80];
 	int64_t id;
 	int status;
 
@@ -758,10 +806,11 @@ static int cmd_profile_set(struct ctl *ctl, int argc, char **argv)
 	if (status != EX_OK)
 		return status;
 	if (!ctl->edit && !ctl->from_json && !ctl->snap && !ctl->iap &&
-	    ctl->password == PASSWORD_KEEP)
+	    ctl->password == PASSWORD_KEEP && ctl->local_password == PASSWORD_KEEP)
 		return usage_error("nothing to change: give at least one profile option");
 	snprintf(prompt, sizeof(prompt), "Password for profile %" PRId64 ": ", id);
-	status = profile_build(ctl, prompt, &profile);
+	snprintf(local_prompt, sizeof(local_prompt), "Local password for profile %" PRId64 ": ", id);
+	status = profile_build(ctl, prompt, local_prompt, &profile);
 	if (status != EX_OK)
 		return status;
 	params = id_params("id", id);
@@ -1006,6 +1055,12 @@ const struct command_family profile_family = {
 	"    --local-user NAME         a user whose softphones may register the\n"
 	"                              profile at alrd's edge (repeatable);\n"
 	"                              --no-local-users: none (docs/edge.md)\n"
+	"    --local-password-stdin    read the local password from the first line\n"
+	"                              of standard input: applications the edge\n"
+	"                              cannot name by their socket's owner\n"
+	"                              register with it (digest, realm \"alrd\")\n"
+	"    --local-password-prompt   ask for the local password on the terminal\n"
+	"    --no-local-password       remove the local password\n"
 	"    --impi ID                 the IMS private identity\n"
 	"    --sec-agree, --no-sec-agree\n"
 	"                              RFC 3329 security agreement\n"

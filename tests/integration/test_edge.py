@@ -14,8 +14,10 @@ Needs root and Kamailio; exits 77 (skipped) without them.
 Usage: test_edge.py [-b BUILD_DIR] [NAME_SUBSTRING ...]
 """
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -54,7 +56,7 @@ def header(resp, name):
 
 
 def register(aor=AOR, call_id=None, cseq=1, contacts=None, expires=None,
-             proto='UDP', host='127.0.0.1', ua='alrtest-sipsend'):
+             proto='UDP', host='127.0.0.1', ua='alrtest-sipsend', authorization=None):
     """A REGISTER as a softphone with the edge as outbound proxy sends it
     (Request-URI: the registrar's domain).  contacts: ['<uri>;params'] or
     ['*']; by default one contact at the sender's own port."""
@@ -77,8 +79,29 @@ def register(aor=AOR, call_id=None, cseq=1, contacts=None, expires=None,
         lines.append('Expires: %d' % expires)
     if ua:
         lines.append('User-Agent: %s' % ua)
+    if authorization:
+        lines.append('Authorization: %s' % authorization)
     lines.append('Content-Length: 0')
     return '\r\n'.join(lines) + '\r\n\r\n'
+
+
+def digest_answer(challenge, user, password, method='REGISTER', uri='sip:example.test',
+                  nc=1):
+    """The Authorization value a softphone answers a Digest challenge with
+    (RFC 7616 §3.4.1, qop=auth), computed here with hashlib."""
+    d = {k: a or b for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^\s,]+))', challenge)}
+    alg = d.get('algorithm', 'MD5')
+    h = {'MD5': hashlib.md5, 'SHA-256': hashlib.sha256}[alg]
+
+    def hx(s):
+        return h(s.encode()).hexdigest()
+    cnonce, ncs = uuid.uuid4().hex[:16], '%08x' % nc
+    response = hx('%s:%s:%s:%s:auth:%s' % (
+        hx('%s:%s:%s' % (user, d['realm'], password)), d['nonce'], ncs, cnonce,
+        hx('%s:%s' % (method, uri))))
+    return ('Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", '
+            'algorithm=%s, cnonce="%s", qop=auth, nc=%s'
+            % (user, d['realm'], d['nonce'], uri, response, alg, cnonce, ncs))
 
 
 def options(proto='UDP', host='127.0.0.1'):
@@ -231,6 +254,83 @@ def test_who_may_register(fx):
     e = c.expect_error(-32602, 'profile.update',
                        {'id': pid, 'profile': {'local_users': ['-rf']}})
     check_eq(e['data']['field'], 'local_users[0]', 'field of the refusal')
+
+
+def test_local_password(fx):
+    """A profile's local password (docs/edge.md, issue 13): a sender its
+    socket's owner does not allow is challenged instead of refused, and
+    registers with the password, so that alrd registers the profile at
+    the registrar; a wrong password is refused; without a local password
+    the same sender is refused at once.  The password is shown nowhere."""
+    secret = 'loc-' + uuid.uuid4().hex[:12]
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w, daemon={'log-level': 'debug'})
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c)
+    check_eq(c.call('profile.get', {'id': pid})['profile']['local_password_set'], False,
+             'no local password at first')
+    r = sipsend(w, [register(expires=600)], as_nobody=True)[0]
+    check_eq(r['status'], 403, 'nobody, without a local password')
+    check_eq(header(r, 'WWW-Authenticate'), [], 'no challenge without a local password')
+
+    c.call('profile.update', {'id': pid, 'profile': {'local_password': secret}})
+    got = c.call('profile.get', {'id': pid})['profile']
+    check_eq(got['local_password_set'], True, 'local_password_set')
+    check('local_password' not in got, 'the password is not shown: %r', got)
+    check(secret not in json.dumps(c.call('profile.list')), 'not in profile.list')
+
+    # No credentials: 401 with a Digest challenge per algorithm.
+    call_id = uuid.uuid4().hex
+    r = sipsend(w, [register(expires=600, call_id=call_id)], as_nobody=True)[0]
+    check_eq(r['status'], 401, 'nobody, with a local password set')
+    chals = header(r, 'WWW-Authenticate')
+    md5 = [x for x in chals if 'algorithm=MD5' in x]
+    check(len(md5) == 1 and 'realm="alrd"' in md5[0] and 'qop="auth"' in md5[0] and
+          'nonce="' in md5[0], 'the MD5 challenge: %r', chals)
+    check(any('algorithm=SHA-256' in x for x in chals), 'a SHA-256 challenge: %r', chals)
+    check_eq(local_regs(c, pid), [], 'nothing registered by the challenge')
+
+    # A wrong password: 403, not another challenge.
+    r = sipsend(w, [register(expires=600, call_id=call_id, cseq=2,
+                             authorization=digest_answer(md5[0], 'alice', 'wrong'))],
+                as_nobody=True)[0]
+    check_eq(r['status'], 403, 'a wrong local password')
+    check('local password' in r['reason'], '403 reason: %r', r['reason'])
+    # Another user name with the right password: 403 too.
+    r = sipsend(w, [register(expires=600, call_id=call_id, cseq=3,
+                             authorization=digest_answer(md5[0], 'bob', secret, nc=2))],
+                as_nobody=True)[0]
+    check_eq(r['status'], 403, 'the wrong user name')
+    check_eq(local_regs(c, pid), [], 'nothing registered by the refusals')
+
+    # The right one: registered locally, and alrd registers at Kamailio.
+    r = sipsend(w, [register(expires=600, call_id=call_id, cseq=4,
+                             authorization=digest_answer(md5[0], 'alice', secret, nc=3))],
+                as_nobody=True)[0]
+    check_eq(r['status'], 200, 'the right local password')
+    check_eq([x['uid'] for x in local_regs(c, pid)], [65534], 'uid recorded')
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    # The same Authorization again (the nonce count used): stale, so a
+    # softphone retries without asking its user.
+    r = sipsend(w, [register(expires=600, call_id=call_id, cseq=5,
+                             authorization=digest_answer(md5[0], 'alice', secret, nc=3))],
+                as_nobody=True)[0]
+    check_eq(r['status'], 401, 'a nonce count used before')
+    check(any('stale=true' in x for x in header(r, 'WWW-Authenticate')),
+          'stale=true: %r', header(r, 'WWW-Authenticate'))
+
+    # Removed: nobody is refused at once again.
+    c.call('profile.update', {'id': pid, 'profile': {'local_password': None}})
+    check_eq(c.call('profile.get', {'id': pid})['profile']['local_password_set'], False,
+             'local password removed')
+    r = sipsend(w, [register(expires=600)], as_nobody=True)[0]
+    check_eq(r['status'], 403, 'nobody, the local password removed')
+    check_eq(header(r, 'WWW-Authenticate'), [], 'no challenge once removed')
+    check(secret not in d.log(), 'the local password in the log')
+    check(all(secret not in json.dumps(e) for e in c.events), 'the local password in an event')
+    check(d.alive(), 'alrd alive')
 
 
 def test_registration_rules_and_limits(fx):

@@ -2215,6 +2215,7 @@ static void test_alrctl_profile_set(void **state)
 		const char *args[12];
 		struct exchange x[2];
 		const char *out;
+		const char *input;      /* standard input, or NULL */
 	} rows[] = {
 		{ { "profile", "set", "3", "--iap", "5", "--no-password", "--realm", "",
 		    "--no-auto", "--no-headers" },
@@ -2223,7 +2224,7 @@ static void test_alrctl_profile_set(void **state)
 		      "\"auto_register\":false,\"extra_headers\":[],"
 		      "\"snap_id\":null,\"iap_id\":5}}",
 		      "{\"profile\":{\"id\":3}}", 0, NULL } },
-		  "updated profile 3\n" },
+		  "updated profile 3\n", NULL },
 		/* the options over the file, servers member by member */
 		{ { "profile", "set", "3", "--from-json", file, "--transport", "tls",
 		    "--snap", "default", "--name", "" },
@@ -2232,25 +2233,35 @@ static void test_alrctl_profile_set(void **state)
 		      "\"registrar\":{\"uri\":\"sip:example.org\",\"transport\":\"tls\"},"
 		      "\"expires\":600,\"provider_name\":\"\",\"snap_id\":0,\"iap_id\":null}}",
 		      "{\"profile\":{\"id\":3}}", 0, NULL } },
-		  "updated profile 3\n" },
+		  "updated profile 3\n", NULL },
 		/* the users whose softphones may register it (docs/edge.md) */
 		{ { "profile", "set", "3", "--local-user", "alice", "--local-user", "bob" },
 		  { { "profile.update",
 		      "{\"id\":3,\"profile\":{\"local_users\":[\"alice\",\"bob\"]}}",
 		      "{\"profile\":{\"id\":3}}", 0, NULL } },
-		  "updated profile 3\n" },
+		  "updated profile 3\n", NULL },
 		{ { "profile", "set", "3", "--no-local-users" },
 		  { { "profile.update",
 		      "{\"id\":3,\"profile\":{\"local_users\":[]}}",
 		      "{\"profile\":{\"id\":3}}", 0, NULL } },
-		  "updated profile 3\n" },
+		  "updated profile 3\n", NULL },
+		{ { "profile", "set", "3", "--no-local-password" },
+		  { { "profile.update",
+		      "{\"id\":3,\"profile\":{\"local_password\":null}}",
+		      "{\"profile\":{\"id\":3}}", 0, NULL } },
+		  "updated profile 3\n", NULL },
+		{ { "profile", "set", "3", "--local-password-stdin" },
+		  { { "profile.update",
+		      "{\"id\":3,\"profile\":{\"local_password\":\"loc pass\"}}",
+		      "{\"profile\":{\"id\":3}}", 0, NULL } },
+		  "updated profile 3\n", "loc pass\n" },
 		/* an IAP by name */
 		{ { "-j", "profile", "set", "3", "--iap", "wlan0" },
 		  { { "iap.get", "{\"name\":\"wlan0\"}", "{\"iap\":{\"id\":12}}", 0, NULL },
 		    { "profile.update",
 		      "{\"id\":3,\"profile\":{\"snap_id\":null,\"iap_id\":12}}",
 		      "{\"profile\":{\"id\":3}}", 0, NULL } },
-		  "{\"profile\":{\"id\":3}}\n" },
+		  "{\"profile\":{\"id\":3}}\n", NULL },
 	};
 
 	if (!alrctl_path())
@@ -2259,7 +2270,7 @@ static void test_alrctl_profile_set(void **state)
 		struct run r;
 
 		set_exchanges(rows[i].x, rows[i].x[1].method ? 2 : 1);
-		r = run_exchanges(rows[i].args, NULL);
+		r = run_exchanges(rows[i].args, rows[i].input);
 		if (r.status != EX_OK || strcmp(r.out, rows[i].out) != 0)
 			fail_msg("row %zu: exit status %d, stdout '%s', stderr '%s'",
 				 i, r.status, r.out, r.err);
@@ -2300,6 +2311,16 @@ static void test_alrctl_password_refused(void **state)
 		  "{}\n", EX_USAGE, "cannot both read standard input" },
 		{ { "profile", "add", "--password-stdin", "--password-prompt" },
 		  NULL, EX_USAGE, "exclude each other" },
+		{ { "profile", "set", "3", "--local-password=hunter2" },
+		  NULL, EX_USAGE, "--local-password is refused" },
+		{ { "profile", "set", "3", "--local-password", "hunter2" },
+		  NULL, EX_USAGE, "use --local-password-stdin or --local-password-prompt" },
+		{ { "profile", "set", "3", "--local-password-stdin", "--no-local-password" },
+		  NULL, EX_USAGE, "exclude each other" },
+		{ { "profile", "set", "3", "--local-password-stdin", "--password-stdin" },
+		  "a\nb\n", EX_USAGE, "cannot share standard input" },
+		{ { "profile", "set", "3", "--local-password-stdin" },
+		  "\n", EX_DATAERR, "--no-local-password removes a password" },
 		{ { "profile", "add", "--from-json", bad_json },
 		  NULL, EX_DATAERR, "a profile is a JSON object, not array" },
 		{ { "profile", "add", "--from-json", "/nonexistent/p.json" },
@@ -3356,6 +3377,7 @@ static void test_alrctl_completion(void **state)
 		/* --password exists only to be refused: not offered */
 		{ "profile add --pass", "--password-stdin --password-prompt" },
 		{ "profile set 3 --no-h", "--no-headers" },
+		{ "profile set 3 --local-p", "--local-password-stdin --local-password-prompt" },
 		{ "profile add --name ''", "" },
 		{ "profile enable --u", "--until-registered" },
 		{ "log-level d", "debug" },

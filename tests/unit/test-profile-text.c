@@ -54,7 +54,8 @@ static const char *const sources[] = {
 	"   {\"key\": 0, \"type\": \"int\", \"value\": 7}]}",
 
 	"{\"provider_name\": \" leading space\", \"aor\": \"sip:bob@example.net\","
-	" \"snap_id\": 2, \"registrar\": {\"uri\": \"sip:example.net\", \"password\": \"bob-pw\"}}",
+	" \"snap_id\": 2, \"registrar\": {\"uri\": \"sip:example.net\", \"password\": \"bob-pw\"},"
+	" \"local_password\": \"bob-local-pw\"}",
 
 	"{\"provider_name\": \"\\\"starts with a quote\", \"aor\": \"sip:carol@example.com\","
 	" \"type\": \"other/acme\", \"registrar\": {\"uri\": \"sip:example.com\","
@@ -81,6 +82,7 @@ static void test_round_trip(void **state)
 	assert_non_null(strstr(text, "# id 10\n"));
 	assert_non_null(strstr(text, "registrar.password = \" pass with spaces"));
 	assert_non_null(strstr(text, "keep it private"));
+	assert_non_null(strstr(text, "\nlocal_password = bob-local-pw\n"));
 	if (profile_text_import(text, strlen(text), NULL, &out, &n, &e) != 0)
 		fail_msg("line %u: %s\n%s", e.line, e.message, text);
 	assert_int_equal(n, N_SOURCES);
@@ -98,12 +100,15 @@ static void test_round_trip(void **state)
 	assert_null(strstr(text, "password"));
 	assert_null(strstr(text, "proxy-pw"));
 	assert_null(strstr(text, "bob-pw"));
+	assert_null(strstr(text, "bob-local-pw"));
 	assert_non_null(strstr(text, "Passwords are not included"));
 	assert_int_equal(profile_text_import(text, strlen(text), NULL, &out, &n, &e), 0);
 	assert_int_equal(n, N_SOURCES);
 	for (size_t i = 0; i < N_SOURCES; i++) {
 		assert_null(out[i]->registrar.password);
 		assert_null(out[i]->outbound_proxy.password);
+		assert_null(out[i]->local_password);
+		profile_set_string(&out[i]->local_password, in[i]->local_password, true);
 		profile_set_string(&out[i]->registrar.password, in[i]->registrar.password, true);
 		profile_set_string(&out[i]->outbound_proxy.password, in[i]->outbound_proxy.password,
 				   true);

@@ -557,6 +557,7 @@ static void strip_read_only(struct json_object *o)
 	json_object_object_del(o, "id");
 	json_object_object_del(o, "registered_aors");
 	json_object_object_del(o, "registered_contact");
+	json_object_object_del(o, "local_password_set");
 	if (json_object_object_get_ex(o, "registrar", &sv))
 		json_object_object_del(sv, "password_set");
 	if (json_object_object_get_ex(o, "outbound_proxy", &sv))
