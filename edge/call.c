@@ -398,6 +398,12 @@ static void leg_set_routes(struct leg *l, const osip_message_t *m, bool reverse)
 {
 	int n = osip_list_size(&m->record_routes);
 
+	/* The dialog's route set replaces what an initial request preloaded
+	 * (RFC 3261 §12.1.2). */
+	for (size_t i = 0; i < l->n_routes; i++)
+		free(l->routes[i]);
+	l->n_routes = 0;
+
 	for (int i = 0; i < n && l->n_routes < MAX_ROUTES; i++) {
 		osip_record_route_t *rr = osip_list_get(&m->record_routes,
 							reverse ? n - 1 - i : i);
@@ -1435,6 +1441,25 @@ static int start_branch(struct call *call, const struct edge_peer *peer, const c
 	return 0;
 }
 
+/* A request out of a dialog goes through the outbound proxy, then the
+ * registrar's Service-Route (RFC 3608 §6), as Route headers; the next
+ * hop stays the address the binding sends to (the proxy's or the
+ * registrar's). */
+static void preload_routes(struct leg *l, const struct binding_route *route)
+{
+	char buf[SIPMSG_URI_MAX + 8];
+
+	if (route->proxy && l->n_routes < MAX_ROUTES) {
+		snprintf(buf, sizeof(buf), "<%s;lr>", route->proxy);
+		l->routes[l->n_routes] = strdup(buf);
+		l->n_routes += l->routes[l->n_routes] != NULL;
+	}
+	for (size_t i = 0; i < route->n_service_route && l->n_routes < MAX_ROUTES; i++) {
+		l->routes[l->n_routes] = strdup(route->service_route[i]);
+		l->n_routes += l->routes[l->n_routes] != NULL;
+	}
+}
+
 /* The call's relays: the network side on the IAP's address and
  * interface (@tp's), the application's on loopback of @family. */
 static struct media *new_media(struct calls *cs, struct call *call, struct sip_transport *tp,
@@ -1621,6 +1646,7 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 		util_strlcpy(call->ifname, route.ifname, sizeof(call->ifname));
 		if (!call->net.call_id || !call->net.local_id || !call->net.remote_id)
 			goto fail;
+		preload_routes(&call->net, &route);
 		if (invite && !(call->media = new_media(cs, call, route.tp,
 							 from->addr.ss_family)))
 			goto fail;

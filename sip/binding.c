@@ -267,6 +267,11 @@ struct binding {
 	struct aux_op *aux_head, *aux_tail;
 	size_t n_aux;
 
+	/* RFC 3608: the Service-Route of the last 2xx to a REGISTER, the
+	 * route the edge's calls preload (binding_get_route()). */
+	char *service_route[BINDING_SERVICE_ROUTE_MAX];
+	size_t n_service_route;
+
 	enum binding_error last_error;
 	int last_code;
 	char last_reason[SIPMSG_REASON_MAX + 1];
@@ -279,6 +284,8 @@ static unsigned next_binding_id;
 
 static void dispatch(struct binding *b);
 static void binding_destroy(struct binding *b);
+static void clear_service_route(struct binding *b);
+static void keep_service_route(struct binding *b, const osip_message_t *resp);
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -1558,6 +1565,8 @@ void binding_handle_response(struct binding *b, uint64_t id,
 		  tx.ifname, pr.code, pr.reason, b->cseq);
 	switch (tx.kind) {
 	case OP_REGISTER:
+		if (pr.code >= 200 && pr.code < 300)
+			keep_service_route(b, resp);
 		handle_register_response(b, &tx, resp, &pr);
 		break;
 	case OP_UNREGISTER:
@@ -1988,6 +1997,7 @@ static void binding_destroy(struct binding *b)
 		aux_free(op);
 	}
 	redirects_clear(b);
+	clear_service_route(b);
 	watchlist_clear(&b->observers);
 	digest_session_reset(&b->www);
 	digest_session_reset(&b->proxy_auth);
@@ -2299,6 +2309,45 @@ int binding_query(struct binding *b, const char *ifname,
 
 /* ---- for the edge's calls ------------------------------------------------ */
 
+static void clear_service_route(struct binding *b)
+{
+	for (size_t i = 0; i < b->n_service_route; i++)
+		free(b->service_route[i]);
+	b->n_service_route = 0;
+}
+
+/* RFC 3608 §6: each 2xx to a REGISTER replaces the Service-Route; its
+ * values (name-addrs, maybe several per header) in order. */
+static void keep_service_route(struct binding *b, const osip_message_t *resp)
+{
+	osip_header_t *h = NULL;
+
+	clear_service_route(b);
+	for (int pos = 0; (pos = osip_message_header_get_byname(resp, "service-route", pos,
+								  &h)) >= 0; pos++) {
+		const char *s = h && h->hvalue ? h->hvalue : "";
+
+		while (*s && b->n_service_route < BINDING_SERVICE_ROUTE_MAX) {
+			const char *end = strchr(s, '>');
+			size_t len;
+
+			while (*s == ' ' || *s == ',')
+				s++;
+			if (*s != '<' || !end)
+				break;
+			len = (size_t)(end - s) + 1;
+			/* The parameters after '>' belong to the value too. */
+			while (s[len] && s[len] != ',')
+				len++;
+			b->service_route[b->n_service_route] = strndup(s, len);
+			if (!b->service_route[b->n_service_route])
+				break;
+			b->n_service_route++;
+			s += len;
+		}
+	}
+}
+
 int binding_get_route(const struct binding *b, struct binding_route *ret)
 {
 	if (!b || !ret)
@@ -2310,6 +2359,9 @@ int binding_get_route(const struct binding *b, struct binding_route *ret)
 	ret->contact = b->contact;
 	ret->aor = b->aor;
 	ret->ifname = b->ifname;
+	ret->proxy = b->proxy;
+	ret->service_route = (const char *const *)b->service_route;
+	ret->n_service_route = b->n_service_route;
 	return 0;
 }
 

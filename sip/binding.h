@@ -296,12 +296,18 @@ void binding_handle_paced(struct binding *b);
  * contact's address), to the registrar or outbound proxy it registers
  * through.  Borrowed until the binding changes state.
  * @retval -ENOTCONN not registered over an IAP now */
+#define BINDING_SERVICE_ROUTE_MAX 8
 struct binding_route {
 	struct sip_transport *tp;
 	struct sockaddr_storage dest;
 	const char *contact;            /* registered, as sent */
 	const char *aor;
 	const char *ifname;
+	const char *proxy;              /* the outbound proxy's URI, or NULL */
+	/* RFC 3608: the registrar's Service-Route of the last 2xx, to
+	 * preload (after the outbound proxy) on requests out of a dialog. */
+	const char *const *service_route;
+	size_t n_service_route;
 };
 int binding_get_route(const struct binding *b, struct binding_route *ret);
 /** Answer the challenge of @challenge (a 401 or 407 to an earlier @req of

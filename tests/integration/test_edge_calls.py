@@ -199,7 +199,9 @@ def test_call_through_kamailio_both_ways(fx):
     caller hangs up.  Then baresip calls bob (a SIPp callee registered at
     Kamailio): the INVITE leaves over wlan0 from alrd's contact, bob
     answers, baresip hangs up.  Each peer's own view is checked."""
-    w, reg = sip_world(fx, call_auth=True)
+    # Kamailio gives a Service-Route at registration (RFC 3608): alrd's
+    # calls out preload it.
+    w, reg = sip_world(fx, call_auth=True, service_route='<sip:%s;lr;sr=alrtest>' % REG_ADDR)
     d = edge_daemon(fx, w)
     c = fx.client(d)
     pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
@@ -241,6 +243,8 @@ def test_call_through_kamailio_both_ways(fx):
                and e.get('result') == 'relay' and 'alice@' in (e.get('from') or '')]
     check(relayed and relayed[0].get('callid') in challenged,
           "Kamailio's view: alice's INVITE challenged, then relayed: %r", ev)
+    check('sr=alrtest' in (relayed[0].get('route') or ''),
+          "Kamailio's view: the INVITE carried its Service-Route: %r", relayed[0])
     phone.wait_rtp(40)
     alrtest.wait_until(lambda: bob.rtp_received() >= 40, T(10), 'RTP at bob')
     phone.hangup()

@@ -212,7 +212,8 @@ class Registrar:
                  domain='example.test', min_expires=None, deny_subnets=(),
                  min_expires_raise=False, algorithm='MD5', qop=True,
                  nonce_expire=None, nonce_count=False, timestamps=False,
-                 shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60):
+                 shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60,
+                 service_route=None):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -244,6 +245,9 @@ class Registrar:
         # request waits for any reply, and an INVITE that rings for a
         # final one.
         self.call_auth = call_auth
+        # service_route: a Service-Route value (RFC 3608) for every 2xx
+        # to a REGISTER, e.g. '<sip:10.99.100.1;lr;sr=test>'.
+        self.service_route = service_route
         self.fr_timer = fr_timer
         self.fr_inv_timer = fr_inv_timer
         for value in [domain] + list(self.users):
@@ -280,6 +284,9 @@ class Registrar:
         ]
         if self.call_auth:
             lines.append('#!define WITH_CALL_AUTH')
+        if self.service_route:
+            lines.append('#!define WITH_SERVICE_ROUTE')
+            lines.append(substdef('ALR_SERVICE_ROUTE', self.service_route))
         if self.deny_subnets:
             lines.append('#!define WITH_DENY_SUBNETS')
             lines.append(substdef('ALR_DENY_SUBNETS',
