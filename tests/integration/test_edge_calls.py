@@ -254,6 +254,28 @@ def test_call_through_kamailio_both_ways(fx):
                  'call.ended (out)')
 
 
+def test_early_media_reaches_the_application(fx):
+    """bob answers with early media (183 with SDP, RFC 3960) two seconds
+    before his 200: the 183 reaches baresip through alrd with the relay's
+    SDP, and baresip receives bob's media before the call is established
+    (its own kernel's count, its own events)."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    bob = Callee(fx, w.net, 'bob', USERS['bob'], early_media=3)
+    phone.rtp_counter.reset()
+    phone.dial('sip:bob@example.test')
+    phone.wait_call('CALL_PROGRESS')
+    phone.wait_rtp(20)
+    check(not any(e.get('type') == 'CALL_ESTABLISHED' for e in phone.history),
+          'the call was established before the early media: %r', phone.history)
+    phone.wait_call('CALL_ESTABLISHED')
+    bob.wait_call(lambda x: x['answered'], what='bob answered')
+    phone.hangup()
+    bob.wait_call(lambda x: x['ended_by'] == 'caller', what='bob saw the BYE')
+
+
 def test_messages_both_ways(fx):
     """MESSAGE from the network to alice reaches baresip; baresip's MESSAGE
     to bob leaves through alrd (challenged, answered by alrd) and reaches

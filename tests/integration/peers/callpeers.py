@@ -627,7 +627,7 @@ class Callee:
 
     def __init__(self, fx, ns, user, password, registrar=('10.99.100.1', 5060),
                  addr='10.99.100.3', sip_port=5080, media_port=22000,
-                 domain=DOMAIN, talk=None, wait=120.0, expires=3600):
+                 domain=DOMAIN, talk=None, wait=120.0, expires=3600, early_media=0):
         self.ns = ns
         self.user = user
         self.addr = addr
@@ -651,9 +651,27 @@ class Callee:
             raise TestFailure('%s did not register (sipp exit %s):\n%s'
                               % (self.uri, rc, reg.tail()))
         self.sipp = _Sipp(fx, ns, 'callee-' + user)
+        rtp_file = _rtp_file(self.sipp.dir)
+        start_rtp = ('<nop><action><exec rtp_stream="%s,-1,0"/></action></nop>'
+                     % rtp_file)
+        early = ''
+        if early_media:
+            # RFC 3960's early media: a 183 with the answer, media at once.
+            early = ('<send><![CDATA[\n\n      SIP/2.0 183 Session Progress\n'
+                     '      [last_Via:]\n      [last_From:]\n'
+                     '      [last_To:];tag=[pid]callee[call_number]\n'
+                     '      [last_Call-ID:]\n      [last_CSeq:]\n'
+                     '      [last_Record-Route:]\n'
+                     '      Contact: <sip:[user]@[local_ip]:[local_port]>\n'
+                     '      Content-Type: application/sdp\n      Content-Length: [len]\n\n'
+                     '      v=0\n      o=[user] 1 1 IN IP[local_ip_type] [media_ip]\n'
+                     '      s=alrtest\n      c=IN IP[media_ip_type] [media_ip]\n'
+                     '      t=0 0\n      m=audio [auto_media_port] RTP/AVP 0\n'
+                     '      a=rtpmap:0 PCMU/8000\n      a=sendrecv\n\n    ]]></send>\n'
+                     '  %s\n  <pause milliseconds="%d"/>' % (start_rtp, int(early_media * 1000)))
         scen = self.sipp.scenario('sipp-callee.xml', TALK_MS=int(
             (talk if talk is not None else wait) * 1000),
-            RTP_FILE=_rtp_file(self.sipp.dir))
+            EARLY_MEDIA=early, RTP_AFTER_ANSWER='' if early_media else start_rtp)
         self.sipp.spawn(['-sf', scen, '-i', addr, '-p', str(sip_port),
                          '-mi', addr, '-mp', str(media_port),
                          '-key', 'user', user])
