@@ -492,6 +492,28 @@ def test_reinvites_pass_both_ways(fx):
     bob.wait_call('CALL_CLOSED')
 
 
+def test_a_call_that_cannot_move_ends_on_both_sides(fx):
+    """The far end (SIPp) answers the call but refuses the re-INVITE of the
+    move after Wi-Fi's loss (488): alrd ends the call with a BYE to both
+    sides, never a half-call -- the far end's scenario sees its BYE (and
+    completes), baresip sees the call close, call.ended says
+    'move-failed'."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    bob = Notifier(fx, w.net, 'bob', USERS['bob'], scenario='sipp-refuse-move.xml')
+    phone.dial('sip:bob@example.test')
+    phone.wait_call('CALL_ESTABLISHED')
+    w.carrier_down('wlan0')
+    ended = c.wait_event(lambda e: e['method'] == 'call.ended', T(20), 'call.ended')
+    check_eq((ended['params']['call']['end_reason'], ended['params']['call']['end_code']),
+             ('move-failed', 488), 'why the call ended')
+    phone.wait_call('CALL_CLOSED')
+    check_eq(bob.wait_done(), 0, "the far end's scenario (its BYE):\n" + bob.tail())
+    check_eq(c.call('call.list')['calls'], [], 'no call left')
+
+
 SIPSUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipsub.py')
 
 

@@ -769,13 +769,15 @@ class Callee:
 
 class Notifier:
     """SIPp registered at the registrar as @user (from @addr:@sip_port, as
-    Callee), taking one SUBSCRIBE (sipp-notifier.xml): 200 with Expires:
-    600, a NOTIFY "active" in the dialog, a second later a NOTIFY
-    "terminated".  wait_done() is SIPp's exit status: 0 when every step
-    happened (both NOTIFYs answered 200)."""
+    Callee), running one scenario once: by default sipp-notifier.xml
+    (one SUBSCRIBE: 200 with Expires: 600, a NOTIFY "active" in the
+    dialog, a second later a NOTIFY "terminated"); sipp-refuse-move.xml
+    is a callee that refuses the re-INVITE of a move.  wait_done() is
+    SIPp's exit status: 0 when every step of the scenario happened."""
 
     def __init__(self, fx, ns, user, password, registrar=('10.99.100.1', 5060),
-                 addr='10.99.100.4', sip_port=5084, domain=DOMAIN):
+                 addr='10.99.100.4', sip_port=5084, domain=DOMAIN,
+                 scenario='sipp-notifier.xml'):
         _ensure_addr(ns, addr)
         reg = _Sipp(fx, ns, 'register-' + user)
         scen = reg.scenario('sipp-register.xml')
@@ -789,7 +791,7 @@ class Notifier:
             raise TestFailure('%s did not register (sipp exit %s):\n%s'
                               % (user, rc, reg.tail()))
         self.sipp = _Sipp(fx, ns, 'notifier-' + user)
-        scen = self.sipp.scenario('sipp-notifier.xml')
+        scen = self.sipp.scenario(scenario)
         self.sipp.spawn(['-sf', scen, '-i', addr, '-p', str(sip_port), '-m', '1',
                          '-timeout', '60', '-timeout_error'])
 
