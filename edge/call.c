@@ -158,6 +158,7 @@ struct call {
 	 * another move asked for while it is out. */
 	uint64_t move_tx;
 	bool move_again;
+	bool renewing;                  /* a subscription's new dialog is out */
 	unsigned int moves, glares;
 	ev_timer move_retry;            /* after a 491 (RFC 3261 §14.1) */
 	char from_ifname[IFNAMSIZ];
@@ -1094,6 +1095,10 @@ static void pass_response(struct call *call, struct pass *p, const osip_message_
 /* ---- moving a call's network leg (issue 14) ---- */
 
 static void call_move(struct call *call);
+static void subscription_send(struct call *call, bool renew);
+static void subscription_move(struct call *call);
+static int copy_headers(struct call *call, bool to_app, osip_message_t *to,
+			const osip_message_t *from);
 
 static void move_failed(struct call *call, int code)
 {
@@ -1123,6 +1128,36 @@ static void move_response(struct call *call, const osip_message_t *resp)
 
 	if (code < 200)
 		return;
+	if (call->is_subscription) {
+		call->move_tx = 0;
+		if (code >= 300 && !call->renewing) {
+			/* The notifier does not know the dialog any more (481,
+			 * a restart): a new one. */
+			subscription_send(call, true);
+			return;
+		}
+		if (code >= 300) {
+			call_end(call, code, "move-failed", false);
+			return;
+		}
+		if (call->renewing) {
+			struct leg *l = &call->net;
+
+			free(l->remote_tag);
+			l->remote_tag = tag_of(resp->to) ? strdup(tag_of(resp->to)) : NULL;
+			free(l->remote_target);
+			l->remote_target = contact_uri_of(resp);
+			leg_set_routes(l, resp, true);
+			call->renewing = false;
+		}
+		arm_expiry(call, resp);
+		call->moves++;
+		if (call->move_again) {
+			call->move_again = false;
+			subscription_move(call);
+		}
+		return;
+	}
 	if (code >= 300) {
 		call->move_tx = 0;
 		if (code == 491 && ++call->glares <= 3) {
@@ -1178,6 +1213,84 @@ static void move_response(struct call *call, const osip_message_t *resp)
  * from the new contact over the new transport, with a re-INVITE carrying
  * the relays' new addresses (make-before-break for the media: the old
  * relays carry it until the far end answers). */
+/* The network leg goes where the profile registers now: its transport,
+ * its local address (Via) and contact; the next hop stays the route set's
+ * (or the remote target, else the proxy's). */
+static void leg_follow(struct call *call, const struct binding_route *route)
+{
+	struct calls *cs = call->cs;
+	struct leg *l = &call->net;
+
+	util_strlcpy(call->from_ifname, call->ifname, sizeof(call->from_ifname));
+	util_strlcpy(call->ifname, route->tp->ifname, sizeof(call->ifname));
+	sip_stack_transport_hold(cs->stack, route->tp);
+	sip_stack_transport_put(cs->stack, l->tp);
+	l->tp = route->tp;
+	l->proto = route->tp->proto;
+	memcpy(&l->local, &route->tp->local, sizeof(l->local));
+	util_strlcpy(l->contact, route->contact, sizeof(l->contact));
+	if (!l->n_routes && uri_address(l->remote_target, &l->dest) < 0)
+		memcpy(&l->dest, &route->dest, sizeof(l->dest));
+}
+
+/* A subscription follows the profile (issue 14 item 4): a SUBSCRIBE in
+ * its dialog from the new contact (a target refresh, RFC 6665 §4.1.2.1);
+ * if the notifier lost the dialog, a new one for the same application
+ * dialog (subscription_renew()), so that the application never sees a
+ * subscription end that it did not ask to end. */
+static void subscription_send(struct call *call, bool renew)
+{
+	struct leg *l = &call->net;
+	const osip_message_t *orig = call->uas->kind == LEG_APP ? call->app.invite_req :
+				     call->net.invite_req;
+	osip_message_t *req;
+	char branch[33];
+
+	if (renew) {
+		char cid[33];
+
+		/* A dialog of its own with the notifier, from scratch. */
+		random_hex(cid, 16);
+		free(l->call_id);
+		l->call_id = strdup(cid);
+		random_hex(l->local_tag, 8);
+		free(l->remote_tag);
+		l->remote_tag = NULL;
+		free(l->remote_target);
+		l->remote_target = orig && orig->req_uri ? uri_string(orig->req_uri) : NULL;
+		leg_set_routes(l, orig, false);         /* clears them */
+		call->renewing = true;
+	}
+	random_hex(branch, 12);
+	req = l->call_id ? leg_request(l, "SUBSCRIBE", ++l->local_cseq, branch) : NULL;
+	if (!req || (orig && copy_headers(call, false, req, orig) < 0)) {
+		osip_message_free(req);
+		call_end(call, 500, "move-failed", false);
+		return;
+	}
+	log_info("subscription %u (profile %u): %s from %s", call->id, call->profile_id,
+		 renew ? "made again" : "refreshed", call->ifname);
+	if (leg_send_request(l, req, &call->move_tx) < 0)
+		call_end(call, 503, "move-failed", false);
+}
+
+static void subscription_move(struct call *call)
+{
+	struct binding_route route;
+
+	if (call->dead || call->state != CALL_ANSWERED || call->cs->edge == NULL)
+		return;
+	if (call->move_tx) {
+		call->move_again = true;
+		return;
+	}
+	if (binding_get_route(registry_binding(call->cs->registry, call->profile_id), &route) < 0 ||
+	    (route.tp == call->net.tp && strcmp(route.contact, call->net.contact) == 0))
+		return;
+	leg_follow(call, &route);
+	subscription_send(call, false);
+}
+
 static void call_move(struct call *call)
 {
 	struct calls *cs = call->cs;
@@ -1207,16 +1320,7 @@ static void call_move(struct call *call)
 		call_end(call, 500, "move-failed", true);
 		return;
 	}
-	util_strlcpy(call->from_ifname, call->ifname, sizeof(call->from_ifname));
-	util_strlcpy(call->ifname, route.tp->ifname, sizeof(call->ifname));
-	sip_stack_transport_hold(cs->stack, route.tp);
-	sip_stack_transport_put(cs->stack, l->tp);
-	l->tp = route.tp;
-	l->proto = route.tp->proto;
-	memcpy(&l->local, &route.tp->local, sizeof(l->local));
-	util_strlcpy(l->contact, route.contact, sizeof(l->contact));
-	if (!l->n_routes && uri_address(l->remote_target, &l->dest) < 0)
-		memcpy(&l->dest, &route.dest, sizeof(l->dest));
+	leg_follow(call, &route);
 	random_hex(branch, 12);
 	req = leg_request(l, "INVITE", ++l->local_cseq, branch);
 	if (!req) {
@@ -1245,9 +1349,14 @@ static void on_registry_event(const struct registry_event *ev, void *ud)
 	 * §3.3); call_move() does nothing when the route did not change. */
 	if (ev->type != REGISTRY_EVENT_REGISTERED && ev->type != REGISTRY_EVENT_UPDATED)
 		return;
-	for (struct call *call = cs->calls; call; call = call->next)
-		if (call->profile_id == ev->id && !call->is_message && !call->is_subscription)
+	for (struct call *call = cs->calls; call; call = call->next) {
+		if (call->profile_id != ev->id || call->is_message)
+			continue;
+		if (call->is_subscription)
+			subscription_move(call);
+		else
 			call_move(call);
+	}
 }
 
 static void on_response(struct calls *cs, enum leg_kind kind, uint64_t id,

@@ -532,13 +532,42 @@ def test_subscription_through_alrd(fx):
     bob = Notifier(fx, w.net, 'bob', USERS['bob'])
     r = alrtest.run(w.exec_argv(['/usr/bin/python3', SIPSUB, 'sip:alice@example.test',
                                  'sip:bob@example.test', '5086', str(T(20))]))
-    got = json.loads(r.stdout)
+    got = json.loads(r.stdout.strip().splitlines()[-1])
     check_eq(got['status'], 200, "the application's SUBSCRIBE: %r" % got)
     check_eq([(n['state'].split(';')[0], n['body'], n['same_dialog']) for n in got['notifies']],
              [('active', 'bob-is-online', True), ('terminated', '', True)],
              "the NOTIFYs the application got")
     check_eq(bob.wait_done(), 0, "bob's scenario (its NOTIFYs answered):\n" + bob.tail())
     check_eq(c.call('call.list')['calls'], [], 'a subscription is no call')
+
+
+def test_subscription_follows_the_profile(fx):
+    """A subscription through alrd survives Wi-Fi's loss: alrd refreshes it
+    in its dialog from the new contact over wwan0 (bob, a SIPp notifier,
+    answers it: its scenario completes only so), and bob's next NOTIFY,
+    sent to the new contact, reaches the application in its own dialog,
+    which never saw the subscription end until bob ended it."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = new_profile(c, auto_register=True)
+    registered(c, pid)
+    bob = Notifier(fx, w.net, 'bob', USERS['bob'], scenario='sipp-notifier-move.xml')
+    sub = fx.popen(w.exec_argv(['/usr/bin/python3', SIPSUB, 'sip:alice@example.test',
+                                'sip:bob@example.test', '5086', str(T(30))]),
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = json.loads(sub.stdout.readline())
+    check_eq((first['notify'].split(';')[0], first['body']), ('active', 'bob-is-online'),
+             'the first NOTIFY')
+    w.carrier_down('wlan0')
+    lines = [json.loads(x) for x in sub.communicate(timeout=T(40))[0].decode().splitlines()]
+    got = lines[-1]
+    check_eq([(n['state'].split(';')[0], n['body'], n['same_dialog']) for n in got['notifies']],
+             [('active', 'bob-is-online', True), ('active', 'bob-after-the-move', True),
+              ('terminated', '', True)], "the NOTIFYs the application got")
+    check_eq(bob.wait_done(), 0, "bob's scenario (the refresh from the new contact):\n" +
+             bob.tail())
 
 
 SIPFLOOD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipflood.py')

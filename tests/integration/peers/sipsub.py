@@ -6,7 +6,8 @@ test_edge_calls.py: run in the device namespace as
 
 It sends SUBSCRIBE (Event: presence, Expires: 600) for TARGET from AOR to
 alrd's edge (127.0.0.1:5062) from 127.0.0.1:LOCAL_PORT, answers every
-NOTIFY in the dialog 200, and prints one JSON object when a NOTIFY says
+NOTIFY in the dialog 200 (printing a JSON line {"notify": state, "body"}
+for each as it comes), and prints one JSON object when a NOTIFY says
 "terminated" or WAIT seconds passed: the SUBSCRIBE's final status, the
 NOTIFYs (Subscription-State, body, whether their From tag is the 2xx's
 To tag and their Call-ID the SUBSCRIBE's: the dialog alrd made).
@@ -70,6 +71,7 @@ def main():
         s.sendto(('SIP/2.0 200 OK\r\n' + '\r\n'.join(keep) +
                   '\r\nContent-Length: 0\r\n\r\n').encode(), peer)
         state = header(text, 'Subscription-State') or ''
+        print(json.dumps({'notify': state, 'body': body.strip()}), flush=True)
         out['notifies'].append({
             'state': state, 'body': body.strip(),
             'same_dialog': header(text, 'Call-ID') == cid and
