@@ -1302,7 +1302,7 @@ static void call_move(struct call *call)
 	size_t sdp_len = 0;
 	int r;
 
-	if (call->dead || call->state != CALL_ANSWERED || !call->media)
+	if (call->dead || !call->media)
 		return;
 	if (call->move_tx) {
 		call->move_again = true;        /* after the one out */
@@ -1312,6 +1312,19 @@ static void call_move(struct call *call)
 		return;
 	if (route.tp == l->tp && strcmp(route.contact, l->contact) == 0)
 		return;                         /* already there */
+	if (call->state == CALL_RINGING) {
+		/* An early dialog cannot move (no target refresh before the
+		 * 2xx without UPDATE, which the far end may not take): it
+		 * ends, cleanly on both sides.  Our INVITE is cancelled over
+		 * the new IAP (its CANCEL matches by the INVITE's Via, not by
+		 * where it comes from); the application gets 480. */
+		if (call->uac->kind == LEG_NET)
+			leg_follow(call, &route);
+		log_info("call %u (profile %u): the profile moved while it rang; ending it",
+			 call->id, call->profile_id);
+		call_end(call, 480, "network-changed", false);
+		return;
+	}
 	r = media_move_network(call->media, route.tp->ifname, (struct sockaddr *)&route.tp->local,
 			       &sdp, &sdp_len, &why);
 	if (r < 0) {

@@ -514,6 +514,31 @@ def test_a_call_that_cannot_move_ends_on_both_sides(fx):
     check_eq(c.call('call.list')['calls'], [], 'no call left')
 
 
+def test_a_ringing_call_ends_cleanly_on_failover(fx):
+    """Wi-Fi is lost while alice's call to bob rings (bob answers by hand):
+    an early dialog does not move, so alrd ends it on both sides -- bob's
+    phone stops ringing (the CANCEL reached it over cellular through
+    Kamailio), baresip's call closes (480), call.ended says
+    'network-changed'."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    callpeers._ensure_addr(w.net, '10.99.100.6')
+    bob = Baresip(fx, w, aor='sip:bob@example.test', password=USERS['bob'],
+                  outbound='sip:%s;lr' % REG_ADDR, listen='10.99.100.6:5070', ns=w.net,
+                  ctrl_port=4445, rtp_ports=(33000, 33099), answer='manual')
+    bob.wait_registered()
+    phone.dial('sip:bob@example.test')
+    bob.wait_call('CALL_INCOMING')
+    w.carrier_down('wlan0')
+    ended = c.wait_event(lambda e: e['method'] == 'call.ended', T(20), 'call.ended')
+    check_eq((ended['params']['call']['end_reason'], ended['params']['call']['end_code']),
+             ('network-changed', 480), 'why the ringing call ended')
+    phone.wait_call('CALL_CLOSED')
+    bob.wait_call('CALL_CLOSED')
+
+
 SIPSUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers', 'sipsub.py')
 
 
