@@ -28,6 +28,17 @@ struct json_object *api_call_to_json(const struct call_info *ci)
 			       ci->ifname && ci->ifname[0] ? json_object_new_string(ci->ifname) :
 			       NULL);
 	json_object_object_add(o, "moves", json_object_new_int64(ci->moves));
+	{
+		struct json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "to_network",
+				       json_object_new_int64((int64_t)ci->media_to_net));
+		json_object_object_add(m, "to_application",
+				       json_object_new_int64((int64_t)ci->media_to_app));
+		json_object_object_add(m, "dropped",
+				       json_object_new_int64((int64_t)ci->media_dropped));
+		json_object_object_add(o, "media_packets", m);
+	}
 	json_object_object_add(o, "duration_ms",
 			       json_object_new_int64((now - ci->started_us) / 1000));
 	json_object_object_add(o, "answered_ms_ago",

@@ -2047,6 +2047,14 @@ int calls_get(const struct calls *cs, size_t i, struct call_info *ret)
 			.started_us = call->started_us, .answered_us = call->answered_us,
 			.moves = call->moves,
 		};
+		if (call->media) {
+			struct media_stats st;
+
+			media_get_stats(call->media, &st);
+			ret->media_to_net = st.to_net.packets;
+			ret->media_to_app = st.to_app.packets;
+			ret->media_dropped = st.to_net.dropped + st.to_app.dropped;
+		}
 		return 0;
 	}
 	return -ENOENT;

@@ -77,6 +77,9 @@ struct call_info {
 	int end_code;                   /* ENDED: the final status, or 0 after a BYE */
 	const char *end_reason;         /* ENDED: "bye-from-network", "cancelled", ... */
 	unsigned int moves;             /* times its network side moved to another IAP */
+	/* The relay's counts (edge/relay.h), all streams: packets forwarded
+	 * to the far end and to the application, and dropped. */
+	uint64_t media_to_net, media_to_app, media_dropped;
 	const char *from_ifname;        /* a move's event: the IAP it left */
 };
 

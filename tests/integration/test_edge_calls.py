@@ -435,8 +435,13 @@ def test_call_survives_the_failover(fx):
     for who, p in (('alice', phone), ('bob', bob)):
         check(not any(e.get('type') == 'CALL_CLOSED' for e in p.history),
               '%s saw the call close: %r', who, p.history)
-    check_eq([(x['state'], x['interface'], x['moves']) for x in c.call('call.list')['calls']],
+    listed = c.call('call.list')['calls']
+    check_eq([(x['state'], x['interface'], x['moves']) for x in listed],
              [('answered', 'wwan0', 1)], 'call.list after the move')
+    # The relay's own counts agree: media both ways through it.
+    check(listed[0]['media_packets']['to_network'] >= 40 and
+          listed[0]['media_packets']['to_application'] >= 40,
+          "the relay's counts in call.list: %r", listed[0]['media_packets'])
 
     # Wi-Fi is back: a migration (make-before-break) offered to a
     # controller, which sees the call in the offer and allows it; the call
