@@ -900,6 +900,12 @@ int registry_alr(struct registry *r, enum registry_alr_op op, unsigned int id,
 	return ret;
 }
 
+void registry_profile_calls(struct registry *r, unsigned int id, unsigned int ringing,
+			    unsigned int answered)
+{
+	roam_profile_calls(r->roam, id, ringing, answered);
+}
+
 void registry_alr_client_gone(struct registry *r, unsigned int client)
 {
 	registry_enter(r);
@@ -1004,6 +1010,7 @@ int registry_profile_status(struct registry *r, unsigned int id,
 			    struct registry_profile_status *ret)
 {
 	struct reg_profile *rp = registry_lookup(r, id);
+	struct roam_profile_info info;
 	bool registered;
 
 	if (!rp)
@@ -1021,6 +1028,8 @@ int registry_profile_status(struct registry *r, unsigned int id,
 	ret->users = rp->n_users;
 	ret->auto_register = rp->p->auto_register && !rp->suspended;
 	ret->suspended = rp->suspended;
+	if (roam_profile_get_info(r->roam, id, &info) == 0)
+		ret->held_by_calls = info.held_by_calls;
 	ret->has_error = rp->has_error;
 	ret->err_code = rp->err_code;
 	ret->err_kind = rp->err_kind;

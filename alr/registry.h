@@ -162,6 +162,7 @@ struct registry_profile_status {
 	size_t users;
 	bool auto_register;             /* auto_register and not suspended */
 	bool suspended;                 /* force-disabled */
+	bool held_by_calls;             /* a better IAP waits for its calls */
 	bool has_error;                 /* then the last error: */
 	int err_code;
 	const char *err_kind;
@@ -282,6 +283,10 @@ int registry_alr(struct registry *r, enum registry_alr_op op, unsigned int id,
 void registry_alr_client_gone(struct registry *r, unsigned int client);
 bool registry_alr_is_controller(const struct registry *r, unsigned int id,
 				unsigned int client);
+/* Profile @id's calls through the edge now (edge/call.c, on each change):
+ * its planned moves wait for them (roam_profile_calls()). */
+void registry_profile_calls(struct registry *r, unsigned int id, unsigned int ringing,
+			    unsigned int answered);
 
 /* ---- the IAP seam ----------------------------------------------------- */
 

@@ -270,6 +270,13 @@ struct roam_profile {
 	size_t cap_history;
 	uint64_t held_until_ms;         /* logged once per hold */
 
+	/* The profile's calls (roam_profile_calls()), and a better IAP that
+	 * waits for them: logged once per IAP. */
+	unsigned int calls_ringing, calls_answered;
+	unsigned int calls_held;        /* the IAP waiting; 0: none */
+	bool timeout_allowed;           /* WAIT_FOR_PERMISSION: the deadline passed
+					   with on-timeout = allow; only the calls wait */
+
 	uint64_t timer_at;              /* 0: not armed */
 
 	/* When cur last switched identity (0: never): what the SNAP's rules
@@ -309,6 +316,7 @@ struct roam {
 	uint64_t last_round;
 	uint64_t stop_timeout_ms;
 	bool busy;                      /* inside an input: ops must not re-enter */
+	bool recheck;                   /* roam_profile_calls() from an op: settle again */
 };
 
 #define PFMT            "profile %u (%s)"
@@ -953,7 +961,8 @@ static uint64_t next_wake(const struct roam *r, struct roam_profile *p)
 	switch (p->state) {
 	case ROAM_WAIT_FOR_PERMISSION:
 		offer_target(r, p, now, &wake);
-		return min_nonzero(min_nonzero(p->deadline_ms, wake), probe_wake(r, p));
+		return min_nonzero(min_nonzero(p->timeout_allowed ? 0 : p->deadline_ms, wake),
+				   probe_wake(r, p));
 	case ROAM_REGISTERED:
 		target = offer_target(r, p, now, &wake);
 		if (target != ROAM_IAP_NONE) {
@@ -1185,6 +1194,7 @@ static void offer(struct roam *r, struct roam_profile *p, unsigned int iap)
 	const struct policy_snap *s = snap_of(r, p);
 
 	p->offer = iap;
+	p->timeout_allowed = false;
 	p->round = ++r->last_round;
 	p->deadline_ms = now_ms(r) + (s ? s->approval_timeout_ms : 0);
 	emit_offer(r, p, ROAM_TO_CONTROLLERS, 0);
@@ -1586,6 +1596,39 @@ static size_t unanswered(const struct roam *r, const struct roam_profile *p)
 	return n;
 }
 
+/* Whether the profile's calls hold back a planned move (roam_profile_calls(),
+ * docs/roaming.md "Calls"); why, in @why. */
+static bool calls_hold(const struct roam *r, const struct roam_profile *p, char *why,
+		       size_t size)
+{
+	const struct policy_snap *s = snap_of(r, p);
+
+	if (p->calls_ringing) {
+		put_message(why, size, "%u call(s) ringing", p->calls_ringing);
+		return true;
+	}
+	if (s && s->calls == POLICY_CALLS_DEFER && p->calls_answered) {
+		put_message(why, size, "%u call(s) up, calls = defer", p->calls_answered);
+		return true;
+	}
+	return false;
+}
+
+/* calls_hold() for a move to @iap, logged once per IAP held. */
+static bool held_by_calls(const struct roam *r, struct roam_profile *p, unsigned int iap)
+{
+	char why[ROAM_MESSAGE_MAX];
+
+	if (!calls_hold(r, p, why, sizeof(why))) {
+		p->calls_held = ROAM_IAP_NONE;
+		return false;
+	}
+	if (p->calls_held != iap)
+		log_info(PFMT ": the move to iap %u waits: %s", PARGS(p), iap, why);
+	p->calls_held = iap;
+	return true;
+}
+
 /* React to the situation: returns true when an edge was taken. */
 static bool evaluate(struct roam *r, struct roam_profile *p)
 {
@@ -1619,8 +1662,10 @@ static bool evaluate(struct roam *r, struct roam_profile *p)
 	case ROAM_REGISTERED:
 		probe_if_due(r, p, now);
 		target = offer_target(r, p, now, NULL);
-		if (target == ROAM_IAP_NONE)
+		if (target == ROAM_IAP_NONE) {
+			p->calls_held = ROAM_IAP_NONE;
 			return false;
+		}
 		until = damped_until(r, p, now);
 		if (until) {
 			if (p->held_until_ms != until)
@@ -1631,6 +1676,9 @@ static bool evaluate(struct roam *r, struct roam_profile *p)
 		}
 		p->held_until_ms = 0;
 		if (count_controllers(r, p->id) == 0) {
+			/* alrd is the one controller left: its calls */
+			if (held_by_calls(r, p, target))
+				return false;
 			snprintf(why, sizeof(why), "better iap %u, no controllers", target);
 			start_migration(r, p, target, why);
 		} else {
@@ -1651,9 +1699,12 @@ static bool evaluate(struct roam *r, struct roam_profile *p)
 			}
 			return true;
 		}
-		if (!round_allowed(r, p))
+		if (!p->timeout_allowed && !round_allowed(r, p))
 			return false;
-		start_migration(r, p, p->offer, "allowed");
+		if (held_by_calls(r, p, p->offer))
+			return false;
+		start_migration(r, p, p->offer, p->timeout_allowed ?
+				"approval timed out (on-timeout = allow), calls done" : "allowed");
 		return true;
 	case ROAM_MIGRATING:
 	case ROAM_UNREGISTERING_OLD:
@@ -1686,6 +1737,10 @@ static void settle(struct roam *r)
 				again = true;
 			if (evaluate(r, p))
 				again = true;
+		}
+		if (r->recheck) {
+			r->recheck = false;
+			again = true;
 		}
 		if (!again)
 			break;
@@ -2541,18 +2596,42 @@ void roam_timer_fired(struct roam *r, unsigned int profile)
 		roam_enter_state(r, p, ROAM_UNREGISTERED, "stop timeout");
 		goto out;
 	}
-	if (p->state != ROAM_WAIT_FOR_PERMISSION || now < p->deadline_ms)
+	if (p->state != ROAM_WAIT_FOR_PERMISSION || now < p->deadline_ms || p->timeout_allowed)
 		goto out;               /* a wake-up: settle() looks again */
 	s = snap_of(r, p);
 	if (!s || s->on_timeout == POLICY_ON_TIMEOUT_ALLOW) {
 		log_info(PFMT ": %zu controller(s) did not answer by the deadline; "
 			 "on-timeout allows", PARGS(p), unanswered(r, p));
-		/* Who did not answer allows: the round is decided. */
-		start_migration(r, p, p->offer, "approval timed out (on-timeout = allow)");
+		/* Who did not answer allows: the round is decided, but for
+		 * alrd's own answer (its calls), which has no deadline. */
+		p->timeout_allowed = true;
+		if (!held_by_calls(r, p, p->offer))
+			start_migration(r, p, p->offer, "approval timed out (on-timeout = allow)");
 	} else {
 		disallowed(r, p, "no answer in time (on-timeout = disallow)");
 	}
 out:
+	END(r);
+}
+
+void roam_profile_calls(struct roam *r, unsigned int profile, unsigned int ringing,
+			unsigned int answered)
+{
+	struct roam_profile *p = find_profile(r, profile);
+	bool inside = r->busy;
+
+	if (!p || (p->calls_ringing == ringing && p->calls_answered == answered))
+		return;
+	log_debug(PFMT ": calls: %u ringing, %u answered", PARGS(p), ringing, answered);
+	p->calls_ringing = ringing;
+	p->calls_answered = answered;
+	if (inside) {
+		/* From an op (a call ended as the profile moved): the input
+		 * under way looks again before it returns. */
+		r->recheck = true;
+		return;
+	}
+	BEGIN(r);
 	END(r);
 }
 
@@ -2600,6 +2679,12 @@ int roam_profile_get_info(const struct roam *r, unsigned int profile,
 		.probing = p->probing,
 		.migrations_in_window = (unsigned int)p->n_history,
 		.damped_until_ms = p->held_until_ms > now ? p->held_until_ms : 0,
+		.calls_ringing = p->calls_ringing,
+		.calls_answered = p->calls_answered,
+		.held_by_calls = p->calls_held != ROAM_IAP_NONE &&
+				 (p->state == ROAM_REGISTERED ||
+				  p->state == ROAM_WAIT_FOR_PERMISSION) &&
+				 calls_hold(r, p, NULL, 0),
 	};
 	return 0;
 }

@@ -14,7 +14,8 @@
  * Ids: profiles, IAPs and clients are numbered by their owners; 0 is never
  * a valid id ("none").  SNAP ids are policy ids (0: the default SNAP).
  *
- * Re-entrancy: an op must not call back into the engine.  Every roam_*()
+ * Re-entrancy: an op must not call back into the engine (but for
+ * roam_profile_calls(), which only records).  Every roam_*()
  * input runs to completion: it applies the input, then lets every profile
  * settle (offers, registrations, deferred outcomes), then re-arms timers.
  */
@@ -219,6 +220,9 @@ struct roam_profile_info {
 	unsigned int probing;           /* a probe is out over this IAP; 0: none */
 	unsigned int migrations_in_window;
 	uint64_t damped_until_ms;       /* 0: not held back */
+	unsigned int calls_ringing;     /* roam_profile_calls() */
+	unsigned int calls_answered;
+	bool held_by_calls;             /* a better IAP waits for them */
 };
 
 struct roam;
@@ -352,6 +356,22 @@ void roam_sip_old_removed(struct roam *r, unsigned int profile, int status,
 void roam_sip_deregistered(struct roam *r, unsigned int profile, int status,
 			   const char *reason);
 void roam_timer_fired(struct roam *r, unsigned int profile);
+
+/* ---- input: the profile's calls (edge/call.h) ---------------------------
+ *
+ * How many calls through the edge the profile has now: @ringing (an
+ * INVITE out, no 2xx yet: an early dialog) and @answered.  A planned
+ * migration waits while any call rings (an early dialog cannot be moved,
+ * docs/edge.md "Moves"), and, on a SNAP with calls = defer, while any call
+ * is up at all: alrd is then one more controller of the move, whose
+ * answer comes when the calls are done (docs/roaming.md, "Calls").  The
+ * offer still goes to the controllers (they see the calls); the approval
+ * timeout is theirs, not alrd's.  Losing the current IAP never waits.
+ * A profile that is not enabled: ignored.  The one input an op may call
+ * (calls end as their profile moves): it is then taken into account before
+ * the input under way returns. */
+void roam_profile_calls(struct roam *r, unsigned int profile, unsigned int ringing,
+			unsigned int answered);
 
 /* ---- queries ------------------------------------------------------------ */
 

@@ -52,6 +52,7 @@ static struct json_object *snap_to_json(struct daemon *d, const struct policy_sn
 			       json_object_new_string(policy_on_timeout_to_str(s->on_timeout)));
 	json_object_object_add(o, "migration",
 			       json_object_new_string(policy_migration_to_str(s->migration)));
+	json_object_object_add(o, "calls", json_object_new_string(policy_calls_to_str(s->calls)));
 	json_object_object_add(o, "max_migrations", json_object_new_int64(s->max_migrations));
 	json_object_object_add(o, "migration_window_ms",
 			       json_object_new_int64(s->migration_window_ms));

@@ -479,6 +479,8 @@ static int get_snap(sd_bus *bus, const char *path, const char *iface, const char
 		return sd_bus_message_append(reply, "s", policy_on_timeout_to_str(s->on_timeout));
 	if (!strcmp(prop, "Migration"))
 		return sd_bus_message_append(reply, "s", policy_migration_to_str(s->migration));
+	if (!strcmp(prop, "Calls"))
+		return sd_bus_message_append(reply, "s", policy_calls_to_str(s->calls));
 	if (!strcmp(prop, "MaxMigrations"))
 		return sd_bus_message_append(reply, "u", s->max_migrations);
 	if (!strcmp(prop, "MigrationWindowMs"))
@@ -1030,6 +1032,7 @@ static const sd_bus_vtable snap_vtable[] = {
 	PROP("ApprovalTimeoutMs", "u", get_snap, CHANGES),
 	PROP("OnTimeout", "s", get_snap, CHANGES),
 	PROP("Migration", "s", get_snap, CHANGES),
+	PROP("Calls", "s", get_snap, CHANGES),
 	PROP("MaxMigrations", "u", get_snap, CHANGES),
 	PROP("MigrationWindowMs", "u", get_snap, CHANGES),
 	PROP("Bearers", "as", get_snap, CHANGES),

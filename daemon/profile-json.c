@@ -721,6 +721,7 @@ struct json_object *profile_status_to_json(const struct registry_profile_status 
 	json_object_object_add(so, "users", json_object_new_int64((int64_t)st->users));
 	json_object_object_add(so, "auto", json_object_new_boolean(st->auto_register));
 	json_object_object_add(so, "suspended", json_object_new_boolean(st->suspended));
+	json_object_object_add(so, "waiting_for_calls", json_object_new_boolean(st->held_by_calls));
 	if (st->has_error) {
 		err = json_object_new_object();
 		json_object_object_add(err, "code", json_object_new_int(st->err_code));

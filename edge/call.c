@@ -593,12 +593,31 @@ static void uas_answer_2xx(struct call *call, const osip_message_t *resp)
 
 /* ---- calls ---------------------------------------------------------------------- */
 
+/* The profile's calls, for its planned moves (roam_profile_calls()). */
+static void count_for_roaming(struct calls *cs, unsigned int profile)
+{
+	unsigned int ringing = 0, answered = 0;
+
+	for (const struct call *call = cs->calls; call; call = call->next) {
+		if (call->dead || call->is_message || call->is_subscription ||
+		    call->profile_id != profile)
+			continue;
+		ringing += call->state == CALL_RINGING;
+		answered += call->state == CALL_ANSWERED;
+	}
+	registry_profile_calls(cs->registry, profile, ringing, answered);
+}
+
 static void emit(struct call *call, enum call_event_kind what)
 {
 	struct calls *cs = call->cs;
 	struct call_info info;
 
-	if (call->is_message || call->is_subscription || !cs->on_event)
+	if (call->is_message || call->is_subscription)
+		return;
+	if (what != CALL_EVENT_MOVED && call->profile_id)
+		count_for_roaming(cs, call->profile_id);
+	if (!cs->on_event)
 		return;
 	info = (struct call_info){
 		.id = call->id, .profile_id = call->profile_id, .direction = call->dir,

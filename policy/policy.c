@@ -60,6 +60,11 @@ static const char *const migration_names[_POLICY_MIGRATION_MAX] = {
 	[POLICY_MIGRATION_BREAK_BEFORE_MAKE] = "break-before-make",
 };
 
+static const char *const calls_names[_POLICY_CALLS_MAX] = {
+	[POLICY_CALLS_MIGRATE] = "migrate",
+	[POLICY_CALLS_DEFER] = "defer",
+};
+
 static int from_str(const char *const *names, int n, const char *s)
 {
 	for (int i = 0; i < n; i++)
@@ -96,6 +101,16 @@ const char *policy_migration_to_str(enum policy_migration m)
 int policy_migration_from_str(const char *s)
 {
 	return from_str(migration_names, _POLICY_MIGRATION_MAX, s);
+}
+
+const char *policy_calls_to_str(enum policy_calls c)
+{
+	return (unsigned)c < _POLICY_CALLS_MAX ? calls_names[c] : "unknown";
+}
+
+int policy_calls_from_str(const char *s)
+{
+	return from_str(calls_names, _POLICY_CALLS_MAX, s);
 }
 
 const char *policy_error_to_str(const struct policy_error *e, char *buf, size_t size)
@@ -140,6 +155,7 @@ static struct policy_snap *snap_new_with_defaults(void)
 	s->approval_timeout_ms = DEFAULT_APPROVAL_TIMEOUT_MS;
 	s->on_timeout = POLICY_ON_TIMEOUT_ALLOW;
 	s->migration = POLICY_MIGRATION_MAKE_BEFORE_BREAK;
+	s->calls = POLICY_CALLS_MIGRATE;
 	s->max_migrations = DEFAULT_MAX_MIGRATIONS;
 	s->migration_window_ms = DEFAULT_MIGRATION_WINDOW_MS;
 	s->bearers = POLICY_KINDS_ALL;
@@ -215,6 +231,7 @@ bool policy_snap_equal(const struct policy_snap *a, const struct policy_snap *b)
 	       a->approval_timeout_ms == b->approval_timeout_ms &&
 	       a->on_timeout == b->on_timeout &&
 	       a->migration == b->migration &&
+	       a->calls == b->calls &&
 	       a->max_migrations == b->max_migrations &&
 	       a->migration_window_ms == b->migration_window_ms &&
 	       policy_rules_equal(a, b);
@@ -230,6 +247,7 @@ enum snap_section_key {
 	SNAP_SECTION_ON_TIMEOUT,
 	SNAP_SECTION_MIGRATION,
 	SNAP_SECTION_MAX_MIGRATIONS,
+	SNAP_SECTION_CALLS,
 	SNAP_SECTION_BEARER,
 	_SNAP_SECTION_MAX,
 };
@@ -242,6 +260,7 @@ static const char *const snap_section_keys[_SNAP_SECTION_MAX] = {
 	[SNAP_SECTION_ON_TIMEOUT] = "on-timeout",
 	[SNAP_SECTION_MIGRATION] = "migration",
 	[SNAP_SECTION_MAX_MIGRATIONS] = "max-migrations",
+	[SNAP_SECTION_CALLS] = "calls",
 	[SNAP_SECTION_BEARER] = "bearer",
 };
 
@@ -775,6 +794,12 @@ static int handle_snap(struct parse_ctx *p, unsigned int header, const char *key
 			return 0;
 		s->max_migrations = (unsigned int)v;
 		return 1;
+	case SNAP_SECTION_CALLS:
+		r = policy_calls_from_str(value);
+		if (r < 0)
+			return fail(p, "calls: '%s' is not one of migrate, defer", value);
+		s->calls = r;
+		return 1;
 	case SNAP_SECTION_BEARER:
 		return parse_kinds(p, key, value, &s->bearers);
 	case _SNAP_SECTION_MAX:
@@ -1196,6 +1221,7 @@ static void print_snap(const struct policy_snap *s, FILE *f, const char *prefix)
 	else
 		fprintf(f, "%smax-migrations = %u/%s\n", prefix, s->max_migrations,
 			format_duration(s->migration_window_ms, a, sizeof(a)));
+	fprintf(f, "%scalls = %s\n", prefix, policy_calls_to_str(s->calls));
 	format_kinds(s->bearers, b, sizeof(b));
 	fprintf(f, "%sbearer = %s\n", prefix, b);
 

@@ -56,12 +56,22 @@ enum policy_migration {
 	_POLICY_MIGRATION_MAX,
 };
 
+/* What a planned migration does with the profile's calls through the
+ * edge (docs/policy.md, "calls"). */
+enum policy_calls {
+	POLICY_CALLS_MIGRATE,   /* answered calls move with the profile */
+	POLICY_CALLS_DEFER,     /* the profile moves once no call is up */
+	_POLICY_CALLS_MAX,
+};
+
 const char *policy_metered_to_str(enum policy_metered m);
 int policy_metered_from_str(const char *s);             /* -EINVAL if unknown */
 const char *policy_on_timeout_to_str(enum policy_on_timeout t);
 int policy_on_timeout_from_str(const char *s);
 const char *policy_migration_to_str(enum policy_migration m);
 int policy_migration_from_str(const char *s);
+const char *policy_calls_to_str(enum policy_calls c);
+int policy_calls_from_str(const char *s);
 
 /*
  * One [rule]: an IAP is a member of the SNAP through this rule when every
@@ -93,6 +103,7 @@ struct policy_snap {
 	unsigned int approval_timeout_ms;
 	enum policy_on_timeout on_timeout;
 	enum policy_migration migration;
+	enum policy_calls calls;
 	unsigned int max_migrations;    /* per window; POLICY_UNLIMITED: no damping */
 	unsigned int migration_window_ms;
 	unsigned int bearers;           /* POLICY_KIND_BIT() mask of admitted kinds */

@@ -28,7 +28,8 @@ from alrtest import T, TestFailure, check, check_eq  # noqa: E402
 from callpeers import Baresip, Callee, Caller, Linphonec, Notifier  # noqa: E402
 from test_edge import edge_daemon, local_event, new_profile, sipsend  # noqa: E402
 from test_roaming import WIFI_FIRST, roaming_daemon  # noqa: E402
-from test_profiles import (REG_ADDR, USERS, WLAN, WWAN, registered,  # noqa: E402
+from alrtest import wait_until  # noqa: E402
+from test_profiles import (REG_ADDR, USERS, WLAN, WWAN, host_of, registered,  # noqa: E402
                            sip_world, wait_bindings)
 
 SIPP = '/usr/bin/sipp'
@@ -469,6 +470,96 @@ def test_call_survives_the_failover(fx):
     check_call_up(phone, bob)
     phone.hangup()
     bob.wait_call('CALL_CLOSED')
+
+
+def bob_rings(fx, w):
+    """bob: a baresip in the network namespace registered at Kamailio that
+    answers only when told (bob.accept())."""
+    callpeers._ensure_addr(w.net, '10.99.100.6')
+    bob = Baresip(fx, w, aor='sip:bob@example.test', password=USERS['bob'],
+                  outbound='sip:%s;lr' % REG_ADDR, listen='10.99.100.6:5070', ns=w.net,
+                  ctrl_port=4445, rtp_ports=(33000, 33099), answer='manual')
+    bob.wait_registered()
+    return bob
+
+
+def on_cellular(c, reg, pid, w):
+    """Wi-Fi loses carrier: the profile fails over to cellular (the
+    registrar's one binding is wwan0's)."""
+    w.carrier_down('wlan0')
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+    wait_until(lambda: c.call('profile.get', {'id': pid})['profile']['state']['registration']
+               == 'registered', T(10), 'registered over cellular')
+
+
+def wait_held(c, pid):
+    """The profile's move to the better IAP waits for its calls
+    (state.waiting_for_calls, docs/protocol.md)."""
+    wait_until(lambda: c.call('profile.get', {'id': pid})['profile']['state']
+               ['waiting_for_calls'], T(10), 'the move to wait for the calls')
+
+
+def test_a_migration_waits_for_a_ringing_call(fx):
+    """Issue 14 item 2: a planned migration waits while a call of the
+    profile rings (an early dialog cannot be moved).  The profile is on
+    cellular (Wi-Fi lost), alice's call to bob rings, Wi-Fi returns: the
+    profile stays on cellular -- the registrar still has only wwan0's
+    binding -- until bob answers; then the migration goes and takes the
+    answered call with it (call.moved wwan0 -> wlan0), media flowing."""
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, snap_id=5, answer='auto')
+    bob = bob_rings(fx, w)
+    on_cellular(c, reg, pid, w)
+    phone.dial('sip:bob@example.test')
+    bob.wait_call('CALL_INCOMING')
+    w.carrier_up('wlan0')
+    wait_held(c, pid)
+    check_eq([host_of(b['contact']) for b in reg.bindings('alice')],
+             [WWAN], "the registrar's binding while the call rings")
+    check_eq(c.call('profile.get', {'id': pid})['profile']['state']['phase'], 'registered',
+             'the phase while the call rings')
+    bob.accept()
+    moved = c.wait_event(lambda e: e['method'] == 'call.moved', T(20), 'call.moved')
+    check_eq((moved['params']['from_interface'], moved['params']['call']['interface']),
+             ('wwan0', 'wlan0'), 'the move once answered')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    check_call_up(phone, bob)
+    check(not c.call('profile.get', {'id': pid})['profile']['state']['waiting_for_calls'],
+          'still waiting for calls after the move')
+    phone.hangup()
+    bob.wait_call('CALL_CLOSED')
+
+
+DEFER = WIFI_FIRST.replace('id = 5', 'id = 7').replace('name = mobile', 'name = defer') \
+    .replace('on-timeout = allow\n', 'on-timeout = allow\ncalls = defer\n')
+
+
+def test_calls_defer_holds_the_profile_until_the_call_ends(fx):
+    """Issue 14 item 3: on a SNAP with calls = defer, an answered call holds
+    the profile where it is: Wi-Fi returns during a call on cellular, and
+    the call stays on wwan0 (never moved) with the registrar's binding
+    there; when the call ends, the profile migrates to Wi-Fi at once."""
+    check('calls = defer' in DEFER, 'the SNAP text: %r', DEFER)
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-defer.conf': DEFER})
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, snap_id=7, answer='auto')
+    on_cellular(c, reg, pid, w)
+    bob = call_bob_softphone(fx, w, phone)
+    w.carrier_up('wlan0')
+    wait_held(c, pid)
+    check_call_up(phone, bob)
+    check_eq([(x['state'], x['interface'], x['moves']) for x in c.call('call.list')['calls']],
+             [('answered', 'wwan0', 0)], 'the call while Wi-Fi is back')
+    check_eq([host_of(b['contact']) for b in reg.bindings('alice')],
+             [WWAN], "the registrar's binding during the call")
+    phone.hangup()
+    bob.wait_call('CALL_CLOSED')
+    c.wait_event(lambda e: e['method'] == 'profile.updated' and e['params']['profile']['id'] == pid,
+                 T(20), 'profile.updated (the migration after the call)')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
 
 
 def test_reinvites_pass_both_ways(fx):

@@ -105,6 +105,7 @@ def test_snap_list_and_get(fx):
     check_eq(s['file'], os.path.join(snap_dir(d), '10-mobile.conf'), 'file')
     check_eq(s['stable_time_ms'], 200, 'stable_time_ms')
     check_eq(s['approval_timeout_ms'], 2000, 'approval_timeout_ms')
+    check_eq(s['calls'], 'migrate', 'calls (the default)')
     check_eq(s['on_timeout'], 'allow', 'on_timeout')
     check_eq(s['migration'], 'make-before-break', 'migration')
     check_eq([(r['priority'], r['kinds']) for r in s['rules']],

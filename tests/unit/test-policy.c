@@ -277,6 +277,7 @@ static const struct {
 	  "on-timeout = disallow\n"
 	  "migration = break-before-make\n"
 	  "max-migrations = 10/3600s\n"
+	  "calls = defer\n"
 	  "bearer = cellular wifi,ethernet\n"
 	  "\n"
 	  "[rule]\n"
@@ -303,6 +304,7 @@ static const struct {
 	  "on-timeout = disallow\n"
 	  "migration = break-before-make\n"
 	  "max-migrations = 10/1h\n"
+	  "calls = defer\n"
 	  "bearer = ethernet, wifi, cellular\n"
 	  "\n"
 	  "[rule]\n"
@@ -336,6 +338,7 @@ static const struct {
 	  "on-timeout = allow\n"
 	  "migration = make-before-break\n"
 	  "max-migrations = unlimited\n"
+	  "calls = migrate\n"
 	  "bearer = any\n"
 	  "\n"
 	  "[rule]\n"
@@ -347,13 +350,13 @@ static const struct {
 	  "    priority = 1\n\t\tconnection = a=b;c\n",
 	  "[snap]\nid = 1\nname = i\nstable-time = 2s\napproval-timeout = 10s\n"
 	  "on-timeout = allow\nmigration = make-before-break\nmax-migrations = 3/1m\n"
-	  "bearer = any\n\n[rule]\npriority = 1\nkind = any\nconnection = a=b;c\n" },
+	  "calls = migrate\nbearer = any\n\n[rule]\npriority = 1\nkind = any\nconnection = a=b;c\n" },
 	{ "SSID escapes: backslash, bytes, controls, invalid UTF-8",
 	  "[snap]\nid = 1\nname = s\n"
 	  "[rule]\npriority = 1\nkind = wifi\nssid = a\\\\b\\x41\\x01\\xff\\xc2\\x85\n",
 	  "[snap]\nid = 1\nname = s\nstable-time = 2s\napproval-timeout = 10s\n"
 	  "on-timeout = allow\nmigration = make-before-break\nmax-migrations = 3/1m\n"
-	  "bearer = any\n\n[rule]\npriority = 1\nkind = wifi\n"
+	  "calls = migrate\nbearer = any\n\n[rule]\npriority = 1\nkind = wifi\n"
 	  "ssid = a\\\\bA\\x01\\xff\\xc2\\x85\n" },
 	{ "hysteresis capped at min-signal; a quoted pattern that keeps quotes",
 	  "[snap]\nid = 1\nname = h\n"
@@ -361,7 +364,7 @@ static const struct {
 	  "[rule]\npriority = 2\nconnection = \"\"x\"\"\n",
 	  "[snap]\nid = 1\nname = h\nstable-time = 2s\napproval-timeout = 10s\n"
 	  "on-timeout = allow\nmigration = make-before-break\nmax-migrations = 3/1m\n"
-	  "bearer = any\n\n[rule]\npriority = 1\nkind = wifi\nmin-signal = 4\n"
+	  "calls = migrate\nbearer = any\n\n[rule]\npriority = 1\nkind = wifi\nmin-signal = 4\n"
 	  "signal-hysteresis = 4\n\n[rule]\npriority = 2\nkind = any\nconnection = \"\"x\"\"\n" },
 };
 
@@ -469,6 +472,7 @@ static const struct {
 	  "approval-timeout: 50ms is out of range (100ms..1h)" },
 	{ SNAP_HEAD "on-timeout = maybe\n", 4, "on-timeout: 'maybe' is not one of allow, disallow" },
 	{ SNAP_HEAD "migration = teleport\n", 4, "migration: 'teleport' is not one of" },
+	{ SNAP_HEAD "calls = hold\n", 4, "calls: 'hold' is not one of migrate, defer" },
 	{ SNAP_HEAD "max-migrations = 3\n", 4, "max-migrations: '3' is not COUNT/WINDOW" },
 	{ SNAP_HEAD "max-migrations = 0/60s\n", 4, "max-migrations: 0 is out of range (1..1000)" },
 	{ SNAP_HEAD "max-migrations = 3/0s\n", 4, "max-migrations: 0s is out of range (1s..24h)" },

@@ -24,8 +24,8 @@ enum { ETH = 1, WLAN = 2, WWAN = 3, WLAN2 = 4 };
 enum { P1 = 1, P2 = 2 };
 enum { C1 = 11, C2 = 12, C3 = 13, C9 = 19 };
 /* SNAPs: 1 make-before-break, 2 on-timeout disallow, 3 break-before-make,
- * 4 damped (stable-time 1 s, 2 migrations per 60 s). */
-enum { S_MBB = 1, S_DENY = 2, S_BBM = 3, S_DAMP = 4 };
+ * 4 damped (stable-time 1 s, 2 migrations per 60 s), 5 calls = defer. */
+enum { S_MBB = 1, S_DENY = 2, S_BBM = 3, S_DAMP = 4, S_DEFER = 5 };
 
 #define MAX_TRACE 256
 #define LINE 160
@@ -264,6 +264,9 @@ static struct policy_set *make_set(const char *mbb_rules)
 		 "stable-time = 2s\nmigration = break-before-make\nmax-migrations = unlimited",
 		 rules);
 	add_snap(set, S_DAMP, "damped", "stable-time = 1s\nmax-migrations = 2/60s", rules);
+	add_snap(set, S_DEFER, "defer",
+		 "stable-time = 2s\napproval-timeout = 10s\non-timeout = allow\n"
+		 "max-migrations = unlimited\ncalls = defer", rules);
 	return set;
 }
 
@@ -677,6 +680,185 @@ static void test_no_controllers(void **state)
 	advance(w, 2000);
 	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
 	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
+/* ---- calls (roam_profile_calls(), docs/roaming.md "Calls") ---- */
+
+static bool held_by_calls(struct world *w, unsigned int profile)
+{
+	struct roam_profile_info info;
+
+	assert_int_equal(roam_profile_get_info(w->r, profile, &info), 0);
+	return info.held_by_calls;
+}
+
+/* A ringing call holds a planned migration back (an early dialog cannot
+ * move); it goes as soon as the call is answered, and the answered call
+ * moves with it (calls = migrate). */
+static void test_ringing_call_holds_migration(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WWAN);
+	roam_profile_calls(w->r, P1, 1, 0);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT_NONE(w);
+	assert_true(held_by_calls(w, P1));
+	expect_state(w, P1, ROAM_REGISTERED);
+	/* No timer spins meanwhile: the calls' change is the next input. */
+	advance(w, 60000);
+	EXPECT_NONE(w);
+	roam_profile_calls(w->r, P1, 0, 1);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	assert_false(held_by_calls(w, P1));
+	world_free(w);
+}
+
+/* The ringing call ends instead: the migration goes then. */
+static void test_ringing_call_ends_then_migration(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_MBB, WWAN);
+	roam_profile_calls(w->r, P1, 2, 1);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT_NONE(w);
+	roam_profile_calls(w->r, P1, 1, 1);
+	EXPECT_NONE(w);
+	roam_profile_calls(w->r, P1, 0, 1);
+	EXPECT(w, "alr.migration-started p1 s1 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
+/* calls = defer: an answered call holds the move too, until no call is
+ * up; with calls = migrate it does not. */
+static void test_defer_waits_for_calls(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_DEFER, WWAN);
+	registered_over(w, P2, S_MBB, WWAN);
+	roam_profile_calls(w->r, P1, 0, 1);
+	roam_profile_calls(w->r, P2, 0, 1);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.migration-started p2 s1 3->2 >CO", "move p2 iap2",
+	       "p2 REGISTERED -> MIGRATING");
+	assert_true(held_by_calls(w, P1));
+	roam_profile_calls(w->r, P1, 0, 0);
+	EXPECT(w, "alr.migration-started p1 s5 3->2 >CO", "move p1 iap2",
+	       "p1 REGISTERED -> MIGRATING");
+	world_free(w);
+}
+
+/* With controllers: the offer goes out at once (they decide with the
+ * calls in view); alrd's own answer comes when the calls are done, and
+ * the approval timeout (on-timeout = allow) does not overrule it. */
+static void test_defer_with_controllers(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_DEFER, WWAN);
+	control(w, P1, C1);
+	control(w, P1, C2);
+	roam_profile_calls(w->r, P1, 0, 2);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.iap-available p1 s5 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	EXPECT_NONE(w);
+	/* C2 never answers; the deadline passes: still the calls. */
+	advance(w, 10000);
+	EXPECT_NONE(w);
+	expect_state(w, P1, ROAM_WAIT_FOR_PERMISSION);
+	assert_true(held_by_calls(w, P1));
+	assert_int_equal(w->timer_at[P1], 0);
+	roam_profile_calls(w->r, P1, 0, 1);
+	EXPECT_NONE(w);
+	roam_profile_calls(w->r, P1, 0, 0);
+	EXPECT(w, "alr.migration-started p1 s5 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	world_free(w);
+}
+
+/* Everybody allowed, a call still up: the move waits for it. */
+static void test_defer_allowed_then_calls_end(void **state)
+{
+	struct world *w = world_new();
+
+	registered_over(w, P1, S_DEFER, WWAN);
+	control(w, P1, C1);
+	up(w, WLAN);
+	advance(w, 2000);
+	EXPECT(w, "alr.iap-available p1 s5 iap2 >C", "p1 REGISTERED -> WAIT_FOR_PERMISSION");
+	/* A call comes while the controllers think. */
+	roam_profile_calls(w->r, P1, 1, 0);
+	assert_int_equal(allow(w, P1, WLAN, C1), 0);
+	EXPECT_NONE(w);
+	roam_profile_calls(w->r, P1, 0, 1);
+	EXPECT_NONE(w);
+	roam_profile_calls(w->r, P1, 0, 0);
+	EXPECT(w, "alr.migration-started p1 s5 3->2 >CO", "move p1 iap2",
+	       "p1 WAIT_FOR_PERMISSION -> MIGRATING");
+	world_free(w);
+}
+
+/* Losing the current IAP never waits for calls, ringing or not. */
+static void test_calls_never_hold_a_failover(void **state)
+{
+	struct world *w = world_new();
+
+	up(w, WWAN);
+	registered_over(w, P1, S_DEFER, WLAN);
+	roam_profile_calls(w->r, P1, 1, 3);
+	down(w, WLAN);
+	EXPECT(w, "profile.deregistered p1 iap2 network-lost >CO", "move p1 iap3",
+	       "p1 REGISTERED -> REGISTERING");
+	world_free(w);
+}
+
+/* An op that reports calls (a call ended as its profile moved) is taken
+ * into account before the input returns. */
+static int f_move_ends_call(void *ud, unsigned int profile, unsigned int iap)
+{
+	struct world *w = ud;
+
+	roam_profile_calls(w->r, profile, 0, 0);
+	return f_move(ud, profile, iap);
+}
+
+static void test_calls_from_an_op(void **state)
+{
+	struct roam_ops ops = fake_ops;
+	struct roam_profile_info info;
+	struct world *w;
+
+
+	ops.sip_move = f_move_ends_call;
+	w = world_new_ops(&ops);
+	up(w, WWAN);
+	roam_profile_calls(w->r, P1, 1, 0);     /* not enabled: ignored */
+	enable(w, P1, S_MBB);
+	EXPECT(w, "register p1 iap3", "p1 UNREGISTERED -> REGISTERING");
+	roam_sip_registered(w->r, P1, WWAN);
+	roam_profile_calls(w->r, P1, 1, 0);
+	up(w, WLAN);
+	advance(w, 2000);
+	assert_true(held_by_calls(w, P1));
+	/* WWAN is lost: the failover's op reports the call gone, from
+	 * inside the input. */
+	w->n_trace = 0;
+	down(w, WWAN);
+	EXPECT(w, "profile.deregistered p1 iap3 network-lost >CO", "move p1 iap2",
+	       "p1 REGISTERED -> REGISTERING");
+	assert_int_equal(roam_profile_get_info(w->r, P1, &info), 0);
+	assert_int_equal(info.calls_ringing, 0);
+	assert_false(info.held_by_calls);
 	world_free(w);
 }
 
@@ -2238,6 +2420,13 @@ static const struct CMUnitTest edge_tests[] = {
 		cmocka_unit_test(test_all_allow),
 		cmocka_unit_test(test_one_disallow),
 		cmocka_unit_test(test_no_controllers),
+		cmocka_unit_test(test_ringing_call_holds_migration),
+		cmocka_unit_test(test_ringing_call_ends_then_migration),
+		cmocka_unit_test(test_defer_waits_for_calls),
+		cmocka_unit_test(test_defer_with_controllers),
+		cmocka_unit_test(test_defer_allowed_then_calls_end),
+		cmocka_unit_test(test_calls_never_hold_a_failover),
+		cmocka_unit_test(test_calls_from_an_op),
 		cmocka_unit_test(test_newer_offer),
 		cmocka_unit_test(test_timeout_allow),
 		cmocka_unit_test(test_timeout_disallow),
