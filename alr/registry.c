@@ -781,6 +781,7 @@ struct registry *registry_new(const struct registry_config *cfg)
 	r->ops = cfg->binding_ops;
 	r->ops_env = cfg->ops_env;
 	r->max_profiles = cfg->max_profiles;
+	r->registration_check_ms = cfg->registration_check_ms;
 	if (cfg->install_key_len) {
 		r->key = malloc(cfg->install_key_len);
 		if (!r->key)
@@ -848,6 +849,11 @@ int registry_load(struct registry *r)
 void registry_set_max_profiles(struct registry *r, unsigned int max)
 {
 	r->max_profiles = max;
+}
+
+void registry_set_registration_check(struct registry *r, unsigned int ms)
+{
+	r->registration_check_ms = ms;
 }
 
 void registry_set_snaps(struct registry *r, const struct policy_set *set)

@@ -105,6 +105,9 @@ struct registry_config {
 	/* At most this many profiles: profile.create and profile.import
 	 * beyond it get -EDQUOT.  0: no limit. */
 	unsigned int max_profiles;
+	/* Bindings over UDP check every this many ms that the registrar
+	 * still lists them (binding_config.check_ms); 0: never. */
+	unsigned int registration_check_ms;
 };
 
 /* The plugin host table (include/alr/plugin.h) the registry serves; give
@@ -131,6 +134,8 @@ void registry_set_snaps(struct registry *r, const struct policy_set *set);
 /* A new limit (reload); 0: none.  Profiles beyond it stay: only new ones
  * are refused. */
 void registry_set_max_profiles(struct registry *r, unsigned int max);
+/* A reload: bindings made from now on check this often (0: never). */
+void registry_set_registration_check(struct registry *r, unsigned int ms);
 
 unsigned int registry_watch(struct registry *r, registry_event_fn fn, void *user_data,
 			    void (*destroy)(void *));

@@ -402,6 +402,7 @@ int driver_make_binding(struct reg_profile *rp)
 		.n_extra_headers = reg.n_extra_headers,
 		.call_id = rp->call_id,
 		.cseq = rp->cseq,
+		.check_ms = r->registration_check_ms,
 	};
 	/* A sealed password (alr/secret.h): HA1, sent for the user it was
 	 * made for. */

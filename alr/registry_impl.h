@@ -140,6 +140,7 @@ struct registry {
 	unsigned char *key;
 	size_t key_len;
 	unsigned int max_profiles;      /* 0: no limit */
+	unsigned int registration_check_ms;     /* binding_config.check_ms */
 
 	struct reg_profile **v;         /* by id */
 	size_t n, cap;

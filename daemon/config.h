@@ -34,6 +34,10 @@ struct config_kind_rule {
 	char *kind;             /* "ethernet", "wifi", ..., or "ignore" */
 };
 
+/* [sip] registration-check (docs/sip.md, "Liveness"): a registrar that
+ * restarts without its bindings is noticed within this, over UDP. */
+#define CONFIG_DEFAULT_REGISTRATION_CHECK       25
+
 struct config {
 	char *file;                     /* the file it came from, or NULL */
 
@@ -72,6 +76,9 @@ struct config {
 	/* [sip] REGISTER pacing (sip/pacer.h) */
 	unsigned int register_rate;     /* attempts per second; 0: unlimited */
 	unsigned int register_burst;    /* attempts at once */
+	/* [sip] registration-check: seconds between checks that the
+	 * registrar still lists a binding over UDP; 0: none */
+	unsigned int registration_check;
 
 	/* [edge] the SIP edge (docs/edge.md) */
 	bool edge_enable;

@@ -638,6 +638,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	log_set_level(c->log_level);
 	sip_stack_set_register_pacing(d->sip, c->register_rate, c->register_burst);
 	registry_set_max_profiles(d->registry, c->max_profiles);
+	registry_set_registration_check(d->registry, c->registration_check * 1000u);
 	if (c->edge_enable != d->config->edge_enable ||
 	    c->n_edge_listen != d->config->n_edge_listen ||
 	    c->edge_allow_non_loopback != d->config->edge_allow_non_loopback)
@@ -821,6 +822,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 			.plugins = d->plugins, .stack = d->sip,
 			.install_key = key, .install_key_len = sizeof(key),
 			.max_profiles = config->max_profiles,
+			.registration_check_ms = config->registration_check * 1000u,
 		};
 		d->registry = registry_new(&rc);
 		explicit_bzero(key, sizeof(key));

@@ -165,6 +165,8 @@ struct aux_op {
 	struct aux_op *next;
 	enum op_kind kind;
 	char *contact;                  /* OP_REMOVE */
+	bool check;                     /* OP_QUERY of the binding's own check:
+					   no event, the binding acts on it */
 	char ifname[IFNAMSIZ];
 	struct sockaddr_storage local;
 	struct auth_round auth;
@@ -249,6 +251,11 @@ struct binding {
 	unsigned expires_req;           /* raised by 423 */
 	unsigned granted;
 	uint64_t registered_at;         /* when the REGISTER granted was sent */
+	/* REGISTERED: when the refresh is due, and the next check that the
+	 * registrar still lists us (binding_config.check_ms; 0: none). */
+	uint64_t refresh_at, check_at;
+	unsigned check_ms;
+	unsigned checks_lost;           /* times a check found us forgotten */
 	uint64_t backoff_ms;            /* the delay BACKOFF was entered with */
 
 	enum main_want main_want;
@@ -283,6 +290,7 @@ struct binding {
 static unsigned next_binding_id;
 
 static void dispatch(struct binding *b);
+static void arm_registered(struct binding *b);
 static void binding_destroy(struct binding *b);
 static void clear_service_route(struct binding *b);
 static void keep_service_route(struct binding *b, const osip_message_t *resp);
@@ -786,8 +794,10 @@ static void binding_enter_state(struct binding *b, enum binding_state state,
 	case BINDING_REGISTERED:
 		b->main_want = MAIN_NONE;
 		b->backoff_n = 0;
-		b->ops->timer_start(b->port, b->registered_at +
-				    refresh_delay_ms(b, b->granted));
+		b->refresh_at = b->registered_at + refresh_delay_ms(b, b->granted);
+		b->check_at = b->check_ms && b->dest_target.proto == SIP_PROTO_UDP ?
+			      now_ms(b) + b->check_ms : 0;
+		arm_registered(b);
 		ev.contact = b->contact;
 		ev.expires = b->granted;
 		snprintf(detail, sizeof(detail), " (expires %u)", b->granted);
@@ -843,6 +853,50 @@ static void begin_attempt(struct binding *b)
 		b->main_want = MAIN_REGISTER;   /* e.g. a redirect: no edge */
 	else
 		binding_enter_state(b, BINDING_REGISTERING, &no_cause);
+}
+
+/* REGISTERED: the one timer for the refresh or the check before it. */
+static void arm_registered(struct binding *b)
+{
+	uint64_t at = b->refresh_at;
+
+	if (b->check_at && b->check_at < at)
+		at = b->check_at;
+	b->ops->timer_start(b->port, at);
+}
+
+static int queue_check(struct binding *b);
+
+/* The check is due: ask the registrar over the binding's own IAP, then
+ * again check_ms later (a check that finds nothing wrong costs one
+ * REGISTER without Contact and its answer, two with a challenge). */
+static void start_check(struct binding *b)
+{
+	int r = queue_check(b);
+
+	if (r < 0)
+		log_debug("binding %u (%s via %s): cannot check the registration: %s",
+			  b->id, b->name, iap_name(b), strerror(-r));
+	b->check_at = now_ms(b) + b->check_ms;
+	arm_registered(b);
+}
+
+/* The answer to a check (@pr NULL: none came, or an error: the refresh
+ * and the transport say what the network does; nothing is concluded). */
+static void check_done(struct binding *b, const struct sipmsg_response *pr)
+{
+	bool listed = false;
+
+	if (!pr || b->state != BINDING_REGISTERED || pr->contacts_truncated || !b->contact)
+		return;
+	for (size_t i = 0; i < pr->n_contacts && !listed; i++)
+		listed = pr->contacts[i].ours;
+	if (listed)
+		return;
+	b->checks_lost++;
+	log_notice("binding %u (%s via %s): the registrar no longer lists %s (restarted?); "
+		   "registering again", b->id, b->name, iap_name(b), b->contact);
+	begin_attempt(b);
 }
 
 static void fail_main(struct binding *b, const struct cause *c)
@@ -1102,6 +1156,15 @@ static void aux_report(struct binding *b, struct aux_op *op,
 	};
 	char why[SIPMSG_REASON_MAX + 48];
 
+	if (op->check) {
+		if (c->error != BINDING_ERROR_NONE) {
+			format_cause(why, sizeof(why), c);
+			log_debug("binding %u (%s via %s): check not answered (%s)", b->id,
+				  b->name, op->ifname, why);
+		}
+		check_done(b, c->error == BINDING_ERROR_NONE ? pr : NULL);
+		return;
+	}
 	if (c->error == BINDING_ERROR_NONE) {
 		if (op->kind == OP_REMOVE)
 			log_info("binding %u (%s via %s): contact %s removed",
@@ -1539,6 +1602,7 @@ void binding_handle_response(struct binding *b, uint64_t id,
 	struct sipmsg_ours ours;
 	struct sipmsg_response pr;
 	struct tx tx;
+	bool mine;
 
 	if (!b || !resp)
 		return;
@@ -1548,9 +1612,11 @@ void binding_handle_response(struct binding *b, uint64_t id,
 			  b->id);
 		goto out;
 	}
+	mine = b->tx.kind == OP_REGISTER ||
+	       (b->tx.kind == OP_QUERY && b->tx.aux && b->tx.aux->check);
 	ours = (struct sipmsg_ours){
-		.contact_uri = b->tx.kind == OP_REGISTER ? b->contact : NULL,
-		.instance = b->tx.kind == OP_REGISTER ? b->instance : NULL,
+		.contact_uri = mine ? b->contact : NULL,
+		.instance = mine ? b->instance : NULL,
 	};
 	if (sipmsg_parse_response(resp, &ours, &pr) < 0) {
 		log_debug("binding %u (%s): malformed response dropped", b->id,
@@ -1692,7 +1758,10 @@ void binding_handle_timer(struct binding *b)
 		goto out;
 	switch (b->state) {
 	case BINDING_REGISTERED:
-		begin_attempt(b);       /* the refresh */
+		if (b->check_at && now_ms(b) >= b->check_at && now_ms(b) < b->refresh_at)
+			start_check(b);
+		else
+			begin_attempt(b);       /* the refresh */
 		break;
 	case BINDING_BACKOFF:
 		/* Start over from the configured registrar, and look its
@@ -1872,6 +1941,7 @@ struct binding *binding_new_with_ops(const struct binding_ops *ops,
 	b->retry_after = -1;
 	b->last_reason[0] = '\0';
 	b->expires_cfg = cfg->expires ? cfg->expires : DEFAULT_EXPIRES;
+	b->check_ms = cfg->check_ms;
 	if (b->expires_cfg > INT32_MAX)
 		b->expires_cfg = INT32_MAX;
 	b->expires_req = b->expires_cfg;
@@ -2250,7 +2320,7 @@ int binding_abandon(struct binding *b)
 }
 
 static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
-		     const char *ifname, const char *local_addr)
+		     const char *ifname, const char *local_addr, bool check)
 {
 	struct aux_op *op;
 
@@ -2262,6 +2332,7 @@ static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
 	if (!op)
 		return -ENOMEM;
 	op->kind = kind;
+	op->check = check;
 	if (contact && !(op->contact = strdup(contact))) {
 		free(op);
 		return -ENOMEM;
@@ -2293,18 +2364,29 @@ static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
 	return 0;
 }
 
+static int queue_check(struct binding *b)
+{
+	/* One at a time: a check still queued or out is enough. */
+	for (const struct aux_op *op = b->aux_head; op; op = op->next)
+		if (op->check)
+			return -EALREADY;
+	if (b->tx.active && b->tx.aux && b->tx.aux->check)
+		return -EALREADY;
+	return queue_aux(b, OP_QUERY, NULL, NULL, NULL, true);
+}
+
 int binding_remove_contact(struct binding *b, const char *contact_uri,
 			   const char *ifname, const char *local_addr)
 {
 	if (!contact_uri || !sipmsg_uri_ok(contact_uri))
 		return -EINVAL;
-	return queue_aux(b, OP_REMOVE, contact_uri, ifname, local_addr);
+	return queue_aux(b, OP_REMOVE, contact_uri, ifname, local_addr, false);
 }
 
 int binding_query(struct binding *b, const char *ifname,
 		  const char *local_addr)
 {
-	return queue_aux(b, OP_QUERY, NULL, ifname, local_addr);
+	return queue_aux(b, OP_QUERY, NULL, ifname, local_addr, false);
 }
 
 /* ---- for the edge's calls ------------------------------------------------ */

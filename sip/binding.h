@@ -97,6 +97,12 @@ struct binding_config {
 	uint32_t cseq;                  /* the last CSeq used with call_id
 					   (after a restart); 0 for a new one */
 	const char *user_agent;         /* NULL: "alrd/VERSION" */
+	/* Registered over UDP: ask the registrar for the AOR's bindings
+	 * (RFC 3261 §10.2.3) this often, and register again at once when
+	 * ours is not among them (the registrar restarted and forgot it).
+	 * 0: never (only the refreshes).  Over TCP a lost connection says
+	 * it (binding_handle_transport_lost()). */
+	unsigned check_ms;
 };
 
 /** One event for observers.  Pointers are valid during the call only. */

@@ -1475,6 +1475,82 @@ static void test_query(void **state)
 	fake_free(f);
 }
 
+/* [sip] registration-check: over UDP, a REGISTER without Contact every
+ * check_ms while registered; when the registrar no longer lists our
+ * contact (it restarted), a REGISTER at once; observers see no query
+ * events of it, and nothing is checked over TCP or when check_ms is 0. */
+static void test_registration_check(void **state)
+{
+	struct binding_config cfg = base_config();
+	struct fake *f;
+	size_t n, ev;
+	uint64_t t0;
+
+	cfg.check_ms = 25000;
+	f = fake_new_cfg(&cfg);
+	register_fully(f, 600);
+	t0 = f->now;
+	/* The check comes before the refresh (480-540 s). */
+	assert_true(f->timer_armed);
+	assert_int_equal(f->timer_at, t0 + 25000);
+	n = f->n_sent;
+	ev = f->n_ev;
+	fire_timer(f);
+	assert_int_equal(f->n_sent, n + 1);
+	assert_int_equal(n_contacts(last(f)), 0);
+	assert_true(has_authorization(last(f)));
+	{
+		char extra[512];
+
+		/* Still listed (with Kamailio's received=): nothing more. */
+		snprintf(extra, sizeof(extra), "Contact: <%s>;expires=575;"
+			 "received=\"sip:192.0.2.1:5060\"\r\n", binding_get_contact(f->b));
+		respond(f, 200, "OK", extra);
+	}
+	assert_int_equal(f->n_sent, n + 1);
+	assert_int_equal(f->n_ev, ev);
+	expect_state(f, BINDING_REGISTERED);
+	assert_int_equal(f->timer_at, t0 + 50000);
+
+	/* The registrar restarted: it lists nobody.  REGISTER at once. */
+	fire_timer(f);
+	assert_int_equal(f->n_sent, n + 2);
+	respond(f, 200, "OK", NULL);
+	assert_int_equal(f->n_sent, n + 3);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(n_contacts(last(f)), 1);
+	grant(f, 600);
+	expect_state(f, BINDING_REGISTERED);
+	/* Only state events: the checks are the binding's own. */
+	for (size_t i = ev; i < f->n_ev; i++)
+		assert_int_equal(f->ev[i].type, BINDING_EVENT_STATE);
+
+	/* A check that is not answered concludes nothing. */
+	assert_int_equal(f->timer_at, f->now + 25000);
+	fire_timer(f);
+	n = f->n_sent;
+	binding_handle_request_failed(f->b, last(f)->id, -ETIMEDOUT);
+	assert_int_equal(f->n_sent, n);
+	expect_state(f, BINDING_REGISTERED);
+	assert_int_equal(f->timer_at, f->now + 25000);
+	fake_free(f);
+
+	/* check_ms 0: the refresh is the only timer. */
+	cfg.check_ms = 0;
+	f = fake_new_cfg(&cfg);
+	register_fully(f, 600);
+	assert_true(f->timer_at >= f->now + 480000);
+	fake_free(f);
+
+	/* TCP: the connection says it; no checks. */
+	cfg.check_ms = 25000;
+	cfg.registrar = "sip:" REGISTRAR4 ";transport=tcp";
+	f = fake_new_cfg(&cfg);
+	register_fully(f, 600);
+	assert_true(f->timer_at >= f->now + 480000);
+	fake_free(f);
+}
+
 static const struct sockaddr_in *dest4_of(const struct sent *s)
 {
 	assert_int_equal(s->dest.ss_family, AF_INET);
@@ -2100,6 +2176,7 @@ int main(void)
 		cmocka_unit_test(test_abandon_keeps_contacts),
 		cmocka_unit_test(test_abandon_while_registering),
 		cmocka_unit_test(test_query),
+		cmocka_unit_test(test_registration_check),
 		cmocka_unit_test(test_closed_port_tries_the_next_address),
 		cmocka_unit_test(test_query_gives_way_to_the_refresh),
 		cmocka_unit_test(test_one_request_at_a_time),
