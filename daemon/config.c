@@ -65,6 +65,7 @@ struct config *config_new_defaults(void)
 	c->register_rate = PACER_DEFAULT_RATE;
 	c->register_burst = PACER_DEFAULT_BURST;
 	c->registration_check = CONFIG_DEFAULT_REGISTRATION_CHECK;
+	c->keepalive = CONFIG_DEFAULT_KEEPALIVE;
 	return c;
 }
 
@@ -477,6 +478,12 @@ static int handle_sip(struct parse_ctx *p, const char *key, const char *value)
 		if (!parse_uint(p, key, value, 10, 0, 3600, &v))
 			return 0;
 		p->c->registration_check = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(key, "keepalive") == 0) {
+		if (!parse_uint(p, key, value, 10, 0, 3600, &v))
+			return 0;
+		p->c->keepalive = (unsigned int)v;
 		return 1;
 	}
 	return fail(p, "unknown key '%s' in [sip]", key);
@@ -935,6 +942,7 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "register-rate = %u\n", c->register_rate);
 	fprintf(f, "register-burst = %u\n", c->register_burst);
 	fprintf(f, "registration-check = %u\n", c->registration_check);
+	fprintf(f, "keepalive = %u\n", c->keepalive);
 	fprintf(f, "\n[edge]\n");
 	fprintf(f, "enable = %s\n", c->edge_enable ? "yes" : "no");
 	fprintf(f, "listen = ");

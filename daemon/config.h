@@ -37,6 +37,7 @@ struct config_kind_rule {
 /* [sip] registration-check (docs/sip.md, "Liveness"): a registrar that
  * restarts without its bindings is noticed within this, over UDP. */
 #define CONFIG_DEFAULT_REGISTRATION_CHECK       25
+#define CONFIG_DEFAULT_KEEPALIVE                30
 
 struct config {
 	char *file;                     /* the file it came from, or NULL */
@@ -79,6 +80,8 @@ struct config {
 	/* [sip] registration-check: seconds between checks that the
 	 * registrar still lists a binding over UDP; 0: none */
 	unsigned int registration_check;
+	/* [sip] keepalive: seconds between RFC 5626 CRLF pings on TCP; 0: none */
+	unsigned int keepalive;
 
 	/* [edge] the SIP edge (docs/edge.md) */
 	bool edge_enable;

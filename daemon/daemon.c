@@ -637,6 +637,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	}
 	log_set_level(c->log_level);
 	sip_stack_set_register_pacing(d->sip, c->register_rate, c->register_burst);
+	sip_stack_set_keepalive(d->sip, c->keepalive * 1000u);
 	registry_set_max_profiles(d->registry, c->max_profiles);
 	registry_set_registration_check(d->registry, c->registration_check * 1000u);
 	if (c->edge_enable != d->config->edge_enable ||
@@ -811,6 +812,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 			return log_errno(LOG_ERR, -ENOMEM, "sip: cannot create the stack");
 		sip_stack_set_register_pacing(d->sip, config->register_rate,
 					      config->register_burst);
+		sip_stack_set_keepalive(d->sip, config->keepalive * 1000u);
 		d->plugins = plugin_loader_new(registry_plugin_host());
 		if (!d->plugins)
 			return log_errno(LOG_ERR, -ENOMEM, "out of memory");

@@ -139,6 +139,10 @@ struct sip_stack {
 	ev_timer ares_timer;
 	struct ares_watch *ares_watches;
 
+	/* RFC 5626 §4.4.1 keepalives on the connections bindings open
+	 * (sip_stack_set_keepalive()); 0: none. */
+	unsigned keepalive_ms;
+
 	/* REGISTER pacing: one line for every binding of the stack, let go
 	 * from pace_timer as tokens come back. */
 	struct pacer pacer;
@@ -1258,6 +1262,8 @@ static int op_transport_get(void *port, const char *ifname,
 		tp->refs = 0;
 		tp->failed = tp->reported = false;
 		tp->error = 0;
+		if (proto != SIP_PROTO_UDP && s->keepalive_ms && tp->cls->keepalive)
+			tp->cls->keepalive(tp, s->keepalive_ms, SIP_STACK_PONG_TIMEOUT_MS);
 		tp->next = s->transports;
 		s->transports = tp;
 		s->stats.transports_opened++;
@@ -1428,6 +1434,16 @@ static void op_pace_cancel(void *port)
 
 	/* The timer may fire for nobody; it re-arms itself. */
 	pacer_remove(&p->s->pacer, &p->pace);
+}
+
+void sip_stack_set_keepalive(struct sip_stack *s, unsigned interval_ms)
+{
+	if (!s || s->keepalive_ms == interval_ms)
+		return;
+	s->keepalive_ms = interval_ms;
+	for (struct sip_transport *tp = s->transports; tp; tp = tp->next)
+		if (tp->proto != SIP_PROTO_UDP && !tp->failed && tp->cls->keepalive)
+			tp->cls->keepalive(tp, interval_ms, SIP_STACK_PONG_TIMEOUT_MS);
 }
 
 void sip_stack_set_register_pacing(struct sip_stack *s, unsigned rate,

@@ -50,6 +50,13 @@ void sip_stack_get_stats(const struct sip_stack *s,
  * once, then `rate` per second (0: unlimited), for every binding of the
  * stack.  Defaults PACER_DEFAULT_RATE and PACER_DEFAULT_BURST; may change
  * at any time (reload): those waiting keep their order. */
+/* Keepalives on the connections the bindings open (TCP): a double-CRLF
+ * ping after @interval_ms, and the connection counts as lost when nothing
+ * comes back within SIP_STACK_PONG_TIMEOUT_MS (RFC 5626 §4.4.1: 10 s);
+ * the binding then registers again over a new one.  0: none (the
+ * default).  Applies to open connections too. */
+#define SIP_STACK_PONG_TIMEOUT_MS       10000u
+void sip_stack_set_keepalive(struct sip_stack *s, unsigned interval_ms);
 void sip_stack_set_register_pacing(struct sip_stack *s, unsigned rate,
 				   unsigned burst);
 

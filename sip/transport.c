@@ -62,7 +62,10 @@ struct sock_transport {
 	bool dead;                      /* failed: no more I/O */
 	unsigned in_cb;
 	bool close_pending;
-	/* TCP */
+	/* TCP: RFC 5626 §4.4.1 keepalives (sock_keepalive()) */
+	ev_timer ka;
+	unsigned ka_interval_ms, ka_timeout_ms;
+	bool ka_ping_out;               /* a ping went; waiting for any byte */
 	char *out;
 	size_t out_len, out_cap;
 	char *in;
@@ -198,6 +201,7 @@ enum sip_icmp_verdict sip_icmp_judge(const struct sip_icmp_error *e,
 
 static void sock_destroy(struct sock_transport *st)
 {
+	ev_timer_stop(st->loop, &st->ka);
 	if (st->fd >= 0) {
 		ev_io_stop(st->loop, &st->rio);
 		ev_io_stop(st->loop, &st->wio);
@@ -210,6 +214,7 @@ static void sock_destroy(struct sock_transport *st)
 
 static void sock_shutdown(struct sock_transport *st)
 {
+	ev_timer_stop(st->loop, &st->ka);
 	if (st->fd < 0)
 		return;
 	ev_io_stop(st->loop, &st->rio);
@@ -454,6 +459,13 @@ static void tcp_read(struct sock_transport *st)
 		sock_fail(st, -ECONNRESET);
 		return;
 	}
+	if (st->ka_ping_out) {
+		/* The pong (or anything: the peer is there). */
+		st->ka_ping_out = false;
+		ev_timer_stop(st->loop, &st->ka);
+		ev_timer_set(&st->ka, st->ka_interval_ms / 1000., 0.);
+		ev_timer_start(st->loop, &st->ka);
+	}
 	st->in_len += (size_t)n;
 	while (!st->dead && !st->close_pending) {
 		size_t skip = 0;
@@ -554,6 +566,55 @@ static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	sock_leave(st);
 }
 
+/* The keepalive timer: time for a ping, or its pong is late. */
+static void ka_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sock_transport *st = container_of(w, struct sock_transport, ka);
+	static const char ping[] = "\r\n\r\n";
+	char host[INET6_ADDRSTRLEN] = "?";
+	int r;
+
+	(void)loop;
+	(void)revents;
+	if (st->dead || st->fd < 0)
+		return;
+	st->in_cb++;
+	if (st->ka_ping_out) {
+		sipmsg_sockaddr_host((struct sockaddr *)&st->base.remote, host, sizeof(host),
+				     NULL);
+		log_info("sip tcp %s -> %s: no answer to a keepalive in %.1f s: "
+			 "the connection is dead", st->base.ifname, host,
+			 st->ka_timeout_ms / 1000.);
+		sock_fail(st, -ETIMEDOUT);
+	} else if (!st->connecting && (r = tcp_send(st, ping, sizeof(ping) - 1)) < 0) {
+		sock_fail(st, r);
+	} else {
+		/* Still connecting: the connect's own timeout judges it. */
+		st->ka_ping_out = !st->connecting;
+		ev_timer_set(&st->ka, (st->connecting ? st->ka_interval_ms :
+				       st->ka_timeout_ms) / 1000., 0.);
+		ev_timer_start(st->loop, &st->ka);
+	}
+	sock_leave(st);
+}
+
+static void sock_keepalive(struct sip_transport *tp, unsigned interval_ms,
+			   unsigned timeout_ms)
+{
+	struct sock_transport *st = (struct sock_transport *)tp;
+
+	if (!tp || tp->proto == SIP_PROTO_UDP)
+		return;
+	ev_timer_stop(st->loop, &st->ka);
+	st->ka_ping_out = false;
+	st->ka_interval_ms = interval_ms;
+	st->ka_timeout_ms = timeout_ms ? timeout_ms : 10000;
+	if (!interval_ms || st->dead || st->fd < 0)
+		return;
+	ev_timer_set(&st->ka, interval_ms / 1000., 0.);
+	ev_timer_start(st->loop, &st->ka);
+}
+
 static int sock_send(struct sip_transport *tp, const struct sockaddr *dest,
 		     const char *buf, size_t len)
 {
@@ -597,6 +658,7 @@ static int sock_open(struct ev_loop *loop, enum sip_proto proto,
 	st->loop = loop;
 	st->cbs = cbs;
 	st->cb_data = cb_data;
+	ev_timer_init(&st->ka, ka_cb, 0., 0.);
 	st->fd = socket(local->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (st->fd < 0) {
 		r = -errno;
@@ -663,4 +725,5 @@ const struct sip_transport_class sip_transport_socket_class = {
 	.open = sock_open,
 	.send = sock_send,
 	.close = sock_close,
+	.keepalive = sock_keepalive,
 };

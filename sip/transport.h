@@ -100,6 +100,12 @@ struct sip_transport_class {
 		    const char *buf, size_t len);
 	/* Close and free; safe from inside the transport's callbacks. */
 	void (*close)(struct sip_transport *tp);
+	/* Optional (NULL: none).  Streams: after @interval_ms without a
+	 * keepalive out, send a double CRLF ping (RFC 5626 §4.4.1); when no
+	 * byte comes back within @timeout_ms the connection is dead: failed()
+	 * with -ETIMEDOUT.  0 stops them.  Datagrams: ignored. */
+	void (*keepalive)(struct sip_transport *tp, unsigned interval_ms,
+			  unsigned timeout_ms);
 };
 
 /* What every class's transport starts with. */

@@ -14,9 +14,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
 
 import alrtest  # noqa: E402
-from alrtest import T, check, check_eq  # noqa: E402
+from alrtest import T, check, check_eq, wait_until  # noqa: E402
 from test_profiles import (WLAN, daemon, profile, sip_world,  # noqa: E402
                            wait_bindings)
+
+NFT = '/usr/sbin/nft'
 
 
 def restart_registrar(reg):
@@ -63,6 +65,42 @@ def test_tcp_binding_back_after_a_registrar_restart(fx):
     restart_registrar(reg)
     after = wait_bindings(reg, 'alice', 1, host=WLAN, timeout=T(10))[0]
     check(after['contact'].endswith(';transport=tcp'), 'not over TCP: %r', after)
+
+
+
+def test_tcp_connection_dead_in_silence(fx):
+    """A connection that dies without a word (a NAT on the way forgot the
+    flow: packets of alrd's connection to the registrar vanish, nothing
+    is reset): alrd's keepalive ping (RFC 5626 §4.4.1, every 1 s here)
+    gets no pong within 10 s, the connection counts as lost, and alrd
+    registers again over a new one -- Kamailio's binding comes from a new
+    source port.  Without keepalives nothing would happen until the
+    refresh (480-540 s)."""
+    w, reg = sip_world(fx)
+    d = daemon(fx, w, sip={'keepalive': '1', 'registration-check': '0'})
+    c = fx.client(d)
+    p = profile('alice', auto_register=True)
+    p['registrar']['transport'] = 'tcp'
+    c.call('profile.create', {'profile': p})
+    before = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    port = int(before['received'].split(':')[2].split(';')[0])
+    # The flow vanishes at the registrar's side: its packets are dropped.
+    alrtest.run(['ip', 'netns', 'exec', w.net, NFT, '-f', '-'], input=(
+        'table inet alrt_flow {\n'
+        '  chain input {\n'
+        '    type filter hook input priority 0; policy accept;\n'
+        '    ip saddr %s tcp sport %d drop\n'
+        '  }\n'
+        '}\n' % (WLAN, port)))
+    wait_until(lambda: 'no answer to a keepalive' in d.log(), T(20),
+               "alrd's keepalive to fail")
+
+    def moved():
+        b = reg.bindings('alice')
+        return [x for x in b if x['received'] != before['received']]
+    after = wait_until(moved, T(15), 'a binding over a new connection')[0]
+    check(after['received'].endswith(';transport=tcp'), 'not over TCP: %r', after)
+    check_eq(after['contact'].split('@')[1].split(':')[0], WLAN, 'still over wlan0')
 
 
 if __name__ == '__main__':

@@ -293,6 +293,107 @@ static void loopback_port_unreachable(int family)
 	ev_loop_destroy(k.loop);
 }
 
+/* ---- TCP keepalives (RFC 5626 §4.4.1) ---- */
+
+struct ka_sink {
+	struct ev_loop *loop;
+	int failed;                     /* the error; 0: not failed */
+	size_t received;
+};
+
+static void ka_received(void *data, struct sip_transport *tp, const char *buf,
+			size_t len, const struct sockaddr *from)
+{
+	((struct ka_sink *)data)->received++;
+}
+
+static void ka_failed(void *data, struct sip_transport *tp, int error)
+{
+	struct ka_sink *k = data;
+
+	k->failed = error;
+	ev_break(k->loop, EVBREAK_ONE);
+}
+
+static const struct sip_transport_cbs ka_cbs = {
+	.received = ka_received,
+	.failed = ka_failed,
+};
+
+/* Run @loop until @fd is readable or the connection failed; then read
+ * what came.  The deadline only bounds a failure. */
+static ssize_t ka_read(struct ka_sink *k, int fd, char *buf, size_t size)
+{
+	ev_timer deadline;
+	ssize_t n = -1;
+
+	ev_timer_init(&deadline, deadline_cb, 5., 0.);
+	ev_timer_start(k->loop, &deadline);
+	while (ev_is_active(&deadline) && !k->failed) {
+		n = recv(fd, buf, size, MSG_DONTWAIT);
+		if (n > 0)
+			break;
+		ev_run(k->loop, EVRUN_ONCE);
+	}
+	ev_timer_stop(k->loop, &deadline);
+	return n;
+}
+
+/* A ping after the interval; a pong (CRLF, which the framer skips) keeps
+ * the connection; a ping left unanswered past the timeout fails it with
+ * -ETIMEDOUT. */
+static void test_tcp_keepalive(void **state)
+{
+	struct ka_sink k = { .loop = ev_loop_new(EVFLAG_AUTO) };
+	struct sockaddr_storage local, srv;
+	socklen_t len = sizeof(srv);
+	struct sip_transport *tp = NULL;
+	char buf[64];
+	ev_timer deadline;
+	int lfd, cfd, r;
+
+	set4(&local, "127.0.0.1", 0);
+	set4(&srv, "127.0.0.1", 0);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&srv, sizeof(struct sockaddr_in)), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&srv, &len), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	r = sip_transport_socket_class.open(k.loop, SIP_PROTO_TCP, "lo",
+					    (struct sockaddr *)&local, (struct sockaddr *)&srv,
+					    &ka_cbs, &k, &tp);
+	if (r == -EPERM) {
+		close(lfd);
+		ev_loop_destroy(k.loop);
+		skip();                 /* SO_BINDTODEVICE needs CAP_NET_RAW here */
+	}
+	assert_int_equal(r, 0);
+	cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	tp->cls->keepalive(tp, 50, 200);
+
+	/* The first ping; the pong. */
+	assert_int_equal(ka_read(&k, cfd, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "\r\n\r\n", 4);
+	assert_int_equal(send(cfd, "\r\n", 2, 0), 2);
+	/* The next ping comes: the pong kept the connection. */
+	assert_int_equal(ka_read(&k, cfd, buf, sizeof(buf)), 4);
+	assert_int_equal(k.failed, 0);
+	assert_int_equal(k.received, 0);        /* a pong is not a message */
+	/* Silence: failed, -ETIMEDOUT. */
+	ev_timer_init(&deadline, deadline_cb, 5., 0.);
+	ev_timer_start(k.loop, &deadline);
+	while (!k.failed && ev_is_active(&deadline))
+		ev_run(k.loop, EVRUN_ONCE);
+	ev_timer_stop(k.loop, &deadline);
+	assert_int_equal(k.failed, -ETIMEDOUT);
+
+	tp->cls->close(tp);
+	close(cfd);
+	close(lfd);
+	ev_loop_destroy(k.loop);
+}
+
 static void test_udp_reads_icmp_errors(void **state)
 {
 	loopback_port_unreachable(AF_INET);
@@ -309,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_judge),
 		cmocka_unit_test(test_udp_reads_icmp_errors),
 		cmocka_unit_test(test_udp6_reads_icmp_errors),
+		cmocka_unit_test(test_tcp_keepalive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
