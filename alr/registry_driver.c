@@ -641,7 +641,7 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
  * that does not resolve: the network (or the way to the registrar over
  * it).  A closed port is the server's (BINDING_ERROR_SERVER: docs/sip.md,
  * "ICMP errors"). */
-static bool network_failure(enum binding_error e)
+static bool network_failure_kind(enum binding_error e)
 {
 	switch (e) {
 	case BINDING_ERROR_TIMEOUT:
@@ -663,6 +663,18 @@ static bool network_failure(enum binding_error e)
 	return false;
 }
 
+/* Transport evidence against the IAP (issue 15): no answer, a socket
+ * error, no address.  A name server's answer (no such name, no address,
+ * refused, SERVFAIL) is the same over every network: not the IAP's. */
+static bool network_failure_ev(const struct bevent *ev)
+{
+	if (ev->error == BINDING_ERROR_RESOLVE &&
+	    (ev->code == -ENOENT || ev->code == -ENODATA || ev->code == -EACCES ||
+	     ev->code == -EAGAIN))
+		return false;
+	return network_failure_kind(ev->error);
+}
+
 static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 {
 	rp_set_error(rp, ev->code > 0 ? ev->code : 0, binding_error_to_str(ev->error),
@@ -674,7 +686,7 @@ static void on_backoff(struct reg_profile *rp, const struct bevent *ev)
 		return;
 	/* Only transport evidence says anything about the IAP: the same
 	 * registrar answers the same over every network (issue 15). */
-	if (network_failure(ev->error))
+	if (network_failure_ev(ev))
 		roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
 				ev->code ? ev->code : -EIO, ev->reason);
 	else
@@ -692,7 +704,7 @@ static void on_query(struct reg_profile *rp, const struct bevent *ev)
 	if (!iap || !rp->in_engine)
 		return;
 	rp->probe_iap = 0;
-	roam_sip_probed(rp->r->roam, rp->p->id, iap, !network_failure(ev->error),
+	roam_sip_probed(rp->r->roam, rp->p->id, iap, !network_failure_ev(ev),
 			ev->error == BINDING_ERROR_NONE ? 0 : ev->code ? ev->code : -EIO,
 			ev->reason);
 }
@@ -720,7 +732,7 @@ static void on_idle(struct reg_profile *rp, const struct bevent *ev)
 		 * moves back (op_sip_go()). */
 		log_info("profile %u (%s): move to iap %u refused (%s); staying",
 			 rp->p->id, rp_name(rp), rp->iap_id, ev->reason);
-		if (network_failure(ev->error))
+		if (network_failure_ev(ev))
 			roam_sip_failed(rp->r->roam, rp->p->id, rp->iap_id,
 					ev->code ? ev->code : -EIO, ev->reason);
 		else

@@ -1698,6 +1698,29 @@ out:
 	unhold(b);
 }
 
+/* For people: why a name did not resolve (sip/stack.c's errnos). */
+static const char *lookup_error(int error)
+{
+	switch (error) {
+	case 0:
+		return "no address of the IAP's family";
+	case -ENOENT:
+		return "no such name (NXDOMAIN)";
+	case -ENODATA:
+		return "the name has no address (no A or AAAA record)";
+	case -ETIMEDOUT:
+		return "no answer from the name server";
+	case -ECONNREFUSED:
+		return "the name server's port is closed";
+	case -EACCES:
+		return "the name server refused the query";
+	case -EAGAIN:
+		return "the name server failed (SERVFAIL)";
+	default:
+		return "lookup failed";
+	}
+}
+
 void binding_handle_resolved(struct binding *b, int error,
 			     const struct sockaddr_storage *addrs, size_t n)
 {
@@ -1738,9 +1761,8 @@ void binding_handle_resolved(struct binding *b, int error,
 			char buf[SIPMSG_HOST_MAX + 64];
 			struct cause c = { BINDING_ERROR_RESOLVE, error < 0 ? error : 0, buf };
 
-			snprintf(buf, sizeof(buf), "%s: %s", b->dest_target.host,
-				 error < 0 ? "lookup failed" :
-					     "no address of the IAP's family");
+			snprintf(buf, sizeof(buf), "cannot resolve %s: %s", b->dest_target.host,
+				 lookup_error(error));
 			binding_enter_state(b, BINDING_BACKOFF, &c);
 		}
 	}

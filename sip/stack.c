@@ -614,6 +614,30 @@ static void deliver_unreachable(struct sip_stack *s)
 	}
 }
 
+/* What a failed lookup says, as an errno binding_handle_resolved()
+ * names (docs/sip.md, "Errors"). */
+static int ares_errno(int status)
+{
+	switch (status) {
+	case ARES_SUCCESS:
+		return 0;
+	case ARES_ENOTFOUND:
+		return -ENOENT;         /* NXDOMAIN */
+	case ARES_ENODATA:
+		return -ENODATA;        /* the name, but no address */
+	case ARES_ETIMEOUT:
+		return -ETIMEDOUT;      /* no name server answered */
+	case ARES_ECONNREFUSED:
+		return -ECONNREFUSED;   /* nothing listens at the name server */
+	case ARES_EREFUSED:
+		return -EACCES;         /* it answered REFUSED */
+	case ARES_ESERVFAIL:
+		return -EAGAIN;         /* it answered SERVFAIL */
+	default:
+		return -EHOSTUNREACH;
+	}
+}
+
 static void deliver_queries(struct sip_stack *s)
 {
 	while (s->done_queries) {
@@ -623,8 +647,7 @@ static void deliver_queries(struct sip_stack *s)
 		s->done_queries = q->next_done;
 		if (p && p->query == q && port_live(p)) {
 			p->query = NULL;
-			binding_handle_resolved(p->b, q->status == ARES_SUCCESS ?
-						0 : -EHOSTUNREACH, q->addrs, q->n);
+			binding_handle_resolved(p->b, ares_errno(q->status), q->addrs, q->n);
 		}
 		free(q);
 	}
@@ -1564,7 +1587,12 @@ struct sip_stack *sip_stack_new(struct ev_loop *loop)
 	}
 	opts.sock_state_cb = ares_sock_cb;
 	opts.sock_state_cb_data = s;
-	r = ares_init_options(&s->ares, &opts, ARES_OPT_SOCK_STATE_CB);
+	/* A name server that does not answer is said within 6 s (2 s, then
+	 * 4 s), not c-ares's 75 s (5 s, 4 tries, doubling). */
+	opts.timeout = SIP_STACK_DNS_TIMEOUT_MS;
+	opts.tries = SIP_STACK_DNS_TRIES;
+	r = ares_init_options(&s->ares, &opts, ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS |
+			      ARES_OPT_TRIES);
 	if (r == ARES_SUCCESS)
 		s->ares_ok = true;
 	else

@@ -56,6 +56,9 @@ void sip_stack_get_stats(const struct sip_stack *s,
  * the binding then registers again over a new one.  0: none (the
  * default).  Applies to open connections too. */
 #define SIP_STACK_PONG_TIMEOUT_MS       10000u
+/* Name lookups (c-ares): the first try's timeout and how many tries. */
+#define SIP_STACK_DNS_TIMEOUT_MS        2000
+#define SIP_STACK_DNS_TRIES             2
 void sip_stack_set_keepalive(struct sip_stack *s, unsigned interval_ms);
 void sip_stack_set_register_pacing(struct sip_stack *s, unsigned rate,
 				   unsigned burst);

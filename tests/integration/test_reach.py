@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""Reaching the registrar by name (issue 15 item 7, and the ground for
+items 5 and 6): a real name server (dnsmasq, peers/dns.py) in the network
+namespace; alrd's profile names its registrar.  Each failure must reach
+the profile's state and a profile.error event fast, with a message that
+names the cause, and an answer from the name server (no such name) must
+not count against the network: the profile is not moved off Wi-Fi for it.
+"""
+
+import os
+import sys
+import tempfile
+import shutil
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
+
+import alrtest  # noqa: E402
+from alrtest import T, check, check_eq  # noqa: E402
+from dns import DnsServer, use_name_server  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, daemon, iap_id, profile,  # noqa: E402
+                           sip_world, wait_bindings)
+
+NS_ADDR = '10.99.100.53'
+NFT = '/usr/sbin/nft'
+
+
+class _Rm:
+    def __init__(self, path):
+        self.path = path
+
+    def cleanup(self):
+        if not os.environ.get('ALR_KEEP'):
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def name_world(fx, hosts=None):
+    """sip_world with a name server for example.test on NS_ADDR, which
+    the device's resolv.conf names."""
+    w, reg = sip_world(fx)
+    tmp = tempfile.mkdtemp(prefix='alrt-dns-')
+    fx._objs.append(_Rm(tmp))
+    dns = DnsServer(w.net, NS_ADDR, tmp, hosts=hosts or {})
+    fx._objs.append(dns)
+    dns.start()
+    use_name_server(fx, w.dev, NS_ADDR)
+    return w, reg, dns
+
+
+def by_name(host):
+    p = profile('alice', auto_register=True)
+    p['registrar']['uri'] = 'sip:' + host
+    return p
+
+
+def wait_error(c, pid, what):
+    ev = c.wait_event(lambda e: e['method'] == 'profile.error' and e['params']['id'] == pid,
+                      T(20), what)
+    return ev['params']
+
+
+def test_registrar_by_name(fx):
+    """The registrar's name resolves through the name server: registered,
+    Kamailio holds the binding; the server saw the question."""
+    w, reg, dns = name_world(fx, {'registrar.example.test': REG_ADDR})
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.call('profile.create', {'profile': by_name('registrar.example.test')})
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    check(any('registrar.example.test' in q for q in dns.queries()),
+          'the name server was not asked: %r', dns.queries())
+
+
+def test_no_such_name(fx):
+    """NXDOMAIN: profile.error kind resolve, a message that says so, at
+    once; the name server's answer says nothing about Wi-Fi, so there is
+    no alr.error against it and the profile stays on wlan0 (no move to
+    cellular)."""
+    w, reg, dns = name_world(fx)
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    pid = c.call('profile.create', {'profile': by_name('nowhere.example.test')}
+                 )['profile']['id']
+    err = wait_error(c, pid, 'profile.error for the unknown name')
+    check_eq(err['kind'], 'resolve', 'kind')
+    check('nowhere.example.test' in err['message'] and 'no such name' in err['message'],
+          'the message does not name the cause: %r', err['message'])
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq(st['iap_id'], iap_id(c, 'wlan0'), 'the IAP after the failed lookup')
+    check(not [e for e in c.events if e['method'] == 'alr.error'],
+          'alr.error against the network for a name server answer: %r',
+          [e for e in c.events if e['method'] == 'alr.error'])
+
+
+def test_silent_name_server(fx):
+    """The name server does not answer (its port silently dropped):
+    profile.error within alrd's lookup timeout (2 s, then 4 s), saying
+    that no answer came -- not 75 s of 'registering' and a message about
+    address families."""
+    w, reg, dns = name_world(fx, {'registrar.example.test': REG_ADDR})
+    alrtest.run(['ip', 'netns', 'exec', w.net, NFT, '-f', '-'], input=(
+        'table inet alrt_dns {\n chain input {\n'
+        '  type filter hook input priority 0; policy accept;\n'
+        '  ip daddr %s udp dport 53 drop\n  ip daddr %s tcp dport 53 drop\n }\n}\n'
+        % (NS_ADDR, NS_ADDR)))
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = c.call('profile.create', {'profile': by_name('registrar.example.test')}
+                 )['profile']['id']
+    err = wait_error(c, pid, 'profile.error for the silent name server')
+    check_eq(err['kind'], 'resolve', 'kind')
+    check('no answer from the name server' in err['message'],
+          'the message does not name the cause: %r', err['message'])
+
+
+if __name__ == '__main__':
+    alrtest.main()
