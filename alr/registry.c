@@ -1056,6 +1056,7 @@ int registry_profile_status(struct registry *r, unsigned int id,
 	}
 	ret->contact_user = rp->contact_user;
 	ret->instance = rp->instance;
+	binding_get_targets(rp->binding, ret->targets, sizeof(ret->targets));
 	return 0;
 }
 

@@ -176,6 +176,7 @@ struct registry_profile_status {
 	char report[REGISTRY_REPORT_MAX];       /* the plugin's state report; "": none */
 	const char *contact_user;
 	const char *instance;
+	char targets[256];              /* binding_get_targets(); "": none */
 };
 /* 0, or -ENOENT if there is no profile @id. */
 int registry_profile_status(struct registry *r, unsigned int id,

@@ -733,6 +733,8 @@ struct json_object *profile_status_to_json(const struct registry_profile_status 
 	json_object_object_add(so, "report", st->report[0] ? json_object_new_string(st->report) : NULL);
 	json_object_object_add(so, "contact_user", json_object_new_string(st->contact_user));
 	json_object_object_add(so, "instance", json_object_new_string(st->instance));
+	json_object_object_add(so, "targets", st->targets[0] ?
+			       json_object_new_string(st->targets) : NULL);
 	json_object_object_add(o, "state", so);
 	return o;
 }

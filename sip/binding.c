@@ -230,6 +230,7 @@ struct binding {
 	struct sockaddr_storage dest4, dest6;
 	bool have4, have6;
 	bool resolved;                  /* have4/have6 are the answer */
+	bool srv;                       /* ... from SRV: ports and transport its own */
 	/* Every address of the name, in the resolver's order (ports set):
 	 * a closed port moves on to the next one of the family (next_dest()). */
 	struct sockaddr_storage dests[DEST_MAX];
@@ -371,6 +372,12 @@ static bool sockaddr_equal(const struct sockaddr_storage *a,
 			      &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
 	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
 		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port :
+	       a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port : 0;
 }
 
 static int set_str(char **dst, const char *src)
@@ -634,7 +641,7 @@ static bool next_dest(struct binding *b)
 			*cur = b->dests[i];
 			return true;
 		}
-		past = sockaddr_equal(&b->dests[i], cur);
+		past = sockaddr_equal(&b->dests[i], cur) && port_of(&b->dests[i]) == port_of(cur);
 	}
 	return false;
 }
@@ -645,7 +652,10 @@ static void start_resolve(struct binding *b)
 
 	if (b->resolving || b->resolved)
 		return;
-	r = b->ops->resolve(b->port, b->dest_target.host);
+	r = b->ops->resolve(b->port, b->dest_target.host,
+			    b->dest_target.port_given ? BINDING_LOOKUP_ADDRESS :
+			    b->dest_target.proto_given ? BINDING_LOOKUP_SRV : BINDING_LOOKUP_NAPTR,
+			    b->dest_target.proto);
 	if (r < 0) {
 		/* Taken as an empty answer: whoever waits fails. */
 		log_warning("binding %u (%s): cannot resolve %s: %s", b->id,
@@ -1536,6 +1546,16 @@ static void handle_register_response(struct binding *b, const struct tx *tx,
 		on_redirect(b, pr);
 		return;
 	}
+	if (pr->code == 503 && next_dest(b)) {
+		/* RFC 3263 §4.3: the next server of the list, in this
+		 * attempt; the last one's 503 is the answer. */
+		log_info("binding %u (%s via %s): 503 from one server of %s; trying the next",
+			 b->id, b->name, iap_name(b), b->dest_target.host);
+		if (b->dest_target.proto != SIP_PROTO_UDP)
+			release_transport(b);
+		b->main_want = MAIN_REGISTER;
+		return;
+	}
 	if (pr->retry_after > 0)
 		b->retry_after = pr->retry_after;
 	if (binding_error_is_permanent(c.error))
@@ -1666,8 +1686,11 @@ void binding_handle_request_failed(struct binding *b, uint64_t id, int error)
 	case OP_REGISTER:
 		if (b->state != BINDING_REGISTERING)
 			break;
-		if (error == -ECONNREFUSED) {
-			/* It reached no registrar: nothing was registered. */
+		if (error == -ECONNREFUSED || (error == -ETIMEDOUT && b->srv)) {
+			/* It reached no registrar (or, of SRV targets, this one
+			 * did not answer: RFC 3263 §4.3): nothing was
+			 * registered.  A silent address of a plain name is
+			 * the network's (docs/sip.md, "Name lookups"). */
 			drop_unconfirmed(b);
 			if (next_dest(b)) {
 				/* Part of this attempt, like a redirect: at
@@ -1721,8 +1744,10 @@ static const char *lookup_error(int error)
 	}
 }
 
-void binding_handle_resolved(struct binding *b, int error,
-			     const struct sockaddr_storage *addrs, size_t n)
+/* The answer of a lookup: @proto < 0 and ports from the URI (A/AAAA),
+ * or the SRV targets' own (binding_handle_targets()). */
+static void resolved(struct binding *b, int error, int proto,
+		     const struct sockaddr_storage *addrs, size_t n)
 {
 	if (!b)
 		return;
@@ -1733,15 +1758,20 @@ void binding_handle_resolved(struct binding *b, int error,
 	b->resolved = true;
 	b->have4 = b->have6 = false;
 	b->n_dests = 0;
+	b->srv = proto >= 0 && error >= 0 && n > 0;
+	if (b->srv)
+		b->dest_target.proto = (enum sip_proto)proto;
 	for (size_t i = 0; error >= 0 && i < n && b->n_dests < DEST_MAX; i++) {
 		struct sockaddr_storage *d = &b->dests[b->n_dests];
 
 		if (addrs[i].ss_family == AF_INET) {
 			memcpy(d, &addrs[i], sizeof(struct sockaddr_in));
-			((struct sockaddr_in *)d)->sin_port = htons(b->dest_target.port);
+			if (!b->srv)
+				((struct sockaddr_in *)d)->sin_port = htons(b->dest_target.port);
 		} else if (addrs[i].ss_family == AF_INET6) {
 			memcpy(d, &addrs[i], sizeof(struct sockaddr_in6));
-			((struct sockaddr_in6 *)d)->sin6_port = htons(b->dest_target.port);
+			if (!b->srv)
+				((struct sockaddr_in6 *)d)->sin6_port = htons(b->dest_target.port);
 		} else {
 			continue;
 		}
@@ -1769,6 +1799,18 @@ void binding_handle_resolved(struct binding *b, int error,
 	dispatch(b);
 out:
 	unhold(b);
+}
+
+void binding_handle_resolved(struct binding *b, int error,
+			     const struct sockaddr_storage *addrs, size_t n)
+{
+	resolved(b, error, -1, addrs, n);
+}
+
+void binding_handle_targets(struct binding *b, int error, enum sip_proto proto,
+			    const struct sockaddr_storage *addrs, size_t n)
+{
+	resolved(b, error, (int)proto, addrs, n);
 }
 
 void binding_handle_timer(struct binding *b)
@@ -2161,6 +2203,33 @@ const char *binding_get_contact(const struct binding *b)
 const char *binding_get_ifname(const struct binding *b)
 {
 	return b && b->has_iap ? b->ifname : NULL;
+}
+
+void binding_get_targets(const struct binding *b, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	if (!size)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; b && i < b->n_dests && len < size; i++) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		uint16_t port = 0;
+		const struct sockaddr_storage *d = &b->dests[i];
+		const struct sockaddr_storage *cur = d->ss_family == AF_INET ? &b->dest4 : &b->dest6;
+		bool in_use = (d->ss_family == AF_INET ? b->have4 : b->have6) &&
+			      sockaddr_equal(d, cur) && port_of(d) == port_of(cur);
+		int r;
+
+		sipmsg_sockaddr_host((const struct sockaddr *)d, host, sizeof(host), &port);
+		r = snprintf(buf + len, size - len, "%s%s%s %s%s%s:%u", i ? ", " : "",
+			     in_use ? "*" : "", sip_proto_to_param(b->dest_target.proto),
+			     d->ss_family == AF_INET6 ? "[" : "", host,
+			     d->ss_family == AF_INET6 ? "]" : "", port);
+		if (r < 0)
+			break;
+		len += (size_t)r;
+	}
 }
 
 unsigned binding_get_expires(const struct binding *b)

@@ -164,6 +164,17 @@ struct binding_contacts {
 	void (*update)(void *data, const struct binding_persist *p);
 };
 
+/** How a host name is looked up (RFC 3263 §4): a URI with a port names
+ * its addresses only; a URI with a transport but no port, the SRV
+ * records of that transport; a bare name, NAPTR first (which transport),
+ * then SRV; each falls back to A/AAAA with port 5060 when the records
+ * are not there. */
+enum binding_lookup {
+	BINDING_LOOKUP_ADDRESS,         /* A/AAAA */
+	BINDING_LOOKUP_SRV,             /* _sip._PROTO.HOST, else A/AAAA */
+	BINDING_LOOKUP_NAPTR,           /* NAPTR, else SRV (UDP, then TCP), else A/AAAA */
+};
+
 /** The services the machine needs (see the file comment).  Times are
  * milliseconds on a monotonic clock.  `port` is what attach() returned
  * for this binding. */
@@ -176,10 +187,12 @@ struct binding_ops {
 	void (*timer_start)(void *port, uint64_t at_ms);
 	void (*timer_stop)(void *port);
 	void (*random)(void *port, void *buf, size_t len);
-	/* Resolve a host name to its A and AAAA addresses; the answer comes
-	 * through binding_handle_resolved(), never from inside this call.
-	 * A new call replaces a pending one. */
-	int (*resolve)(void *port, const char *host);
+	/* Find where to send for a host name (RFC 3263 §4.1-4.2, @how);
+	 * the answer comes through binding_handle_resolved() (A/AAAA) or
+	 * binding_handle_targets() (SRV: ports and transport found), never
+	 * from inside this call.  A new call replaces a pending one. */
+	int (*resolve)(void *port, const char *host, enum binding_lookup how,
+		       enum sip_proto proto);
 	void (*resolve_cancel)(void *port);
 	/* A transport to dest over the IAP (ifname, local address), shared
 	 * with other bindings: *ret_local is the address and port our
@@ -227,6 +240,11 @@ uint32_t binding_get_cseq(const struct binding *b);
 const char *binding_get_contact(const struct binding *b);
 /** The IAP's interface, or NULL before binding_start(). */
 const char *binding_get_ifname(const struct binding *b);
+/** Where requests go, in the order they are tried (RFC 3263: the SRV
+ * targets, or the name's addresses), as "udp 10.0.0.1:5060" lines
+ * separated by ", "; the one in use first marked "*".  "" before a
+ * lookup.  Cut at @size. */
+void binding_get_targets(const struct binding *b, char *buf, size_t size);
 /** Seconds granted by the last 2xx (0 when not registered). */
 unsigned binding_get_expires(const struct binding *b);
 /** The last failure: returns its code (SIP status or -errno, 0: none);
@@ -283,6 +301,12 @@ void binding_handle_timer(struct binding *b);
 /* error < 0: the lookup failed; else n addresses (port not set). */
 void binding_handle_resolved(struct binding *b, int error,
 			     const struct sockaddr_storage *addrs, size_t n);
+/* The same from SRV (and NAPTR) records: the targets' addresses in the
+ * order to try (RFC 2782: priority, then weight), ports set, all over
+ * @proto.  A failure of one (no answer, 503, a closed port) moves on to
+ * the next within the attempt. */
+void binding_handle_targets(struct binding *b, int error, enum sip_proto proto,
+			    const struct sockaddr_storage *addrs, size_t n);
 /* resp is borrowed for the call. */
 void binding_handle_response(struct binding *b, uint64_t id,
 			     const osip_message_t *resp);

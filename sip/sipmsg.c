@@ -282,6 +282,7 @@ int sipmsg_target_parse(const char *uri, struct sipmsg_target *ret)
 	ret->port = 5060;               /* RFC 3263 §4.2 without SRV */
 	if (u->port && parse_port(u->port, &ret->port) < 0)
 		goto out;
+	ret->port_given = u->port != NULL;
 	ret->proto = SIP_PROTO_UDP;
 	if (osip_uri_uparam_get_byname(u, "transport", &tp) == 0 && tp &&
 	    tp->gvalue) {
@@ -292,6 +293,7 @@ int sipmsg_target_parse(const char *uri, struct sipmsg_target *ret)
 			goto out;
 		}
 		ret->proto = (enum sip_proto)p;
+		ret->proto_given = true;
 	}
 	/* XXX maddr (RFC 3261 §19.1.1) is not honoured. */
 	ret->literal_family = literal_family(ret->host);

@@ -44,6 +44,8 @@ struct sipmsg_target {
 	char host[SIPMSG_HOST_MAX + 1];  /* no brackets around IPv6 */
 	uint16_t port;
 	enum sip_proto proto;             /* ;transport=, UDP when absent */
+	bool port_given;                  /* the URI names its port */
+	bool proto_given;                 /* the URI has ;transport= */
 	int literal_family;               /* AF_INET or AF_INET6 when host is
 					     an IP literal, else AF_UNSPEC */
 };

@@ -50,10 +50,11 @@
 #include "base/util.h"
 #include "sip/binding.h"
 #include "sip/pacer.h"
+#include "sip/resolve.h"
 #include "sip/sipmsg.h"
 #include "sip/transport.h"
 
-#define RESOLVE_MAX_ADDRS 8
+#define RESOLVE_MAX_ADDRS SIP_RESOLVE_MAX_ADDRS
 
 struct stack_port;
 
@@ -61,6 +62,7 @@ struct stack_query {
 	struct sip_stack *s;
 	struct stack_port *port;        /* NULL once cancelled */
 	int status;                     /* ARES_* */
+	int proto;                      /* chosen by SRV/NAPTR; -1: addresses only */
 	struct sockaddr_storage addrs[RESOLVE_MAX_ADDRS];
 	size_t n;
 	struct stack_query *next_done;
@@ -647,7 +649,12 @@ static void deliver_queries(struct sip_stack *s)
 		s->done_queries = q->next_done;
 		if (p && p->query == q && port_live(p)) {
 			p->query = NULL;
-			binding_handle_resolved(p->b, ares_errno(q->status), q->addrs, q->n);
+			if (q->proto >= 0)
+				binding_handle_targets(p->b, ares_errno(q->status),
+						       (enum sip_proto)q->proto, q->addrs, q->n);
+			else
+				binding_handle_resolved(p->b, ares_errno(q->status), q->addrs,
+							q->n);
 		}
 		free(q);
 	}
@@ -1075,28 +1082,20 @@ static void ares_sock_cb(void *data, ares_socket_t fd, int readable,
 	ev_io_start(s->loop, &w->io);
 }
 
-static void ares_cb(void *arg, int status, int timeouts,
-		    struct ares_addrinfo *res)
+static void resolve_cb(void *arg, int status, int proto,
+		       const struct sockaddr_storage *addrs, size_t n)
 {
 	struct stack_query *q = arg;
 	struct sip_stack *s = q->s;
 
 	if (s->freeing || !q->port) {
 		free(q);
-		ares_freeaddrinfo(res);
 		return;
 	}
 	q->status = status;
-	if (status == ARES_SUCCESS && res)
-		for (struct ares_addrinfo_node *n = res->nodes;
-		     n && q->n < RESOLVE_MAX_ADDRS; n = n->ai_next) {
-			if (n->ai_family != AF_INET && n->ai_family != AF_INET6)
-				continue;
-			if ((size_t)n->ai_addrlen > sizeof(q->addrs[0]))
-				continue;
-			memcpy(&q->addrs[q->n++], n->ai_addr, n->ai_addrlen);
-		}
-	ares_freeaddrinfo(res);
+	q->proto = proto;
+	q->n = n < RESOLVE_MAX_ADDRS ? n : RESOLVE_MAX_ADDRS;
+	memcpy(q->addrs, addrs, q->n * sizeof(addrs[0]));
 	/* Delivered from stack_run(): this may be inside resolve(). */
 	q->next_done = s->done_queries;
 	s->done_queries = q;
@@ -1204,12 +1203,13 @@ static void op_resolve_cancel(void *port)
 	}
 }
 
-static int op_resolve(void *port, const char *host)
+static int op_resolve(void *port, const char *host, enum binding_lookup how,
+		      enum sip_proto proto)
 {
 	struct stack_port *p = port;
 	struct sip_stack *s = p->s;
-	struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC };
 	struct stack_query *q;
+	int r;
 
 	op_resolve_cancel(port);
 	if (!s->ares_ok)
@@ -1220,8 +1220,13 @@ static int op_resolve(void *port, const char *host)
 	q->s = s;
 	q->port = p;
 	p->query = q;
-	/* A/AAAA only (XXX RFC 3263 NAPTR/SRV later); /etc/hosts first. */
-	ares_getaddrinfo(s->ares, host, NULL, &hints, ares_cb, q);
+	/* RFC 3263 (sip/resolve.h); /etc/hosts first for addresses. */
+	r = sip_resolve_start(s->ares, host, how, proto, resolve_cb, q);
+	if (r < 0) {
+		p->query = NULL;
+		free(q);
+		return r;
+	}
 	ares_arm(s);
 	return 0;
 }

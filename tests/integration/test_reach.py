@@ -34,13 +34,14 @@ class _Rm:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
-def name_world(fx, hosts=None):
+def name_world(fx, hosts=None, records=()):
     """sip_world with a name server for example.test on NS_ADDR, which
-    the device's resolv.conf names."""
+    the device's resolv.conf names; @records: more dnsmasq options
+    (--srv-host, --naptr-record)."""
     w, reg = sip_world(fx)
     tmp = tempfile.mkdtemp(prefix='alrt-dns-')
     fx._objs.append(_Rm(tmp))
-    dns = DnsServer(w.net, NS_ADDR, tmp, hosts=hosts or {})
+    dns = DnsServer(w.net, NS_ADDR, tmp, hosts=hosts or {}, extra=records)
     fx._objs.append(dns)
     dns.start()
     use_name_server(fx, w.dev, NS_ADDR)
@@ -113,6 +114,51 @@ def test_silent_name_server(fx):
     check_eq(err['kind'], 'resolve', 'kind')
     check('no answer from the name server' in err['message'],
           'the message does not name the cause: %r', err['message'])
+
+
+
+def test_srv_targets_tried_in_order(fx):
+    """RFC 3263 with SRV (issue 15 item 5): the profile names only the
+    domain (sip:example.test).  No NAPTR there, so alrd asks
+    _sip._udp.example.test: priority 10 is a server at port 5070 where
+    nothing listens, priority 20 Kamailio at 5060.  alrd tries the first
+    (the closed port answers ICMP), then the second, in the same attempt:
+    registered, no error against Wi-Fi; profile.get shows the order."""
+    w, reg, dns = name_world(fx, {'sip1.example.test': REG_ADDR,
+                                  'sip2.example.test': REG_ADDR},
+                             ['--srv-host=_sip._udp.example.test,sip1.example.test,5070,10,0',
+                              '--srv-host=_sip._udp.example.test,sip2.example.test,5060,20,0'])
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['alr.*'])
+    pid = c.call('profile.create', {'profile': by_name('example.test')})['profile']['id']
+    b = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq(st['targets'], 'udp %s:5070, *udp %s:5060' % (REG_ADDR, REG_ADDR),
+             'the targets, in order, the second in use')
+    check_eq(st['registration'], 'registered', 'registration')
+    asked = dns.queries()
+    check(any('_sip._udp.example.test' in q for q in asked),
+          'no SRV question: %r', asked)
+
+
+def test_naptr_chooses_tcp(fx):
+    """RFC 3263 with NAPTR: example.test says SIP over TCP
+    (SIP+D2T -> _sip._tcp.example.test -> Kamailio at 5060).  The profile
+    names no transport: alrd registers over TCP, and Kamailio's binding
+    says so."""
+    w, reg, dns = name_world(fx, {'sip.example.test': REG_ADDR},
+                             ['--naptr-record=example.test,10,10,S,SIP+D2T,,_sip._tcp.example.test',
+                              '--naptr-record=example.test,20,10,S,SIP+D2U,,_sip._udp.example.test',
+                              '--srv-host=_sip._tcp.example.test,sip.example.test,5060,10,0',
+                              '--srv-host=_sip._udp.example.test,sip.example.test,5060,10,0'])
+    d = daemon(fx, w)
+    c = fx.client(d)
+    pid = c.call('profile.create', {'profile': by_name('example.test')})['profile']['id']
+    b = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    check(b['contact'].endswith(';transport=tcp'), 'not over TCP: %r', b)
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq(st['targets'], '*tcp %s:5060' % REG_ADDR, 'the target')
 
 
 if __name__ == '__main__':

@@ -138,7 +138,8 @@ static void f_random(void *port, void *buf, size_t len)
 	}
 }
 
-static int f_resolve(void *port, const char *host)
+static int f_resolve(void *port, const char *host, enum binding_lookup how,
+		     enum sip_proto proto)
 {
 	return -EIO;            /* the tests use IP literals */
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "sip/binding.h"
+#include "sip/resolve.h"
 #include "sip/digest.h"
 #include "sip/pacer.h"
 #include "tests/tools/contact-list.h"
@@ -78,6 +79,8 @@ struct fake {
 	uint32_t rnd;
 	bool resolving;
 	char resolve_host[256];
+	enum binding_lookup lookup;
+	enum sip_proto lookup_proto;
 	int resolve_calls;
 	struct fake_tp tps[16];
 	size_t n_tps;
@@ -153,12 +156,15 @@ static void f_random(void *port, void *buf, size_t len)
 	}
 }
 
-static int f_resolve(void *port, const char *host)
+static int f_resolve(void *port, const char *host, enum binding_lookup how,
+		     enum sip_proto proto)
 {
 	struct fake *f = port;
 
 	f->resolving = true;
 	f->resolve_calls++;
+	f->lookup = how;
+	f->lookup_proto = proto;
 	snprintf(f->resolve_host, sizeof(f->resolve_host), "%s", host);
 	return 0;
 }
@@ -1562,6 +1568,124 @@ static const struct sockaddr_in *dest4_of(const struct sent *s)
  * address of the name at once, within the attempt; after the last,
  * BACKOFF as for a 503 without Retry-After.  An ICMP host unreachable
  * (-EHOSTUNREACH) is transport evidence: BACKOFF, no next address. */
+/* RFC 3263: what is looked up follows the URI (a port: addresses only; a
+ * transport: SRV of it; a bare name: NAPTR); SRV targets come with their
+ * ports and transport, and the next one is tried within the attempt on a
+ * 503 and on no answer. */
+static void set_target(struct sockaddr_storage *ss, const char *addr, unsigned port)
+{
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	a->sin_family = AF_INET;
+	a->sin_port = htons(port);
+	inet_pton(AF_INET, addr, &a->sin_addr);
+}
+
+static void test_srv_targets(void **state)
+{
+	static const struct { const char *uri; enum binding_lookup how; enum sip_proto proto; }
+	kinds[] = {
+		{ "sip:registrar.example.test", BINDING_LOOKUP_NAPTR, SIP_PROTO_UDP },
+		{ "sip:registrar.example.test;transport=tcp", BINDING_LOOKUP_SRV, SIP_PROTO_TCP },
+		{ "sip:registrar.example.test;transport=udp", BINDING_LOOKUP_SRV, SIP_PROTO_UDP },
+		{ "sip:registrar.example.test:5070", BINDING_LOOKUP_ADDRESS, SIP_PROTO_UDP },
+	};
+	struct binding_config cfg = base_config();
+	struct sockaddr_storage t[3];
+	struct fake *f;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		cfg.registrar = kinds[i].uri;
+		f = fake_new_cfg(&cfg);
+		assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+		assert_true(f->resolving);
+		assert_string_equal(f->resolve_host, "registrar.example.test");
+		assert_int_equal(f->lookup, kinds[i].how);
+		assert_int_equal(f->lookup_proto, kinds[i].proto);
+		fake_free(f);
+	}
+
+	/* NAPTR chose TCP; three targets in SRV order. */
+	cfg.registrar = "sip:registrar.example.test";
+	f = fake_new_cfg(&cfg);
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	set_target(&t[0], "10.99.100.2", 5070);
+	set_target(&t[1], "10.99.100.3", 5080);
+	set_target(&t[2], "10.99.100.3", 5090);
+	binding_handle_targets(f->b, 0, SIP_PROTO_TCP, t, 3);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(last(f)->tp->proto, SIP_PROTO_TCP);
+	assert_int_equal(ntohs(dest4_of(last(f))->sin_port), 5070);
+	{
+		char *u = uri_str(our_contact(last(f))->url);
+
+		assert_non_null(strstr(u, "transport=tcp"));
+		free(u);
+	}
+	/* 503 from the first: the second, at once, no edge. */
+	respond(f, 503, "Service Unavailable", NULL);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(ntohs(dest4_of(last(f))->sin_port), 5080);
+	/* No answer from the second (a SRV target): the third (same
+	 * address, another port). */
+	binding_handle_request_failed(f->b, last(f)->id, -ETIMEDOUT);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(ntohs(dest4_of(last(f))->sin_port), 5090);
+	assert_int_equal(dest4_of(last(f))->sin_addr.s_addr,
+			 ((struct sockaddr_in *)&t[2])->sin_addr.s_addr);
+	/* It answers. */
+	respond(f, 401, "Unauthorized", CHALLENGE("nonce-1", ""));
+	grant(f, 600);
+	expect_state(f, BINDING_REGISTERED);
+	fake_free(f);
+
+	/* Of a plain name's addresses, no answer is the network's: BACKOFF
+	 * at once, no next address. */
+	cfg.registrar = "sip:registrar.example.test:5060";
+	f = fake_new_cfg(&cfg);
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	binding_handle_resolved(f->b, 0, t, 2);
+	binding_handle_request_failed(f->b, last(f)->id, -ETIMEDOUT);
+	expect_state(f, BINDING_BACKOFF);
+	fake_free(f);
+}
+
+static unsigned fixed_rnd(void *ctx, unsigned bound)
+{
+	unsigned *v = ctx;
+
+	return *v < bound ? *v : bound - 1;
+}
+
+/* RFC 2782: priority first; within one, the weighted pick. */
+static void test_srv_order(void **state)
+{
+	unsigned prio[] = { 20, 10, 10, 30, 10 };
+	unsigned weight[] = { 5, 0, 60, 1, 40 };
+	size_t idx[5];
+	unsigned pick = 0;
+
+	/* pick 0: the zero-weight record first among priority 10 */
+	sip_resolve_srv_order(prio, weight, idx, 5, fixed_rnd, &pick);
+	assert_int_equal(idx[0], 1);
+	assert_true((idx[1] == 2 && idx[2] == 4) || (idx[1] == 4 && idx[2] == 2));
+	assert_int_equal(idx[3], 0);
+	assert_int_equal(idx[4], 3);
+	assert_int_equal(prio[0], 10);
+	assert_int_equal(prio[4], 30);
+
+	/* the largest pick: the last by running sum (before the zero one) */
+	{
+		unsigned p2[] = { 10, 10, 10 }, w2[] = { 0, 60, 40 };
+		size_t i2[3];
+		unsigned big = 1000;
+
+		sip_resolve_srv_order(p2, w2, i2, 3, fixed_rnd, &big);
+		assert_int_equal(i2[0], 2);     /* running sum 0, 60, 100: 100 picks the 40 */
+	}
+}
+
 static void test_closed_port_tries_the_next_address(void **state)
 {
 	struct binding_config cfg = base_config();
@@ -2177,6 +2301,8 @@ int main(void)
 		cmocka_unit_test(test_abandon_while_registering),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_registration_check),
+		cmocka_unit_test(test_srv_targets),
+		cmocka_unit_test(test_srv_order),
 		cmocka_unit_test(test_closed_port_tries_the_next_address),
 		cmocka_unit_test(test_query_gives_way_to_the_refresh),
 		cmocka_unit_test(test_one_request_at_a_time),
