@@ -161,6 +161,8 @@ struct call {
 	bool renewing;                  /* a subscription's new dialog is out */
 	unsigned int moves, glares;
 	ev_timer move_retry;            /* after a 491 (RFC 3261 §14.1) */
+	bool retrying;                  /* move_retry fired: the leg already
+					   follows the route, the re-INVITE is due */
 	char from_ifname[IFNAMSIZ];
 	bool dead;                      /* freed at the next reap */
 	struct call *next;
@@ -1137,7 +1139,9 @@ static void move_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	call->retrying = true;
 	call_move(call);
+	call->retrying = false;
 }
 
 static void move_response(struct call *call, const osip_message_t *resp)
@@ -1329,7 +1333,7 @@ static void call_move(struct call *call)
 	}
 	if (binding_get_route(registry_binding(cs->registry, call->profile_id), &route) < 0)
 		return;
-	if (route.tp == l->tp && strcmp(route.contact, l->contact) == 0)
+	if (!call->retrying && route.tp == l->tp && strcmp(route.contact, l->contact) == 0)
 		return;                         /* already there */
 	if (call->state == CALL_RINGING) {
 		/* An early dialog cannot move (no target refresh before the

@@ -605,6 +605,30 @@ def test_a_call_that_cannot_move_ends_on_both_sides(fx):
     check_eq(c.call('call.list')['calls'], [], 'no call left')
 
 
+def test_glare_on_a_move_is_retried(fx):
+    """The far end (SIPp) answers the re-INVITE of a move 491 Request
+    Pending, as if its own re-INVITE had crossed it (glare, RFC 3261
+    §14.1): alrd tries again later (2.1-4 s) with a higher CSeq, the far
+    end takes it, and the call goes on moved -- the scenario completes
+    with the BYE at hangup; call.moved once, call.list moves 1."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    bob = Notifier(fx, w.net, 'bob', USERS['bob'], scenario='sipp-glare-move.xml')
+    phone.dial('sip:bob@example.test')
+    phone.wait_call('CALL_ESTABLISHED')
+    w.carrier_down('wlan0')
+    moved = c.wait_event(lambda e: e['method'] == 'call.moved', T(20), 'call.moved after 491')
+    check_eq(moved['params']['call']['interface'], 'wwan0', 'moved to')
+    check_eq([(x['state'], x['moves']) for x in c.call('call.list')['calls']],
+             [('answered', 1)], 'call.list after the glare')
+    check(not any(e.get('type') == 'CALL_CLOSED' for e in phone.history),
+          'the phone saw the call close: %r', phone.history)
+    phone.hangup()
+    check_eq(bob.wait_done(), 0, "the far end's scenario (491, the retry, BYE):\n" + bob.tail())
+
+
 def test_a_ringing_call_ends_cleanly_on_failover(fx):
     """Wi-Fi is lost while alice's call to bob rings (bob answers by hand):
     an early dialog does not move, so alrd ends it on both sides -- bob's
