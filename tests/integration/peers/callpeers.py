@@ -838,6 +838,11 @@ class Baresip:
       rtp_ports  (lo, hi): its media ports; rtp_received() counts packets
                  arriving on them in ns
       contacts   URIs it may send a MESSAGE to (send_message())
+      presence   URIs whose presence it subscribes to (presence.so: a
+                 SUBSCRIBE, Event: presence, through the outbound proxy,
+                 a second after it starts; presence_of() is what it
+                 made of the last NOTIFY)
+      max_calls  call_max_calls (baresip's default is 4 calls at once)
 
     It sends a 440 Hz tone during calls (ausine).  The constructor starts
     it; events (registration, calls) come over ctrl_tcp and are kept in
@@ -849,18 +854,22 @@ class Baresip:
     def __init__(self, fx, w, aor='sip:alice@example.test', password=None,
                  outbound='sip:127.0.0.1:5062;lr', listen='127.0.0.1:5070',
                  regint=600, answer='auto', rtp_ports=(31000, 31099),
-                 contacts=(), ctrl_port=4444, ns=None, tone=440):
+                 contacts=(), ctrl_port=4444, ns=None, tone=440,
+                 presence=(), max_calls=None):
         need(BARESIP, 'baresip-core')
         self.fx = fx
         self.ns = ns or w.dev
         self.aor = aor
         self.ctrl_port = ctrl_port
         self.contacts = list(contacts)
+        self.presence = list(presence)
         self.home = _tmpdir('baresip')
         d = self.confdir = os.path.join(self.home, '.baresip')
         os.makedirs(d)
         mods = ['g711.so', 'ausine.so', 'aubridge.so', 'menu.so', 'contact.so',
                 'ctrl_tcp.so', 'stdio.so', 'account.so']
+        if self.presence:
+            mods.append('presence.so')
         for mod in mods:
             if not os.path.exists(os.path.join(BARESIP_MODULES, mod)):
                 raise alrtest.Skip('no %s in %s' % (mod, BARESIP_MODULES))
@@ -886,6 +895,10 @@ class Baresip:
                     'module_app\t\tctrl_tcp.so\n'
                     % (listen, rtp_ports[0], rtp_ports[1], tone, ctrl_port,
                        BARESIP_MODULES))
+            if self.presence:
+                f.write('module_app\t\tpresence.so\n')
+            if max_calls:
+                f.write('call_max_calls\t\t%d\n' % max_calls)
         if answer in (True, False):
             answer = 'auto' if answer else 'manual'
         if answer not in ('auto', 'manual'):
@@ -900,6 +913,8 @@ class Baresip:
         with open(os.path.join(d, 'contacts'), 'w') as f:
             for i, uri in enumerate(self.contacts):
                 f.write('"c%d" <%s>\n' % (i, uri))
+            for i, uri in enumerate(self.presence):
+                f.write('"p%d" <%s>;presence=p2p\n' % (i, uri))
         self.rtp_counter = RtpCounter(fx, self.ns, rtp_ports, name='baresip')
         self.out_path = os.path.join(self.home, 'out.log')
         self.out = open(self.out_path, 'wb')
@@ -1102,6 +1117,25 @@ class Baresip:
         return alrtest.wait_until(
             lambda: [m for m in self.messages() if m['body'] == body],
             timeout or T(20), 'MESSAGE %r at baresip' % body)[0]
+
+    def presence_of(self, uri):
+        """The presence baresip shows for @uri (one of `presence`), from
+        its `contacts` listing: 'Unknown' (no NOTIFY with a body yet, or
+        the subscription ended), 'Online' (<basic>open</basic>),
+        'Offline' (closed, or rpid:away), 'Busy' (rpid:busy or
+        rpid:on-the-phone)."""
+        data = re.sub(r'\x1b\[[0-9;]*m', '', self.command('contacts')['data'])
+        for line in data.split('\n'):
+            if '<%s>' % uri in line:
+                m = re.search(r'\b(Unknown|Online|Offline|Busy)\b', line)
+                if m:
+                    return m.group(1)
+        raise TestFailure('baresip: %s not in its contacts:\n%s' % (uri, data))
+
+    def wait_presence(self, uri, status, timeout=None):
+        return alrtest.wait_until(lambda: self.presence_of(uri) == status,
+                                  timeout or T(20),
+                                  'baresip showing %s %s' % (uri, status))
 
     def rtp_received(self):
         """RTP packets that reached its media ports (its kernel's count)."""

@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""What moves with a profile when its network changes (issue 14), against
+real peers: subscriptions to a buddy's presence and dialog state, twenty
+calls at once, and linphonec's call (docs/edge.md, "Moving a call").
+
+Each test loses wlan0's carrier (the failover to wwan0) and then gives it
+back (the SNAP ranks Wi-Fi first, no controller: the migration back
+happens by itself), and checks after each move what the peers themselves
+saw: the subscriber's NOTIFY bodies and baresip's own presence view, the
+far end's SIP trace (no BYE, each call's re-INVITE answered) and the RTP
+that each peer's kernel counted, linphonec's own call list; Kamailio's
+view (where the presence server sent its NOTIFYs, which subscriptions it
+refreshed) where it helps.
+
+Peers: Kamailio as registrar, proxy and presence server (Debian's
+kamailio-presence-modules: presence, presence_xml, presence_dialoginfo);
+baresip and linphonec on the device through alrd's edge; SIPp in the
+network namespace.
+"""
+
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
+
+import alrtest  # noqa: E402
+from alrtest import T, TestFailure, check, check_eq  # noqa: E402
+from callpeers import Baresip  # noqa: E402
+from kamailio import PRESENCE_MODULE  # noqa: E402
+from test_edge import new_profile  # noqa: E402
+from test_profiles import WLAN, WWAN, registered, sip_world, wait_bindings  # noqa: E402
+from test_roaming import WIFI_FIRST, roaming_daemon  # noqa: E402
+from watcher import Publisher, Watcher  # noqa: E402
+
+ALICE = 'sip:alice@example.test'
+BOB = 'sip:bob@example.test'
+
+
+def failover(w, c, pid):
+    """wlan0 loses carrier; alrd registers alice over wwan0 at once."""
+    w.carrier_down('wlan0')
+    return c.wait_event(lambda e: e['method'] == 'profile.registered' and
+                        e['params']['id'] == pid and
+                        WWAN in (e['params'].get('contact') or ''), T(15),
+                        'profile.registered over wwan0')
+
+
+def migration_back(w, c, pid):
+    """wlan0's carrier is back: after the SNAP's stable-time alrd migrates
+    alice back to Wi-Fi by itself (no controller)."""
+    w.carrier_up('wlan0')
+    return c.wait_event(lambda e: e['method'] == 'alr.migration-completed' and
+                        e['params']['profile'] == pid, T(20),
+                        'alr.migration-completed (back to wlan0)')
+
+
+# ---------------------------------------------------------------------------
+# 1. Presence and dialog state through alrd across moves
+
+def pidf(basic, activity, note):
+    """A PIDF document (RFC 3863) for bob, with an RPID activity (RFC 4480)
+    when @activity is set; @note tells the test which one it is."""
+    person = ''
+    if activity:
+        person = ('  <dm:person id="p1"><rpid:activities><rpid:%s/></rpid:activities>'
+                  '</dm:person>\n' % activity)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            'xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" '
+            'xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="%s">\n'
+            '  <tuple id="t1"><status><basic>%s</basic></status><note>%s</note></tuple>\n'
+            '%s</presence>\n' % (BOB, basic, note, person))
+
+
+def dialog_info(version, state, call_id):
+    """bob's dialog state (RFC 4235): one dialog in @state."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="%d" '
+            'state="full" entity="%s">\n'
+            '  <dialog id="%s" call-id="%s" direction="recipient">'
+            '<state>%s</state></dialog>\n'
+            '</dialog-info>\n' % (version, BOB, call_id, call_id, state))
+
+
+def dialog_state(body):
+    m = re.search(r'<(?:\w+:)?dialog\b[^>]*\bid="([^"]*)"[^>]*>.*?'
+                  r'<(?:\w+:)?state\b[^>]*>([^<]*)<', body, re.S)
+    return m and (m.group(1), m.group(2).strip())
+
+
+def pres_subscribes(reg, offset=0):
+    """Kamailio's ALR-PRES lines for SUBSCRIBEs since @offset."""
+    return [e for e in reg.log_events(offset)
+            if e['kind'] == 'ALR-PRES' and e.get('method') == 'SUBSCRIBE']
+
+
+def wait_refreshed(reg, callids, host, offset, what):
+    """Until the presence server took a SUBSCRIBE in each dialog of
+    @callids (a To tag) whose Contact is at @host: alrd's refresh from
+    its new contact, in Kamailio's view."""
+    def done():
+        got = {e['callid'] for e in pres_subscribes(reg, offset)
+               if e.get('totag') and host in (e.get('contact') or '')}
+        return callids <= got
+    try:
+        alrtest.wait_until(done, T(15), what)
+    except TestFailure as e:
+        raise TestFailure('%s\nKamailio saw: %r' % (e, pres_subscribes(reg, offset)))
+
+
+def test_presence_and_dialog_state_follow_the_profile(fx):
+    """alice subscribes through alrd to bob's presence twice (baresip's
+    presence module, and a watcher that keeps the NOTIFY bodies) and to
+    his dialog state (a watcher: no softphone here subscribes to Event:
+    dialog); Kamailio is the presence server, bob PUBLISHes.  After the
+    failover and after the migration back, alrd refreshes each
+    subscription in its dialog from the new contact (Kamailio's view),
+    and bob's next state reaches every subscriber: baresip shows it, the
+    watchers get it in the dialog they made.  Nobody sees a subscription
+    end until the watcher ends its own."""
+    if not os.path.exists(PRESENCE_MODULE):
+        raise alrtest.Skip('no Kamailio presence modules (apt install '
+                           'kamailio-presence-modules)')
+    w, reg = sip_world(fx, presence=True)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    # The profile registered first: an application's SUBSCRIBE before
+    # that gets 480, and baresip would try again only after 30 s.
+    pid = new_profile(c, snap_id=5, auto_register=True)
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+
+    pres = Publisher(w.net, BOB, 'presence', 'application/pidf+xml')
+    dlg = Publisher(w.net, BOB, 'dialog', 'application/dialog-info+xml')
+    pres.publish(pidf('open', None, 'bob-step-1'))
+    dlg.publish(dialog_info(1, 'early', 'bob-call-1'))
+
+    off = reg.log_size()
+    phone = Baresip(fx, w, regint=600, presence=[BOB])
+    phone.wait_registered()
+    wpres = Watcher(fx, w.dev, ALICE, BOB, 'presence', 'application/pidf+xml', 5087)
+    wdlg = Watcher(fx, w.dev, ALICE, BOB, 'dialog', 'application/dialog-info+xml', 5088)
+    wpres.wait_status()
+    wdlg.wait_status()
+    wpres.wait_notify(lambda n: 'bob-step-1' in n['body'], what="bob's first presence")
+    wdlg.wait_notify(lambda n: dialog_state(n['body']) == ('bob-call-1', 'early'),
+                     what="bob's first dialog state")
+    phone.wait_presence(BOB, 'Online')
+    # Kamailio's view: three subscriptions, each from alrd's contact over
+    # wlan0 (never a loopback one).
+    subs = pres_subscribes(reg, off)
+    check_eq(sorted((e.get('event'), WLAN in (e.get('contact') or '')) for e in subs),
+             [('dialog', True), ('presence', True), ('presence', True)],
+             "the SUBSCRIBEs Kamailio took (event, from wlan0's contact): %r" % subs)
+    callids = {e['callid'] for e in subs}
+
+    # Wi-Fi lost: each subscription is refreshed from alrd's contact over
+    # wwan0, and bob's next state reaches every subscriber.
+    off = reg.log_size()
+    failover(w, c, pid)
+    wait_refreshed(reg, callids, WWAN, off, 'the three subscriptions refreshed from wwan0')
+    pres.publish(pidf('open', 'on-the-phone', 'bob-step-2'))
+    dlg.publish(dialog_info(2, 'confirmed', 'bob-call-1'))
+    wpres.wait_notify(lambda n: 'bob-step-2' in n['body'],
+                      what="bob's presence after the failover")
+    wdlg.wait_notify(lambda n: dialog_state(n['body']) == ('bob-call-1', 'confirmed'),
+                     what="bob's dialog state after the failover")
+    phone.wait_presence(BOB, 'Busy')
+    sent = [e for e in reg.log_events(off) if e['kind'] == 'ALR-NOTIFY']
+    check(sent and all(WWAN in (e.get('ruri') or '') for e in sent),
+          "Kamailio's NOTIFYs after the failover went to wwan0's contact: %r", sent)
+
+    # Wi-Fi back: the migration moves them back, the same way.
+    off = reg.log_size()
+    migration_back(w, c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    wait_refreshed(reg, callids, WLAN, off, 'the three subscriptions refreshed from wlan0')
+    pres.publish(pidf('closed', None, 'bob-step-3'))
+    dlg.publish(dialog_info(3, 'terminated', 'bob-call-1'))
+    wpres.wait_notify(lambda n: 'bob-step-3' in n['body'],
+                      what="bob's presence after the migration back")
+    wdlg.wait_notify(lambda n: dialog_state(n['body']) == ('bob-call-1', 'terminated'),
+                     what="bob's dialog state after the migration back")
+    phone.wait_presence(BOB, 'Offline')
+    sent = [e for e in reg.log_events(off) if e['kind'] == 'ALR-NOTIFY']
+    check(sent and all(WLAN in (e.get('ruri') or '') for e in sent),
+          "Kamailio's NOTIFYs after the migration back went to wlan0's contact: %r", sent)
+
+    # Nobody saw a subscription end; each stayed the dialog it began as:
+    # the watchers' NOTIFYs all came in their dialogs, Kamailio took no
+    # new subscription (the same three Call-IDs) and never ended one.
+    for wt in (wpres, wdlg):
+        ns = wt.notifies()
+        check_eq(wt.terminated(), [], 'terminated NOTIFYs at the %s watcher' % wt.event)
+        check(all(n['same_dialog'] for n in ns),
+              'NOTIFYs outside the %s watcher\'s dialog: %r', wt.event, ns)
+        check_eq(wt.strays, [], 'requests outside the %s watcher\'s dialog' % wt.event)
+    check('subscriber closed' not in phone.output(),
+          'baresip saw its presence subscription end:\n%s', phone.output()[-2000:])
+    everything = reg.log_events()
+    check_eq({e['callid'] for e in everything
+              if e['kind'] == 'ALR-PRES' and e.get('method') == 'SUBSCRIBE'}, callids,
+             "the subscriptions' Call-IDs at Kamailio")
+    ended = [e for e in everything if e['kind'] == 'ALR-NOTIFY' and
+             (e.get('state') or '').startswith('terminated')]
+    check_eq(ended, [], "Kamailio's NOTIFYs that ended a subscription")
+
+    # The watcher can see an end when there is one: it asks for it.
+    check_eq(wdlg.unsubscribe(), 200, 'the unsubscription through alrd')
+    wdlg.wait_notify(lambda n: n['state'].startswith('terminated'),
+                     what='the NOTIFY that ends the subscription it ended')
+
+
+if __name__ == '__main__':
+    sys.exit(alrtest.main(globals()))
