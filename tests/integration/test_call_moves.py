@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pee
 
 import alrtest  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
-from callpeers import Baresip  # noqa: E402
+from callpeers import Baresip, Callers, FlowCounters  # noqa: E402
 from kamailio import PRESENCE_MODULE  # noqa: E402
 from test_edge import new_profile  # noqa: E402
 from test_profiles import WLAN, WWAN, registered, sip_world, wait_bindings  # noqa: E402
@@ -213,6 +213,120 @@ def test_presence_and_dialog_state_follow_the_profile(fx):
     check_eq(wdlg.unsubscribe(), 200, 'the unsubscription through alrd')
     wdlg.wait_notify(lambda n: n['state'].startswith('terminated'),
                      what='the NOTIFY that ends the subscription it ended')
+
+
+# ---------------------------------------------------------------------------
+# 2. Twenty calls on one profile
+
+N_CALLS = 20
+
+
+def call_events(c, method, n, pred=lambda call: True, timeout=None):
+    """n events @method for n different calls (for which pred holds):
+    {call id: the event's params}."""
+    got = {}
+    deadline = time.monotonic() + (timeout or T(30))
+    while len(got) < n:
+        left = deadline - time.monotonic()
+        try:
+            ev = c.wait_event(lambda e: e['method'] == method and
+                              e['params']['call']['id'] not in got and
+                              pred(e['params']), max(left, 0.1),
+                              '%s for %d calls' % (method, n))
+        except TestFailure as e:
+            raise TestFailure('%s (got %d: %r)' % (e, len(got), sorted(got)))
+        got[ev['params']['call']['id']] = ev['params']
+    return got
+
+
+def media_flows(callers, app, n, what, packets=40):
+    """RTP flows again both ways in every call: counted from now by each
+    side's kernel, n streams reach the callers (one from each of alrd's
+    relay ports) and n reach baresip (one at each of its calls' ports),
+    each of @packets packets."""
+    callers.media.reset()
+    app.reset()
+    try:
+        callers.media.wait_streams(n, packets, what='%s: at the callers' % what)
+        app.wait_streams(n, packets, what='%s: at baresip' % what)
+    except TestFailure as e:
+        raise TestFailure('%s\nat the callers, per source: %r\nat baresip, per port: %r'
+                          % (e, callers.media.packets(), app.packets()))
+
+
+def test_twenty_calls_follow_the_profile(fx):
+    """Twenty callers in the network (SIPp) call alice's AOR through
+    Kamailio at once; baresip answers all twenty through alrd.  Wi-Fi
+    loses carrier: every call moves to wwan0 (call.moved each, the same
+    calls in call.list, now over wwan0), every caller took its re-INVITE
+    and saw no BYE, and RTP flows again both ways in every call (twenty
+    streams at the callers and twenty at baresip, counted by their
+    kernels).
+    Wi-Fi returns: the migration moves all twenty back the same way.
+    Then the callers hang up: each BYE answered, baresip saw each call
+    close only then."""
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'call.*', 'alr.*'])
+    pid = new_profile(c, snap_id=5)
+    phone = Baresip(fx, w, answer='auto', max_calls=N_CALLS + 4, rtp_ports=(31000, 31119))
+    phone.wait_registered()
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    app = FlowCounters(fx, w.dev, (31000, 31119), name='alice')
+
+    callers = Callers(fx, w.net, ALICE, N_CALLS)
+    callers.wait_answered()
+    answered = call_events(c, 'call.answered', N_CALLS)
+    ids = set(answered)
+    listed = c.call('call.list', {'profile': pid})['calls']
+    check_eq(sorted((x['id'], x['state'], x['interface']) for x in listed),
+             sorted((i, 'answered', 'wlan0') for i in ids), 'call.list before the move')
+    media_flows(callers, app, N_CALLS, 'media in all %d calls over wlan0' % N_CALLS)
+
+    failover(w, c, pid)
+    moved = call_events(c, 'call.moved', N_CALLS)
+    check_eq(set(moved), ids, 'the calls that moved')
+    check_eq({(m['from_interface'], m['call']['interface']) for m in moved.values()},
+             {('wlan0', 'wwan0')}, 'each move')
+    listed = c.call('call.list', {'profile': pid})['calls']
+    check_eq(sorted((x['id'], x['state'], x['interface'], x['moves']) for x in listed),
+             sorted((i, 'answered', 'wwan0', 1) for i in ids), 'call.list after the failover')
+    media_flows(callers, app, N_CALLS, 'media in all %d calls over wwan0' % N_CALLS)
+    calls = callers.calls()
+    check_eq({cid: (x['reinvites'], x['reinvites_answered'], x['bye']) for cid, x in calls.items()},
+             {cid: (1, 1, None) for cid in calls},
+             "each caller's view after the failover (re-INVITEs, answered, BYE)")
+    check_eq([e for e in phone.history if e.get('type') == 'CALL_CLOSED'], [],
+             'calls baresip saw close')
+
+    migration_back(w, c, pid)
+    moved = call_events(c, 'call.moved', N_CALLS, timeout=T(30))
+    check_eq(set(moved), ids, 'the calls that moved back')
+    check_eq({(m['from_interface'], m['call']['interface']) for m in moved.values()},
+             {('wwan0', 'wlan0')}, 'each move back')
+    listed = c.call('call.list', {'profile': pid})['calls']
+    check_eq(sorted((x['id'], x['state'], x['interface'], x['moves']) for x in listed),
+             sorted((i, 'answered', 'wlan0', 2) for i in ids), 'call.list after the move back')
+    media_flows(callers, app, N_CALLS, 'media in all %d calls over wlan0 again' % N_CALLS)
+    calls = callers.calls()
+    check_eq({cid: (x['reinvites'], x['reinvites_answered'], x['bye']) for cid, x in calls.items()},
+             {cid: (2, 2, None) for cid in calls},
+             "each caller's view after the migration back")
+
+    callers.hangup()
+    ended = call_events(c, 'call.ended', N_CALLS)
+    check_eq({e['call']['end_reason'] for e in ended.values()}, {'bye-from-network'},
+             'why the calls ended')
+    check_eq(callers.wait_done(), 0, "SIPp's exit status (every call completed):\n"
+             + callers.tail())
+    calls = callers.calls()
+    check_eq({cid: (x['bye'], x['bye_status']) for cid, x in calls.items()},
+             {cid: ('caller', 200) for cid in calls}, "the callers' BYEs")
+    for _ in range(N_CALLS):
+        phone.wait_call('CALL_CLOSED')
+    check_eq(c.call('call.list')['calls'], [], 'no call left')
 
 
 if __name__ == '__main__':
