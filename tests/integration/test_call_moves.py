@@ -28,10 +28,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pee
 
 import alrtest  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
-from callpeers import Baresip, Callers, FlowCounters  # noqa: E402
+import callpeers  # noqa: E402
+from callpeers import Baresip, Callers, FlowCounters, Linphonec  # noqa: E402
 from kamailio import PRESENCE_MODULE  # noqa: E402
 from test_edge import new_profile  # noqa: E402
-from test_profiles import WLAN, WWAN, registered, sip_world, wait_bindings  # noqa: E402
+from test_profiles import (REG_ADDR, USERS, WLAN, WWAN, registered, sip_world,  # noqa: E402
+                           wait_bindings)
 from test_roaming import WIFI_FIRST, roaming_daemon  # noqa: E402
 from watcher import Publisher, Watcher  # noqa: E402
 
@@ -327,6 +329,75 @@ def test_twenty_calls_follow_the_profile(fx):
     for _ in range(N_CALLS):
         phone.wait_call('CALL_CLOSED')
     check_eq(c.call('call.list')['calls'], [], 'no call left')
+
+
+# ---------------------------------------------------------------------------
+# 3. linphonec's call
+
+def linphonec_call_up(phone, bob, what):
+    """linphonec's call with bob is still up, in both phones' own views:
+    linphonec lists it with its media running and never said it ended,
+    bob's baresip never saw it close, and media arrives at both again
+    (counted from now by their kernels)."""
+    check_eq(list(phone.call_states().values()), ['StreamsRunning'],
+             "linphonec's own list of calls (%s)" % what)
+    check_eq([e for e in phone.events() if e[0] == 'ended'], [],
+             'calls linphonec saw end (%s)' % what)
+    check(not any(e.get('type') == 'CALL_CLOSED' for e in bob.history),
+          'bob saw the call close (%s): %r', what, bob.history)
+    phone.rtp_counter.reset()
+    bob.rtp_counter.reset()
+    phone.wait_rtp(40)
+    bob.wait_rtp(40)
+
+
+def test_linphonec_call_follows_the_profile(fx):
+    """linphonec (through alrd) calls bob, a baresip in the network
+    registered at Kamailio; media flows.  Wi-Fi loses carrier: alrd moves
+    the call to wwan0 (call.moved), and linphonec is still in the call
+    with its media running, media flowing both ways again; Wi-Fi returns
+    and the migration moves the call back the same way.  Then linphonec
+    hangs up and bob sees it."""
+    w, reg = sip_world(fx)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'call.*', 'alr.*'])
+    pid = new_profile(c, snap_id=5)
+    phone = Linphonec(fx, w, aor=ALICE)
+    phone.wait_registered()
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    callpeers._ensure_addr(w.net, '10.99.100.6')
+    bob = Baresip(fx, w, aor=BOB, password=USERS['bob'], outbound='sip:%s;lr' % REG_ADDR,
+                  listen='10.99.100.6:5070', ns=w.net, ctrl_port=4445,
+                  rtp_ports=(33000, 33099), answer='auto')
+    bob.wait_registered()
+
+    phone.dial(BOB)
+    bob.wait_call('CALL_ESTABLISHED')
+    phone.wait_output('connected')
+    ans = c.wait_event(lambda e: e['method'] == 'call.answered', T(10), 'call.answered')
+    call_id = ans['params']['call']['id']
+    linphonec_call_up(phone, bob, 'before the move')
+
+    failover(w, c, pid)
+    moved = c.wait_event(lambda e: e['method'] == 'call.moved', T(15), 'call.moved')
+    check_eq((moved['params']['call']['id'], moved['params']['from_interface'],
+              moved['params']['call']['interface']), (call_id, 'wlan0', 'wwan0'), 'the move')
+    linphonec_call_up(phone, bob, 'after the failover')
+
+    migration_back(w, c, pid)
+    moved = c.wait_event(lambda e: e['method'] == 'call.moved', T(20), 'call.moved back')
+    check_eq((moved['params']['call']['id'], moved['params']['from_interface'],
+              moved['params']['call']['interface']), (call_id, 'wwan0', 'wlan0'),
+             'the move back')
+    linphonec_call_up(phone, bob, 'after the migration back')
+
+    phone.hangup()
+    phone.wait_output('ended')
+    bob.wait_call('CALL_CLOSED')
+    ended = c.wait_event(lambda e: e['method'] == 'call.ended', T(10), 'call.ended')
+    check_eq(ended['params']['call']['end_reason'], 'bye-from-application', 'why it ended')
 
 
 if __name__ == '__main__':

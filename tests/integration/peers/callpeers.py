@@ -1318,6 +1318,29 @@ class Linphonec:
                                   'linphonec registered as %s' % self.aor,
                                   interval=0.3)
 
+    def call_states(self):
+        """Its own list of calls (`calls`): {call id: state}, states as
+        linphone names them ('StreamsRunning' for a call with media
+        flowing, 'Paused', ...); {} when it says it has none."""
+        start = len(self.output())
+        self.send('calls')
+
+        def answer():
+            # "Call states", a header, dashes, one line per call
+            # ("1  | sip:bob@... | StreamsRunning  | "), then its prompt.
+            out = self.output()[start:]
+            if 'No active call' in out:
+                return {}
+            table = out.partition('Call states\n')[2]
+            if '\nlinphonec> ' not in '\n' + table:
+                return None
+            table = ('\n' + table).partition('\nlinphonec> ')[0]
+            rows = re.findall(r'(?m)^\s*(\d+)\s*\|\s*(\S+)\s*\|\s*(\w+)', table)
+            return {int(i): state for i, _, state in rows}
+        got = alrtest.wait_until(lambda: answer() is not None and [answer()], T(5),
+                                 "an answer to linphonec's calls")
+        return got[0]
+
     def dial(self, uri):
         self.send('call %s' % uri)
 
