@@ -51,6 +51,15 @@ SIPp
   is where lookup() sends the calls).
 - Exit status: 0 when every call ran to its end, 1 when one failed, other
   values for errors; -timeout bounds a run.
+- Many calls at once (Callers): -cid_str with %u gives each call its
+  Call-ID.  rtp_stream sent the RTP of every call from -mp's port,
+  whatever port each call's SDP offered, and kept sending to the first
+  SDP's address after a re-INVITE with another one; -rtp_echo (every
+  packet on -mp's port back to its sender) follows a callee that moves.
+  Kamailio's two UDP workers can pass a 180 on after the 200: a scenario
+  waiting in the call must take a late provisional answer.
+- SIPp keeps the route set and target of the first message with
+  rrs="true"; a re-INVITE's new Contact is taken with <ereg> instead.
 
 nftables
 - A table per counter (inet, one input chain at priority 0, policy
@@ -83,6 +92,13 @@ baresip
   ausrc_channels 2; baresip resamples for PCMU) gives a tone to send;
   audio_player aubridge,x... plays nothing but takes what is received.
   rtp_ports LO-HI bounds its media ports, which is what RtpCounter counts.
+- presence.so subscribes (Event: presence, Expires 600, through the
+  outbound proxy) to each contact written `<uri>;presence=p2p`, a second
+  after it starts; `contacts` lists each with Unknown, Online, Offline or
+  Busy (<basic>open</basic>; rpid:away, rpid:busy or rpid:on-the-phone
+  read literally); a subscription that ends prints "presence: subscriber
+  closed" and is made again 5 s to an hour later.  call_max_calls (4 by
+  default) bounds the calls it holds at once.
 """
 
 import ctypes

@@ -76,6 +76,17 @@ Facts verified against Kamailio 5.6.3 (Debian 12) while writing this:
   200 OK and linphonec then uses it as its Contact, so in-dialog
   requests arrive with our own domain in the Request-URI and need
   lookup() after loose_route().
+- Presence (presence=True, kamailio-presence-modules 5.6.3): presence,
+  presence_xml (force_active 1: no XCAP, every subscription active) and
+  presence_dialoginfo serve Event presence and dialog; handle_publish()
+  and handle_subscribe() after t_newtran().  With presentities and
+  subscriptions in the SQLite database the two UDP workers got
+  "database is locked" and sent a NOTIFY without the presentity's body;
+  publ_cache 2 and subs_db_mode 0 keep both in shared memory (the module
+  still wants the tables at start).  A refresh in the dialog from another
+  Contact updates the watcher's contact (update_shtable()): the next
+  NOTIFY goes there.  NOTIFYs are tm local requests:
+  event_route[tm:local-request] sees each one (logged ALR-NOTIFY).
 - The 200 OK lists each binding as <uri>;expires=N;received="sip:ip:port;
   transport=udp" because we set received_avp (so ul shows the source of the
   REGISTER as "Received"); the script builds it from $siz, which brackets
@@ -83,6 +94,7 @@ Facts verified against Kamailio 5.6.3 (Debian 12) while writing this:
 """
 
 import atexit
+import glob
 import hashlib
 import ipaddress
 import os
@@ -99,7 +111,8 @@ SQL_FILES = ('standard-create.sql', 'auth_db-create.sql', 'usrloc-create.sql')
 # Tables of the presence modules (kamailio-presence-modules), loaded only
 # with presence=True.
 PRESENCE_SQL = 'presence-create.sql'
-PRESENCE_MODULE = '/usr/lib/x86_64-linux-gnu/kamailio/modules/presence.so'
+PRESENCE_MODULE = (glob.glob('/usr/lib/*/kamailio/modules/presence.so')
+                   + ['/usr/lib/kamailio/modules/presence.so'])[0]
 KAMAILIO = '/usr/sbin/kamailio'
 KAMCMD = '/usr/sbin/kamcmd'
 SIP_PORT = 5060
