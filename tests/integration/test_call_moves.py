@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import time
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
@@ -113,16 +114,14 @@ def wait_refreshed(reg, callids, host, offset, what):
         raise TestFailure('%s\nKamailio saw: %r' % (e, pres_subscribes(reg, offset)))
 
 
-def test_presence_and_dialog_state_follow_the_profile(fx):
-    """alice subscribes through alrd to bob's presence twice (baresip's
-    presence module, and a watcher that keeps the NOTIFY bodies) and to
-    his dialog state (a watcher: no softphone here subscribes to Event:
-    dialog); Kamailio is the presence server, bob PUBLISHes.  After the
-    failover and after the migration back, alrd refreshes each
-    subscription in its dialog from the new contact (Kamailio's view),
-    and bob's next state reaches every subscriber: baresip shows it, the
-    watchers get it in the dialog they made.  Nobody sees a subscription
-    end until the watcher ends its own."""
+def presence_world(fx):
+    """alice on the Wi-Fi-first SNAP, registered over wlan0, subscribed
+    through alrd to bob's presence twice (baresip's presence module, a
+    watcher) and to his dialog state (a watcher); bob has published his
+    first state and every subscriber has it.  Kamailio is the registrar
+    and presence server.  Returns a namespace: w, reg, c (a control client
+    with profile.* and alr.*), pid, phone, wpres, wdlg, pres, dlg (bob's
+    publishers), callids (the three subscriptions at Kamailio)."""
     if not os.path.exists(PRESENCE_MODULE):
         raise alrtest.Skip('no Kamailio presence modules (apt install '
                            'kamailio-presence-modules)')
@@ -159,6 +158,37 @@ def test_presence_and_dialog_state_follow_the_profile(fx):
              [('dialog', True), ('presence', True), ('presence', True)],
              "the SUBSCRIBEs Kamailio took (event, from wlan0's contact): %r" % subs)
     callids = {e['callid'] for e in subs}
+    return types.SimpleNamespace(w=w, reg=reg, c=c, pid=pid, phone=phone, wpres=wpres,
+                                 wdlg=wdlg, pres=pres, dlg=dlg, callids=callids)
+
+
+def check_nobody_saw_an_end(s):
+    """No subscriber saw its subscription end: the watchers' NOTIFYs all
+    came in their own dialogs, none said terminated, nothing else came;
+    baresip never said its subscription closed."""
+    for wt in (s.wpres, s.wdlg):
+        ns = wt.notifies()
+        check_eq(wt.terminated(), [], 'terminated NOTIFYs at the %s watcher' % wt.event)
+        check(all(n['same_dialog'] for n in ns),
+              'NOTIFYs outside the %s watcher\'s dialog: %r', wt.event, ns)
+        check_eq(wt.strays, [], 'requests outside the %s watcher\'s dialog' % wt.event)
+    check('subscriber closed' not in s.phone.output(),
+          'baresip saw its presence subscription end:\n%s', s.phone.output()[-2000:])
+
+
+def test_presence_and_dialog_state_follow_the_profile(fx):
+    """alice subscribes through alrd to bob's presence twice (baresip's
+    presence module, and a watcher that keeps the NOTIFY bodies) and to
+    his dialog state (a watcher: no softphone here subscribes to Event:
+    dialog); Kamailio is the presence server, bob PUBLISHes.  After the
+    failover and after the migration back, alrd refreshes each
+    subscription in its dialog from the new contact (Kamailio's view),
+    and bob's next state reaches every subscriber: baresip shows it, the
+    watchers get it in the dialog they made.  Nobody sees a subscription
+    end until the watcher ends its own."""
+    s = presence_world(fx)
+    w, reg, c, pid, phone = s.w, s.reg, s.c, s.pid, s.phone
+    wpres, wdlg, pres, dlg, callids = s.wpres, s.wdlg, s.pres, s.dlg, s.callids
 
     # Wi-Fi lost: each subscription is refreshed from alrd's contact over
     # wwan0, and bob's next state reaches every subscriber.
@@ -195,14 +225,7 @@ def test_presence_and_dialog_state_follow_the_profile(fx):
     # Nobody saw a subscription end; each stayed the dialog it began as:
     # the watchers' NOTIFYs all came in their dialogs, Kamailio took no
     # new subscription (the same three Call-IDs) and never ended one.
-    for wt in (wpres, wdlg):
-        ns = wt.notifies()
-        check_eq(wt.terminated(), [], 'terminated NOTIFYs at the %s watcher' % wt.event)
-        check(all(n['same_dialog'] for n in ns),
-              'NOTIFYs outside the %s watcher\'s dialog: %r', wt.event, ns)
-        check_eq(wt.strays, [], 'requests outside the %s watcher\'s dialog' % wt.event)
-    check('subscriber closed' not in phone.output(),
-          'baresip saw its presence subscription end:\n%s', phone.output()[-2000:])
+    check_nobody_saw_an_end(s)
     everything = reg.log_events()
     check_eq({e['callid'] for e in everything
               if e['kind'] == 'ALR-PRES' and e.get('method') == 'SUBSCRIBE'}, callids,
@@ -215,6 +238,47 @@ def test_presence_and_dialog_state_follow_the_profile(fx):
     check_eq(wdlg.unsubscribe(), 200, 'the unsubscription through alrd')
     wdlg.wait_notify(lambda n: n['state'].startswith('terminated'),
                      what='the NOTIFY that ends the subscription it ended')
+
+
+def test_subscriptions_renewed_when_the_notifier_lost_them(fx):
+    """The presence server restarts (Kamailio keeps subscriptions and
+    publications in memory only: it forgets them all) and then Wi-Fi
+    loses carrier.  alrd's refresh of each subscription from wwan0 gets
+    an error from the notifier, which lost the dialog (Kamailio: 481), so
+    alrd makes a new SUBSCRIBE for the same application dialog (docs/edge.md,
+    "Moving a call"): Kamailio takes three new subscriptions from
+    alrd's wwan0 contact, and bob's next state reaches every subscriber in
+    the dialog it has had from the start; none of them sees its
+    subscription end."""
+    s = presence_world(fx)
+    s.reg.stop()
+    s.reg.start()
+    off = s.reg.log_size()
+    failover(s.w, s.c, s.pid)
+
+    def renewed():
+        new = [e for e in pres_subscribes(s.reg, off) if not e.get('totag') and
+               WWAN in (e.get('contact') or '')]
+        return len(new) >= 3 and new
+    try:
+        new = alrtest.wait_until(renewed, T(20), 'three new SUBSCRIBEs from wwan0')
+    except TestFailure as e:
+        raise TestFailure('%s\nKamailio saw: %r' % (e, pres_subscribes(s.reg, off)))
+    check_eq(sorted(e.get('event') for e in new), ['dialog', 'presence', 'presence'],
+             "the new subscriptions' events")
+    refreshed = {e['callid'] for e in pres_subscribes(s.reg, off) if e.get('totag')}
+    check_eq(refreshed, s.callids, 'the dialogs alrd refreshed first (Kamailio had lost them)')
+    # bob publishes again (his publications went with the restart).
+    pres = Publisher(s.w.net, BOB, 'presence', 'application/pidf+xml')
+    dlg = Publisher(s.w.net, BOB, 'dialog', 'application/dialog-info+xml')
+    pres.publish(pidf('open', 'on-the-phone', 'bob-step-2'))
+    dlg.publish(dialog_info(2, 'confirmed', 'bob-call-1'))
+    s.wpres.wait_notify(lambda n: 'bob-step-2' in n['body'],
+                        what="bob's presence through the renewed subscription")
+    s.wdlg.wait_notify(lambda n: dialog_state(n['body']) == ('bob-call-1', 'confirmed'),
+                       what="bob's dialog state through the renewed subscription")
+    s.phone.wait_presence(BOB, 'Busy')
+    check_nobody_saw_an_end(s)
 
 
 # ---------------------------------------------------------------------------
