@@ -320,6 +320,22 @@ def media_flows(callers, app, n, what, packets=40):
                           % (e, callers.media.packets(), app.packets()))
 
 
+def lost_in_the_network(w):
+    """Packets that the network namespace sends towards a device link
+    without carrier are lost on the way, as in a real network, instead of
+    failing at once (ENETUNREACH: wlan0p is down, and with it the route):
+    SIPp's RTP echo stops for good at the first send that fails, and an
+    echo of a packet still in flight when Wi-Fi went would stop it.  A
+    veth pair inside the network namespace (the kernel here has no dummy
+    links), without ARP, takes them at a lower priority than the links'
+    own routes."""
+    w.ipn('link', 'add', 'lost0', 'type', 'veth', 'peer', 'name', 'lost0p')
+    w.ipn('link', 'set', 'lost0p', 'up')
+    w.ipn('link', 'set', 'lost0', 'arp', 'off', 'up')
+    for spec in w.links.values():
+        w.ipn('route', 'add', '10.99.%d.0/24' % spec['n'], 'dev', 'lost0', 'metric', '1000')
+
+
 def test_twenty_calls_follow_the_profile(fx):
     """Twenty callers in the network (SIPp) call alice's AOR through
     Kamailio at once; baresip answers all twenty through alrd.  Wi-Fi
@@ -332,6 +348,7 @@ def test_twenty_calls_follow_the_profile(fx):
     Then the callers hang up: each BYE answered, baresip saw each call
     close only then."""
     w, reg = sip_world(fx)
+    lost_in_the_network(w)
     d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
     c = fx.client(d)
     c.subscribe(['profile.*', 'call.*', 'alr.*'])

@@ -1516,7 +1516,10 @@ class Callers:
     RTCP packet back to its sender (-rtp_echo): the callee's media comes
     back to it from the far end, over whatever path it took.  So the
     calls' streams reach one port: media counts them per sender (the
-    callee's relay port, one per call: FlowCounters by source).
+    callee's relay port, one per call: FlowCounters by source).  SIPp's
+    echo stops for good at the first send that fails ("Error on RTP echo
+    transmission - stopping echo"): sends to a vanished network must be
+    lost, not refused (test_call_moves.lost_in_the_network()).
 
     Call i (1..n) has the Call-ID call_ids[i-1]; what happened to each is
     read from SIPp's own message trace (calls())."""
