@@ -51,6 +51,15 @@ SIPp
   is where lookup() sends the calls).
 - Exit status: 0 when every call ran to its end, 1 when one failed, other
   values for errors; -timeout bounds a run.
+- Many calls at once (Callers): -cid_str with %u gives each call its
+  Call-ID.  rtp_stream sent the RTP of every call from -mp's port,
+  whatever port each call's SDP offered, and kept sending to the first
+  SDP's address after a re-INVITE with another one; -rtp_echo (every
+  packet on -mp's port back to its sender) follows a callee that moves.
+  Kamailio's two UDP workers can pass a 180 on after the 200: a scenario
+  waiting in the call must take a late provisional answer.
+- SIPp keeps the route set and target of the first message with
+  rrs="true"; a re-INVITE's new Contact is taken with <ereg> instead.
 
 nftables
 - A table per counter (inet, one input chain at priority 0, policy
@@ -83,6 +92,13 @@ baresip
   ausrc_channels 2; baresip resamples for PCMU) gives a tone to send;
   audio_player aubridge,x... plays nothing but takes what is received.
   rtp_ports LO-HI bounds its media ports, which is what RtpCounter counts.
+- presence.so subscribes (Event: presence, Expires 600, through the
+  outbound proxy) to each contact written `<uri>;presence=p2p`, a second
+  after it starts; `contacts` lists each with Unknown, Online, Offline or
+  Busy (<basic>open</basic>; rpid:away, rpid:busy or rpid:on-the-phone
+  read literally); a subscription that ends prints "presence: subscriber
+  closed" and is made again 5 s to an hour later.  call_max_calls (4 by
+  default) bounds the calls it holds at once.
 """
 
 import ctypes
@@ -838,6 +854,11 @@ class Baresip:
       rtp_ports  (lo, hi): its media ports; rtp_received() counts packets
                  arriving on them in ns
       contacts   URIs it may send a MESSAGE to (send_message())
+      presence   URIs whose presence it subscribes to (presence.so: a
+                 SUBSCRIBE, Event: presence, through the outbound proxy,
+                 a second after it starts; presence_of() is what it
+                 made of the last NOTIFY)
+      max_calls  call_max_calls (baresip's default is 4 calls at once)
 
     It sends a 440 Hz tone during calls (ausine).  The constructor starts
     it; events (registration, calls) come over ctrl_tcp and are kept in
@@ -849,18 +870,22 @@ class Baresip:
     def __init__(self, fx, w, aor='sip:alice@example.test', password=None,
                  outbound='sip:127.0.0.1:5062;lr', listen='127.0.0.1:5070',
                  regint=600, answer='auto', rtp_ports=(31000, 31099),
-                 contacts=(), ctrl_port=4444, ns=None, tone=440):
+                 contacts=(), ctrl_port=4444, ns=None, tone=440,
+                 presence=(), max_calls=None):
         need(BARESIP, 'baresip-core')
         self.fx = fx
         self.ns = ns or w.dev
         self.aor = aor
         self.ctrl_port = ctrl_port
         self.contacts = list(contacts)
+        self.presence = list(presence)
         self.home = _tmpdir('baresip')
         d = self.confdir = os.path.join(self.home, '.baresip')
         os.makedirs(d)
         mods = ['g711.so', 'ausine.so', 'aubridge.so', 'menu.so', 'contact.so',
                 'ctrl_tcp.so', 'stdio.so', 'account.so']
+        if self.presence:
+            mods.append('presence.so')
         for mod in mods:
             if not os.path.exists(os.path.join(BARESIP_MODULES, mod)):
                 raise alrtest.Skip('no %s in %s' % (mod, BARESIP_MODULES))
@@ -886,6 +911,10 @@ class Baresip:
                     'module_app\t\tctrl_tcp.so\n'
                     % (listen, rtp_ports[0], rtp_ports[1], tone, ctrl_port,
                        BARESIP_MODULES))
+            if self.presence:
+                f.write('module_app\t\tpresence.so\n')
+            if max_calls:
+                f.write('call_max_calls\t\t%d\n' % max_calls)
         if answer in (True, False):
             answer = 'auto' if answer else 'manual'
         if answer not in ('auto', 'manual'):
@@ -900,6 +929,8 @@ class Baresip:
         with open(os.path.join(d, 'contacts'), 'w') as f:
             for i, uri in enumerate(self.contacts):
                 f.write('"c%d" <%s>\n' % (i, uri))
+            for i, uri in enumerate(self.presence):
+                f.write('"p%d" <%s>;presence=p2p\n' % (i, uri))
         self.rtp_counter = RtpCounter(fx, self.ns, rtp_ports, name='baresip')
         self.out_path = os.path.join(self.home, 'out.log')
         self.out = open(self.out_path, 'wb')
@@ -1103,6 +1134,25 @@ class Baresip:
             lambda: [m for m in self.messages() if m['body'] == body],
             timeout or T(20), 'MESSAGE %r at baresip' % body)[0]
 
+    def presence_of(self, uri):
+        """The presence baresip shows for @uri (one of `presence`), from
+        its `contacts` listing: 'Unknown' (no NOTIFY with a body yet, or
+        the subscription ended), 'Online' (<basic>open</basic>),
+        'Offline' (closed, or rpid:away), 'Busy' (rpid:busy or
+        rpid:on-the-phone)."""
+        data = re.sub(r'\x1b\[[0-9;]*m', '', self.command('contacts')['data'])
+        for line in data.split('\n'):
+            if '<%s>' % uri in line:
+                m = re.search(r'\b(Unknown|Online|Offline|Busy)\b', line)
+                if m:
+                    return m.group(1)
+        raise TestFailure('baresip: %s not in its contacts:\n%s' % (uri, data))
+
+    def wait_presence(self, uri, status, timeout=None):
+        return alrtest.wait_until(lambda: self.presence_of(uri) == status,
+                                  timeout or T(20),
+                                  'baresip showing %s %s' % (uri, status))
+
     def rtp_received(self):
         """RTP packets that reached its media ports (its kernel's count)."""
         return self.rtp_counter.packets()
@@ -1284,6 +1334,29 @@ class Linphonec:
                                   'linphonec registered as %s' % self.aor,
                                   interval=0.3)
 
+    def call_states(self):
+        """Its own list of calls (`calls`): {call id: state}, states as
+        linphone names them ('StreamsRunning' for a call with media
+        flowing, 'Paused', ...); {} when it says it has none."""
+        start = len(self.output())
+        self.send('calls')
+
+        def answer():
+            # "Call states", a header, dashes, one line per call
+            # ("1  | sip:bob@... | StreamsRunning  | "), then its prompt.
+            out = self.output()[start:]
+            if 'No active call' in out:
+                return {}
+            table = out.partition('Call states\n')[2]
+            if '\nlinphonec> ' not in '\n' + table:
+                return None
+            table = ('\n' + table).partition('\nlinphonec> ')[0]
+            rows = re.findall(r'(?m)^\s*(\d+)\s*\|\s*(\S+)\s*\|\s*(\w+)', table)
+            return {int(i): state for i, _, state in rows}
+        got = alrtest.wait_until(lambda: answer() is not None and [answer()], T(5),
+                                 "an answer to linphonec's calls")
+        return got[0]
+
     def dial(self, uri):
         self.send('call %s' % uri)
 
@@ -1351,3 +1424,200 @@ class Linphonec:
             self.proc.stdin.close()
         self.out.close()
         _rmtree(self.home)
+
+
+# ---------------------------------------------------------------------------
+# Many calls at once (tests/integration/test_call_moves.py)
+
+
+class FlowCounters:
+    """UDP packets arriving in namespace ns for ports lo..hi (to address
+    addr, when given), counted per stream by the receiver's kernel: per
+    destination port (by='port': a softphone's media ports, one per call)
+    or per source address and port (by='source': a far end that takes
+    every call on one port, as SIPp does, tells the calls apart by the
+    relay port each comes from).  One nftables set with a counter per
+    element (flags dynamic, "update @set { key counter }"), one table
+    (RtpCounter sums a range)."""
+
+    _seq = 0
+
+    def __init__(self, fx, ns, ports, addr=None, by='port', name='flows'):
+        need(NFT, 'nftables')
+        FlowCounters._seq += 1
+        self.ns, self.by = ns, by
+        lo, hi = ports
+        self.table = 'alrt_%s_%d' % (re.sub(r'\W', '_', name), FlowCounters._seq)
+        match = 'udp dport %d-%d' % (lo, hi)
+        if addr:
+            match = '%s daddr %s %s' % ('ip6' if ':' in addr else 'ip', addr, match)
+        if by == 'port':
+            typ, key = 'inet_service', 'udp dport'
+        elif by == 'source':
+            typ, key = 'ipv4_addr . inet_service', 'ip saddr . udp sport'
+        else:
+            raise ValueError('by: port or source, not %r' % (by,))
+        rules = ('table inet %s {\n'
+                 '  set flows { type %s; size 65535; flags dynamic; }\n'
+                 '  chain input {\n'
+                 '    type filter hook input priority 0; policy accept;\n'
+                 '    %s update @flows { %s counter }\n'
+                 '  }\n'
+                 '}\n' % (self.table, typ, match, key))
+        alrtest.run(ns_argv(ns, [NFT, '-f', '-']), input=rules)
+        fx._objs.append(self)
+        self.base = {}
+
+    def _read(self):
+        r = alrtest.run(ns_argv(self.ns, [NFT, '-j', 'list', 'set', 'inet',
+                                          self.table, 'flows']))
+        out = {}
+        for obj in json.loads(r.stdout)['nftables']:
+            for e in (obj.get('set') or {}).get('elem', []):
+                e = e['elem']
+                val = e['val']
+                if isinstance(val, dict):
+                    val = tuple(val['concat'])
+                out[val] = e['counter']['packets']
+        return out
+
+    def packets(self):
+        """{port, or (address, port): packets since creation or the last
+        reset()}, the streams that sent any."""
+        now = self._read()
+        return {k: n - self.base.get(k, 0) for k, n in now.items()
+                if n - self.base.get(k, 0) > 0}
+
+    def reset(self):
+        self.base = self._read()
+
+    def wait_streams(self, n, packets, timeout=None, what=None):
+        """Until n streams have each brought @packets packets since the
+        last reset(); returns packets()."""
+        return alrtest.wait_until(
+            lambda: len([k for k, v in self.packets().items() if v >= packets]) >= n
+            and self.packets(), timeout or T(20),
+            what or '%d streams of %d packets in %s' % (n, packets, self.ns),
+            interval=0.3)
+
+    def cleanup(self):
+        alrtest.run(ns_argv(self.ns, [NFT, 'delete', 'table', 'inet',
+                                      self.table]), check=False)
+
+
+class Callers:
+    """@n calls at once (SIPp, sipp-callers-move.xml) from namespace ns to
+    @target through the proxy, @rate new calls a second, each taking the
+    callee's re-INVITEs (a call that moves: answered 200, its new Contact
+    followed).  Calls stay up until hangup() (an INFO in each call: the
+    test's "hang up now").
+
+    Media: every call offers @media_port, where SIPp echoes each RTP and
+    RTCP packet back to its sender (-rtp_echo): the callee's media comes
+    back to it from the far end, over whatever path it took.  So the
+    calls' streams reach one port: media counts them per sender (the
+    callee's relay port, one per call: FlowCounters by source).  SIPp's
+    echo stops for good at the first send that fails ("Error on RTP echo
+    transmission - stopping echo"): sends to a vanished network must be
+    lost, not refused (test_call_moves.lost_in_the_network()).
+
+    Call i (1..n) has the Call-ID call_ids[i-1]; what happened to each is
+    read from SIPp's own message trace (calls())."""
+
+    def __init__(self, fx, ns, target, n, proxy=('10.99.100.1', 5060),
+                 addr='10.99.100.7', sip_port=5072, media_port=24000, rate=10,
+                 from_uri='sip:callers@example.net', timeout=300):
+        self.ns, self.target, self.n = ns, target, n
+        self.addr, self.sip_port = addr, sip_port
+        _ensure_addr(ns, addr)
+        tag = uuid.uuid4().hex[:12]
+        self.call_ids = ['alrt-callers-%s-%d' % (tag, i) for i in range(1, n + 1)]
+        self.media = FlowCounters(fx, ns, (media_port, media_port), addr,
+                                  by='source', name='callers')
+        self.sipp = _Sipp(fx, ns, 'callers')
+        scen = self.sipp.scenario('sipp-callers-move.xml', TALK_MS=int(timeout * 1000))
+        self.sipp.spawn([
+            '%s:%d' % tuple(proxy), '-sf', scen, '-m', str(n), '-l', str(n),
+            '-r', str(rate), '-i', addr, '-p', str(sip_port), '-mi', addr,
+            '-mp', str(media_port), '-rtp_echo', '-cid_str', 'alrt-callers-%s-%%u' % tag,
+            '-key', 'target', target, '-key', 'from', from_uri,
+            '-timeout', str(int(timeout)), '-timeout_error',
+            '-recv_timeout', str(int((timeout - 5) * 1000)),
+        ])
+
+    def calls(self):
+        """{call_id: {'status': final status of the INVITE, 'reinvites':
+        re-INVITEs received, 'reinvites_answered': those answered 200
+        (each counted once, retransmissions or not),
+        'bye': 'caller'|'callee'|None, 'bye_status'}}."""
+        out = {cid: {'status': None, 'reinvites': set(), 'reinvites_answered': set(),
+                     'bye': None, 'bye_status': None}
+               for cid in self.call_ids}
+        for m in self.sipp.messages():
+            c = out.get(m['call_id'])
+            if c is None or not m['cseq']:
+                continue
+            meth = m['cseq'][1]
+            if m['dir'] == 'received' and m['status'] and meth == 'INVITE' \
+                    and m['status'] >= 200 and c['status'] is None:
+                c['status'] = m['status']
+            elif m['dir'] == 'received' and m['method'] == 'INVITE':
+                c['reinvites'].add(m['cseq'][0])
+            elif m['dir'] == 'sent' and m['status'] == 200 and meth == 'INVITE':
+                c['reinvites_answered'].add(m['cseq'][0])
+            elif m['method'] == 'BYE' and c['bye'] is None:
+                c['bye'] = 'caller' if m['dir'] == 'sent' else 'callee'
+            elif m['dir'] == 'received' and m['status'] and meth == 'BYE':
+                c['bye_status'] = m['status']
+        for c in out.values():
+            c['reinvites'] = len(c['reinvites'])
+            c['reinvites_answered'] = len(c['reinvites_answered'])
+        return out
+
+    def _check_running(self):
+        if not self.sipp.alive():
+            raise TestFailure('the callers (SIPp) exited with %s:\n%s'
+                              % (self.sipp.proc.returncode, self.sipp.tail()))
+
+    def wait_answered(self, timeout=None):
+        """Until every call has its final answer; all must be 200."""
+        def done():
+            self._check_running()
+            calls = self.calls()
+            return all(c['status'] for c in calls.values()) and calls
+        calls = alrtest.wait_until(done, timeout or T(30),
+                                   '%d answered calls to %s' % (self.n, self.target))
+        bad = {k: c['status'] for k, c in calls.items() if c['status'] != 200}
+        if bad:
+            raise TestFailure('calls not answered 200: %r' % bad)
+        return calls
+
+    def hangup(self, call_ids=None):
+        """Ask each call (all by default) to hang up now: one INFO each,
+        all from one socket."""
+        msgs = []
+        for cid in call_ids or self.call_ids:
+            msgs.append('\r\n'.join([
+                'INFO sip:%s:%d SIP/2.0' % (self.addr, self.sip_port),
+                'Via: SIP/2.0/UDP %s:@LOCAL_PORT@;branch=z9hG4bK%s;rport'
+                % (self.addr, uuid.uuid4().hex),
+                'Max-Forwards: 70',
+                'From: <sip:alrtest@%s>;tag=%s' % (self.addr, uuid.uuid4().hex[:8]),
+                'To: <sip:%s:%d>' % (self.addr, self.sip_port),
+                'Call-ID: %s' % cid, 'CSeq: 1 INFO',
+                'Content-Length: 0', '', '']))
+        req = {'proto': 'udp', 'dest': [self.addr, self.sip_port],
+               'bind': [self.addr, 0], 'messages': msgs, 'timeout': 1,
+               'expect': [0] * len(msgs)}
+        alrtest.run(ns_argv(self.ns, ['/usr/bin/python3', SIPSEND]),
+                    input=json.dumps(req))
+
+    def wait_done(self, timeout=None):
+        """Until SIPp has ended every call; its exit status."""
+        try:
+            return self.sipp.proc.wait(timeout or T(30))
+        except subprocess.TimeoutExpired:
+            raise TestFailure('the callers did not finish:\n' + self.sipp.tail())
+
+    def tail(self):
+        return self.sipp.tail()

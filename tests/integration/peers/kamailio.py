@@ -76,6 +76,17 @@ Facts verified against Kamailio 5.6.3 (Debian 12) while writing this:
   200 OK and linphonec then uses it as its Contact, so in-dialog
   requests arrive with our own domain in the Request-URI and need
   lookup() after loose_route().
+- Presence (presence=True, kamailio-presence-modules 5.6.3): presence,
+  presence_xml (force_active 1: no XCAP, every subscription active) and
+  presence_dialoginfo serve Event presence and dialog; handle_publish()
+  and handle_subscribe() after t_newtran().  With presentities and
+  subscriptions in the SQLite database the two UDP workers got
+  "database is locked" and sent a NOTIFY without the presentity's body;
+  publ_cache 2 and subs_db_mode 0 keep both in shared memory (the module
+  still wants the tables at start).  A refresh in the dialog from another
+  Contact updates the watcher's contact (update_shtable()): the next
+  NOTIFY goes there.  NOTIFYs are tm local requests:
+  event_route[tm:local-request] sees each one (logged ALR-NOTIFY).
 - The 200 OK lists each binding as <uri>;expires=N;received="sip:ip:port;
   transport=udp" because we set received_avp (so ul shows the source of the
   REGISTER as "Received"); the script builds it from $siz, which brackets
@@ -83,6 +94,7 @@ Facts verified against Kamailio 5.6.3 (Debian 12) while writing this:
 """
 
 import atexit
+import glob
 import hashlib
 import ipaddress
 import os
@@ -96,6 +108,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, 'kamailio.cfg.tmpl')
 SQL_DIR = '/usr/share/kamailio/db_sqlite'
 SQL_FILES = ('standard-create.sql', 'auth_db-create.sql', 'usrloc-create.sql')
+# Tables of the presence modules (kamailio-presence-modules), loaded only
+# with presence=True.
+PRESENCE_SQL = 'presence-create.sql'
+PRESENCE_MODULE = (glob.glob('/usr/lib/*/kamailio/modules/presence.so')
+                   + ['/usr/lib/kamailio/modules/presence.so'])[0]
 KAMAILIO = '/usr/sbin/kamailio'
 KAMCMD = '/usr/sbin/kamcmd'
 SIP_PORT = 5060
@@ -213,7 +230,7 @@ class Registrar:
                  min_expires_raise=False, algorithm='MD5', qop=True,
                  nonce_expire=None, nonce_count=False, timestamps=False,
                  shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60,
-                 service_route=None):
+                 service_route=None, presence=False):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -248,6 +265,11 @@ class Registrar:
         # service_route: a Service-Route value (RFC 3608) for every 2xx
         # to a REGISTER, e.g. '<sip:10.99.100.1;lr;sr=test>'.
         self.service_route = service_route
+        # presence: Kamailio is also the presence server of the domain
+        # (Event presence and dialog: PUBLISH, SUBSCRIBE, NOTIFY; needs
+        # Debian's kamailio-presence-modules), WITH_PRESENCE in the
+        # template; presence_events() reads what it did.
+        self.presence = presence
         self.fr_timer = fr_timer
         self.fr_inv_timer = fr_inv_timer
         for value in [domain] + list(self.users):
@@ -287,6 +309,10 @@ class Registrar:
         if self.service_route:
             lines.append('#!define WITH_SERVICE_ROUTE')
             lines.append(substdef('ALR_SERVICE_ROUTE', self.service_route))
+        if self.presence:
+            lines.append('#!define WITH_PRESENCE')
+            lines.append(substdef('ALR_PRESENCE_ADDR', 'sip:%s:%d' % (
+                _sip_host(self.listen_addrs[0]), SIP_PORT)))
         if self.deny_subnets:
             lines.append('#!define WITH_DENY_SUBNETS')
             lines.append(substdef('ALR_DENY_SUBNETS',
@@ -331,7 +357,7 @@ class Registrar:
             os.unlink(self.db_path)
         db = sqlite3.connect(self.db_path)
         try:
-            for name in SQL_FILES:
+            for name in SQL_FILES + ((PRESENCE_SQL,) if self.presence else ()):
                 with open(os.path.join(SQL_DIR, name)) as f:
                     db.executescript(f.read())
             for user, password in self.users.items():
