@@ -28,6 +28,10 @@
 struct ev_loop;
 struct sip_transport;
 
+/* A UDP transport's receive buffer (bytes; the kernel doubles it for its
+ * bookkeeping). */
+#define SIP_UDP_RCVBUF  (1 << 20)
+
 /* An ICMP error about a datagram we sent, as the kernel queued it (struct
  * sock_extended_err and what comes with it).  Pointers are valid during
  * the call only. */
