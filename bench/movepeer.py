@@ -47,6 +47,7 @@ A request that waits still serves the sockets meanwhile (one selector
 loop, nothing blocks).
 """
 
+import heapq
 import json
 import os
 import random
@@ -227,7 +228,7 @@ class Peer:
         self.sip_log = []           # [t, what, call]
         self.pending = None         # the request being waited for
         self.inbuf = b''
-        self.next_tick = now()
+        self.sends = []             # heap of (next send time, call index)
         self.running = True
         self.user = 'farend' if role == 'farend' else 'bench'
         self.contact = '<sip:%s@%s:%d>' % (self.user, sip_addr, sip_port)
@@ -284,14 +285,11 @@ class Peer:
     def run(self):
         while self.running:
             t = now()
-            if t >= self.next_tick:
-                self.tick(t)
-                self.next_tick += PTIME
-                if self.next_tick < t:          # late: skip, never burst
-                    self.next_tick = t + PTIME
+            self.send_due(t)
             self.timers(t)
             self.check_pending(t)
-            timeout = max(0.0, min(self.next_tick - now(), 0.05))
+            nxt = self.sends[0][0] if self.sends else t + 0.05
+            timeout = max(0.0, min(nxt - now(), 0.05))
             for key, _ in self.sel.select(timeout):
                 what = key.data
                 if what == 'sip':
@@ -301,10 +299,26 @@ class Peer:
                 else:
                     self.read_rtp(what)
 
-    def tick(self, t):
-        for c in self.calls:
-            if c.state != 'answered' or c.remote_media is None:
-                continue
+    def start_media(self, c):
+        """Each call sends on a clock of its own, at a random phase of the
+        20 ms: calls set up together do not send in step (real ones do
+        not), so a move meets each call's packet clock somewhere else."""
+        heapq.heappush(self.sends, (now() + random.uniform(0, PTIME), c.idx))
+
+    def send_due(self, t):
+        while self.sends and self.sends[0][0] <= t:
+            due, idx = heapq.heappop(self.sends)
+            c = self.calls[idx]
+            if c.state != 'answered':
+                continue            # ended (or ending): its clock stops
+            self.send_rtp(c, t)
+            due += PTIME
+            if due < t:             # late: skip, never burst
+                due = t + PTIME
+            heapq.heappush(self.sends, (due, idx))
+
+    def send_rtp(self, c, t):
+        if c.remote_media is not None:
             c.counter += 1
             try:
                 dest = socket.inet_aton(c.remote_media[0])
@@ -575,6 +589,7 @@ class Peer:
                 c.remote_media = sdp_media(body)
                 c.state = 'answered'
                 self.sip_log.append([t, 'answered', c.idx])
+                self.start_media(c)
             if c.remote_target:
                 # ACK every 2xx, also a retransmitted one (RFC 3261 §13.2.2.4)
                 self.send_sip(self.request(c, 'ACK', cseq=1), self.dialog_dest(c))
@@ -657,6 +672,7 @@ class Peer:
         c.pending_2xx = [data, t + T1, T1, t + 32, dest]
         c.state = 'answered'
         self.sip_log.append([t, 'answered', c.idx])
+        self.start_media(c)
 
     def register(self, aor, edge):
         """REGISTER aor at alrd's edge (a local registration); True on 200."""
