@@ -62,6 +62,7 @@ SO_TIMESTAMPNS = getattr(socket, 'SO_TIMESTAMPNS', 35)
 MAGIC = b'CMV1'
 PAYLOAD = struct.Struct('!4sIIdI')          # magic, call, counter, sent, dest
 PTIME = 0.020
+LATE = 10           # bench/call-move's rule for a late packet
 T1 = 0.5
 
 
@@ -426,11 +427,18 @@ class Peer:
             not_path = req.get('not_path')
             counts = req.setdefault('counts', {})
             t_ok = req.setdefault('t_ok', {})
+            newest = req.setdefault('newest', {})
             i = req.get('pos', 0)
             pk = self.packets
             while i < len(pk):
-                idx, tp, p, _ = pk[i]
+                idx, tp, p, n = pk[i]
                 i += 1
+                # A packet far behind the newest of its call is a late one
+                # (held in a queue during an outage): it does not count.
+                top = newest.get(idx)
+                if top is not None and n < top - LATE:
+                    continue
+                newest[idx] = n if top is None else max(top, n)
                 if tp >= since and (path is None or p == path) and \
                         (not_path is None or p != not_path):
                     counts[idx] = counts.get(idx, 0) + 1
