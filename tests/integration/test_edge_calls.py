@@ -605,6 +605,33 @@ def test_a_call_that_cannot_move_ends_on_both_sides(fx):
     check_eq(c.call('call.list')['calls'], [], 'no call left')
 
 
+def test_a_move_never_answered_ends_the_call(fx):
+    """The far end never answers the move: nftables in the network
+    namespace drops every INVITE that comes from cellular's address (the
+    move's re-INVITE and its retransmissions), nothing else.  After the
+    INVITE transaction's timeout (Timer B, 32 s) alrd ends the call with a
+    BYE on both sides -- bob's phone sees it close (the BYE got through),
+    alice's too -- and call.ended says move-failed, 408: bounded, never a
+    silent half-call."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    bob = call_bob_softphone(fx, w, phone)
+    alrtest.run(['ip', 'netns', 'exec', w.net, '/usr/sbin/nft', '-f', '-'], input=(
+        'table inet alrt_noinvite {\n chain input {\n'
+        '  type filter hook input priority 0; policy accept;\n'
+        '  ip saddr %s udp dport 5060 @ih,0,48 0x494e56495445 drop\n }\n}\n' % WWAN))
+    w.carrier_down('wlan0')
+    ended = c.wait_event(lambda e: e['method'] == 'call.ended', T(60),
+                         'call.ended after the unanswered move')
+    check_eq((ended['params']['call']['end_reason'], ended['params']['call']['end_code']),
+             ('move-failed', 408), 'why the call ended')
+    phone.wait_call('CALL_CLOSED')
+    bob.wait_call('CALL_CLOSED')
+    check_eq(c.call('call.list')['calls'], [], 'no call left')
+
+
 def test_glare_on_a_move_is_retried(fx):
     """The far end (SIPp) answers the re-INVITE of a move 491 Request
     Pending, as if its own re-INVITE had crossed it (glare, RFC 3261
