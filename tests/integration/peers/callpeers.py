@@ -1327,7 +1327,10 @@ class Linphonec:
             lambda: re.search(r'(?m)^(?:linphonec> )*((?:un)?registered.*)$',
                               self.output()[start:]), T(5),
             'an answer to linphonec\'s status register')
-        return line.group(1).startswith('registered')
+        # "registered=-1": an account whose registration has not
+        # succeeded (yet); "registered, identity=...": registered.
+        return (line.group(1).startswith('registered')
+                and not line.group(1).startswith('registered=-1'))
 
     def wait_registered(self, timeout=None):
         return alrtest.wait_until(self.registered, timeout or T(20),
