@@ -913,8 +913,9 @@ static void ack_extra_2xx(struct leg *l, const struct branch *b, const osip_mess
 {
 	char *tag = l->remote_tag, *target = l->remote_target;
 	struct edge_peer peer = l->peer;
-	osip_message_t *ack;
+	osip_message_t *ack, *bye;
 	char branch[33];
+	uint64_t id;
 
 	l->remote_tag = (char *)tag_of(resp->to);
 	l->remote_target = contact_uri_of(resp);
@@ -924,6 +925,18 @@ static void ack_extra_2xx(struct leg *l, const struct branch *b, const osip_mess
 	if (ack)
 		leg_send(l, ack);
 	osip_message_free(ack);
+	/* ... and ended (RFC 3261 §13.2.2.4): a BYE in that dialog, with the
+	 * leg's next CSeq (a CSeq skipped in the kept dialog is allowed),
+	 * its answer not waited for. */
+	if (l->remote_target && l->remote_tag) {
+		random_hex(branch, 12);
+		bye = leg_request(l, "BYE", ++l->local_cseq, branch);
+		if (bye && leg_send_request(l, bye, &id) == 0)
+			(l->kind == LEG_NET ? sip_stack_forget(l->call->cs->stack, id) :
+			 edge_forget(l->call->cs->edge, id));
+		log_info("call %u: a second answer (to tag %s) acknowledged and ended with a BYE",
+			 l->call->id, l->remote_tag);
+	}
 	free(l->remote_target);
 	l->remote_tag = tag;
 	l->remote_target = target;
@@ -1020,8 +1033,8 @@ static void uac_response(struct call *call, struct branch *b, const osip_message
 	b->done = true;
 	if (code < 300) {
 		if (call->state != CALL_RINGING || call->dead) {
-			/* A second fork answered too: acknowledged, and (XXX)
-			 * left to the application's own session timer. */
+			/* A second fork answered too: acknowledged and ended
+			 * (ack_extra_2xx()). */
 			if (!call->is_message)
 				ack_extra_2xx(uac, b, resp);
 			return;

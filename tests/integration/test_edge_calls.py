@@ -632,6 +632,40 @@ def test_a_move_never_answered_ends_the_call(fx):
     check_eq(c.call('call.list')['calls'], [], 'no call left')
 
 
+def test_a_second_forks_answer_is_ended(fx):
+    """alice has two applications registered at alrd's edge (SIPp, both
+    answering at once); a call from the network rings both (alrd forks)
+    and both 200s reach alrd before its CANCEL can.  alrd connects the
+    caller to the first, and acknowledges the second and ends it with a
+    BYE (RFC 3261 §13.2.2.4): that application's scenario completes at
+    once, while the call with the other goes on until the caller hangs
+    up."""
+    w, reg = sip_world(fx)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'call.*'])
+    pid = new_profile(c)
+    apps = [Notifier(fx, w.dev, 'alice', 'unused', registrar=('127.0.0.1', 5062),
+                     addr='127.0.0.1', sip_port=p, scenario='sipp-fork-answer.xml')
+            for p in (5084, 5088)]
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    check_eq(len(c.call('profile.get', {'id': pid})['profile']['state']['local_registrations']),
+             2, 'local registrations')
+    caller = Caller(fx, w.net, 'sip:alice@example.test', talk=4)
+    done = wait_until(lambda: [a for a in apps if a.sipp.proc.poll() is not None],
+                      T(15), 'the second answer ended by alrd')
+    check_eq(len(done), 1, 'applications done while the call is up')
+    check_eq(done[0].sipp.proc.returncode, 0,
+             "the losing application's scenario (ACK, BYE):\n" + done[0].tail())
+    check_eq([x['state'] for x in c.call('call.list')['calls']], ['answered'],
+             'the call with the other application')
+    res = caller.wait_done()
+    check_eq((res['status'], res['bye_status']), (200, 200), "the caller's call")
+    winner = [a for a in apps if a not in done][0]
+    check_eq(winner.wait_done(), 0, "the winning application's scenario:\n" + winner.tail())
+
+
 def test_glare_on_a_move_is_retried(fx):
     """The far end (SIPp) answers the re-INVITE of a move 491 Request
     Pending, as if its own re-INVITE had crossed it (glare, RFC 3261
