@@ -436,6 +436,7 @@ def test_call_survives_the_failover(fx):
     bob = call_bob_softphone(fx, w, phone)
     bob.wait_rtp(40)
     phone.wait_rtp(40)
+    seen = len(phone.history)
 
     w.carrier_down('wlan0')
     moved = c.wait_event(lambda e: e['method'] == 'call.moved', T(15), 'call.moved')
@@ -443,6 +444,9 @@ def test_call_survives_the_failover(fx):
              ('wlan0', 'wwan0'), 'the move')
     check_eq(len(reg.bindings('alice')), 1, "the registrar's bindings after the failover")
     check_call_up(phone, bob)
+    # The application saw nothing of it: no offer (re-INVITE) reached it.
+    check_eq([e.get('type') for e in phone.history[seen:] if e.get('type') == 'CALL_REMOTE_SDP'],
+             [], 'offers that reached the application during the move')
     listed = c.call('call.list')['calls']
     check_eq([(x['state'], x['interface'], x['moves']) for x in listed],
              [('answered', 'wwan0', 1)], 'call.list after the move')
