@@ -1221,17 +1221,18 @@ static void move_response(struct call *call, const osip_message_t *resp)
 	ack_2xx(call, &call->net, resp);
 	if (resp && has_body(resp) && is_sdp(resp)) {
 		osip_body_t *b = NULL;
-		char *out = NULL;
-		size_t len = 0;
 		const char *why = "";
+		bool changed = false;
 
 		/* The far end's answer to the re-offer: its (maybe new)
-		 * addresses; what it makes for the application is not sent
-		 * (its SDP did not change). */
+		 * addresses; the application is not asked (its media stays
+		 * as it was, unless the far end changed its streams). */
 		osip_message_get_body(resp, 0, &b);
-		if (b && media_from_net(call->media, b->body, b->length, &out, &len, &why) < 0)
+		if (b && media_answer_from_net(call->media, b->body, b->length, &changed, &why) < 0)
 			log_notice("call %u: the far end's answer to the move: %s", call->id, why);
-		free(out);
+		else if (changed)
+			log_notice("call %u: the far end changed its streams in its answer to the "
+				   "move; the application is not told (it keeps its media)", call->id);
 	}
 	media_commit_network(call->media);
 	call->moves++;

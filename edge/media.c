@@ -266,8 +266,14 @@ static int open_relay(struct media *m, size_t i, struct relay **ret, const char 
 	return 0;
 }
 
-static int media_from(struct media *m, enum media_side from, const char *sdp, size_t len,
-		      char **ret, size_t *ret_len, const char **ret_why)
+/* @quiet: the SDP made for the other side is not given to it (the far
+ * end's answer to a move's re-offer): the relays take the addresses, but
+ * what that side last got stays its current SDP, so that its next one is
+ * exactly one version up (RFC 3264 §8); *@ret_changed (if not NULL) says
+ * whether it would have differed. */
+static int media_from_q(struct media *m, enum media_side from, const char *sdp, size_t len,
+			char **ret, size_t *ret_len, const char **ret_why, bool quiet,
+			bool *ret_changed)
 {
 	struct relay *fresh[SDP_MAX_STREAMS] = { NULL };
 	uint16_t rtp_ports[SDP_MAX_STREAMS] = { 0 }, rtcp_ports[SDP_MAX_STREAMS] = { 0 };
@@ -318,8 +324,15 @@ static int media_from(struct media *m, enum media_side from, const char *sdp, si
 		goto fail;
 
 	/* Commit. */
-	free(out->last);
-	*out = next_out;
+	if (ret_changed)
+		*ret_changed = !out->started || out->last_len != next_out.last_len ||
+			       memcmp(out->last, next_out.last, next_out.last_len) != 0;
+	if (quiet) {
+		free(next_out.last);
+	} else {
+		free(out->last);
+		*out = next_out;
+	}
 	if (app_sdp) {
 		free(m->app_sdp);
 		m->app_sdp = app_sdp;
@@ -377,13 +390,25 @@ fail:
 int media_from_net(struct media *m, const char *sdp, size_t len, char **ret, size_t *ret_len,
 		   const char **ret_why)
 {
-	return media_from(m, MEDIA_SIDE_NET, sdp, len, ret, ret_len, ret_why);
+	return media_from_q(m, MEDIA_SIDE_NET, sdp, len, ret, ret_len, ret_why, false, NULL);
 }
 
 int media_from_app(struct media *m, const char *sdp, size_t len, char **ret, size_t *ret_len,
 		   const char **ret_why)
 {
-	return media_from(m, MEDIA_SIDE_APP, sdp, len, ret, ret_len, ret_why);
+	return media_from_q(m, MEDIA_SIDE_APP, sdp, len, ret, ret_len, ret_why, false, NULL);
+}
+
+int media_answer_from_net(struct media *m, const char *sdp, size_t len, bool *ret_changed,
+			  const char **ret_why)
+{
+	char *out = NULL;
+	size_t out_len = 0;
+	int r = media_from_q(m, MEDIA_SIDE_NET, sdp, len, &out, &out_len, ret_why, true,
+			     ret_changed);
+
+	free(out);
+	return r;
 }
 
 int media_move_network(struct media *m, const char *ifname, const struct sockaddr *net_addr,

@@ -34,6 +34,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -83,6 +84,17 @@ void media_set_name(struct media *m, unsigned int profile, const char *call_id);
  */
 int media_from_net(struct media *m, const char *sdp, size_t len, char **ret, size_t *ret_len,
 		   const char **ret_why);
+/*
+ * The far end's answer to a move's re-offer (media_move_network()): its
+ * streams become the far end's addresses, as media_from_net(), but the
+ * application is not given an SDP: what it last got stays its SDP, so
+ * that the next one it gets is one version up, not two.  *@ret_changed
+ * says whether the answer would change the application's media (a
+ * codec or stream the far end changed): then it should be told (XXX it
+ * is not yet).  As media_from_net().
+ */
+int media_answer_from_net(struct media *m, const char *sdp, size_t len, bool *ret_changed,
+			  const char **ret_why);
 /*
  * An SDP from the application: its streams become the application's
  * addresses; *@ret is the SDP for the network: net_addr and the relays'

@@ -41,6 +41,16 @@ static const char FAR_ANSWER[] =
 	"a=rtpmap:0 PCMU/8000\r\n"
 	"a=rtpmap:101 telephone-event/8000\r\n"
 	"a=sendrecv\r\n";
+static const char FAR_ANSWER_PCMA[] =
+	"v=0\r\n"
+	"o=far 100 202 IN IP4 192.0.2.1\r\n"
+	"s=-\r\n"
+	"c=IN IP4 192.0.2.1\r\n"
+	"t=0 0\r\n"
+	"m=audio 6000 RTP/AVP 8 101\r\n"
+	"a=rtpmap:8 PCMA/8000\r\n"
+	"a=rtpmap:101 telephone-event/8000\r\n"
+	"a=sendrecv\r\n";
 static const char FAR_ANSWER_NEW_PORT[] =
 	"v=0\r\n"
 	"o=far 100 201 IN IP4 192.0.2.1\r\n"
@@ -458,7 +468,15 @@ static void test_move(void **state)
 	send_to(app, "127.0.0.1", lp, "still out over wifi");
 	expect_from(w, far, "still out over wifi", "10.0.0.2", np);
 
-	/* the far end's answer: nothing new for the application */
+	/* the far end's answer (media_answer_from_net(), as the B2BUA
+	 * does): nothing new for the application */
+	{
+		bool changed = true;
+
+		assert_int_equal(media_answer_from_net(w->m, FAR_ANSWER, strlen(FAR_ANSWER),
+						       &changed, &why), 0);
+		assert_false(changed);
+	}
 	answer = from_net(w, FAR_ANSWER);
 	assert_string_equal(answer, to_app);
 	free(answer);
@@ -498,6 +516,56 @@ static void test_move(void **state)
 	free(to_app);
 	close(app);
 	close(far);
+}
+
+/* The origin version of an SDP ("o=USER SESSION VERSION ..."). */
+static unsigned long long sdp_version(const char *sdp)
+{
+	const char *o = strstr(sdp, "\r\no=");
+	unsigned long long sess = 0, ver = 0;
+	char user[64];
+
+	assert_non_null(o);
+	assert_int_equal(sscanf(o + 4, "%63s %llu %llu", user, &sess, &ver), 3);
+	return ver;
+}
+
+/* A far end that changes its codec in its answer to a move: the
+ * application is not given that SDP (media_answer_from_net() says it
+ * would change), so what it got last stays its SDP: the next one it gets
+ * is the same version when nothing changed for it, one up when
+ * something did -- never a skipped version (RFC 3264 §8). */
+static void test_move_answer_changed(void **state)
+{
+	struct world *w = *state;
+	struct sockaddr_storage cell = sa("10.0.1.2", 0);
+	char *to_net, *to_app, *reoffer = NULL, *later;
+	const char *why = NULL;
+	bool changed = false;
+	size_t len;
+
+	to_net = from_app(w, SDP_BARESIP);
+	to_app = from_net(w, FAR_ANSWER);
+	assert_int_equal(media_move_network(w->m, "lo", (struct sockaddr *)&cell, &reoffer, &len,
+					    &why), 0);
+	assert_int_equal(media_answer_from_net(w->m, FAR_ANSWER_PCMA, strlen(FAR_ANSWER_PCMA),
+					       &changed, &why), 0);
+	assert_true(changed);
+	media_commit_network(w->m);
+	/* the far end's next offer is the streams the application has:
+	 * the same SDP, the same version (it never got the PCMA one) */
+	later = from_net(w, FAR_ANSWER);
+	assert_int_equal(sdp_version(later), sdp_version(to_app));
+	assert_string_equal(later, to_app);
+	free(later);
+	/* then PCMA again: new to the application, one version up */
+	later = from_net(w, FAR_ANSWER_PCMA);
+	assert_non_null(strstr(later, "PCMA"));
+	assert_int_equal(sdp_version(later), sdp_version(to_app) + 1);
+	free(later);
+	free(reoffer);
+	free(to_net);
+	free(to_app);
 }
 
 /* Errors change nothing: a malformed SDP, a port range too small for the
@@ -552,6 +620,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outgoing_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incoming_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_answer_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	};
 
