@@ -257,6 +257,7 @@ struct binding {
 	uint64_t refresh_at, check_at;
 	unsigned check_ms;
 	unsigned checks_lost;           /* times a check found us forgotten */
+	bool registrar_outbound;        /* a 2xx listed outbound: reg-ids on */
 	uint64_t backoff_ms;            /* the delay BACKOFF was entered with */
 
 	enum main_want main_want;
@@ -975,6 +976,27 @@ static int add_credentials(struct binding *b, osip_message_t *req)
 
 /* Build a REGISTER for the given contacts over transport tp (whose local
  * address is `local`), authorize it with what we hold, and send it. */
+/* RFC 5626 §4.2: one flow per IAP, so a reg-id per interface (stable:
+ * ... once the registrar said it does outbound (Supported or Require in a
+ * 2xx): a registrar that does not, Kamailio 5.6 with outbound_mode 0 for
+ * one, still keeps the contacts of one instance with different reg-ids
+ * apart, and the flows would stay side by side until removed; without a
+ * reg-id it replaces the contact of the same instance at once, as alrd
+ * has relied on (docs/sip.md, "Outbound").  So: 
+ * the same IAP re-registers the same flow; another one is another flow,
+ * which a registrar that supports outbound keeps beside the first: true
+ * make-before-break).  1..9999, from the name. */
+static unsigned reg_id_of(const struct binding *b)
+{
+	uint32_t h = 2166136261u;
+
+	if (!b->instance || !b->has_iap || !b->registrar_outbound)
+		return 0;
+	for (const char *p = b->ifname; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return 1 + h % 9999;
+}
+
 static int send_register(struct binding *b, struct sip_transport *tp,
 			 const struct sockaddr_storage *local,
 			 const struct sockaddr_storage *dest,
@@ -1009,6 +1031,8 @@ static int send_register(struct binding *b, struct sip_transport *tp,
 		.contacts = contacts,
 		.n_contacts = n,
 		.instance = b->instance,
+		.reg_id = reg_id_of(b),
+		.supported_outbound = b->instance != NULL,
 		.contact_params = (const char *const *)b->contact_params,
 		.n_contact_params = b->n_contact_params,
 		.expires = expires,
@@ -1475,6 +1499,23 @@ static void on_registered(struct binding *b, const struct tx *tx,
 		return;
 	}
 	reconcile(b, pr);
+	if (pr->outbound_supported && !b->registrar_outbound) {
+		log_info("binding %u (%s): the registrar does outbound (RFC 5626): "
+			 "a reg-id per IAP from now on", b->id, b->name);
+		b->registrar_outbound = true;
+	}
+	if (pr->outbound && pr->flow_timer > 0 && b->ops->flow_keepalive && b->tp &&
+	    b->dest_target.proto != SIP_PROTO_UDP) {
+		/* RFC 5626 §4.4.1: keepalives between 80 and 100 % of the
+		 * Flow-Timer, over this flow only (the standby IAPs have none). */
+		uint64_t ms = (uint64_t)pr->flow_timer * 1000u;
+
+		ms = ms * 8 / 10 + random32(b) % (ms / 5 + 1);
+		log_info("binding %u (%s via %s): the registrar uses this flow (outbound), "
+			 "Flow-Timer %d s: a keepalive every %.1f s", b->id, b->name, iap_name(b),
+			 pr->flow_timer, (double)ms / 1000.);
+		b->ops->flow_keepalive(b->port, b->tp, (unsigned)ms);
+	}
 	b->granted = (unsigned)granted;
 	b->registered_at = tx->sent_at;
 	b->confirmed = true;

@@ -219,6 +219,11 @@ struct binding_ops {
 	 * this call.  pace_cancel() gives up the place in line. */
 	int (*pace_request)(void *port);
 	void (*pace_cancel)(void *port);
+	/* Optional (NULL: none).  The registrar uses this connection as the
+	 * binding's flow (RFC 5626: Require: outbound) and asks for a
+	 * keepalive at least every @interval_ms (its Flow-Timer, less a
+	 * margin): keep @tp alive so. */
+	void (*flow_keepalive)(void *port, struct sip_transport *tp, unsigned interval_ms);
 };
 
 /** A binding over the real stack (sip/stack.h). */

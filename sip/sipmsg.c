@@ -367,6 +367,8 @@ static int build_contact(const struct sipmsg_register *r,
 		/* RFC 5626 §4.1: +sip.instance="<urn:uuid:...>" */
 		if (r->instance)
 			sb_addf(b, ";+sip.instance=\"<%s>\"", r->instance);
+		if (r->instance && r->reg_id)
+			sb_addf(b, ";reg-id=%u", r->reg_id);
 		for (size_t i = 0; i < r->n_contact_params; i++)
 			sb_addf(b, ";%s", r->contact_params[i]);
 	}
@@ -522,6 +524,9 @@ int sipmsg_build_register(const struct sipmsg_register *r,
 			goto fail;
 	if (r->user_agent &&
 	    osip_message_set_user_agent(m, r->user_agent) != 0)
+		goto fail;
+	if (r->supported_outbound && r->n_contacts &&
+	    osip_message_set_header(m, "Supported", "outbound") != 0)
 		goto fail;
 	if (osip_message_set_content_length(m, "0") != 0)
 		goto fail;
@@ -732,6 +737,24 @@ static bool instance_equal(const char *param, const char *ours)
 	return *param == '\0';
 }
 
+/* Whether a header @name (Require, Supported) of @msg lists @tag. */
+static bool has_option_tag(const osip_message_t *msg, const char *name, const char *tag)
+{
+	size_t n = strlen(tag);
+	osip_header_t *h = NULL;
+	int pos = 0;
+
+	while ((pos = osip_message_header_get_byname(msg, name, pos, &h)) >= 0 && h) {
+		for (const char *p = h->hvalue; p && *p; p += strcspn(p, ",")) {
+			p += strspn(p, " \t,");
+			if (strncasecmp(p, tag, n) == 0 && (p[n] == '\0' || strchr(" \t,", p[n])))
+				return true;
+		}
+		pos++;
+	}
+	return false;
+}
+
 int sipmsg_parse_response(const osip_message_t *msg,
 			  const struct sipmsg_ours *ours,
 			  struct sipmsg_response *ret)
@@ -750,6 +773,9 @@ int sipmsg_parse_response(const osip_message_t *msg,
 	ret->min_expires = header_delta(msg, "min-expires", true);
 	/* Retry-After: delta-seconds [comment] *( SEMI retry-param ) */
 	ret->retry_after = header_delta(msg, "retry-after", false);
+	ret->flow_timer = header_delta(msg, "flow-timer", true);
+	ret->outbound = has_option_tag(msg, "require", "outbound");
+	ret->outbound_supported = ret->outbound || has_option_tag(msg, "supported", "outbound");
 	ret->our_expires = -1;
 	ret->has_www_challenge = osip_list_size(&msg->www_authenticates) > 0;
 	ret->has_proxy_challenge =

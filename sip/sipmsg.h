@@ -106,6 +106,9 @@ struct sipmsg_register {
 	const struct sipmsg_contact *contacts;  /* none: a query (§10.2.3) */
 	size_t n_contacts;
 	const char *instance;           /* "urn:uuid:...", or NULL */
+	unsigned reg_id;                /* RFC 5626 §4.2, with instance: ";reg-id=N"
+					   on ours; 0: none */
+	bool supported_outbound;        /* "Supported: outbound" (with contacts) */
 	const char *const *contact_params;
 	size_t n_contact_params;
 	int expires;                    /* Expires header; < 0: none */
@@ -166,6 +169,9 @@ struct sipmsg_response {
 				   header; < 0: our contact is not listed */
 	int min_expires;        /* 423 Min-Expires (RFC 3261 §20.23) */
 	int retry_after;        /* seconds (RFC 3261 §20.33) */
+	int flow_timer;         /* Flow-Timer (RFC 5626 §4.4.1); < 0: absent */
+	bool outbound;          /* Require: outbound: the registrar uses our flow */
+	bool outbound_supported; /* Require or Supported lists outbound */
 	struct sipmsg_binding_info contacts[SIPMSG_CONTACTS_MAX];
 	size_t n_contacts;
 	bool contacts_truncated;

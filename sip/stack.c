@@ -1203,6 +1203,13 @@ static void op_resolve_cancel(void *port)
 	}
 }
 
+static void op_flow_keepalive(void *port, struct sip_transport *tp, unsigned interval_ms)
+{
+	(void)port;
+	if (tp && tp->cls->keepalive)
+		tp->cls->keepalive(tp, interval_ms, SIP_STACK_PONG_TIMEOUT_MS);
+}
+
 static int op_resolve(void *port, const char *host, enum binding_lookup how,
 		      enum sip_proto proto)
 {
@@ -1513,6 +1520,7 @@ static const struct binding_ops stack_ops = {
 	.timer_stop = op_timer_stop,
 	.random = op_random,
 	.resolve = op_resolve,
+	.flow_keepalive = op_flow_keepalive,
 	.resolve_cancel = op_resolve_cancel,
 	.transport_get = op_transport_get,
 	.transport_put = op_transport_put,

@@ -8,6 +8,7 @@ after the restart (kamcmd ul.lookup), not alrd's state.
 """
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pee
 
 import alrtest  # noqa: E402
 from alrtest import T, check, check_eq, wait_until  # noqa: E402
-from test_profiles import (WLAN, daemon, profile, sip_world,  # noqa: E402
+from test_profiles import (WLAN, WWAN, daemon, profile, sip_world,  # noqa: E402
                            wait_bindings)
 
 NFT = '/usr/sbin/nft'
@@ -101,6 +102,51 @@ def test_tcp_connection_dead_in_silence(fx):
     after = wait_until(moved, T(15), 'a binding over a new connection')[0]
     check(after['received'].endswith(';transport=tcp'), 'not over TCP: %r', after)
     check_eq(after['contact'].split('@')[1].split(':')[0], WLAN, 'still over wlan0')
+
+
+
+def test_outbound_two_flows_side_by_side(fx):
+    """RFC 5626 outbound (issue 15 item 3) against a Kamailio that speaks
+    it (registrar outbound_mode 1, Flow-Timer 5): alrd registers with
+    +sip.instance, a reg-id per IAP and Supported: outbound; Kamailio
+    answers Require: outbound and Flow-Timer, and alrd keeps that flow
+    (TCP) alive at that pace.  When Wi-Fi comes back after a failover,
+    the migration's REGISTER over wlan0 is a second flow of the same
+    instance: Kamailio's 200 to it lists both bindings (true
+    make-before-break: without reg-ids it would have replaced the
+    cellular one in that instant), and alrd then removes the cellular one
+    itself.  (alrd adds reg-ids once a 2xx has shown that the registrar
+    does outbound: here the first one.)"""
+    from test_roaming import WIFI_FIRST, roaming_daemon
+    w, reg = sip_world(fx, flow_timer=5)
+    d = roaming_daemon(fx, w, {'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    p = profile('alice', auto_register=True, snap_id=5)
+    p['registrar']['transport'] = 'tcp'
+    pid = c.call('profile.create', {'profile': p})['profile']['id']
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    wait_until(lambda: 'the registrar uses this flow (outbound), Flow-Timer 5 s' in d.log(),
+               T(10), "alrd to take Kamailio's flow")
+
+    w.carrier_down('wlan0')
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+    log0 = os.path.getsize(reg.log_path)     # the migration back from here
+    w.carrier_up('wlan0')
+    last = wait_bindings(reg, 'alice', 1, host=WLAN, timeout=T(20))[0]
+
+    def two_listed():
+        with open(reg.log_path, errors='replace') as f:
+            f.seek(log0)
+            for line in f:
+                if 'ALR-REG-OUT' in line and 'code=200' in line and \
+                        line.count('reg-id=') >= 2:
+                    return line
+        return None
+    line = wait_until(two_listed, T(5), "a 200 listing both flows")
+    ids = set(re.findall(r'reg-id=(\d+)', line))
+    check_eq(len(ids), 2, 'distinct reg-ids in the 200 that lists both flows: %s' % line)
+    check(isinstance(last['reg_id'], int) and last['reg_id'] > 0,
+          "Kamailio's Wi-Fi binding has no reg-id: %r", last)
 
 
 if __name__ == '__main__':

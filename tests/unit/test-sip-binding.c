@@ -80,6 +80,7 @@ struct fake {
 	bool resolving;
 	char resolve_host[256];
 	enum binding_lookup lookup;
+	unsigned flow_keepalive_ms;     /* the last flow_keepalive() */
 	enum sip_proto lookup_proto;
 	int resolve_calls;
 	struct fake_tp tps[16];
@@ -300,7 +301,15 @@ static void f_pace_cancel(void *port)
 	pacer_remove(&the_pacer, &f->pace);
 }
 
+static void f_flow_keepalive(void *port, struct sip_transport *tp, unsigned interval_ms)
+{
+	struct fake *f = port;
+
+	f->flow_keepalive_ms = interval_ms;
+}
+
 static const struct binding_ops fake_ops = {
+	.flow_keepalive = f_flow_keepalive,
 	.attach = f_attach,
 	.detach = f_detach,
 	.now_ms = f_now,
@@ -703,6 +712,10 @@ static void test_first_register(void **state)
 	assert_string_equal(binding_get_contact(f->b), curi);
 	free(curi);
 	assert_string_equal(contact_param(c, "+sip.instance"), "\"<" INSTANCE ">\"");
+	/* RFC 5626: outbound supported; no reg-id until the registrar says
+	 * it does outbound too (test_outbound_flow) */
+	assert_null(contact_param(c, "reg-id"));
+	assert_string_equal(hdr(s->msg, "supported"), "outbound");
 	assert_non_null(contact_param(c, "+sip.ice"));
 	assert_non_null(contact_param(c, "video"));
 	assert_string_equal(contact_param(c, "expires"), "600");
@@ -1557,6 +1570,61 @@ static void test_registration_check(void **state)
 	fake_free(f);
 }
 
+/* RFC 5626: a registrar that answers Require: outbound and Flow-Timer
+ * makes the binding keep its TCP flow alive at 80-100 % of that; without
+ * Require: outbound, or over UDP, nothing is asked of the transport.  The
+ * reg-id is the IAP's: the same over the same interface, another over
+ * another. */
+static void test_outbound_flow(void **state)
+{
+	struct binding_config cfg = base_config();
+	struct fake *f;
+	char id1[16], id2[16];
+
+	cfg.registrar = "sip:" REGISTRAR4 ";transport=tcp";
+	f = fake_new_cfg(&cfg);
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	respond(f, 401, "Unauthorized", CHALLENGE("nonce-1", ""));
+	assert_null(contact_param(our_contact(last(f)), "reg-id"));
+	grant_with(f, 600, "Require: outbound\r\nFlow-Timer: 30\r\n");
+	expect_state(f, BINDING_REGISTERED);
+	assert_true(f->flow_keepalive_ms >= 24000 && f->flow_keepalive_ms <= 30000);
+	/* the registrar does outbound: the refresh names this IAP's flow */
+	fire_timer(f);
+	assert_non_null(contact_param(our_contact(last(f)), "reg-id"));
+	snprintf(id1, sizeof(id1), "%s", contact_param(our_contact(last(f)), "reg-id"));
+	assert_true(atoi(id1) >= 1 && atoi(id1) <= 9999);
+	grant_with(f, 600, "Require: outbound\r\nFlow-Timer: 30\r\n");
+	/* the move: another flow, another reg-id */
+	assert_int_equal(binding_move(f->b, "wwan0", WWAN_ADDR), 0);
+	snprintf(id2, sizeof(id2), "%s", contact_param(our_contact(last(f)), "reg-id"));
+	assert_string_not_equal(id1, id2);
+	fake_free(f);
+
+	/* no outbound in the 2xx: the Flow-Timer alone asks nothing, and
+	 * the refresh has no reg-id */
+	f = fake_new_cfg(&cfg);
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	respond(f, 401, "Unauthorized", CHALLENGE("nonce-1", ""));
+	grant_with(f, 600, "Flow-Timer: 30\r\n");
+	expect_state(f, BINDING_REGISTERED);
+	assert_int_equal(f->flow_keepalive_ms, 0);
+	fire_timer(f);
+	assert_null(contact_param(our_contact(last(f)), "reg-id"));
+	fake_free(f);
+
+	/* UDP: no transport keepalive (the registration check keeps it) */
+	cfg.registrar = "sip:" REGISTRAR4;
+	f = fake_new_cfg(&cfg);
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	respond(f, 401, "Unauthorized", CHALLENGE("nonce-1", ""));
+	grant_with(f, 600, "Supported: outbound\r\nFlow-Timer: 30\r\n");
+	assert_int_equal(f->flow_keepalive_ms, 0);
+	fire_timer(f);
+	assert_string_equal(contact_param(our_contact(last(f)), "reg-id"), id1);
+	fake_free(f);
+}
+
 static const struct sockaddr_in *dest4_of(const struct sent *s)
 {
 	assert_int_equal(s->dest.ss_family, AF_INET);
@@ -2302,6 +2370,7 @@ int main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_registration_check),
 		cmocka_unit_test(test_srv_targets),
+		cmocka_unit_test(test_outbound_flow),
 		cmocka_unit_test(test_srv_order),
 		cmocka_unit_test(test_closed_port_tries_the_next_address),
 		cmocka_unit_test(test_query_gives_way_to_the_refresh),

@@ -230,7 +230,7 @@ class Registrar:
                  min_expires_raise=False, algorithm='MD5', qop=True,
                  nonce_expire=None, nonce_count=False, timestamps=False,
                  shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60,
-                 service_route=None, presence=False):
+                 service_route=None, presence=False, flow_timer=None):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -270,6 +270,11 @@ class Registrar:
         # Debian's kamailio-presence-modules), WITH_PRESENCE in the
         # template; presence_events() reads what it did.
         self.presence = presence
+        # flow_timer: RFC 5626 outbound (registrar outbound_mode 1): a
+        # REGISTER with +sip.instance, reg-id and Supported: outbound gets
+        # Require: outbound and Flow-Timer: flow_timer, and bindings of one
+        # instance with different reg-ids stay side by side (WITH_OUTBOUND).
+        self.flow_timer = flow_timer
         self.fr_timer = fr_timer
         self.fr_inv_timer = fr_inv_timer
         for value in [domain] + list(self.users):
@@ -313,6 +318,9 @@ class Registrar:
             lines.append('#!define WITH_PRESENCE')
             lines.append(substdef('ALR_PRESENCE_ADDR', 'sip:%s:%d' % (
                 _sip_host(self.listen_addrs[0]), SIP_PORT)))
+        if self.flow_timer:
+            lines.append('#!define WITH_OUTBOUND')
+            lines.append('#!define ALR_FLOW_TIMER %d' % int(self.flow_timer))
         if self.deny_subnets:
             lines.append('#!define WITH_DENY_SUBNETS')
             lines.append(substdef('ALR_DENY_SUBNETS',
