@@ -256,7 +256,6 @@ struct binding {
 	 * registrar still lists us (binding_config.check_ms; 0: none). */
 	uint64_t refresh_at, check_at;
 	unsigned check_ms;
-	unsigned checks_lost;           /* times a check found us forgotten */
 	bool registrar_outbound;        /* a 2xx listed outbound: reg-ids on */
 	uint64_t backoff_ms;            /* the delay BACKOFF was entered with */
 
@@ -896,15 +895,11 @@ static void start_check(struct binding *b)
  * and the transport say what the network does; nothing is concluded). */
 static void check_done(struct binding *b, const struct sipmsg_response *pr)
 {
-	bool listed = false;
-
-	if (!pr || b->state != BINDING_REGISTERED || pr->contacts_truncated || !b->contact)
+	/* sipmsg_parse_response() found ours among the listed (our_expires
+	 * >= 0) as it does for a REGISTER's 2xx. */
+	if (!pr || b->state != BINDING_REGISTERED || pr->contacts_truncated || !b->contact ||
+	    pr->our_expires >= 0)
 		return;
-	for (size_t i = 0; i < pr->n_contacts && !listed; i++)
-		listed = pr->contacts[i].ours;
-	if (listed)
-		return;
-	b->checks_lost++;
 	log_notice("binding %u (%s via %s): the registrar no longer lists %s (restarted?); "
 		   "registering again", b->id, b->name, iap_name(b), b->contact);
 	begin_attempt(b);
