@@ -992,10 +992,14 @@ static void arm_timer(struct roam *r, struct roam_profile *p)
 	if (at == p->timer_at)
 		return;
 	p->timer_at = at;
-	if (at == 0)
+	if (at == 0) {
 		r->ops->timer_stop(r->user_data, p->id);
-	else
+	} else {
+		uint64_t now = now_ms(r);
+
+		log_debug(PFMT ": looks again in %" PRIu64 " ms", PARGS(p), at > now ? at - now : 0);
 		r->ops->timer_start(r->user_data, p->id, at);
+	}
 }
 
 /* ---- the one place a profile's state changes -------------------------------- */

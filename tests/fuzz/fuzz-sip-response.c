@@ -145,8 +145,22 @@ static size_t substitute(const char *in, size_t len, char *out, size_t size,
 	size_t n = 0;
 
 	for (size_t i = 0; i < len;) {
+		const char *at = memchr(in + i, '@', len - i);
+		size_t run = at ? (size_t)(at - (in + i)) : len - i;
 		bool done = false;
 
+		/* Up to the next '@' in one copy: a per-byte search of the
+		 * names here was half of the target's time. */
+		if (run > 0) {
+			if (run > size - 1 - n)
+				run = size - 1 - n;
+			memcpy(out + n, in + i, run);
+			n += run;
+			i += run;
+			if (n + 1 >= size)
+				break;
+			continue;
+		}
 		for (size_t k = 0; k < 5 && !done; k++) {
 			size_t nl = strlen(names[k]), vl = strlen(values[k]);
 
