@@ -640,7 +640,8 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 /* No answer, an ICMP host or net unreachable, a reset connection, a name
  * that does not resolve: the network (or the way to the registrar over
  * it).  A closed port is the server's (BINDING_ERROR_SERVER: docs/sip.md,
- * "ICMP errors"). */
+ * "ICMP errors"), and so is a certificate we refuse (BINDING_ERROR_TLS:
+ * docs/sip.md, "TLS"). */
 static bool network_failure_kind(enum binding_error e)
 {
 	switch (e) {
@@ -657,6 +658,8 @@ static bool network_failure_kind(enum binding_error e)
 	case BINDING_ERROR_PROTOCOL:
 	case BINDING_ERROR_SERVER:
 	case BINDING_ERROR_REDIRECT:
+	case BINDING_ERROR_TLS:         /* the server's certificate: the same
+					   over every network */
 	case _BINDING_ERROR_MAX:
 		break;
 	}

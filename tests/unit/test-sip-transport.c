@@ -17,6 +17,9 @@
 
 #include <cmocka.h>
 #include <ev.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "sip/transport.h"
 
@@ -243,7 +246,7 @@ static void loopback_port_unreachable(int family)
 	else
 		set6(&local, "::1", 0);
 	r = sip_transport_socket_class.open(k.loop, SIP_PROTO_UDP, "lo",
-					    (struct sockaddr *)&local, NULL, &sink_cbs, &k, &tp);
+					    (struct sockaddr *)&local, NULL, NULL, &sink_cbs, &k, &tp);
 	if (r == -EADDRNOTAVAIL && family == AF_INET6) {
 		ev_loop_destroy(k.loop);
 		return;                 /* no IPv6 on this loopback */
@@ -361,7 +364,7 @@ static void test_tcp_keepalive(void **state)
 	assert_int_equal(listen(lfd, 1), 0);
 	r = sip_transport_socket_class.open(k.loop, SIP_PROTO_TCP, "lo",
 					    (struct sockaddr *)&local, (struct sockaddr *)&srv,
-					    &ka_cbs, &k, &tp);
+					    NULL, &ka_cbs, &k, &tp);
 	if (r == -EPERM) {
 		close(lfd);
 		ev_loop_destroy(k.loop);
@@ -404,10 +407,87 @@ static void test_udp6_reads_icmp_errors(void **state)
 	loopback_port_unreachable(AF_INET6);
 }
 
+/* TLS failures in words (docs/sip.md, "TLS"): what profile.error shows. */
+static void test_tls_describe(void **state)
+{
+	char buf[SIP_TRANSPORT_WHY_MAX];
+
+	(void)state;
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+	assert_int_equal(sip_tls_describe(X509_V_ERR_HOSTNAME_MISMATCH, 0, false,
+					  "registrar.example.test", buf, sizeof(buf)),
+			 SIP_TLS_EVERIFY);
+	assert_string_equal(buf, "host name mismatch: the server's certificate is not for "
+			    "registrar.example.test");
+	assert_int_equal(sip_tls_describe(X509_V_ERR_IP_ADDRESS_MISMATCH, 0, false, "10.0.0.1",
+					  buf, sizeof(buf)), SIP_TLS_EVERIFY);
+	assert_non_null(strstr(buf, "host name mismatch"));
+	assert_int_equal(sip_tls_describe(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0, false,
+					  "r", buf, sizeof(buf)), SIP_TLS_EVERIFY);
+	assert_string_equal(buf, "certificate verify failed: unable to get local issuer certificate");
+	assert_int_equal(sip_tls_describe(X509_V_ERR_CERT_HAS_EXPIRED, 0, false, "r",
+					  buf, sizeof(buf)), SIP_TLS_EVERIFY);
+	assert_string_equal(buf, "certificate verify failed: certificate has expired");
+	assert_int_equal(sip_tls_describe(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 0, false, "r",
+					  buf, sizeof(buf)), SIP_TLS_EVERIFY);
+	assert_string_equal(buf, "certificate verify failed: self-signed certificate");
+	/* not TLS at all at the other end (a SIP server on 5061 over TCP) */
+	assert_int_equal(sip_tls_describe(X509_V_OK, ERR_PACK(ERR_LIB_SSL, 0,
+							      SSL_R_WRONG_VERSION_NUMBER),
+					  false, "r", buf, sizeof(buf)), SIP_TLS_EHANDSHAKE);
+	assert_string_equal(buf, "handshake failed: wrong version number");
+	assert_int_equal(sip_tls_describe(X509_V_OK, 0, true, "r", buf, sizeof(buf)),
+			 SIP_TLS_EHANDSHAKE);
+	assert_string_equal(buf, "handshake failed: the server closed the connection");
+	assert_int_equal(sip_tls_describe(X509_V_OK, 0, false, "r", buf, sizeof(buf)),
+			 SIP_TLS_EHANDSHAKE);
+	assert_string_equal(buf, "handshake failed");
+	/* cut, never overrun */
+	assert_int_equal(sip_tls_describe(X509_V_ERR_CERT_HAS_EXPIRED, 0, false, "r", buf, 12),
+			 SIP_TLS_EVERIFY);
+	assert_int_equal(strlen(buf), 11);
+}
+
+/* The TLS class refuses what it cannot use, before any socket. */
+static void test_tls_open_checks(void **state)
+{
+	struct sockaddr_in local = { .sin_family = AF_INET }, remote = { .sin_family = AF_INET };
+	struct sip_tls *tls = sip_tls_new();
+	struct sip_transport_peer peer = { "", tls };
+	struct sip_transport *tp = NULL;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+
+	(void)state;
+	assert_non_null(tls);
+	inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+	remote.sin_port = htons(5061);
+	assert_int_equal(sip_transport_tls_class.open(loop, SIP_PROTO_TLS, "lo",
+						      (struct sockaddr *)&local,
+						      (struct sockaddr *)&remote, &peer,
+						      &sink_cbs, NULL, &tp), -EINVAL);
+	assert_int_equal(sip_transport_tls_class.open(loop, SIP_PROTO_TLS, "lo",
+						      (struct sockaddr *)&local,
+						      (struct sockaddr *)&remote, NULL,
+						      &sink_cbs, NULL, &tp), -EINVAL);
+	peer.name = "registrar.example.test";
+	assert_int_equal(sip_transport_tls_class.open(loop, SIP_PROTO_TCP, "lo",
+						      (struct sockaddr *)&local,
+						      (struct sockaddr *)&remote, &peer,
+						      &sink_cbs, NULL, &tp), -EINVAL);
+	assert_null(tp);
+	assert_int_equal(sip_tls_set_ca_file(tls, "/nonexistent/ca.pem"), 0);
+	assert_int_equal(sip_tls_set_ca_file(tls, ""), 0);
+	sip_tls_free(tls);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_judge),
+		cmocka_unit_test(test_tls_describe),
+		cmocka_unit_test(test_tls_open_checks),
 		cmocka_unit_test(test_udp_reads_icmp_errors),
 		cmocka_unit_test(test_udp6_reads_icmp_errors),
 		cmocka_unit_test(test_tcp_keepalive),

@@ -1,0 +1,233 @@
+#!/usr/bin/python3
+"""SIP over TLS (issue 15 item 4, and the TLS part of item 7): a real
+Kamailio with its tls module on port 5061, a certificate authority made
+by the test (peers/testca.py, openssl), the registrar's name served by
+dnsmasq (peers/dns.py).  What is checked is Kamailio's own view (its
+bindings: socket tls:..., received over TLS) and, for refusals, the
+profile's state and the events alrd sends: a certificate alrd refuses is
+named, at once, and counts against the server, not against the network
+(no alr.error, no move off Wi-Fi).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
+
+import alrtest  # noqa: E402
+from alrtest import T, check, check_eq  # noqa: E402
+from dns import DnsServer, use_name_server  # noqa: E402
+from kamailio import TLS_MODULE  # noqa: E402
+from testca import TestCA  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, WWAN, iap_id, profile,  # noqa: E402
+                           sip_world, wait_bindings)
+from test_roaming import WIFI_FIRST, snap_dir, write_snap  # noqa: E402
+
+NS_ADDR = '10.99.100.53'
+REG_NAME = 'registrar.example.test'
+
+
+class _Rm:
+    def __init__(self, path):
+        self.path = path
+
+    def cleanup(self):
+        if not os.environ.get('ALR_KEEP'):
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def tls_world(fx, cert_names=(REG_NAME,), records=(), **registrar_kw):
+    """sip_world whose Kamailio also speaks TLS on 5061 with a
+    certificate for @cert_names signed by a CA of the test's own, and a
+    name server that knows REG_NAME (and @records: more dnsmasq options).
+    (world, registrar, dns, ca)"""
+    if not os.path.exists(TLS_MODULE):
+        raise alrtest.Skip('no Kamailio tls module (kamailio-tls-modules)')
+    tmp = tempfile.mkdtemp(prefix='alrt-tls-')
+    fx._objs.append(_Rm(tmp))
+    ca = TestCA(os.path.join(tmp, 'ca'), 'alrt test CA')
+    cert, key = ca.server(*cert_names)
+    w, reg = sip_world(fx, tls=(cert, key), **registrar_kw)
+    dns = DnsServer(w.net, NS_ADDR, tmp, hosts={REG_NAME: REG_ADDR}, extra=records)
+    fx._objs.append(dns)
+    dns.start()
+    use_name_server(fx, w.dev, NS_ADDR)
+    return w, reg, dns, ca
+
+
+def tls_daemon(fx, w, ca_file=None, snaps=None):
+    """alrd with the build's plugins, [sip] tls-ca-file = @ca_file (None:
+    the system's store) and SNAP files @snaps ({name: text})."""
+    cfg = {'daemon': {'plugin-dir': alrtest.plugin_dir()},
+           'sip': {'registration-check': '0'}}
+    if ca_file:
+        cfg['sip']['tls-ca-file'] = ca_file
+    d = fx.daemon(w, cfg, start=False)
+    if snaps:
+        os.makedirs(snap_dir(d), mode=0o755, exist_ok=True)
+        d.config['daemon']['snap-dir'] = snap_dir(d)
+        d.write_config()
+        for name, text in snaps.items():
+            write_snap(d, name, text)
+    d.start()
+    return d
+
+
+def tls_profile(uri='sips:' + REG_NAME, **kw):
+    p = profile('alice', auto_register=True, **kw)
+    p['registrar']['uri'] = uri
+    return p
+
+
+def over_tls(b):
+    """Kamailio's binding came over TLS: its socket, where it came from,
+    and our sips: contact."""
+    check(b['socket'] and b['socket'].startswith('tls:'), 'not over TLS: %r', b)
+    check(b['received'] and b['received'].endswith(';transport=tls'),
+          'not received over TLS: %r', b)
+    check(b['contact'].startswith('sips:'), 'not a sips: contact: %r', b)
+
+
+def sip_status(c):
+    return c.call('daemon.info', {})['sip']
+
+
+def wait_error(c, pid, what):
+    ev = c.wait_event(lambda e: e['method'] == 'profile.error' and e['params']['id'] == pid,
+                      T(10), what)
+    return ev['params']
+
+
+def refused(fx, cert_names, ca_file_of, expect):
+    """A profile whose server's certificate alrd must refuse: the
+    profile.error names the cause (@expect, in the message), within a
+    second or so of the profile's creation (one round trip, no timer);
+    the registrar holds nothing; there is no alr.error against Wi-Fi and
+    the profile stays there: a certificate is the server's matter."""
+    w, reg, dns, ca = tls_world(fx, cert_names=cert_names)
+    d = tls_daemon(fx, w, ca_file=ca_file_of(ca))
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    t0 = time.monotonic()
+    pid = c.call('profile.create', {'profile': tls_profile()})['profile']['id']
+    err = wait_error(c, pid, 'profile.error for the refused certificate')
+    took = time.monotonic() - t0
+    check_eq(err['kind'], 'tls', 'kind')
+    check(expect in err['message'], 'the message does not name the cause: %r',
+          err['message'])
+    check(took < T(3), 'the refusal took %.2f s', took)
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check(expect in (st.get('error') or {}).get('message', ''),
+          "the profile's state does not show the cause: %r", st)
+    check_eq(st['iap_id'], iap_id(c, 'wlan0'), 'the IAP after the refusal')
+    check(not [e for e in c.events if e['method'] == 'alr.error'],
+          'alr.error against the network for a certificate: %r',
+          [e for e in c.events if e['method'] == 'alr.error'])
+    check('a server error, not the network' in d.log(),
+          'the engine did not take it for a server error')
+    check_eq(reg.bindings('alice'), [], "the registrar's bindings")
+    check(sip_status(c)['tls_refused'] >= 1, 'tls_refused not counted')
+    print('    refused in %.3f s: %s' % (took, err['message']))
+    return err
+
+
+def test_register_over_tls(fx):
+    """sips:registrar.example.test, alrd trusting the test's CA
+    ([sip] tls-ca-file): NAPTR, then _sips._tcp (none here), then the
+    name's address at port 5061; the certificate verifies; Kamailio's
+    binding came over TLS, with a sips: contact from wlan0."""
+    w, reg, dns, ca = tls_world(fx)
+    d = tls_daemon(fx, w, ca_file=ca.cert)
+    c = fx.client(d)
+    pid = c.call('profile.create', {'profile': tls_profile()})['profile']['id']
+    b = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    over_tls(b)
+    check_eq(b['socket'], 'tls:%s:5061' % REG_ADDR, "Kamailio's socket")
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq(st['registration'], 'registered', 'registration')
+    check_eq(st['targets'], '*tls %s:5061' % REG_ADDR, 'the target')
+    s = sip_status(c)
+    check(s['tls_handshakes'] >= 1, 'no TLS handshake counted: %r', s)
+    check_eq(s['tls_refused'], 0, 'refused')
+    asked = dns.queries()
+    check(any('_sips._tcp.' + REG_NAME in q for q in asked),
+          'no _sips._tcp question: %r', asked)
+
+
+def test_transport_tls_with_a_sip_uri(fx):
+    """A sip: registrar with transport tls (the profile's member) goes
+    over TLS too."""
+    w, reg, dns, ca = tls_world(fx)
+    d = tls_daemon(fx, w, ca_file=ca.cert)
+    c = fx.client(d)
+    p = tls_profile('sip:' + REG_NAME)
+    p['registrar']['transport'] = 'tls'
+    c.call('profile.create', {'profile': p})
+    over_tls(wait_bindings(reg, 'alice', 1, host=WLAN)[0])
+
+
+def test_wrong_host_name_refused(fx):
+    """The server's certificate is signed by the trusted CA but names
+    another host: 'host name mismatch', naming the host asked for."""
+    err = refused(fx, ('other.example.test',), lambda ca: ca.cert, 'host name mismatch')
+    check(REG_NAME in err['message'], 'the host is not named: %r', err['message'])
+
+
+def test_untrusted_ca_refused(fx):
+    """alrd trusts the system's store only: the test CA's certificate
+    does not chain to it."""
+    refused(fx, (REG_NAME,), lambda ca: None,
+            'certificate verify failed: unable to get local issuer certificate')
+
+
+def test_carrier_loss_moves_tls_to_cellular(fx):
+    """A SNAP of Wi-Fi then cellular, registered over TLS on wlan0; Wi-Fi's
+    carrier goes: the registration moves to wwan0 over a new TLS
+    connection of its own (one per IAP), and Kamailio's binding comes
+    from wwan0 over TLS.  The new connection offers the session of the
+    first (resumption across the move): counted in daemon.status."""
+    w, reg, dns, ca = tls_world(fx, tcp_children=1)
+    d = tls_daemon(fx, w, ca_file=ca.cert, snaps={'10-mobile.conf': WIFI_FIRST})
+    c = fx.client(d)
+    c.call('profile.create', {'profile': tls_profile(snap_id=5)})
+    before = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    over_tls(before)
+    t0 = time.monotonic()
+    w.carrier_down('wlan0')
+    after = wait_bindings(reg, 'alice', 1, host=WWAN, timeout=T(20))[0]
+    took = time.monotonic() - t0
+    over_tls(after)
+    check(after['received'] != before['received'], 'the same connection: %r', after)
+    s = sip_status(c)
+    check(s['tls_handshakes'] >= 2, 'one TLS handshake for two IAPs: %r', s)
+    print('    moved in %.3f s; handshakes %d, resumed %d'
+          % (took, s['tls_handshakes'], s['tls_resumed']))
+    check(s['tls_resumed'] >= 1, 'the session was not resumed on the new IAP: %r', s)
+
+
+def test_sips_aor_by_srv(fx):
+    """A sips: AOR and no registrar: RFC 3263 for sips:example.test, no
+    NAPTR, so _sips._tcp.example.test, which names registrar.example.test
+    port 5061.  The certificate must name the AOR's domain (RFC 5922 §4),
+    not the SRV target."""
+    w, reg, dns, ca = tls_world(
+        fx, cert_names=('example.test',),
+        records=['--srv-host=_sips._tcp.example.test,%s,5061,10,0' % REG_NAME])
+    d = tls_daemon(fx, w, ca_file=ca.cert)
+    c = fx.client(d)
+    p = profile('alice', auto_register=True, aor='sips:alice@example.test')
+    p['registrar']['uri'] = None
+    pid = c.call('profile.create', {'profile': p})['profile']['id']
+    over_tls(wait_bindings(reg, 'alice', 1, host=WLAN)[0])
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq(st['targets'], '*tls %s:5061' % REG_ADDR, 'the SRV target')
+    asked = dns.queries()
+    check(any('_sips._tcp.example.test' in q for q in asked), 'no SRV question: %r', asked)
+
+
+if __name__ == '__main__':
+    alrtest.main()
