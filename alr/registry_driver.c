@@ -403,6 +403,8 @@ int driver_make_binding(struct reg_profile *rp)
 		.call_id = rp->call_id,
 		.cseq = rp->cseq,
 		.check_ms = r->registration_check_ms,
+		/* TLS: the first hop's (docs/sip.md, "TLS") */
+		.ca_file = proxy ? p->outbound_proxy.ca_file : p->registrar.ca_file,
 	};
 	/* A sealed password (alr/secret.h): HA1, sent for the user it was
 	 * made for. */

@@ -210,6 +210,7 @@ struct binding {
 	char *contact_user;
 	char *instance;
 	char *user_agent;
+	char *ca_file;                  /* TLS: the configuration's, or NULL */
 	char **contact_params;
 	size_t n_contact_params;
 	struct sipmsg_header *extra;
@@ -1084,7 +1085,7 @@ static void send_main(struct binding *b)
 					  (const struct sockaddr *)&b->local,
 					  b->dest_target.proto,
 					  (const struct sockaddr *)&dest,
-					  b->dest_target.host,
+					  b->dest_target.host, b->ca_file,
 					  &b->tp, &b->tp_local);
 		if (r < 0) {
 			struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
@@ -1255,7 +1256,7 @@ static void send_aux(struct binding *b, struct aux_op *op)
 				  (const struct sockaddr *)&op->local,
 				  b->dest_target.proto,
 				  (const struct sockaddr *)&dest, b->dest_target.host,
-				  &tp, &local);
+				  b->ca_file, &tp, &local);
 	if (r < 0) {
 		struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
 
@@ -2083,8 +2084,10 @@ struct binding *binding_new_with_ops(const struct binding_ops *ops,
 	    set_str(&b->instance, cfg->instance) < 0 ||
 	    set_str(&b->user_agent, cfg->user_agent ? cfg->user_agent :
 				    "alrd/" ALR_VERSION) < 0 ||
-	    set_str(&b->name, strncasecmp(cfg->aor, "sip:", 4) == 0 ?
-			      cfg->aor + 4 : cfg->aor) < 0)
+	    set_str(&b->ca_file, cfg->ca_file) < 0 ||
+	    set_str(&b->name, strncasecmp(cfg->aor, "sip:", 4) == 0 ? cfg->aor + 4 :
+			      strncasecmp(cfg->aor, "sips:", 5) == 0 ? cfg->aor + 5 :
+			      cfg->aor) < 0)
 		goto nomem;
 	if (!cfg->password && cfg->ha1 && cfg->realm) {
 		b->ha1 = *cfg->ha1;
@@ -2220,6 +2223,7 @@ static void binding_destroy(struct binding *b)
 	free(b->contact_user);
 	free(b->instance);
 	free(b->user_agent);
+	free(b->ca_file);
 	free(b->call_id);
 	free(b->contact);
 	free(b);

@@ -106,6 +106,9 @@ struct binding_config {
 	 * 0: never (only the refreshes).  Over TCP a lost connection says
 	 * it (binding_handle_transport_lost()). */
 	unsigned check_ms;
+	/* TLS: the CA certificates (PEM) the server's certificate must chain
+	 * to; NULL: the stack's (sip_stack_set_tls_ca_file()). */
+	const char *ca_file;
 };
 
 /** One event for observers.  Pointers are valid during the call only. */
@@ -201,11 +204,12 @@ struct binding_ops {
 	 * with other bindings: *ret_local is the address and port our
 	 * messages leave from (Via, Contact).  @peer_name: the host of the
 	 * URI requests go to, which TLS verifies the server's certificate
-	 * against (RFC 5922 §4).  Each get is paired with a put. */
+	 * against (RFC 5922 §4); @ca_file: the configuration's (NULL: the
+	 * stack's).  Each get is paired with a put. */
 	int (*transport_get)(void *port, const char *ifname,
 			     const struct sockaddr *local, enum sip_proto proto,
 			     const struct sockaddr *dest, const char *peer_name,
-			     struct sip_transport **ret_tp,
+			     const char *ca_file, struct sip_transport **ret_tp,
 			     struct sockaddr_storage *ret_local);
 	void (*transport_put)(void *port, struct sip_transport *tp);
 	/* Start a non-INVITE client transaction for req (ownership passes,

@@ -1271,17 +1271,17 @@ static void port_unhold(struct stack_port *p, struct sip_transport *tp)
 static int op_transport_get(void *port, const char *ifname,
 			    const struct sockaddr *local, enum sip_proto proto,
 			    const struct sockaddr *dest, const char *peer_name,
-			    struct sip_transport **ret_tp,
+			    const char *ca_file, struct sip_transport **ret_tp,
 			    struct sockaddr_storage *ret_local)
 {
 	struct stack_port *p = port;
 	struct sip_stack *s = p->s;
 	struct sip_transport *tp;
-	struct sip_transport_peer peer = { peer_name, s->tls };
+	struct sip_transport_peer peer = { peer_name, ca_file, s->tls };
 	int r;
 
 	/* A TLS connection is shared only by bindings that want the
-	 * server it was verified to be. */
+	 * server it was verified to be, with the same trust. */
 	for (tp = s->transports; tp; tp = tp->next)
 		if (!tp->failed && tp->proto == proto &&
 		    strcmp(tp->ifname, ifname) == 0 &&
@@ -1289,7 +1289,9 @@ static int op_transport_get(void *port, const char *ifname,
 		    (proto == SIP_PROTO_UDP ||
 		     sip_sockaddr_equal((struct sockaddr *)&tp->remote, dest)) &&
 		    (proto != SIP_PROTO_TLS ||
-		     (peer_name && strcasecmp(tp->peer_name, peer_name) == 0)))
+		     (peer_name && strcasecmp(tp->peer_name, peer_name) == 0 &&
+		      (!tp->peer_ca_file == !ca_file) &&
+		      (!ca_file || strcmp(tp->peer_ca_file, ca_file) == 0))))
 			break;
 	if (!tp) {
 		const struct sip_transport_class *cls =

@@ -50,6 +50,8 @@ struct sip_tls;
  * Other classes ignore it. */
 struct sip_transport_peer {
 	const char *name;
+	const char *ca_file;            /* the profile's CA file (PEM); NULL:
+					   the stack's (sip_tls_set_ca_file()) */
 	struct sip_tls *tls;            /* the stack's contexts and sessions */
 };
 
@@ -149,6 +151,7 @@ struct sip_transport {
 	/* TLS: the name its certificate was checked against (the class
 	 * fills it in); "" for the others */
 	char peer_name[SIPMSG_HOST_MAX + 1];
+	const char *peer_ca_file;       /* TLS: the peer's CA file, or NULL */
 	/* failed(): the cause in words, when the errno does not say it all
 	 * (SIP_TLS_E*: "certificate verify failed: certificate has
 	 * expired"); "" otherwise */
@@ -174,14 +177,16 @@ int sip_transport_bound_socket(int type, const char *ifname,
 			       const struct sockaddr *local,
 			       struct sockaddr_storage *ret_local);
 
-/* The TLS contexts of a stack: one SSL_CTX (made at the first
- * connection), the CA file it trusts, and the sessions to resume, one per
- * server (name and port), kept across connections and IAPs. */
+/* The TLS contexts of a stack: an SSL_CTX per CA file in use (made at
+ * the first connection that needs it), the stack's CA file, and the
+ * sessions to resume, one per server (name, port and CA file), kept
+ * across connections and IAPs. */
 struct sip_tls *sip_tls_new(void);
 struct sip_tls *sip_tls_free(struct sip_tls *t);
 /* Trust the certificates of @path (PEM) instead of the system's store
- * (NULL or "": the system's).  Applies to new connections; 0 or -ENOMEM
- * (an unusable file fails those connections, SIP_TLS_ECONFIG). */
+ * (NULL or "": the system's) for peers without a CA file of their own.
+ * Applies to new connections; 0 or -ENOMEM (an unusable file fails those
+ * connections, SIP_TLS_ECONFIG). */
 int sip_tls_set_ca_file(struct sip_tls *t, const char *path);
 struct sip_tls_stats {
 	unsigned long handshakes;       /* completed */

@@ -53,6 +53,9 @@
 #define TLS_READ_BURST  16
 /* Servers whose session we keep. */
 #define TLS_SESSIONS_MAX 32
+/* Contexts (one per CA file in use) we keep; the least recently used
+ * goes (connections keep theirs: SSL_new() holds a reference). */
+#define TLS_CTX_MAX     8
 
 struct tls_session {
 	char *key;                      /* "name port" */
@@ -60,10 +63,16 @@ struct tls_session {
 	uint64_t used;                  /* for replacing the oldest */
 };
 
+/* A context: the trust of one CA file, or of the system's store. */
+struct tls_ctx {
+	char *ca_file;                  /* "": the system's store */
+	SSL_CTX *ctx;
+	uint64_t used;
+};
+
 struct sip_tls {
-	SSL_CTX *ctx;                   /* NULL until the first connection */
-	char *ca_file;                  /* NULL: the system's store */
-	char ctx_error[SIP_TRANSPORT_WHY_MAX];  /* why ctx could not be made */
+	char *ca_file;                  /* the stack's; NULL: the system's store */
+	struct tls_ctx ctxs[TLS_CTX_MAX];       /* made as connections need them */
 	struct tls_session sessions[TLS_SESSIONS_MAX];
 	uint64_t clock;
 	unsigned trust;                 /* which CA setting; +1 at each change */
@@ -83,7 +92,8 @@ struct tls_transport {
 	void *cb_data;
 	struct sip_tls *tls;            /* the stack's; outlives us */
 	unsigned trust;                 /* tls->trust when opened */
-	char key[SIPMSG_HOST_MAX + 8];  /* the session cache's */
+	char *key;                      /* the session cache's: name, port, CA */
+	char *ca_file;                  /* the peer's own, or NULL */
 	bool literal;                   /* peer_name is an address */
 	int fd;
 	SSL *ssl;
@@ -150,6 +160,15 @@ struct sip_tls *sip_tls_new(void)
 	return calloc(1, sizeof(struct sip_tls));
 }
 
+static void ctxs_clear(struct sip_tls *t)
+{
+	for (size_t i = 0; i < TLS_CTX_MAX; i++) {
+		free(t->ctxs[i].ca_file);
+		SSL_CTX_free(t->ctxs[i].ctx);
+		t->ctxs[i] = (struct tls_ctx){ 0 };
+	}
+}
+
 static void sessions_clear(struct sip_tls *t)
 {
 	for (size_t i = 0; i < TLS_SESSIONS_MAX; i++) {
@@ -164,7 +183,7 @@ struct sip_tls *sip_tls_free(struct sip_tls *t)
 	if (!t)
 		return NULL;
 	sessions_clear(t);
-	SSL_CTX_free(t->ctx);
+	ctxs_clear(t);
 	free(t->ca_file);
 	free(t);
 	return NULL;
@@ -187,9 +206,7 @@ int sip_tls_set_ca_file(struct sip_tls *t, const char *path)
 	/* Connections open keep theirs (SSL_new() holds a reference); new
 	 * ones get a context with the new trust, and no session verified
 	 * under the old one. */
-	SSL_CTX_free(t->ctx);
-	t->ctx = NULL;
-	t->ctx_error[0] = '\0';
+	ctxs_clear(t);
 	t->trust++;
 	sessions_clear(t);
 	return 0;
@@ -262,20 +279,37 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
-/* The context, made at the first connection: the system's store or the
- * CA file.  NULL with t->ctx_error set. */
-static SSL_CTX *tls_ctx(struct sip_tls *t)
+/* The context of @ca_file (NULL: the system's store), made when a
+ * connection first needs it; borrowed (SSL_new() takes a reference).
+ * NULL with @why set: a file that does not load is tried again by the
+ * next connection (it may have been fixed meanwhile). */
+static SSL_CTX *tls_ctx(struct sip_tls *t, const char *ca_file, char *why, size_t size)
 {
+	const char *key = ca_file ? ca_file : "";
+	struct tls_ctx *slot = NULL;
+	char *copy;
 	SSL_CTX *ctx;
 
-	if (t->ctx)
-		return t->ctx;
-	if (t->ctx_error[0])
+	for (size_t i = 0; i < TLS_CTX_MAX; i++) {
+		struct tls_ctx *c = &t->ctxs[i];
+
+		if (c->ca_file && strcmp(c->ca_file, key) == 0) {
+			c->used = ++t->clock;
+			return c->ctx;
+		}
+		/* a free one, else the least recently used */
+		if (!slot || (slot->ca_file && (!c->ca_file || c->used < slot->used)))
+			slot = c;
+	}
+	copy = strdup(key);
+	if (!copy) {
+		snprintf(why, size, "out of memory");
 		return NULL;
+	}
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx) {
-		snprintf(t->ctx_error, sizeof(t->ctx_error), "cannot make a TLS context: %s",
-			 ssl_reason(ERR_get_error()));
+		snprintf(why, size, "cannot make a TLS context: %s", ssl_reason(ERR_get_error()));
+		free(copy);
 		return NULL;
 	}
 	/* RFC 8996: nothing older than TLS 1.2 */
@@ -283,22 +317,24 @@ static SSL_CTX *tls_ctx(struct sip_tls *t)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (t->ca_file ? SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1 :
-			 SSL_CTX_set_default_verify_paths(ctx) != 1) {
+	if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1 :
+		      SSL_CTX_set_default_verify_paths(ctx) != 1) {
 		unsigned long e = ERR_get_error();
 
-		snprintf(t->ctx_error, sizeof(t->ctx_error), "cannot load the CA %s%s: %s",
-			 t->ca_file ? "file " : "certificates of the system",
-			 t->ca_file ? t->ca_file : "", ssl_reason(e));
+		snprintf(why, size, "cannot load the CA %s%s: %s",
+			 ca_file ? "file " : "certificates of the system",
+			 ca_file ? ca_file : "", ssl_reason(e));
 		ERR_clear_error();
 		SSL_CTX_free(ctx);
-		log_warning("sip tls: %s", t->ctx_error);
+		free(copy);
 		return NULL;
 	}
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
 				       SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
-	t->ctx = ctx;
+	free(slot->ca_file);
+	SSL_CTX_free(slot->ctx);
+	*slot = (struct tls_ctx){ copy, ctx, ++t->clock };
 	return ctx;
 }
 
@@ -328,6 +364,8 @@ static void tls_destroy(struct tls_transport *tt)
 	tls_shutdown(tt);
 	free(tt->out);
 	free(tt->in);
+	free(tt->key);
+	free(tt->ca_file);
 	free(tt);
 }
 
@@ -582,6 +620,7 @@ static void tls_pump(struct tls_transport *tt)
 /* The TCP connection is up (or refused): start the handshake. */
 static void tls_connected(struct tls_transport *tt)
 {
+	char why[SIP_TRANSPORT_WHY_MAX];
 	struct tls_session *e;
 	SSL_CTX *ctx;
 	int err = 0;
@@ -593,9 +632,10 @@ static void tls_connected(struct tls_transport *tt)
 		tls_fail(tt, -err, NULL);
 		return;
 	}
-	ctx = tls_ctx(tt->tls);
+	/* the peer's own CA file, else the stack's, else the system's */
+	ctx = tls_ctx(tt->tls, tt->ca_file ? tt->ca_file : tt->tls->ca_file, why, sizeof(why));
 	if (!ctx) {
-		tls_fail(tt, SIP_TLS_ECONFIG, tt->tls->ctx_error);
+		tls_fail(tt, SIP_TLS_ECONFIG, why);
 		return;
 	}
 	tt->ssl = SSL_new(ctx);
@@ -772,7 +812,16 @@ static int tls_open(struct ev_loop *loop, enum sip_proto proto, const char *ifna
 	tt->literal = inet_pton(AF_INET, peer->name, &a6) == 1 ||
 		      inet_pton(AF_INET6, peer->name, &a6) == 1;
 	sipmsg_sockaddr_host(remote, host, sizeof(host), &port);
-	snprintf(tt->key, sizeof(tt->key), "%s %u", peer->name, port);
+	/* A session is resumed only with the trust it was verified under. */
+	if (asprintf(&tt->key, "%s %u %s", peer->name, port,
+		     peer->ca_file ? peer->ca_file : "") < 0)
+		tt->key = NULL;
+	tt->ca_file = peer->ca_file ? strdup(peer->ca_file) : NULL;
+	tt->base.peer_ca_file = tt->ca_file;
+	if (!tt->key || (peer->ca_file && !tt->ca_file)) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	tt->loop = loop;
 	tt->cbs = cbs;
 	tt->cb_data = cb_data;
@@ -782,16 +831,14 @@ static int tls_open(struct ev_loop *loop, enum sip_proto proto, const char *ifna
 	tt->fd = sip_transport_bound_socket(SOCK_STREAM, ifname, local, &tt->base.local);
 	if (tt->fd < 0) {
 		r = tt->fd;
-		free(tt);
-		return r;
+		goto fail;
 	}
 	memcpy(&tt->base.remote, remote, sip_sockaddr_len(remote));
 	setsockopt(tt->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(tt->fd, remote, sip_sockaddr_len(remote)) < 0 && errno != EINPROGRESS) {
 		r = -errno;
 		close(tt->fd);
-		free(tt);
-		return r;
+		goto fail;
 	}
 	/* Connected at once or not, the handshake starts from the loop:
 	 * outcomes never come from inside open(). */
@@ -803,6 +850,11 @@ static int tls_open(struct ev_loop *loop, enum sip_proto proto, const char *ifna
 	ev_io_start(loop, &tt->wio);
 	*ret = &tt->base;
 	return 0;
+fail:
+	free(tt->key);
+	free(tt->ca_file);
+	free(tt);
+	return r;
 }
 
 const struct sip_transport_class sip_transport_tls_class = {

@@ -77,9 +77,11 @@ def tls_daemon(fx, w, ca_file=None, snaps=None):
     return d
 
 
-def tls_profile(uri='sips:' + REG_NAME, **kw):
-    p = profile('alice', auto_register=True, **kw)
+def tls_profile(uri='sips:' + REG_NAME, user='alice', ca_file=None, **kw):
+    p = profile(user, auto_register=True, **kw)
     p['registrar']['uri'] = uri
+    if ca_file:
+        p['registrar']['ca_file'] = ca_file
     return p
 
 
@@ -182,6 +184,46 @@ def test_untrusted_ca_refused(fx):
     does not chain to it."""
     refused(fx, (REG_NAME,), lambda ca: None,
             'certificate verify failed: unable to get local issuer certificate')
+
+
+def test_per_profile_ca_file(fx):
+    """The daemon trusts another CA ([sip] tls-ca-file); alice's
+    registrar names the test's CA as its own (registrar.ca_file): she
+    registers.  bob, without one, has the daemon's trust: refused, though
+    alice's connection to the same server over the same IAP is up -- a
+    connection verified under one CA is not shared with a profile that
+    trusts another."""
+    w, reg, dns, ca = tls_world(fx)
+    other = TestCA(os.path.join(os.path.dirname(ca.dir), 'other'), 'alrt other CA')
+    d = tls_daemon(fx, w, ca_file=other.cert)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    c.call('profile.create', {'profile': tls_profile(ca_file=ca.cert)})
+    over_tls(wait_bindings(reg, 'alice', 1, host=WLAN)[0])
+    pid = c.call('profile.create', {'profile': tls_profile(user='bob')})['profile']['id']
+    err = wait_error(c, pid, "profile.error for bob's refused certificate")
+    check_eq(err['kind'], 'tls', 'kind')
+    check('certificate verify failed' in err['message'], 'the cause: %r', err['message'])
+    check_eq(reg.bindings('bob'), [], "the registrar's bindings of bob")
+    check_eq(len(reg.bindings('alice')), 1, "alice's binding")
+
+
+def test_unreadable_ca_file_named(fx):
+    """A profile's CA file that is not there: the registration fails at
+    once naming the file, as the server's matter (no alr.error)."""
+    w, reg, dns, ca = tls_world(fx)
+    d = tls_daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    pid = c.call('profile.create', {'profile': tls_profile(ca_file='/nonexistent/ca.pem')}
+                 )['profile']['id']
+    err = wait_error(c, pid, 'profile.error for the missing CA file')
+    check_eq(err['kind'], 'tls', 'kind')
+    check('cannot load the CA file /nonexistent/ca.pem' in err['message'],
+          'the message does not name the file: %r', err['message'])
+    check(not [e for e in c.events if e['method'] == 'alr.error'],
+          'alr.error against the network for a CA file: %r',
+          [e for e in c.events if e['method'] == 'alr.error'])
 
 
 def test_carrier_loss_moves_tls_to_cellular(fx):

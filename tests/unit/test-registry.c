@@ -148,7 +148,8 @@ static void f_resolve_cancel(void *port) {}
 
 static int f_transport_get(void *port, const char *ifname, const struct sockaddr *local,
 			   enum sip_proto proto, const struct sockaddr *dest, const char *peer_name,
-			   struct sip_transport **ret_tp, struct sockaddr_storage *ret_local)
+			   const char *ca_file, struct sip_transport **ret_tp,
+			   struct sockaddr_storage *ret_local)
 {
 	struct fenv *e = ((struct fport *)port)->env;
 	struct ftp *tp;

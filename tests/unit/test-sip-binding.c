@@ -37,6 +37,7 @@
 struct fake_tp {
 	char ifname[IFNAMSIZ];
 	char peer_name[256];            /* what TLS would verify */
+	char ca_file[256];              /* ... against which CA */
 	enum sip_proto proto;
 	struct sockaddr_storage local;
 	struct sockaddr_storage dest;
@@ -192,7 +193,7 @@ static bool same_addr(const struct sockaddr_storage *a,
 static int f_transport_get(void *port, const char *ifname,
 			   const struct sockaddr *local, enum sip_proto proto,
 			   const struct sockaddr *dest, const char *peer_name,
-			   struct sip_transport **ret_tp,
+			   const char *ca_file, struct sip_transport **ret_tp,
 			   struct sockaddr_storage *ret_local)
 {
 	struct fake *f = port;
@@ -221,6 +222,7 @@ static int f_transport_get(void *port, const char *ifname,
 	memset(tp, 0, sizeof(*tp));
 	snprintf(tp->ifname, sizeof(tp->ifname), "%s", ifname);
 	snprintf(tp->peer_name, sizeof(tp->peer_name), "%s", peer_name ? peer_name : "");
+	snprintf(tp->ca_file, sizeof(tp->ca_file), "%s", ca_file ? ca_file : "");
 	tp->proto = proto;
 	memcpy(&tp->local, local, local->sa_family == AF_INET ?
 	       sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
@@ -1794,6 +1796,7 @@ static void test_tls_target_and_refusal(void **state)
 	struct fake *f;
 
 	cfg.registrar = "sips:registrar.example.test";
+	cfg.ca_file = "/etc/alrd/provider-ca.pem";
 	a->sin_family = AF_INET;
 	inet_pton(AF_INET, "10.99.100.9", &a->sin_addr);
 	f = fake_new_cfg(&cfg);
@@ -1806,6 +1809,7 @@ static void test_tls_target_and_refusal(void **state)
 	assert_int_equal(f->n_sent, 1);
 	assert_int_equal(last(f)->tp->proto, SIP_PROTO_TLS);
 	assert_string_equal(last(f)->tp->peer_name, "registrar.example.test");
+	assert_string_equal(last(f)->tp->ca_file, "/etc/alrd/provider-ca.pem");
 	assert_int_equal(ntohs(dest4_of(last(f))->sin_port), 5061);
 	assert_string_equal(contact_at(last(f), 0)->url->scheme, "sips");
 	binding_handle_request_failed_why(f->b, last(f)->id, SIP_TLS_EVERIFY, why);

@@ -453,7 +453,7 @@ static void test_tls_open_checks(void **state)
 {
 	struct sockaddr_in local = { .sin_family = AF_INET }, remote = { .sin_family = AF_INET };
 	struct sip_tls *tls = sip_tls_new();
-	struct sip_transport_peer peer = { "", tls };
+	struct sip_transport_peer peer = { "", NULL, tls };
 	struct sip_transport *tp = NULL;
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 
