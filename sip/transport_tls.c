@@ -53,6 +53,12 @@
 #define TLS_READ_BURST  16
 /* Servers whose session we keep. */
 #define TLS_SESSIONS_MAX 32
+/* A handshake that gets no answer this long after the TCP connection
+ * is up: the server's host answered the connection, so the path works;
+ * what listens does not speak TLS (a plain SIP port keeps the
+ * ClientHello and waits for a SIP message).  Said in seconds rather than
+ * at Timer F (32 s), and not against the network. */
+#define TLS_HANDSHAKE_TIMEOUT_MS 5000
 /* Contexts (one per CA file in use) we keep; the least recently used
  * goes (connections keep theirs: SSL_new() holds a reference). */
 #define TLS_CTX_MAX     8
@@ -100,6 +106,7 @@ struct tls_transport {
 	enum tls_phase phase;
 	ev_io rio;
 	ev_io wio;
+	ev_timer hs;                    /* TLS_HANDSHAKE_TIMEOUT_MS */
 	bool want_write;                /* OpenSSL waits for the socket */
 	bool dead;
 	unsigned in_cb;
@@ -343,6 +350,7 @@ static SSL_CTX *tls_ctx(struct sip_tls *t, const char *ca_file, char *why, size_
 static void tls_shutdown(struct tls_transport *tt)
 {
 	ev_timer_stop(tt->loop, &tt->ka);
+	ev_timer_stop(tt->loop, &tt->hs);
 	if (tt->ssl) {
 		SSL_set_app_data(tt->ssl, NULL);
 		if (tt->phase == TLS_OPEN && !tt->dead)
@@ -507,6 +515,7 @@ static void tls_handshake(struct tls_transport *tt)
 		return;
 	}
 	tt->phase = TLS_OPEN;
+	ev_timer_stop(tt->loop, &tt->hs);
 	tt->tls->stats.handshakes++;
 	if (SSL_session_reused(tt->ssl))
 		tt->tls->stats.resumed++;
@@ -663,7 +672,25 @@ static void tls_connected(struct tls_transport *tt)
 		log_debug("sip tls %s: offering the session of %s", tt->base.ifname, tt->key);
 	}
 	tt->phase = TLS_HANDSHAKE;
+	ev_timer_set(&tt->hs, TLS_HANDSHAKE_TIMEOUT_MS / 1000., 0.);
+	ev_timer_start(tt->loop, &tt->hs);
 	tls_pump(tt);
+}
+
+static void tls_hs_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tls_transport *tt = container_of(w, struct tls_transport, hs);
+	char why[SIP_TRANSPORT_WHY_MAX];
+
+	(void)loop;
+	(void)revents;
+	if (tt->dead || tt->phase != TLS_HANDSHAKE)
+		return;
+	snprintf(why, sizeof(why), "handshake failed: no answer from the server in %u s "
+		 "(is it a TLS port?)", TLS_HANDSHAKE_TIMEOUT_MS / 1000);
+	tt->in_cb++;
+	tls_fail(tt, SIP_TLS_EHANDSHAKE, why);
+	tls_leave(tt);
 }
 
 static void tls_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -828,6 +855,7 @@ static int tls_open(struct ev_loop *loop, enum sip_proto proto, const char *ifna
 	tt->tls = peer->tls;
 	tt->trust = peer->tls->trust;
 	ev_timer_init(&tt->ka, tls_ka_cb, 0., 0.);
+	ev_timer_init(&tt->hs, tls_hs_cb, 0., 0.);
 	tt->fd = sip_transport_bound_socket(SOCK_STREAM, ifname, local, &tt->base.local);
 	if (tt->fd < 0) {
 		r = tt->fd;

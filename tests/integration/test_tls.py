@@ -104,10 +104,11 @@ def wait_error(c, pid, what):
     return ev['params']
 
 
-def refused(fx, cert_names, ca_file_of, expect):
+def refused(fx, cert_names, ca_file_of, expect, uri='sips:' + REG_NAME, kind='tls',
+            within=3):
     """A profile whose server's certificate alrd must refuse: the
-    profile.error names the cause (@expect, in the message), within a
-    second or so of the profile's creation (one round trip, no timer);
+    profile.error names the cause (@expect, in the message), within
+    @within seconds of the profile's creation (one round trip, no timer);
     the registrar holds nothing; there is no alr.error against Wi-Fi and
     the profile stays there: a certificate is the server's matter."""
     w, reg, dns, ca = tls_world(fx, cert_names=cert_names)
@@ -115,13 +116,13 @@ def refused(fx, cert_names, ca_file_of, expect):
     c = fx.client(d)
     c.subscribe(['profile.*', 'alr.*'])
     t0 = time.monotonic()
-    pid = c.call('profile.create', {'profile': tls_profile()})['profile']['id']
+    pid = c.call('profile.create', {'profile': tls_profile(uri)})['profile']['id']
     err = wait_error(c, pid, 'profile.error for the refused certificate')
     took = time.monotonic() - t0
-    check_eq(err['kind'], 'tls', 'kind')
+    check_eq(err['kind'], kind, 'kind')
     check(expect in err['message'], 'the message does not name the cause: %r',
           err['message'])
-    check(took < T(3), 'the refusal took %.2f s', took)
+    check(took < T(within), 'the refusal took %.2f s', took)
     st = c.call('profile.get', {'id': pid})['profile']['state']
     check(expect in (st.get('error') or {}).get('message', ''),
           "the profile's state does not show the cause: %r", st)
@@ -132,7 +133,8 @@ def refused(fx, cert_names, ca_file_of, expect):
     check('a server error, not the network' in d.log(),
           'the engine did not take it for a server error')
     check_eq(reg.bindings('alice'), [], "the registrar's bindings")
-    check(sip_status(c)['tls_refused'] >= 1, 'tls_refused not counted')
+    if kind == 'tls':
+        check(sip_status(c)['tls_refused'] >= 1, 'tls_refused not counted')
     print('    refused in %.3f s: %s' % (took, err['message']))
     return err
 
@@ -184,6 +186,44 @@ def test_untrusted_ca_refused(fx):
     does not chain to it."""
     refused(fx, (REG_NAME,), lambda ca: None,
             'certificate verify failed: unable to get local issuer certificate')
+
+
+def test_closed_tls_port(fx):
+    """Nothing listens at the URI's port: the connection is refused, said
+    at once (kind server, as over TCP), and it is the server's matter."""
+    refused(fx, (REG_NAME,), lambda ca: ca.cert, 'Connection refused',
+            uri='sips:%s:5071' % REG_NAME, kind='server')
+
+
+def test_not_tls_at_the_port(fx):
+    """The URI names Kamailio's plain SIP port (TCP 5060): Kamailio keeps
+    the ClientHello and waits for a SIP message.  The TCP connection
+    proved the path, so after alrd's handshake timeout (5 s; not Timer F's
+    32 s) the handshake fails, named, as the server's matter."""
+    refused(fx, (REG_NAME,), lambda ca: ca.cert,
+            'handshake failed: no answer from the server in 5 s',
+            uri='sips:%s:5060' % REG_NAME, within=7)
+
+
+def test_registrar_restart_over_tls(fx):
+    """Kamailio restarts (its bindings in memory go): the TLS connection
+    closes, alrd registers again over a new one at once (issue 15 item 2:
+    within 2 s over TCP/TLS), no registration check needed."""
+    w, reg, dns, ca = tls_world(fx)
+    d = tls_daemon(fx, w, ca_file=ca.cert)
+    c = fx.client(d)
+    c.call('profile.create', {'profile': tls_profile()})
+    before = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    reg.stop()
+    reg.start()
+    t0 = time.monotonic()       # Kamailio answers kamcmd: it is up
+    check_eq(reg.bindings('alice'), [], 'bindings right after the restart')
+    after = wait_bindings(reg, 'alice', 1, host=WLAN, timeout=T(10))[0]
+    took = time.monotonic() - t0
+    over_tls(after)
+    check(after['received'] != before['received'], 'the same connection: %r', after)
+    print('    registered again %.3f s after Kamailio was up again' % took)
+    check(took < T(2), 'back after %.2f s', took)
 
 
 def test_per_profile_ca_file(fx):
