@@ -30,15 +30,18 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ev.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -53,6 +56,8 @@
 #define TLS_READ_BURST  16
 /* Servers whose session we keep. */
 #define TLS_SESSIONS_MAX 32
+/* The largest CA file we read (the system's bundle is ~200 KiB). */
+#define TLS_CA_FILE_MAX (4 * 1024 * 1024)
 /* A handshake that gets no answer this long after the TCP connection
  * is up: the server's host answered the connection, so the path works;
  * what listens does not speak TLS (a plain SIP port keeps the
@@ -286,6 +291,65 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
+/* Trust the certificates of the PEM file @path: opened once (no name
+ * resolved twice), a regular file that nobody but its owner and group may
+ * write (a trust anchor anyone could change would trust anyone), at most
+ * TLS_CA_FILE_MAX bytes.  0, or -1 with @why set (its content is never
+ * quoted). */
+static int load_ca_file(SSL_CTX *ctx, const char *path, char *why, size_t size)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	STACK_OF(X509_INFO) *infos = NULL;
+	BIO *bio = NULL;
+	struct stat st;
+	int fd, n = 0, r = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(why, size, "cannot load the CA file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, size, "cannot load the CA file %s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & S_IWOTH) {
+		snprintf(why, size, "cannot load the CA file %s: anyone may write it "
+			 "(chmod o-w)", path);
+		goto out;
+	}
+	if (st.st_size > TLS_CA_FILE_MAX) {
+		snprintf(why, size, "cannot load the CA file %s: larger than %d bytes", path,
+			 TLS_CA_FILE_MAX);
+		goto out;
+	}
+	bio = BIO_new_fd(fd, BIO_NOCLOSE);
+	if (bio)
+		infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *xi = sk_X509_INFO_value(infos, i);
+
+		if (xi->x509 && X509_STORE_add_cert(store, xi->x509) == 1)
+			n++;
+		if (xi->crl)
+			X509_STORE_add_crl(store, xi->crl);
+	}
+	if (n == 0) {
+		unsigned long e = ERR_peek_error();
+
+		snprintf(why, size, "cannot load the CA file %s: %s", path,
+			 e ? ssl_reason(e) : "no certificate in it");
+		goto out;
+	}
+	r = 0;
+out:
+	ERR_clear_error();
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	BIO_free(bio);
+	close(fd);
+	return r;
+}
+
 /* The context of @ca_file (NULL: the system's store), made when a
  * connection first needs it; borrowed (SSL_new() takes a reference).
  * NULL with @why set: a file that does not load is tried again by the
@@ -324,13 +388,11 @@ static SSL_CTX *tls_ctx(struct sip_tls *t, const char *ca_file, char *why, size_
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1 :
+	if (ca_file ? load_ca_file(ctx, ca_file, why, size) < 0 :
 		      SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		unsigned long e = ERR_get_error();
-
-		snprintf(why, size, "cannot load the CA %s%s: %s",
-			 ca_file ? "file " : "certificates of the system",
-			 ca_file ? ca_file : "", ssl_reason(e));
+		if (!ca_file)
+			snprintf(why, size, "cannot load the CA certificates of the system: %s",
+				 ssl_reason(ERR_get_error()));
 		ERR_clear_error();
 		SSL_CTX_free(ctx);
 		free(copy);

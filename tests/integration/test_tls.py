@@ -249,8 +249,10 @@ def test_per_profile_ca_file(fx):
 
 
 def test_unreadable_ca_file_named(fx):
-    """A profile's CA file that is not there: the registration fails at
-    once naming the file, as the server's matter (no alr.error)."""
+    """A profile's CA file that is not there, and one that anyone may
+    write (a trust anchor anyone could change): the registration fails at
+    once naming the file and why, as the server's matter (no
+    alr.error)."""
     w, reg, dns, ca = tls_world(fx)
     d = tls_daemon(fx, w)
     c = fx.client(d)
@@ -259,8 +261,17 @@ def test_unreadable_ca_file_named(fx):
                  )['profile']['id']
     err = wait_error(c, pid, 'profile.error for the missing CA file')
     check_eq(err['kind'], 'tls', 'kind')
-    check('cannot load the CA file /nonexistent/ca.pem' in err['message'],
+    check('cannot load the CA file /nonexistent/ca.pem: No such file' in err['message'],
           'the message does not name the file: %r', err['message'])
+    writable = os.path.join(ca.dir, 'writable.pem')
+    shutil.copy(ca.cert, writable)
+    os.chmod(writable, 0o666)
+    pid = c.call('profile.create', {'profile': tls_profile(user='bob', ca_file=writable)}
+                 )['profile']['id']
+    err = wait_error(c, pid, 'profile.error for the writable CA file')
+    check('cannot load the CA file %s: anyone may write it' % writable in err['message'],
+          'the message does not say why: %r', err['message'])
+    check_eq(reg.bindings('bob'), [], "the registrar's bindings of bob")
     check(not [e for e in c.events if e['method'] == 'alr.error'],
           'alr.error against the network for a CA file: %r',
           [e for e in c.events if e['method'] == 'alr.error'])
