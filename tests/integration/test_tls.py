@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
 
 import alrtest  # noqa: E402
-from alrtest import T, check, check_eq  # noqa: E402
+from alrtest import T, check, check_eq, wait_until  # noqa: E402
 from dns import DnsServer, use_name_server  # noqa: E402
 from kamailio import TLS_MODULE  # noqa: E402
 from testca import TestCA  # noqa: E402
@@ -28,6 +28,7 @@ from test_profiles import (REG_ADDR, WLAN, WWAN, iap_id, profile,  # noqa: E402
 from test_roaming import WIFI_FIRST, snap_dir, write_snap  # noqa: E402
 
 NS_ADDR = '10.99.100.53'
+NFT = '/usr/sbin/nft'
 REG_NAME = 'registrar.example.test'
 
 
@@ -59,11 +60,11 @@ def tls_world(fx, cert_names=(REG_NAME,), records=(), **registrar_kw):
     return w, reg, dns, ca
 
 
-def tls_daemon(fx, w, ca_file=None, snaps=None):
+def tls_daemon(fx, w, ca_file=None, snaps=None, **sip):
     """alrd with the build's plugins, [sip] tls-ca-file = @ca_file (None:
-    the system's store) and SNAP files @snaps ({name: text})."""
+    the system's store) and @sip, and SNAP files @snaps ({name: text})."""
     cfg = {'daemon': {'plugin-dir': alrtest.plugin_dir()},
-           'sip': {'registration-check': '0'}}
+           'sip': dict({'registration-check': '0'}, **sip)}
     if ca_file:
         cfg['sip']['tls-ca-file'] = ca_file
     d = fx.daemon(w, cfg, start=False)
@@ -224,6 +225,36 @@ def test_registrar_restart_over_tls(fx):
     check(after['received'] != before['received'], 'the same connection: %r', after)
     print('    registered again %.3f s after Kamailio was up again' % took)
     check(took < T(2), 'back after %.2f s', took)
+
+
+def test_tls_connection_dead_in_silence(fx):
+    """A TLS connection that dies without a word (its packets dropped at
+    the registrar's side, nothing reset): alrd's keepalive ping (every
+    1 s here, inside TLS) gets no pong within 10 s, the connection counts
+    as lost, and alrd registers again over a new one: Kamailio's binding
+    comes from a new source port."""
+    w, reg, dns, ca = tls_world(fx)
+    d = tls_daemon(fx, w, ca_file=ca.cert, keepalive='1')
+    c = fx.client(d)
+    c.call('profile.create', {'profile': tls_profile()})
+    before = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    over_tls(before)
+    port = int(before['received'].split(':')[2].split(';')[0])
+    alrtest.run(['ip', 'netns', 'exec', w.net, NFT, '-f', '-'], input=(
+        'table inet alrt_flow {\n'
+        '  chain input {\n'
+        '    type filter hook input priority 0; policy accept;\n'
+        '    ip saddr %s tcp sport %d drop\n'
+        '  }\n'
+        '}\n' % (WLAN, port)))
+    wait_until(lambda: 'no answer to a keepalive' in d.log(), T(20),
+               "alrd's keepalive to fail")
+
+    def moved():
+        return [x for x in reg.bindings('alice') if x['received'] != before['received']]
+    after = wait_until(moved, T(15), 'a binding over a new connection')[0]
+    over_tls(after)
+    check_eq(after['contact'].split('@')[1].split(':')[0], WLAN, 'still over wlan0')
 
 
 def test_per_profile_ca_file(fx):
