@@ -9,10 +9,13 @@
  * watcher is always on; the write watcher only while OpenSSL waits for
  * the socket to take bytes (DESIGN: a write watcher runs only while
  * output is queued).  Anything may need the other direction (a TLS 1.3
- * key update, a session ticket), hence the one pump.
+ * key update, a session ticket), hence the one pump.  OpenSSL writes
+ * with write(), not send(MSG_NOSIGNAL): the process must ignore SIGPIPE
+ * (alrd does, daemon/daemon.c).
  *
  * Verification (RFC 5922 §7.2 for SIP, RFC 6125): the server's chain
- * against the system's store or the configured CA file, and its
+ * against the peer's CA file, else the stack's, else the system's store
+ * (one SSL_CTX per CA file in use), and its
  * certificate against the name the binding asked for (the URI's host,
  * sent as SNI too), with OpenSSL's own checks (SSL_set1_host(): subject
  * alternative names first, no partial wildcards).  A certificate refused
@@ -21,7 +24,7 @@
  * and tp->why says what in words.
  *
  * Resumption: the stack's struct sip_tls keeps the last session of each
- * server (name and port) that OpenSSL hands us (the new-session callback:
+ * server (name, port and CA file) that OpenSSL hands us (the new-session callback:
  * for TLS 1.3 the tickets come after the handshake), and offers it on
  * the next connection to that server, over whichever IAP: a migration's
  * new connection then costs one round trip less and no certificate
@@ -69,7 +72,7 @@
 #define TLS_CTX_MAX     8
 
 struct tls_session {
-	char *key;                      /* "name port" */
+	char *key;                      /* "name port ca-file" */
 	SSL_SESSION *sess;
 	uint64_t used;                  /* for replacing the oldest */
 };
