@@ -230,7 +230,8 @@ class Registrar:
                  min_expires_raise=False, algorithm='MD5', qop=True,
                  nonce_expire=None, nonce_count=False, timestamps=False,
                  shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60,
-                 service_route=None, presence=False, flow_timer=None):
+                 service_route=None, presence=False, flow_timer=None,
+                 stun=None):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -275,6 +276,10 @@ class Registrar:
         # Require: outbound and Flow-Timer: flow_timer, and bindings of one
         # instance with different reg-ids stay side by side (WITH_OUTBOUND).
         self.flow_timer = flow_timer
+        # stun: answer STUN Binding Requests on the SIP port (the stun
+        # module); by default when flow_timer is set, as RFC 5626 §4.4.2
+        # asks of an outbound registrar.
+        self.stun = bool(flow_timer) if stun is None else stun
         self.fr_timer = fr_timer
         self.fr_inv_timer = fr_inv_timer
         for value in [domain] + list(self.users):
@@ -321,6 +326,8 @@ class Registrar:
         if self.flow_timer:
             lines.append('#!define WITH_OUTBOUND')
             lines.append('#!define ALR_FLOW_TIMER %d' % int(self.flow_timer))
+        if self.stun:
+            lines.append('#!define WITH_STUN')
         if self.deny_subnets:
             lines.append('#!define WITH_DENY_SUBNETS')
             lines.append(substdef('ALR_DENY_SUBNETS',
