@@ -262,6 +262,7 @@ struct binding {
 	unsigned check_ms;
 	bool registrar_outbound;        /* a 2xx listed outbound: reg-ids on */
 	const struct sip_transport *flow_tp;    /* the flow kept alive last, for the log */
+	bool flow_outbound;             /* the last 2xx over tp said Require: outbound */
 	char *plain_contact;            /* granted without a reg-id before the registrar
 					   showed outbound: removed after the refresh */
 	uint64_t backoff_ms;            /* the delay BACKOFF was entered with */
@@ -689,6 +690,7 @@ static void release_transport(struct binding *b)
 		b->tp = NULL;
 	}
 	b->flow_tp = NULL;
+	b->flow_outbound = false;
 }
 
 /* ---- the state machine ------------------------------------------------- */
@@ -1567,6 +1569,7 @@ static void on_registered(struct binding *b, const struct tx *tx,
 		 * without (the instance alone matches it at Kamailio). */
 		upgrade = b->instance && b->has_iap;
 	}
+	b->flow_outbound = pr->outbound;
 	flow_keepalive(b, pr);
 	b->granted = (unsigned)granted;
 	b->registered_at = tx->sent_at;
@@ -2651,6 +2654,7 @@ int binding_get_route(const struct binding *b, struct binding_route *ret)
 		return -ENOTCONN;
 	ret->tp = b->tp;
 	ret->contact = b->contact;
+	ret->outbound = b->flow_outbound;
 	ret->aor = b->aor;
 	ret->ifname = b->ifname;
 	ret->proxy = b->proxy;

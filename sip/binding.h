@@ -340,6 +340,9 @@ struct binding_route {
 	struct sip_transport *tp;
 	struct sockaddr_storage dest;
 	const char *contact;            /* registered, as sent */
+	bool outbound;                  /* the registrar uses this flow (Require:
+					   outbound): dialogs' Contacts get ;ob
+					   (RFC 5626 §4.3) */
 	const char *aor;
 	const char *ifname;
 	const char *proxy;              /* the outbound proxy's URI, or NULL */
