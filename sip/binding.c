@@ -905,8 +905,19 @@ static void start_check(struct binding *b)
 
 /* The answer to a check (@pr NULL: none came, or an error: the refresh
  * and the transport say what the network does; nothing is concluded). */
-static void check_done(struct binding *b, const struct sipmsg_response *pr)
+static void check_done(struct binding *b, const struct sipmsg_response *pr,
+		       const struct cause *c)
 {
+	if (!pr && c && c->code == -ECONNREFUSED && b->state == BINDING_REGISTERED) {
+		/* Nothing listens where the registrar was (ICMP port
+		 * unreachable from its own address): it is gone, not the
+		 * network.  Registering again tries it, then the next target
+		 * of the name (RFC 3263 §4.3). */
+		log_notice("binding %u (%s via %s): nothing listens at the registrar's port any "
+			   "more; registering again", b->id, b->name, iap_name(b));
+		begin_attempt(b);
+		return;
+	}
 	/* sipmsg_parse_response() found ours among the listed (our_expires
 	 * >= 0) as it does for a REGISTER's 2xx. */
 	if (!pr || b->state != BINDING_REGISTERED || pr->contacts_truncated || !b->contact ||
@@ -1203,7 +1214,7 @@ static void aux_report(struct binding *b, struct aux_op *op,
 			log_debug("binding %u (%s via %s): check not answered (%s)", b->id,
 				  b->name, op->ifname, why);
 		}
-		check_done(b, c->error == BINDING_ERROR_NONE ? pr : NULL);
+		check_done(b, c->error == BINDING_ERROR_NONE ? pr : NULL, c);
 		return;
 	}
 	if (op->plain) {

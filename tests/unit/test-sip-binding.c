@@ -1556,6 +1556,16 @@ static void test_registration_check(void **state)
 	assert_int_equal(f->n_sent, n);
 	expect_state(f, BINDING_REGISTERED);
 	assert_int_equal(f->timer_at, f->now + 25000);
+
+	/* One refused (ICMP port unreachable from the registrar: nothing
+	 * listens there any more): REGISTER at once, which tries the next
+	 * target when refused too. */
+	fire_timer(f);
+	n = f->n_sent;
+	binding_handle_request_failed(f->b, last(f)->id, -ECONNREFUSED);
+	assert_int_equal(f->n_sent, n + 1);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(n_contacts(last(f)), 1);
 	fake_free(f);
 
 	/* check_ms 0: the refresh is the only timer. */
