@@ -805,6 +805,10 @@ static void op_timer_start(void *ud, unsigned int profile, uint64_t at_ms)
 	if (!rp)
 		return;
 	ev_timer_stop(r->loop, &rp->roam_timer);
+	/* ev timers count from the loop's cached time: bring it to @now,
+	 * so that the timer does not fire before @at_ms (the engine would
+	 * only arm it again). */
+	ev_now_update(r->loop);
 	ev_timer_set(&rp->roam_timer, at_ms > now ? (double)(at_ms - now) / 1000. : 0., 0.);
 	ev_timer_start(r->loop, &rp->roam_timer);
 }

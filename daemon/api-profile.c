@@ -136,7 +136,7 @@ static int profile_refused(int r, const struct profile_error *pe, struct jsonrpc
 struct json_object *api_locreg_to_json(const struct locreg *reg)
 {
 	struct json_object *o = json_object_new_object();
-	int64_t left = reg->expires_at - (int64_t)time(NULL);
+	int64_t left = reg->expires_at - util_now_steady_wall();
 
 	json_object_object_add(o, "contact", json_object_new_string(reg->contact));
 	json_object_object_add(o, "user_agent",

@@ -1253,6 +1253,15 @@ static void move_response(struct call *call, const osip_message_t *resp)
 /* The network leg goes where the profile registers now: its transport,
  * its local address (Via) and contact; the next hop stays the route set's
  * (or the remote target, else the proxy's). */
+/* The network leg's Contact: the registered one, with ;ob when the
+ * registrar uses the flow as outbound (RFC 5626 §4.3: mid-dialog requests
+ * then come back over this flow). */
+static const char *route_contact(const struct binding_route *route, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s", route->contact, route->outbound ? ";ob" : "");
+	return buf;
+}
+
 static void leg_follow(struct call *call, const struct binding_route *route)
 {
 	struct calls *cs = call->cs;
@@ -1265,7 +1274,7 @@ static void leg_follow(struct call *call, const struct binding_route *route)
 	l->tp = route->tp;
 	l->proto = route->tp->proto;
 	memcpy(&l->local, &route->tp->local, sizeof(l->local));
-	util_strlcpy(l->contact, route->contact, sizeof(l->contact));
+	route_contact(route, l->contact, sizeof(l->contact));
 	if (!l->n_routes && uri_address(l->remote_target, &l->dest) < 0)
 		memcpy(&l->dest, &route->dest, sizeof(l->dest));
 }
@@ -1314,6 +1323,7 @@ static void subscription_send(struct call *call, bool renew)
 static void subscription_move(struct call *call)
 {
 	struct binding_route route;
+	char contact[SIPMSG_URI_MAX];
 
 	if (call->dead || call->state != CALL_ANSWERED || call->cs->edge == NULL)
 		return;
@@ -1322,7 +1332,8 @@ static void subscription_move(struct call *call)
 		return;
 	}
 	if (binding_get_route(registry_binding(call->cs->registry, call->profile_id), &route) < 0 ||
-	    (route.tp == call->net.tp && strcmp(route.contact, call->net.contact) == 0))
+	    (route.tp == call->net.tp &&
+	     strcmp(route_contact(&route, contact, sizeof(contact)), call->net.contact) == 0))
 		return;
 	leg_follow(call, &route);
 	subscription_send(call, false);
@@ -1332,6 +1343,7 @@ static void call_move(struct call *call)
 {
 	struct calls *cs = call->cs;
 	struct binding_route route;
+	char contact[SIPMSG_URI_MAX];
 	struct leg *l = &call->net;
 	osip_message_t *req;
 	const char *why = "";
@@ -1347,7 +1359,8 @@ static void call_move(struct call *call)
 	}
 	if (binding_get_route(registry_binding(cs->registry, call->profile_id), &route) < 0)
 		return;
-	if (!call->retrying && route.tp == l->tp && strcmp(route.contact, l->contact) == 0)
+	if (!call->retrying && route.tp == l->tp &&
+	    strcmp(route_contact(&route, contact, sizeof(contact)), l->contact) == 0)
 		return;                         /* already there */
 	if (call->state == CALL_RINGING) {
 		/* An early dialog cannot move (no target refresh before the
@@ -1675,7 +1688,7 @@ static int take_from_network(struct calls *cs, uint64_t id, struct sip_transport
 	memcpy(&call->net.local, &tp->local, sizeof(call->net.local));
 	memcpy(&call->net.dest, from, sip_sockaddr_len(from));
 	if (binding_get_route(registry_binding(cs->registry, pid), &route) == 0) {
-		util_strlcpy(call->net.contact, route.contact, sizeof(call->net.contact));
+		route_contact(&route, call->net.contact, sizeof(call->net.contact));
 		memcpy(&call->net.dest, &route.dest, sizeof(call->net.dest));
 	}
 	util_strlcpy(call->ifname, tp->ifname, sizeof(call->ifname));
@@ -1801,7 +1814,7 @@ static int take_from_app(struct calls *cs, uint64_t id, const struct edge_peer *
 		call->net.proto = route.tp->proto;
 		memcpy(&call->net.local, &route.tp->local, sizeof(call->net.local));
 		memcpy(&call->net.dest, &route.dest, sizeof(call->net.dest));
-		util_strlcpy(call->net.contact, route.contact, sizeof(call->net.contact));
+		route_contact(&route, call->net.contact, sizeof(call->net.contact));
 		util_strlcpy(call->ifname, route.ifname, sizeof(call->ifname));
 		if (!call->net.call_id || !call->net.local_id || !call->net.remote_id)
 			goto fail;

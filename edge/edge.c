@@ -233,9 +233,12 @@ static void on_change(const struct locreg *reg, enum locreg_change what, void *u
 		emit(e, EDGE_EVENT_LOCAL_UNREGISTERED, reg, locreg_change_to_str(what));
 }
 
+/* Local registrations and nonces expire on the daemon's steady clock: a
+ * wall clock set after start (NTP at boot) neither drops every softphone
+ * at once nor keeps them past their time (util_now_steady_wall()). */
 static int64_t now_wall(void)
 {
-	return (int64_t)time(NULL);
+	return util_now_steady_wall();
 }
 
 static void arm_expiry(struct edge *e)

@@ -170,6 +170,10 @@ struct aux_op {
 	char *contact;                  /* OP_REMOVE */
 	bool check;                     /* OP_QUERY of the binding's own check:
 					   no event, the binding acts on it */
+	bool plain;                     /* OP_REMOVE of our contact as registered
+					   before the registrar showed outbound
+					   (instance, no reg-id): no event, the
+					   contact stays ours (with a reg-id) */
 	char ifname[IFNAMSIZ];
 	struct sockaddr_storage local;
 	struct auth_round auth;
@@ -261,6 +265,10 @@ struct binding {
 	uint64_t refresh_at, check_at;
 	unsigned check_ms;
 	bool registrar_outbound;        /* a 2xx listed outbound: reg-ids on */
+	const struct sip_transport *flow_tp;    /* the flow kept alive last, for the log */
+	bool flow_outbound;             /* the last 2xx over tp said Require: outbound */
+	char *plain_contact;            /* granted without a reg-id before the registrar
+					   showed outbound: removed after the refresh */
 	uint64_t backoff_ms;            /* the delay BACKOFF was entered with */
 
 	enum main_want main_want;
@@ -699,6 +707,8 @@ static void release_transport(struct binding *b)
 		b->ops->transport_put(b->port, b->tp);
 		b->tp = NULL;
 	}
+	b->flow_tp = NULL;
+	b->flow_outbound = false;
 }
 
 /* ---- the state machine ------------------------------------------------- */
@@ -894,6 +904,8 @@ static void arm_registered(struct binding *b)
 }
 
 static int queue_check(struct binding *b);
+static int queue_aux_op(struct binding *b, enum op_kind kind, const char *contact,
+			const char *ifname, const char *local_addr, bool check, bool plain);
 
 /* The check is due: ask the registrar over the binding's own IAP, then
  * again check_ms later (a check that finds nothing wrong costs one
@@ -911,8 +923,19 @@ static void start_check(struct binding *b)
 
 /* The answer to a check (@pr NULL: none came, or an error: the refresh
  * and the transport say what the network does; nothing is concluded). */
-static void check_done(struct binding *b, const struct sipmsg_response *pr)
+static void check_done(struct binding *b, const struct sipmsg_response *pr,
+		       const struct cause *c)
 {
+	if (!pr && c && c->code == -ECONNREFUSED && b->state == BINDING_REGISTERED) {
+		/* Nothing listens where the registrar was (ICMP port
+		 * unreachable from its own address): it is gone, not the
+		 * network.  Registering again tries it, then the next target
+		 * of the name (RFC 3263 §4.3). */
+		log_notice("binding %u (%s via %s): nothing listens at the registrar's port any "
+			   "more; registering again", b->id, b->name, iap_name(b));
+		begin_attempt(b);
+		return;
+	}
 	/* sipmsg_parse_response() found ours among the listed (our_expires
 	 * >= 0) as it does for a REGISTER's 2xx. */
 	if (!pr || b->state != BINDING_REGISTERED || pr->contacts_truncated || !b->contact ||
@@ -1014,7 +1037,7 @@ static int send_register(struct binding *b, struct sip_transport *tp,
 			 const struct sockaddr_storage *local,
 			 const struct sockaddr_storage *dest,
 			 const struct sipmsg_contact *contacts, size_t n,
-			 int expires, uint64_t *ret_id)
+			 int expires, bool plain, uint64_t *ret_id)
 {
 	char via_host[INET6_ADDRSTRLEN], branch[7 + 32 + 1];
 	uint16_t via_port = 0;
@@ -1044,7 +1067,7 @@ static int send_register(struct binding *b, struct sip_transport *tp,
 		.contacts = contacts,
 		.n_contacts = n,
 		.instance = b->instance,
-		.reg_id = reg_id_of(b),
+		.reg_id = plain ? 0 : reg_id_of(b),
 		.supported_outbound = b->instance != NULL,
 		.contact_params = (const char *const *)b->contact_params,
 		.n_contact_params = b->n_contact_params,
@@ -1141,7 +1164,7 @@ static void send_main(struct binding *b)
 	}
 
 	r = send_register(b, b->tp, &b->tp_local, &dest, contacts, n,
-			  expires, &id);
+			  expires, false, &id);
 	free(contacts);
 	contacts = NULL;
 	if (r < 0) {
@@ -1210,7 +1233,18 @@ static void aux_report(struct binding *b, struct aux_op *op,
 			log_debug("binding %u (%s via %s): check not answered (%s)", b->id,
 				  b->name, op->ifname, why);
 		}
-		check_done(b, c->error == BINDING_ERROR_NONE ? pr : NULL);
+		check_done(b, c->error == BINDING_ERROR_NONE ? pr : NULL, c);
+		return;
+	}
+	if (op->plain) {
+		format_cause(why, sizeof(why), c);
+		if (c->error == BINDING_ERROR_NONE)
+			log_info("binding %u (%s via %s): its contact without a reg-id removed; "
+				 "the one with it stays", b->id, b->name, op->ifname);
+		else
+			log_warning("binding %u (%s via %s): removing its contact without a "
+				    "reg-id failed (%s); it expires by itself", b->id, b->name,
+				    op->ifname, why);
 		return;
 	}
 	if (c->error == BINDING_ERROR_NONE) {
@@ -1263,9 +1297,9 @@ static void send_aux(struct binding *b, struct aux_op *op)
 		aux_fail(b, op, &c);
 		return;
 	}
-	contact = (struct sipmsg_contact){ op->contact, 0, false };
+	contact = (struct sipmsg_contact){ op->contact, 0, op->plain };
 	r = send_register(b, tp, &local, &dest, &contact,
-			  op->kind == OP_REMOVE ? 1 : 0, -1, &id);
+			  op->kind == OP_REMOVE ? 1 : 0, -1, op->plain, &id);
 	if (r < 0) {
 		struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
 
@@ -1483,11 +1517,52 @@ static void on_redirect(struct binding *b, const struct sipmsg_response *pr)
 		b->main_want = MAIN_REGISTER;
 }
 
+/* RFC 5626 §4.4: the registrar uses this flow (Require: outbound); keep
+ * it alive between 80 and 100 % of its Flow-Timer, over this flow only
+ * (the standby IAPs have none): a stream by pings, UDP by STUN.  Without
+ * a Flow-Timer a stream keeps [sip] keepalive's pace (sip/stack.h) and a
+ * UDP flow takes §4.4.1's 95 to 120 s.  A 2xx without outbound over UDP
+ * stops STUN: a registrar that does not do outbound need not answer it. */
+static void flow_keepalive(struct binding *b, const struct sipmsg_response *pr)
+{
+	bool udp = b->dest_target.proto == SIP_PROTO_UDP;
+	struct sockaddr_storage dest;
+	uint64_t ms;
+
+	if (!b->ops->flow_keepalive || !b->tp || !have_dest(b, b->local.ss_family, &dest))
+		return;
+	if (!pr->outbound || (pr->flow_timer <= 0 && !udp)) {
+		if (udp)
+			b->ops->flow_keepalive(b->port, b->tp, (const struct sockaddr *)&dest, 0);
+		return;
+	}
+	if (pr->flow_timer > 0) {
+		ms = (uint64_t)pr->flow_timer * 1000u;
+		ms = ms * 8 / 10 + random32(b) % (ms / 5 + 1);
+	} else {
+		ms = 95000u + random32(b) % 25001u;
+	}
+	if (b->flow_tp != b->tp) {
+		if (pr->flow_timer > 0)
+			log_info("binding %u (%s via %s): the registrar uses this flow (outbound), "
+				 "Flow-Timer %d s: a %s keepalive every %.1f s", b->id, b->name,
+				 iap_name(b), pr->flow_timer, udp ? "STUN" : "CRLF",
+				 (double)ms / 1000.);
+		else
+			log_info("binding %u (%s via %s): the registrar uses this flow (outbound), "
+				 "no Flow-Timer: a STUN keepalive every %.1f s", b->id, b->name,
+				 iap_name(b), (double)ms / 1000.);
+	}
+	b->flow_tp = b->tp;
+	b->ops->flow_keepalive(b->port, b->tp, (const struct sockaddr *)&dest, (unsigned)ms);
+}
+
 static void on_registered(struct binding *b, const struct tx *tx,
 			  const struct sipmsg_response *pr)
 {
 	int granted = pr->our_expires;
 	char buf[SIPMSG_REASON_MAX + 64];
+	bool upgrade = false;
 
 	if (granted < 0) {
 		/* RFC 3261 §10.2.4, §10.3 step 8: the 2xx lists the AOR's
@@ -1518,19 +1593,15 @@ static void on_registered(struct binding *b, const struct tx *tx,
 		log_info("binding %u (%s): the registrar does outbound (RFC 5626): "
 			 "a reg-id per IAP from now on", b->id, b->name);
 		b->registrar_outbound = true;
+		/* What it granted went without a reg-id: a flow of its own
+		 * beside the one a refresh with a reg-id makes (RFC 5626
+		 * §6), two bindings of one contact (calls forked to it
+		 * twice).  So: refresh with it now, then remove the one
+		 * without (the instance alone matches it at Kamailio). */
+		upgrade = b->instance && b->has_iap;
 	}
-	if (pr->outbound && pr->flow_timer > 0 && b->ops->flow_keepalive && b->tp &&
-	    b->dest_target.proto != SIP_PROTO_UDP) {
-		/* RFC 5626 §4.4.1: keepalives between 80 and 100 % of the
-		 * Flow-Timer, over this flow only (the standby IAPs have none). */
-		uint64_t ms = (uint64_t)pr->flow_timer * 1000u;
-
-		ms = ms * 8 / 10 + random32(b) % (ms / 5 + 1);
-		log_info("binding %u (%s via %s): the registrar uses this flow (outbound), "
-			 "Flow-Timer %d s: a keepalive every %.1f s", b->id, b->name, iap_name(b),
-			 pr->flow_timer, (double)ms / 1000.);
-		b->ops->flow_keepalive(b->port, b->tp, (unsigned)ms);
-	}
+	b->flow_outbound = pr->outbound;
+	flow_keepalive(b, pr);
 	b->granted = (unsigned)granted;
 	b->registered_at = tx->sent_at;
 	b->confirmed = true;
@@ -1541,6 +1612,19 @@ static void on_registered(struct binding *b, const struct tx *tx,
 	b->retry_after = -1;
 	redirects_clear(b);
 	binding_enter_state(b, BINDING_REGISTERED, &no_cause);
+	if (upgrade) {
+		if (set_str(&b->plain_contact, b->contact) == 0) {
+			b->refresh_at = now_ms(b);
+			arm_registered(b);
+		}
+	} else if (b->plain_contact) {
+		if (strcmp(b->plain_contact, b->contact) == 0 && reg_id_of(b) != 0 &&
+		    queue_aux_op(b, OP_REMOVE, b->plain_contact, NULL, NULL, false, true) < 0)
+			log_warning("binding %u (%s via %s): cannot remove its contact without a "
+				    "reg-id; it expires by itself", b->id, b->name, iap_name(b));
+		free(b->plain_contact);
+		b->plain_contact = NULL;
+	}
 }
 
 static void handle_register_response(struct binding *b, const struct tx *tx,
@@ -1664,7 +1748,9 @@ static void handle_aux_response(struct binding *b, const struct tx *tx,
 		aux_fail(b, op, &c);
 		return;
 	}
-	if (op->kind == OP_REMOVE)
+	if (op->plain)
+		;                       /* the contact is ours still */
+	else if (op->kind == OP_REMOVE)
 		drop_contact(b, op->contact);
 	else
 		reconcile(b, pr);
@@ -1922,17 +2008,22 @@ out:
 void binding_handle_transport_lost(struct binding *b, struct sip_transport *tp,
 				   int error)
 {
+	bool udp;
+
 	if (!b || !tp)
 		return;
 	hold(b);
 	if (b->dying || tp != b->tp)
 		goto out;
-	release_transport(b);
+	udp = b->dest_target.proto == SIP_PROTO_UDP;
+	release_transport(b);           /* @tp may be gone after it */
 	if (b->state == BINDING_REGISTERED) {
 		/* The registrar can no longer reach us over it (RFC 5626
-		 * §4.4 in spirit): register again over a new one. */
-		log_info("binding %u (%s via %s): connection lost (%s), "
-			 "registering again", b->id, b->name, iap_name(b),
+		 * §4.4, §4.5): register again over a new one (over UDP the
+		 * same socket: a NAT on the way maps it afresh). */
+		log_info("binding %u (%s via %s): %s (%s), registering again", b->id,
+			 b->name, iap_name(b),
+			 udp ? "the flow failed" : "connection lost",
 			 strerror(error < 0 ? -error : error));
 		begin_attempt(b);
 	}
@@ -2226,6 +2317,7 @@ static void binding_destroy(struct binding *b)
 	free(b->ca_file);
 	free(b->call_id);
 	free(b->contact);
+	free(b->plain_contact);
 	free(b);
 }
 
@@ -2476,8 +2568,8 @@ int binding_abandon(struct binding *b)
 	return 0;
 }
 
-static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
-		     const char *ifname, const char *local_addr, bool check)
+static int queue_aux_op(struct binding *b, enum op_kind kind, const char *contact,
+			const char *ifname, const char *local_addr, bool check, bool plain)
 {
 	struct aux_op *op;
 
@@ -2490,6 +2582,7 @@ static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
 		return -ENOMEM;
 	op->kind = kind;
 	op->check = check;
+	op->plain = plain;
 	if (contact && !(op->contact = strdup(contact))) {
 		free(op);
 		return -ENOMEM;
@@ -2519,6 +2612,12 @@ static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
 	dispatch(b);
 	unhold(b);
 	return 0;
+}
+
+static int queue_aux(struct binding *b, enum op_kind kind, const char *contact,
+		     const char *ifname, const char *local_addr, bool check)
+{
+	return queue_aux_op(b, kind, contact, ifname, local_addr, check, false);
 }
 
 static int queue_check(struct binding *b)
@@ -2596,6 +2695,7 @@ int binding_get_route(const struct binding *b, struct binding_route *ret)
 		return -ENOTCONN;
 	ret->tp = b->tp;
 	ret->contact = b->contact;
+	ret->outbound = b->flow_outbound;
 	ret->aor = b->aor;
 	ret->ifname = b->ifname;
 	ret->proxy = b->proxy;

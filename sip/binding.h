@@ -227,11 +227,15 @@ struct binding_ops {
 	 * this call.  pace_cancel() gives up the place in line. */
 	int (*pace_request)(void *port);
 	void (*pace_cancel)(void *port);
-	/* Optional (NULL: none).  The registrar uses this connection as the
-	 * binding's flow (RFC 5626: Require: outbound) and asks for a
-	 * keepalive at least every @interval_ms (its Flow-Timer, less a
-	 * margin): keep @tp alive so. */
-	void (*flow_keepalive)(void *port, struct sip_transport *tp, unsigned interval_ms);
+	/* Optional (NULL: none).  The registrar uses the flow over @tp to
+	 * @dest as the binding's (RFC 5626: Require: outbound) and asks for
+	 * a keepalive at least every @interval_ms (its Flow-Timer, less a
+	 * margin): keep it alive so, a stream by double-CRLF pings, a UDP
+	 * flow by STUN (sip/stun.h).  0 over UDP: the registrar no longer
+	 * does outbound; no STUN.  A flow found dead is told as
+	 * binding_handle_transport_lost(). */
+	void (*flow_keepalive)(void *port, struct sip_transport *tp,
+			       const struct sockaddr *dest, unsigned interval_ms);
 };
 
 /** A binding over the real stack (sip/stack.h). */
@@ -349,6 +353,9 @@ struct binding_route {
 	struct sip_transport *tp;
 	struct sockaddr_storage dest;
 	const char *contact;            /* registered, as sent */
+	bool outbound;                  /* the registrar uses this flow (Require:
+					   outbound): dialogs' Contacts get ;ob
+					   (RFC 5626 §4.3) */
 	const char *aor;
 	const char *ifname;
 	const char *proxy;              /* the outbound proxy's URI, or NULL */

@@ -53,6 +53,7 @@
 #include "sip/pacer.h"
 #include "sip/resolve.h"
 #include "sip/sipmsg.h"
+#include "sip/stun.h"
 #include "sip/transport.h"
 
 #define RESOLVE_MAX_ADDRS SIP_RESOLVE_MAX_ADDRS
@@ -74,10 +75,35 @@ struct held {
 	unsigned n;
 };
 
+/* A UDP flow's STUN keepalive (RFC 5626 §4.4.2, sip/stun.h): a Binding
+ * Request every interval; retransmitted after 0.5, 1, 2, 4 s (RFC 5389
+ * §7.2.1's doubling); no answer within SIP_STACK_PONG_TIMEOUT_MS, or a
+ * mapped address that changed, fails the flow.  What it learnt of the
+ * flow (local socket to dest) outlives a restart after a failure. */
+struct port_stun {
+	ev_timer timer;
+	struct sip_transport *tp;       /* holds a reference; NULL: off */
+	struct sockaddr_storage dest;
+	unsigned interval_ms;
+	uint8_t txid[STUN_TXID_LEN];
+	bool waiting;                   /* a request is out */
+	uint64_t sent_at;               /* its first send (ms) */
+	unsigned rto_ms;                /* until its next retransmission */
+	/* the flow: */
+	struct sockaddr_storage local, to;
+	struct sockaddr_storage mapped; /* what the far end saw; AF_UNSPEC: not yet */
+	bool answered;                  /* a response ever came */
+	unsigned unanswered;            /* failures with no response ever */
+	bool refused;                   /* it does not do STUN: no keepalives */
+};
+
+#define STUN_RTO_MS     500u
+
 /* A binding's side of the stack. */
 struct stack_port {
 	struct sip_stack *s;
 	struct binding *b;
+	struct port_stun stun;
 	ev_timer timer;
 	struct stack_query *query;
 	struct held *held;
@@ -165,6 +191,8 @@ struct sip_stack {
 
 static void stack_reap(struct sip_stack *s);
 static void stack_run(struct sip_stack *s);
+static void stun_received(struct sip_stack *s, struct sip_transport *tp,
+			  const char *buf, size_t len, const struct sockaddr *from);
 
 /* ---- bookkeeping ------------------------------------------------------- */
 
@@ -848,6 +876,10 @@ void sip_stack_receive(struct sip_stack *s, struct sip_transport *tp,
 	if (!s || !tp || !buf || s->freeing)
 		return;
 	enter(s);
+	if (tp->proto == SIP_PROTO_UDP && stun_is_message(buf, len)) {
+		stun_received(s, tp, buf, len, from);
+		goto out;
+	}
 	evt = osip_parse(buf, len);
 	if (!evt || !evt->sip || !sipmsg_has_mandatory(evt->sip) ||
 	    (MSG_IS_RESPONSE(evt->sip) &&
@@ -1105,6 +1137,219 @@ static void resolve_cb(void *arg, int status, int proto,
 	kick(s);
 }
 
+/* ---- STUN keepalives of UDP flows (struct port_stun) -------------------- */
+
+static uint64_t op_now(void *port);
+
+static void stun_arm(struct stack_port *p, unsigned ms)
+{
+	struct ev_loop *loop = p->s->loop;
+
+	ev_timer_stop(loop, &p->stun.timer);
+	ev_now_update(loop);
+	ev_timer_set(&p->stun.timer, (double)ms / 1000., 0.);
+	ev_timer_start(loop, &p->stun.timer);
+}
+
+static void stun_stop(struct stack_port *p)
+{
+	struct port_stun *st = &p->stun;
+
+	ev_timer_stop(p->s->loop, &st->timer);
+	if (st->tp)
+		tp_unref(p->s, st->tp);
+	st->tp = NULL;
+	st->waiting = false;
+}
+
+static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port = 0;
+
+	if (sipmsg_sockaddr_host((const struct sockaddr *)ss, host, sizeof(host), &port) < 0)
+		snprintf(buf, size, "?");
+	else if (ss->ss_family == AF_INET6)
+		snprintf(buf, size, "[%s]:%u", host, port);
+	else
+		snprintf(buf, size, "%s:%u", host, port);
+	return buf;
+}
+
+/* The flow failed: the binding registers again (and asks again). */
+static void stun_flow_failed(struct stack_port *p, int error)
+{
+	struct sip_transport *tp = p->stun.tp;
+
+	tp_ref(tp);
+	stun_stop(p);
+	if (port_live(p))
+		binding_handle_transport_lost(p->b, tp, error);
+	tp_unref(p->s, tp);
+}
+
+static void stun_send(struct stack_port *p)
+{
+	struct port_stun *st = &p->stun;
+	uint8_t req[STUN_HEADER_LEN];
+	size_t n = stun_binding_request(req, st->txid);
+	int r = st->tp->cls->send(st->tp, (const struct sockaddr *)&st->dest, (const char *)req, n);
+
+	if (r < 0)
+		log_debug("sip udp %s: STUN keepalive not sent: %s", st->tp->ifname, strerror(-r));
+}
+
+static void stun_due(struct stack_port *p)
+{
+	struct port_stun *st = &p->stun;
+	uint64_t now = op_now(p), elapsed;
+	char to[INET6_ADDRSTRLEN + 8];
+
+	if (!st->tp)
+		return;
+	if (!st->waiting) {
+		if (RAND_bytes(st->txid, sizeof(st->txid)) != 1 &&
+		    getrandom(st->txid, sizeof(st->txid), 0) != (ssize_t)sizeof(st->txid))
+			st->txid[0]++;          /* XXX no randomness: at least another id */
+		st->waiting = true;
+		st->sent_at = now;
+		st->rto_ms = STUN_RTO_MS;
+		stun_send(p);
+		stun_arm(p, st->rto_ms);
+		return;
+	}
+	elapsed = now - st->sent_at;
+	if (elapsed < SIP_STACK_PONG_TIMEOUT_MS) {
+		stun_send(p);
+		st->rto_ms *= 2;
+		stun_arm(p, (unsigned)(st->rto_ms < SIP_STACK_PONG_TIMEOUT_MS - elapsed ?
+				       st->rto_ms : SIP_STACK_PONG_TIMEOUT_MS - elapsed));
+		return;
+	}
+	addr_str(&st->dest, to, sizeof(to));
+	if (!st->answered && ++st->unanswered >= 2) {
+		/* Twice no answer at all, while its REGISTERs are answered:
+		 * it does not do STUN, whatever its Require: outbound says. */
+		log_warning("sip udp %s: %s answers no STUN keepalive (RFC 5626 §4.4.2); "
+			    "none over this flow any more", st->tp->ifname, to);
+		st->refused = true;
+		stun_stop(p);
+		return;
+	}
+	log_info("sip udp %s: no answer to a STUN keepalive to %s within %u s: the flow failed",
+		 st->tp->ifname, to, SIP_STACK_PONG_TIMEOUT_MS / 1000u);
+	stun_flow_failed(p, -ETIMEDOUT);
+}
+
+static void stun_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stack_port *p = container_of(w, struct stack_port, stun.timer);
+	struct sip_stack *s = p->s;
+
+	(void)loop;
+	(void)revents;
+	enter(s);
+	if (port_live(p))
+		stun_due(p);
+	leave(s);
+}
+
+/* Keep @tp's flow to @dest alive by STUN every @interval_ms (0: stop). */
+static void stun_start(struct stack_port *p, struct sip_transport *tp,
+		       const struct sockaddr *dest, unsigned interval_ms)
+{
+	struct port_stun *st = &p->stun;
+
+	if (interval_ms == 0 || !dest) {
+		stun_stop(p);
+		return;
+	}
+	if (!sip_sockaddr_equal((const struct sockaddr *)&st->local,
+				(const struct sockaddr *)&tp->local) ||
+	    !sip_sockaddr_equal((const struct sockaddr *)&st->to, dest)) {
+		/* another flow: nothing learnt holds */
+		memcpy(&st->local, &tp->local, sizeof(st->local));
+		memset(&st->to, 0, sizeof(st->to));
+		memcpy(&st->to, dest, sip_sockaddr_len(dest));
+		st->mapped.ss_family = AF_UNSPEC;
+		st->answered = st->refused = false;
+		st->unanswered = 0;
+	}
+	if (st->refused)
+		return;
+	st->interval_ms = interval_ms;
+	if (st->tp == tp && sip_sockaddr_equal((const struct sockaddr *)&st->dest, dest)) {
+		if (!st->waiting)
+			stun_arm(p, interval_ms);
+		return;
+	}
+	stun_stop(p);
+	st->tp = tp;
+	tp_ref(tp);
+	memset(&st->dest, 0, sizeof(st->dest));
+	memcpy(&st->dest, dest, sip_sockaddr_len(dest));
+	stun_arm(p, interval_ms);
+}
+
+static void stun_received(struct sip_stack *s, struct sip_transport *tp,
+			  const char *buf, size_t len, const struct sockaddr *from)
+{
+	struct sockaddr_storage mapped;
+	uint8_t txid[STUN_TXID_LEN];
+	enum stun_class cls;
+	struct stack_port *p;
+	struct port_stun *st;
+	char was[INET6_ADDRSTRLEN + 8], now[INET6_ADDRSTRLEN + 8];
+	int code;
+
+	if (stun_parse(buf, len, &cls, txid, &mapped, &code) < 0 || cls == STUN_OTHER) {
+		s->stats.dropped++;
+		log_debug("sip udp %s: STUN message (%zu bytes) dropped: %s", tp->ifname, len,
+			  cls == STUN_OTHER ? "not a Binding response" : "malformed");
+		return;
+	}
+	for (p = s->ports; p; p = p->next)
+		if (port_live(p) && p->stun.tp == tp && p->stun.waiting &&
+		    memcmp(p->stun.txid, txid, sizeof(txid)) == 0 &&
+		    sip_sockaddr_equal(from, (const struct sockaddr *)&p->stun.dest))
+			break;
+	if (!p) {
+		s->stats.dropped++;
+		log_debug("sip udp %s: STUN response for no keepalive of ours dropped", tp->ifname);
+		return;
+	}
+	st = &p->stun;
+	st->waiting = false;
+	addr_str(&st->dest, was, sizeof(was));
+	if (cls == STUN_RESPONSE_ERROR) {
+		log_warning("sip udp %s: %s answers STUN keepalives with error %d; "
+			    "none over this flow any more", tp->ifname, was, code);
+		st->refused = true;
+		stun_stop(p);
+		return;
+	}
+	st->answered = true;
+	st->unanswered = 0;
+	if (mapped.ss_family != AF_UNSPEC && st->mapped.ss_family != AF_UNSPEC &&
+	    !sip_sockaddr_equal((const struct sockaddr *)&mapped,
+				(const struct sockaddr *)&st->mapped)) {
+		addr_str(&st->mapped, was, sizeof(was));
+		addr_str(&mapped, now, sizeof(now));
+		/* RFC 5626 §4.4.2: a NAT on the way rebound it. */
+		log_info("sip udp %s: the far end sees this flow as %s now, was %s: the flow failed",
+			 tp->ifname, now, was);
+		st->mapped = mapped;
+		stun_flow_failed(p, -ECONNRESET);
+		return;
+	}
+	if (mapped.ss_family != AF_UNSPEC && st->mapped.ss_family == AF_UNSPEC) {
+		st->mapped = mapped;
+		log_debug("sip udp %s: STUN: %s sees this flow as %s", tp->ifname, was,
+			  addr_str(&mapped, now, sizeof(now)));
+	}
+	stun_arm(p, st->interval_ms);
+}
+
 /* ---- binding_ops ------------------------------------------------------- */
 
 static void port_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1128,6 +1373,7 @@ static void *op_attach(void *env, struct binding *b)
 	p->s = s;
 	p->b = b;
 	ev_timer_init(&p->timer, port_timer_cb, 0., 0.);
+	ev_timer_init(&p->stun.timer, stun_timer_cb, 0., 0.);
 	p->next = s->ports;
 	s->ports = p;
 	return p;
@@ -1139,6 +1385,7 @@ static void op_detach(void *port)
 	struct sip_stack *s = p->s;
 
 	ev_timer_stop(s->loop, &p->timer);
+	stun_stop(p);
 	pacer_remove(&s->pacer, &p->pace);
 	if (p->query) {
 		p->query->port = NULL;
@@ -1206,10 +1453,14 @@ static void op_resolve_cancel(void *port)
 	}
 }
 
-static void op_flow_keepalive(void *port, struct sip_transport *tp, unsigned interval_ms)
+static void op_flow_keepalive(void *port, struct sip_transport *tp,
+			      const struct sockaddr *dest, unsigned interval_ms)
 {
-	(void)port;
-	if (tp && tp->cls->keepalive)
+	if (!tp)
+		return;
+	if (tp->proto == SIP_PROTO_UDP)
+		stun_start(port, tp, dest, interval_ms);
+	else if (tp->cls->keepalive)
 		tp->cls->keepalive(tp, interval_ms, SIP_STACK_PONG_TIMEOUT_MS);
 }
 
@@ -1256,6 +1507,14 @@ static int port_hold(struct stack_port *p, struct sip_transport *tp)
 	p->held = h;
 	p->held[p->n_held++] = (struct held){ tp, 1 };
 	return 0;
+}
+
+static bool port_holds(const struct stack_port *p, const struct sip_transport *tp)
+{
+	for (size_t i = 0; i < p->n_held; i++)
+		if (p->held[i].tp == tp)
+			return true;
+	return false;
 }
 
 static void port_unhold(struct stack_port *p, struct sip_transport *tp)
@@ -1342,6 +1601,8 @@ static void op_transport_put(void *port, struct sip_transport *tp)
 	if (!tp)
 		return;
 	port_unhold(p, tp);
+	if (p->stun.tp == tp && !port_holds(p, tp))
+		stun_stop(p);           /* the binding left the flow */
 	tp_unref(p->s, tp);
 	if (p->s->depth == 0)
 		stack_reap(p->s);

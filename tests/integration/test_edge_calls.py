@@ -255,6 +255,29 @@ def test_call_through_kamailio_both_ways(fx):
                  'call.ended (out)')
 
 
+def test_outbound_dialogs_carry_ob(fx):
+    """RFC 5626 §4.3: when the registrar uses alrd's flow as outbound
+    (Kamailio outbound_mode 1 answers Require: outbound), the Contact of
+    the dialogs alrd starts over it carries ;ob, so that requests inside
+    them come back over that flow.  bob's view (what SIPp received), and
+    the call works both ways through it (bob's BYE reaches baresip)."""
+    w, reg = sip_world(fx, flow_timer=30)
+    d = edge_daemon(fx, w)
+    c = fx.client(d)
+    pid, phone = phone_through_alrd(fx, w, reg, c, answer='auto')
+    wait_until(lambda: 'the registrar uses this flow (outbound)' in d.log(), T(10),
+               'alrd to take the flow as outbound')
+    bob = Callee(fx, w.net, 'bob', USERS['bob'], talk=2)
+    phone.dial('sip:bob@example.test')
+    call = bob.wait_call(lambda x: x['answered'], what='bob answered')
+    contact = call['contact'] or ''
+    check(';ob>' in contact or contact.endswith(';ob'),
+          "bob's INVITE Contact has no ;ob: %r", contact)
+    bob.wait_call(lambda x: x['ended_by'] == 'callee' and x['bye_status'] == 200,
+                  what="bob's BYE answered through alrd")
+    phone.wait_call('CALL_CLOSED')
+
+
 def test_early_media_reaches_the_application(fx):
     """bob answers with early media (183 with SDP, RFC 3960) two seconds
     before his 200: the 183 reaches baresip through alrd with the relay's

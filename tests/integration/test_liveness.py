@@ -7,6 +7,7 @@ says it).  What is checked is Kamailio's own view: its bindings of alice
 after the restart (kamcmd ul.lookup), not alrd's state.
 """
 
+import json
 import os
 import re
 import sys
@@ -147,6 +148,114 @@ def test_outbound_two_flows_side_by_side(fx):
     check_eq(len(ids), 2, 'distinct reg-ids in the 200 that lists both flows: %s' % line)
     check(isinstance(last['reg_id'], int) and last['reg_id'] > 0,
           "Kamailio's Wi-Fi binding has no reg-id: %r", last)
+
+
+def stun_counters(w):
+    """nft counters in the registrar's namespace: STUN Binding Requests
+    that reach its SIP port, and what it sends back from there (the
+    magic cookie, RFC 5389 §6, 4 bytes into the UDP payload)."""
+    alrtest.run(['ip', 'netns', 'exec', w.net, NFT, '-f', '-'], input=(
+        'table inet alrt_stun {\n'
+        '  counter requests {}\n'
+        '  counter answers {}\n'
+        '  chain input {\n'
+        '    type filter hook input priority -10; policy accept;\n'
+        '    udp dport 5060 @th,96,32 0x2112a442 counter name requests\n'
+        '  }\n'
+        '  chain output {\n'
+        '    type filter hook output priority -10; policy accept;\n'
+        '    udp sport 5060 @th,96,32 0x2112a442 counter name answers\n'
+        '  }\n'
+        '}\n'))
+
+    def read():
+        out = alrtest.run(['ip', 'netns', 'exec', w.net, NFT, '-j', 'list', 'counters',
+                           'table', 'inet', 'alrt_stun']).stdout
+        got = {}
+        for item in json.loads(out)['nftables']:
+            c = item.get('counter')
+            if c:
+                got[c['name']] = c['packets']
+        return got.get('requests', 0), got.get('answers', 0)
+    return read
+
+
+def test_udp_outbound_flow_kept_by_stun(fx):
+    """RFC 5626 §4.4.2 over UDP: Kamailio (outbound_mode 1, Flow-Timer 2,
+    its stun module) answers Require: outbound, and alrd keeps the flow
+    with STUN Binding Requests every 1.6-2 s, which Kamailio answers (its
+    own counters).  Then the flow goes silent (the registrar's side drops
+    everything from alrd's port): no STUN answer within 10 s, the flow
+    failed, and alrd registers again -- Kamailio gets that REGISTER once
+    the path is back.  Without the keepalive nothing would be sent before
+    the refresh (expires 600), registration-check being 0 here."""
+    w, reg = sip_world(fx, flow_timer=2)
+    count = stun_counters(w)
+    d = daemon(fx, w, sip={'registration-check': '0'})
+    c = fx.client(d)
+    c.call('profile.create', {'profile': profile('alice', auto_register=True)})
+    before = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    wait_until(lambda: 'Flow-Timer 2 s: a STUN keepalive every' in d.log(), T(10),
+               'alrd to keep the UDP flow by STUN')
+    # The first 2xx showed outbound: the contact granted without a
+    # reg-id gives way to the same contact with one (RFC 5626 §6: else
+    # two bindings, calls forked to alrd twice).  Kamailio's view.
+    wait_until(lambda: [b['reg_id'] for b in reg.bindings('alice')] not in ([], [0]),
+               T(5), 'the reg-id binding at Kamailio')
+    ids = [b['reg_id'] for b in reg.bindings('alice')]
+    check(len(ids) == 1 and ids[0] > 0, "Kamailio's bindings of alice: reg-ids %s", ids)
+    wait_until(lambda: count()[1] >= 2, T(10), 'Kamailio to answer two STUN keepalives')
+    requests, answers = count()
+    check(requests >= answers, 'more answers (%d) than requests (%d)', answers, requests)
+
+    port = int(before['received'].split(':')[2].split(';')[0])
+    alrtest.run(['ip', 'netns', 'exec', w.net, NFT, '-f', '-'], input=(
+        'table inet alrt_flow {\n'
+        '  chain input {\n'
+        '    type filter hook input priority -20; policy accept;\n'
+        '    ip saddr %s udp sport %d drop\n'
+        '  }\n'
+        '}\n' % (WLAN, port)))
+    wait_until(lambda: 'no answer to a STUN keepalive' in d.log(), T(20),
+               "alrd to find the flow dead")
+    check('the flow failed (Connection timed out), registering again' in d.log(),
+          'the binding did not register again after the flow failed')
+    n_before = len(reg.registers())
+    alrtest.run(['ip', 'netns', 'exec', w.net, NFT, 'delete', 'table', 'inet', 'alrt_flow'])
+    wait_until(lambda: len(reg.registers()) > n_before, T(10),
+               'a REGISTER at Kamailio once the path is back')
+    after = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    check_eq(after['contact'], before['contact'], 'the same contact registered again')
+
+
+def test_udp_outbound_without_stun_keeps_the_binding(fx):
+    """A registrar that says Require: outbound over UDP but answers no
+    STUN (Kamailio without its stun module): twice no answer at all,
+    alrd says so and stops sending STUN over that flow, and the binding
+    stays (it does not register again every 12 s for ever)."""
+    w, reg = sip_world(fx, flow_timer=2, stun=False)
+    count = stun_counters(w)
+    d = daemon(fx, w, sip={'registration-check': '0'})
+    c = fx.client(d)
+    c.call('profile.create', {'profile': profile('alice', auto_register=True)})
+    before = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    wait_until(lambda: 'answers no STUN keepalive' in d.log(), T(40),
+               'alrd to give up STUN over this flow')
+    requests, answers = count()
+    check_eq(answers, 0, 'STUN answers from a Kamailio without the stun module')
+    check(requests > 0, 'no STUN request reached Kamailio')
+    # No more STUN once it gave up: a bounded look for an absence (no
+    # event marks "none sent"), three keepalive intervals.
+    r0 = count()[0]
+    try:
+        wait_until(lambda: count()[0] > r0, T(6), 'another STUN request')
+    except alrtest.TestFailure:
+        pass
+    else:
+        check(False, 'STUN requests went on after alrd gave up: %d -> %d', r0, count()[0])
+    check_eq(d.log().count('answers no STUN keepalive'), 1, 'times alrd gave up')
+    after = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
+    check_eq(after['contact'], before['contact'], 'the binding stayed')
 
 
 if __name__ == '__main__':

@@ -142,6 +142,56 @@ def test_srv_targets_tried_in_order(fx):
           'no SRV question: %r', asked)
 
 
+REG2_ADDR = '10.99.100.2'
+
+
+def test_srv_failover_between_two_registrars(fx):
+    """SRV failover between two Kamailio instances (issue 15, proof):
+    _sip._udp.example.test names Kamailio A (priority 10) and Kamailio B
+    (20).  alrd registers at A.  A stops: the next registration check
+    (every 2 s here) is refused (ICMP port unreachable from A's own
+    address: nothing listens there any more), alrd registers again, A
+    refuses that too, and B takes it in the same attempt.  B's view:
+    alice's binding from Wi-Fi; alrd's: registered, the targets in
+    order with B in use, and no error against the IAP."""
+    w, reg, dns = name_world(fx, {'sip1.example.test': REG_ADDR,
+                                  'sip2.example.test': REG2_ADDR},
+                             ['--srv-host=_sip._udp.example.test,sip1.example.test,5060,10,0',
+                              '--srv-host=_sip._udp.example.test,sip2.example.test,5060,20,0'])
+    from kamailio import Registrar
+    from test_profiles import DOMAIN, USERS
+    w.ipn('addr', 'add', REG2_ADDR + '/32', 'dev', 'lo')
+    tmp = tempfile.mkdtemp(prefix='alrt-kam2-')
+    fx._objs.append(_Rm(tmp))
+    reg2 = Registrar(w.net, [REG2_ADDR], tmp, users=USERS, domain=DOMAIN)
+    fx._objs.append(_Stop(reg2))
+    reg2.start()
+    d = daemon(fx, w, sip={'registration-check': '2'})
+    c = fx.client(d)
+    c.subscribe(['alr.*'])
+    pid = c.call('profile.create', {'profile': by_name('example.test')})['profile']['id']
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    check_eq(reg2.bindings('alice'), [], 'bindings at B while A holds alice')
+    reg.stop()
+    wait_bindings(reg2, 'alice', 1, host=WLAN, timeout=T(15))
+    st = c.call('profile.get', {'id': pid})['profile']['state']
+    check_eq(st['registration'], 'registered', 'registration')
+    check_eq(st['targets'], 'udp %s:5060, *udp %s:5060' % (REG_ADDR, REG2_ADDR),
+             'the targets, in order, the second in use')
+    check('nothing listens at the registrar\'s port any more' in d.log(),
+          'no log line saying the registrar went away')
+    errors = [e for e in c.events if e['method'] == 'alr.error']
+    check(not errors, 'errors against the IAP: %r', errors)
+
+
+class _Stop:
+    def __init__(self, reg):
+        self.reg = reg
+
+    def cleanup(self):
+        self.reg.stop()
+
+
 def test_naptr_chooses_tcp(fx):
     """RFC 3263 with NAPTR: example.test says SIP over TCP
     (SIP+D2T -> _sip._tcp.example.test -> Kamailio at 5060).  The profile

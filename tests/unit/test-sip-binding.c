@@ -84,6 +84,7 @@ struct fake {
 	char resolve_host[256];
 	enum binding_lookup lookup;
 	unsigned flow_keepalive_ms;     /* the last flow_keepalive() */
+	bool flow_keepalive_dest;       /* ... named the flow's far end */
 	enum sip_proto lookup_proto;
 	int resolve_calls;
 	struct fake_tp tps[16];
@@ -306,11 +307,14 @@ static void f_pace_cancel(void *port)
 	pacer_remove(&the_pacer, &f->pace);
 }
 
-static void f_flow_keepalive(void *port, struct sip_transport *tp, unsigned interval_ms)
+static void f_flow_keepalive(void *port, struct sip_transport *tp,
+			     const struct sockaddr *dest, unsigned interval_ms)
 {
 	struct fake *f = port;
 
+	(void)tp;
 	f->flow_keepalive_ms = interval_ms;
+	f->flow_keepalive_dest = dest != NULL;
 }
 
 static const struct binding_ops fake_ops = {
@@ -1557,6 +1561,16 @@ static void test_registration_check(void **state)
 	assert_int_equal(f->n_sent, n);
 	expect_state(f, BINDING_REGISTERED);
 	assert_int_equal(f->timer_at, f->now + 25000);
+
+	/* One refused (ICMP port unreachable from the registrar: nothing
+	 * listens there any more): REGISTER at once, which tries the next
+	 * target when refused too. */
+	fire_timer(f);
+	n = f->n_sent;
+	binding_handle_request_failed(f->b, last(f)->id, -ECONNREFUSED);
+	assert_int_equal(f->n_sent, n + 1);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(n_contacts(last(f)), 1);
 	fake_free(f);
 
 	/* check_ms 0: the refresh is the only timer. */
@@ -1575,11 +1589,26 @@ static void test_registration_check(void **state)
 	fake_free(f);
 }
 
+/* The contact granted without a reg-id is removed once the refresh with
+ * one is granted: the instance, no reg-id, expires=0 (RFC 5626 §6: a
+ * flow of its own at the registrar).  Answered here. */
+static void expect_plain_removal(struct fake *f)
+{
+	osip_contact_t *c = our_contact(last(f));
+
+	assert_non_null(c);
+	assert_null(contact_param(c, "reg-id"));
+	assert_string_equal(contact_param(c, "expires"), "0");
+	respond(f, 200, "OK", NULL);
+}
+
 /* RFC 5626: a registrar that answers Require: outbound and Flow-Timer
- * makes the binding keep its TCP flow alive at 80-100 % of that; without
- * Require: outbound, or over UDP, nothing is asked of the transport.  The
- * reg-id is the IAP's: the same over the same interface, another over
- * another. */
+ * makes the binding keep its flow alive at 80-100 % of that (TCP by
+ * pings, UDP by STUN); without Require: outbound nothing is asked of the
+ * transport.  The reg-id is the IAP's: the same over the same interface,
+ * another over another.  The first 2xx that shows outbound is followed
+ * at once by a refresh with the reg-id and the removal of the contact
+ * without one. */
 static void test_outbound_flow(void **state)
 {
 	struct binding_config cfg = base_config();
@@ -1594,12 +1623,23 @@ static void test_outbound_flow(void **state)
 	grant_with(f, 600, "Require: outbound\r\nFlow-Timer: 30\r\n");
 	expect_state(f, BINDING_REGISTERED);
 	assert_true(f->flow_keepalive_ms >= 24000 && f->flow_keepalive_ms <= 30000);
-	/* the registrar does outbound: the refresh names this IAP's flow */
+	/* the registrar does outbound: the refresh, at once, names this
+	 * IAP's flow */
+	assert_true(f->timer_armed);
+	assert_true(f->timer_at == f->now);
 	fire_timer(f);
 	assert_non_null(contact_param(our_contact(last(f)), "reg-id"));
 	snprintf(id1, sizeof(id1), "%s", contact_param(our_contact(last(f)), "reg-id"));
 	assert_true(atoi(id1) >= 1 && atoi(id1) <= 9999);
 	grant_with(f, 600, "Require: outbound\r\nFlow-Timer: 30\r\n");
+	expect_plain_removal(f);
+	expect_state(f, BINDING_REGISTERED);
+	assert_true(f->timer_at >= f->now + 480000);
+	/* the next refresh keeps the reg-id, and removes nothing */
+	fire_timer(f);
+	assert_string_equal(contact_param(our_contact(last(f)), "reg-id"), id1);
+	grant_with(f, 600, "Require: outbound\r\nFlow-Timer: 30\r\n");
+	assert_true(f->timer_at >= f->now + 480000);
 	/* the move: another flow, another reg-id */
 	assert_int_equal(binding_move(f->b, "wwan0", WWAN_ADDR), 0);
 	snprintf(id2, sizeof(id2), "%s", contact_param(our_contact(last(f)), "reg-id"));
@@ -1614,11 +1654,13 @@ static void test_outbound_flow(void **state)
 	grant_with(f, 600, "Flow-Timer: 30\r\n");
 	expect_state(f, BINDING_REGISTERED);
 	assert_int_equal(f->flow_keepalive_ms, 0);
+	assert_true(f->timer_at >= f->now + 480000);
 	fire_timer(f);
 	assert_null(contact_param(our_contact(last(f)), "reg-id"));
 	fake_free(f);
 
-	/* UDP: no transport keepalive (the registration check keeps it) */
+	/* UDP, Supported: outbound without Require: no STUN (the
+	 * registration check keeps it); the reg-id comes as over TCP */
 	cfg.registrar = "sip:" REGISTRAR4;
 	f = fake_new_cfg(&cfg);
 	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
@@ -1627,6 +1669,19 @@ static void test_outbound_flow(void **state)
 	assert_int_equal(f->flow_keepalive_ms, 0);
 	fire_timer(f);
 	assert_string_equal(contact_param(our_contact(last(f)), "reg-id"), id1);
+	/* UDP with Require: outbound: STUN at 80-100 % of the Flow-Timer,
+	 * to the flow's far end; a 2xx without it again stops them */
+	grant_with(f, 600, "Require: outbound\r\nFlow-Timer: 30\r\n");
+	assert_true(f->flow_keepalive_ms >= 24000 && f->flow_keepalive_ms <= 30000);
+	assert_true(f->flow_keepalive_dest);
+	expect_plain_removal(f);
+	fire_timer(f);
+	grant_with(f, 600, "Supported: outbound\r\n");
+	assert_int_equal(f->flow_keepalive_ms, 0);
+	/* ... and without a Flow-Timer, RFC 5626 §4.4.1's 95-120 s */
+	fire_timer(f);
+	grant_with(f, 600, "Require: outbound\r\n");
+	assert_true(f->flow_keepalive_ms >= 95000 && f->flow_keepalive_ms <= 120000);
 	fake_free(f);
 }
 

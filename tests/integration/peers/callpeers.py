@@ -632,7 +632,7 @@ class Callee:
     every MESSAGE 200.  talk: seconds after the answer when it hangs up
     (None: it waits for the caller's BYE, up to `wait` seconds).
 
-    calls()     one dict per INVITE received: call_id, from, answered
+    calls()     one dict per INVITE received: call_id, from, contact, answered
                 (we sent 200 and got the ACK), ended_by ('caller': BYE
                 received; 'callee': BYE sent), bye_status
     messages()  [{'from': URI, 'body': text, 'call_id': ...}] received
@@ -712,6 +712,7 @@ class Callee:
             if m['method'] == 'INVITE' and m['dir'] == 'received' \
                     and cid not in calls:
                 calls[cid] = {'call_id': cid, 'from': _hdr(m, 'From', 'f'),
+                              'contact': _hdr(m, 'Contact', 'm'),
                               'answered': False, 'ended_by': None,
                               'bye_status': None, '_ok': False}
                 order.append(cid)

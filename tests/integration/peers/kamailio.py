@@ -235,7 +235,7 @@ class Registrar:
                  nonce_expire=None, nonce_count=False, timestamps=False,
                  shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60,
                  service_route=None, presence=False, flow_timer=None,
-                 tls=None, tcp_children=2):
+                 stun=None, tls=None, tcp_children=2):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -293,6 +293,10 @@ class Registrar:
         if self.tls and not os.path.exists(TLS_MODULE):
             raise KamailioError('no %s (apt install kamailio-tls-modules)'
                                 % TLS_MODULE)
+        # stun: answer STUN Binding Requests on the SIP port (the stun
+        # module); by default when flow_timer is set, as RFC 5626 §4.4.2
+        # asks of an outbound registrar.
+        self.stun = bool(flow_timer) if stun is None else stun
         self.fr_timer = fr_timer
         self.fr_inv_timer = fr_inv_timer
         for value in [domain] + list(self.users):
@@ -340,6 +344,8 @@ class Registrar:
         if self.flow_timer:
             lines.append('#!define WITH_OUTBOUND')
             lines.append('#!define ALR_FLOW_TIMER %d' % int(self.flow_timer))
+        if self.stun:
+            lines.append('#!define WITH_STUN')
         if self.deny_subnets:
             lines.append('#!define WITH_DENY_SUBNETS')
             lines.append(substdef('ALR_DENY_SUBNETS',
