@@ -79,7 +79,7 @@ def tls_daemon(fx, w, ca_file=None, snaps=None, **sip):
 
 
 def tls_profile(uri='sips:' + REG_NAME, user='alice', ca_file=None, **kw):
-    p = profile(user, auto_register=True, **kw)
+    p = profile(user, **dict({'auto_register': True}, **kw))
     p['registrar']['uri'] = uri
     if ca_file:
         p['registrar']['ca_file'] = ca_file
@@ -354,6 +354,51 @@ def test_sips_aor_by_srv(fx):
     check_eq(st['targets'], '*tls %s:5061' % REG_ADDR, 'the SRV target')
     asked = dns.queries()
     check(any('_sips._tcp.example.test' in q for q in asked), 'no SRV question: %r', asked)
+
+
+def test_calls_over_tls(fx):
+    """Calls through alrd's edge (docs/edge.md) with the network side
+    over TLS: a caller in the network calls alice's AOR; Kamailio sends
+    the INVITE to alrd's sips: contact over alrd's own TLS connection, alrd
+    to baresip at its edge, which answers; the caller hangs up.  Then
+    baresip calls bob (a callee registered at Kamailio): alrd's INVITE
+    leaves over the TLS connection, bob answers, baresip hangs up."""
+    from callpeers import Baresip, Callee, Caller
+    from test_edge import local_event
+    from test_profiles import USERS, registered
+    w, reg, dns, ca = tls_world(fx)
+    d = tls_daemon(fx, w, ca_file=ca.cert)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'call.*'])
+    pid = c.call('profile.create', {'profile': tls_profile(auto_register=False)}
+                 )['profile']['id']
+    phone = Baresip(fx, w, answer='auto')
+    phone.wait_registered()
+    local_event(c, 'profile.local-registered', pid)
+    registered(c, pid)
+    over_tls(wait_bindings(reg, 'alice', 1, host=WLAN)[0])
+    bob = Callee(fx, w.net, 'bob', USERS['bob'])
+
+    caller = Caller(fx, w.net, 'sip:alice@example.test', talk=2)
+    phone.wait_call('CALL_ESTABLISHED')
+    res = caller.wait_done()
+    check_eq((res['status'], res['answered'], res['ended_by'], res['bye_status']),
+             (200, True, 'caller', 200), "the caller's view of the call")
+    phone.wait_call('CALL_CLOSED')
+    c.wait_event(lambda e: e['method'] == 'call.ended', T(10), 'call.ended (in)')
+
+    phone.dial('sip:bob@example.test')
+    call = bob.wait_call(lambda x: x['answered'], what='bob answered')
+    check(call['from'] and 'alice@example.test' in call['from'],
+          "bob's caller is alice: %r", call)
+    phone.wait_call('CALL_ESTABLISHED')
+    phone.hangup()
+    bob.wait_call(lambda x: x['ended_by'] == 'caller', what='bob saw the BYE')
+    c.wait_event(lambda e: e['method'] == 'call.ended' and
+                 e['params']['call']['end_reason'] == 'bye-from-application', T(10),
+                 'call.ended (out)')
+    s = sip_status(c)
+    check_eq(s['tls_handshakes'], 1, 'TLS connections (the calls use the registration\'s)')
 
 
 if __name__ == '__main__':
