@@ -175,6 +175,23 @@ def test_transport_tls_with_a_sip_uri(fx):
     over_tls(wait_bindings(reg, 'alice', 1, host=WLAN)[0])
 
 
+def test_registrar_by_address(fx):
+    """sips:10.99.100.1: the certificate must list the address (an
+    iPAddress SAN; no SNI for an address): one that does registers."""
+    w, reg, dns, ca = tls_world(fx, cert_names=(REG_ADDR,))
+    d = tls_daemon(fx, w, ca_file=ca.cert)
+    c = fx.client(d)
+    c.call('profile.create', {'profile': tls_profile('sips:' + REG_ADDR)})
+    over_tls(wait_bindings(reg, 'alice', 1, host=WLAN)[0])
+
+
+def test_address_not_in_the_certificate(fx):
+    """sips:10.99.100.1 and a certificate that names only the host name:
+    refused as a mismatch naming the address."""
+    refused(fx, (REG_NAME,), lambda ca: ca.cert, 'host name mismatch',
+            uri='sips:' + REG_ADDR)
+
+
 def test_wrong_host_name_refused(fx):
     """The server's certificate is signed by the trusted CA but names
     another host: 'host name mismatch', naming the host asked for."""
