@@ -381,6 +381,17 @@ static int validate_server(const struct profile_server *sv, const char *name,
 		if (r < 0)
 			return r;
 	}
+	if (sv->ca_file) {
+		/* Read by the daemon when a TLS connection starts (docs/sip.md,
+		 * "TLS"); a file that is not there then fails it, named. */
+		snprintf(field, sizeof(field), "%s.ca_file", name);
+		r = check_text(e, field, sv->ca_file, PROFILE_MAX_STRING);
+		if (r < 0)
+			return r;
+		if (sv->ca_file[0] != '/')
+			return profile_error_set(e, field, "'%s' is not an absolute path",
+						 sv->ca_file);
+	}
 	snprintf(field, sizeof(field), "%s.params", name);
 	return validate_params(&sv->params, field, e);
 }
@@ -700,7 +711,8 @@ enum profile_change profile_diff(const struct profile *a, const struct profile *
 	    a->security_negotiation != b->security_negotiation || a->sigcomp != b->sigcomp)
 		return PROFILE_CHANGE_MAJOR;
 	for (int i = 0; i < 2; i++) {
-		if (!str_eq(sa[i]->uri, sb[i]->uri) || sa[i]->transport != sb[i]->transport)
+		if (!str_eq(sa[i]->uri, sb[i]->uri) || sa[i]->transport != sb[i]->transport ||
+		    !str_eq(sa[i]->ca_file, sb[i]->ca_file))
 			return PROFILE_CHANGE_MAJOR;
 		if (!str_eq(sa[i]->digest_user, sb[i]->digest_user) ||
 		    !str_eq(sa[i]->realm, sb[i]->realm) ||

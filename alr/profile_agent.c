@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sip/sipmsg.h"
 
@@ -139,7 +140,9 @@ int profile_agent_uri_with_transport(const char *uri, enum profile_transport t, 
 	int r = 0;
 
 	*ret = NULL;
-	if (t != PROFILE_TRANSPORT_UDP && t != PROFILE_TRANSPORT_TCP) {
+	if ((t != PROFILE_TRANSPORT_UDP && t != PROFILE_TRANSPORT_TCP &&
+	     t != PROFILE_TRANSPORT_TLS) ||
+	    (t == PROFILE_TRANSPORT_TLS && strncasecmp(uri, "sips:", 5) == 0)) {
 		*ret = strdup(uri);
 		return *ret ? 0 : -ENOMEM;
 	}
@@ -151,7 +154,8 @@ int profile_agent_uri_with_transport(const char *uri, enum profile_transport t, 
 	}
 	if (osip_uri_uparam_get_byname(u, "transport", &tp) != 0 || !tp)
 		osip_uri_uparam_add(u, osip_strdup("transport"),
-				    osip_strdup(t == PROFILE_TRANSPORT_TCP ? "tcp" : "udp"));
+				    osip_strdup(t == PROFILE_TRANSPORT_TCP ? "tcp" :
+						t == PROFILE_TRANSPORT_TLS ? "tls" : "udp"));
 	if (osip_uri_to_str(u, &s) != 0 || !s) {
 		r = -ENOMEM;
 		goto out;
@@ -177,7 +181,9 @@ int profile_agent_registrar_of_aor(const char *aor, char **ret)
 	if (osip_uri_parse(u, aor) == 0 && u->host && u->host[0]) {
 		bool v6 = strchr(u->host, ':') && u->host[0] != '[';
 
-		snprintf(buf, sizeof(buf), "sip:%s%s%s%s%s", v6 ? "[" : "", u->host,
+		snprintf(buf, sizeof(buf), "%s:%s%s%s%s%s",
+			 u->scheme && strcasecmp(u->scheme, "sips") == 0 ? "sips" : "sip",
+			 v6 ? "[" : "", u->host,
 			 v6 ? "]" : "", u->port ? ":" : "", u->port ? u->port : "");
 		*ret = strdup(buf);
 		r = *ret ? 0 : -ENOMEM;

@@ -23,11 +23,12 @@ struct profile_agent_info {
 int profile_agent_info_build(struct profile_agent_info *in, const struct profile *p);
 void profile_agent_info_free(struct profile_agent_info *in);
 
-/* @uri with ";transport=udp|tcp" added when @t says so and @uri names no
- * transport (RFC 3261 §19.1.1).  0 or a negative errno; *ret malloc'ed. */
+/* @uri with ";transport=udp|tcp|tls" added when @t says so and @uri names
+ * no transport (RFC 3261 §19.1.1; a sips: URI is TLS already and stays
+ * as it is).  0 or a negative errno; *ret malloc'ed. */
 int profile_agent_uri_with_transport(const char *uri, enum profile_transport t, char **ret);
 /* RFC 3261 §10.2.6: without a configured registrar, the AOR's domain
- * ("sip:host[:port]", IPv6 in brackets).  0 or a negative errno; *ret
+ * ("sip:host[:port]", IPv6 in brackets; "sips:" for a sips: AOR).  0 or a negative errno; *ret
  * malloc'ed. */
 int profile_agent_registrar_of_aor(const char *aor, char **ret);
 

@@ -403,6 +403,8 @@ int driver_make_binding(struct reg_profile *rp)
 		.call_id = rp->call_id,
 		.cseq = rp->cseq,
 		.check_ms = r->registration_check_ms,
+		/* TLS: the first hop's (docs/sip.md, "TLS") */
+		.ca_file = proxy ? p->outbound_proxy.ca_file : p->registrar.ca_file,
 	};
 	/* A sealed password (alr/secret.h): HA1, sent for the user it was
 	 * made for. */
@@ -640,7 +642,8 @@ static void on_registered(struct reg_profile *rp, const struct bevent *ev)
 /* No answer, an ICMP host or net unreachable, a reset connection, a name
  * that does not resolve: the network (or the way to the registrar over
  * it).  A closed port is the server's (BINDING_ERROR_SERVER: docs/sip.md,
- * "ICMP errors"). */
+ * "ICMP errors"), and so is a certificate we refuse (BINDING_ERROR_TLS:
+ * docs/sip.md, "TLS"). */
 static bool network_failure_kind(enum binding_error e)
 {
 	switch (e) {
@@ -657,6 +660,8 @@ static bool network_failure_kind(enum binding_error e)
 	case BINDING_ERROR_PROTOCOL:
 	case BINDING_ERROR_SERVER:
 	case BINDING_ERROR_REDIRECT:
+	case BINDING_ERROR_TLS:         /* the server's certificate: the same
+					   over every network */
 	case _BINDING_ERROR_MAX:
 		break;
 	}

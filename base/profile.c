@@ -235,6 +235,7 @@ void profile_server_clear(struct profile_server *sv)
 	free(sv->uri);
 	free(sv->digest_user);
 	free(sv->realm);
+	free(sv->ca_file);
 	wipe_free(sv->password);
 	wipe_free(sv->ha1);
 	profile_params_clear(&sv->params);
@@ -248,6 +249,7 @@ static int server_copy(struct profile_server *dst, const struct profile_server *
 	if (profile_set_string(&dst->uri, src->uri, false) < 0 ||
 	    profile_set_string(&dst->digest_user, src->digest_user, false) < 0 ||
 	    profile_set_string(&dst->realm, src->realm, false) < 0 ||
+	    profile_set_string(&dst->ca_file, src->ca_file, false) < 0 ||
 	    profile_set_string(&dst->password, src->password, true) < 0 ||
 	    profile_set_string(&dst->ha1, src->ha1, true) < 0 ||
 	    params_copy(&dst->params, &src->params) < 0)

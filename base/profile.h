@@ -101,6 +101,10 @@ struct profile_server {
 	char *ha1;                      /* instead of password once sealed
 					   (profile_seal_passwords); never on
 					   the wire */
+	char *ca_file;                  /* TLS: the CA certificates (PEM) its
+					   certificate must chain to; NULL:
+					   alrd.conf's tls-ca-file, else the
+					   system's store */
 	struct profile_params params;
 };
 

@@ -101,6 +101,12 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 		json_object_object_add(sp, "requests", json_object_new_int64((int64_t)ss.requests_sent));
 		json_object_object_add(sp, "retransmissions",
 				       json_object_new_int64((int64_t)ss.retransmissions));
+		json_object_object_add(sp, "tls_handshakes",
+				       json_object_new_int64((int64_t)ss.tls_handshakes));
+		json_object_object_add(sp, "tls_resumed",
+				       json_object_new_int64((int64_t)ss.tls_resumed));
+		json_object_object_add(sp, "tls_refused",
+				       json_object_new_int64((int64_t)ss.tls_refused));
 		json_object_object_add(sp, "register_rate", json_object_new_int64(pc.rate));
 		json_object_object_add(sp, "register_burst", json_object_new_int64(pc.burst));
 		json_object_object_add(sp, "attempts", json_object_new_int64((int64_t)pc.granted));

@@ -94,6 +94,7 @@ struct config *config_free(struct config *c)
 	free(c->socket_path);
 	free(c->socket_group);
 	free(c->dbus_address);
+	free(c->tls_ca_file);
 	clear_groups(c);
 	clear_edge_listen(c);
 	for (size_t i = 0; i < c->n_kind_rules; i++) {
@@ -485,6 +486,16 @@ static int handle_sip(struct parse_ctx *p, const char *key, const char *value)
 			return 0;
 		p->c->keepalive = (unsigned int)v;
 		return 1;
+	}
+	if (strcmp(key, "tls-ca-file") == 0) {
+		if (!value[0]) {
+			free(p->c->tls_ca_file);
+			p->c->tls_ca_file = NULL;
+			return 1;
+		}
+		if (!valid_path(value))
+			return fail(p, "tls-ca-file: '%s' is not an absolute path", value);
+		return set_str(p, &p->c->tls_ca_file, value);
 	}
 	return fail(p, "unknown key '%s' in [sip]", key);
 }
@@ -943,6 +954,8 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "register-burst = %u\n", c->register_burst);
 	fprintf(f, "registration-check = %u\n", c->registration_check);
 	fprintf(f, "keepalive = %u\n", c->keepalive);
+	if (c->tls_ca_file)
+		fprintf(f, "tls-ca-file = %s\n", c->tls_ca_file);
 	fprintf(f, "\n[edge]\n");
 	fprintf(f, "enable = %s\n", c->edge_enable ? "yes" : "no");
 	fprintf(f, "listen = ");

@@ -82,6 +82,9 @@ struct config {
 	unsigned int registration_check;
 	/* [sip] keepalive: seconds between RFC 5626 CRLF pings on TCP; 0: none */
 	unsigned int keepalive;
+	/* [sip] tls-ca-file: the CA certificates (PEM) TLS servers are
+	 * verified against; NULL: the system's store */
+	char *tls_ca_file;
 
 	/* [edge] the SIP edge (docs/edge.md) */
 	bool edge_enable;

@@ -321,6 +321,16 @@ static void edge_limits(const struct config *c, struct locreg_limits *ret)
  * the start: it is configured, applications are set up to use it, and a
  * daemon that runs without it would leave them failing with nothing but a
  * log line to say why (as sshd or a web server refuses to start). */
+/* [sip] tls-ca-file: a file that cannot be read is said now (its
+ * connections fail, naming it, when they come). */
+static void daemon_set_tls_ca_file(struct daemon *d, const char *path)
+{
+	if (path && access(path, R_OK) < 0)
+		log_warning("sip: tls-ca-file %s: %m; TLS connections will fail", path);
+	if (sip_stack_set_tls_ca_file(d->sip, path) < 0)
+		log_warning("sip: tls-ca-file: out of memory");
+}
+
 static int start_edge(struct daemon *d, const struct config *c)
 {
 	struct edge_config ec = {
@@ -638,6 +648,7 @@ int daemon_reload(struct daemon *d, struct config_error *ret_error)
 	log_set_level(c->log_level);
 	sip_stack_set_register_pacing(d->sip, c->register_rate, c->register_burst);
 	sip_stack_set_keepalive(d->sip, c->keepalive * 1000u);
+	daemon_set_tls_ca_file(d, c->tls_ca_file);
 	registry_set_max_profiles(d->registry, c->max_profiles);
 	registry_set_registration_check(d->registry, c->registration_check * 1000u);
 	if (c->edge_enable != d->config->edge_enable ||
@@ -813,6 +824,7 @@ int daemon_start(struct daemon *d, struct config *config, const struct daemon_op
 		sip_stack_set_register_pacing(d->sip, config->register_rate,
 					      config->register_burst);
 		sip_stack_set_keepalive(d->sip, config->keepalive * 1000u);
+		daemon_set_tls_ca_file(d, config->tls_ca_file);
 		d->plugins = plugin_loader_new(registry_plugin_host());
 		if (!d->plugins)
 			return log_errno(LOG_ERR, -ENOMEM, "out of memory");

@@ -73,6 +73,7 @@ static struct json_object *server_to_json(const struct profile_server *sv, bool 
 			       json_object_new_string(profile_transport_to_str(sv->transport)));
 	json_object_object_add(o, "digest_user", json_str_or_null(sv->digest_user));
 	json_object_object_add(o, "realm", json_str_or_null(sv->realm));
+	json_object_object_add(o, "ca_file", json_str_or_null(sv->ca_file));
 	json_object_object_add(o, "password_set", json_object_new_boolean(sv->password != NULL ||
 										    sv->ha1 != NULL));
 	if (secrets && sv->password)
@@ -589,6 +590,7 @@ static const struct member server_members[] = {
 	{ "transport", apply_transport, offsetof(struct profile_server, transport) },
 	{ "digest_user", apply_string, offsetof(struct profile_server, digest_user) },
 	{ "realm", apply_string, offsetof(struct profile_server, realm) },
+	{ "ca_file", apply_string, offsetof(struct profile_server, ca_file) },
 	{ "password", apply_password, offsetof(struct profile_server, password) },
 	{ "password_set", apply_readonly, 0 },
 	{ "params", apply_params, offsetof(struct profile_server, params) },

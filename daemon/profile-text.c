@@ -117,6 +117,7 @@ static int write_server(FILE *f, const char *prefix, const struct profile_server
 	fprintf(f, "%stransport = %s\n", prefix, profile_transport_to_str(sv->transport));
 	if (write_kv(f, prefix, "digest_user", sv->digest_user) < 0 ||
 	    write_kv(f, prefix, "realm", sv->realm) < 0 ||
+	    write_kv(f, prefix, "ca_file", sv->ca_file) < 0 ||
 	    (passwords && write_kv(f, prefix, "password", sv->password) < 0) ||
 	    write_params(f, prefix, &sv->params) < 0)
 		return -ENOMEM;
@@ -225,11 +226,13 @@ static const struct key {
 	{ "registrar.transport", KEY_STRING },
 	{ "registrar.digest_user", KEY_STRING },
 	{ "registrar.realm", KEY_STRING },
+	{ "registrar.ca_file", KEY_STRING },
 	{ "registrar.password", KEY_STRING },
 	{ "outbound_proxy.uri", KEY_STRING },
 	{ "outbound_proxy.transport", KEY_STRING },
 	{ "outbound_proxy.digest_user", KEY_STRING },
 	{ "outbound_proxy.realm", KEY_STRING },
+	{ "outbound_proxy.ca_file", KEY_STRING },
 	{ "outbound_proxy.password", KEY_STRING },
 	{ "proxy_from_dhcp", KEY_BOOL },
 	{ "auto_register", KEY_BOOL },

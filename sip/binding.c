@@ -46,6 +46,7 @@
 #include "base/util.h"
 #include "sip/digest.h"
 #include "sip/stack.h"
+#include "sip/transport.h"
 
 #define DEFAULT_EXPIRES         3600u
 /* RFC 3261 §10.2.1 does not say when to refresh; half-way is common, we
@@ -87,6 +88,7 @@ static const char *const error_names[_BINDING_ERROR_MAX] = {
 	[BINDING_ERROR_RESOLVE] = "resolve",
 	[BINDING_ERROR_REDIRECT] = "redirect",
 	[BINDING_ERROR_INTERNAL] = "internal",
+	[BINDING_ERROR_TLS] = "tls",
 };
 
 static const char *const event_names[_BINDING_EVENT_MAX] = {
@@ -132,6 +134,7 @@ bool binding_error_is_permanent(enum binding_error e)
 	case BINDING_ERROR_SERVER:
 	case BINDING_ERROR_RESOLVE:
 	case BINDING_ERROR_REDIRECT:
+	case BINDING_ERROR_TLS:
 	case _BINDING_ERROR_MAX:
 		break;
 	}
@@ -211,6 +214,7 @@ struct binding {
 	char *contact_user;
 	char *instance;
 	char *user_agent;
+	char *ca_file;                  /* TLS: the configuration's, or NULL */
 	char **contact_params;
 	size_t n_contact_params;
 	struct sipmsg_header *extra;
@@ -436,7 +440,21 @@ static enum binding_error classify(int code)
 /* A request that got no response.  Only a closed port is the server's
  * (docs/sip.md, "ICMP errors"): the registrar's host answered that
  * nothing listens, so the network carried the request (as for a 503
- * without Retry-After).  The rest is transport evidence against the IAP. */
+ * without Retry-After); and so is a TLS server whose certificate or
+ * handshake we refuse (docs/sip.md, "TLS"): @why names the cause.  The
+ * rest is transport evidence against the IAP. */
+static struct cause failure_cause(int error, char *buf, size_t size);
+
+static struct cause failure_cause_why(int error, const char *why, char *buf, size_t size)
+{
+	if ((error == SIP_TLS_EVERIFY || error == SIP_TLS_EHANDSHAKE ||
+	     error == SIP_TLS_ECONFIG) && why && *why) {
+		snprintf(buf, size, "%s", why);
+		return (struct cause){ BINDING_ERROR_TLS, error, buf };
+	}
+	return failure_cause(error, buf, size);
+}
+
 static struct cause failure_cause(int error, char *buf, size_t size)
 {
 	/* RFC 3261 §8.1.3.1: a transaction timeout is taken as a 408. */
@@ -1090,6 +1108,7 @@ static void send_main(struct binding *b)
 					  (const struct sockaddr *)&b->local,
 					  b->dest_target.proto,
 					  (const struct sockaddr *)&dest,
+					  b->dest_target.host, b->ca_file,
 					  &b->tp, &b->tp_local);
 		if (r < 0) {
 			struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
@@ -1270,7 +1289,8 @@ static void send_aux(struct binding *b, struct aux_op *op)
 	r = b->ops->transport_get(b->port, op->ifname,
 				  (const struct sockaddr *)&op->local,
 				  b->dest_target.proto,
-				  (const struct sockaddr *)&dest, &tp, &local);
+				  (const struct sockaddr *)&dest, b->dest_target.host,
+				  b->ca_file, &tp, &local);
 	if (r < 0) {
 		struct cause c = failure_cause(r, errbuf, sizeof(errbuf));
 
@@ -1792,7 +1812,13 @@ out:
 
 void binding_handle_request_failed(struct binding *b, uint64_t id, int error)
 {
-	char errbuf[64];
+	binding_handle_request_failed_why(b, id, error, NULL);
+}
+
+void binding_handle_request_failed_why(struct binding *b, uint64_t id, int error,
+				       const char *why)
+{
+	char errbuf[256];
 	struct cause c;
 	struct tx tx;
 
@@ -1803,12 +1829,13 @@ void binding_handle_request_failed(struct binding *b, uint64_t id, int error)
 		goto out;
 	tx = b->tx;
 	b->tx.active = false;
-	c = failure_cause(error, errbuf, sizeof(errbuf));
+	c = failure_cause_why(error, why, errbuf, sizeof(errbuf));
 	switch (tx.kind) {
 	case OP_REGISTER:
 		if (b->state != BINDING_REGISTERING)
 			break;
-		if (error == -ECONNREFUSED || (error == -ETIMEDOUT && b->srv)) {
+		if (error == -ECONNREFUSED || (error == -ETIMEDOUT && b->srv) ||
+		    c.error == BINDING_ERROR_TLS) {
 			/* It reached no registrar (or, of SRV targets, this one
 			 * did not answer: RFC 3263 §4.3): nothing was
 			 * registered.  A silent address of a plain name is
@@ -2148,8 +2175,10 @@ struct binding *binding_new_with_ops(const struct binding_ops *ops,
 	    set_str(&b->instance, cfg->instance) < 0 ||
 	    set_str(&b->user_agent, cfg->user_agent ? cfg->user_agent :
 				    "alrd/" ALR_VERSION) < 0 ||
-	    set_str(&b->name, strncasecmp(cfg->aor, "sip:", 4) == 0 ?
-			      cfg->aor + 4 : cfg->aor) < 0)
+	    set_str(&b->ca_file, cfg->ca_file) < 0 ||
+	    set_str(&b->name, strncasecmp(cfg->aor, "sip:", 4) == 0 ? cfg->aor + 4 :
+			      strncasecmp(cfg->aor, "sips:", 5) == 0 ? cfg->aor + 5 :
+			      cfg->aor) < 0)
 		goto nomem;
 	if (!cfg->password && cfg->ha1 && cfg->realm) {
 		b->ha1 = *cfg->ha1;
@@ -2285,6 +2314,7 @@ static void binding_destroy(struct binding *b)
 	free(b->contact_user);
 	free(b->instance);
 	free(b->user_agent);
+	free(b->ca_file);
 	free(b->call_id);
 	free(b->contact);
 	free(b->plain_contact);

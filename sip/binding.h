@@ -69,6 +69,8 @@ enum binding_error {
 	BINDING_ERROR_RESOLVE,          /* the registrar's name */
 	BINDING_ERROR_REDIRECT,         /* 3xx with nothing left to try */
 	BINDING_ERROR_INTERNAL,         /* out of memory and the like */
+	BINDING_ERROR_TLS,              /* the server's certificate or TLS
+					   handshake refused (not the network's) */
 	_BINDING_ERROR_MAX,
 };
 
@@ -78,7 +80,8 @@ bool binding_error_is_permanent(enum binding_error e);
 /** What a binding is configured with.  Every string is copied. */
 struct binding_config {
 	const char *aor;                /* To/From, "sip:alice@example.test" */
-	const char *registrar;          /* Request-URI; ";transport=tcp" selects TCP */
+	const char *registrar;          /* Request-URI; ";transport=tcp" selects TCP,
+					   "sips:" or ";transport=tls" TLS */
 	const char *outbound_proxy;     /* NULL: none; else a Route <uri;lr>
 					   and requests go there */
 	const char *username;           /* digest user; NULL: the AOR's user */
@@ -103,6 +106,9 @@ struct binding_config {
 	 * 0: never (only the refreshes).  Over TCP a lost connection says
 	 * it (binding_handle_transport_lost()). */
 	unsigned check_ms;
+	/* TLS: the CA certificates (PEM) the server's certificate must chain
+	 * to; NULL: the stack's (sip_stack_set_tls_ca_file()). */
+	const char *ca_file;
 };
 
 /** One event for observers.  Pointers are valid during the call only. */
@@ -196,12 +202,14 @@ struct binding_ops {
 	void (*resolve_cancel)(void *port);
 	/* A transport to dest over the IAP (ifname, local address), shared
 	 * with other bindings: *ret_local is the address and port our
-	 * messages leave from (Via, Contact).  Each get is paired with a
-	 * put. */
+	 * messages leave from (Via, Contact).  @peer_name: the host of the
+	 * URI requests go to, which TLS verifies the server's certificate
+	 * against (RFC 5922 §4); @ca_file: the configuration's (NULL: the
+	 * stack's).  Each get is paired with a put. */
 	int (*transport_get)(void *port, const char *ifname,
 			     const struct sockaddr *local, enum sip_proto proto,
-			     const struct sockaddr *dest,
-			     struct sip_transport **ret_tp,
+			     const struct sockaddr *dest, const char *peer_name,
+			     const char *ca_file, struct sip_transport **ret_tp,
 			     struct sockaddr_storage *ret_local);
 	void (*transport_put)(void *port, struct sip_transport *tp);
 	/* Start a non-INVITE client transaction for req (ownership passes,
@@ -322,6 +330,11 @@ void binding_handle_response(struct binding *b, uint64_t id,
 /* -ETIMEDOUT (Timer F), or the transport's errno. */
 void binding_handle_request_failed(struct binding *b, uint64_t id,
 				   int error);
+/* The same with the transport's cause in words (struct sip_transport's
+ * why; NULL or "": none): a TLS failure (SIP_TLS_E*) is then
+ * BINDING_ERROR_TLS with @why as its reason. */
+void binding_handle_request_failed_why(struct binding *b, uint64_t id, int error,
+				       const char *why);
 /* A transport this binding holds is gone (a TCP connection closed). */
 void binding_handle_transport_lost(struct binding *b,
 				   struct sip_transport *tp, int error);

@@ -19,6 +19,7 @@ struct lookup {
 	void *data;
 	char host[SIPMSG_HOST_MAX + 1];
 	int proto;                      /* chosen by SRV/NAPTR; -1: none yet */
+	bool sips;                      /* a sips: URI: TLS only */
 	bool tcp_next;                  /* NAPTR found nothing: SRV UDP, then TCP */
 
 	/* SRV targets in the order to try, and the one being looked up. */
@@ -247,7 +248,7 @@ static void srv_cb(void *arg, int status, int timeouts, unsigned char *abuf, int
 			{
 				char name[SIPMSG_HOST_MAX + 16];
 
-				snprintf(name, sizeof(name), "_sip._tcp.%s", l->host);
+				sip_resolve_srv_name(SIP_PROTO_TCP, l->host, name, sizeof(name));
 				ask_srv(l, name, SIP_PROTO_TCP);
 			}
 			return;
@@ -281,16 +282,39 @@ static void ask_srv(struct lookup *l, const char *name, int proto)
 
 /* ---- NAPTR ------------------------------------------------------------- */
 
-static int naptr_proto(const struct ares_naptr_reply *r)
+int sip_resolve_naptr_service(const char *flags, const char *service, bool sips)
 {
-	if (!r->flags || strcasecmp((const char *)r->flags, "s") != 0 || !r->service ||
-	    !r->replacement || !r->replacement[0])
+	if (!flags || strcasecmp(flags, "s") != 0 || !service)
 		return -1;
-	if (strcasecmp((const char *)r->service, "SIP+D2U") == 0)
+	/* RFC 3263 §4.1: a sips: URI takes the SIPS services only; a sip:
+	 * URI any we speak, TLS included. */
+	if (strcasecmp(service, "SIPS+D2T") == 0)
+		return SIP_PROTO_TLS;
+	if (sips)
+		return -1;
+	if (strcasecmp(service, "SIP+D2U") == 0)
 		return SIP_PROTO_UDP;
-	if (strcasecmp((const char *)r->service, "SIP+D2T") == 0)
+	if (strcasecmp(service, "SIP+D2T") == 0)
 		return SIP_PROTO_TCP;
-	return -1;      /* SIPS+D2T, SIP+D2S, ...: not ours (yet) */
+	return -1;      /* SIP+D2S, SIPS+D2S (SCTP), ...: not ours */
+}
+
+int sip_resolve_srv_name(enum sip_proto proto, const char *host, char *buf, size_t size)
+{
+	/* RFC 3263 §4.1: TLS is "_sips._tcp" */
+	int n = snprintf(buf, size, "%s.%s", proto == SIP_PROTO_TLS ? "_sips._tcp" :
+					    proto == SIP_PROTO_TCP ? "_sip._tcp" : "_sip._udp",
+			 host);
+
+	return n < 0 || (size_t)n >= size ? -ENOBUFS : 0;
+}
+
+static int naptr_proto(const struct lookup *l, const struct ares_naptr_reply *r)
+{
+	if (!r->replacement || !r->replacement[0])
+		return -1;
+	return sip_resolve_naptr_service((const char *)r->flags, (const char *)r->service,
+					 l->sips);
 }
 
 static void naptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
@@ -311,12 +335,12 @@ static void naptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, i
 	}
 	if (status == ARES_SUCCESS && ares_parse_naptr_reply(abuf, alen, &naptr) == ARES_SUCCESS)
 		for (const struct ares_naptr_reply *r = naptr; r; r = r->next)
-			if (naptr_proto(r) >= 0 &&
+			if (naptr_proto(l, r) >= 0 &&
 			    (!best || r->order < best->order ||
 			     (r->order == best->order && r->preference < best->preference)))
 				best = r;
 	if (best) {
-		int proto = naptr_proto(best);
+		int proto = naptr_proto(l, best);
 
 		snprintf(name, sizeof(name), "%s", best->replacement);
 		ares_free_data(naptr);
@@ -326,9 +350,15 @@ static void naptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, i
 		return;
 	}
 	ares_free_data(naptr);
-	/* RFC 3263 §4.1: no NAPTR, SRV for each transport we have. */
+	/* RFC 3263 §4.1: no NAPTR, SRV for each transport we have; for a
+	 * sips: URI, TLS's only. */
+	if (l->sips) {
+		sip_resolve_srv_name(SIP_PROTO_TLS, l->host, name, sizeof(name));
+		ask_srv(l, name, SIP_PROTO_TLS);
+		return;
+	}
 	l->tcp_next = true;
-	snprintf(name, sizeof(name), "_sip._udp.%s", l->host);
+	sip_resolve_srv_name(SIP_PROTO_UDP, l->host, name, sizeof(name));
 	ask_srv(l, name, SIP_PROTO_UDP);
 }
 
@@ -344,11 +374,11 @@ int sip_resolve_start(ares_channel ch, const char *host, enum binding_lookup how
 	l->fn = fn;
 	l->data = data;
 	l->proto = -1;
+	l->sips = proto == SIP_PROTO_TLS;
 	snprintf(l->host, sizeof(l->host), "%s", host);
 	switch (how) {
 	case BINDING_LOOKUP_SRV:
-		snprintf(name, sizeof(name), "_sip._%s.%s",
-			 proto == SIP_PROTO_TCP ? "tcp" : "udp", l->host);
+		sip_resolve_srv_name(proto, l->host, name, sizeof(name));
 		ask_srv(l, name, proto);
 		break;
 	case BINDING_LOOKUP_NAPTR:

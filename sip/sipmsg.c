@@ -25,11 +25,13 @@
 static const char *const proto_names[_SIP_PROTO_MAX] = {
 	[SIP_PROTO_UDP] = "UDP",
 	[SIP_PROTO_TCP] = "TCP",
+	[SIP_PROTO_TLS] = "TLS",
 };
 
 static const char *const proto_params[_SIP_PROTO_MAX] = {
 	[SIP_PROTO_UDP] = "udp",
 	[SIP_PROTO_TCP] = "tcp",
+	[SIP_PROTO_TLS] = "tls",
 };
 
 void sipmsg_library_init(void)
@@ -121,7 +123,8 @@ bool sipmsg_uri_ok(const char *uri)
 	if (osip_uri_init(&u) != 0)
 		return false;
 	ok = osip_uri_parse(u, uri) == 0 && u->scheme &&
-	     strcasecmp(u->scheme, "sip") == 0 && u->host && *u->host;
+	     (strcasecmp(u->scheme, "sip") == 0 || strcasecmp(u->scheme, "sips") == 0) &&
+	     u->host && *u->host;
 	osip_uri_free(u);
 	return ok;
 }
@@ -217,11 +220,12 @@ int sipmsg_contact_uri(const char *user, const struct sockaddr *local,
 	r = sipmsg_sockaddr_host(local, host, sizeof(host), &port);
 	if (r < 0)
 		return r;
-	n = snprintf(buf, size, "sip:%s@%s%s%s:%u%s%s", user,
+	n = snprintf(buf, size, "%s:%s@%s%s%s:%u%s%s",
+		     proto == SIP_PROTO_TLS ? "sips" : "sip", user,
 		     local->sa_family == AF_INET6 ? "[" : "", host,
 		     local->sa_family == AF_INET6 ? "]" : "", port,
-		     proto == SIP_PROTO_UDP ? "" : ";transport=",
-		     proto == SIP_PROTO_UDP ? "" : sip_proto_to_param(proto));
+		     proto == SIP_PROTO_TCP ? ";transport=" : "",
+		     proto == SIP_PROTO_TCP ? sip_proto_to_param(proto) : "");
 	if (n < 0 || (size_t)n >= size)
 		return -ENOBUFS;
 	return 0;
@@ -269,32 +273,34 @@ int sipmsg_target_parse(const char *uri, struct sipmsg_target *ret)
 		return -ENOMEM;
 	if (osip_uri_parse(u, uri) != 0 || !u->scheme || !u->host || !*u->host)
 		goto out;
-	if (strcasecmp(u->scheme, "sips") == 0) {
-		r = -EPROTONOSUPPORT;           /* XXX TLS comes later */
-		goto out;
-	}
-	if (strcasecmp(u->scheme, "sip") != 0 ||
+	if ((strcasecmp(u->scheme, "sip") != 0 && strcasecmp(u->scheme, "sips") != 0) ||
 	    strlen(u->host) > SIPMSG_HOST_MAX)
 		goto out;
 
 	memset(ret, 0, sizeof(*ret));
 	strcpy(ret->host, u->host);
-	ret->port = 5060;               /* RFC 3263 §4.2 without SRV */
-	if (u->port && parse_port(u->port, &ret->port) < 0)
-		goto out;
-	ret->port_given = u->port != NULL;
-	ret->proto = SIP_PROTO_UDP;
+	ret->sips = strcasecmp(u->scheme, "sips") == 0;
+	ret->proto = ret->sips ? SIP_PROTO_TLS : SIP_PROTO_UDP;
 	if (osip_uri_uparam_get_byname(u, "transport", &tp) == 0 && tp &&
 	    tp->gvalue) {
 		int p = sip_proto_from_str(tp->gvalue);
 
-		if (p < 0) {
-			r = p;
+		/* "sips:...;transport=tcp" is TLS over TCP (RFC 3261
+		 * §26.2.2, RFC 5630 §3.1.3); udp cannot carry it. */
+		if (p == SIP_PROTO_TCP && ret->sips)
+			p = SIP_PROTO_TLS;
+		if (p < 0 || (ret->sips && p != SIP_PROTO_TLS)) {
+			r = -EPROTONOSUPPORT;
 			goto out;
 		}
 		ret->proto = (enum sip_proto)p;
 		ret->proto_given = true;
 	}
+	/* RFC 3263 §4.2 without SRV */
+	ret->port = ret->proto == SIP_PROTO_TLS ? 5061 : 5060;
+	if (u->port && parse_port(u->port, &ret->port) < 0)
+		goto out;
+	ret->port_given = u->port != NULL;
 	/* XXX maddr (RFC 3261 §19.1.1) is not honoured. */
 	ret->literal_family = literal_family(ret->host);
 	r = 0;

@@ -13,11 +13,12 @@
 
 #include "sip/sip_osip.h"
 
-/* Transport protocols.  TLS comes later: it will be one more value here, a
- * transport class in transport.c, and "sips:" in sipmsg_target_parse(). */
+/* Transport protocols.  TLS is TLS over TCP (sip/transport_tls.c); a
+ * "sips:" URI asks for it (RFC 3261 §26.2.2). */
 enum sip_proto {
 	SIP_PROTO_UDP,
 	SIP_PROTO_TCP,
+	SIP_PROTO_TLS,
 	_SIP_PROTO_MAX,
 };
 
@@ -25,9 +26,9 @@ enum sip_proto {
  * too; pure users of this module call this first). */
 void sipmsg_library_init(void);
 
-/* "UDP", "TCP": the Via transport token (RFC 3261 §20.42). */
+/* "UDP", "TCP", "TLS": the Via transport token (RFC 3261 §20.42). */
 const char *sip_proto_to_str(enum sip_proto p);
-/* "udp", "tcp": the URI transport parameter (RFC 3261 §19.1.1). */
+/* "udp", "tcp", "tls": the URI transport parameter (RFC 3261 §19.1.1). */
 const char *sip_proto_to_param(enum sip_proto p);
 /* Case-insensitive; -EPROTONOSUPPORT for a transport we do not have. */
 int sip_proto_from_str(const char *s);
@@ -37,22 +38,25 @@ int sip_proto_from_str(const char *s);
 #define SIPMSG_HOST_MAX    255
 #define SIPMSG_REASON_MAX  128
 
-/* Where a SIP URI says to send requests (RFC 3263 §4, without NAPTR and
- * SRV for now: the host is resolved with A/AAAA, the port defaults to
- * 5060). */
+/* Where a SIP URI says to send requests (RFC 3263 §4): the host, and the
+ * port and transport when the URI names them; without a port, 5060 (5061
+ * over TLS) when no SRV record says otherwise. */
 struct sipmsg_target {
 	char host[SIPMSG_HOST_MAX + 1];  /* no brackets around IPv6 */
 	uint16_t port;
-	enum sip_proto proto;             /* ;transport=, UDP when absent */
+	enum sip_proto proto;             /* ;transport=, UDP when absent
+					     (TLS for "sips:") */
+	bool sips;                        /* a "sips:" URI: TLS only */
 	bool port_given;                  /* the URI names its port */
 	bool proto_given;                 /* the URI has ;transport= */
 	int literal_family;               /* AF_INET or AF_INET6 when host is
 					     an IP literal, else AF_UNSPEC */
 };
 
-/* Parse a "sip:" URI into a target.
+/* Parse a "sip:" or "sips:" URI into a target.
  * @retval -EINVAL           not a URI, no host, a bad port
- * @retval -EPROTONOSUPPORT  "sips:" or a transport we do not have */
+ * @retval -EPROTONOSUPPORT  a transport we do not have, or "sips:" with
+ *                           one that is not TLS (RFC 3261 §26.2.2) */
 int sipmsg_target_parse(const char *uri, struct sipmsg_target *ret);
 
 /* A header value we put into a message on a user's behalf: 1 to 1024
@@ -61,7 +65,7 @@ bool sipmsg_value_ok(const char *s);
 /* An RFC 3261 token (header names, parameter names). */
 bool sipmsg_token_ok(const char *s);
 /* A SIP URI (at most SIPMSG_URI_MAX bytes) that libosip2 parses, whose
- * scheme is sip and which has a host. */
+ * scheme is sip or sips and which has a host. */
 bool sipmsg_uri_ok(const char *uri);
 /* A contact parameter: "name" or "name=value" with a token or
  * quoted-string value (RFC 3261 §20.10 contact-extension). */
@@ -71,7 +75,9 @@ bool sipmsg_param_ok(const char *p);
 bool sipmsg_user_ok(const char *user);
 
 /* "sip:USER@HOST:PORT" for a local socket address, with
- * ";transport=tcp" for TCP; IPv6 hosts in brackets.
+ * ";transport=tcp" for TCP, and "sips:USER@HOST:PORT" for TLS (RFC 3261
+ * §8.1.1.8: a sips: Request-URI needs a sips: Contact; RFC 5630 §3.1.3:
+ * not transport=tls); IPv6 hosts in brackets.
  * @retval -ENOBUFS   does not fit
  * @retval -EAFNOSUPPORT */
 int sipmsg_contact_uri(const char *user, const struct sockaddr *local,

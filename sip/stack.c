@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include <ares.h>
@@ -149,6 +150,8 @@ struct sip_stack {
 	ev_prepare prepare;             /* queued work, before the loop blocks */
 	ev_idle idle;                   /* ... and meanwhile it must not block */
 	const struct sip_transport_class *tcls;
+	const struct sip_transport_class *tls_cls;      /* for SIP_PROTO_TLS */
+	struct sip_tls *tls;            /* TLS contexts and sessions */
 	struct sip_transport *transports;
 	struct stack_port *ports;
 	struct stack_tx *txs;
@@ -611,8 +614,8 @@ static void deliver_failed_transports(struct sip_stack *s)
 			tx->finished = true;
 			kill_tx(s, tx);
 			if (!tx->server && port_live(tx->port))
-				binding_handle_request_failed(tx->port->b,
-							      tx->id, tp->error);
+				binding_handle_request_failed_why(tx->port->b, tx->id,
+								  tp->error, tp->why);
 		}
 		/* And each binding holding it. */
 		for (struct stack_port *p = s->ports; p; p = p->next) {
@@ -1526,26 +1529,36 @@ static void port_unhold(struct stack_port *p, struct sip_transport *tp)
 
 static int op_transport_get(void *port, const char *ifname,
 			    const struct sockaddr *local, enum sip_proto proto,
-			    const struct sockaddr *dest,
-			    struct sip_transport **ret_tp,
+			    const struct sockaddr *dest, const char *peer_name,
+			    const char *ca_file, struct sip_transport **ret_tp,
 			    struct sockaddr_storage *ret_local)
 {
 	struct stack_port *p = port;
 	struct sip_stack *s = p->s;
 	struct sip_transport *tp;
+	struct sip_transport_peer peer = { peer_name, ca_file, s->tls };
 	int r;
 
+	/* A TLS connection is shared only by bindings that want the
+	 * server it was verified to be, with the same trust. */
 	for (tp = s->transports; tp; tp = tp->next)
 		if (!tp->failed && tp->proto == proto &&
 		    strcmp(tp->ifname, ifname) == 0 &&
 		    sip_sockaddr_same_host((struct sockaddr *)&tp->local, local) &&
 		    (proto == SIP_PROTO_UDP ||
-		     sip_sockaddr_equal((struct sockaddr *)&tp->remote, dest)))
+		     sip_sockaddr_equal((struct sockaddr *)&tp->remote, dest)) &&
+		    (proto != SIP_PROTO_TLS ||
+		     (peer_name && strcasecmp(tp->peer_name, peer_name) == 0 &&
+		      (!tp->peer_ca_file == !ca_file) &&
+		      (!ca_file || strcmp(tp->peer_ca_file, ca_file) == 0))))
 			break;
 	if (!tp) {
-		r = s->tcls->open(s->loop, proto, ifname, local,
-				  proto == SIP_PROTO_UDP ? NULL : dest, &tp_cbs,
-				  s, &tp);
+		const struct sip_transport_class *cls =
+			proto == SIP_PROTO_TLS ? s->tls_cls : s->tcls;
+
+		r = cls->open(s->loop, proto, ifname, local,
+			      proto == SIP_PROTO_UDP ? NULL : dest,
+			      proto == SIP_PROTO_TLS ? &peer : NULL, &tp_cbs, s, &tp);
 		if (r < 0) {
 			/* The binding logs its BACKOFF with this error. */
 			log_debug("sip %s transport over %s: %s",
@@ -1836,7 +1849,10 @@ struct sip_stack *sip_stack_new(struct ev_loop *loop)
 		return NULL;
 	s->loop = loop;
 	s->tcls = &sip_transport_socket_class;
-	if (osip_init(&s->osip) != 0) {
+	s->tls_cls = &sip_transport_tls_class;
+	s->tls = sip_tls_new();
+	if (!s->tls || osip_init(&s->osip) != 0) {
+		sip_tls_free(s->tls);
 		free(s);
 		errno = ENOMEM;
 		return NULL;
@@ -1923,14 +1939,30 @@ struct sip_stack *sip_stack_free(struct sip_stack *s)
 		free(p);
 	}
 	osip_release(s->osip);
+	/* after the transports: they borrow it */
+	sip_tls_free(s->tls);
 	free(s);
 	return NULL;
 }
 
 void sip_stack_get_stats(const struct sip_stack *s, struct sip_stack_stats *ret)
 {
-	if (s && ret)
-		*ret = s->stats;
+	struct sip_tls_stats ts;
+
+	if (!s || !ret)
+		return;
+	*ret = s->stats;
+	sip_tls_get_stats(s->tls, &ts);
+	ret->tls_handshakes = ts.handshakes;
+	ret->tls_resumed = ts.resumed;
+	ret->tls_refused = ts.refused;
+}
+
+int sip_stack_set_tls_ca_file(struct sip_stack *s, const char *path)
+{
+	if (!s)
+		return -EINVAL;
+	return sip_tls_set_ca_file(s->tls, path);
 }
 
 void sip_stack_set_request_handler(struct sip_stack *s, sip_request_fn fn,
@@ -1946,7 +1978,7 @@ void sip_stack_set_transport_class(struct sip_stack *s,
 				   const struct sip_transport_class *cls)
 {
 	if (s && cls)
-		s->tcls = cls;
+		s->tcls = s->tls_cls = cls;
 }
 
 /* ---- requests for the edge's calls -------------------------------------- */

@@ -9,8 +9,8 @@
  * or a message arrives; nothing polls.
  *
  * Transports belong to the stack, not to a binding: a UDP socket per
- * (interface, local address) and a TCP connection per (interface, local
- * address, registrar) are shared by every binding that asks for them,
+ * (interface, local address) and a TCP or TLS connection per (interface,
+ * local address, registrar) are shared by every binding that asks for them,
  * and the loss of a connection is reported to each binding holding it. */
 #pragma once
 
@@ -41,6 +41,9 @@ struct sip_stack_stats {
 	unsigned long responses_sent;
 	unsigned long dropped;           /* malformed, or matching nothing */
 	unsigned long transports_opened;
+	unsigned long tls_handshakes;    /* TLS: completed */
+	unsigned long tls_resumed;       /* ... of which resumed a session */
+	unsigned long tls_refused;       /* certificate or handshake failed */
 };
 
 void sip_stack_get_stats(const struct sip_stack *s,
@@ -60,6 +63,10 @@ void sip_stack_get_stats(const struct sip_stack *s,
 #define SIP_STACK_DNS_TIMEOUT_MS        2000
 #define SIP_STACK_DNS_TRIES             2
 void sip_stack_set_keepalive(struct sip_stack *s, unsigned interval_ms);
+/* TLS: trust the CA certificates of @path (PEM) instead of the system's
+ * store; NULL or "": the system's (docs/sip.md, "TLS").  New connections
+ * use it; 0 or -ENOMEM. */
+int sip_stack_set_tls_ca_file(struct sip_stack *s, const char *path);
 void sip_stack_set_register_pacing(struct sip_stack *s, unsigned rate,
 				   unsigned burst);
 

@@ -634,20 +634,61 @@ static int sock_send(struct sip_transport *tp, const struct sockaddr *dest,
 	return r;
 }
 
+int sip_transport_bound_socket(int type, const char *ifname,
+			       const struct sockaddr *local,
+			       struct sockaddr_storage *ret_local)
+{
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(*ret_local);
+	int fd, r;
+
+	if (!ifname || strlen(ifname) >= IFNAMSIZ || !local ||
+	    (local->sa_family != AF_INET && local->sa_family != AF_INET6))
+		return -EINVAL;
+	fd = socket(local->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname,
+		       (socklen_t)strlen(ifname) + 1) < 0) {
+		r = -errno;             /* the binding reports it */
+		goto fail;
+	}
+	memset(&bound, 0, sizeof(bound));
+	memcpy(&bound, local, sip_sockaddr_len(local));
+	if (bound.ss_family == AF_INET)
+		((struct sockaddr_in *)&bound)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&bound)->sin6_port = 0;
+	if (bind(fd, (struct sockaddr *)&bound,
+		 sip_sockaddr_len((struct sockaddr *)&bound)) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (getsockname(fd, (struct sockaddr *)ret_local, &blen) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return r;
+}
+
 static int sock_open(struct ev_loop *loop, enum sip_proto proto,
 		     const char *ifname, const struct sockaddr *local,
 		     const struct sockaddr *remote,
+		     const struct sip_transport_peer *peer,
 		     const struct sip_transport_cbs *cbs, void *cb_data,
 		     struct sip_transport **ret)
 {
 	struct sock_transport *st;
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof(bound);
 	int type = proto == SIP_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	int r;
 
+	(void)peer;
 	if (!ifname || strlen(ifname) >= IFNAMSIZ || !local ||
-	    (proto == SIP_PROTO_TCP && !remote) || (unsigned)proto >= _SIP_PROTO_MAX)
+	    (proto == SIP_PROTO_TCP && !remote) ||
+	    (proto != SIP_PROTO_UDP && proto != SIP_PROTO_TCP))
 		return -EINVAL;
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -659,28 +700,9 @@ static int sock_open(struct ev_loop *loop, enum sip_proto proto,
 	st->cbs = cbs;
 	st->cb_data = cb_data;
 	ev_timer_init(&st->ka, ka_cb, 0., 0.);
-	st->fd = socket(local->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	st->fd = sip_transport_bound_socket(type, ifname, local, &st->base.local);
 	if (st->fd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (setsockopt(st->fd, SOL_SOCKET, SO_BINDTODEVICE, ifname,
-		       (socklen_t)strlen(ifname) + 1) < 0) {
-		r = -errno;             /* the binding reports it */
-		goto fail;
-	}
-	memcpy(&bound, local, sip_sockaddr_len(local));
-	if (bound.ss_family == AF_INET)
-		((struct sockaddr_in *)&bound)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&bound)->sin6_port = 0;
-	if (bind(st->fd, (struct sockaddr *)&bound,
-		 sip_sockaddr_len((struct sockaddr *)&bound)) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (getsockname(st->fd, (struct sockaddr *)&st->base.local, &blen) < 0) {
-		r = -errno;
+		r = st->fd;
 		goto fail;
 	}
 	if (proto == SIP_PROTO_UDP) {

@@ -1,5 +1,5 @@
 /* SIP transports bound to an IAP: a UDP socket per (interface, local
- * address), a TCP connection per (interface, local address, peer).
+ * address), a TCP or TLS connection per (interface, local address, peer).
  *
  * Each socket is tied to the IAP's interface with SO_BINDTODEVICE and
  * bound to the IAP's address, so what it sends leaves over that network
@@ -7,9 +7,10 @@
  * datagrams; Content-Length on streams, sip/sipframe.h) and handed up
  * whole; the transport does not parse SIP.
  *
- * A transport is reached through its class, so that TLS (later) and the
- * fuzzer's fake are more classes of the same shape.  sip/stack.c owns the
- * transports, shares them between bindings and counts their users.
+ * A transport is reached through its class, so that TLS
+ * (sip/transport_tls.c) and the fuzzer's fake are more classes of the
+ * same shape.  sip/stack.c owns the transports, shares them between
+ * bindings and counts their users.
  *
  * A UDP socket reads ICMP errors about what it sent (IP_RECVERR,
  * IPV6_RECVERR: the socket's error queue) and hands each up as it came;
@@ -17,6 +18,7 @@
  * means (docs/sip.md, "ICMP errors"). */
 #pragma once
 
+#include <errno.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +29,31 @@
 
 struct ev_loop;
 struct sip_transport;
+struct sip_tls;
+
+/* Longest cause in words a transport gives with failed() (tp->why). */
+#define SIP_TRANSPORT_WHY_MAX 200
+
+/* Failures of a TLS connection that are the server's (or our
+ * configuration's), not the network's: failed() comes with one of these
+ * and tp->why says which in words (docs/sip.md, "TLS"). */
+#define SIP_TLS_EVERIFY    (-EKEYREJECTED)  /* its certificate: not trusted,
+					       expired, another host name */
+#define SIP_TLS_EHANDSHAKE (-EPROTO)        /* the handshake: an alert, not
+					       TLS, closed in the middle */
+#define SIP_TLS_ECONFIG    (-ENOKEY)        /* our CA file cannot be used */
+
+/* Whom a connection is for, given to open(): TLS verifies the server's
+ * certificate against @name and sends it as SNI (RFC 5922 §4, RFC 6066
+ * §3): the host of the URI the request goes to, never its address nor
+ * an SRV target; an IP literal is checked as an address, without SNI.
+ * Other classes ignore it. */
+struct sip_transport_peer {
+	const char *name;
+	const char *ca_file;            /* the profile's CA file (PEM); NULL:
+					   the stack's (sip_tls_set_ca_file()) */
+	struct sip_tls *tls;            /* the stack's contexts and sessions */
+};
 
 /* A UDP transport's receive buffer (bytes; the kernel doubles it for its
  * bookkeeping). */
@@ -91,11 +118,13 @@ struct sip_transport_cbs {
 
 struct sip_transport_class {
 	const char *name;
-	/* Open a transport; for TCP start connecting to remote.  ret->local
+	/* Open a transport; for TCP and TLS start connecting to remote
+	 * (@peer: whom TLS must reach; NULL for the others).  ret->local
 	 * holds the bound address and port when this returns. */
 	int (*open)(struct ev_loop *loop, enum sip_proto proto,
 		    const char *ifname, const struct sockaddr *local,
 		    const struct sockaddr *remote,
+		    const struct sip_transport_peer *peer,
 		    const struct sip_transport_cbs *cbs, void *cb_data,
 		    struct sip_transport **ret);
 	/* Queue one message.  0 when sent or queued, or a negative errno
@@ -119,6 +148,14 @@ struct sip_transport {
 	char ifname[IFNAMSIZ];
 	struct sockaddr_storage local;  /* with the port */
 	struct sockaddr_storage remote; /* streams: the peer */
+	/* TLS: the name its certificate was checked against (the class
+	 * fills it in); "" for the others */
+	char peer_name[SIPMSG_HOST_MAX + 1];
+	const char *peer_ca_file;       /* TLS: the peer's CA file, or NULL */
+	/* failed(): the cause in words, when the errno does not say it all
+	 * (SIP_TLS_E*: "certificate verify failed: certificate has
+	 * expired"); "" otherwise */
+	char why[SIP_TRANSPORT_WHY_MAX];
 
 	/* kept by sip/stack.c */
 	unsigned refs;
@@ -130,6 +167,42 @@ struct sip_transport {
 
 /* Sockets (UDP, TCP). */
 extern const struct sip_transport_class sip_transport_socket_class;
+/* TLS over TCP with OpenSSL (sip/transport_tls.c). */
+extern const struct sip_transport_class sip_transport_tls_class;
+
+/* A non-blocking socket of @type tied to @ifname (SO_BINDTODEVICE) and
+ * bound to @local's address (any port); *ret_local: where it is bound.
+ * The fd, or a negative errno.  For the classes. */
+int sip_transport_bound_socket(int type, const char *ifname,
+			       const struct sockaddr *local,
+			       struct sockaddr_storage *ret_local);
+
+/* The TLS contexts of a stack: an SSL_CTX per CA file in use (made at
+ * the first connection that needs it), the stack's CA file, and the
+ * sessions to resume, one per server (name, port and CA file), kept
+ * across connections and IAPs. */
+struct sip_tls *sip_tls_new(void);
+struct sip_tls *sip_tls_free(struct sip_tls *t);
+/* Trust the certificates of @path (PEM) instead of the system's store
+ * (NULL or "": the system's) for peers without a CA file of their own.
+ * Applies to new connections; 0 or -ENOMEM (an unusable file fails those
+ * connections, SIP_TLS_ECONFIG). */
+int sip_tls_set_ca_file(struct sip_tls *t, const char *path);
+struct sip_tls_stats {
+	unsigned long handshakes;       /* completed */
+	unsigned long resumed;          /* of which resumed a session */
+	unsigned long refused;          /* verification or handshake failed */
+};
+void sip_tls_get_stats(const struct sip_tls *t, struct sip_tls_stats *ret);
+
+/* The cause of a failed handshake in words (pure, for the TLS class and
+ * its tests): @verify_result is SSL_get_verify_result()'s, @err the
+ * first error of OpenSSL's queue (0: none), @eof the server closed the
+ * connection.  Writes "host name mismatch: ...", "certificate verify
+ * failed: <X509 reason>" or "handshake failed: <reason>" to @buf and
+ * returns SIP_TLS_EVERIFY or SIP_TLS_EHANDSHAKE. */
+int sip_tls_describe(long verify_result, unsigned long err, bool eof,
+		     const char *name, char *buf, size_t size);
 
 /* sizeof the address for its family */
 socklen_t sip_sockaddr_len(const struct sockaddr *sa);

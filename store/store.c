@@ -117,6 +117,9 @@ static const char *const migrations[] = {
 	/* 4 -> 5: the edge's local password (digest) for applications the
 	 * socket table cannot name (docs/edge.md). */
 	"ALTER TABLE profile ADD COLUMN local_password TEXT;",
+
+	/* 5 -> 6: TLS, a CA file per server (docs/sip.md, "TLS"). */
+	"ALTER TABLE profile_server ADD COLUMN ca_file TEXT;",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,
@@ -134,6 +137,7 @@ static const char *const tables_v4[] = {
 };
 static const char *const *const schema_tables[STORE_SCHEMA_VERSION + 1] = {
 	[1] = tables_v1, [2] = tables_v2, [3] = tables_v2, [4] = tables_v4, [5] = tables_v4,
+	[6] = tables_v4,
 };
 
 int store_sqlite_errno(int rc)

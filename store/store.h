@@ -27,7 +27,7 @@
 struct store;
 struct profile;
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* PRAGMA application_id of alrd databases: "alrd". */
 #define STORE_APPLICATION_ID 0x616c7264
 

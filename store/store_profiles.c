@@ -178,8 +178,8 @@ static int write_children(struct store *s, const struct profile *p)
 		r = store_prepare(s, "DELETE FROM profile_param WHERE profile_id = ?1", &del_p);
 	if (r == 0)
 		r = store_prepare(s, "INSERT INTO profile_server (profile_id, role, uri, transport, "
-			    "digest_user, realm, password, ha1) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-			    &ins_s);
+			    "digest_user, realm, password, ha1, ca_file) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &ins_s);
 	if (r == 0)
 		r = store_prepare(s, "INSERT INTO profile_param (profile_id, scope, position, name, "
 			    "num_key, type, value_int, value_text) "
@@ -210,6 +210,7 @@ static int write_children(struct store *s, const struct profile *p)
 			sqlite3_bind_text(ins_s, 8, sv->ha1, -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(ins_s, 8);
+		store_bind_opt_text(ins_s, 9, sv->ca_file);
 		r = store_step_done(s, ins_s, "writing a profile server");
 		sqlite3_clear_bindings(ins_s);
 		if (r == 0)
@@ -458,7 +459,8 @@ static int load_servers(struct loader *l, struct profile *p)
 		    col_string(st, 3, &sv->digest_user, false) < 0 ||
 		    col_string(st, 4, &sv->realm, false) < 0 ||
 		    col_string(st, 5, &sv->password, true) < 0 ||
-		    col_string(st, 6, &sv->ha1, true) < 0)
+		    col_string(st, 6, &sv->ha1, true) < 0 ||
+		    col_string(st, 7, &sv->ca_file, false) < 0)
 			r = -ENOMEM;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
@@ -574,8 +576,8 @@ static int load_profiles(struct store *s, unsigned int id, struct profile ***ret
 	r = store_prepare(s, id ? "SELECT id, " PROFILE_COLUMNS " FROM profile WHERE id = ?1"
 			  : "SELECT id, " PROFILE_COLUMNS " FROM profile ORDER BY id", &st);
 	if (r == 0)
-		r = store_prepare(s, "SELECT role, uri, transport, digest_user, realm, password, ha1 "
-			    "FROM profile_server WHERE profile_id = ?1", &l.servers);
+		r = store_prepare(s, "SELECT role, uri, transport, digest_user, realm, password, ha1, "
+			    "ca_file FROM profile_server WHERE profile_id = ?1", &l.servers);
 	if (r == 0)
 		r = store_prepare(s, "SELECT scope, name, num_key, type, value_int, value_text "
 			    "FROM profile_param WHERE profile_id = ?1 ORDER BY scope, position",

@@ -27,6 +27,8 @@ enum {
 	OPT_PROXY,
 	OPT_TRANSPORT,
 	OPT_PROXY_TRANSPORT,
+	OPT_CA_FILE,
+	OPT_PROXY_CA_FILE,
 	OPT_USER,
 	OPT_REALM,
 	OPT_PASSWORD,
@@ -267,6 +269,8 @@ static const struct option edit_options[] = {
 	{ "proxy",             required_argument, NULL, OPT_PROXY },
 	{ "transport",         required_argument, NULL, OPT_TRANSPORT },
 	{ "proxy-transport",   required_argument, NULL, OPT_PROXY_TRANSPORT },
+	{ "ca-file",           required_argument, NULL, OPT_CA_FILE },
+	{ "proxy-ca-file",     required_argument, NULL, OPT_PROXY_CA_FILE },
 	{ "user",              required_argument, NULL, OPT_USER },
 	{ "realm",             required_argument, NULL, OPT_REALM },
 	/* only to refuse it, whatever follows */
@@ -314,6 +318,8 @@ static const struct {
 	{ OPT_PROXY,           "outbound_proxy",  "uri" },
 	{ OPT_TRANSPORT,       "registrar",       "transport" },
 	{ OPT_PROXY_TRANSPORT, "outbound_proxy",  "transport" },
+	{ OPT_CA_FILE,         "registrar",       "ca_file" },
+	{ OPT_PROXY_CA_FILE,   "outbound_proxy",  "ca_file" },
 	{ OPT_USER,            "registrar",       "digest_user" },
 	{ OPT_REALM,           "registrar",       "realm" },
 	{ OPT_BEARER,          NULL,              "bearer" },
@@ -1035,6 +1041,9 @@ const struct command_family profile_family = {
 	"    --proxy URI               the outbound proxy\n"
 	"    --transport T             to the registrar: auto, udp, tcp or tls\n"
 	"    --proxy-transport T       to the outbound proxy\n"
+	"    --ca-file PATH            TLS: the CA certificates (PEM) the registrar's\n"
+	"                              certificate must chain to\n"
+	"    --proxy-ca-file PATH      the same for the outbound proxy\n"
 	"    --user NAME               the digest user name\n"
 	"    --realm REALM             the realm the credentials answer\n"
 	"    --password-stdin          read the password from the first line of\n"

@@ -141,9 +141,10 @@ struct alr_profile_defaults {
  * A registration as the plugin wants it made (build_registration()).  The
  * host fills it with the profile's values first:
  *  - @c aor: the profile's AOR;
- *  - @c registrar: registrar.uri, or "sip:" and the AOR's domain when none
- *    is set (RFC 3261 §10.2.6), with ";transport=udp|tcp" added when the
- *    server's transport says so and the URI names none;
+ *  - @c registrar: registrar.uri, or "sip:" ("sips:" for a sips: AOR) and
+ *    the AOR's domain when none is set (RFC 3261 §10.2.6), with
+ *    ";transport=udp|tcp|tls" added when the server's transport says so
+ *    and the URI names none (a sips: URI stays as it is);
  *  - @c outbound_proxy: outbound_proxy.uri (transport as for the
  *    registrar) or NULL;
  *  - @c instance: the profile's stable "urn:uuid:..." (RFC 5626 §4.1);
@@ -155,7 +156,7 @@ struct alr_profile_defaults {
  */
 struct alr_registration {
 	const char *aor;                /**< To and From */
-	const char *registrar;          /**< Request-URI; ";transport=tcp" selects TCP */
+	const char *registrar;          /**< Request-URI; ";transport=tcp" selects TCP, "sips:" or ";transport=tls" TLS */
 	const char *outbound_proxy;     /**< first Route, and where requests go; or NULL */
 	const char *instance;           /**< +sip.instance URN, or NULL for none */
 	unsigned int expires;

@@ -67,11 +67,6 @@ static void set_error(struct alr_plugin_error *err, const char *field, const cha
 	snprintf(err->reason, sizeof(err->reason), "%s", reason);
 }
 
-static bool is_sips(const char *uri)
-{
-	return uri && strncasecmp(uri, "sips:", 5) == 0;
-}
-
 static bool is_instance_param(const char *param)
 {
 	static const char name[] = "+sip.instance";
@@ -106,30 +101,11 @@ static bool instance_value(const char *param, char *buf, size_t size)
 
 static int ietf_validate(const struct alr_profile_info *p, struct alr_plugin_error *err)
 {
-	const struct alr_server_info *sv[2] = { &p->registrar, &p->proxy };
-	static const char *const names[2] = { "registrar", "outbound_proxy" };
 	char field[64], inst[256];
 
-	/* XXX TLS comes with sip/'s TLS transport. */
-	for (int i = 0; i < 2; i++) {
-		if ((sv[i]->transport && strcmp(sv[i]->transport, "tls") == 0)) {
-			snprintf(field, sizeof(field), "%s.transport", names[i]);
-			set_error(err, field, "tls is not available yet: this alrd registers "
-				  "over udp and tcp");
-			return -EINVAL;
-		}
-		if (is_sips(sv[i]->uri)) {
-			snprintf(field, sizeof(field), "%s.uri", names[i]);
-			set_error(err, field, "sips: needs TLS, which is not available yet; "
-				  "use a sip: URI");
-			return -EINVAL;
-		}
-	}
-	if (is_sips(p->aor) && !p->registrar.uri) {
-		set_error(err, "registrar.uri", "is missing: a sips: AOR needs TLS to its "
-			  "domain, which is not available yet; name a sip: registrar");
-		return -EINVAL;
-	}
+	/* sips: URIs and transport tls go over alrd's TLS transport
+	 * (docs/sip.md, "TLS"); the profile's own checks already refuse a
+	 * sips: URI over udp or tcp. */
 	for (size_t i = 0; i < p->n_contact_params; i++) {
 		if (is_instance_param(p->contact_params[i]) &&
 		    !instance_value(p->contact_params[i], inst, sizeof(inst))) {

@@ -44,6 +44,7 @@ static const struct sip_transport_class fuzz_class;
 static int fz_open(struct ev_loop *l, enum sip_proto proto,
 		   const char *ifname, const struct sockaddr *local,
 		   const struct sockaddr *remote,
+		   const struct sip_transport_peer *peer,
 		   const struct sip_transport_cbs *cbs, void *cb_data,
 		   struct sip_transport **ret)
 {

@@ -19,7 +19,7 @@ static void test_registrar_of_aor(void **state)
 	} cases[] = {
 		{ "sip:alice@example.org", "sip:example.org", 0 },
 		{ "sip:alice@example.org:5080", "sip:example.org:5080", 0 },
-		{ "sips:alice@10.0.0.1", "sip:10.0.0.1", 0 },
+		{ "sips:alice@10.0.0.1", "sips:10.0.0.1", 0 },
 		{ "sip:alice@[2001:db8::1]:5060", "sip:[2001:db8::1]:5060", 0 },
 		{ "not a uri", NULL, -EINVAL },
 	};
@@ -48,6 +48,9 @@ static void test_uri_with_transport(void **state)
 		{ "sip:example.org;transport=tcp", PROFILE_TRANSPORT_UDP,
 		  "sip:example.org;transport=tcp" },
 		{ "sip:example.org", PROFILE_TRANSPORT_AUTO, "sip:example.org" },
+		{ "sip:example.org", PROFILE_TRANSPORT_TLS, "sip:example.org;transport=tls" },
+		{ "sips:example.org", PROFILE_TRANSPORT_TLS, "sips:example.org" },
+		{ "sips:example.org", PROFILE_TRANSPORT_AUTO, "sips:example.org" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

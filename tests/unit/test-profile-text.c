@@ -34,6 +34,7 @@ static const char *const sources[] = {
 	"   \"password\": \" pass with spaces \\\" and # and = \","
 	"   \"params\": [{\"name\": \"auth\", \"value\": \"aka\"}, {\"key\": 12, \"value\": 3}]},"
 	" \"outbound_proxy\": {\"uri\": \"sip:pcscf.example.org;lr\", \"transport\": \"tls\","
+	"   \"ca_file\": \"/etc/alrd/ims-ca.pem\","
 	"   \"digest_user\": \"proxyuser\", \"password\": \"proxy-pw\","
 	"   \"params\": [{\"name\": \"keepalive\", \"value\": true}]},"
 	" \"proxy_from_dhcp\": true, \"auto_register\": true, \"default\": true,"

@@ -147,8 +147,9 @@ static int f_resolve(void *port, const char *host, enum binding_lookup how,
 static void f_resolve_cancel(void *port) {}
 
 static int f_transport_get(void *port, const char *ifname, const struct sockaddr *local,
-			   enum sip_proto proto, const struct sockaddr *dest,
-			   struct sip_transport **ret_tp, struct sockaddr_storage *ret_local)
+			   enum sip_proto proto, const struct sockaddr *dest, const char *peer_name,
+			   const char *ca_file, struct sip_transport **ret_tp,
+			   struct sockaddr_storage *ret_local)
 {
 	struct fenv *e = ((struct fport *)port)->env;
 	struct ftp *tp;
@@ -1229,9 +1230,10 @@ static void test_validation_and_defaults(void **state)
 	assert_int_equal(create_err(w, "{\"type\": \"other/zeta\", \"aor\": "
 				       "\"sip:a@example.test\"}", &pe), -EINVAL);
 	assert_string_equal(pe.field, "type");
-	/* The IETF plugin: no TLS yet, and sigcomp is not its thing. */
+	/* TLS is there (sips: and transport tls), but a sips: URI does not
+	 * go over tcp; sigcomp is not the IETF plugin's thing. */
 	assert_int_equal(create_err(w, "{\"aor\": \"sip:alice@example.test\", \"registrar\": "
-				       "{\"uri\": \"sip:10.99.100.1\", \"transport\": \"tls\"}}", &pe),
+				       "{\"uri\": \"sips:10.99.100.1\", \"transport\": \"tcp\"}}", &pe),
 			 -EINVAL);
 	assert_string_equal(pe.field, "registrar.transport");
 	assert_int_equal(create_err(w, ALICE ", \"sigcomp\": true}", &pe), -EINVAL);

@@ -21,6 +21,7 @@
 #include "sip/resolve.h"
 #include "sip/digest.h"
 #include "sip/pacer.h"
+#include "sip/transport.h"
 #include "tests/tools/contact-list.h"
 
 #define PASSWORD "s3cret-Pa55"
@@ -35,6 +36,8 @@
 
 struct fake_tp {
 	char ifname[IFNAMSIZ];
+	char peer_name[256];            /* what TLS would verify */
+	char ca_file[256];              /* ... against which CA */
 	enum sip_proto proto;
 	struct sockaddr_storage local;
 	struct sockaddr_storage dest;
@@ -190,8 +193,8 @@ static bool same_addr(const struct sockaddr_storage *a,
 
 static int f_transport_get(void *port, const char *ifname,
 			   const struct sockaddr *local, enum sip_proto proto,
-			   const struct sockaddr *dest,
-			   struct sip_transport **ret_tp,
+			   const struct sockaddr *dest, const char *peer_name,
+			   const char *ca_file, struct sip_transport **ret_tp,
 			   struct sockaddr_storage *ret_local)
 {
 	struct fake *f = port;
@@ -219,6 +222,8 @@ static int f_transport_get(void *port, const char *ifname,
 	tp = &f->tps[f->n_tps++];
 	memset(tp, 0, sizeof(*tp));
 	snprintf(tp->ifname, sizeof(tp->ifname), "%s", ifname);
+	snprintf(tp->peer_name, sizeof(tp->peer_name), "%s", peer_name ? peer_name : "");
+	snprintf(tp->ca_file, sizeof(tp->ca_file), "%s", ca_file ? ca_file : "");
 	tp->proto = proto;
 	memcpy(&tp->local, local, local->sa_family == AF_INET ?
 	       sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
@@ -1809,6 +1814,74 @@ static void test_srv_order(void **state)
 	}
 }
 
+/* RFC 3263 §4.1 for sips: and TLS: the NAPTR services and SRV names. */
+static void test_resolve_tls_names(void **state)
+{
+	char name[64];
+
+	assert_int_equal(sip_resolve_naptr_service("s", "SIPS+D2T", true), SIP_PROTO_TLS);
+	assert_int_equal(sip_resolve_naptr_service("S", "sips+d2t", false), SIP_PROTO_TLS);
+	assert_int_equal(sip_resolve_naptr_service("s", "SIP+D2T", true), -1);
+	assert_int_equal(sip_resolve_naptr_service("s", "SIP+D2U", true), -1);
+	assert_int_equal(sip_resolve_naptr_service("s", "SIP+D2U", false), SIP_PROTO_UDP);
+	assert_int_equal(sip_resolve_naptr_service("s", "SIP+D2T", false), SIP_PROTO_TCP);
+	assert_int_equal(sip_resolve_naptr_service("s", "SIPS+D2S", true), -1);
+	assert_int_equal(sip_resolve_naptr_service("a", "SIPS+D2T", true), -1);
+	assert_int_equal(sip_resolve_naptr_service(NULL, "SIPS+D2T", true), -1);
+	assert_int_equal(sip_resolve_srv_name(SIP_PROTO_TLS, "example.test", name, sizeof(name)), 0);
+	assert_string_equal(name, "_sips._tcp.example.test");
+	assert_int_equal(sip_resolve_srv_name(SIP_PROTO_TCP, "example.test", name, sizeof(name)), 0);
+	assert_string_equal(name, "_sip._tcp.example.test");
+	assert_int_equal(sip_resolve_srv_name(SIP_PROTO_UDP, "example.test", name, sizeof(name)), 0);
+	assert_string_equal(name, "_sip._udp.example.test");
+	assert_int_equal(sip_resolve_srv_name(SIP_PROTO_TLS, "example.test", name, 10), -ENOBUFS);
+}
+
+/* A sips: registrar: the lookup is NAPTR for TLS only, the connection is
+ * TLS to the URI's host (what the certificate must name, not the
+ * address), the Contact a sips: one.  A certificate the transport
+ * refuses is BINDING_ERROR_TLS with the transport's words, and BACKOFF:
+ * not permanent, and not the network's (alr/ keeps the IAP). */
+static void test_tls_target_and_refusal(void **state)
+{
+	struct binding_config cfg = base_config();
+	struct sockaddr_storage addrs[1] = { { 0 } };
+	struct sockaddr_in *a = (struct sockaddr_in *)&addrs[0];
+	const char *why = "certificate verify failed: unable to get local issuer certificate";
+	struct fake *f;
+
+	cfg.registrar = "sips:registrar.example.test";
+	cfg.ca_file = "/etc/alrd/provider-ca.pem";
+	a->sin_family = AF_INET;
+	inet_pton(AF_INET, "10.99.100.9", &a->sin_addr);
+	f = fake_new_cfg(&cfg);
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	assert_int_equal(f->lookup, BINDING_LOOKUP_NAPTR);
+	assert_int_equal(f->lookup_proto, SIP_PROTO_TLS);
+	assert_string_equal(f->resolve_host, "registrar.example.test");
+	binding_handle_resolved(f->b, 0, addrs, 1);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(f->n_sent, 1);
+	assert_int_equal(last(f)->tp->proto, SIP_PROTO_TLS);
+	assert_string_equal(last(f)->tp->peer_name, "registrar.example.test");
+	assert_string_equal(last(f)->tp->ca_file, "/etc/alrd/provider-ca.pem");
+	assert_int_equal(ntohs(dest4_of(last(f))->sin_port), 5061);
+	assert_string_equal(contact_at(last(f), 0)->url->scheme, "sips");
+	binding_handle_request_failed_why(f->b, last(f)->id, SIP_TLS_EVERIFY, why);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_TLS);
+	assert_int_equal(last_event(f)->code, SIP_TLS_EVERIFY);
+	assert_string_equal(last_event(f)->reason, why);
+	assert_false(binding_error_is_permanent(BINDING_ERROR_TLS));
+	check_backoff(f, 0);
+	/* Without words the errno is only a transport error. */
+	fire_timer(f);
+	binding_handle_resolved(f->b, 0, addrs, 1);
+	expect_state(f, BINDING_REGISTERING);
+	binding_handle_request_failed_why(f->b, last(f)->id, SIP_TLS_EVERIFY, NULL);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_TRANSPORT);
+	fake_free(f);
+}
+
 static void test_closed_port_tries_the_next_address(void **state)
 {
 	struct binding_config cfg = base_config();
@@ -2165,7 +2238,7 @@ static void test_bad_config(void **state)
 
 	cfg = base_config(); cfg.aor = "alice";
 	assert_null(binding_new_with_ops(&fake_ops, &f, &cfg));
-	cfg = base_config(); cfg.registrar = "sips:example.test";
+	cfg = base_config(); cfg.registrar = "sips:example.test;transport=udp";
 	assert_null(binding_new_with_ops(&fake_ops, &f, &cfg));
 	cfg = base_config(); cfg.contact_user = "a b";
 	assert_null(binding_new_with_ops(&fake_ops, &f, &cfg));
@@ -2427,6 +2500,8 @@ int main(void)
 		cmocka_unit_test(test_srv_targets),
 		cmocka_unit_test(test_outbound_flow),
 		cmocka_unit_test(test_srv_order),
+		cmocka_unit_test(test_resolve_tls_names),
+		cmocka_unit_test(test_tls_target_and_refusal),
 		cmocka_unit_test(test_closed_port_tries_the_next_address),
 		cmocka_unit_test(test_query_gives_way_to_the_refresh),
 		cmocka_unit_test(test_one_request_at_a_time),

@@ -60,7 +60,12 @@ static const struct target_case target_cases[] = {
 	{ "sip:[fd00::1]", 0, "fd00::1", 5060, SIP_PROTO_UDP, AF_INET6 },
 	{ "sip:reg.example.test;transport=udp;lr", 0, "reg.example.test", 5060, SIP_PROTO_UDP, AF_UNSPEC },
 	{ "sip:alice@[fd00::2]:5080;transport=tcp", 0, "fd00::2", 5080, SIP_PROTO_TCP, AF_INET6 },
-	{ "sips:example.test", -EPROTONOSUPPORT, NULL, 0, 0, 0 },
+	/* TLS: sips: (RFC 3261 §26.2.2) or transport=tls, port 5061 */
+	{ "sips:example.test", 0, "example.test", 5061, SIP_PROTO_TLS, AF_UNSPEC },
+	{ "sips:alice@10.0.0.1:5071", 0, "10.0.0.1", 5071, SIP_PROTO_TLS, AF_INET },
+	{ "sip:example.test;transport=tls", 0, "example.test", 5061, SIP_PROTO_TLS, AF_UNSPEC },
+	{ "sips:example.test;transport=tcp", 0, "example.test", 5061, SIP_PROTO_TLS, AF_UNSPEC },
+	{ "sips:example.test;transport=udp", -EPROTONOSUPPORT, NULL, 0, 0, 0 },
 	{ "sip:example.test;transport=sctp", -EPROTONOSUPPORT, NULL, 0, 0, 0 },
 	{ "sip:example.test:0", -EINVAL, NULL, 0, 0, 0 },
 	{ "sip:example.test:65536", -EINVAL, NULL, 0, 0, 0 },
@@ -102,6 +107,10 @@ static void test_contact_uri(void **state)
 	assert_int_equal(sipmsg_contact_uri("alice-7", (struct sockaddr *)&a6,
 					    SIP_PROTO_TCP, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "sip:alice-7@[fd00::2]:5062;transport=tcp");
+	/* TLS: a sips: Contact (RFC 3261 §8.1.1.8), no transport=tls */
+	assert_int_equal(sipmsg_contact_uri("alice-7", (struct sockaddr *)&a4,
+					    SIP_PROTO_TLS, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "sips:alice-7@10.99.1.2:40000");
 	assert_int_equal(sipmsg_contact_uri("alice-7", (struct sockaddr *)&a6,
 					    SIP_PROTO_TCP, buf, 20), -ENOBUFS);
 	assert_int_equal(sipmsg_contact_uri("al ice", (struct sockaddr *)&a4,

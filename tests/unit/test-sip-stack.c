@@ -43,6 +43,7 @@ static const struct sip_transport_class fake_class;
 static int f_open(struct ev_loop *loop, enum sip_proto proto,
 		  const char *ifname, const struct sockaddr *local,
 		  const struct sockaddr *remote,
+		  const struct sip_transport_peer *peer,
 		  const struct sip_transport_cbs *cbs, void *cb_data,
 		  struct sip_transport **ret)
 {

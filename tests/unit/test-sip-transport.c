@@ -17,6 +17,13 @@
 
 #include <cmocka.h>
 #include <ev.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "sip/transport.h"
 
@@ -243,7 +250,7 @@ static void loopback_port_unreachable(int family)
 	else
 		set6(&local, "::1", 0);
 	r = sip_transport_socket_class.open(k.loop, SIP_PROTO_UDP, "lo",
-					    (struct sockaddr *)&local, NULL, &sink_cbs, &k, &tp);
+					    (struct sockaddr *)&local, NULL, NULL, &sink_cbs, &k, &tp);
 	if (r == -EADDRNOTAVAIL && family == AF_INET6) {
 		ev_loop_destroy(k.loop);
 		return;                 /* no IPv6 on this loopback */
@@ -361,7 +368,7 @@ static void test_tcp_keepalive(void **state)
 	assert_int_equal(listen(lfd, 1), 0);
 	r = sip_transport_socket_class.open(k.loop, SIP_PROTO_TCP, "lo",
 					    (struct sockaddr *)&local, (struct sockaddr *)&srv,
-					    &ka_cbs, &k, &tp);
+					    NULL, &ka_cbs, &k, &tp);
 	if (r == -EPERM) {
 		close(lfd);
 		ev_loop_destroy(k.loop);
@@ -404,10 +411,316 @@ static void test_udp6_reads_icmp_errors(void **state)
 	loopback_port_unreachable(AF_INET6);
 }
 
+/* TLS failures in words (docs/sip.md, "TLS"): what profile.error shows. */
+static void test_tls_describe(void **state)
+{
+	char buf[SIP_TRANSPORT_WHY_MAX];
+
+	(void)state;
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+	assert_int_equal(sip_tls_describe(X509_V_ERR_HOSTNAME_MISMATCH, 0, false,
+					  "registrar.example.test", buf, sizeof(buf)),
+			 SIP_TLS_EVERIFY);
+	assert_string_equal(buf, "host name mismatch: the server's certificate is not for "
+			    "registrar.example.test");
+	assert_int_equal(sip_tls_describe(X509_V_ERR_IP_ADDRESS_MISMATCH, 0, false, "10.0.0.1",
+					  buf, sizeof(buf)), SIP_TLS_EVERIFY);
+	assert_non_null(strstr(buf, "host name mismatch"));
+	assert_int_equal(sip_tls_describe(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0, false,
+					  "r", buf, sizeof(buf)), SIP_TLS_EVERIFY);
+	assert_string_equal(buf, "certificate verify failed: unable to get local issuer certificate");
+	assert_int_equal(sip_tls_describe(X509_V_ERR_CERT_HAS_EXPIRED, 0, false, "r",
+					  buf, sizeof(buf)), SIP_TLS_EVERIFY);
+	assert_string_equal(buf, "certificate verify failed: certificate has expired");
+	assert_int_equal(sip_tls_describe(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 0, false, "r",
+					  buf, sizeof(buf)), SIP_TLS_EVERIFY);
+	assert_string_equal(buf, "certificate verify failed: self-signed certificate");
+	/* not TLS at all at the other end (a SIP server on 5061 over TCP) */
+	assert_int_equal(sip_tls_describe(X509_V_OK, ERR_PACK(ERR_LIB_SSL, 0,
+							      SSL_R_WRONG_VERSION_NUMBER),
+					  false, "r", buf, sizeof(buf)), SIP_TLS_EHANDSHAKE);
+	assert_string_equal(buf, "handshake failed: wrong version number");
+	assert_int_equal(sip_tls_describe(X509_V_OK, 0, true, "r", buf, sizeof(buf)),
+			 SIP_TLS_EHANDSHAKE);
+	assert_string_equal(buf, "handshake failed: the server closed the connection");
+	assert_int_equal(sip_tls_describe(X509_V_OK, 0, false, "r", buf, sizeof(buf)),
+			 SIP_TLS_EHANDSHAKE);
+	assert_string_equal(buf, "handshake failed");
+	/* cut, never overrun */
+	assert_int_equal(sip_tls_describe(X509_V_ERR_CERT_HAS_EXPIRED, 0, false, "r", buf, 12),
+			 SIP_TLS_EVERIFY);
+	assert_int_equal(strlen(buf), 11);
+}
+
+/* The TLS class refuses what it cannot use, before any socket. */
+static void test_tls_open_checks(void **state)
+{
+	struct sockaddr_in local = { .sin_family = AF_INET }, remote = { .sin_family = AF_INET };
+	struct sip_tls *tls = sip_tls_new();
+	struct sip_transport_peer peer = { "", NULL, tls };
+	struct sip_transport *tp = NULL;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+
+	(void)state;
+	assert_non_null(tls);
+	inet_pton(AF_INET, "127.0.0.1", &local.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+	remote.sin_port = htons(5061);
+	assert_int_equal(sip_transport_tls_class.open(loop, SIP_PROTO_TLS, "lo",
+						      (struct sockaddr *)&local,
+						      (struct sockaddr *)&remote, &peer,
+						      &sink_cbs, NULL, &tp), -EINVAL);
+	assert_int_equal(sip_transport_tls_class.open(loop, SIP_PROTO_TLS, "lo",
+						      (struct sockaddr *)&local,
+						      (struct sockaddr *)&remote, NULL,
+						      &sink_cbs, NULL, &tp), -EINVAL);
+	peer.name = "registrar.example.test";
+	assert_int_equal(sip_transport_tls_class.open(loop, SIP_PROTO_TCP, "lo",
+						      (struct sockaddr *)&local,
+						      (struct sockaddr *)&remote, &peer,
+						      &sink_cbs, NULL, &tp), -EINVAL);
+	assert_null(tp);
+	assert_int_equal(sip_tls_set_ca_file(tls, "/nonexistent/ca.pem"), 0);
+	assert_int_equal(sip_tls_set_ca_file(tls, ""), 0);
+	sip_tls_free(tls);
+	ev_loop_destroy(loop);
+}
+
+/* ---- the TLS class against a server on the loopback ------------------- */
+
+#define TLS_NAME  "registrar.test"
+#define OPTIONS   "OPTIONS sip:alrd@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+#define BULK      100000        /* bytes the client sends: several records */
+
+struct tls_server {
+	int lfd;
+	SSL_CTX *ctx;
+	atomic_size_t got;      /* bytes read from the client */
+	bool handshake_ok;
+};
+
+/* A self-signed certificate for TLS_NAME (its own trust anchor). */
+static X509 *make_cert(EVP_PKEY *key)
+{
+	X509 *x = X509_new();
+	X509_NAME *n;
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)TLS_NAME, -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:" TLS_NAME);
+	assert_non_null(ext);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	return x;
+}
+
+/* One connection: the handshake; three messages (two in one record, one
+ * in two); then read what the client sends until it closes. */
+static void *tls_server_run(void *arg)
+{
+	struct tls_server *sv = arg;
+	char buf[16384];
+	SSL *ssl;
+	int fd, n;
+
+	fd = accept(sv->lfd, NULL, NULL);
+	if (fd < 0)
+		goto out;
+	ssl = SSL_new(sv->ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_accept(ssl) == 1) {
+		sv->handshake_ok = true;
+		SSL_write(ssl, OPTIONS OPTIONS, (int)strlen(OPTIONS OPTIONS));
+		SSL_write(ssl, OPTIONS, 20);
+		SSL_write(ssl, OPTIONS + 20, (int)strlen(OPTIONS) - 20);
+		/* until the client closes (it closes first: a close_notify
+		 * of ours would race with its send) */
+		while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+			atomic_fetch_add(&sv->got, (size_t)n);
+	}
+	SSL_free(ssl);
+	close(fd);
+out:
+	return NULL;
+}
+
+struct tls_sink {
+	struct ev_loop *loop;
+	int received;
+	int failed;
+	char why[SIP_TRANSPORT_WHY_MAX];
+};
+
+static void t_received(void *data, struct sip_transport *tp, const char *buf, size_t len,
+		       const struct sockaddr *from)
+{
+	struct tls_sink *k = data;
+
+	assert_int_equal(len, strlen(OPTIONS));
+	assert_memory_equal(buf, OPTIONS, len);
+	k->received++;
+}
+
+static void t_failed(void *data, struct sip_transport *tp, int error)
+{
+	struct tls_sink *k = data;
+
+	k->failed = error;
+	snprintf(k->why, sizeof(k->why), "%s", tp->why);
+}
+
+static const struct sip_transport_cbs tls_cbs = {
+	.received = t_received,
+	.failed = t_failed,
+};
+
+static bool run_until(struct tls_sink *k, bool (*cond)(struct tls_sink *, void *), void *arg)
+{
+	ev_timer deadline;
+
+	ev_timer_init(&deadline, deadline_cb, 5., 0.);
+	ev_timer_start(k->loop, &deadline);
+	while (!cond(k, arg) && ev_is_active(&deadline))
+		ev_run(k->loop, EVRUN_ONCE);
+	ev_timer_stop(k->loop, &deadline);
+	return cond(k, arg);
+}
+
+static bool three_received(struct tls_sink *k, void *arg)
+{
+	return k->received >= 3 || k->failed;
+}
+
+static bool server_got_bulk(struct tls_sink *k, void *arg)
+{
+	return atomic_load(&((struct tls_server *)arg)->got) >= BULK || k->failed;
+}
+
+static bool has_failed(struct tls_sink *k, void *arg)
+{
+	return k->failed != 0;
+}
+
+/* The real class over the loopback: handshake and verification against
+ * a CA file, messages framed across and within records, a bulk send that
+ * takes several writes, the counters; then the same server for another
+ * name: refused, "host name mismatch", SIP_TLS_EVERIFY. */
+static void test_tls_loopback(void **state)
+{
+	struct tls_sink k = { .loop = ev_loop_new(EVFLAG_AUTO) };
+	struct tls_server sv = { .lfd = -1 };
+	struct sockaddr_storage local, srv;
+	socklen_t len = sizeof(srv);
+	struct sip_tls *tls = sip_tls_new();
+	struct sip_transport_peer peer = { TLS_NAME, NULL, tls };
+	struct sip_transport *tp = NULL;
+	struct sip_tls_stats st;
+	char ca_path[] = "/tmp/alrt-tls-ca-XXXXXX";
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *cert;
+	pthread_t th;
+	FILE *f;
+	char *bulk;
+	int fd, r;
+
+	(void)state;
+	assert_non_null(key);
+	cert = make_cert(key);
+	fd = mkstemp(ca_path);
+	assert_true(fd >= 0);
+	fchmod(fd, 0644);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	PEM_write_X509(f, cert);
+	fclose(f);
+	assert_int_equal(sip_tls_set_ca_file(tls, ca_path), 0);
+
+	sv.ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(sv.ctx);
+	assert_int_equal(SSL_CTX_use_certificate(sv.ctx, cert), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(sv.ctx, key), 1);
+	set4(&local, "127.0.0.1", 0);
+	set4(&srv, "127.0.0.1", 0);
+	sv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(sv.lfd >= 0);
+	assert_int_equal(bind(sv.lfd, (struct sockaddr *)&srv, sizeof(struct sockaddr_in)), 0);
+	assert_int_equal(getsockname(sv.lfd, (struct sockaddr *)&srv, &len), 0);
+	assert_int_equal(listen(sv.lfd, 2), 0);
+
+	r = sip_transport_tls_class.open(k.loop, SIP_PROTO_TLS, "lo", (struct sockaddr *)&local,
+					 (struct sockaddr *)&srv, &peer, &tls_cbs, &k, &tp);
+	if (r == -EPERM) {
+		close(sv.lfd);
+		unlink(ca_path);
+		skip();                 /* SO_BINDTODEVICE needs CAP_NET_RAW here */
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(pthread_create(&th, NULL, tls_server_run, &sv), 0);
+	assert_true(run_until(&k, three_received, NULL));
+	assert_int_equal(k.failed, 0);
+	assert_int_equal(k.received, 3);
+	assert_true(sv.handshake_ok);
+	bulk = malloc(BULK);
+	assert_non_null(bulk);
+	memset(bulk, 'x', BULK);
+	assert_int_equal(tp->cls->send(tp, NULL, bulk, BULK), 0);
+	free(bulk);
+	assert_true(run_until(&k, server_got_bulk, &sv));
+	assert_int_equal(k.failed, 0);
+	tp->cls->close(tp);
+	pthread_join(th, NULL);
+	assert_int_equal(atomic_load(&sv.got), BULK);
+	sip_tls_get_stats(tls, &st);
+	assert_int_equal(st.handshakes, 1);
+	assert_int_equal(st.refused, 0);
+
+	/* The same server, for a name its certificate does not carry. */
+	sv.handshake_ok = false;
+	peer.name = "other.test";
+	k.received = 0;
+	assert_int_equal(sip_transport_tls_class.open(k.loop, SIP_PROTO_TLS, "lo",
+						      (struct sockaddr *)&local,
+						      (struct sockaddr *)&srv, &peer, &tls_cbs,
+						      &k, &tp), 0);
+	assert_int_equal(pthread_create(&th, NULL, tls_server_run, &sv), 0);
+	assert_true(run_until(&k, has_failed, NULL));
+	assert_int_equal(k.failed, SIP_TLS_EVERIFY);
+	assert_non_null(strstr(k.why, "host name mismatch"));
+	assert_non_null(strstr(k.why, "other.test"));
+	tp->cls->close(tp);
+	pthread_join(th, NULL);
+	assert_false(sv.handshake_ok);
+	sip_tls_get_stats(tls, &st);
+	assert_int_equal(st.refused, 1);
+
+	close(sv.lfd);
+	unlink(ca_path);
+	SSL_CTX_free(sv.ctx);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	sip_tls_free(tls);
+	ev_loop_destroy(k.loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_judge),
+		cmocka_unit_test(test_tls_describe),
+		cmocka_unit_test(test_tls_open_checks),
+		cmocka_unit_test(test_tls_loopback),
 		cmocka_unit_test(test_udp_reads_icmp_errors),
 		cmocka_unit_test(test_udp6_reads_icmp_errors),
 		cmocka_unit_test(test_tcp_keepalive),

@@ -98,6 +98,7 @@ static const char full_json[] =
 	"   \"password\": \"reg-secret\","
 	"   \"params\": [{\"name\": \"auth\", \"value\": \"aka\"}, {\"key\": 12, \"value\": 3}]},"
 	" \"outbound_proxy\": {\"uri\": \"sip:pcscf.example.org;lr\", \"transport\": \"tls\","
+	"   \"ca_file\": \"/etc/alrd/ims-ca.pem\","
 	"   \"digest_user\": \"proxyuser\", \"password\": \"proxy-secret\","
 	"   \"params\": [{\"name\": \"keepalive\", \"value\": true},"
 	"     {\"key\": 4294967295, \"value\": [\"a\", \"b\"]}]},"

@@ -116,6 +116,10 @@ PRESENCE_MODULE = (glob.glob('/usr/lib/*/kamailio/modules/presence.so')
 KAMAILIO = '/usr/sbin/kamailio'
 KAMCMD = '/usr/sbin/kamcmd'
 SIP_PORT = 5060
+TLS_PORT = 5061
+# Debian's kamailio-tls-modules
+TLS_MODULE = (glob.glob('/usr/lib/*/kamailio/modules/tls.so')
+              + ['/usr/lib/kamailio/modules/tls.so'])[0]
 
 
 class KamailioError(Exception):
@@ -231,7 +235,7 @@ class Registrar:
                  nonce_expire=None, nonce_count=False, timestamps=False,
                  shm_mb=32, call_auth=False, fr_timer=10, fr_inv_timer=60,
                  service_route=None, presence=False, flow_timer=None,
-                 stun=None):
+                 stun=None, tls=None, tcp_children=2):
         if isinstance(listen_addrs, str):
             listen_addrs = [listen_addrs]
         if not listen_addrs:
@@ -276,6 +280,19 @@ class Registrar:
         # Require: outbound and Flow-Timer: flow_timer, and bindings of one
         # instance with different reg-ids stay side by side (WITH_OUTBOUND).
         self.flow_timer = flow_timer
+        # tls: (certificate, private key) PEM files: Kamailio also listens
+        # on TLS port 5061 of every address with them (the tls module,
+        # WITH_TLS in the template), asking nothing of the client.  Make
+        # them with peers/testca.py.
+        self.tls = tuple(tls) if tls else None
+        # Kamailio's TCP/TLS workers.  Each worker has an SSL_CTX of its
+        # own (tls_domain.c: one per process), so a session ticket one
+        # issued is resumed only by that one: tcp_children=1 makes
+        # resumption testable.
+        self.tcp_children = int(tcp_children)
+        if self.tls and not os.path.exists(TLS_MODULE):
+            raise KamailioError('no %s (apt install kamailio-tls-modules)'
+                                % TLS_MODULE)
         # stun: answer STUN Binding Requests on the SIP port (the stun
         # module); by default when flow_timer is set, as RFC 5626 §4.4.2
         # asks of an outbound registrar.
@@ -290,6 +307,7 @@ class Registrar:
         self.db_path = os.path.join(self.workdir, 'kamailio.db')
         self.ctl_path = os.path.join(self.workdir, 'kamailio_ctl')
         self.log_path = os.path.join(self.workdir, 'kamailio.log')
+        self.tls_cfg_path = os.path.join(self.workdir, 'tls.cfg')
         self.proc = None
         self._log = None
 
@@ -332,11 +350,37 @@ class Registrar:
             lines.append('#!define WITH_DENY_SUBNETS')
             lines.append(substdef('ALR_DENY_SUBNETS',
                                   ','.join(self.deny_subnets)))
+        if self.tls:
+            lines.append('#!define WITH_TLS')
+            lines.append('enable_tls=yes')
+            lines.append(substdef('ALR_TLS_CFG', self.tls_cfg_path))
         for addr in self.listen_addrs:
             for proto in ('udp', 'tcp'):
                 lines.append('listen=%s:%s:%d'
                              % (proto, _sip_host(addr), SIP_PORT))
+            if self.tls:
+                lines.append('listen=tls:%s:%d' % (_sip_host(addr), TLS_PORT))
         return '\n'.join(lines) + '\n'
+
+    def write_tls_config(self):
+        """The tls module's file: our certificate for every client, none
+        asked of them; TLS 1.2 or newer."""
+        cert, key = self.tls
+        for path in (cert, key):
+            if '\n' in path or not os.path.isabs(path):
+                raise ValueError('unusable path for tls.cfg: %r' % path)
+        with open(self.tls_cfg_path, 'w') as f:
+            f.write('[server:default]\n'
+                    'method = TLSv1.2+\n'
+                    'verify_certificate = no\n'
+                    'require_certificate = no\n'
+                    'certificate = %s\n'
+                    'private_key = %s\n'
+                    '\n'
+                    '[client:default]\n'
+                    'method = TLSv1.2+\n'
+                    'verify_certificate = no\n'
+                    'require_certificate = no\n' % (cert, key))
 
     def _auth_modparams(self):
         lines = []
@@ -353,9 +397,10 @@ class Registrar:
     def write_config(self):
         with open(TEMPLATE) as f:
             text = f.read()
-        for marker in ('@GENERATED@', '@AUTH_MODPARAMS@'):
+        for marker in ('@GENERATED@', '@AUTH_MODPARAMS@', '\ntcp_children=2\n'):
             if text.count(marker) != 1:
                 raise KamailioError('template must hold %s once' % marker)
+        text = text.replace('\ntcp_children=2\n', '\ntcp_children=%d\n' % self.tcp_children)
         text = text.replace('@GENERATED@', self._generated())
         text = text.replace('@AUTH_MODPARAMS@', self._auth_modparams())
         if self.timestamps:
@@ -404,6 +449,8 @@ class Registrar:
             if os.path.exists(path):
                 os.unlink(path)
         self.write_config()
+        if self.tls:
+            self.write_tls_config()
         self.write_db()
         self._log = open(self.log_path, 'ab')
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
