@@ -822,6 +822,8 @@ void driver_roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	roam_timer_fired(r->roam, rp->p->id);
 	registry_leave(r);
 }
+static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struct iap *iap,
+			 const char *dhcp_proxy, int family, char *local, char *where);
 /* sip_register and sip_move: the binding registers over @iap_id.  While
  * it is registered elsewhere (a migration, make-before-break) the old
  * contact stays until the new one is registered (binding_move()). */
@@ -831,16 +833,43 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 	struct reg_profile *rp = registry_lookup(r, profile);
 	char local[INET6_ADDRSTRLEN], where[96];
 	const struct iap *iap;
-	int ret;
+	char *dhcp_proxy = NULL;
+	int ret, family;
 
 	if (!rp || !rp->in_engine)
 		return -ESHUTDOWN;
 	if (rp->failed)
 		return -EIO;            /* not wanted any more: rp_reconcile() follows */
 	iap = iap_table_find_by_id(r->iaps, iap_id);
-	if (!iap || !iap_available(iap) || !iap_pick_local(iap, rp_dest_family(rp->p), local,
-						       sizeof(local)))
+	if (!iap || !iap_available(iap))
 		return -ENETUNREACH;
+	family = rp_dest_family(rp->p);
+	rp->dhcp_wait = 0;
+	if (rp->p->proxy_from_dhcp &&
+	    driver_dhcp_proxy(rp, iap, &dhcp_proxy, &family) == -EINPROGRESS) {
+		/* The network is asked for its proxy first: the REGISTER
+		 * follows its answer (driver_go_after_dhcp()). */
+		rp->dhcp_wait = iap_id;
+		log_info("profile %u (%s): waiting for iap %u's DHCP answer before registering",
+			 rp->p->id, rp_name(rp), iap_id);
+		return ROAM_OP_STARTED;
+	}
+	ret = go_with_proxy(r, rp, iap, dhcp_proxy, family, local, where);
+	free(dhcp_proxy);
+	return ret;
+}
+/* op_sip_go() once the proxy is known. */
+static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struct iap *iap,
+			 const char *dhcp_proxy, int family, char *local, char *where)
+{
+	unsigned int iap_id = iap->id;
+	int ret;
+
+	if (!iap_pick_local(iap, family, local, INET6_ADDRSTRLEN))
+		return -ENETUNREACH;
+	/* XXX already registered over this IAP when it names another
+	 * proxy (asked again after an address change that kept the
+	 * local address): the new one is taken at the next move. */
 	if (rp->binding && !rp->deregistering && rp->iap_id == iap_id &&
 	    strcmp(rp->ifname, iap->ifname) == 0 && strcmp(rp->local, local) == 0 &&
 	    binding_get_state(rp->binding) != BINDING_IDLE) {
@@ -861,6 +890,9 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 		rp->stopped = true;     /* rp_reconcile() once the engine returns */
 		return -EINVAL;
 	}
+	if (rp->p->proxy_from_dhcp && binding_set_proxy(rp->binding, dhcp_proxy) < 0)
+		log_warning("profile %u (%s): the binding refuses the proxy %s named by DHCP",
+			    rp->p->id, rp_name(rp), dhcp_proxy ? dhcp_proxy : "(none)");
 	if (rp->iap_id && rp->iap_id != iap->id)
 		log_info("profile %u (%s): moving from iap %u to iap %u", rp->p->id, rp_name(rp),
 			 rp->iap_id, iap->id);
@@ -894,10 +926,20 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 		/* Handled like the binding's own failure, once the engine
 		 * returns: a permanent error. */
 		log_warning("profile %u (%s): cannot register over %s: %s", rp->p->id, rp_name(rp),
-			    iap_label(r, iap->id, where, sizeof(where)), strerror(-ret));
+			    iap_label(r, iap->id, where, 96), strerror(-ret));
 		binding_failed_now(rp, ret);
 	}
 	return ROAM_OP_STARTED;
+}
+void driver_go_after_dhcp(struct reg_profile *rp, unsigned int iap_id)
+{
+	struct registry *r = rp->r;
+	int ret = op_sip_go(r, rp->p->id, iap_id);
+
+	if (ret >= 0 || ret == -ESHUTDOWN || ret == -EIO || ret == -EINVAL)
+		return;         /* started, or the profile's own follow-up */
+	/* The engine heard "started": it hears the failure now. */
+	roam_sip_failed(r->roam, rp->p->id, iap_id, ret, "no local address after DHCP");
 }
 static int op_sip_register(void *ud, unsigned int profile, unsigned int iap)
 {
@@ -940,6 +982,8 @@ static int op_sip_deregister(void *ud, unsigned int profile, unsigned int via_ia
 	struct reg_profile *rp = registry_lookup(r, profile);
 	int ret;
 
+	if (rp)
+		rp->dhcp_wait = 0;
 	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
 		return ROAM_OP_DONE;
 	if (rp->deregistering)
@@ -988,6 +1032,8 @@ static void op_sip_abandon(void *ud, unsigned int profile)
 	struct registry *r = ud;
 	struct reg_profile *rp = registry_lookup(r, profile);
 
+	if (rp)
+		rp->dhcp_wait = 0;
 	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
 		return;
 	if (binding_abandon(rp->binding) < 0)
@@ -1088,6 +1134,8 @@ static void op_state_changed(void *ud, unsigned int profile, enum roam_state old
 	(void)old_state;
 	if (!rp)
 		return;
+	if (new_state == ROAM_UNREGISTERED || new_state == ROAM_WAIT_FOR_IAP)
+		rp->dhcp_wait = 0;
 	switch (new_state) {
 	case ROAM_UNREGISTERED:
 		/* A major update needs a new binding; a deregistration the
@@ -1165,6 +1213,7 @@ void driver_on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 			}
 		roam_iap_replaced(r->roam, iap->replaces, iap->id);
 	}
+	driver_dhcp_iap_event(r, event, iap);
 	/* The old IAP of an identity switch leaves the views at once.  A
 	 * lost IAP fails over inside this call. */
 	roam_feed_iaps(r, iap->replaces ? iap->replaces : iap->replaced_by ? iap->id : 0);
@@ -1210,6 +1259,10 @@ void driver_reregister(struct reg_profile *rp)
 		rp->binding_id = old_id;
 		return;
 	}
+	/* The proxy the IAP's network named stays (DHCP is not asked again
+	 * for a re-REGISTER over the same IAP). */
+	if (rp->p->proxy_from_dhcp)
+		binding_set_proxy(rp->binding, binding_get_proxy(old));
 	ret = binding_start(rp->binding, rp->ifname, rp->local);
 	if (ret < 0)
 		log_warning("profile %u (%s): re-REGISTER failed to start: %s", rp->p->id,

@@ -99,6 +99,13 @@ struct reg_profile {
 	int old_error;                  /* the first failed removal while removing_old */
 	unsigned int probe_iap;         /* a query for the engine's probe is out over it */
 
+	/* proxy_from_dhcp (alr/registry_dhcp.c): the IAP whose discovery
+	 * the engine's REGISTER waits for (0: none), and where the proxy
+	 * in use came from, for the state. */
+	unsigned int dhcp_wait;
+	unsigned int proxy_iap;         /* learned over it by DHCP; 0: not */
+	char proxy_note[288];           /* "": nothing to say */
+
 	unsigned int iap_id;            /* where the binding is (0: nowhere) */
 	char ifname[IFNAMSIZ];
 	char local[INET6_ADDRSTRLEN];
@@ -157,6 +164,10 @@ struct registry {
 	unsigned int depth;             /* registry_enter()/registry_leave() nesting */
 	registry_roam_fn roam_fn;
 	void *roam_data;
+
+	/* DHCP SIP server discovery, per IAP (alr/registry_dhcp.c). */
+	struct dhcp_iap **dhcp;
+	size_t n_dhcp;
 
 	ev_idle housekeeping;
 	bool restoring;
@@ -219,3 +230,20 @@ void driver_host_set_data(struct alr_plugin_reg *reg, void *data, void (*destroy
  * host, else AF_UNSPEC) and an address of @iap in it. */
 int rp_dest_family(const struct profile *p);
 bool iap_pick_local(const struct iap *iap, int family, char *buf, size_t size);
+
+/* ---- registry_dhcp.c ---------------------------------------------------- */
+
+struct dhcp_iap;
+/* The outbound proxy for @rp over @iap (proxy_from_dhcp): 0 with
+ * *ret_uri the DHCP-named one (malloc'ed) or NULL (the network named
+ * none: the configured one, or the usual resolution), and *ret_family
+ * the local address family it asks for (unchanged for a name);
+ * -EINPROGRESS while the network is asked (driver_dhcp_done() follows). */
+int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap, char **ret_uri,
+		      int *ret_family);
+/* An IAP event: discoveries of IAPs gone or changed are dropped. */
+void driver_dhcp_iap_event(struct registry *r, enum iap_event event, const struct iap *iap);
+void driver_dhcp_free_all(struct registry *r);
+/* registry_driver.c: the engine's REGISTER over @iap_id again, once its
+ * discovery finished. */
+void driver_go_after_dhcp(struct reg_profile *rp, unsigned int iap_id);

@@ -198,7 +198,9 @@ struct binding {
 	/* configuration */
 	char *aor;
 	char *registrar;
-	char *proxy;
+	char *proxy;                    /* in use: proxy_cfg or binding_set_proxy()'s */
+	char *proxy_cfg;
+	bool proxy_changed;             /* the next move resolves anew */
 	char *username;
 	char *realm;
 	char *password;
@@ -2051,6 +2053,7 @@ struct binding *binding_new_with_ops(const struct binding_ops *ops,
 	    set_str(&b->registrar, cfg->registrar) < 0 ||
 	    set_str(&b->target, cfg->registrar) < 0 ||
 	    set_str(&b->proxy, cfg->outbound_proxy) < 0 ||
+	    set_str(&b->proxy_cfg, cfg->outbound_proxy) < 0 ||
 	    set_str(&b->realm, cfg->realm) < 0 ||
 	    set_str(&b->password, cfg->password) < 0 ||
 	    set_str(&b->contact_user, cfg->contact_user) < 0 ||
@@ -2189,6 +2192,7 @@ static void binding_destroy(struct binding *b)
 	free(b->registrar);
 	free(b->target);
 	free(b->proxy);
+	free(b->proxy_cfg);
 	free(b->username);
 	free(b->realm);
 	free(b->contact_user);
@@ -2341,6 +2345,7 @@ int binding_start(struct binding *b, const char *ifname,
 	r = set_str(&b->target, b->registrar);
 	if (r < 0)
 		goto out;
+	b->proxy_changed = false;
 	r = target_changed(b);
 	if (r < 0)
 		goto out;
@@ -2383,6 +2388,16 @@ int binding_move(struct binding *b, const char *ifname,
 	r = set_iap(b, ifname, local_addr);
 	if (r < 0)
 		goto out;
+	if (b->proxy_changed) {
+		/* Another first hop over the new IAP (its DHCP-named
+		 * proxy): resolved anew, challenges of the old one
+		 * forgotten. */
+		r = target_changed(b);
+		if (r < 0)
+			goto out;
+		digest_session_reset(&b->proxy_auth);
+		b->proxy_changed = false;
+	}
 	b->backoff_n = 0;
 	begin_attempt(b);
 	dispatch(b);
@@ -2555,6 +2570,33 @@ static void keep_service_route(struct binding *b, const osip_message_t *resp)
 			s += len;
 		}
 	}
+}
+
+int binding_set_proxy(struct binding *b, const char *uri)
+{
+	struct sipmsg_target t;
+	const char *want;
+	int r;
+
+	if (!b || b->dying)
+		return -EINVAL;
+	want = uri ? uri : b->proxy_cfg;
+	if (uri && (!sipmsg_uri_ok(uri) || sipmsg_target_parse(uri, &t) < 0))
+		return -EINVAL;
+	if ((!want && !b->proxy) || (want && b->proxy && strcmp(want, b->proxy) == 0))
+		return 0;
+	r = set_str(&b->proxy, want);
+	if (r < 0)
+		return r;
+	log_info("binding %u (%s): outbound proxy now %s", b->id, b->name,
+		 b->proxy ? b->proxy : "none");
+	b->proxy_changed = true;
+	return 1;
+}
+
+const char *binding_get_proxy(const struct binding *b)
+{
+	return b ? b->proxy : NULL;
 }
 
 int binding_get_route(const struct binding *b, struct binding_route *ret)

@@ -279,6 +279,14 @@ int binding_start(struct binding *b, const char *ifname,
  * it is binding_start(). */
 int binding_move(struct binding *b, const char *ifname,
 		 const char *local_addr);
+/** The outbound proxy from the next binding_start() or binding_move()
+ * on (one learned from the IAP's network by DHCP, RFC 3361); NULL: the
+ * configuration's again.  Requests under way and those to other IAPs
+ * before the move keep theirs.  1 changed, 0 the same, -EINVAL (not a
+ * URI), -ENOMEM. */
+int binding_set_proxy(struct binding *b, const char *uri);
+/** The outbound proxy in use (or to be used from the next move), or NULL. */
+const char *binding_get_proxy(const struct binding *b);
 /** Deregister (RFC 3261 §10.2.2: every contact of the list with
  * expires=0, same Call-ID, next CSeq), then IDLE.  0 also when there was
  * nothing to remove. */

@@ -1,0 +1,215 @@
+#!/usr/bin/python3
+"""DHCP discovery of the outbound proxy (issue 15 item 6; docs/roaming.md,
+"DHCP discovery"): a profile with proxy_from_dhcp sends its REGISTERs
+through the SIP server the network it registers over names by DHCP
+(RFC 3361 option 120, asked for with a DHCPINFORM), each network its own.
+
+dnsmasq (peers/networkmanager.py's Dnsmasq) serves DHCP on the far end of
+wlan0 and wwan0; Kamailio listens on the registrar's address and on each
+proxy address, so the address a REGISTER arrived at (its log's dst=$Ri)
+tells which proxy the network named and alrd used.
+
+Facts checked with dnsmasq 2.90 while writing this: it answers a
+DHCPINFORM from an address of a subnet it has a dhcp-range for (the
+address itself need not be in the range) with a DHCPACK sent to
+ciaddr:68; `--dhcp-option=tag:T,120,ADDR` is sent as RFC 3361 encoding 1
+(addresses), with a name as encoding 0; `--log-dhcp` logs
+"DHCPINFORM(IFACE) ADDR MAC".
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, 'peers'))
+
+import alrtest  # noqa: E402
+from alrtest import T, check, check_eq  # noqa: E402
+from networkmanager import DNSMASQ, Dnsmasq  # noqa: E402
+from test_profiles import (WLAN, WWAN, daemon, deregistered, host_of,  # noqa: E402
+                           iap_id, profile, registered, sip_world, state_once,
+                           wait_bindings)
+
+WIFI_PROXY = '10.99.101.1'      # what the Wi-Fi network names
+CELL_PROXY = '10.99.102.1'      # what the cellular network names
+CONF_PROXY = '10.99.103.1'      # the profile's outbound_proxy.uri
+
+
+class _Rm:
+    def __init__(self, path):
+        self.path = path
+
+    def cleanup(self):
+        if not os.environ.get('ALR_KEEP'):
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+class _NetNs:
+    """What Dnsmasq needs of a namespace: exec_argv()."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def exec_argv(self, argv):
+        return ['ip', 'netns', 'exec', self.name] + list(argv)
+
+
+def dhcp_world(fx, options):
+    """sip_world with Kamailio also on the proxy addresses, and dnsmasq
+    serving DHCP on the far end of wlan0 (tag wifi) and wwan0 (tag cell)
+    with @options (dnsmasq --dhcp-option values)."""
+    if not os.access(DNSMASQ, os.X_OK):
+        raise alrtest.Skip('no dnsmasq (apt install dnsmasq-base)')
+    w, reg = sip_world(fx, extra_addrs=(WIFI_PROXY, CELL_PROXY, CONF_PROXY))
+    tmp = tempfile.mkdtemp(prefix='alrt-dhcp-')
+    fx._objs.append(_Rm(tmp))
+    links = [{'peer': 'wlan0p', 'prefix': '10.99.1.', 'tag': 'wifi'},
+             {'peer': 'wwan0p', 'prefix': '10.99.2.', 'tag': 'cell'}]
+    dhcp = Dnsmasq(_NetNs(w.net), tmp, links,
+                   ['--dhcp-option=%s' % o for o in options])
+    fx._objs.append(dhcp)
+    dhcp.start()
+    return w, reg, dhcp
+
+
+def dhcp_log(dhcp):
+    try:
+        with open(dhcp.log_path) as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def arrived_at(reg, src, mark=0):
+    """The addresses the REGISTERs from @src arrived at (Kamailio's own
+    view), from the @mark-th REGISTER on."""
+    return [r.get('dst') for r in reg.registers()[mark:] if r.get('src') == src]
+
+
+def dhcp_profile(**kw):
+    p = profile('alice', auto_register=True, proxy_from_dhcp=True)
+    p.update(kw)
+    return p
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_each_network_its_own_proxy(fx):
+    """Over Wi-Fi the REGISTER goes to the proxy Wi-Fi's DHCP server named;
+    after Wi-Fi's carrier loss, over cellular to cellular's (another
+    address); the state says which and from which IAP; both networks were
+    asked with a DHCPINFORM."""
+    w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,' + WIFI_PROXY,
+                                   'tag:cell,120,' + CELL_PROXY])
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    wlan, wwan = iap_id(c, 'wlan0'), iap_id(c, 'wwan0')
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    dst = arrived_at(reg, WLAN)
+    check(dst and all(a == WIFI_PROXY for a in dst),
+          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    st = state_once(c, pid, lambda s: s['proxy'] is not None)
+    check_eq((st['proxy'], st['proxy_from'], st['proxy_iap_id']),
+             ('sip:' + WIFI_PROXY, 'dhcp', wlan), 'proxy, from, iap over Wi-Fi')
+    check('DHCPINFORM(wlan0p) 10.99.1.2' in dhcp_log(dhcp),
+          'dnsmasq saw no DHCPINFORM from wlan0: %s', dhcp_log(dhcp)[-2000:])
+
+    mark = len(reg.registers())
+    w.carrier_down('wlan0')
+    deregistered(c, pid, 'network-lost')
+    ev = registered(c, pid)
+    check_eq(host_of(ev['params']['contact']), WWAN, 'contact host after failover')
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+    dst = arrived_at(reg, WWAN, mark)
+    check(dst and all(a == CELL_PROXY for a in dst),
+          'REGISTERs over wwan0 arrived at %s, not all at %s', dst, CELL_PROXY)
+    st = state_once(c, pid, lambda s: s['proxy'] == 'sip:' + CELL_PROXY)
+    check_eq((st['proxy'], st['proxy_from'], st['proxy_iap_id']),
+             ('sip:' + CELL_PROXY, 'dhcp', wwan), 'proxy, from, iap over cellular')
+    check('DHCPINFORM(wwan0p) 10.99.2.2' in dhcp_log(dhcp),
+          'dnsmasq saw no DHCPINFORM from wwan0: %s', dhcp_log(dhcp)[-2000:])
+    check('names SIP server %s (option 120)' % CELL_PROXY in d.log(),
+          "alrd's log does not say what cellular's DHCP server named")
+
+
+def test_wifi_back_asked_again(fx):
+    """Wi-Fi's carrier comes back: its answer was dropped with the loss,
+    so it is asked again, and the profile moves back through Wi-Fi's
+    proxy (the migration's REGISTER arrives at WIFI_PROXY)."""
+    w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,' + WIFI_PROXY,
+                                   'tag:cell,120,' + CELL_PROXY])
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    wlan = iap_id(c, 'wlan0')
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    w.carrier_down('wlan0')
+    deregistered(c, pid, 'network-lost')
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WWAN)
+    informs = dhcp_log(dhcp).count('DHCPINFORM(wlan0p)')
+    mark = len(reg.registers())
+    w.carrier_up('wlan0')
+    st = state_once(c, pid, lambda s: s['iap_id'] == wlan and s['registration'] == 'registered'
+                    and s['proxy'] == 'sip:' + WIFI_PROXY, T(30))
+    check_eq((st['iap_id'], st['proxy'], st['proxy_iap_id']), (wlan, 'sip:' + WIFI_PROXY, wlan),
+             'back on Wi-Fi through its proxy')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    dst = arrived_at(reg, WLAN, mark)
+    check(dst and all(a == WIFI_PROXY for a in dst),
+          'REGISTERs over wlan0 after its return arrived at %s, not all at %s', dst, WIFI_PROXY)
+    check(dhcp_log(dhcp).count('DHCPINFORM(wlan0p)') > informs,
+          'Wi-Fi was not asked again after its carrier came back')
+
+
+def test_no_option_falls_back_to_configured_proxy(fx):
+    """Wi-Fi's DHCP server answers without option 120: the profile uses
+    its outbound_proxy.uri, says so in its state and in the log."""
+    w, reg, dhcp = dhcp_world(fx, ['tag:cell,120,' + CELL_PROXY])
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    p = dhcp_profile(outbound_proxy={'uri': 'sip:' + CONF_PROXY})
+    pid = c.call('profile.create', {'profile': p})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    dst = arrived_at(reg, WLAN)
+    check(dst and all(a == CONF_PROXY for a in dst),
+          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, CONF_PROXY)
+    st = state_once(c, pid, lambda s: s['dhcp'] is not None)
+    check_eq((st['proxy'], st['proxy_from']), ('sip:' + CONF_PROXY, 'configuration'),
+             'proxy and where it came from')
+    check('named no SIP server (no option 120); using outbound_proxy.uri' in (st['dhcp'] or ''),
+          'state.dhcp does not name the cause: %r', st['dhcp'])
+    check('no option 120' in d.log(), "alrd's log does not name the cause")
+
+
+def test_no_dhcp_server_registers_as_usual(fx):
+    """Nobody answers the DHCPINFORM (no DHCP server on either network):
+    after the bounded retries (two messages, ~12 s) the profile registers
+    to the registrar directly; state and log say nobody answered."""
+    w, reg = sip_world(fx, extra_addrs=(WIFI_PROXY,))
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    registered(c, pid, T(30))
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    st = state_once(c, pid, lambda s: s['dhcp'] is not None)
+    check_eq(st['proxy'], None, 'proxy')
+    check('no DHCP server answered (2 DHCPINFORMs' in (st['dhcp'] or ''),
+          'state.dhcp does not say nobody answered: %r', st['dhcp'])
+    check('no DHCP server answered' in d.log(), "alrd's log does not say nobody answered")
+
+
+if __name__ == '__main__':
+    alrtest.main()
