@@ -39,6 +39,7 @@ struct dhcp_fam {
 	char from[INET6_ADDRSTRLEN];
 	unsigned tries;
 	uint64_t elapsed_ms;
+	int error;                      /* NO_ANSWER: nothing could be sent */
 };
 
 struct dhcp_iap {
@@ -134,10 +135,15 @@ static void conclude(struct dhcp_iap *di)
 		log_iap(LOG_NOTICE, di->iap_id, "%s: %s", who, di->note);
 	} else if (di->f4.asked || di->f6.asked) {
 		f = di->f4.asked ? &di->f4 : &di->f6;
-		snprintf(di->note, sizeof(di->note),
-			 "no DHCP server answered (%u %s in %.1f s)", f->tries,
-			 f == &di->f4 ? "DHCPINFORMs" : "Information-Requests",
-			 (double)f->elapsed_ms / 1000.0);
+		if (f->error)
+			snprintf(di->note, sizeof(di->note), "cannot send a %s over %s: %s",
+				 f == &di->f4 ? "DHCPINFORM" : "DHCPv6 Information-Request",
+				 di->ifname, strerror(-f->error));
+		else
+			snprintf(di->note, sizeof(di->note),
+				 "no DHCP server answered (%u %s in %.1f s)", f->tries,
+				 f == &di->f4 ? "DHCPINFORMs" : "Information-Requests",
+				 (double)f->elapsed_ms / 1000.0);
 		log_iap(LOG_WARNING, di->iap_id, "%s: %s", who, di->note);
 	} else {
 		snprintf(di->note, sizeof(di->note), "could not ask by DHCP (see the log)");
@@ -179,6 +185,7 @@ static void on_answer(struct sip_dhcp *d, const struct sip_dhcp_result *res, voi
 	f->outcome = res->outcome;
 	f->tries = res->tries;
 	f->elapsed_ms = res->elapsed_ms;
+	f->error = res->error;
 	if (res->outcome == SIP_DHCP_ANSWERED) {
 		f->present = res->answer->present;
 		f->servers = res->answer->servers;
@@ -327,6 +334,9 @@ int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap, char **ret_
 		    rp->p->id, rp_name(rp), iap->id, di->ifname, di->note,
 		    fallback ? "using outbound_proxy.uri " : "registering without an outbound proxy",
 		    fallback ? fallback : "");
+	/* Observers hear it too (profile.error kind dhcp); the registration
+	 * goes on, and its success clears the state's error. */
+	rp_set_error(rp, 0, "dhcp", "%s", rp->proxy_note);
 	return 0;
 }
 

@@ -40,6 +40,7 @@ struct sip_dhcp {
 	uint8_t hw[16];
 	size_t hwlen;
 	unsigned tries;
+	unsigned sent;                  /* tries that left */
 	int last_error;
 	uint64_t started_us;
 	sip_dhcp_fn fn;
@@ -120,6 +121,7 @@ static void send_one(struct sip_dhcp *d)
 			  strerror(-d->last_error));
 		return;
 	}
+	d->sent++;
 	log_debug("dhcp %s: %s sent (try %u, xid %06x)", d->ifname,
 		  d->family == AF_INET ? "DHCPINFORM" : "Information-Request", d->tries, d->xid);
 }
@@ -148,8 +150,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (d->tries >= n_waits(d)) {
-		res.error = d->last_error;
+	/* Nothing could be sent at all (an interface without broadcast, no
+	 * route): no answer can come, say so now rather than in 12 s. */
+	if (d->tries >= n_waits(d) || d->sent == 0) {
+		res.error = d->sent ? 0 : d->last_error;
 		finish(d, &res);
 		return;
 	}
@@ -288,7 +292,7 @@ struct sip_dhcp *sip_dhcp_start(struct ev_loop *loop, const char *ifname,
 	ev_io_init(&d->io, io_cb, d->fd, EV_READ);
 	ev_io_start(loop, &d->io);
 	send_one(d);
-	ev_timer_init(&d->timer, timer_cb, next_wait(d), 0.);
+	ev_timer_init(&d->timer, timer_cb, d->sent ? next_wait(d) : 0., 0.);
 	ev_timer_start(loop, &d->timer);
 	return d;
 fail:

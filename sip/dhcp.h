@@ -41,7 +41,8 @@ struct sip_dhcp_result {
 	char from[INET6_ADDRSTRLEN];    /* ANSWERED: the server's address */
 	unsigned tries;                 /* messages sent */
 	uint64_t elapsed_ms;            /* from the first to the outcome */
-	int error;                      /* NO_ANSWER: the last send's -errno, or 0 */
+	int error;                      /* NO_ANSWER: -errno when the first message
+					   could not be sent (then at once), else 0 */
 };
 
 typedef void (*sip_dhcp_fn)(struct sip_dhcp *d, const struct sip_dhcp_result *res,

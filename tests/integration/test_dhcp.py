@@ -29,13 +29,17 @@ sys.path.insert(0, os.path.join(HERE, 'peers'))
 import alrtest  # noqa: E402
 from alrtest import T, check, check_eq  # noqa: E402
 from networkmanager import DNSMASQ, Dnsmasq  # noqa: E402
-from test_profiles import (WLAN, WWAN, daemon, deregistered, host_of,  # noqa: E402
-                           iap_id, profile, registered, sip_world, state_once,
-                           wait_bindings)
+from dns import DnsServer, use_name_server  # noqa: E402
+from test_profiles import (WLAN, WWAN, _sysctl, daemon, deregistered,  # noqa: E402
+                           host_of, iap_id, profile, registered, sip_world,
+                           state_once, wait_bindings)
 
 WIFI_PROXY = '10.99.101.1'      # what the Wi-Fi network names
 CELL_PROXY = '10.99.102.1'      # what the cellular network names
 CONF_PROXY = '10.99.103.1'      # the profile's outbound_proxy.uri
+NS_ADDR = '10.99.100.53'        # a name server, for proxies named by name
+WIFI_PROXY6 = '2001:db8:101::1'  # what Wi-Fi's DHCPv6 server names
+WLAN6 = '2001:db8:1::2'
 
 
 class _Rm:
@@ -57,19 +61,23 @@ class _NetNs:
         return ['ip', 'netns', 'exec', self.name] + list(argv)
 
 
-def dhcp_world(fx, options):
+def dhcp_world(fx, options, extra_addrs=(), before_dhcp=None, more=()):
     """sip_world with Kamailio also on the proxy addresses, and dnsmasq
     serving DHCP on the far end of wlan0 (tag wifi) and wwan0 (tag cell)
-    with @options (dnsmasq --dhcp-option values)."""
+    with @options (dnsmasq --dhcp-option values) and @more (other dnsmasq
+    options); @before_dhcp(world) runs before dnsmasq starts."""
     if not os.access(DNSMASQ, os.X_OK):
         raise alrtest.Skip('no dnsmasq (apt install dnsmasq-base)')
-    w, reg = sip_world(fx, extra_addrs=(WIFI_PROXY, CELL_PROXY, CONF_PROXY))
+    w, reg = sip_world(fx, extra_addrs=(WIFI_PROXY, CELL_PROXY, CONF_PROXY) +
+                       tuple(extra_addrs))
+    if before_dhcp:
+        before_dhcp(w)
     tmp = tempfile.mkdtemp(prefix='alrt-dhcp-')
     fx._objs.append(_Rm(tmp))
     links = [{'peer': 'wlan0p', 'prefix': '10.99.1.', 'tag': 'wifi'},
              {'peer': 'wwan0p', 'prefix': '10.99.2.', 'tag': 'cell'}]
     dhcp = Dnsmasq(_NetNs(w.net), tmp, links,
-                   ['--dhcp-option=%s' % o for o in options])
+                   ['--dhcp-option=%s' % o for o in options] + list(more))
     fx._objs.append(dhcp)
     dhcp.start()
     return w, reg, dhcp
@@ -191,6 +199,81 @@ def test_no_option_falls_back_to_configured_proxy(fx):
     check('named no SIP server (no option 120); using outbound_proxy.uri' in (st['dhcp'] or ''),
           'state.dhcp does not name the cause: %r', st['dhcp'])
     check('no option 120' in d.log(), "alrd's log does not name the cause")
+    ev = c.wait_event(lambda e: e['method'] == 'profile.error' and e['params']['id'] == pid,
+                      T(5), 'profile.error(%d)' % pid)['params']
+    check_eq(ev['kind'], 'dhcp', 'profile.error kind')
+    check('no option 120' in ev['message'], 'profile.error message: %r', ev['message'])
+
+
+def test_proxy_named_by_name(fx):
+    """Option 120 with a domain name (RFC 3361 encoding 0): the name is
+    looked up (RFC 3263, a name server in the network namespace) and the
+    REGISTER arrives at its address."""
+    w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,proxy.example.test'])
+    tmp = tempfile.mkdtemp(prefix='alrt-dhcp-dns-')
+    fx._objs.append(_Rm(tmp))
+    dns = DnsServer(w.net, NS_ADDR, tmp, hosts={'proxy.example.test': WIFI_PROXY})
+    fx._objs.append(dns)
+    dns.start()
+    use_name_server(fx, w.dev, NS_ADDR)
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    dst = arrived_at(reg, WLAN)
+    check(dst and all(a == WIFI_PROXY for a in dst),
+          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    st = state_once(c, pid, lambda s: s['proxy'] is not None)
+    check_eq((st['proxy'], st['proxy_from']), ('sip:proxy.example.test', 'dhcp'),
+             'proxy named by DHCP')
+    check(any('proxy.example.test' in q for q in dns.queries()),
+          'the name server was not asked for the proxy: %r', dns.queries())
+
+
+def _wifi_ipv6(w):
+    """IPv6 on wlan0 (no DAD: addresses usable at once): 2001:db8:1::2
+    with a default route via the far end's 2001:db8:1::1."""
+    _sysctl(w.dev, 'net.ipv6.conf.wlan0.accept_dad=0', 'net.ipv6.conf.wlan0.disable_ipv6=0')
+    _sysctl(w.net, 'net.ipv6.conf.wlan0p.accept_dad=0', 'net.ipv6.conf.wlan0p.disable_ipv6=0')
+    # The link-local addresses come with the link going up again.
+    for ns, dev in ((w.dev, 'wlan0'), (w.net, 'wlan0p')):
+        alrtest.run(['ip', '-n', ns, 'link', 'set', dev, 'down'])
+        alrtest.run(['ip', '-n', ns, 'link', 'set', dev, 'up'])
+    w.ipn('addr', 'add', '2001:db8:1::1/64', 'dev', 'wlan0p', 'nodad')
+    w.ipd('addr', 'add', WLAN6 + '/64', 'dev', 'wlan0', 'nodad')
+    w.ipd('-6', 'route', 'add', 'default', 'via', '2001:db8:1::1', 'dev', 'wlan0')
+    w.wait_links_up(['wlan0'])
+    w.ipd('route', 'replace', 'default', 'via', w.links['wlan0']['gw'], 'dev', 'wlan0',
+          'metric', str(w.links['wlan0']['metric']))
+
+
+def test_ipv6_option_22(fx):
+    """Wi-Fi's DHCPv6 server names a proxy by its IPv6 address (RFC 3319
+    option 22), its DHCPv4 server none: alrd asks with an
+    Information-Request from the link-local address and registers over
+    IPv6 through that proxy (Kamailio's view: the REGISTER came from
+    wlan0's IPv6 address to the proxy's)."""
+    w, reg, dhcp = dhcp_world(
+        fx, ['tag:wifi6,option6:sip-server,[%s]' % WIFI_PROXY6],
+        extra_addrs=(WIFI_PROXY6,), before_dhcp=_wifi_ipv6,
+        more=['--dhcp-range=set:wifi6,2001:db8:1::10,2001:db8:1::100,64,1h'])
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    wlan = iap_id(c, 'wlan0')
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host='[%s]' % WLAN6)
+    dst = [a.strip('[]') for a in arrived_at(reg, WLAN6)]
+    check(dst and all(a == WIFI_PROXY6 for a in dst),
+          'REGISTERs from %s arrived at %s, not all at %s (all: %s)', WLAN6, dst,
+          WIFI_PROXY6, reg.registers())
+    st = state_once(c, pid, lambda s: s['proxy'] is not None)
+    check_eq((st['proxy'], st['proxy_from'], st['proxy_iap_id']),
+             ('sip:[%s]' % WIFI_PROXY6, 'dhcp', wlan), 'proxy named by DHCPv6')
+    check('options 21/22' in (st['dhcp'] or ''), 'state.dhcp: %r', st['dhcp'])
 
 
 def test_no_dhcp_server_registers_as_usual(fx):
@@ -209,6 +292,11 @@ def test_no_dhcp_server_registers_as_usual(fx):
     check('no DHCP server answered (2 DHCPINFORMs' in (st['dhcp'] or ''),
           'state.dhcp does not say nobody answered: %r', st['dhcp'])
     check('no DHCP server answered' in d.log(), "alrd's log does not say nobody answered")
+    ev = c.wait_event(lambda e: e['method'] == 'profile.error' and e['params']['id'] == pid,
+                      T(5), 'profile.error(%d)' % pid)['params']
+    check_eq(ev['kind'], 'dhcp', 'profile.error kind')
+    check('no DHCP server answered' in ev['message'], 'profile.error message: %r',
+          ev['message'])
 
 
 if __name__ == '__main__':

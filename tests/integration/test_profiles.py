@@ -62,7 +62,7 @@ def sip_world(fx, extra_addrs=(), **registrar_kw):
         raise alrtest.Skip('no Kamailio (%s)' % KAMAILIO)
     w = fx.world()
     for a in (REG_ADDR,) + tuple(extra_addrs):
-        w.ipn('addr', 'add', a + '/32', 'dev', 'lo')
+        w.ipn('addr', 'add', a + ('/128' if ':' in a else '/32'), 'dev', 'lo')
     # Answers to a REGISTER sent from wwan0's address come back over
     # wwan0 although the route to the registrar prefers wlan0: loose
     # reverse-path filtering.  No IPv6 on the links.
