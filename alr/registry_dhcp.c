@@ -1,11 +1,12 @@
 /* The outbound proxy a network names by DHCP (proxy_from_dhcp; RFC 3361,
  * RFC 3319; docs/roaming.md, "DHCP discovery").
  *
- * One discovery per IAP (sip/dhcp.h), asked for when a profile with
- * proxy_from_dhcp is about to register over the IAP and kept while the
- * IAP stays as it was: it is dropped when the IAP goes (a carrier loss,
- * removal) or its IPv4 address changes, and asked again the next time a
- * profile needs it.  The engine's REGISTER over the IAP waits for the
+ * One discovery per IAP (sip/dhcp.h), kept while the IAP stays as it
+ * was: every available IAP is asked once a profile with proxy_from_dhcp
+ * is about to register, and an IAP that becomes available (or changes)
+ * while such a profile is in the engine is asked then, so that a failover
+ * finds the answer ready.  It is dropped when the IAP goes (a carrier
+ * loss, removal) or its IPv4 address changes.  The engine's REGISTER over the IAP waits for the
  * answer (at most ~12 s: sip/dhcp.h's retries); then the profile registers
  * through the first server named, or, when the network names none or
  * does not answer, through outbound_proxy.uri or to the registrar as
@@ -268,6 +269,27 @@ static struct dhcp_iap *start(struct registry *r, const struct iap *iap)
 	return di;
 }
 
+static bool anyone_wants(const struct registry *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i]->in_engine && r->v[i]->p->proxy_from_dhcp)
+			return true;
+	return false;
+}
+
+/* Every available IAP not asked yet is asked now, so that a failover or a
+ * migration to it finds its answer ready (a network without a DHCP server
+ * would otherwise hold the move for ~12 s). */
+static void prefetch(struct registry *r)
+{
+	for (size_t i = 0; i < iap_table_count(r->iaps); i++) {
+		const struct iap *iap = iap_table_at(r->iaps, i);
+
+		if (iap_available(iap) && !iap->replaced_by && !find(r, iap->id))
+			start(r, iap);
+	}
+}
+
 /* A server of the list as the proxy's URI, with the profile's transport. */
 static int server_uri(const struct reg_profile *rp, const char *server, char **ret,
 		      int *ret_family)
@@ -297,6 +319,8 @@ int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap, char **ret_
 	int ret;
 
 	*ret_uri = NULL;
+	prefetch(r);
+	di = find(r, iap->id);
 	if (!di) {
 		di = start(r, iap);
 		if (!di) {
@@ -346,15 +370,20 @@ void driver_dhcp_iap_event(struct registry *r, enum iap_event event, const struc
 	char who[64];
 	bool same;
 
-	if (!di)
+	if (!di) {
+		if (event != IAP_EVENT_REMOVED && iap_available(iap) && !iap->replaced_by &&
+		    anyone_wants(r))
+			start(r, iap);          /* ready before a profile moves there */
 		return;
+	}
 	same = event != IAP_EVENT_REMOVED && iap_available(iap) &&
 	       strcmp(di->ifname, iap->ifname) == 0;
-	if (same && di->local4[0]) {
-		char now[INET6_ADDRSTRLEN];
+	if (same) {
+		/* The IPv4 address asked from (or none) is still the one. */
+		char now[INET6_ADDRSTRLEN] = "";
 
-		same = iap_pick_local(iap, AF_INET, now, sizeof(now)) &&
-		       strcmp(now, di->local4) == 0;
+		iap_pick_local(iap, AF_INET, now, sizeof(now));
+		same = strcmp(now, di->local4) == 0;
 	}
 	if (same)
 		return;
@@ -367,12 +396,14 @@ void driver_dhcp_iap_event(struct registry *r, enum iap_event event, const struc
 		"its address changed");
 	drop(r, iap->id);
 	if (event != IAP_EVENT_REMOVED && iap_available(iap)) {
+		bool waited = false;
+
 		for (size_t i = 0; i < r->n; i++)
-			if (r->v[i]->dhcp_wait == iap->id) {
-				di = start(r, iap);
-				if (!di || di->finished)
-					wake(r, iap->id);
-				break;
-			}
+			waited |= r->v[i]->dhcp_wait == iap->id;
+		if (waited || anyone_wants(r)) {
+			di = start(r, iap);
+			if (waited && (!di || di->finished))
+				wake(r, iap->id);
+		}
 	}
 }

@@ -119,16 +119,27 @@ const struct alr_plugin_host *registry_plugin_host(void)
 {
 	return &plugin_host;
 }
-/* Family of the first hop (outbound proxy, else registrar) when it is an
- * IP literal, else AF_UNSPEC. */
-int rp_dest_family(const struct profile *p)
+static int uri_family(const char *uri)
 {
 	struct sipmsg_target t;
-	const char *uri = p->outbound_proxy.uri ? p->outbound_proxy.uri : p->registrar.uri;
 
 	if (!uri || sipmsg_target_parse(uri, &t) < 0)
 		return AF_UNSPEC;
 	return t.literal_family;
+}
+/* Family of the configured first hop (outbound proxy, else registrar)
+ * when it is an IP literal, else AF_UNSPEC. */
+static int profile_dest_family(const struct profile *p)
+{
+	return uri_family(p->outbound_proxy.uri ? p->outbound_proxy.uri : p->registrar.uri);
+}
+/* The same for the first hop in use: the binding's proxy (one a network
+ * named by DHCP), else the configured one. */
+int rp_dest_family(const struct reg_profile *rp)
+{
+	const char *proxy = binding_get_proxy(rp->binding);
+
+	return proxy ? uri_family(proxy) : profile_dest_family(rp->p);
 }
 /* A usable address of @iap: of @family when given, else IPv4 first. */
 bool iap_pick_local(const struct iap *iap, int family, char *buf, size_t size)
@@ -162,7 +173,6 @@ static bool has_local(const struct iap *iap, const char *local)
 static const struct iap *any_iap(struct reg_profile *rp)
 {
 	struct registry *r = rp->r;
-	const struct profile *p = rp->p;
 	struct roam_profile_config cfg;
 	char local[INET6_ADDRSTRLEN];
 	const struct iap *iap;
@@ -172,12 +182,12 @@ static const struct iap *any_iap(struct reg_profile *rp)
 	rp_roam_config(rp, &cfg);
 	while ((id = roam_next_candidate(r->roam, &cfg, &k)) != ROAM_IAP_NONE) {
 		iap = iap_table_find_by_id(r->iaps, id);
-		if (iap && iap_available(iap) && iap_pick_local(iap, rp_dest_family(p), local, sizeof(local)))
+		if (iap && iap_available(iap) && iap_pick_local(iap, rp_dest_family(rp), local, sizeof(local)))
 			return iap;
 	}
 	for (size_t i = 0; i < iap_table_count(r->iaps); i++) {
 		iap = iap_table_at(r->iaps, i);
-		if (iap_available(iap) && iap_pick_local(iap, rp_dest_family(p), local, sizeof(local)))
+		if (iap_available(iap) && iap_pick_local(iap, rp_dest_family(rp), local, sizeof(local)))
 			return iap;
 	}
 	return NULL;
@@ -510,7 +520,7 @@ void driver_cleanup_stale(struct reg_profile *rp)
 		if (!iap)
 			return;         /* again when an IAP comes up */
 		ifname = iap->ifname;
-		iap_pick_local(iap, rp_dest_family(rp->p), local, sizeof(local));
+		iap_pick_local(iap, rp_dest_family(rp), local, sizeof(local));
 		if (!rp->binding && driver_make_binding(rp) < 0)
 			return;
 	}
@@ -542,7 +552,7 @@ void driver_cleanup_stale(struct reg_profile *rp)
 		 * §3.3), else over the current one. */
 		if (bound && s->iap_id && s->iap_id != rp->iap_id &&
 		    (old = iap_table_find_by_id(rp->r->iaps, s->iap_id)) && iap_available(old) &&
-		    iap_pick_local(old, rp_dest_family(rp->p), old_local, sizeof(old_local))) {
+		    iap_pick_local(old, rp_dest_family(rp), old_local, sizeof(old_local))) {
 			via = old->ifname;
 			via_local = old_local;
 		}
@@ -843,7 +853,7 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 	iap = iap_table_find_by_id(r->iaps, iap_id);
 	if (!iap || !iap_available(iap))
 		return -ENETUNREACH;
-	family = rp_dest_family(rp->p);
+	family = profile_dest_family(rp->p);
 	rp->dhcp_wait = 0;
 	if (rp->p->proxy_from_dhcp &&
 	    driver_dhcp_proxy(rp, iap, &dhcp_proxy, &family) == -EINPROGRESS) {
@@ -1011,7 +1021,7 @@ static int op_sip_probe(void *ud, unsigned int profile, unsigned int iap_id)
 	if (!rp || !rp->in_engine || !rp->binding)
 		return -ESHUTDOWN;
 	iap = iap_table_find_by_id(r->iaps, iap_id);
-	if (!iap || !iap_available(iap) || !iap_pick_local(iap, rp_dest_family(rp->p), local,
+	if (!iap || !iap_available(iap) || !iap_pick_local(iap, rp_dest_family(rp), local,
 						       sizeof(local)))
 		return -ENETUNREACH;
 	ret = binding_query(rp->binding, iap->ifname, local);
@@ -1228,7 +1238,7 @@ void driver_on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 		    binding_get_state(rp->binding) != BINDING_IDLE) {
 			/* A new address on the same IAP: register again from
 			 * it (a loss is the engine's, above). */
-			iap_pick_local(iap, rp_dest_family(rp->p), rp->local, sizeof(rp->local));
+			iap_pick_local(iap, rp_dest_family(rp), rp->local, sizeof(rp->local));
 			log_info("profile %u (%s): new address %s on iap %u; registering again",
 				 rp->p->id, rp_name(rp), rp->local, iap->id);
 			ret = binding_move(rp->binding, rp->ifname, rp->local);

@@ -226,9 +226,9 @@ void driver_roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void driver_on_iap_event(enum iap_event event, const struct iap *iap, void *ud);
 void driver_scratch_release(struct alr_plugin_reg *reg);
 void driver_host_set_data(struct alr_plugin_reg *reg, void *data, void (*destroy)(void *));
-/* The profile's destination family (AF_INET6 for a bracketed registrar
- * host, else AF_UNSPEC) and an address of @iap in it. */
-int rp_dest_family(const struct profile *p);
+/* The destination family of the profile's first hop in use (AF_INET6
+ * for a bracketed host, else AF_UNSPEC) and an address of @iap in it. */
+int rp_dest_family(const struct reg_profile *rp);
 bool iap_pick_local(const struct iap *iap, int family, char *buf, size_t size);
 
 /* ---- registry_dhcp.c ---------------------------------------------------- */

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -30,7 +31,7 @@ import alrtest  # noqa: E402
 from alrtest import T, check, check_eq  # noqa: E402
 from networkmanager import DNSMASQ, Dnsmasq  # noqa: E402
 from dns import DnsServer, use_name_server  # noqa: E402
-from test_profiles import (WLAN, WWAN, _sysctl, daemon, deregistered,  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, WWAN, _sysctl, daemon, deregistered,  # noqa: E402
                            host_of, iap_id, profile, registered, sip_world,
                            state_once, wait_bindings)
 
@@ -61,11 +62,12 @@ class _NetNs:
         return ['ip', 'netns', 'exec', self.name] + list(argv)
 
 
-def dhcp_world(fx, options, extra_addrs=(), before_dhcp=None, more=()):
+def dhcp_world(fx, options, extra_addrs=(), before_dhcp=None, more=(), cell_dhcp=True):
     """sip_world with Kamailio also on the proxy addresses, and dnsmasq
-    serving DHCP on the far end of wlan0 (tag wifi) and wwan0 (tag cell)
-    with @options (dnsmasq --dhcp-option values) and @more (other dnsmasq
-    options); @before_dhcp(world) runs before dnsmasq starts."""
+    serving DHCP on the far end of wlan0 (tag wifi) and wwan0 (tag cell;
+    not with cell_dhcp=False) with @options (dnsmasq --dhcp-option values)
+    and @more (other dnsmasq options); @before_dhcp(world) runs before
+    dnsmasq starts."""
     if not os.access(DNSMASQ, os.X_OK):
         raise alrtest.Skip('no dnsmasq (apt install dnsmasq-base)')
     w, reg = sip_world(fx, extra_addrs=(WIFI_PROXY, CELL_PROXY, CONF_PROXY) +
@@ -75,7 +77,7 @@ def dhcp_world(fx, options, extra_addrs=(), before_dhcp=None, more=()):
     tmp = tempfile.mkdtemp(prefix='alrt-dhcp-')
     fx._objs.append(_Rm(tmp))
     links = [{'peer': 'wlan0p', 'prefix': '10.99.1.', 'tag': 'wifi'},
-             {'peer': 'wwan0p', 'prefix': '10.99.2.', 'tag': 'cell'}]
+             {'peer': 'wwan0p', 'prefix': '10.99.2.', 'tag': 'cell'}][:2 if cell_dhcp else 1]
     dhcp = Dnsmasq(_NetNs(w.net), tmp, links,
                    ['--dhcp-option=%s' % o for o in options] + list(more))
     fx._objs.append(dhcp)
@@ -177,6 +179,34 @@ def test_wifi_back_asked_again(fx):
           'REGISTERs over wlan0 after its return arrived at %s, not all at %s', dst, WIFI_PROXY)
     check(dhcp_log(dhcp).count('DHCPINFORM(wlan0p)') > informs,
           'Wi-Fi was not asked again after its carrier came back')
+
+
+def test_failover_does_not_wait_for_a_silent_network(fx):
+    """Cellular has no DHCP server: it is asked while the profile is on
+    Wi-Fi (every available IAP is, once a profile wants DHCP), so that
+    after Wi-Fi's carrier loss the profile registers over cellular at once
+    (to the registrar: no proxy named there), not after the ~12 s of
+    retries."""
+    w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,' + WIFI_PROXY], cell_dhcp=False)
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    alrtest.wait_until(lambda: 'iap 2 (wwan0): no DHCP server answered' in d.log(), T(20),
+                       "cellular's DHCP discovery giving up")
+    mark = len(reg.registers())
+    w.carrier_down('wlan0')
+    t0 = time.monotonic()
+    deregistered(c, pid, 'network-lost')
+    ev = registered(c, pid)
+    took = time.monotonic() - t0
+    check_eq(host_of(ev['params']['contact']), WWAN, 'contact host after failover')
+    check(took < 3, 'the failover took %.1f s: it waited for DHCP again', took)
+    dst = arrived_at(reg, WWAN, mark)
+    check(dst and all(a == REG_ADDR for a in dst),
+          'REGISTERs over wwan0 arrived at %s, not all at the registrar', dst)
 
 
 def test_no_option_falls_back_to_configured_proxy(fx):
