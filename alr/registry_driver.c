@@ -833,7 +833,7 @@ void driver_roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	registry_leave(r);
 }
 static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struct iap *iap,
-			 const char *dhcp_proxy, int family, char *local, char *where);
+			 const char *dhcp_proxy, int family);
 /* sip_register and sip_move: the binding registers over @iap_id.  While
  * it is registered elsewhere (a migration, make-before-break) the old
  * contact stays until the new one is registered (binding_move()). */
@@ -841,7 +841,6 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 {
 	struct registry *r = ud;
 	struct reg_profile *rp = registry_lookup(r, profile);
-	char local[INET6_ADDRSTRLEN], where[96];
 	const struct iap *iap;
 	char *dhcp_proxy = NULL;
 	int ret, family;
@@ -864,18 +863,19 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 			 rp->p->id, rp_name(rp), iap_id);
 		return ROAM_OP_STARTED;
 	}
-	ret = go_with_proxy(r, rp, iap, dhcp_proxy, family, local, where);
+	ret = go_with_proxy(r, rp, iap, dhcp_proxy, family);
 	free(dhcp_proxy);
 	return ret;
 }
 /* op_sip_go() once the proxy is known. */
 static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struct iap *iap,
-			 const char *dhcp_proxy, int family, char *local, char *where)
+			 const char *dhcp_proxy, int family)
 {
+	char local[INET6_ADDRSTRLEN], where[96];
 	unsigned int iap_id = iap->id;
 	int ret;
 
-	if (!iap_pick_local(iap, family, local, INET6_ADDRSTRLEN))
+	if (!iap_pick_local(iap, family, local, sizeof(local)))
 		return -ENETUNREACH;
 	/* XXX already registered over this IAP when it names another
 	 * proxy (asked again after an address change that kept the
@@ -936,7 +936,7 @@ static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struc
 		/* Handled like the binding's own failure, once the engine
 		 * returns: a permanent error. */
 		log_warning("profile %u (%s): cannot register over %s: %s", rp->p->id, rp_name(rp),
-			    iap_label(r, iap->id, where, 96), strerror(-ret));
+			    iap_label(r, iap->id, where, sizeof(where)), strerror(-ret));
 		binding_failed_now(rp, ret);
 	}
 	return ROAM_OP_STARTED;
