@@ -6,11 +6,12 @@
  * is about to register, and an IAP that becomes available (or changes)
  * while such a profile is in the engine is asked then, so that a failover
  * finds the answer ready.  It is dropped when the IAP goes (a carrier
- * loss, removal) or its IPv4 address changes.  The engine's REGISTER over the IAP waits for the
- * answer (at most ~12 s: sip/dhcp.h's retries); then the profile registers
- * through the first server named, or, when the network names none or
- * does not answer, through outbound_proxy.uri or to the registrar as
- * usual.  Several profiles over one IAP share its answer.
+ * loss, removal) or its IPv4 address changes.  The engine's REGISTER over
+ * the IAP waits for the answer (at most ~12 s: sip/dhcp.h's retries);
+ * then the profile registers through the servers named, in order
+ * (binding_set_proxies()), or, when the network names none or does not
+ * answer, through outbound_proxy.uri or to the registrar as usual.
+ * Several profiles over one IAP share its answer.
  *
  * IPv4 (DHCPINFORM, option 120) when the IAP has an IPv4 address; IPv6
  * (Information-Request, options 21/22) when it has a usable global IPv6
@@ -309,16 +310,22 @@ static int server_uri(const struct reg_profile *rp, const char *server, char **r
 	return profile_agent_uri_with_transport(uri, rp->p->outbound_proxy.transport, ret);
 }
 
-int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap, char **ret_uri,
-		      int *ret_family)
+void driver_dhcp_proxies_clear(struct driver_proxies *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i]);
+	p->n = 0;
+}
+
+int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap,
+		      struct driver_proxies *ret, int *ret_family)
 {
 	struct registry *r = rp->r;
-	struct dhcp_iap *di = find(r, iap->id);
+	struct dhcp_iap *di;
 	const struct dhcpmsg_servers *s;
 	const char *fallback = rp->p->outbound_proxy.uri;
-	int ret;
 
-	*ret_uri = NULL;
+	ret->n = 0;
 	prefetch(r);
 	di = find(r, iap->id);
 	if (!di) {
@@ -333,23 +340,28 @@ int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap, char **ret_
 	if (!di->finished)
 		return -EINPROGRESS;
 	s = di->f4.servers.n ? &di->f4.servers : &di->f6.servers;
-	if (s->n) {
-		/* RFC 3361 §3.1: the first; the others are not tried.
-		 * XXX a failure of the first could move on to the next. */
-		ret = server_uri(rp, s->v[0], ret_uri, ret_family);
-		if (ret == 0) {
-			rp->proxy_iap = iap->id;
-			snprintf(rp->proxy_note, sizeof(rp->proxy_note), "iap %u: %s", iap->id,
-				 di->note);
-			if (rp->iap_id != iap->id || !rp->binding ||
-			    !binding_get_proxy(rp->binding) ||
-			    strcmp(binding_get_proxy(rp->binding), *ret_uri) != 0)
-				log_profile(LOG_NOTICE, rp->p->id, iap->id,
-					    "profile %u (%s): outbound proxy %s, named by DHCP over iap %u (%s)",
-					    rp->p->id, rp_name(rp), *ret_uri, iap->id, di->ifname);
-			return 0;
-		}
-		/* A name too long for a URI with the transport: as none. */
+	/* RFC 3361 §3.1: in the order listed; the binding moves on to the
+	 * next when one refuses or stays silent.  A name too long for a URI
+	 * with the transport is left out. */
+	for (size_t i = 0; i < s->n && ret->n < BINDING_PROXIES_MAX; i++) {
+		int family = *ret_family;
+
+		if (server_uri(rp, s->v[i], &ret->v[ret->n], &family) < 0)
+			continue;
+		if (ret->n++ == 0)
+			*ret_family = family;
+	}
+	if (ret->n) {
+		const char *in_use = binding_get_proxy(rp->binding);
+
+		rp->proxy_iap = iap->id;
+		snprintf(rp->proxy_note, sizeof(rp->proxy_note), "iap %u: %s", iap->id, di->note);
+		if (rp->iap_id != iap->id || !in_use || strcmp(in_use, ret->v[0]) != 0)
+			log_profile(LOG_NOTICE, rp->p->id, iap->id,
+				    "profile %u (%s): outbound proxy %s%s, named by DHCP over iap %u (%s)",
+				    rp->p->id, rp_name(rp), ret->v[0],
+				    ret->n > 1 ? " (then the others named)" : "", iap->id, di->ifname);
+		return 0;
 	}
 	rp->proxy_iap = 0;
 	snprintf(rp->proxy_note, sizeof(rp->proxy_note), "iap %u: %s; %s", iap->id, di->note,

@@ -833,7 +833,7 @@ void driver_roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	registry_leave(r);
 }
 static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struct iap *iap,
-			 const char *dhcp_proxy, int family);
+			 const struct driver_proxies *dhcp, int family);
 /* sip_register and sip_move: the binding registers over @iap_id.  While
  * it is registered elsewhere (a migration, make-before-break) the old
  * contact stays until the new one is registered (binding_move()). */
@@ -842,7 +842,7 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 	struct registry *r = ud;
 	struct reg_profile *rp = registry_lookup(r, profile);
 	const struct iap *iap;
-	char *dhcp_proxy = NULL;
+	struct driver_proxies dhcp = { .n = 0 };
 	int ret, family;
 
 	if (!rp || !rp->in_engine)
@@ -855,7 +855,7 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 	family = profile_dest_family(rp->p);
 	rp->dhcp_wait = 0;
 	if (rp->p->proxy_from_dhcp &&
-	    driver_dhcp_proxy(rp, iap, &dhcp_proxy, &family) == -EINPROGRESS) {
+	    driver_dhcp_proxy(rp, iap, &dhcp, &family) == -EINPROGRESS) {
 		/* The network is asked for its proxy first: the REGISTER
 		 * follows its answer (driver_go_after_dhcp()). */
 		rp->dhcp_wait = iap_id;
@@ -863,13 +863,13 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 			 rp->p->id, rp_name(rp), iap_id);
 		return ROAM_OP_STARTED;
 	}
-	ret = go_with_proxy(r, rp, iap, dhcp_proxy, family);
-	free(dhcp_proxy);
+	ret = go_with_proxy(r, rp, iap, &dhcp, family);
+	driver_dhcp_proxies_clear(&dhcp);
 	return ret;
 }
 /* op_sip_go() once the proxy is known. */
 static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struct iap *iap,
-			 const char *dhcp_proxy, int family)
+			 const struct driver_proxies *dhcp, int family)
 {
 	char local[INET6_ADDRSTRLEN], where[96];
 	unsigned int iap_id = iap->id;
@@ -900,9 +900,10 @@ static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struc
 		rp->stopped = true;     /* rp_reconcile() once the engine returns */
 		return -EINVAL;
 	}
-	if (rp->p->proxy_from_dhcp && binding_set_proxy(rp->binding, dhcp_proxy) < 0)
-		log_warning("profile %u (%s): the binding refuses the proxy %s named by DHCP",
-			    rp->p->id, rp_name(rp), dhcp_proxy ? dhcp_proxy : "(none)");
+	if (rp->p->proxy_from_dhcp &&
+	    binding_set_proxies(rp->binding, (const char *const *)dhcp->v, dhcp->n) < 0)
+		log_warning("profile %u (%s): the binding refuses the proxies named by DHCP "
+			    "(first %s)", rp->p->id, rp_name(rp), dhcp->n ? dhcp->v[0] : "none");
 	if (rp->iap_id && rp->iap_id != iap->id)
 		log_info("profile %u (%s): moving from iap %u to iap %u", rp->p->id, rp_name(rp),
 			 rp->iap_id, iap->id);
@@ -1271,8 +1272,12 @@ void driver_reregister(struct reg_profile *rp)
 	}
 	/* The proxy the IAP's network named stays (DHCP is not asked again
 	 * for a re-REGISTER over the same IAP). */
-	if (rp->p->proxy_from_dhcp)
-		binding_set_proxy(rp->binding, binding_get_proxy(old));
+	if (rp->p->proxy_from_dhcp) {
+		const char *const *v;
+		size_t n = binding_get_proxies(old, &v);
+
+		binding_set_proxies(rp->binding, v, n);
+	}
 	ret = binding_start(rp->binding, rp->ifname, rp->local);
 	if (ret < 0)
 		log_warning("profile %u (%s): re-REGISTER failed to start: %s", rp->p->id,

@@ -234,13 +234,19 @@ bool iap_pick_local(const struct iap *iap, int family, char *buf, size_t size);
 /* ---- registry_dhcp.c ---------------------------------------------------- */
 
 struct dhcp_iap;
-/* The outbound proxy for @rp over @iap (proxy_from_dhcp): 0 with
- * *ret_uri the DHCP-named one (malloc'ed) or NULL (the network named
- * none: the configured one, or the usual resolution), and *ret_family
- * the local address family it asks for (unchanged for a name);
- * -EINPROGRESS while the network is asked (driver_dhcp_done() follows). */
-int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap, char **ret_uri,
-		      int *ret_family);
+struct driver_proxies {
+	char *v[BINDING_PROXIES_MAX];   /* malloc'ed URIs */
+	size_t n;
+};
+void driver_dhcp_proxies_clear(struct driver_proxies *p);
+/* The outbound proxies for @rp over @iap (proxy_from_dhcp): 0 with @ret
+ * the URIs of the servers the network named, in its order, or none (the
+ * network named none: the configured proxy, or the usual resolution),
+ * and *ret_family the local address family the first asks for
+ * (unchanged for a name); -EINPROGRESS while the network is asked
+ * (driver_go_after_dhcp() follows). */
+int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap,
+		      struct driver_proxies *ret, int *ret_family);
 /* An IAP event: discoveries of IAPs gone or changed are dropped. */
 void driver_dhcp_iap_event(struct registry *r, enum iap_event event, const struct iap *iap);
 void driver_dhcp_free_all(struct registry *r);

@@ -149,6 +149,35 @@ def test_each_network_its_own_proxy(fx):
           "alrd's log does not say what cellular's DHCP server named")
 
 
+def test_next_server_when_the_first_is_closed(fx):
+    """Wi-Fi's DHCP server names two proxies, the first with nothing
+    listening (ICMP port unreachable): alrd moves on to the second within
+    the same attempt (RFC 3361 §3.1: in the order listed); no failure
+    reaches the engine, the profile stays on Wi-Fi."""
+    closed = '10.99.104.1'
+    w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,%s,%s' % (closed, WIFI_PROXY),
+                                   'tag:cell,120,' + CELL_PROXY])
+    w.ipn('addr', 'add', closed + '/32', 'dev', 'lo')
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    wlan = iap_id(c, 'wlan0')
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    ev = registered(c, pid)
+    check_eq(host_of(ev['params']['contact']), WLAN, 'registered over Wi-Fi')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    dst = arrived_at(reg, WLAN)
+    check(dst and all(a == WIFI_PROXY for a in dst),
+          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    st = state_once(c, pid, lambda s: s['proxy'] == 'sip:' + WIFI_PROXY)
+    check_eq((st['proxy'], st['proxy_iap_id']), ('sip:' + WIFI_PROXY, wlan),
+             'the second server named')
+    check('trying the next proxy the network named, sip:' + WIFI_PROXY in d.log(),
+          "alrd's log does not say it moved on to the second server")
+    check(not [e for e in c.history if e['method'] == 'alr.error'],
+          'an alr.error for a proxy that refused: %s', c.history)
+
+
 def test_wifi_back_asked_again(fx):
     """Wi-Fi's carrier comes back: its answer was dropped with the loss,
     so it is asked again, and the profile moves back through Wi-Fi's
