@@ -3,6 +3,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -35,6 +38,13 @@ struct sip_dhcp {
 	struct sockaddr_storage local;
 	int fd;
 	ev_io io;
+	/* IPv4: the link itself (AF_PACKET), or -1.  Another DHCP client of
+	 * the host (NetworkManager's, once bound) holds LEASE:68 with a
+	 * socket connected to the server, which the kernel prefers for the
+	 * unicast DHCPACK: read off the link, the answer reaches us
+	 * whatever socket the kernel hands it to. */
+	int pfd;
+	ev_io pio;
 	ev_timer timer;
 	uint32_t xid;
 	uint8_t hw[16];
@@ -69,10 +79,13 @@ static uint32_t random32(void)
 static void stop(struct sip_dhcp *d)
 {
 	ev_io_stop(d->loop, &d->io);
+	ev_io_stop(d->loop, &d->pio);
 	ev_timer_stop(d->loop, &d->timer);
 	if (d->fd >= 0)
 		close(d->fd);
-	d->fd = -1;
+	if (d->pfd >= 0)
+		close(d->pfd);
+	d->fd = d->pfd = -1;
 }
 
 /* The outcome, once: the discovery is done after this (the callback may
@@ -162,6 +175,29 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_start(d->loop, &d->timer);
 }
 
+/* One datagram from a DHCP server: true when it was the answer (then
+ * the discovery is done and may be gone). */
+static bool handle_datagram(struct sip_dhcp *d, const uint8_t *buf, size_t n,
+			    const char *from, uint16_t port)
+{
+	struct dhcpmsg_answer answer;
+	struct sip_dhcp_result res = { .outcome = SIP_DHCP_ANSWERED, .answer = &answer };
+	int r;
+
+	if (port != (d->family == AF_INET ? DHCP4_SERVER_PORT : DHCP6_SERVER_PORT))
+		return false;
+	r = d->family == AF_INET ? dhcpmsg_parse_ack(buf, n, d->xid, &answer) :
+				   dhcpmsg_parse_reply(buf, n, d->xid, &answer);
+	if (r < 0) {
+		if (r != -ENOMSG)
+			log_debug("dhcp %s: dropped %zu malformed bytes from %s", d->ifname, n, from);
+		return false;
+	}
+	util_strlcpy(res.from, from, sizeof(res.from));
+	finish(d, &res);
+	return true;
+}
+
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct sip_dhcp *d = container_of(w, struct sip_dhcp, io);
@@ -172,11 +208,9 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		uint8_t buf[RECV_MAX];
 		struct sockaddr_storage from;
 		socklen_t fromlen = sizeof(from);
-		struct dhcpmsg_answer answer;
-		struct sip_dhcp_result res = { .outcome = SIP_DHCP_ANSWERED, .answer = &answer };
+		char text[INET6_ADDRSTRLEN] = "?";
 		uint16_t port = 0;
 		ssize_t n;
-		int r;
 
 		n = recvfrom(d->fd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
 		if (n < 0)
@@ -184,26 +218,89 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if ((size_t)n > sizeof(buf))
 			continue;       /* larger than we read: not for us */
 		if (from.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr, res.from,
-				  sizeof(res.from));
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr, text,
+				  sizeof(text));
 			port = ntohs(((struct sockaddr_in *)&from)->sin_port);
 		} else if (from.ss_family == AF_INET6) {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&from)->sin6_addr, res.from,
-				  sizeof(res.from));
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&from)->sin6_addr, text,
+				  sizeof(text));
 			port = ntohs(((struct sockaddr_in6 *)&from)->sin6_port);
 		}
-		if (port != (d->family == AF_INET ? DHCP4_SERVER_PORT : DHCP6_SERVER_PORT))
-			continue;
-		r = d->family == AF_INET ? dhcpmsg_parse_ack(buf, (size_t)n, d->xid, &answer) :
-					   dhcpmsg_parse_reply(buf, (size_t)n, d->xid, &answer);
-		if (r < 0) {
-			log_debug("dhcp %s: dropped %zd bytes from %s: %s", d->ifname, n, res.from,
-				  r == -ENOMSG ? "not an answer to us" : "malformed");
-			continue;
-		}
-		finish(d, &res);
-		return;
+		if (handle_datagram(d, buf, (size_t)n, text, port))
+			return;
 	}
+}
+
+/* The link's UDP datagrams to port 68 (the filter's): ours are those to
+ * our address (or broadcast) from port 67. */
+static void packet_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sip_dhcp *d = container_of(w, struct sip_dhcp, pio);
+	struct in_addr ours = ((struct sockaddr_in *)&d->local)->sin_addr;
+
+	(void)loop;
+	(void)revents;
+	for (int k = 0; k < RECV_BURST; k++) {
+		uint8_t buf[RECV_MAX + 60 + 8];
+		struct sockaddr_ll ll;
+		socklen_t lllen = sizeof(ll);
+		struct dhcpmsg_udp4 u;
+		char text[INET_ADDRSTRLEN];
+		ssize_t n;
+
+		n = recvfrom(d->pfd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&ll, &lllen);
+		if (n < 0)
+			return;
+		if ((size_t)n > sizeof(buf) || ll.sll_pkttype == PACKET_OUTGOING ||
+		    dhcpmsg_parse_udp4(buf, (size_t)n, &u) < 0 ||
+		    u.dport != DHCP4_CLIENT_PORT ||
+		    (u.dst.s_addr != ours.s_addr && u.dst.s_addr != htonl(INADDR_BROADCAST)))
+			continue;
+		inet_ntop(AF_INET, &u.src, text, sizeof(text));
+		if (handle_datagram(d, u.payload, u.len, text, u.sport))
+			return;
+	}
+}
+
+/* IPv4 UDP datagrams to port 68, not fragments, off the interface
+ * (cBPF over the IP header: an AF_PACKET SOCK_DGRAM socket reads from
+ * there).  -errno when the socket cannot be had (no CAP_NET_RAW): then
+ * the UDP socket alone listens. */
+static int open_packet_socket(struct sip_dhcp *d)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD + BPF_B + BPF_ABS, 9),                  /* protocol */
+		BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, IPPROTO_UDP, 0, 5),
+		BPF_STMT(BPF_LD + BPF_H + BPF_ABS, 6),                  /* flags, offset */
+		BPF_JUMP(BPF_JMP + BPF_JSET + BPF_K, 0x3fff, 3, 0),
+		BPF_STMT(BPF_LDX + BPF_B + BPF_MSH, 0),                 /* X <- IHL * 4 */
+		BPF_STMT(BPF_LD + BPF_H + BPF_IND, 2),                  /* UDP dst port */
+		BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, DHCP4_CLIENT_PORT, 1, 0),
+		BPF_STMT(BPF_RET + BPF_K, 0),
+		BPF_STMT(BPF_RET + BPF_K, 0xffff),
+	};
+	struct sock_fprog prog = {
+		.len = sizeof(filter) / sizeof(filter[0]), .filter = filter,
+	};
+	struct sockaddr_ll ll = {
+		.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
+		.sll_ifindex = (int)d->ifindex,
+	};
+	int fd;
+
+	/* Protocol 0 until the filter is on: nothing queues unfiltered. */
+	fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ll, sizeof(ll)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	d->pfd = fd;
+	return 0;
 }
 
 static int open_socket(struct sip_dhcp *d)
@@ -263,7 +360,7 @@ struct sip_dhcp *sip_dhcp_start(struct ev_loop *loop, const char *ifname,
 	if (!d)
 		return NULL;
 	d->loop = loop;
-	d->fd = -1;
+	d->fd = d->pfd = -1;
 	d->fn = fn;
 	d->data = data;
 	util_strlcpy(d->ifname, ifname, sizeof(d->ifname));
@@ -291,6 +388,16 @@ struct sip_dhcp *sip_dhcp_start(struct ev_loop *loop, const char *ifname,
 	d->started_us = util_now_monotonic_us();
 	ev_io_init(&d->io, io_cb, d->fd, EV_READ);
 	ev_io_start(loop, &d->io);
+	if (d->family == AF_INET) {
+		r = open_packet_socket(d);
+		if (r < 0)
+			log_debug("dhcp %s: cannot read the link (%s); another DHCP client's "
+				  "socket may take the answer", d->ifname, strerror(-r));
+		else {
+			ev_io_init(&d->pio, packet_cb, d->pfd, EV_READ);
+			ev_io_start(loop, &d->pio);
+		}
+	}
 	send_one(d);
 	ev_timer_init(&d->timer, timer_cb, d->sent ? next_wait(d) : 0., 0.);
 	ev_timer_start(loop, &d->timer);
@@ -298,6 +405,8 @@ struct sip_dhcp *sip_dhcp_start(struct ev_loop *loop, const char *ifname,
 fail:
 	if (d->fd >= 0)
 		close(d->fd);
+	if (d->pfd >= 0)
+		close(d->pfd);
 	free(d);
 	errno = -r;
 	return NULL;

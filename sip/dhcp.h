@@ -5,8 +5,12 @@
  * to 255.255.255.255:67 out of the IAP's interface (SO_BINDTODEVICE, as
  * sip/transport.c), asking for option 120; the server answers a DHCPACK
  * to that address.  NetworkManager's DHCP client does not hand option 120
- * on, hence our own question.  Sent again after 4 s and 8 s (RFC 2131
- * §4.1: 4 s, doubling, ±1 s), then given up: no answer within ~12 s.
+ * on, hence our own question; and once bound it holds LEASE:68 itself,
+ * with a socket connected to the server that the kernel prefers to ours
+ * for the DHCPACK, so the answer is also read off the link (an AF_PACKET
+ * socket with a filter for UDP to port 68; CAP_NET_RAW).  Sent again
+ * after 4 s and 8 s (RFC 2131 §4.1: 4 s, doubling, ±1 s), then given up:
+ * no answer within ~12 s.
  *
  * IPv6: an Information-Request (RFC 8415 §18.2.6) from the interface's
  * link-local address, port 546, to All_DHCP_Relay_Agents_and_Servers

@@ -283,6 +283,34 @@ int dhcpmsg_parse_ack(const uint8_t *buf, size_t len, uint32_t xid,
 	return 0;
 }
 
+int dhcpmsg_parse_udp4(const uint8_t *p, size_t len, struct dhcpmsg_udp4 *ret)
+{
+	size_t ihl, total, ulen;
+
+	memset(ret, 0, sizeof(*ret));
+	/* RFC 791 §3.1: version 4, IHL in words (at least 5). */
+	if (!p || len < 20 || p[0] >> 4 != 4)
+		return -EBADMSG;
+	ihl = (size_t)(p[0] & 0x0f) * 4;
+	total = get16(p + 2);
+	if (ihl < 20 || total < ihl || total > len || p[9] != 17 /* UDP */ ||
+	    (get16(p + 6) & 0x3fff) != 0 /* MF or an offset: a fragment */)
+		return -EBADMSG;
+	/* RFC 768: the UDP header and its length. */
+	if (total - ihl < 8)
+		return -EBADMSG;
+	ulen = get16(p + ihl + 4);
+	if (ulen < 8 || ulen > total - ihl)
+		return -EBADMSG;
+	memcpy(&ret->src, p + 12, 4);
+	memcpy(&ret->dst, p + 16, 4);
+	ret->sport = get16(p + ihl);
+	ret->dport = get16(p + ihl + 2);
+	ret->payload = p + ihl + 8;
+	ret->len = ulen - 8;
+	return 0;
+}
+
 /* ---- DHCPv6 (RFC 8415, RFC 3319) ---------------------------------------- */
 
 int dhcpmsg_build_info_request(uint8_t *buf, size_t size, uint32_t xid, const uint8_t *hw,

@@ -67,6 +67,21 @@ int dhcpmsg_parse_sip_option(const uint8_t *p, size_t len, struct dhcpmsg_server
  * RFC 3319 §3.1 and RFC 8415 §10), appended to @ret.  0 or -EBADMSG. */
 int dhcpmsg_parse_names(const uint8_t *p, size_t len, struct dhcpmsg_servers *ret);
 
+/* An IPv4 datagram as an AF_PACKET SOCK_DGRAM socket reads it (from the
+ * IP header on): its UDP payload.  sip/dhcp.c reads DHCPACKs off the link
+ * so that another DHCP client's socket on port 68 cannot take them. */
+struct dhcpmsg_udp4 {
+	struct in_addr src, dst;
+	uint16_t sport, dport;
+	const uint8_t *payload;         /* inside the datagram */
+	size_t len;
+};
+
+/* 0, or -EBADMSG: not IPv4, not UDP, a fragment, a header or length
+ * past the end.  The checksums are not checked (the DHCP message is
+ * checked as any other). */
+int dhcpmsg_parse_udp4(const uint8_t *p, size_t len, struct dhcpmsg_udp4 *ret);
+
 /* DHCPv6 Information-Request (msg-type 11) with the 24-bit transaction
  * id @xid, a DUID-LL of @hw (Client Identifier), Elapsed Time
  * @elapsed_cs (hundredths of a second since the first try) and the

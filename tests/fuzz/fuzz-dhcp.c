@@ -1,7 +1,8 @@
 /* libFuzzer target: arbitrary bytes as a network's answer to alrd's DHCP
  * SIP server discovery (sip/dhcpmsg.c): as a DHCPACK (its xid taken from
- * the input, so that the options are read), as a DHCPv6 Reply, and as the
- * contents of option 120.  Whatever is read must be a server alrd can put
+ * the input, so that the options are read), as a DHCPv6 Reply, as the
+ * contents of option 120, and as an IPv4/UDP datagram read off the link
+ * (whose payload is then read as a DHCPACK).  Whatever is read must be a server alrd can put
  * in a URI: not empty, at most 253 bytes, letters, digits, '-', '_' and
  * '.' (a name) or an IP literal; never more than DHCPMSG_SERVERS_MAX.
  * Anything else -- a crash, a sanitizer report, a property broken -- is
@@ -54,5 +55,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(&a.servers);
 	dhcpmsg_parse_sip_option(data, size, &s);
 	check(&s);
+	/* As a datagram off the link: the payload lies inside the input,
+	 * and is read as a DHCPACK in turn. */
+	{
+		struct dhcpmsg_udp4 u;
+
+		if (dhcpmsg_parse_udp4(data, size, &u) == 0) {
+			if (u.payload < data || u.payload + u.len > data + size)
+				abort();
+			if (u.len >= 8 && dhcpmsg_parse_ack(u.payload, u.len,
+							    (uint32_t)u.payload[4] << 24 |
+							    (uint32_t)u.payload[5] << 16 |
+							    (uint32_t)u.payload[6] << 8 |
+							    u.payload[7], &a) == 0)
+				check(&a.servers);
+		}
+	}
 	return 0;
 }

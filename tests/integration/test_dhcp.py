@@ -19,6 +19,7 @@ ciaddr:68; `--dhcp-option=tag:T,120,ADDR` is sent as RFC 3361 encoding 1
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -176,6 +177,59 @@ def test_next_server_when_the_first_is_closed(fx):
           "alrd's log does not say it moved on to the second server")
     check(not [e for e in c.history if e['method'] == 'alr.error'],
           'an alr.error for a proxy that refused: %s', c.history)
+
+
+# NetworkManager's DHCP client (n-dhcp4), once bound, holds a UDP socket
+# on LEASE:68, SO_REUSEADDR, bound to the interface and connected to the
+# server: the kernel prefers a connected socket for a unicast DHCPACK.
+_LEASE_HOLDER = '''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())
+s.bind((sys.argv[2], 68))
+s.connect((sys.argv[3], 67))
+print('ready', flush=True)
+time.sleep(600)
+'''
+
+
+class _Proc:
+    def __init__(self, proc):
+        self.proc = proc
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+def test_answer_not_lost_to_the_lease_holder(fx):
+    """A DHCP client holds wlan0's port 68 as NetworkManager's does
+    (connected to the server): the DHCPACK to alrd's DHCPINFORM still
+    reaches alrd (it reads the link, not only its socket), and the
+    profile registers through Wi-Fi's proxy without waiting 12 s."""
+    w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,' + WIFI_PROXY,
+                                   'tag:cell,120,' + CELL_PROXY])
+    holder = subprocess.Popen(w.exec_argv([sys.executable, '-c', _LEASE_HOLDER, 'wlan0',
+                                           WLAN, '10.99.1.1']),
+                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              start_new_session=True)
+    fx._objs.append(_Proc(holder))
+    check_eq(holder.stdout.readline().strip(), b'ready', 'the lease holder')
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    t0 = time.monotonic()
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    registered(c, pid)
+    took = time.monotonic() - t0
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    dst = arrived_at(reg, WLAN)
+    check(dst and all(a == WIFI_PROXY for a in dst),
+          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    check(took < 3, 'registering took %.1f s: the answer was lost', took)
 
 
 def test_wifi_back_asked_again(fx):

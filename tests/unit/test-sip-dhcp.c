@@ -268,6 +268,66 @@ static void test_ack_option_too_long_ignored(void **state)
 	assert_int_equal(a.servers.n, 0);
 }
 
+/* ---- IPv4/UDP off the link ------------------------------------------- */
+
+static void test_udp4(void **state)
+{
+	/* 10.99.1.1:67 -> 10.99.1.2:68, IHL 5, 3 bytes of payload */
+	static const uint8_t dgram[] = {
+		0x45, 0, 0, 31, 0, 0, 0x40, 0, 64, 17, 0, 0,
+		10, 99, 1, 1, 10, 99, 1, 2,
+		0, 67, 0, 68, 0, 11, 0, 0,
+		'a', 'b', 'c',
+	};
+	uint8_t buf[64];
+	struct dhcpmsg_udp4 u;
+	char text[INET_ADDRSTRLEN];
+
+	(void)state;
+	assert_int_equal(dhcpmsg_parse_udp4(dgram, sizeof(dgram), &u), 0);
+	assert_int_equal(u.sport, 67);
+	assert_int_equal(u.dport, 68);
+	inet_ntop(AF_INET, &u.src, text, sizeof(text));
+	assert_string_equal(text, "10.99.1.1");
+	inet_ntop(AF_INET, &u.dst, text, sizeof(text));
+	assert_string_equal(text, "10.99.1.2");
+	assert_int_equal(u.len, 3);
+	assert_memory_equal(u.payload, "abc", 3);
+	/* Ethernet padding after the datagram is not payload. */
+	memcpy(buf, dgram, sizeof(dgram));
+	memset(buf + sizeof(dgram), 0xee, 10);
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram) + 10, &u), 0);
+	assert_int_equal(u.len, 3);
+	/* every cut: refused, never read past */
+	for (size_t n = 0; n < sizeof(dgram); n++)
+		assert_int_equal(dhcpmsg_parse_udp4(dgram, n, &u), -EBADMSG);
+
+	memcpy(buf, dgram, sizeof(dgram));
+	buf[0] = 0x65;                                  /* IPv6's version */
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram), &u), -EBADMSG);
+	memcpy(buf, dgram, sizeof(dgram));
+	buf[0] = 0x44;                                  /* IHL 4 */
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram), &u), -EBADMSG);
+	memcpy(buf, dgram, sizeof(dgram));
+	buf[0] = 0x4f;                                  /* IHL past the datagram */
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram), &u), -EBADMSG);
+	memcpy(buf, dgram, sizeof(dgram));
+	buf[9] = 6;                                     /* TCP */
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram), &u), -EBADMSG);
+	memcpy(buf, dgram, sizeof(dgram));
+	buf[6] = 0x20;                                  /* more fragments */
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram), &u), -EBADMSG);
+	memcpy(buf, dgram, sizeof(dgram));
+	buf[7] = 1;                                     /* an offset */
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram), &u), -EBADMSG);
+	memcpy(buf, dgram, sizeof(dgram));
+	buf[25] = 7;                                    /* UDP length < 8 */
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram), &u), -EBADMSG);
+	memcpy(buf, dgram, sizeof(dgram));
+	buf[25] = 12;                                   /* past the IP length */
+	assert_int_equal(dhcpmsg_parse_udp4(buf, sizeof(dgram), &u), -EBADMSG);
+}
+
 /* ---- DHCPv6 ---------------------------------------------------------- */
 
 static void test_info_request(void **state)
@@ -337,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_ack),
 		cmocka_unit_test(test_ack_overload),
 		cmocka_unit_test(test_ack_option_too_long_ignored),
+		cmocka_unit_test(test_udp4),
 		cmocka_unit_test(test_info_request),
 		cmocka_unit_test(test_reply),
 	};
