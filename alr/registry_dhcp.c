@@ -270,23 +270,45 @@ static struct dhcp_iap *start(struct registry *r, const struct iap *iap)
 	return di;
 }
 
-static bool anyone_wants(const struct registry *r)
+/* May a profile with proxy_from_dhcp register over @iap_id (a candidate
+ * of its SNAP, as the engine chooses)?  Networks no such profile uses are
+ * not asked. */
+static bool anyone_wants(const struct registry *r, unsigned int iap_id)
 {
-	for (size_t i = 0; i < r->n; i++)
-		if (r->v[i]->in_engine && r->v[i]->p->proxy_from_dhcp)
-			return true;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct reg_profile *rp = r->v[i];
+		struct roam_profile_config cfg;
+		unsigned int id;
+		size_t k = 0;
+
+		if (!rp->in_engine || !rp->p->proxy_from_dhcp)
+			continue;
+		rp_roam_config(rp, &cfg);
+		while ((id = roam_next_candidate(r->roam, &cfg, &k)) != ROAM_IAP_NONE)
+			if (id == iap_id)
+				return true;
+	}
 	return false;
 }
 
-/* Every available IAP not asked yet is asked now, so that a failover or a
- * migration to it finds its answer ready (a network without a DHCP server
- * would otherwise hold the move for ~12 s). */
-static void prefetch(struct registry *r)
+/* Every available IAP a profile with proxy_from_dhcp may use and not
+ * asked yet is asked now, so that a failover or a migration to it finds
+ * its answer ready (a network without a DHCP server would otherwise hold
+ * the move for ~12 s). */
+void driver_dhcp_prefetch(struct registry *r)
 {
+	bool any = false;
+
+	/* Most daemons have no such profile: one pass over the profiles. */
+	for (size_t i = 0; i < r->n && !any; i++)
+		any = r->v[i]->in_engine && r->v[i]->p->proxy_from_dhcp;
+	if (!any)
+		return;
 	for (size_t i = 0; i < iap_table_count(r->iaps); i++) {
 		const struct iap *iap = iap_table_at(r->iaps, i);
 
-		if (iap_available(iap) && !iap->replaced_by && !find(r, iap->id))
+		if (iap_available(iap) && !iap->replaced_by && !find(r, iap->id) &&
+		    anyone_wants(r, iap->id))
 			start(r, iap);
 	}
 }
@@ -326,7 +348,7 @@ int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap,
 	const char *fallback = rp->p->outbound_proxy.uri;
 
 	ret->n = 0;
-	prefetch(r);
+	driver_dhcp_prefetch(r);
 	di = find(r, iap->id);
 	if (!di) {
 		di = start(r, iap);
@@ -382,12 +404,8 @@ void driver_dhcp_iap_event(struct registry *r, enum iap_event event, const struc
 	char who[64];
 	bool same;
 
-	if (!di) {
-		if (event != IAP_EVENT_REMOVED && iap_available(iap) && !iap->replaced_by &&
-		    anyone_wants(r))
-			start(r, iap);          /* ready before a profile moves there */
+	if (!di)
 		return;
-	}
 	same = event != IAP_EVENT_REMOVED && iap_available(iap) &&
 	       strcmp(di->ifname, iap->ifname) == 0;
 	if (same) {
@@ -412,9 +430,9 @@ void driver_dhcp_iap_event(struct registry *r, enum iap_event event, const struc
 
 		for (size_t i = 0; i < r->n; i++)
 			waited |= r->v[i]->dhcp_wait == iap->id;
-		if (waited || anyone_wants(r)) {
+		if (waited) {
 			di = start(r, iap);
-			if (waited && (!di || di->finished))
+			if (!di || di->finished)
 				wake(r, iap->id);
 		}
 	}

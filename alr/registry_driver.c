@@ -1228,6 +1228,7 @@ void driver_on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 	/* The old IAP of an identity switch leaves the views at once.  A
 	 * lost IAP fails over inside this call. */
 	roam_feed_iaps(r, iap->replaces ? iap->replaces : iap->replaced_by ? iap->id : 0);
+	driver_dhcp_prefetch(r);
 	for (size_t i = 0; i < r->n; i++) {
 		struct reg_profile *rp = r->v[i];
 		enum roam_registration reg = rp_registration(rp);

@@ -247,8 +247,12 @@ void driver_dhcp_proxies_clear(struct driver_proxies *p);
  * (driver_go_after_dhcp() follows). */
 int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap,
 		      struct driver_proxies *ret, int *ret_family);
-/* An IAP event: discoveries of IAPs gone or changed are dropped. */
+/* An IAP event, before the engine hears it: the discovery of an IAP gone
+ * or changed is dropped. */
 void driver_dhcp_iap_event(struct registry *r, enum iap_event event, const struct iap *iap);
+/* After the engine heard it: every IAP a profile with proxy_from_dhcp may
+ * use is asked, if it has not been. */
+void driver_dhcp_prefetch(struct registry *r);
 void driver_dhcp_free_all(struct registry *r);
 /* registry_driver.c: the engine's REGISTER over @iap_id again, once its
  * discovery finished. */

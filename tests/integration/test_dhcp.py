@@ -292,6 +292,26 @@ def test_failover_does_not_wait_for_a_silent_network(fx):
           'REGISTERs over wwan0 arrived at %s, not all at the registrar', dst)
 
 
+def test_networks_the_profile_never_uses_are_not_asked(fx):
+    """A profile fixed to Wi-Fi (iap_id): cellular is not a network it
+    may register over, so it is never asked; Wi-Fi is."""
+    w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,' + WIFI_PROXY,
+                                   'tag:cell,120,' + CELL_PROXY])
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*'])
+    wlan = iap_id(c, 'wlan0')
+    pid = c.call('profile.create', {'profile': dhcp_profile(iap_id=wlan)})['profile']['id']
+    registered(c, pid)
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    # Asking is logged when the question leaves, before the profile's
+    # REGISTER (every IAP it may use is asked then).
+    check('(wlan0): asking the network for its SIP servers' in d.log(),
+          'Wi-Fi was not asked')
+    check('(wwan0): asking' not in d.log(), 'cellular was asked: %s',
+          [l for l in d.log().splitlines() if 'wwan0' in l and 'DHCP' in l])
+
+
 def test_no_option_falls_back_to_configured_proxy(fx):
     """Wi-Fi's DHCP server answers without option 120: the profile uses
     its outbound_proxy.uri, says so in its state and in the log."""
