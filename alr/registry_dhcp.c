@@ -234,8 +234,10 @@ static void start_fam(struct dhcp_iap *di, struct dhcp_fam *f, const char *local
 	iap_text(di, who, sizeof(who));
 	f->d = sip_dhcp_start(r->loop, di->ifname, local, on_answer, di);
 	if (!f->d) {
-		log_iap(LOG_WARNING, di->iap_id, "%s: cannot ask by DHCP from %s: %m", who,
-			local);
+		int e = errno;
+
+		log_iap(LOG_WARNING, di->iap_id, "%s: cannot ask by DHCP from %s: %s", who,
+			local, strerror(e));
 		return;
 	}
 	f->asked = true;

@@ -8,14 +8,15 @@
  * on, hence our own question; and once bound it holds LEASE:68 itself,
  * with a socket connected to the server that the kernel prefers to ours
  * for the DHCPACK, so the answer is also read off the link (an AF_PACKET
- * socket with a filter for UDP to port 68; CAP_NET_RAW).  Sent again
- * after 4 s and 8 s (RFC 2131 §4.1: 4 s, doubling, ±1 s), then given up:
- * no answer within ~12 s.
+ * socket with a filter for UDP to port 68; CAP_NET_RAW).  Waits 4 s,
+ * sends again, waits 8 s (RFC 2131 §4.1: 4 s, doubling, ±1 s), then
+ * gives up: two messages, no answer within ~12 s.
  *
  * IPv6: an Information-Request (RFC 8415 §18.2.6) from the interface's
  * link-local address, port 546, to All_DHCP_Relay_Agents_and_Servers
- * (ff02::1:2) port 547, asking for options 21 and 22; sent again after
- * 1 s, 2 s and 4 s (§15: IRT 1 s, doubling, ±10 %), then given up (~7 s).
+ * (ff02::1:2) port 547, asking for options 21 and 22; waits 1 s, 2 s,
+ * 4 s (§15: IRT 1 s, doubling, ±10 %), sending again after the first
+ * two, then gives up: three messages, ~7 s.
  *
  * Binding port 68 or 546 takes CAP_NET_BIND_SERVICE, SO_BINDTODEVICE
  * CAP_NET_RAW: alrd has both.  The answer comes once, through the
