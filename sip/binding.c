@@ -2671,6 +2671,16 @@ int binding_set_proxies(struct binding *b, const char *const *uris, size_t n)
 	log_info("binding %u (%s): outbound proxy now %s%s", b->id, b->name,
 		 b->proxy ? b->proxy : "none", n > 1 ? " (then the others named)" : "");
 	b->proxy_changed = true;
+	if (b->state == BINDING_IDLE && !b->dying) {
+		/* Nothing under way: the removals of old contacts that come
+		 * before the next start go the new way too, Route and
+		 * destination alike. */
+		hold(b);
+		if (target_changed(b) == 0)
+			b->proxy_changed = false;
+		digest_session_reset(&b->proxy_auth);
+		unhold(b);
+	}
 	return 1;
 }
 

@@ -2096,6 +2096,19 @@ static void test_proxy_per_iap(void **state)
 	assert_int_equal(osip_message_get_route(last(f)->msg, 0, &route), 0);
 	assert_string_equal(route->url->host, "10.99.100.5");
 	assert_int_equal(ntohs(((struct sockaddr_in *)&last(f)->dest)->sin_port), 5080);
+
+	/* The network went (IDLE): the next one's proxy is set before the
+	 * old contact's removal, which goes its way, Route and destination
+	 * alike. */
+	assert_int_equal(binding_abandon(f->b), 0);
+	expect_state(f, BINDING_IDLE);
+	assert_int_equal(binding_set_proxy(f->b, "sip:10.99.102.7"), 1);
+	assert_int_equal(binding_remove_contact(f->b, "sip:alice-dev@10.99.1.2:40000",
+						"wwan0", WWAN_ADDR), 0);
+	assert_int_equal(osip_message_get_route(last(f)->msg, 0, &route), 0);
+	assert_string_equal(route->url->host, "10.99.102.7");
+	assert_true(same_addr(&last(f)->dest, (struct sockaddr *)&(struct sockaddr_in){
+		.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a636607) }));
 	fake_free(f);
 }
 
