@@ -8,7 +8,7 @@ BUILD       ?= build
 CHECK_BUILD ?= build-check
 FUZZ_BUILD  ?= build-fuzz
 FUZZ_SECONDS ?= 60
-# each fuzzer's share of `make check` (7 targets); `make fuzz` runs longer
+# each fuzzer's share of `make check` (8 targets); `make fuzz` runs longer
 CHECK_FUZZ_SECONDS ?= 20
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=

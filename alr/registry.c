@@ -813,6 +813,7 @@ struct registry *registry_free(struct registry *r)
 	if (r->iap_watch)
 		iap_table_unwatch(r->iaps, r->iap_watch);
 	ev_idle_stop(r->loop, &r->housekeeping);
+	driver_dhcp_free_all(r);
 	r->roam = roam_free(r->roam);
 	for (size_t i = 0; i < r->n; i++) {
 		struct reg_profile *rp = r->v[i];
@@ -1057,6 +1058,9 @@ int registry_profile_status(struct registry *r, unsigned int id,
 	ret->contact_user = rp->contact_user;
 	ret->instance = rp->instance;
 	binding_get_targets(rp->binding, ret->targets, sizeof(ret->targets));
+	ret->proxy = binding_get_proxy(rp->binding);
+	ret->proxy_iap = ret->proxy ? rp->proxy_iap : 0;
+	ret->dhcp = rp->p->proxy_from_dhcp && rp->proxy_note[0] ? rp->proxy_note : NULL;
 	return 0;
 }
 

@@ -177,6 +177,9 @@ struct registry_profile_status {
 	const char *contact_user;
 	const char *instance;
 	char targets[256];              /* binding_get_targets(); "": none */
+	const char *proxy;              /* the outbound proxy in use, or NULL */
+	unsigned int proxy_iap;         /* named by DHCP over it; 0: configured */
+	const char *dhcp;               /* what DHCP said (proxy_from_dhcp), or NULL */
 };
 /* 0, or -ENOENT if there is no profile @id. */
 int registry_profile_status(struct registry *r, unsigned int id,

@@ -119,16 +119,27 @@ const struct alr_plugin_host *registry_plugin_host(void)
 {
 	return &plugin_host;
 }
-/* Family of the first hop (outbound proxy, else registrar) when it is an
- * IP literal, else AF_UNSPEC. */
-int rp_dest_family(const struct profile *p)
+static int uri_family(const char *uri)
 {
 	struct sipmsg_target t;
-	const char *uri = p->outbound_proxy.uri ? p->outbound_proxy.uri : p->registrar.uri;
 
 	if (!uri || sipmsg_target_parse(uri, &t) < 0)
 		return AF_UNSPEC;
 	return t.literal_family;
+}
+/* Family of the configured first hop (outbound proxy, else registrar)
+ * when it is an IP literal, else AF_UNSPEC. */
+static int profile_dest_family(const struct profile *p)
+{
+	return uri_family(p->outbound_proxy.uri ? p->outbound_proxy.uri : p->registrar.uri);
+}
+/* The same for the first hop in use: the binding's proxy (one a network
+ * named by DHCP), else the configured one. */
+int rp_dest_family(const struct reg_profile *rp)
+{
+	const char *proxy = binding_get_proxy(rp->binding);
+
+	return proxy ? uri_family(proxy) : profile_dest_family(rp->p);
 }
 /* A usable address of @iap: of @family when given, else IPv4 first. */
 bool iap_pick_local(const struct iap *iap, int family, char *buf, size_t size)
@@ -162,7 +173,6 @@ static bool has_local(const struct iap *iap, const char *local)
 static const struct iap *any_iap(struct reg_profile *rp)
 {
 	struct registry *r = rp->r;
-	const struct profile *p = rp->p;
 	struct roam_profile_config cfg;
 	char local[INET6_ADDRSTRLEN];
 	const struct iap *iap;
@@ -172,12 +182,12 @@ static const struct iap *any_iap(struct reg_profile *rp)
 	rp_roam_config(rp, &cfg);
 	while ((id = roam_next_candidate(r->roam, &cfg, &k)) != ROAM_IAP_NONE) {
 		iap = iap_table_find_by_id(r->iaps, id);
-		if (iap && iap_available(iap) && iap_pick_local(iap, rp_dest_family(p), local, sizeof(local)))
+		if (iap && iap_available(iap) && iap_pick_local(iap, rp_dest_family(rp), local, sizeof(local)))
 			return iap;
 	}
 	for (size_t i = 0; i < iap_table_count(r->iaps); i++) {
 		iap = iap_table_at(r->iaps, i);
-		if (iap_available(iap) && iap_pick_local(iap, rp_dest_family(p), local, sizeof(local)))
+		if (iap_available(iap) && iap_pick_local(iap, rp_dest_family(rp), local, sizeof(local)))
 			return iap;
 	}
 	return NULL;
@@ -512,7 +522,7 @@ void driver_cleanup_stale(struct reg_profile *rp)
 		if (!iap)
 			return;         /* again when an IAP comes up */
 		ifname = iap->ifname;
-		iap_pick_local(iap, rp_dest_family(rp->p), local, sizeof(local));
+		iap_pick_local(iap, rp_dest_family(rp), local, sizeof(local));
 		if (!rp->binding && driver_make_binding(rp) < 0)
 			return;
 	}
@@ -544,7 +554,7 @@ void driver_cleanup_stale(struct reg_profile *rp)
 		 * §3.3), else over the current one. */
 		if (bound && s->iap_id && s->iap_id != rp->iap_id &&
 		    (old = iap_table_find_by_id(rp->r->iaps, s->iap_id)) && iap_available(old) &&
-		    iap_pick_local(old, rp_dest_family(rp->p), old_local, sizeof(old_local))) {
+		    iap_pick_local(old, rp_dest_family(rp), old_local, sizeof(old_local))) {
 			via = old->ifname;
 			via_local = old_local;
 		}
@@ -831,6 +841,8 @@ void driver_roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	roam_timer_fired(r->roam, rp->p->id);
 	registry_leave(r);
 }
+static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struct iap *iap,
+			 const struct driver_proxies *dhcp, int family);
 /* sip_register and sip_move: the binding registers over @iap_id.  While
  * it is registered elsewhere (a migration, make-before-break) the old
  * contact stays until the new one is registered (binding_move()). */
@@ -838,18 +850,45 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 {
 	struct registry *r = ud;
 	struct reg_profile *rp = registry_lookup(r, profile);
-	char local[INET6_ADDRSTRLEN], where[96];
 	const struct iap *iap;
-	int ret;
+	struct driver_proxies dhcp = { .n = 0 };
+	int ret, family;
 
 	if (!rp || !rp->in_engine)
 		return -ESHUTDOWN;
 	if (rp->failed)
 		return -EIO;            /* not wanted any more: rp_reconcile() follows */
 	iap = iap_table_find_by_id(r->iaps, iap_id);
-	if (!iap || !iap_available(iap) || !iap_pick_local(iap, rp_dest_family(rp->p), local,
-						       sizeof(local)))
+	if (!iap || !iap_available(iap))
 		return -ENETUNREACH;
+	family = profile_dest_family(rp->p);
+	rp->dhcp_wait = 0;
+	if (rp->p->proxy_from_dhcp &&
+	    driver_dhcp_proxy(rp, iap, &dhcp, &family) == -EINPROGRESS) {
+		/* The network is asked for its proxy first: the REGISTER
+		 * follows its answer (driver_go_after_dhcp()). */
+		rp->dhcp_wait = iap_id;
+		log_info("profile %u (%s): waiting for iap %u's DHCP answer before registering",
+			 rp->p->id, rp_name(rp), iap_id);
+		return ROAM_OP_STARTED;
+	}
+	ret = go_with_proxy(r, rp, iap, &dhcp, family);
+	driver_dhcp_proxies_clear(&dhcp);
+	return ret;
+}
+/* op_sip_go() once the proxy is known. */
+static int go_with_proxy(struct registry *r, struct reg_profile *rp, const struct iap *iap,
+			 const struct driver_proxies *dhcp, int family)
+{
+	char local[INET6_ADDRSTRLEN], where[96];
+	unsigned int iap_id = iap->id;
+	int ret;
+
+	if (!iap_pick_local(iap, family, local, sizeof(local)))
+		return -ENETUNREACH;
+	/* XXX already registered over this IAP when it names another
+	 * proxy (asked again after an address change that kept the
+	 * local address): the new one is taken at the next move. */
 	if (rp->binding && !rp->deregistering && rp->iap_id == iap_id &&
 	    strcmp(rp->ifname, iap->ifname) == 0 && strcmp(rp->local, local) == 0 &&
 	    binding_get_state(rp->binding) != BINDING_IDLE) {
@@ -870,6 +909,10 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 		rp->stopped = true;     /* rp_reconcile() once the engine returns */
 		return -EINVAL;
 	}
+	if (rp->p->proxy_from_dhcp &&
+	    binding_set_proxies(rp->binding, (const char *const *)dhcp->v, dhcp->n) < 0)
+		log_warning("profile %u (%s): the binding refuses the proxies named by DHCP "
+			    "(first %s)", rp->p->id, rp_name(rp), dhcp->n ? dhcp->v[0] : "none");
 	if (rp->iap_id && rp->iap_id != iap->id)
 		log_info("profile %u (%s): moving from iap %u to iap %u", rp->p->id, rp_name(rp),
 			 rp->iap_id, iap->id);
@@ -907,6 +950,16 @@ static int op_sip_go(void *ud, unsigned int profile, unsigned int iap_id)
 		binding_failed_now(rp, ret);
 	}
 	return ROAM_OP_STARTED;
+}
+void driver_go_after_dhcp(struct reg_profile *rp, unsigned int iap_id)
+{
+	struct registry *r = rp->r;
+	int ret = op_sip_go(r, rp->p->id, iap_id);
+
+	if (ret >= 0 || ret == -ESHUTDOWN || ret == -EIO || ret == -EINVAL)
+		return;         /* started, or the profile's own follow-up */
+	/* The engine heard "started": it hears the failure now. */
+	roam_sip_failed(r->roam, rp->p->id, iap_id, ret, "no local address after DHCP");
 }
 static int op_sip_register(void *ud, unsigned int profile, unsigned int iap)
 {
@@ -949,6 +1002,8 @@ static int op_sip_deregister(void *ud, unsigned int profile, unsigned int via_ia
 	struct reg_profile *rp = registry_lookup(r, profile);
 	int ret;
 
+	if (rp)
+		rp->dhcp_wait = 0;
 	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
 		return ROAM_OP_DONE;
 	if (rp->deregistering)
@@ -976,7 +1031,7 @@ static int op_sip_probe(void *ud, unsigned int profile, unsigned int iap_id)
 	if (!rp || !rp->in_engine || !rp->binding)
 		return -ESHUTDOWN;
 	iap = iap_table_find_by_id(r->iaps, iap_id);
-	if (!iap || !iap_available(iap) || !iap_pick_local(iap, rp_dest_family(rp->p), local,
+	if (!iap || !iap_available(iap) || !iap_pick_local(iap, rp_dest_family(rp), local,
 						       sizeof(local)))
 		return -ENETUNREACH;
 	ret = binding_query(rp->binding, iap->ifname, local);
@@ -997,6 +1052,8 @@ static void op_sip_abandon(void *ud, unsigned int profile)
 	struct registry *r = ud;
 	struct reg_profile *rp = registry_lookup(r, profile);
 
+	if (rp)
+		rp->dhcp_wait = 0;
 	if (!rp || !rp->binding || binding_get_state(rp->binding) == BINDING_IDLE)
 		return;
 	if (binding_abandon(rp->binding) < 0)
@@ -1097,6 +1154,8 @@ static void op_state_changed(void *ud, unsigned int profile, enum roam_state old
 	(void)old_state;
 	if (!rp)
 		return;
+	if (new_state == ROAM_UNREGISTERED || new_state == ROAM_WAIT_FOR_IAP)
+		rp->dhcp_wait = 0;
 	switch (new_state) {
 	case ROAM_UNREGISTERED:
 		/* A major update needs a new binding; a deregistration the
@@ -1174,9 +1233,11 @@ void driver_on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 			}
 		roam_iap_replaced(r->roam, iap->replaces, iap->id);
 	}
+	driver_dhcp_iap_event(r, event, iap);
 	/* The old IAP of an identity switch leaves the views at once.  A
 	 * lost IAP fails over inside this call. */
 	roam_feed_iaps(r, iap->replaces ? iap->replaces : iap->replaced_by ? iap->id : 0);
+	driver_dhcp_prefetch(r);
 	for (size_t i = 0; i < r->n; i++) {
 		struct reg_profile *rp = r->v[i];
 		enum roam_registration reg = rp_registration(rp);
@@ -1188,7 +1249,7 @@ void driver_on_iap_event(enum iap_event event, const struct iap *iap, void *ud)
 		    binding_get_state(rp->binding) != BINDING_IDLE) {
 			/* A new address on the same IAP: register again from
 			 * it (a loss is the engine's, above). */
-			iap_pick_local(iap, rp_dest_family(rp->p), rp->local, sizeof(rp->local));
+			iap_pick_local(iap, rp_dest_family(rp), rp->local, sizeof(rp->local));
 			log_info("profile %u (%s): new address %s on iap %u; registering again",
 				 rp->p->id, rp_name(rp), rp->local, iap->id);
 			ret = binding_move(rp->binding, rp->ifname, rp->local);
@@ -1218,6 +1279,14 @@ void driver_reregister(struct reg_profile *rp)
 		rp->binding = old;
 		rp->binding_id = old_id;
 		return;
+	}
+	/* The proxy the IAP's network named stays (DHCP is not asked again
+	 * for a re-REGISTER over the same IAP). */
+	if (rp->p->proxy_from_dhcp) {
+		const char *const *v;
+		size_t n = binding_get_proxies(old, &v);
+
+		binding_set_proxies(rp->binding, v, n);
 	}
 	ret = binding_start(rp->binding, rp->ifname, rp->local);
 	if (ret < 0)

@@ -99,6 +99,13 @@ struct reg_profile {
 	int old_error;                  /* the first failed removal while removing_old */
 	unsigned int probe_iap;         /* a query for the engine's probe is out over it */
 
+	/* proxy_from_dhcp (alr/registry_dhcp.c): the IAP whose discovery
+	 * the engine's REGISTER waits for (0: none), and where the proxy
+	 * in use came from, for the state. */
+	unsigned int dhcp_wait;
+	unsigned int proxy_iap;         /* learned over it by DHCP; 0: not */
+	char proxy_note[288];           /* "": nothing to say */
+
 	unsigned int iap_id;            /* where the binding is (0: nowhere) */
 	char ifname[IFNAMSIZ];
 	char local[INET6_ADDRSTRLEN];
@@ -158,6 +165,10 @@ struct registry {
 	registry_roam_fn roam_fn;
 	void *roam_data;
 
+	/* DHCP SIP server discovery, per IAP (alr/registry_dhcp.c). */
+	struct dhcp_iap **dhcp;
+	size_t n_dhcp;
+
 	ev_idle housekeeping;
 	bool restoring;
 	bool stopping;
@@ -215,7 +226,34 @@ void driver_roam_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 void driver_on_iap_event(enum iap_event event, const struct iap *iap, void *ud);
 void driver_scratch_release(struct alr_plugin_reg *reg);
 void driver_host_set_data(struct alr_plugin_reg *reg, void *data, void (*destroy)(void *));
-/* The profile's destination family (AF_INET6 for a bracketed registrar
- * host, else AF_UNSPEC) and an address of @iap in it. */
-int rp_dest_family(const struct profile *p);
+/* The destination family of the profile's first hop in use (AF_INET6
+ * for a bracketed host, else AF_UNSPEC) and an address of @iap in it. */
+int rp_dest_family(const struct reg_profile *rp);
 bool iap_pick_local(const struct iap *iap, int family, char *buf, size_t size);
+
+/* ---- registry_dhcp.c ---------------------------------------------------- */
+
+struct dhcp_iap;
+struct driver_proxies {
+	char *v[BINDING_PROXIES_MAX];   /* malloc'ed URIs */
+	size_t n;
+};
+void driver_dhcp_proxies_clear(struct driver_proxies *p);
+/* The outbound proxies for @rp over @iap (proxy_from_dhcp): 0 with @ret
+ * the URIs of the servers the network named, in its order, or none (the
+ * network named none: the configured proxy, or the usual resolution),
+ * and *ret_family the local address family the first asks for
+ * (unchanged for a name); -EINPROGRESS while the network is asked
+ * (driver_go_after_dhcp() follows). */
+int driver_dhcp_proxy(struct reg_profile *rp, const struct iap *iap,
+		      struct driver_proxies *ret, int *ret_family);
+/* An IAP event, before the engine hears it: the discovery of an IAP gone
+ * or changed is dropped. */
+void driver_dhcp_iap_event(struct registry *r, enum iap_event event, const struct iap *iap);
+/* After the engine heard it: every IAP a profile with proxy_from_dhcp may
+ * use is asked, if it has not been. */
+void driver_dhcp_prefetch(struct registry *r);
+void driver_dhcp_free_all(struct registry *r);
+/* registry_driver.c: the engine's REGISTER over @iap_id again, once its
+ * discovery finished. */
+void driver_go_after_dhcp(struct reg_profile *rp, unsigned int iap_id);

@@ -737,6 +737,12 @@ struct json_object *profile_status_to_json(const struct registry_profile_status 
 	json_object_object_add(so, "instance", json_object_new_string(st->instance));
 	json_object_object_add(so, "targets", st->targets[0] ?
 			       json_object_new_string(st->targets) : NULL);
+	json_object_object_add(so, "proxy", json_str_or_null(st->proxy));
+	json_object_object_add(so, "proxy_from", st->proxy ?
+			       json_object_new_string(st->proxy_iap ? "dhcp" : "configuration") : NULL);
+	json_object_object_add(so, "proxy_iap_id", st->proxy_iap ?
+			       json_object_new_int64(st->proxy_iap) : NULL);
+	json_object_object_add(so, "dhcp", json_str_or_null(st->dhcp));
 	json_object_object_add(o, "state", so);
 	return o;
 }

@@ -205,7 +205,13 @@ struct binding {
 	/* configuration */
 	char *aor;
 	char *registrar;
-	char *proxy;
+	char *proxy;                    /* in use: proxy_cfg or proxies[i_proxy] */
+	char *proxy_cfg;
+	/* binding_set_proxies(): the servers a network named, tried in
+	 * order within an attempt (n_proxies 0: proxy_cfg alone). */
+	char *proxies[BINDING_PROXIES_MAX];
+	size_t n_proxies, i_proxy;
+	bool proxy_changed;             /* the next move resolves anew */
 	char *username;
 	char *realm;
 	char *password;
@@ -304,6 +310,7 @@ static unsigned next_binding_id;
 
 static void dispatch(struct binding *b);
 static void arm_registered(struct binding *b);
+static void release_transport(struct binding *b);
 static void binding_destroy(struct binding *b);
 static void clear_service_route(struct binding *b);
 static void keep_service_route(struct binding *b, const osip_message_t *resp);
@@ -672,6 +679,46 @@ static bool next_dest(struct binding *b)
 	return false;
 }
 
+/* Nothing more to try of the current proxy: on to the next server the
+ * network named (RFC 3361 §3.1: in the order listed), in this attempt.
+ * False when it was the last (or there is no list). */
+static bool next_proxy(struct binding *b, const char *why)
+{
+	bool udp = b->dest_target.proto == SIP_PROTO_UDP;
+
+	if (b->i_proxy + 1 >= b->n_proxies)
+		return false;
+	if (set_str(&b->proxy, b->proxies[b->i_proxy + 1]) < 0)
+		return false;
+	b->i_proxy++;
+	log_info("binding %u (%s via %s): %s; trying the next proxy the network named, %s",
+		 b->id, b->name, iap_name(b), why, b->proxy);
+	if (target_changed(b) < 0)
+		return false;
+	digest_session_reset(&b->proxy_auth);
+	/* UDP: the IAP's one socket (the contact's port) serves any peer;
+	 * a connection is per peer. */
+	if (!udp || b->dest_target.proto != SIP_PROTO_UDP)
+		release_transport(b);
+	return true;
+}
+
+/* A new attempt after a failed one starts again from the first proxy of
+ * the list. */
+static void first_proxy(struct binding *b)
+{
+	if (b->i_proxy == 0 || b->n_proxies == 0 || set_str(&b->proxy, b->proxies[0]) < 0)
+		return;
+	b->i_proxy = 0;
+	target_changed(b);
+	digest_session_reset(&b->proxy_auth);
+}
+
+static bool has_next_proxy(const struct binding *b)
+{
+	return b->i_proxy + 1 < b->n_proxies;
+}
+
 static void start_resolve(struct binding *b)
 {
 	int r;
@@ -848,6 +895,7 @@ static void binding_enter_state(struct binding *b, enum binding_state state,
 		b->main_want = MAIN_NONE;
 		b->granted = 0;
 		release_transport(b);
+		first_proxy(b);
 		b->backoff_ms = backoff_delay_ms(b);
 		b->backoff_n++;
 		b->ops->timer_start(b->port, now_ms(b) + b->backoff_ms);
@@ -1696,6 +1744,10 @@ static void handle_register_response(struct binding *b, const struct tx *tx,
 		b->main_want = MAIN_REGISTER;
 		return;
 	}
+	if (pr->code == 503 && next_proxy(b, "503 from the proxy")) {
+		b->main_want = MAIN_REGISTER;
+		return;
+	}
 	if (pr->retry_after > 0)
 		b->retry_after = pr->retry_after;
 	if (binding_error_is_permanent(c.error))
@@ -1834,12 +1886,13 @@ void binding_handle_request_failed_why(struct binding *b, uint64_t id, int error
 	case OP_REGISTER:
 		if (b->state != BINDING_REGISTERING)
 			break;
-		if (error == -ECONNREFUSED || (error == -ETIMEDOUT && b->srv) ||
-		    c.error == BINDING_ERROR_TLS) {
-			/* It reached no registrar (or, of SRV targets, this one
-			 * did not answer: RFC 3263 §4.3): nothing was
-			 * registered.  A silent address of a plain name is
-			 * the network's (docs/sip.md, "Name lookups"). */
+		if (error == -ECONNREFUSED || c.error == BINDING_ERROR_TLS ||
+		    (error == -ETIMEDOUT && (b->srv || has_next_proxy(b)))) {
+			/* It reached no registrar (or, of SRV targets or the
+			 * proxies a network named, this one did not answer:
+			 * RFC 3263 §4.3), or not one it may trust: nothing
+			 * was registered.  A silent address of a plain name
+			 * is the network's (docs/sip.md, "Name lookups"). */
 			drop_unconfirmed(b);
 			if (next_dest(b)) {
 				/* Part of this attempt, like a redirect: at
@@ -1849,6 +1902,10 @@ void binding_handle_request_failed_why(struct binding *b, uint64_t id, int error
 					 b->dest_target.host);
 				if (b->dest_target.proto != SIP_PROTO_UDP)
 					release_transport(b);   /* a connection per peer */
+				b->main_want = MAIN_REGISTER;
+				break;
+			}
+			if (next_proxy(b, c.reason)) {
 				b->main_want = MAIN_REGISTER;
 				break;
 			}
@@ -2169,6 +2226,7 @@ struct binding *binding_new_with_ops(const struct binding_ops *ops,
 	    set_str(&b->registrar, cfg->registrar) < 0 ||
 	    set_str(&b->target, cfg->registrar) < 0 ||
 	    set_str(&b->proxy, cfg->outbound_proxy) < 0 ||
+	    set_str(&b->proxy_cfg, cfg->outbound_proxy) < 0 ||
 	    set_str(&b->realm, cfg->realm) < 0 ||
 	    set_str(&b->password, cfg->password) < 0 ||
 	    set_str(&b->contact_user, cfg->contact_user) < 0 ||
@@ -2309,6 +2367,9 @@ static void binding_destroy(struct binding *b)
 	free(b->registrar);
 	free(b->target);
 	free(b->proxy);
+	free(b->proxy_cfg);
+	for (size_t i = 0; i < b->n_proxies; i++)
+		free(b->proxies[i]);
 	free(b->username);
 	free(b->realm);
 	free(b->contact_user);
@@ -2463,6 +2524,7 @@ int binding_start(struct binding *b, const char *ifname,
 	r = set_str(&b->target, b->registrar);
 	if (r < 0)
 		goto out;
+	b->proxy_changed = false;
 	r = target_changed(b);
 	if (r < 0)
 		goto out;
@@ -2505,6 +2567,16 @@ int binding_move(struct binding *b, const char *ifname,
 	r = set_iap(b, ifname, local_addr);
 	if (r < 0)
 		goto out;
+	if (b->proxy_changed) {
+		/* Another first hop over the new IAP (its DHCP-named
+		 * proxy): resolved anew, challenges of the old one
+		 * forgotten. */
+		r = target_changed(b);
+		if (r < 0)
+			goto out;
+		digest_session_reset(&b->proxy_auth);
+		b->proxy_changed = false;
+	}
 	b->backoff_n = 0;
 	begin_attempt(b);
 	dispatch(b);
@@ -2684,6 +2756,76 @@ static void keep_service_route(struct binding *b, const osip_message_t *resp)
 			s += len;
 		}
 	}
+}
+
+int binding_set_proxies(struct binding *b, const char *const *uris, size_t n)
+{
+	char *v[BINDING_PROXIES_MAX] = { NULL };
+	struct sipmsg_target t;
+	const char *want;
+	bool same;
+
+	if (!b || b->dying || (n && !uris))
+		return -EINVAL;
+	if (n > BINDING_PROXIES_MAX)
+		n = BINDING_PROXIES_MAX;
+	for (size_t i = 0; i < n; i++)
+		if (!uris[i] || !sipmsg_uri_ok(uris[i]) || sipmsg_target_parse(uris[i], &t) < 0)
+			return -EINVAL;
+	same = n == b->n_proxies;
+	for (size_t i = 0; same && i < n; i++)
+		same = strcmp(uris[i], b->proxies[i]) == 0;
+	if (same)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = strdup(uris[i]);
+		if (!v[i]) {
+			for (size_t k = 0; k < i; k++)
+				free(v[k]);
+			return -ENOMEM;
+		}
+	}
+	want = n ? v[0] : b->proxy_cfg;
+	if (set_str(&b->proxy, want) < 0) {
+		for (size_t k = 0; k < n; k++)
+			free(v[k]);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->n_proxies; i++)
+		free(b->proxies[i]);
+	memcpy(b->proxies, v, sizeof(v));
+	b->n_proxies = n;
+	b->i_proxy = 0;
+	log_info("binding %u (%s): outbound proxy now %s%s", b->id, b->name,
+		 b->proxy ? b->proxy : "none", n > 1 ? " (then the others named)" : "");
+	b->proxy_changed = true;
+	if (b->state == BINDING_IDLE && !b->dying) {
+		/* Nothing under way: the removals of old contacts that come
+		 * before the next start go the new way too, Route and
+		 * destination alike. */
+		hold(b);
+		if (target_changed(b) == 0)
+			b->proxy_changed = false;
+		digest_session_reset(&b->proxy_auth);
+		unhold(b);
+	}
+	return 1;
+}
+
+int binding_set_proxy(struct binding *b, const char *uri)
+{
+	return binding_set_proxies(b, uri ? &uri : NULL, uri ? 1 : 0);
+}
+
+size_t binding_get_proxies(const struct binding *b, const char *const **ret)
+{
+	*ret = b ? (const char *const *)b->proxies : NULL;
+	return b ? b->n_proxies : 0;
+}
+
+const char *binding_get_proxy(const struct binding *b)
+{
+	return b ? b->proxy : NULL;
 }
 
 int binding_get_route(const struct binding *b, struct binding_route *ret)

@@ -291,6 +291,21 @@ int binding_start(struct binding *b, const char *ifname,
  * it is binding_start(). */
 int binding_move(struct binding *b, const char *ifname,
 		 const char *local_addr);
+/** The outbound proxies from the next binding_start() or binding_move()
+ * on: those the IAP's network named by DHCP (RFC 3361), tried in order
+ * within an attempt when one refuses (a closed port, 503) or, with
+ * another left, stays silent; a new attempt after a failed one starts
+ * from the first again.  n 0: the configuration's proxy again.  At most
+ * BINDING_PROXIES_MAX are kept.  Requests under way keep theirs.  1
+ * changed, 0 the same, -EINVAL (not a URI), -ENOMEM. */
+#define BINDING_PROXIES_MAX 8
+int binding_set_proxies(struct binding *b, const char *const *uris, size_t n);
+/** binding_set_proxies() with one URI, or none (NULL). */
+int binding_set_proxy(struct binding *b, const char *uri);
+/** The list binding_set_proxies() gave (0: none, the configuration's). */
+size_t binding_get_proxies(const struct binding *b, const char *const **ret);
+/** The outbound proxy in use (or to be used from the next move), or NULL. */
+const char *binding_get_proxy(const struct binding *b);
 /** Deregister (RFC 3261 §10.2.2: every contact of the list with
  * expires=0, same Call-ID, next CSeq), then IDLE.  0 also when there was
  * nothing to remove. */

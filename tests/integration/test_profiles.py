@@ -54,12 +54,15 @@ def _sysctl(ns, *settings):
     alrtest.run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw'] + list(settings))
 
 
-def sip_world(fx, **registrar_kw):
-    """A world with the registrar in it: (world, registrar)."""
+def sip_world(fx, extra_addrs=(), **registrar_kw):
+    """A world with the registrar in it: (world, registrar).  Kamailio
+    also listens on @extra_addrs (on the network side's lo), e.g. as the
+    outbound proxies networks name by DHCP (test_dhcp.py)."""
     if not os.access(KAMAILIO, os.X_OK):
         raise alrtest.Skip('no Kamailio (%s)' % KAMAILIO)
     w = fx.world()
-    w.ipn('addr', 'add', REG_ADDR + '/32', 'dev', 'lo')
+    for a in (REG_ADDR,) + tuple(extra_addrs):
+        w.ipn('addr', 'add', a + ('/128' if ':' in a else '/32'), 'dev', 'lo')
     # Answers to a REGISTER sent from wwan0's address come back over
     # wwan0 although the route to the registrar prefers wlan0: loose
     # reverse-path filtering.  No IPv6 on the links.
@@ -70,7 +73,7 @@ def sip_world(fx, **registrar_kw):
             'net.ipv6.conf.wlan0.disable_ipv6=1',
             'net.ipv6.conf.wwan0.disable_ipv6=1')
     tmp = tempfile.mkdtemp(prefix='alrt-kam-')
-    reg = Registrar(w.net, [REG_ADDR], tmp, users=USERS, domain=DOMAIN,
+    reg = Registrar(w.net, [REG_ADDR] + list(extra_addrs), tmp, users=USERS, domain=DOMAIN,
                     **registrar_kw)
 
     def stop():

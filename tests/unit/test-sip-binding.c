@@ -2173,6 +2173,140 @@ static void test_outbound_proxy(void **state)
 	fake_free(f);
 }
 
+/* The proxy a network named by DHCP (binding_set_proxy()): taken at the
+ * next start or move, resolved anew, the Route follows; NULL goes back to
+ * the configured one. */
+static void test_proxy_per_iap(void **state)
+{
+	struct binding_config cfg = base_config();
+	struct sockaddr_storage addrs[1] = { { 0 } };
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&addrs[0];
+	osip_route_t *route = NULL;
+	struct fake *f;
+
+	cfg.outbound_proxy = "sip:10.99.100.5:5080";
+	f = fake_new_cfg(&cfg);
+	assert_string_equal(binding_get_proxy(f->b), "sip:10.99.100.5:5080");
+	assert_int_equal(binding_set_proxy(f->b, "sip:10.99.101.1"), 1);
+	assert_int_equal(binding_set_proxy(f->b, "sip:10.99.101.1"), 0);
+	assert_int_equal(binding_set_proxy(f->b, "sip:a b"), -EINVAL);
+	assert_string_equal(binding_get_proxy(f->b), "sip:10.99.101.1");
+	register_fully(f, 600);
+	assert_int_equal(osip_message_get_route(last(f)->msg, 0, &route), 0);
+	assert_string_equal(route->url->host, "10.99.101.1");
+	assert_true(same_addr(&last(f)->dest, (struct sockaddr *)&(struct sockaddr_in){
+		.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a636501) }));
+	assert_int_equal(ntohs(((struct sockaddr_in *)&last(f)->dest)->sin_port), 5060);
+
+	/* Cellular names its proxy by name: looked up on the move. */
+	assert_int_equal(binding_set_proxy(f->b, "sip:proxy.cell.test"), 1);
+	assert_int_equal(f->resolve_calls, 0);
+	assert_int_equal(binding_move(f->b, "wwan0", WWAN_ADDR), 0);
+	expect_state(f, BINDING_RESOLVING);
+	assert_string_equal(f->resolve_host, "proxy.cell.test");
+	a4->sin_family = AF_INET;
+	inet_pton(AF_INET, "10.99.102.1", &a4->sin_addr);
+	a4->sin_port = htons(5060);
+	binding_handle_resolved(f->b, 0, addrs, 1);
+	expect_state(f, BINDING_REGISTERING);
+	assert_string_equal(last(f)->tp->ifname, "wwan0");
+	assert_true(same_addr(&last(f)->dest, (struct sockaddr *)a4));
+	assert_int_equal(osip_message_get_route(last(f)->msg, 0, &route), 0);
+	assert_string_equal(route->url->host, "proxy.cell.test");
+	grant(f, 600);
+	expect_state(f, BINDING_REGISTERED);
+
+	/* None named on the next network: the configured proxy again. */
+	assert_int_equal(binding_set_proxy(f->b, NULL), 1);
+	assert_string_equal(binding_get_proxy(f->b), "sip:10.99.100.5:5080");
+	assert_int_equal(binding_move(f->b, "wlan0", WLAN_ADDR), 0);
+	expect_state(f, BINDING_REGISTERING);
+	assert_int_equal(osip_message_get_route(last(f)->msg, 0, &route), 0);
+	assert_string_equal(route->url->host, "10.99.100.5");
+	assert_int_equal(ntohs(((struct sockaddr_in *)&last(f)->dest)->sin_port), 5080);
+
+	/* The network went (IDLE): the next one's proxy is set before the
+	 * old contact's removal, which goes its way, Route and destination
+	 * alike. */
+	assert_int_equal(binding_abandon(f->b), 0);
+	expect_state(f, BINDING_IDLE);
+	assert_int_equal(binding_set_proxy(f->b, "sip:10.99.102.7"), 1);
+	assert_int_equal(binding_remove_contact(f->b, "sip:alice-dev@10.99.1.2:40000",
+						"wwan0", WWAN_ADDR), 0);
+	assert_int_equal(osip_message_get_route(last(f)->msg, 0, &route), 0);
+	assert_string_equal(route->url->host, "10.99.102.7");
+	assert_true(same_addr(&last(f)->dest, (struct sockaddr *)&(struct sockaddr_in){
+		.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a636607) }));
+	fake_free(f);
+}
+
+static const char *route_host(struct fake *f)
+{
+	osip_route_t *route = NULL;
+
+	assert_int_equal(osip_message_get_route(last(f)->msg, 0, &route), 0);
+	return route->url->host;
+}
+
+static const char *dest_host(struct fake *f)
+{
+	static char buf[INET6_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&last(f)->dest)->sin_addr, buf, sizeof(buf));
+	return buf;
+}
+
+/* The servers a network named, in order (RFC 3361 §3.1): a closed port,
+ * a 503 or, with another left, silence moves on to the next within the
+ * attempt; the attempt after a failed one starts from the first. */
+static void test_proxy_list_failover(void **state)
+{
+	static const char *const three[] = { "sip:10.99.101.1", "sip:10.99.101.2",
+					     "sip:10.99.101.3" };
+	static const char *const bad[] = { "sip:10.99.101.1", "sip:a b" };
+	struct fake *f = fake_new();
+	const char *const *v;
+
+	assert_int_equal(binding_set_proxies(f->b, bad, 2), -EINVAL);
+	assert_int_equal(binding_set_proxies(f->b, three, 3), 1);
+	assert_int_equal(binding_set_proxies(f->b, three, 3), 0);
+	assert_int_equal(binding_get_proxies(f->b, &v), 3);
+	assert_int_equal(binding_start(f->b, "wlan0", WLAN_ADDR), 0);
+	expect_state(f, BINDING_REGISTERING);
+	assert_string_equal(dest_host(f), "10.99.101.1");
+	assert_string_equal(route_host(f), "10.99.101.1");
+	/* A closed port: the second, at once, same state. */
+	binding_handle_request_failed(f->b, last(f)->id, -ECONNREFUSED);
+	expect_state(f, BINDING_REGISTERING);
+	assert_string_equal(dest_host(f), "10.99.101.2");
+	assert_string_equal(route_host(f), "10.99.101.2");
+	/* A 503: the third. */
+	respond(f, 503, "Service Unavailable", NULL);
+	expect_state(f, BINDING_REGISTERING);
+	assert_string_equal(dest_host(f), "10.99.101.3");
+	assert_string_equal(binding_get_proxy(f->b), "sip:10.99.101.3");
+	/* Silence of the last: the attempt fails (the network's, as for
+	 * any plain proxy), and the retry starts from the first. */
+	binding_handle_request_failed(f->b, last(f)->id, -ETIMEDOUT);
+	expect_state(f, BINDING_BACKOFF);
+	assert_int_equal(last_event(f)->error, BINDING_ERROR_TIMEOUT);
+	assert_string_equal(binding_get_proxy(f->b), "sip:10.99.101.1");
+	fire_timer(f);
+	expect_state(f, BINDING_REGISTERING);
+	assert_string_equal(dest_host(f), "10.99.101.1");
+	/* Silence with another left: the next one. */
+	binding_handle_request_failed(f->b, last(f)->id, -ETIMEDOUT);
+	expect_state(f, BINDING_REGISTERING);
+	assert_string_equal(dest_host(f), "10.99.101.2");
+	respond(f, 401, "Unauthorized", CHALLENGE("nonce-1", ""));
+	grant(f, 600);
+	expect_state(f, BINDING_REGISTERED);
+	/* The refresh goes where it registered. */
+	fire_timer(f);
+	assert_string_equal(dest_host(f), "10.99.101.2");
+	fake_free(f);
+}
+
 static void test_restart_call_id_and_cseq(void **state)
 {
 	struct binding_config cfg = base_config();
@@ -2509,6 +2643,8 @@ int main(void)
 		cmocka_unit_test(test_one_list),
 		cmocka_unit_test(test_resolving),
 		cmocka_unit_test(test_outbound_proxy),
+		cmocka_unit_test(test_proxy_per_iap),
+		cmocka_unit_test(test_proxy_list_failover),
 		cmocka_unit_test(test_restart_call_id_and_cseq),
 		cmocka_unit_test(test_transport_error_on_send),
 		cmocka_unit_test(test_free_inside_observer),

@@ -647,7 +647,8 @@ class Registrar:
         self.kamcmd('pv.shvSet', 'fail_register', 'int', str(int(code)))
 
     def registers(self):
-        """One dict per REGISTER received (src, port, proto, callid, cseq,
+        """One dict per REGISTER received (src, port, dst: the address it
+        arrived at, proto, callid, cseq,
         to, contact, expires, auth) with the codes replied to it in
         "replies".  A reply line is written just after the reply leaves,
         so wait for it with wait_until() rather than reading once."""

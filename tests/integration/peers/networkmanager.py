@@ -300,11 +300,17 @@ class NMWorld:
 
 
 class Dnsmasq:
-    """DHCP only (no DNS), on the peers of the given links."""
+    """DHCP only (no DNS), on the peers of the given links.
 
-    def __init__(self, netns, tmp, links):
+    A link dict has 'peer' (the interface) and 'prefix' ("10.98.1."); with
+    'tag' its range sets that tag, for tag:NAME options in @extra (more
+    dnsmasq options, e.g. --dhcp-option=tag:wifi,120,10.99.101.1 for
+    RFC 3361's SIP servers; tests/integration/test_dhcp.py)."""
+
+    def __init__(self, netns, tmp, links, extra=()):
         self.netns = netns
         self.links = links
+        self.extra = list(extra)
         self.log_path = os.path.join(tmp, "dnsmasq.log")
         self.pid_path = os.path.join(tmp, "dnsmasq.pid")
         self.lease_path = os.path.join(tmp, "dnsmasq.leases")
@@ -320,10 +326,11 @@ class Dnsmasq:
              f"--dhcp-leasefile={self.lease_path}",
              "--user=root", "--group=root"]
         for link in self.links:
+            tag = f"set:{link['tag']}," if link.get("tag") else ""
             a.append(f"--interface={link['peer']}")
-            a.append(f"--dhcp-range={link['prefix']}10,"
+            a.append(f"--dhcp-range={tag}{link['prefix']}10,"
                      f"{link['prefix']}100,255.255.255.0,1h")
-        return a
+        return a + self.extra
 
     def start(self):
         self.proc = subprocess.Popen(self.netns.exec_argv(self.argv()),
