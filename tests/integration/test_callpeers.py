@@ -148,7 +148,9 @@ def test_hangups_on_request(fx):
     phone.wait_call('CALL_ESTABLISHED')
     call.hangup()
     r = call.wait_done(T(20))
-    check_eq((r['ended_by'], r['bye_status']), ('caller', 200), 'the caller\'s BYE')
+    check((r['ended_by'], r['bye_status']) == ('caller', 200),
+          "the caller's BYE: %r; SIPp's messages: %r", r,
+          [(m['dir'], m['method'] or m['status'], m['cseq']) for m in call.messages()])
     phone.wait_call('CALL_CLOSED')
 
     phone.dial(BOB)
