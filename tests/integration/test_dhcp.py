@@ -18,7 +18,6 @@ ciaddr:68; `--dhcp-option=tag:T,120,ADDR` is sent as RFC 3361 encoding 1
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import alrtest  # noqa: E402
 from alrtest import T, check, check_eq  # noqa: E402
 from networkmanager import DNSMASQ, Dnsmasq  # noqa: E402
 from dns import DnsServer, use_name_server  # noqa: E402
-from test_profiles import (REG_ADDR, WLAN, WWAN, _sysctl, daemon, deregistered,  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, WWAN, _Rm, _sysctl, daemon, deregistered,  # noqa: E402
                            host_of, iap_id, profile, registered, sip_world,
                            state_once, wait_bindings)
 
@@ -42,15 +41,6 @@ CONF_PROXY = '10.99.103.1'      # the profile's outbound_proxy.uri
 NS_ADDR = '10.99.100.53'        # a name server, for proxies named by name
 WIFI_PROXY6 = '2001:db8:101::1'  # what Wi-Fi's DHCPv6 server names
 WLAN6 = '2001:db8:1::2'
-
-
-class _Rm:
-    def __init__(self, path):
-        self.path = path
-
-    def cleanup(self):
-        if not os.environ.get('ALR_KEEP'):
-            shutil.rmtree(self.path, ignore_errors=True)
 
 
 class _NetNs:

@@ -42,6 +42,17 @@ WLAN = '10.99.1.2'
 WWAN = '10.99.2.2'
 
 
+class _Rm:
+    """Removes a test's temporary directory at cleanup (kept with ALR_KEEP)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def cleanup(self):
+        if not os.environ.get('ALR_KEEP'):
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
 class _Cleanup:
     def __init__(self, fn):
         self.fn = fn

@@ -10,7 +10,6 @@ not count against the network: the profile is not moved off Wi-Fi for it.
 import os
 import sys
 import tempfile
-import shutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'peers'))
@@ -18,20 +17,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pee
 import alrtest  # noqa: E402
 from alrtest import T, check, check_eq  # noqa: E402
 from dns import DnsServer, use_name_server  # noqa: E402
-from test_profiles import (REG_ADDR, WLAN, daemon, iap_id, profile,  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, _Cleanup, _Rm, daemon, iap_id, profile,  # noqa: E402
                            sip_world, wait_bindings)
 
 NS_ADDR = '10.99.100.53'
 NFT = '/usr/sbin/nft'
-
-
-class _Rm:
-    def __init__(self, path):
-        self.path = path
-
-    def cleanup(self):
-        if not os.environ.get('ALR_KEEP'):
-            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def name_world(fx, hosts=None, records=()):
@@ -164,7 +154,7 @@ def test_srv_failover_between_two_registrars(fx):
     tmp = tempfile.mkdtemp(prefix='alrt-kam2-')
     fx._objs.append(_Rm(tmp))
     reg2 = Registrar(w.net, [REG2_ADDR], tmp, users=USERS, domain=DOMAIN)
-    fx._objs.append(_Stop(reg2))
+    fx._objs.append(_Cleanup(reg2.stop))
     reg2.start()
     d = daemon(fx, w, sip={'registration-check': '2'})
     c = fx.client(d)
@@ -182,14 +172,6 @@ def test_srv_failover_between_two_registrars(fx):
           'no log line saying the registrar went away')
     errors = [e for e in c.events if e['method'] == 'alr.error']
     check(not errors, 'errors against the IAP: %r', errors)
-
-
-class _Stop:
-    def __init__(self, reg):
-        self.reg = reg
-
-    def cleanup(self):
-        self.reg.stop()
 
 
 def test_naptr_chooses_tcp(fx):

@@ -23,22 +23,13 @@ from alrtest import T, check, check_eq, wait_until  # noqa: E402
 from dns import DnsServer, use_name_server  # noqa: E402
 from kamailio import TLS_MODULE  # noqa: E402
 from testca import TestCA  # noqa: E402
-from test_profiles import (REG_ADDR, WLAN, WWAN, iap_id, profile,  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, WWAN, _Rm, iap_id, profile,  # noqa: E402
                            sip_world, wait_bindings)
 from test_roaming import WIFI_FIRST, snap_dir, write_snap  # noqa: E402
+from test_liveness import silence_flow  # noqa: E402
 
 NS_ADDR = '10.99.100.53'
-NFT = '/usr/sbin/nft'
 REG_NAME = 'registrar.example.test'
-
-
-class _Rm:
-    def __init__(self, path):
-        self.path = path
-
-    def cleanup(self):
-        if not os.environ.get('ALR_KEEP'):
-            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def tls_world(fx, cert_names=(REG_NAME,), records=(), **registrar_kw):
@@ -259,14 +250,7 @@ def test_tls_connection_dead_in_silence(fx):
     c.call('profile.create', {'profile': tls_profile()})
     before = wait_bindings(reg, 'alice', 1, host=WLAN)[0]
     over_tls(before)
-    port = int(before['received'].split(':')[2].split(';')[0])
-    alrtest.run(['ip', 'netns', 'exec', w.net, NFT, '-f', '-'], input=(
-        'table inet alrt_flow {\n'
-        '  chain input {\n'
-        '    type filter hook input priority 0; policy accept;\n'
-        '    ip saddr %s tcp sport %d drop\n'
-        '  }\n'
-        '}\n' % (WLAN, port)))
+    silence_flow(w, before)
     wait_until(lambda: 'no answer to a keepalive' in d.log(), T(20),
                "alrd's keepalive to fail")
 
