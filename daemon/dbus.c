@@ -62,6 +62,13 @@
 #define SYSTEM_BUS_DEFAULT      "unix:path=/run/dbus/system_bus_socket"
 /* Messages handled in one loop turn; the rest in the next ones. */
 #define PROCESS_BATCH           64
+
+/* A bus that is not there (yet, or any more) is tried again after 1 s,
+ * then twice as long each time, up to 30 s: dbus-daemon restarted comes
+ * back within a second or two, a machine without a bus costs one connect()
+ * every 30 s. */
+#define RETRY_FIRST_S           1.
+#define RETRY_MAX_S             30.
 /* Calls of one caller waiting for its credentials. */
 #define PEER_MAX_QUEUE          32
 
@@ -109,11 +116,16 @@ struct alr_dbus {
 	char *address;
 	bool owned;                     /* DBUS_NAME is ours */
 	bool closing;                   /* the connection is to be dropped */
+	bool refused;                   /* the bus gave DBUS_NAME to another: no retry */
+	bool stopping;                  /* dbus_free(): no retry */
+	double retry_s;                 /* the next wait before connecting again */
+	unsigned int attempts;          /* failed connects since the bus was lost */
 
 	ev_io io;
 	ev_timer timer;
 	ev_prepare prepare;
 	ev_idle more;                   /* messages left after a batch */
+	ev_timer retry;                 /* connect again */
 
 	unsigned int registry_watch;
 	unsigned int iap_watch;
@@ -1294,6 +1306,10 @@ static void close_bus(struct alr_dbus *b)
 	/* not sd_bus_flush_close_unref(): flushing could wait for the bus */
 	sd_bus_close_unref(b->bus);
 	b->bus = NULL;
+	if (!b->stopping && !b->refused) {
+		ev_timer_set(&b->retry, b->retry_s, 0.);
+		ev_timer_start(b->loop, &b->retry);
+	}
 }
 
 static void process(struct alr_dbus *b)
@@ -1304,7 +1320,8 @@ static void process(struct alr_dbus *b)
 		r = sd_bus_process(b->bus, NULL);
 		if (r < 0) {
 			log_notice("dbus: the connection to the bus closed (%s); alrd goes on "
-				   "without D-Bus until it restarts", strerror(-r));
+				   "without D-Bus and connects again when the bus is back",
+				   strerror(-r));
 			b->closing = true;
 			return;
 		}
@@ -1351,7 +1368,8 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	events = sd_bus_get_events(b->bus);
 	if (fd < 0 || events < 0) {
 		log_notice("dbus: the connection to the bus failed (%s); alrd goes on "
-			   "without D-Bus until it restarts", strerror(-(fd < 0 ? fd : events)));
+			   "without D-Bus and connects again when the bus is back",
+			   strerror(-(fd < 0 ? fd : events)));
 		close_bus(b);
 		return;
 	}
@@ -1381,10 +1399,13 @@ static int on_name(sd_bus_message *reply, void *ud, sd_bus_error *ret_error)
 		log_notice("dbus: cannot own %s on %s: %s; alrd goes on without D-Bus",
 			   DBUS_NAME, b->address ? b->address : "the system bus",
 			   e->message ? e->message : e->name);
+		b->refused = true;
 		b->closing = true;
 		return 0;
 	}
 	b->owned = true;
+	b->retry_s = RETRY_FIRST_S;
+	b->attempts = 0;
 	log_info("dbus: %s on %s", DBUS_NAME, b->address ? b->address : "the system bus");
 	return 0;
 }
@@ -1415,6 +1436,72 @@ static int add_objects(struct alr_dbus *b)
 	return r;
 }
 
+/* Connects and asks for DBUS_NAME (answered in on_name()); the objects are
+ * in place before the name is ours.  The connect itself does not wait: the
+ * authentication runs in the loop. */
+static int open_bus(struct alr_dbus *b, const char *address)
+{
+	int r;
+
+	r = sd_bus_new(&b->bus);
+	if (r >= 0)
+		r = sd_bus_set_address(b->bus, address);
+	if (r >= 0)
+		r = sd_bus_set_bus_client(b->bus, 1);
+	if (r >= 0)
+		r = sd_bus_set_description(b->bus, "alrd");
+	if (r >= 0)
+		r = sd_bus_start(b->bus);
+	if (r < 0)
+		goto fail;
+	r = add_objects(b);
+	if (r >= 0)
+		r = sd_bus_request_name_async(b->bus, NULL, DBUS_NAME, 0, on_name, b);
+	if (r < 0) {
+		log_err("dbus: cannot set up the objects: %s; alrd goes on without D-Bus",
+			strerror(-r));
+		b->refused = true;      /* no better next time */
+	}
+fail:
+	if (r < 0) {
+		sd_bus_close_unref(b->bus);
+		b->bus = NULL;
+	}
+	return r;
+}
+
+static const char *bus_address(const struct alr_dbus *b)
+{
+	const char *address;
+
+	/* The system bus as sd_bus_open_system() finds it, without its
+	 * blocking start. */
+	address = b->address ? b->address : getenv("DBUS_SYSTEM_BUS_ADDRESS");
+	return address ? address : SYSTEM_BUS_DEFAULT;
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct alr_dbus *b = container_of(w, struct alr_dbus, retry);
+	const char *address = bus_address(b);
+	int r;
+
+	r = open_bus(b, address);
+	if (r >= 0) {
+		log_info("dbus: connected to %s again after %u attempt%s", address,
+			 b->attempts + 1, b->attempts ? "s" : "");
+		return;         /* prepare_cb() watches it from now */
+	}
+	if (b->refused)
+		return;
+	b->attempts++;
+	b->retry_s = b->retry_s * 2 < RETRY_MAX_S ? b->retry_s * 2 : RETRY_MAX_S;
+	log_debug("dbus: still no bus at %s (%s); next attempt in %.0f s", address,
+		  strerror(-r), b->retry_s);
+	ev_timer_set(&b->retry, b->retry_s, 0.);
+	ev_timer_start(loop, &b->retry);
+}
+
 struct alr_dbus *dbus_start(struct daemon *d)
 {
 	const struct config *c = d->config;
@@ -1432,46 +1519,31 @@ struct alr_dbus *dbus_start(struct daemon *d)
 	b->d = d;
 	b->loop = d->loop;
 	b->next_peer_id = DBUS_PEER_FIRST_ID;
+	b->retry_s = RETRY_FIRST_S;
 	if (c->dbus_address && !(b->address = strdup(c->dbus_address))) {
 		free(b);
 		log_err("dbus: out of memory");
 		return NULL;
 	}
-	/* The system bus as sd_bus_open_system() finds it, without its
-	 * blocking start. */
-	address = b->address ? b->address : getenv("DBUS_SYSTEM_BUS_ADDRESS");
-	if (!address)
-		address = SYSTEM_BUS_DEFAULT;
-	r = sd_bus_new(&b->bus);
-	if (r >= 0)
-		r = sd_bus_set_address(b->bus, address);
-	if (r >= 0)
-		r = sd_bus_set_bus_client(b->bus, 1);
-	if (r >= 0)
-		r = sd_bus_set_description(b->bus, "alrd");
-	if (r >= 0)
-		r = sd_bus_start(b->bus);
-	if (r < 0) {
-		log_notice("dbus: no bus at %s (%s); alrd goes on without D-Bus", address,
-			   strerror(-r));
+	ev_io_init(&b->io, io_cb, -1, 0);
+	ev_init(&b->timer, timer_cb);
+	ev_init(&b->retry, retry_cb);
+	ev_idle_init(&b->more, more_cb);
+	ev_prepare_init(&b->prepare, prepare_cb);
+	address = bus_address(b);
+	r = open_bus(b, address);
+	if (r < 0 && b->refused)
 		return dbus_free(b);
-	}
-	r = add_objects(b);
-	if (r >= 0)
-		r = sd_bus_request_name_async(b->bus, NULL, DBUS_NAME, 0, on_name, b);
-	if (r < 0) {
-		log_err("dbus: cannot set up the objects: %s; alrd goes on without D-Bus",
-			strerror(-r));
-		return dbus_free(b);
-	}
 	check_snaps(b);         /* the ids of the SNAPs shown now */
 	b->registry_watch = registry_watch(d->registry, on_registry_event, b, NULL);
 	b->iap_watch = iap_table_watch(d->iaps, on_iap_event, b, NULL);
-	ev_io_init(&b->io, io_cb, sd_bus_get_fd(b->bus), 0);
-	ev_init(&b->timer, timer_cb);
-	ev_idle_init(&b->more, more_cb);
-	ev_prepare_init(&b->prepare, prepare_cb);
 	ev_prepare_start(b->loop, &b->prepare);
+	if (r < 0) {
+		log_notice("dbus: no bus at %s (%s); alrd goes on without D-Bus and "
+			   "connects when the bus is there", address, strerror(-r));
+		ev_timer_set(&b->retry, b->retry_s, 0.);
+		ev_timer_start(b->loop, &b->retry);
+	}
 	return b;
 }
 
@@ -1483,7 +1555,9 @@ struct alr_dbus *dbus_free(struct alr_dbus *b)
 		registry_unwatch(b->d->registry, b->registry_watch);
 	if (b->iap_watch && b->d->iaps)
 		iap_table_unwatch(b->d->iaps, b->iap_watch);
+	b->stopping = true;
 	ev_prepare_stop(b->loop, &b->prepare);
+	ev_timer_stop(b->loop, &b->retry);
 	close_bus(b);
 	free(b->snap_ids);
 	free(b->address);

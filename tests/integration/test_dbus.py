@@ -24,7 +24,10 @@ python3-dbus and busctl, and compares with the control socket's view.
                                 (Kamailio) a controller that leaves the
                                 bus is released: the offer is decided at
                                 once, long before approval-timeout
-  test_no_bus                   alrd starts and serves without a bus
+  test_no_bus                   alrd starts and serves without a bus,
+                                and is on it once it appears
+  test_bus_restart              dbus-daemon restarted: alrd is back on
+                                the new bus with its objects and signals
 
 Needs root; exits 77 (skipped) without it.  The Kamailio tests skip
 without Kamailio.
@@ -168,6 +171,9 @@ class Conn:
 
     def close(self):
         if self.bus is not None:
+            # What arrived is dispatched first: left queued, it would be
+            # dispatched in a later test, to a closed connection.
+            self.pump()
             self.bus.close()
             self.bus = None
 
@@ -574,16 +580,61 @@ def test_controller_leaving_is_released(fx):
 
 
 def test_no_bus(fx):
+    if dbus is None:
+        raise Skip("python3-dbus or python3-gi missing")
     w = fx.world()
     tmp = tempfile.mkdtemp(prefix="alrt-nobus-")
-    fx._objs.append(_Cleanup(lambda: nmfix.remove_tree(tmp)))
-    d = fx.daemon(w, {"dbus": {"address": f"unix:path={tmp}/none"}})
+    os.chmod(tmp, 0o755)
+    bus = nmfix.SystemBus(tmp, config=OPEN_BUS_CONFIG)     # not started yet
+
+    def stop():
+        bus.stop()
+        nmfix.remove_tree(tmp)
+    fx._objs.append(_Cleanup(stop))
+    d = fx.daemon(w, {"dbus": {"address": bus.address}})
     c = fx.client(d)
     check(c.call("iap.list")["iaps"], "IAPs without a bus")
     info = c.info()["dbus"]
     check_eq((info["enabled"], info["connected"]), (True, False), "daemon.info's dbus")
+    # The bus appears later: alrd connects to it by itself (after 1, 2, 4 s).
+    bus.start()
+    alrtest.wait_until(lambda: c.info()["dbus"]["connected"], T(20),
+                       "alrd on the bus that appeared")
+    conn = Conn(fx, bus.address)
+    check(conn.bus.name_has_owner(NAME), f"{NAME} owned on the new bus")
+    check_eq(sorted(p for p in conn.managed() if p.startswith(ROOT + "/IAP/")),
+             sorted(iap_path(i["id"]) for i in c.call("iap.list")["iaps"]),
+             "the IAP objects on the bus that appeared")
     log = d.log_since_start()
     check_eq(log.count("goes on without D-Bus"), 1, "notices about the missing bus")
+
+
+def test_bus_restart(fx):
+    """dbus-daemon restarted (a package upgrade): alrd is on the new bus
+    by itself, its objects and signals with it, and a controller that
+    was on the old bus is released."""
+    w = fx.world()
+    bus = private_bus(fx)
+    d = dbus_daemon(fx, w, bus)
+    c = fx.client(d)
+    alrtest.wait_until(lambda: c.info()["dbus"]["connected"], T(10), "alrd on the bus")
+    bus.stop()
+    alrtest.wait_until(lambda: not c.info()["dbus"]["connected"], T(10),
+                       "alrd seeing the bus gone")
+    check("connects again when the bus is back" in d.log_since_start(),
+          "the notice names what alrd does about it")
+    check(c.call("iap.list")["iaps"], "the socket serves while the bus is away")
+    bus.start()
+    alrtest.wait_until(lambda: c.info()["dbus"]["connected"], T(20),
+                       "alrd on the restarted bus")
+    conn = Conn(fx, bus.address)
+    wlan = {i["name"]: i["id"] for i in c.call("iap.list")["iaps"]}["wlan0"]
+    check(iap_path(wlan) in conn.managed(), "wlan0's object on the restarted bus")
+    # Signals reach the new bus too.
+    w.carrier_down("wlan0")
+    conn.wait_signal(props_changed(iap_path(wlan), Available=False), T(10),
+                     "PropertiesChanged(Available=false) on the restarted bus")
+    check("dbus: connected to " in d.log_since_start(), "the reconnect is logged")
 
 
 if __name__ == "__main__":
