@@ -18,7 +18,6 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include "base/util.h"
 #include "edge/localauth.h"
 #include "edge/sockdiag.h"
+#include "edge/userlookup.h"
 #include "sip/sip_osip.h"
 #include "sip/sipframe.h"
 #include "sip/sipmsg.h"
@@ -82,6 +82,13 @@ struct edge_tx {
 	struct edge_conn *conn;         /* TCP: NULL once the connection went */
 	struct sockaddr_storage peer;   /* where it came from */
 	struct sockaddr_storage local;  /* where it arrived */
+	/* Its sender, from the socket table (looked up once), and who that
+	 * is, from NSS (off the loop: userlookup.h). */
+	bool have_uid;
+	int uid_error;                  /* sockdiag_owner_uid()'s, or 0 */
+	uid_t uid;
+	bool waiting;                   /* for the answer about uid */
+	struct userlookup_user *user;
 	bool killed;
 	struct edge_tx *next;
 };
@@ -125,9 +132,11 @@ struct edge {
 	uint64_t next_id;
 	struct edge_stats stats;
 	struct localauth auth;          /* nonces of the local passwords */
+	struct userlookup *users;
 };
 
 static void edge_run(struct edge *e);
+static void users_done(void *user_data, const struct userlookup_user *u);
 static const struct profile *find_profile(struct edge *e, const osip_uri_t *to);
 
 /* "udp:127.0.0.1:5060", "tcp:[::1]:40000" */
@@ -414,18 +423,12 @@ static void set_control_groups(struct edge *e, const char *const *groups, size_t
 
 /*
  * May @uid register @p locally?  root, the control groups, local_users.
- * XXX getpwuid_r() and getgrouplist() go through NSS, which may ask a
- * directory service over the network; on a handheld they read
- * /etc/passwd and /etc/group.
+ * @u is who NSS says @uid is (userlookup.h): looked up off the loop for
+ * this request; NULL when it could not be.
  */
-static bool may_register(struct edge *e, uid_t uid, const struct profile *p, char *who,
-			 size_t who_size)
+static bool may_register(struct edge *e, uid_t uid, const struct userlookup_user *u,
+			 const struct profile *p, char *who, size_t who_size)
 {
-	struct passwd pw, *pwp = NULL;
-	char buf[4096];
-	gid_t groups[64];
-	int ng = (int)ARRAY_SIZE(groups);
-
 	if (uid == EDGE_UID_UNKNOWN) {
 		snprintf(who, who_size, "an unknown user");
 		return false;
@@ -433,19 +436,54 @@ static bool may_register(struct edge *e, uid_t uid, const struct profile *p, cha
 	snprintf(who, who_size, "uid %u", (unsigned)uid);
 	if (uid == 0)
 		return true;
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+	if (!u || u->uid != uid || !u->known)
 		return false;
-	snprintf(who, who_size, "%s", pw.pw_name);
+	snprintf(who, who_size, "%s", u->name);
 	for (size_t i = 0; i < p->local_users.n; i++)
-		if (strcmp(p->local_users.v[i], pw.pw_name) == 0)
+		if (strcmp(p->local_users.v[i], u->name) == 0)
 			return true;
-	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ng) < 0)
-		ng = (int)ARRAY_SIZE(groups);   /* the first ones */
-	for (int i = 0; i < ng; i++)
+	for (int i = 0; i < u->n_groups; i++)
 		for (size_t k = 0; k < e->n_control_gids; k++)
-			if (groups[i] == e->control_gids[k])
+			if (u->groups[i] == e->control_gids[k])
 				return true;
 	return false;
+}
+
+/* The sender of @tx from the socket table, asked once per transaction. */
+static uid_t tx_uid(struct edge_tx *tx)
+{
+	if (!tx->have_uid) {
+		tx->uid_error = sockdiag_owner_uid(tx->proto == SIP_PROTO_TCP ? IPPROTO_TCP :
+						   IPPROTO_UDP, (struct sockaddr *)&tx->peer,
+						   (struct sockaddr *)&tx->local, &tx->uid);
+		if (tx->uid_error < 0)
+			tx->uid = EDGE_UID_UNKNOWN;
+		tx->have_uid = true;
+	}
+	return tx->uid;
+}
+
+/* Does @tx wait for NSS before it can be decided?  Root and a sender not
+ * in the socket table need no lookup; the others are asked of the worker,
+ * and the request is taken up again with the answer (users_done()).
+ * 1: it waits; 0: go on; -errno: it cannot be asked (answer 503). */
+static int wait_for_user(struct edge *e, struct edge_tx *tx)
+{
+	uid_t uid = tx_uid(tx);
+	int r;
+
+	if (uid == 0 || uid == EDGE_UID_UNKNOWN || (tx->user && tx->user->uid == uid))
+		return 0;
+	if (!e->users && !(e->users = userlookup_new(e->loop, users_done, e)))
+		return -ENOMEM;
+	r = userlookup_ask(e->users, uid);
+	if (r < 0) {
+		log_notice("edge: cannot look up uid %u now: %s", (unsigned)uid,
+			   r == -EBUSY ? "too many lookups waiting" : strerror(-r));
+		return r;
+	}
+	tx->waiting = true;
+	return 1;
 }
 
 /* ---- answering ------------------------------------------------------------- */
@@ -495,6 +533,17 @@ static void respond(struct edge *e, osip_transaction_t *tr, const osip_message_t
 		return;
 	}
 	e->again = true;
+}
+
+/* 503 with Retry-After: 1 (RFC 3261 §21.5.4): a softphone tries again. */
+static void respond_busy(struct edge *e, osip_transaction_t *tr, const osip_message_t *req,
+			 const char *reason)
+{
+	osip_message_t *resp = NULL;
+
+	respond(e, tr, req, 503, reason, &resp);
+	if (resp)
+		osip_message_set_header(resp, "Retry-After", "1");
 }
 
 /* ---- the local password (localauth.h) ------------------------------------ */
@@ -676,11 +725,17 @@ static void handle_register(struct edge *e, struct edge_tx *tx, const osip_messa
 		return;
 	}
 	addr_name(tx->proto, (struct sockaddr *)&tx->peer, source, sizeof(source));
-	r = sockdiag_owner_uid(tx->proto == SIP_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP,
-			       (struct sockaddr *)&tx->peer, (struct sockaddr *)&tx->local, &uid);
-	if (r < 0)
-		uid = EDGE_UID_UNKNOWN;
-	allowed = may_register(e, uid, p, who, sizeof(who));
+	r = wait_for_user(e, tx);
+	if (r > 0)
+		return;
+	if (r < 0) {
+		respond_busy(e, tr, req, "Service Unavailable (alrd is looking up too many "
+			     "local users at once)");
+		return;
+	}
+	uid = tx_uid(tx);
+	r = tx->uid_error;
+	allowed = may_register(e, uid, tx->user, p, who, sizeof(who));
 	/* Not allowed by its owner: the local password, if the profile has
 	 * one (docs/edge.md).  A wrong one is refused at once: the 401 was
 	 * the retry. */
@@ -832,6 +887,20 @@ static void offer(struct edge *e, struct edge_tx *tx, const osip_message_t *msg)
 			"from local applications: no call handling)", NULL);
 		return;
 	}
+	/* Who sent it, before anything else is done with it (the
+	 * local password's nonce count is taken once); ACK and CANCEL
+	 * are never asked who they are from (edge_may_use() is not asked). */
+	if (!MSG_IS_ACK(msg) && !MSG_IS_CANCEL(msg)) {
+		int r = wait_for_user(e, tx);
+
+		if (r > 0)
+			return;
+		if (r < 0) {
+			respond_busy(e, tx->tr, msg, "Service Unavailable (alrd is looking up "
+				     "too many local users at once)");
+			return;
+		}
+	}
 	/* The local password of the profile the From names, for
 	 * edge_may_use() (RFC 3261 §22.1: never ACK or CANCEL). */
 	p = msg->from && !MSG_IS_ACK(msg) && !MSG_IS_CANCEL(msg) ?
@@ -840,10 +909,7 @@ static void offer(struct edge *e, struct edge_tx *tx, const osip_message_t *msg)
 		from.auth_profile = p->id;
 		from.auth = check_local_password(e, msg, p);
 	}
-	if (sockdiag_owner_uid(tx->proto == SIP_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP,
-			       (struct sockaddr *)&tx->peer, (struct sockaddr *)&tx->local,
-			       &uid) < 0)
-		uid = EDGE_UID_UNKNOWN;
+	uid = tx_uid(tx);
 	if (uid == EDGE_UID_UNKNOWN && !from.auth_profile) {
 		respond(e, tx->tr, msg, 403, "Forbidden (alrd cannot tell which local user "
 			"sent this: only local applications may use alrd's profiles)", NULL);
@@ -851,6 +917,7 @@ static void offer(struct edge *e, struct edge_tx *tx, const osip_message_t *msg)
 	}
 	memcpy(&from.addr, &tx->peer, sizeof(from.addr));
 	from.uid = uid;
+	from.user = tx->user;
 	/* Taken while it is offered: the calls may answer it at once. */
 	tx->taken = true;
 	code = e->call_ops->take(e->call_data, tx->id, &from, msg);
@@ -866,20 +933,48 @@ static void offer(struct edge *e, struct edge_tx *tx, const osip_message_t *msg)
 		osip_message_get_reason(code >= 300 && code <= 699 ? code : 500), NULL);
 }
 
+static void dispatch(struct edge_tx *tx, const osip_message_t *msg)
+{
+	if (MSG_IS_REGISTER(msg))
+		handle_register(tx->e, tx, msg);
+	else if (MSG_IS_OPTIONS(msg) &&
+		 (!tx->e->call_ops || !msg->req_uri || !msg->req_uri->username))
+		/* to alrd itself (a keepalive): answered here */
+		respond(tx->e, tx->tr, msg, 200, "OK", NULL);
+	else
+		offer(tx->e, tx, msg);
+}
+
 static void cb_request(int type, osip_transaction_t *tr, osip_message_t *msg)
 {
 	struct edge_tx *tx = tx_of(tr);
 
 	if (!tx || tx->killed)
 		return;
-	if (MSG_IS_REGISTER(msg))
-		handle_register(tx->e, tx, msg);
-	else if (MSG_IS_OPTIONS(msg) &&
-		 (!tx->e->call_ops || !msg->req_uri || !msg->req_uri->username))
-		/* to alrd itself (a keepalive): answered here */
-		respond(tx->e, tr, msg, 200, "OK", NULL);
-	else
-		offer(tx->e, tx, msg);
+	dispatch(tx, msg);
+}
+
+/* NSS answered about u->uid: the requests that waited for it go on. */
+static void users_done(void *user_data, const struct userlookup_user *u)
+{
+	struct edge *e = user_data;
+
+	for (struct edge_tx *tx = e->txs; tx; tx = tx->next) {
+		if (tx->killed || !tx->waiting || tx->uid != u->uid)
+			continue;
+		tx->waiting = false;
+		if (!tx->user && !(tx->user = malloc(sizeof(*tx->user)))) {
+			respond(e, tx->tr, tx->tr->orig_request, 500,
+				"Server Internal Error (out of memory)", NULL);
+			continue;
+		}
+		*tx->user = *u;
+		if (!u->known)
+			log_info("edge: uid %u is unknown to NSS (%s)", (unsigned)u->uid,
+				 strerror(u->error));
+		dispatch(tx, tx->tr->orig_request);
+	}
+	edge_run(e);
 }
 
 /* ---- client transactions of the calls ---- */
@@ -990,6 +1085,7 @@ static void reap(struct edge *e)
 		osip_transaction_set_your_instance(tx->tr, NULL);
 		osip_transaction_free2(tx->tr);
 		e->n_txs--;
+		free(tx->user);
 		free(tx);
 	}
 	while (*pc) {
@@ -1485,6 +1581,7 @@ struct edge *edge_free(struct edge *e)
 			osip_remove_transaction(e->osip, tx->tr);
 		}
 	reap(e);
+	userlookup_free(e->users);
 	if (e->osip)
 		osip_release(e->osip);
 	for (size_t i = 0; i < e->n_listen; i++)
@@ -1552,7 +1649,7 @@ void edge_set_call_ops(struct edge *e, const struct edge_call_ops *ops, void *us
 int edge_may_use(struct edge *e, const struct edge_peer *from, const struct profile *p,
 		 char *who, size_t who_size)
 {
-	if (may_register(e, from->uid, p, who, who_size))
+	if (may_register(e, from->uid, from->user, p, who, who_size))
 		return 0;
 	if (!p->local_password)
 		return 403;

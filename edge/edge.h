@@ -28,6 +28,7 @@
 #include "edge/addr.h"
 #include "edge/localauth.h"
 #include "edge/locreg.h"
+#include "edge/userlookup.h"
 #include "sip/sip_osip.h"
 #include "sip/sipmsg.h"
 
@@ -116,6 +117,7 @@ struct edge_peer {
 	struct sockaddr_storage addr;
 	uid_t uid;                      /* its owner (edge_call_ops.take), or
 					   EDGE_UID_UNKNOWN */
+	const struct userlookup_user *user;     /* who uid is (NSS), or NULL */
 	/* What the request's Authorization proved, when the profile its From
 	 * names has a local password (edge/localauth.h). */
 	unsigned int auth_profile;      /* 0: none checked */

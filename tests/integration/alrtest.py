@@ -506,6 +506,10 @@ class Daemon:
         self.logf = None
         self.expect_exit = False
         self.tmp = tmp or tempfile.mkdtemp(prefix=f"{PREFIX}-{os.getpid()}-")
+        # A test may set these before start(): a command that execs alrd
+        # (before ALR_ALRD_WRAPPER's), and variables for its environment.
+        self.wrapper = []
+        self.env = {}
         _register(self)
         os.chmod(self.tmp, 0o755)
         self.config = default_config(self.tmp)
@@ -534,7 +538,7 @@ class Daemon:
         # that execs alrd, e.g. "setpriv --bounding-set=-all" to run the
         # tests with fewer capabilities (contrib/alrd.service.in says what
         # that showed).
-        wrapper = os.environ.get("ALR_ALRD_WRAPPER", "").split()
+        wrapper = self.wrapper + os.environ.get("ALR_ALRD_WRAPPER", "").split()
         return self.world.exec_argv(wrapper + [alrd_path(), "-f", "-c",
                                                self.conf_path] + list(extra))
 
@@ -550,6 +554,7 @@ class Daemon:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        env.update(self.env)
         # ip netns exec execs alrd: the Popen pid is alrd's pid.
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf,

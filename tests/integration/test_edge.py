@@ -18,8 +18,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,7 +30,7 @@ sys.path.insert(0, os.path.join(HERE, 'peers'))
 
 import alrtest  # noqa: E402
 from alrtest import T, TestFailure, check, check_eq  # noqa: E402
-from test_profiles import (REG_ADDR, WLAN, daemon, deregistered, host_of,  # noqa: E402
+from test_profiles import (REG_ADDR, WLAN, _Cleanup, daemon, deregistered, host_of,  # noqa: E402
                            profile, registered, sip_world, wait_bindings)
 from callpeers import Baresip  # noqa: E402
 
@@ -254,6 +256,66 @@ def test_who_may_register(fx):
     e = c.expect_error(-32602, 'profile.update',
                        {'id': pid, 'profile': {'local_users': ['-rf']}})
     check_eq(e['data']['field'], 'local_users[0]', 'field of the refusal')
+
+
+def test_nss_lookup_off_the_loop(fx):
+    """Who a sender is comes from NSS (getpwuid_r, getgrouplist), which a
+    directory service can keep waiting for seconds: the lookup runs off
+    alrd's loop.  alrd sees an nsswitch.conf of its own (a mount
+    namespace) whose first passwd source, nss/nss_alrtgate.c, holds the
+    lookup of uid nobody until the test lets it go.  Meanwhile the
+    control socket answers and root registers; nobody's REGISTER is
+    answered (200: it is in local_users) only once the lookup ends."""
+    lib = os.path.join(alrtest.build_dir(), 'tests', 'integration', 'libnss_alrtgate.so.2')
+    if not os.path.exists(lib):
+        raise TestFailure('no %s (build it, or set ALR_BUILD_DIR)' % lib)
+    w, reg = sip_world(fx)
+    tmp = tempfile.mkdtemp(prefix='alrt-nss-')
+    fx._objs.append(_Cleanup(lambda: shutil.rmtree(tmp, ignore_errors=True)))
+    gate = os.path.join(tmp, 'gate')
+    os.mkfifo(gate, 0o600)
+    nss = os.path.join(tmp, 'nsswitch.conf')
+    with open('/etc/nsswitch.conf') as f:
+        conf = re.sub(r'(?m)^passwd:.*$', 'passwd: alrtgate files', f.read())
+    with open(nss, 'w') as f:
+        f.write(conf)
+    d = fx.daemon(w, {'daemon': {'plugin-dir': alrtest.plugin_dir()}}, start=False)
+    d.wrapper = ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
+                 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', nss]
+    d.env = {'LD_LIBRARY_PATH': os.path.dirname(lib), 'ALRT_NSS_GATE': gate,
+             'ALRT_NSS_GATE_UID': '65534'}
+    d.start()
+    c = fx.client(d)
+    pid = new_profile(c, local_users=['nobody'])
+    req = {'proto': 'udp', 'dest': EDGE4, 'messages': [register(expires=600)],
+           'timeout': T(60), 'expect': None}
+    sender = subprocess.Popen(w.exec_argv(alrtest.as_nobody_argv(
+        ['/usr/bin/python3', SIPSEND])), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True)
+    fx._objs.append(_Cleanup(lambda: sender.poll() is None and sender.kill()))
+    sender.stdin.write(json.dumps(req))
+    sender.stdin.close()
+
+    def at_gate():
+        try:        # succeeds once a reader (alrd's lookup) has it open
+            return os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+    fd = alrtest.wait_until(at_gate, T(20), "alrd's lookup of uid nobody at the gate")
+    try:
+        info = c.call('daemon.info', timeout=T(10))
+        check('edge' in info, 'daemon.info answered while the lookup waits')
+        r = sipsend(w, [register(expires=600)])[0]
+        check_eq(r and r['status'], 200, "root's REGISTER while nobody's lookup waits")
+        check(sender.poll() is None, "nobody's REGISTER answered before its lookup ended")
+    finally:
+        os.close(fd)
+    out = sender.stdout.read()          # sipsend gives up after T(60) itself
+    sender.wait()
+    r = json.loads(out)[0]
+    check_eq(r and r['status'], 200, "nobody's REGISTER once NSS answered")
+    check_eq(sorted(x['uid'] for x in local_regs(c, pid)), [0, 65534],
+             'the local registrations of root and nobody')
 
 
 def test_local_password(fx):
