@@ -1991,17 +1991,28 @@ static void resolved(struct binding *b, int error, int proto,
 		}
 	}
 	if (b->state == BINDING_RESOLVING) {
-		if (have_dest(b, b->local.ss_family, NULL)) {
-			binding_enter_state(b, BINDING_REGISTERING, &no_cause);
-		} else {
-			char buf[SIPMSG_HOST_MAX + 64];
-			struct cause c = { BINDING_ERROR_RESOLVE, error < 0 ? error : 0, buf };
+		char buf[SIPMSG_HOST_MAX + 64];
+		struct cause c = { BINDING_ERROR_RESOLVE, error < 0 ? error : 0, buf };
 
-			snprintf(buf, sizeof(buf), "cannot resolve %s: %s", b->dest_target.host,
-				 lookup_error(error));
-			binding_enter_state(b, BINDING_BACKOFF, &c);
+		snprintf(buf, sizeof(buf), "cannot resolve %s: %s", b->dest_target.host,
+			 lookup_error(error));
+		/* A proxy the network named whose name does not resolve: the
+		 * next one it named, within this attempt, as for one that
+		 * refuses or stays silent (RFC 3361 §3.1: in order). */
+		while (!have_dest(b, b->local.ss_family, NULL) && next_proxy(b, buf)) {
+			if (have_dest(b, b->local.ss_family, NULL))
+				break;
+			start_resolve(b);
+			if (b->resolving)
+				goto wait;      /* its answer comes here again */
+			snprintf(buf, sizeof(buf), "cannot resolve %s", b->dest_target.host);
 		}
+		if (have_dest(b, b->local.ss_family, NULL))
+			binding_enter_state(b, BINDING_REGISTERING, &no_cause);
+		else
+			binding_enter_state(b, BINDING_BACKOFF, &c);
 	}
+wait:
 	dispatch(b);
 out:
 	unhold(b);

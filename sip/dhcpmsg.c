@@ -88,43 +88,75 @@ static bool label_char_ok(uint8_t c)
 	       c == '-' || c == '_';
 }
 
-int dhcpmsg_parse_names(const uint8_t *p, size_t len, struct dhcpmsg_servers *ret)
+/*
+ * A list of names, each a sequence of labels ending in the root label.
+ * With @pointers, a name may end in a compression pointer (RFC 1035
+ * §4.1.4) to a label of an earlier name, its offset counted from the
+ * start of the list: RFC 3361 §3.1 takes the encoding of RFC 3397 §2, and
+ * dnsmasq, for one, writes "a.example.org,b.example.org" so.  A pointer
+ * must point before the name it is in, and each further one before the
+ * last: no loop, no forward reference.
+ */
+static int parse_names(const uint8_t *p, size_t len, bool pointers,
+		       struct dhcpmsg_servers *ret)
 {
 	size_t i = 0;
 
 	while (i < len) {
 		char name[DHCPMSG_NAME_MAX + 1];
-		size_t n = 0;
+		size_t n = 0, pos = i, limit = i;
+		bool jumped = false;
 
 		for (;;) {
 			uint8_t l;
 
-			if (i >= len)
+			if (pos >= len)
 				return -EBADMSG;        /* no terminating root label */
-			l = p[i++];
-			if (l == 0)
-				break;
-			/* 0xc0: a compression pointer (§4.1.4), which §3.1 does
-			 * not have; 0x40 and 0x80 are reserved. */
+			l = p[pos];
+			if ((l & 0xc0) == 0xc0) {
+				size_t off;
+
+				if (!pointers || pos + 1 >= len)
+					return -EBADMSG;
+				off = (size_t)(l & 0x3f) << 8 | p[pos + 1];
+				if (off >= limit)
+					return -EBADMSG;        /* forward, or a loop */
+				if (!jumped)
+					i = pos + 2;            /* the list goes on after it */
+				jumped = true;
+				limit = pos = off;
+				continue;
+			}
+			/* 0x40 and 0x80 are reserved label types */
 			if (l & 0xc0)
 				return -EBADMSG;
-			if (l > len - i || n + (n ? 1 : 0) + l > DHCPMSG_NAME_MAX)
+			pos++;
+			if (l == 0)
+				break;
+			if (l > len - pos || n + (n ? 1 : 0) + l > DHCPMSG_NAME_MAX)
 				return -EBADMSG;
 			if (n)
 				name[n++] = '.';
 			for (size_t k = 0; k < l; k++) {
-				if (!label_char_ok(p[i + k]))
+				if (!label_char_ok(p[pos + k]))
 					return -EBADMSG;
-				name[n++] = (char)p[i + k];
+				name[n++] = (char)p[pos + k];
 			}
-			i += l;
+			pos += l;
 		}
+		if (!jumped)
+			i = pos;
 		if (n == 0)
 			return -EBADMSG;                /* the root alone names no server */
 		name[n] = '\0';
 		add_server(ret, name);
 	}
 	return 0;
+}
+
+int dhcpmsg_parse_names(const uint8_t *p, size_t len, struct dhcpmsg_servers *ret)
+{
+	return parse_names(p, len, false, ret);
 }
 
 /* ---- option 120 (RFC 3361 §3) ------------------------------------------ */
@@ -135,7 +167,7 @@ int dhcpmsg_parse_sip_option(const uint8_t *p, size_t len, struct dhcpmsg_server
 		return -EBADMSG;        /* the encoding byte and at least one byte */
 	switch (p[0]) {
 	case 0:
-		return dhcpmsg_parse_names(p + 1, len - 1, ret);
+		return parse_names(p + 1, len - 1, true, ret);
 	case 1:
 		/* §3.2: one or more IPv4 addresses. */
 		if ((len - 1) % 4 != 0)

@@ -58,12 +58,14 @@ int dhcpmsg_parse_ack(const uint8_t *buf, size_t len, uint32_t xid,
 		      struct dhcpmsg_answer *ret);
 
 /* Option 120's contents (after code and length, joined): 0, or -EBADMSG
- * (bad encoding byte, a label past the end, a compression pointer, a
- * name too long, an address list not a multiple of 4).  On error @ret
+ * (bad encoding byte, a label past the end, a compression pointer that
+ * does not point back to an earlier name, a name too long, an address
+ * list not a multiple of 4).  Names may end in a compression pointer
+ * (RFC 3361 §3.1 with RFC 3397 §2; dnsmasq writes them).  On error @ret
  * keeps what was read before the fault. */
 int dhcpmsg_parse_sip_option(const uint8_t *p, size_t len, struct dhcpmsg_servers *ret);
 
-/* A list of RFC 1035 §3.1 names (RFC 3361 encoding 0; DHCPv6 option 21,
+/* A list of RFC 1035 §3.1 names without compression (DHCPv6 option 21,
  * RFC 3319 §3.1 and RFC 8415 §10), appended to @ret.  0 or -EBADMSG. */
 int dhcpmsg_parse_names(const uint8_t *p, size_t len, struct dhcpmsg_servers *ret);
 

@@ -355,6 +355,38 @@ def test_proxy_named_by_name(fx):
           'the name server was not asked for the proxy: %r', dns.queries())
 
 
+def test_next_server_when_the_first_has_no_address(fx):
+    """Wi-Fi's DHCP server names two proxies by name, the first one the
+    name server does not know: alrd moves on to the second within the
+    same attempt, as for a closed port; no failure reaches the engine."""
+    w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,nowhere.example.test,proxy.example.test'])
+    tmp = tempfile.mkdtemp(prefix='alrt-dhcp-dns-')
+    fx._objs.append(_Rm(tmp))
+    dns = DnsServer(w.net, NS_ADDR, tmp, hosts={'proxy.example.test': WIFI_PROXY})
+    fx._objs.append(dns)
+    dns.start()
+    use_name_server(fx, w.dev, NS_ADDR)
+    d = daemon(fx, w)
+    c = fx.client(d)
+    c.subscribe(['profile.*', 'alr.*'])
+    pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
+    ev = registered(c, pid)
+    check_eq(host_of(ev['params']['contact']), WLAN, 'registered over Wi-Fi')
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    dst = arrived_at(reg, WLAN)
+    check(dst and all(a == WIFI_PROXY for a in dst),
+          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    check(any('nowhere.example.test' in q for q in dns.queries()),
+          'the name server was not asked for the first proxy: %r', dns.queries())
+    st = state_once(c, pid, lambda s: s['proxy'] == 'sip:proxy.example.test')
+    check_eq(st['proxy_from'], 'dhcp', 'the second server named')
+    check('cannot resolve nowhere.example.test' in d.log() and
+          'trying the next proxy the network named, sip:proxy.example.test' in d.log(),
+          "alrd's log does not say it moved on from the name that did not resolve")
+    check(not [e for e in c.history if e['method'] in ('alr.error', 'profile.error')],
+          'an error for a proxy whose name did not resolve: %s', c.history)
+
+
 def _wifi_ipv6(w):
     """IPv6 on wlan0 (no DAD: addresses usable at once): 2001:db8:1::2
     with a default route via the far end's 2001:db8:1::1."""

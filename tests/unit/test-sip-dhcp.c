@@ -45,7 +45,19 @@ static const struct opt_case opt_cases[] = {
 	{ "one name", N(0, 5, 'p', 'r', 'o', 'x', 'y', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
 			3, 'o', 'r', 'g', 0), 0, "proxy.example.org" },
 	{ "two names", N(0, 1, 'a', 2, 'b', 'c', 0, 3, 's', '-', '1', 0), 0, "a.bc,s-1" },
-	{ "compression pointer", N(0, 1, 'a', 0, 1, 'b', 0xc0, 0), -EBADMSG, "a" },
+	/* RFC 3397 §2 compression, as dnsmasq writes "a.ex.org,b.ex.org" */
+	{ "pointer to an earlier name", N(0, 1, 'a', 2, 'e', 'x', 3, 'o', 'r', 'g', 0,
+					  1, 'b', 0xc0, 2), 0, "a.ex.org,b.ex.org" },
+	{ "pointer to a whole name", N(0, 1, 'a', 0, 1, 'b', 0xc0, 0), 0, "a,b.a" },
+	{ "names after a pointer", N(0, 1, 'a', 0, 1, 'b', 0xc0, 0, 1, 'c', 0), 0,
+	  "a,b.a,c" },
+	{ "pointer, then a pointer further back", N(0, 1, 'a', 0, 1, 'b', 0xc0, 0,
+						     1, 'c', 0xc0, 3), 0, "a,b.a,c.b.a" },
+	{ "pointer to itself", N(0, 1, 'a', 0, 0xc0, 3), -EBADMSG, "a" },
+	{ "pointer into its own name", N(0, 1, 'a', 0, 1, 'b', 0xc0, 3), -EBADMSG, "a" },
+	{ "pointer forward", N(0, 0xc0, 2, 1, 'a', 0), -EBADMSG, "" },
+	{ "pointer cut short", N(0, 1, 'a', 0, 0xc0), -EBADMSG, "a" },
+	{ "pointer past the end", N(0, 1, 'a', 0, 0xc0, 40), -EBADMSG, "a" },
 	{ "reserved label type", N(0, 0x41, 'a', 0), -EBADMSG, "" },
 	{ "label past the end", N(0, 9, 'a', 'b', 0), -EBADMSG, "" },
 	{ "no root label", N(0, 1, 'a'), -EBADMSG, "" },
@@ -361,6 +373,8 @@ static void test_reply(void **state)
 	};
 	static const uint8_t past_end[] = { 7, 0, 0, 1, 0, 21, 0, 9, 1, 'a', 0 };
 	static const uint8_t odd_addrs[] = { 7, 0, 0, 1, 0, 22, 0, 3, 1, 2, 3 };
+	/* RFC 8415 §10: no compression in DHCPv6 (option 120 may have it) */
+	static const uint8_t pointer[] = { 7, 0, 0, 1, 0, 21, 0, 7, 1, 'a', 0, 1, 'b', 0xc0, 0 };
 	uint8_t buf[sizeof(reply)];
 	struct dhcpmsg_answer a;
 	char got[256];
@@ -382,6 +396,9 @@ static void test_reply(void **state)
 		assert_true(r == 0 || r == -EBADMSG || r == -ENOMSG);
 	}
 	assert_int_equal(dhcpmsg_parse_reply(past_end, sizeof(past_end), 1, &a), -EBADMSG);
+	assert_int_equal(dhcpmsg_parse_reply(pointer, sizeof(pointer), 1, &a), 0);
+	assert_true(a.present);
+	assert_int_equal(a.servers.n, 0);               /* a broken list: none of it */
 	assert_int_equal(dhcpmsg_parse_reply(odd_addrs, sizeof(odd_addrs), 1, &a), 0);
 	assert_true(a.present);
 	assert_int_equal(a.servers.n, 0);
