@@ -135,6 +135,10 @@ static int method_daemon_info(void *ud, struct control_client *cl, struct json_o
 		json_object_object_add(eo, "dropped", json_object_new_int64((int64_t)es.dropped));
 		json_object_object_add(eo, "connections",
 				       json_object_new_int64((int64_t)es.connections));
+		json_object_object_add(eo, "transactions",
+				       json_object_new_int64((int64_t)es.transactions));
+		json_object_object_add(eo, "user_lookups",
+				       json_object_new_int64((int64_t)es.user_lookups));
 		json_object_object_add(o, "edge", eo);
 	}
 	{

@@ -1634,6 +1634,8 @@ void edge_get_stats(const struct edge *e, struct edge_stats *ret)
 {
 	*ret = e->stats;
 	ret->connections = e->n_conns;
+	ret->transactions = e->n_txs;
+	ret->user_lookups = e->users ? userlookup_pending(e->users) : 0;
 }
 
 /* ---- for the edge's calls --------------------------------------------------------- */

@@ -167,7 +167,8 @@ def test_edge_off_and_refusals(fx):
     d = fx.daemon(w, {'edge': {'enable': 'no'}})
     c = fx.client(d)
     check_eq(c.info()['edge'], {'enabled': False, 'listen': [], 'local_registrations': 0,
-                                'requests': 0, 'dropped': 0, 'connections': 0},
+                                'requests': 0, 'dropped': 0, 'connections': 0,
+                                'transactions': 0, 'user_lookups': 0},
              'edge off')
     check_eq(sipsend(w, [options()], timeout=1), [None], 'no answer with the edge off')
     d.stop()
@@ -304,7 +305,8 @@ def test_nss_lookup_off_the_loop(fx):
     fd = alrtest.wait_until(at_gate, T(20), "alrd's lookup of uid nobody at the gate")
     try:
         info = c.call('daemon.info', timeout=T(10))
-        check('edge' in info, 'daemon.info answered while the lookup waits')
+        check_eq(info['edge']['user_lookups'], 1,
+                 "daemon.info's uids waiting for NSS, while nobody's waits")
         r = sipsend(w, [register(expires=600)])[0]
         check_eq(r and r['status'], 200, "root's REGISTER while nobody's lookup waits")
         check(sender.poll() is None, "nobody's REGISTER answered before its lookup ended")
@@ -314,6 +316,7 @@ def test_nss_lookup_off_the_loop(fx):
     sender.wait()
     r = json.loads(out)[0]
     check_eq(r and r['status'], 200, "nobody's REGISTER once NSS answered")
+    check_eq(c.info()['edge']['user_lookups'], 0, 'uids waiting for NSS once it answered')
     check_eq(sorted(x['uid'] for x in local_regs(c, pid)), [0, 65534],
              'the local registrations of root and nobody')
 
