@@ -37,7 +37,12 @@
 #include "sip/transport.h"
 #include "store/store.h"
 
-#define EDGE_MAX_TXS            256     /* server transactions at once */
+/* Server transactions not yet answered, at once; and transactions in all,
+ * the answered ones included (a UDP one stays 32 s after its answer to
+ * absorb retransmissions, RFC 3261 §17.2.2 Timer J: 2048 of them is 64
+ * requests a second, each holding its request and its answer). */
+#define EDGE_MAX_TXS            256
+#define EDGE_MAX_ALL_TXS        2048
 #define EDGE_MAX_OUTPUT         (256 * 1024)    /* queued on one connection */
 #define EDGE_MAX_GROUPS         16
 #define EDGE_UA_MAX             128
@@ -1185,6 +1190,25 @@ static void receive_response(struct edge *e, enum sip_proto proto, struct edge_c
 	osip_event_free(evt);
 }
 
+/* Server transactions still to be answered (those answered only wait to
+ * absorb retransmissions, and count against EDGE_MAX_ALL_TXS alone). */
+static size_t open_server_txs(const struct edge *e)
+{
+	size_t n = 0;
+
+	for (const struct edge_tx *tx = e->txs; tx; tx = tx->next) {
+		int st;
+
+		if (!tx->server || tx->killed)
+			continue;
+		st = tx->tr->state;
+		if (st == NIST_TRYING || st == NIST_PROCEEDING || st == IST_PRE_PROCEEDING ||
+		    st == IST_PROCEEDING)
+			n++;
+	}
+	return n;
+}
+
 static void receive(struct edge *e, enum sip_proto proto, struct edge_listener *l,
 		    struct edge_conn *c, const char *buf, size_t len,
 		    const struct sockaddr *from, const struct sockaddr *local)
@@ -1229,7 +1253,8 @@ static void receive(struct edge *e, enum sip_proto proto, struct edge_listener *
 		osip_event_free(evt);
 		return;
 	}
-	if (MSG_IS_ACK(evt->sip) || e->n_txs >= EDGE_MAX_TXS) {
+	if (MSG_IS_ACK(evt->sip) || e->n_txs >= EDGE_MAX_ALL_TXS ||
+	    open_server_txs(e) >= EDGE_MAX_TXS) {
 		/* ACK for a 2xx nobody sent, or too much at once: the
 		 * sender retransmits. */
 		e->stats.dropped++;

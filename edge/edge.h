@@ -103,9 +103,9 @@ struct edge_stats {
 	unsigned long responses;        /* sent (retransmissions included) */
 	unsigned long dropped;          /* malformed, or not for us */
 	unsigned long connections;      /* TCP connections now */
-	unsigned long transactions;     /* server and client transactions now
-					   (a request that finds 256, EDGE_MAX_TXS, is
-					   dropped: the sender retransmits) */
+	unsigned long transactions;     /* server and client transactions now,
+					   the answered ones kept for retransmissions
+					   included */
 	unsigned long user_lookups;     /* uids waiting for NSS (userlookup.h) */
 };
 void edge_get_stats(const struct edge *e, struct edge_stats *ret);

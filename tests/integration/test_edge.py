@@ -450,6 +450,29 @@ def test_registration_rules_and_limits(fx):
     check_eq(local_regs(c, pid), [], 'after Contact: *')
 
 
+def test_answered_transactions_do_not_block_new_ones(fx):
+    """A UDP server transaction stays 32 s after its answer (RFC 3261
+    §17.2.2, Timer J) to absorb retransmissions.  Those do not count
+    against the 256 open at once: 300 requests one after the other are
+    all answered (a presence list of 150 buddies is 150 SUBSCRIBEs).
+    Answered ones are bounded too: past 2048 in all a request is dropped
+    (daemon.info edge.dropped)."""
+    w = fx.world()
+    d = fx.daemon(w)
+    c = fx.client(d)
+    got = sipsend(w, [options() for _ in range(300)], timeout=1)
+    check_eq(sum(1 for r in got if r and r['status'] == 200), 300,
+             'OPTIONS answered of 300 sent one after the other')
+    check_eq(c.info()['edge']['transactions'], 300, 'transactions kept after their answer')
+    got = sipsend(w, [options() for _ in range(2048 - 300)], timeout=1)
+    check_eq(sum(1 for r in got if r and r['status'] == 200), 2048 - 300,
+             'OPTIONS answered up to 2048 kept')
+    dropped = c.info()['edge']['dropped']
+    got = sipsend(w, [options() for _ in range(3)], timeout=0.5)
+    check_eq(got, [None] * 3, 'answers past 2048 transactions kept')
+    check_eq(c.info()['edge']['dropped'] - dropped, 3, 'requests dropped past 2048')
+
+
 def test_registration_over_tcp_and_ipv6(fx):
     w, reg = sip_world(fx)
     d = edge_daemon(fx, w)
