@@ -90,6 +90,27 @@ def arrived_at(reg, src, mark=0):
     return [r.get('dst') for r in reg.registers()[mark:] if r.get('src') == src]
 
 
+def proxy_name_server(fx, w):
+    """A name server in the network namespace that knows
+    proxy.example.test (WIFI_PROXY), and the device using it."""
+    tmp = tempfile.mkdtemp(prefix='alrt-dhcp-dns-')
+    fx._objs.append(_Rm(tmp))
+    dns = DnsServer(w.net, NS_ADDR, tmp, hosts={'proxy.example.test': WIFI_PROXY})
+    fx._objs.append(dns)
+    dns.start()
+    use_name_server(fx, w.dev, NS_ADDR)
+    return dns
+
+
+def registers_arrived_at(reg, proxy):
+    """alice bound over wlan0 at Kamailio, and every REGISTER from wlan0
+    arrived at @proxy's address (Kamailio's own view)."""
+    wait_bindings(reg, 'alice', 1, host=WLAN)
+    dst = arrived_at(reg, WLAN)
+    check(dst and all(a == proxy for a in dst),
+          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, proxy)
+
+
 def dhcp_profile(**kw):
     p = profile('alice', auto_register=True, proxy_from_dhcp=True)
     p.update(kw)
@@ -112,10 +133,7 @@ def test_each_network_its_own_proxy(fx):
     wlan, wwan = iap_id(c, 'wlan0'), iap_id(c, 'wwan0')
     pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
     registered(c, pid)
-    wait_bindings(reg, 'alice', 1, host=WLAN)
-    dst = arrived_at(reg, WLAN)
-    check(dst and all(a == WIFI_PROXY for a in dst),
-          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    registers_arrived_at(reg, WIFI_PROXY)
     st = state_once(c, pid, lambda s: s['proxy'] is not None)
     check_eq((st['proxy'], st['proxy_from'], st['proxy_iap_id']),
              ('sip:' + WIFI_PROXY, 'dhcp', wlan), 'proxy, from, iap over Wi-Fi')
@@ -156,10 +174,7 @@ def test_next_server_when_the_first_is_closed(fx):
     pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
     ev = registered(c, pid)
     check_eq(host_of(ev['params']['contact']), WLAN, 'registered over Wi-Fi')
-    wait_bindings(reg, 'alice', 1, host=WLAN)
-    dst = arrived_at(reg, WLAN)
-    check(dst and all(a == WIFI_PROXY for a in dst),
-          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    registers_arrived_at(reg, WIFI_PROXY)
     st = state_once(c, pid, lambda s: s['proxy'] == 'sip:' + WIFI_PROXY)
     check_eq((st['proxy'], st['proxy_iap_id']), ('sip:' + WIFI_PROXY, wlan),
              'the second server named')
@@ -215,10 +230,7 @@ def test_answer_not_lost_to_the_lease_holder(fx):
     pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
     registered(c, pid)
     took = time.monotonic() - t0
-    wait_bindings(reg, 'alice', 1, host=WLAN)
-    dst = arrived_at(reg, WLAN)
-    check(dst and all(a == WIFI_PROXY for a in dst),
-          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    registers_arrived_at(reg, WIFI_PROXY)
     check(took < 3, 'registering took %.1f s: the answer was lost', took)
 
 
@@ -333,21 +345,13 @@ def test_proxy_named_by_name(fx):
     looked up (RFC 3263, a name server in the network namespace) and the
     REGISTER arrives at its address."""
     w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,proxy.example.test'])
-    tmp = tempfile.mkdtemp(prefix='alrt-dhcp-dns-')
-    fx._objs.append(_Rm(tmp))
-    dns = DnsServer(w.net, NS_ADDR, tmp, hosts={'proxy.example.test': WIFI_PROXY})
-    fx._objs.append(dns)
-    dns.start()
-    use_name_server(fx, w.dev, NS_ADDR)
+    dns = proxy_name_server(fx, w)
     d = daemon(fx, w)
     c = fx.client(d)
     c.subscribe(['profile.*'])
     pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
     registered(c, pid)
-    wait_bindings(reg, 'alice', 1, host=WLAN)
-    dst = arrived_at(reg, WLAN)
-    check(dst and all(a == WIFI_PROXY for a in dst),
-          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    registers_arrived_at(reg, WIFI_PROXY)
     st = state_once(c, pid, lambda s: s['proxy'] is not None)
     check_eq((st['proxy'], st['proxy_from']), ('sip:proxy.example.test', 'dhcp'),
              'proxy named by DHCP')
@@ -360,22 +364,14 @@ def test_next_server_when_the_first_has_no_address(fx):
     name server does not know: alrd moves on to the second within the
     same attempt, as for a closed port; no failure reaches the engine."""
     w, reg, dhcp = dhcp_world(fx, ['tag:wifi,120,nowhere.example.test,proxy.example.test'])
-    tmp = tempfile.mkdtemp(prefix='alrt-dhcp-dns-')
-    fx._objs.append(_Rm(tmp))
-    dns = DnsServer(w.net, NS_ADDR, tmp, hosts={'proxy.example.test': WIFI_PROXY})
-    fx._objs.append(dns)
-    dns.start()
-    use_name_server(fx, w.dev, NS_ADDR)
+    dns = proxy_name_server(fx, w)
     d = daemon(fx, w)
     c = fx.client(d)
     c.subscribe(['profile.*', 'alr.*'])
     pid = c.call('profile.create', {'profile': dhcp_profile()})['profile']['id']
     ev = registered(c, pid)
     check_eq(host_of(ev['params']['contact']), WLAN, 'registered over Wi-Fi')
-    wait_bindings(reg, 'alice', 1, host=WLAN)
-    dst = arrived_at(reg, WLAN)
-    check(dst and all(a == WIFI_PROXY for a in dst),
-          'REGISTERs over wlan0 arrived at %s, not all at %s', dst, WIFI_PROXY)
+    registers_arrived_at(reg, WIFI_PROXY)
     check(any('nowhere.example.test' in q for q in dns.queries()),
           'the name server was not asked for the first proxy: %r', dns.queries())
     st = state_once(c, pid, lambda s: s['proxy'] == 'sip:proxy.example.test')
