@@ -1488,7 +1488,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	r = open_bus(b, address);
 	if (r >= 0) {
-		log_info("dbus: connected to %s again after %u attempt%s", address,
+		log_info("dbus: connected to %s after %u attempt%s", address,
 			 b->attempts + 1, b->attempts ? "s" : "");
 		return;         /* prepare_cb() watches it from now */
 	}

@@ -28,7 +28,6 @@
 #include "edge/addr.h"
 #include "edge/localauth.h"
 #include "edge/locreg.h"
-#include "edge/userlookup.h"
 #include "sip/sip_osip.h"
 #include "sip/sipmsg.h"
 
@@ -114,6 +113,8 @@ void edge_get_stats(const struct edge *e, struct edge_stats *ret);
 
 /* The owner of a socket the kernel's socket table does not show. */
 #define EDGE_UID_UNKNOWN ((uid_t)-1)
+
+struct userlookup_user;
 
 /* A local application's socket, as the edge reaches it. */
 struct edge_peer {
